@@ -1,0 +1,1 @@
+//! Zero-copy parser and writer for HLS playlists.
