@@ -1,0 +1,2 @@
+//! The `stowage` command-line tool.
+fn main() {}
