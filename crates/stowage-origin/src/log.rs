@@ -1,0 +1,85 @@
+//! The request log tests read to check what a client did.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use http::{Method, Version};
+
+/// One request as the origin saw and answered it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestRecord {
+    /// The request's number, from 0 in arrival order (clearing the log does not restart it).
+    pub index: u64,
+    /// The connection it arrived on, numbered from 0 in accept order: equal ids mean a reused connection.
+    pub connection: u64,
+    /// The request method.
+    pub method: Method,
+    /// The path, without the query.
+    pub path: String,
+    /// The query string, without `?`.
+    pub query: Option<String>,
+    /// The `Range` header, as sent.
+    pub range: Option<String>,
+    /// The `If-Range` header, as sent.
+    pub if_range: Option<String>,
+    /// The HTTP version of the request.
+    pub version: Version,
+    /// The status answered.
+    pub status: u16,
+    /// Body bytes handed to the connection so far (for a cut body, what was sent before the cut).
+    pub bytes_sent: u64,
+    /// Whether the body was sent to its end (false for cut bodies and for clients that went away).
+    pub completed: bool,
+    /// The faults that fired, described briefly (for example `status 503 retry-after 1`).
+    pub faults: Vec<String>,
+    /// When the request arrived.
+    pub received: Instant,
+}
+
+/// The shared log; clones share it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RequestLog {
+    inner: Arc<Mutex<LogState>>,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    next: u64,
+    entries: Vec<RequestRecord>,
+}
+
+impl RequestLog {
+    /// Appends a record and returns its index.
+    pub(crate) fn push(&self, mut record: RequestRecord) -> u64 {
+        let mut state = self.lock();
+        record.index = state.next;
+        state.next += 1;
+        state.entries.push(record);
+        state.next - 1
+    }
+
+    /// Adds body bytes sent and marks completion for the record numbered `index`, if still in the log.
+    pub(crate) fn update(&self, index: u64, more_bytes: u64, completed: bool) {
+        let mut state = self.lock();
+        // Records are in index order, and a cleared log only drops old ones, so a binary search finds it.
+        if let Ok(at) = state.entries.binary_search_by_key(&index, |r| r.index) {
+            let record = &mut state.entries[at];
+            record.bytes_sent += more_bytes;
+            record.completed |= completed;
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<RequestRecord> {
+        self.lock().entries.clone()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.lock().entries.clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        // Records are pushed or updated one field at a time, so a poisoned log is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
