@@ -1,0 +1,278 @@
+//! Adaptive concurrency: how many jobs may be in flight at once.
+//!
+//! The controller keeps a *window* between one and the configured global limit, and changes it by
+//! measuring, not by guessing:
+//!
+//! * **Epochs.** Throughput is measured over epochs. An epoch starts when the window changes (or the
+//!   previous epoch ends) and ends once as many jobs *started inside it* have completed as the window is
+//!   wide, so every slot has done at least one full round trip at the window being measured. The epoch's
+//!   throughput is the bytes completed during it divided by its length.
+//! * **Ramp (multiplicative increase).** From the initial window, the window doubles after every epoch
+//!   whose throughput grew by at least [`RAMP_GAIN`] over the previous one. The first epoch that does not
+//!   grow ends the ramp, and the window goes back to the previous, smaller value: the extra connections
+//!   bought nothing, and fewer connections are kinder to the origin.
+//! * **Probe (additive increase).** After the ramp, the window grows by one every [`HOLD_EPOCHS`] epochs
+//!   and keeps the extra slot only if throughput grew by at least [`PROBE_GAIN`]; otherwise it steps back.
+//!   Conditions change during a night-long download, so probing never stops.
+//! * **Back off (multiplicative decrease).** A throttling answer (429, 503) or a stalled body halves the
+//!   window, at most once per round trip: failures of jobs that were started before the last decrease
+//!   describe the old window and are not counted again (the same rule as TCP's one reduction per window).
+//! * **Starvation.** An epoch in which the window was not the limit (too few jobs ready, a per-host limit,
+//!   a paused host) says nothing about a wider window, so it never leads to an increase.
+//!
+//! With adaptation off, the window is the global limit.
+
+use std::time::Instant;
+
+/// Throughput growth that keeps the ramp going (10 %).
+pub(crate) const RAMP_GAIN: f64 = 1.10;
+/// Throughput growth that keeps a probed extra slot (5 %).
+pub(crate) const PROBE_GAIN: f64 = 1.05;
+/// Epochs between probes once the ramp is over, and after a decrease.
+pub(crate) const HOLD_EPOCHS: u32 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Doubling while throughput grows.
+    Ramp,
+    /// Holding the window; counts epochs until the next probe.
+    Hold { epochs: u32 },
+    /// One extra slot was just added; the next epoch decides whether it stays.
+    Probe,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Controller {
+    adaptive: bool,
+    window: usize,
+    max: usize,
+    phase: Phase,
+    /// The window before the last increase, to step back to.
+    previous_window: usize,
+    /// Throughput of the last completed epoch (bytes per second) at `previous_window`.
+    baseline: Option<f64>,
+    epoch_start: Option<Instant>,
+    epoch_bytes: u64,
+    epoch_rounds: usize,
+    epoch_starved: bool,
+    /// Failures of jobs started before this instant do not reduce the window again.
+    last_decrease: Option<Instant>,
+}
+
+impl Controller {
+    pub(crate) fn new(adaptive: bool, initial: usize, max: usize) -> Self {
+        let window = if adaptive { initial.clamp(1, max) } else { max };
+        Self {
+            adaptive,
+            window,
+            max,
+            phase: Phase::Ramp,
+            previous_window: window,
+            baseline: None,
+            epoch_start: None,
+            epoch_bytes: 0,
+            epoch_rounds: 0,
+            epoch_starved: false,
+            last_decrease: None,
+        }
+    }
+
+    pub(crate) fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Called after each dispatch pass with the number of jobs in flight and whether the window was the
+    /// reason the pass stopped.
+    pub(crate) fn on_dispatch(&mut self, now: Instant, window_was_limit: bool) {
+        if self.epoch_start.is_none() {
+            self.epoch_start = Some(now);
+        }
+        if !window_was_limit {
+            self.epoch_starved = true;
+        }
+    }
+
+    /// A job started at `started` completed with `bytes`.
+    pub(crate) fn on_success(&mut self, now: Instant, started: Instant, bytes: u64) {
+        if !self.adaptive {
+            return;
+        }
+        let Some(epoch_start) = self.epoch_start else {
+            return;
+        };
+        self.epoch_bytes = self.epoch_bytes.saturating_add(bytes);
+        if started >= epoch_start {
+            self.epoch_rounds += 1;
+        }
+        if self.epoch_rounds < self.window {
+            return;
+        }
+        let elapsed = now.saturating_duration_since(epoch_start);
+        if elapsed.is_zero() {
+            // A run of instant completions cannot be measured; extend the epoch until time passes.
+            return;
+        }
+        let throughput = self.epoch_bytes as f64 / elapsed.as_secs_f64();
+        let starved = self.epoch_starved;
+        self.new_epoch(now);
+        self.decide(throughput, starved);
+    }
+
+    fn decide(&mut self, throughput: f64, starved: bool) {
+        match self.phase {
+            Phase::Ramp => {
+                if starved {
+                    // Nothing learned about a wider window; remember what this one does.
+                    self.baseline = Some(self.baseline.map_or(throughput, |b| b.max(throughput)));
+                    return;
+                }
+                match self.baseline {
+                    Some(base) if throughput < base * RAMP_GAIN => {
+                        // Doubling bought less than the gain: go back and hold.
+                        self.window = self.previous_window;
+                        self.phase = Phase::Hold { epochs: 0 };
+                        self.baseline = Some(base);
+                    }
+                    _ => {
+                        self.baseline = Some(throughput);
+                        if self.window < self.max {
+                            self.previous_window = self.window;
+                            self.window = (self.window * 2).min(self.max);
+                        } else {
+                            self.phase = Phase::Hold { epochs: 0 };
+                        }
+                    }
+                }
+            }
+            Phase::Probe => match self.baseline {
+                Some(base) if throughput < base * PROBE_GAIN => {
+                    self.window = self.previous_window;
+                    self.phase = Phase::Hold { epochs: 0 };
+                }
+                _ => {
+                    self.baseline = Some(throughput);
+                    self.phase = Phase::Hold { epochs: HOLD_EPOCHS };
+                }
+            },
+            Phase::Hold { epochs } => {
+                // The baseline follows the measured throughput, so a probe compares against the present.
+                self.baseline = Some(throughput);
+                let epochs = epochs + 1;
+                if epochs >= HOLD_EPOCHS && !starved && self.window < self.max {
+                    self.previous_window = self.window;
+                    self.window += 1;
+                    self.phase = Phase::Probe;
+                } else {
+                    self.phase = Phase::Hold { epochs };
+                }
+            }
+        }
+    }
+
+    /// A job started at `started` was throttled or stalled.
+    ///
+    /// Returns whether the window was reduced.
+    pub(crate) fn on_congestion(&mut self, now: Instant, started: Instant) -> bool {
+        if !self.adaptive {
+            return false;
+        }
+        if self.last_decrease.is_some_and(|at| started < at) {
+            return false;
+        }
+        self.last_decrease = Some(now);
+        self.window = (self.window / 2).max(1);
+        self.previous_window = self.window;
+        self.phase = Phase::Hold { epochs: 0 };
+        self.baseline = None;
+        self.new_epoch(now);
+        true
+    }
+
+    /// The plan was suspended: measurements across a pause mean nothing.
+    pub(crate) fn on_pause(&mut self) {
+        self.epoch_start = None;
+        self.epoch_bytes = 0;
+        self.epoch_rounds = 0;
+        self.epoch_starved = false;
+    }
+
+    fn new_epoch(&mut self, now: Instant) {
+        self.epoch_start = Some(now);
+        self.epoch_bytes = 0;
+        self.epoch_rounds = 0;
+        self.epoch_starved = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Drives the controller with an idealised link: `latency` per job plus `bytes / bandwidth` shared by
+    /// all jobs in flight, all jobs started together in rounds.
+    fn run(latency: Duration, bandwidth: Option<f64>, max: usize, rounds: usize) -> Vec<usize> {
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut c = Controller::new(true, 2, max);
+        let size = 1_000_000u64;
+        let mut windows = Vec::new();
+        for _ in 0..rounds {
+            let w = c.window();
+            windows.push(w);
+            c.on_dispatch(now, true);
+            let started = now;
+            let transfer = bandwidth.map_or(Duration::ZERO, |b| Duration::from_secs_f64(size as f64 * w as f64 / b));
+            now += latency + transfer;
+            for _ in 0..w {
+                c.on_success(now, started, size);
+            }
+        }
+        windows
+    }
+
+    #[test]
+    fn ramps_to_the_limit_when_latency_bound() {
+        let windows = run(Duration::from_millis(50), None, 32, 12);
+        assert_eq!(&windows[..5], &[2, 4, 8, 16, 32], "{windows:?}");
+        assert!(windows.iter().all(|&w| w <= 32));
+    }
+
+    #[test]
+    fn stops_ramping_when_bandwidth_bound() {
+        // 1 MB jobs over 10 MB/s with 10 ms latency: two slots already carry nearly all the bandwidth.
+        let windows = run(Duration::from_millis(10), Some(10_000_000.0), 64, 40);
+        let peak = *windows.iter().max().unwrap();
+        assert!(peak <= 8, "window should not keep growing on a saturated link: {windows:?}");
+    }
+
+    #[test]
+    fn congestion_halves_once_per_round_trip() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(true, 16, 32);
+        c.on_dispatch(t0, true);
+        let later = t0 + Duration::from_millis(100);
+        assert!(c.on_congestion(later, t0));
+        assert_eq!(c.window(), 8);
+        // A second failure from the same generation of jobs does not cut again.
+        assert!(!c.on_congestion(later + Duration::from_millis(1), t0));
+        assert_eq!(c.window(), 8);
+        // A job started after the decrease does.
+        assert!(c.on_congestion(later + Duration::from_millis(50), later + Duration::from_millis(10)));
+        assert_eq!(c.window(), 4);
+        for i in 0..10 {
+            let at = later + Duration::from_secs(i + 1);
+            c.on_congestion(at, at);
+        }
+        assert_eq!(c.window(), 1, "never below one");
+    }
+
+    #[test]
+    fn fixed_window_without_adaptation() {
+        let t0 = Instant::now();
+        let mut c = Controller::new(false, 2, 12);
+        assert_eq!(c.window(), 12);
+        assert!(!c.on_congestion(t0, t0));
+        assert_eq!(c.window(), 12);
+    }
+}

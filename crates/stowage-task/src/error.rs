@@ -1,0 +1,53 @@
+//! The error type of this crate.
+
+use crate::engine::{JobFailure, JobId};
+
+/// Everything that can go wrong in configuring, resolving and scheduling a download.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Two jobs of a plan have the same id.
+    #[error("{job} is planned twice")]
+    DuplicateJob {
+        /// The repeated id.
+        job: JobId,
+    },
+    /// A job names a rendition the plan does not have.
+    #[error("{job} belongs to rendition {rendition}, which the plan does not have")]
+    UnknownRendition {
+        /// The job.
+        job: JobId,
+        /// The rendition index it named.
+        rendition: usize,
+    },
+    /// Jobs were added to an engine that failed or was cancelled.
+    #[error("the download has failed or was cancelled; nothing can be added to it")]
+    EngineClosed,
+    /// A job could not be had under the strict integrity policy.
+    #[error("{what}: {failure}")]
+    JobFailed {
+        /// What the job was, for people (the segment's rendition, sequence number and URI, say).
+        what: String,
+        /// Which job failed, why, and after how many attempts.
+        failure: JobFailure,
+    },
+    /// The master playlist offers no variant that can be downloaded.
+    #[error("the master playlist offers no downloadable variant")]
+    NoVariant,
+    /// A media selection matched no rendition of the chosen variant.
+    #[error("no {kind} rendition matches {criterion} in group {group:?} of the chosen variant")]
+    NoRenditionMatches {
+        /// The kind of rendition asked for (audio, subtitles, closed captions).
+        kind: &'static str,
+        /// The criterion that matched nothing, as written by the user.
+        criterion: String,
+        /// The rendition group the variant uses for this kind, if any.
+        group: Option<String>,
+    },
+}
