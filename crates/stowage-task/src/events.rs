@@ -67,7 +67,12 @@ pub struct LoadedTimeRange {
 
 impl LoadedTimeRange {
     /// Bundles the parts of the event.
-    pub fn new(rendition: usize, added: TimeRange, loaded: Vec<TimeRange>, expected: Option<TimeRange>) -> Self {
+    pub fn new(
+        rendition: usize,
+        added: TimeRange,
+        loaded: Vec<TimeRange>,
+        expected: Option<TimeRange>,
+    ) -> Self {
         Self { rendition, added, loaded, expected }
     }
 }

@@ -84,7 +84,9 @@ mod error;
 pub mod events;
 pub mod selection;
 
-pub use config::{ContentConfiguration, DownloadConfiguration, IntegrityPolicy, MediaSelection, VariantQualifier};
+pub use config::{
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, MediaSelection, VariantQualifier,
+};
 pub use engine::Engine;
 pub use error::Error;
 pub use events::TaskEvent;

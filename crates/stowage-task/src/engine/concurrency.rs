@@ -222,7 +222,8 @@ mod tests {
             windows.push(w);
             c.on_dispatch(now, true);
             let started = now;
-            let transfer = bandwidth.map_or(Duration::ZERO, |b| Duration::from_secs_f64(size as f64 * w as f64 / b));
+            let transfer =
+                bandwidth.map_or(Duration::ZERO, |b| Duration::from_secs_f64(size as f64 * w as f64 / b));
             now += latency + transfer;
             for _ in 0..w {
                 c.on_success(now, started, size);

@@ -49,8 +49,8 @@ use crate::Error;
 use crate::config::IntegrityPolicy;
 use crate::events::{Progress, RenditionProgress};
 use concurrency::Controller;
-pub use ranges::TimeRange;
 use ranges::RangeSet;
+pub use ranges::TimeRange;
 use rng::SplitMix64;
 
 /// The caller's name for a job: opaque to the engine, unique within one engine.
@@ -961,12 +961,7 @@ impl Engine {
             self.backoff.pop();
         }
         let retry = self.backoff.peek().map(|Reverse((at, _))| *at);
-        let pause = self
-            .hosts
-            .iter()
-            .filter(|h| !h.ready.is_empty())
-            .filter_map(|h| h.paused_until)
-            .min();
+        let pause = self.hosts.iter().filter(|h| !h.ready.is_empty()).filter_map(|h| h.paused_until).min();
         match (retry, pause) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

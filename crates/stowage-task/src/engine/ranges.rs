@@ -55,7 +55,8 @@ impl RangeSet {
         let first = self.ranges.partition_point(|r| r.end.saturating_add(JOIN_TOLERANCE) < range.start);
         let mut merged = range;
         let mut last = first;
-        while last < self.ranges.len() && self.ranges[last].start <= merged.end.saturating_add(JOIN_TOLERANCE) {
+        while last < self.ranges.len() && self.ranges[last].start <= merged.end.saturating_add(JOIN_TOLERANCE)
+        {
             merged.start = merged.start.min(self.ranges[last].start);
             merged.end = merged.end.max(self.ranges[last].end);
             last += 1;

@@ -1,0 +1,1074 @@
+//! Engine tests with a fake clock and scripted outcomes.
+//!
+//! Every test drives the engine through [`Driver`], which plays the part of the tokio driver: it carries
+//! out each action, keeps its own view of what is in flight, and checks the engine's promises after every
+//! single action (limits never exceeded, no job started twice or after it is done).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use stowage_task::Error;
+use stowage_task::config::IntegrityPolicy;
+use stowage_task::engine::{
+    Action, ConcurrencyLimits, Engine, EngineConfig, EngineState, Failure, GiveUpReason, JobId, JobSpec,
+    JobStatus, Outcome, Plan, RenditionSpec, RetryPolicy, TimeRange,
+};
+
+const SIX: Duration = Duration::from_secs(6);
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+/// A small deterministic generator for the randomized runs (the engine's own is private).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// The test's stand-in for the tokio driver.
+struct Driver {
+    engine: Engine,
+    now: Instant,
+    max_total: usize,
+    max_per_host: usize,
+    host_of: HashMap<JobId, String>,
+    in_flight: HashSet<JobId>,
+    done: HashSet<JobId>,
+    starts: Vec<(JobId, u32)>,
+    log: Vec<Action>,
+    max_seen_in_flight: usize,
+    /// Set when the engine asked for fresh URLs and the test has not answered yet.
+    refresh_asked: bool,
+}
+
+impl Driver {
+    fn new(config: EngineConfig, plan: Plan<'_>) -> Self {
+        let host_of = HashMap::new();
+        let max_total = config.concurrency.max_total;
+        let max_per_host = config.concurrency.max_per_host;
+        let engine = Engine::new(config, plan).expect("valid plan");
+        Self {
+            engine,
+            now: Instant::now(),
+            max_total,
+            max_per_host,
+            host_of,
+            in_flight: HashSet::new(),
+            done: HashSet::new(),
+            starts: Vec::new(),
+            log: Vec::new(),
+            max_seen_in_flight: 0,
+            refresh_asked: false,
+        }
+    }
+
+    /// A driver for `plan` that also remembers each job's host (for the per-host check).
+    fn with_hosts(config: EngineConfig, plan: Plan<'_>, hosts: &[(JobId, &str)]) -> Self {
+        let mut driver = Self::new(config, plan);
+        for (job, host) in hosts {
+            driver.host_of.insert(*job, (*host).to_owned());
+        }
+        driver
+    }
+
+    fn resume(&mut self) -> Vec<Action> {
+        self.engine.resume(self.now);
+        self.drain()
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.now += by;
+    }
+
+    fn complete(&mut self, job: JobId, outcome: Outcome) -> Vec<Action> {
+        // A success of a job the driver still had in flight or that raced a cancel is reported; the
+        // driver's own view follows.
+        if matches!(outcome, Outcome::Success { .. }) {
+            self.done.insert(job);
+        }
+        self.in_flight.remove(&job);
+        self.engine.handle_completed(self.now, job, outcome);
+        self.drain()
+    }
+
+    fn succeed(&mut self, job: JobId, bytes: u64) -> Vec<Action> {
+        self.complete(job, Outcome::success(bytes))
+    }
+
+    fn fail(&mut self, job: JobId, failure: Failure) -> Vec<Action> {
+        self.complete(job, Outcome::Failure(failure))
+    }
+
+    fn timeout(&mut self) -> Vec<Action> {
+        self.engine.handle_timeout(self.now);
+        self.drain()
+    }
+
+    /// Answers a refresh request with fresh URLs.
+    fn refreshed(&mut self) -> Vec<Action> {
+        self.refresh_asked = false;
+        self.engine.handle_refreshed(self.now);
+        self.drain()
+    }
+
+    /// Answers a refresh request with a failure.
+    fn refresh_failed(&mut self) -> Vec<Action> {
+        self.refresh_asked = false;
+        self.engine.handle_refresh_failed(self.now);
+        self.drain()
+    }
+
+    /// Moves the clock to the engine's next timeout and handles it.
+    fn jump_to_timeout(&mut self) -> Vec<Action> {
+        let at = self.engine.poll_timeout().expect("a timeout is pending");
+        assert!(at >= self.now, "timeouts are never in the past");
+        self.now = at;
+        self.timeout()
+    }
+
+    /// Pops every action, carrying it out and checking the invariants after each.
+    fn drain(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(action) = self.engine.poll_action() {
+            match &action {
+                Action::Start { job, attempt } => {
+                    assert!(!self.done.contains(job), "{job} started after it was done");
+                    assert!(self.in_flight.insert(*job), "{job} started while already in flight");
+                    self.starts.push((*job, *attempt));
+                }
+                Action::Cancel { job } => {
+                    assert!(self.in_flight.remove(job), "{job} cancelled while not in flight");
+                }
+                Action::RefreshUrls { .. } => {
+                    assert!(!self.refresh_asked, "a second refresh asked before the first was answered");
+                    self.refresh_asked = true;
+                }
+                _ => {}
+            }
+            self.check_invariants(false);
+            self.log.push(action.clone());
+            out.push(action);
+        }
+        self.check_invariants(true);
+        out
+    }
+
+    /// Checks the limits against the driver's own view; once every queued action is carried out
+    /// (`settled`), also that the engine's counts agree with it.
+    fn check_invariants(&mut self, settled: bool) {
+        let n = self.in_flight.len();
+        self.max_seen_in_flight = self.max_seen_in_flight.max(n);
+        assert!(n <= self.max_total, "{n} in flight over the global limit {}", self.max_total);
+        if settled {
+            assert_eq!(n, self.engine.in_flight(), "engine and driver disagree on jobs in flight");
+        }
+        let mut per_host: HashMap<&str, usize> = HashMap::new();
+        for job in &self.in_flight {
+            if let Some(host) = self.host_of.get(job) {
+                *per_host.entry(host).or_default() += 1;
+            }
+        }
+        for (host, count) in per_host {
+            assert!(count <= self.max_per_host, "{count} in flight on {host} over {}", self.max_per_host);
+            if settled {
+                assert_eq!(count, self.engine.in_flight_on(host));
+            }
+        }
+    }
+
+    /// Jobs started, in order.
+    fn started(&self) -> Vec<JobId> {
+        self.starts.iter().map(|(job, _)| *job).collect()
+    }
+
+    /// Completes every job in flight successfully, in start order, until nothing is left; jumps the clock
+    /// to timeouts when idle. Returns the terminal action.
+    fn run_to_end(&mut self, bytes: u64) -> Action {
+        loop {
+            if let Some(end) = self.log.iter().rev().find(|a| is_terminal(a)) {
+                return end.clone();
+            }
+            let next = self.starts.iter().map(|(j, _)| *j).find(|j| self.in_flight.contains(j));
+            match next {
+                Some(job) => {
+                    self.advance(ms(10));
+                    self.succeed(job, bytes);
+                }
+                None => {
+                    self.jump_to_timeout();
+                }
+            }
+        }
+    }
+}
+
+fn is_terminal(action: &Action) -> bool {
+    matches!(action, Action::Finished { .. } | Action::Failed(_) | Action::Cancelled)
+}
+
+fn fixed(max_total: usize, max_per_host: usize) -> EngineConfig {
+    EngineConfig::default().concurrency(
+        ConcurrencyLimits::default().max_total(max_total).max_per_host(max_per_host).adaptive(false),
+    )
+}
+
+/// `n` six-second segments of one rendition on one host, ids `base..base + n`.
+fn segments(plan: &mut Plan<'_>, rendition: usize, base: u64, n: u64) {
+    for i in 0..n {
+        plan.add_job(JobSpec::new(JobId(base + i), rendition, SIX * i as u32, SIX, "cdn.example"));
+    }
+}
+
+#[test]
+fn renditions_advance_together_in_timeline_order() {
+    let mut plan = Plan::new();
+    let video = plan.add_rendition(RenditionSpec::new());
+    let audio = plan.add_rendition(RenditionSpec::new());
+    let subs = plan.add_rendition(RenditionSpec::new());
+    // Video in 6 s segments, audio in 4 s, subtitles in one 60 s file: added rendition by rendition, as a
+    // planner would, so any interleaving comes from the engine.
+    segments(&mut plan, video, 0, 10);
+    for i in 0..15u32 {
+        plan.add_job(JobSpec::new(JobId(100 + u64::from(i)), audio, secs(4) * i, secs(4), "cdn.example"));
+    }
+    plan.add_job(JobSpec::new(JobId(200), subs, Duration::ZERO, secs(60), "cdn.example"));
+    let mut d = Driver::new(fixed(1, 1), plan);
+    d.resume();
+    assert_eq!(d.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
+
+    let started = d.started();
+    assert_eq!(started.len(), 26);
+    assert_eq!(&started[..4], &[JobId(0), JobId(100), JobId(200), JobId(101)]);
+    // Start times never go backwards.
+    let start_of = |job: JobId| -> Duration {
+        match job.0 {
+            0..100 => SIX * job.0 as u32,
+            100..200 => secs(4) * (job.0 - 100) as u32,
+            _ => Duration::ZERO,
+        }
+    };
+    let times: Vec<Duration> = started.iter().map(|&j| start_of(j)).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    for r in [video, audio, subs] {
+        assert_eq!(d.engine.loaded_ranges(r), &[TimeRange { start: Duration::ZERO, end: secs(60) }]);
+    }
+}
+
+#[test]
+fn loaded_ranges_grow_from_the_start_with_concurrency() {
+    let mut plan = Plan::new();
+    let video = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, video, 0, 20);
+    let mut d = Driver::new(fixed(4, 4), plan);
+    assert_eq!(d.resume().len(), 4);
+    assert_eq!(d.started(), [JobId(0), JobId(1), JobId(2), JobId(3)]);
+    // Complete out of order: the second segment first leaves a hole at the start.
+    d.succeed(JobId(1), 10);
+    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::new(SIX, SIX)]);
+    d.succeed(JobId(0), 10);
+    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::new(Duration::ZERO, secs(12))]);
+    d.succeed(JobId(3), 10);
+    assert_eq!(
+        d.engine.loaded_ranges(video),
+        &[TimeRange::new(Duration::ZERO, secs(12)), TimeRange::new(secs(18), SIX)]
+    );
+    assert_eq!(d.engine.expected_range(video), Some(TimeRange::new(Duration::ZERO, secs(120))));
+}
+
+#[test]
+fn global_and_per_host_limits_hold_in_randomized_runs() {
+    for seed in 0..300u64 {
+        randomized_run(seed);
+    }
+}
+
+/// One randomized run: random plan over three hosts, random limits, random outcomes of every kind,
+/// random completion order and clock steps, suspends, refreshes and augmentation. The driver checks the
+/// limits after every action; at the end every job is done or a gap, each done job was started exactly as
+/// often as it failed plus one (or never, when it was finished at the start), and nothing was started
+/// after it was done.
+fn randomized_run(seed: u64) {
+    let mut rng = Lcg(seed.wrapping_mul(0x9E37_79B9).wrapping_add(1));
+    let hosts = ["a.example", "b.example", "c.example"];
+    let max_total = 1 + rng.below(12) as usize;
+    let max_per_host = 1 + rng.below(6) as usize;
+    let integrity = if rng.chance(50) { IntegrityPolicy::Tolerant } else { IntegrityPolicy::Strict };
+    let config = EngineConfig::default()
+        .concurrency(
+            ConcurrencyLimits::default()
+                .max_total(max_total)
+                .max_per_host(max_per_host)
+                .adaptive(rng.chance(70))
+                .initial(1 + rng.below(8) as usize),
+        )
+        .retry(RetryPolicy::default().max_attempts(1 + rng.below(6) as u32).backoff(ms(100), secs(5)))
+        .integrity(integrity)
+        .seed(seed);
+    let mut plan = Plan::new();
+    let renditions = 1 + rng.below(3) as usize;
+    for _ in 0..renditions {
+        plan.add_rendition(RenditionSpec::new().bandwidth(1_000_000));
+    }
+    let mut host_list = Vec::new();
+    let mut finished_at_start = HashSet::new();
+    let jobs = 5 + rng.below(60);
+    for i in 0..jobs {
+        let id = JobId(i);
+        let host = hosts[rng.below(3) as usize];
+        let mut spec = JobSpec::new(id, rng.below(renditions as u64) as usize, SIX * i as u32, SIX, host);
+        if rng.chance(20) {
+            spec = spec.finished(1000);
+            finished_at_start.insert(id);
+        }
+        host_list.push((id, host));
+        plan.add_job(spec);
+    }
+    let mut d = Driver::with_hosts(config, plan, &host_list);
+    d.done.extend(finished_at_start.iter().copied());
+    d.resume();
+    let mut next_id = jobs;
+    let mut failures: HashMap<JobId, u32> = HashMap::new();
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        if steps >= 100_000 {
+            let statuses: Vec<_> = (0..next_id).map(|i| (i, d.engine.job_status(JobId(i)))).collect();
+            panic!(
+                "seed {seed}: the run does not end: {:?} in flight {} window {} timeout {:?} statuses {statuses:?} last actions {:?}",
+                d.engine.state(),
+                d.engine.in_flight(),
+                d.engine.window(),
+                d.engine.poll_timeout(),
+                &d.log[d.log.len().saturating_sub(8)..]
+            );
+        }
+        if d.log.iter().any(is_terminal) && d.engine.state() != EngineState::Running {
+            break;
+        }
+        let roll = rng.below(100);
+        if d.engine.state() == EngineState::Suspended {
+            d.advance(ms(rng.below(500)));
+            d.resume();
+            continue;
+        }
+        if d.refresh_asked {
+            d.advance(ms(50));
+            if rng.chance(80) {
+                d.refreshed();
+            } else {
+                d.refresh_failed();
+            }
+            continue;
+        }
+        if roll < 2 {
+            d.engine.suspend();
+            d.drain();
+            continue;
+        }
+        if roll < 4 && next_id < jobs + 20 {
+            let id = JobId(next_id);
+            next_id += 1;
+            let host = hosts[rng.below(3) as usize];
+            d.host_of.insert(id, host.to_owned());
+            let spec = JobSpec::new(id, 0, secs(rng.below(300)), SIX, host);
+            d.engine.add_jobs(d.now, [spec]).expect("a fresh id");
+            d.drain();
+            continue;
+        }
+        let in_flight: Vec<JobId> = {
+            let mut v: Vec<JobId> = d.in_flight.iter().copied().collect();
+            v.sort();
+            v
+        };
+        if in_flight.is_empty() {
+            match d.engine.poll_timeout() {
+                Some(at) => {
+                    d.now = at;
+                    d.timeout();
+                }
+                None => {
+                    // Nothing in flight, nothing waiting on time, no refresh asked: the engine must
+                    // have ended.
+                    assert_ne!(d.engine.state(), EngineState::Running, "seed {seed}: stuck");
+                }
+            }
+            continue;
+        }
+        let job = in_flight[rng.below(in_flight.len() as u64) as usize];
+        d.advance(ms(rng.below(200)));
+        let outcome = match rng.below(100) {
+            0..75 => Outcome::success(1000 + rng.below(1000)),
+            75..85 => Outcome::Failure(Failure::retryable("connection reset")),
+            85..90 => Outcome::Failure(Failure::Throttled {
+                status: 503,
+                retry_after: rng.chance(50).then(|| ms(rng.below(2000))),
+            }),
+            90..94 => Outcome::Failure(Failure::Stalled),
+            94..97 => Outcome::Failure(Failure::NeedsRefresh { status: 403 }),
+            _ => Outcome::Failure(Failure::fatal("HTTP 404")),
+        };
+        if matches!(outcome, Outcome::Failure(_)) {
+            *failures.entry(job).or_default() += 1;
+        }
+        d.complete(job, outcome);
+    }
+
+    // Every job ended somewhere, and the books balance.
+    let total = d.engine.job_count();
+    let progress = d.engine.progress();
+    let terminal = d.log.iter().rev().find(|a| is_terminal(a)).unwrap().clone();
+    match terminal {
+        Action::Finished { complete, gaps } => {
+            assert_eq!(progress.segments_done + progress.segments_missing, total, "seed {seed}");
+            assert_eq!(gaps, progress.segments_missing);
+            assert_eq!(complete, gaps == 0);
+            let recorded = d.log.iter().filter(|a| matches!(a, Action::GapRecorded(_))).count();
+            assert_eq!(recorded, gaps, "seed {seed}: every gap is reported");
+            if integrity == IntegrityPolicy::Strict {
+                assert_eq!(gaps, 0, "seed {seed}: a strict run never records a gap");
+            }
+        }
+        Action::Failed(failure) => {
+            assert_eq!(integrity, IntegrityPolicy::Strict, "seed {seed}: only strict runs fail");
+            assert_eq!(d.engine.job_status(failure.job), Some(JobStatus::Failed));
+            assert_eq!(d.engine.in_flight(), 0);
+        }
+        other => panic!("seed {seed}: unexpected end {other:?}"),
+    }
+    for job in &finished_at_start {
+        assert!(!d.started().contains(job), "seed {seed}: {job} was finished at the start but started");
+    }
+    // No job was started more often than its failures, cancels and refreshes explain.
+    let cancels: HashMap<JobId, u32> = d.log.iter().fold(HashMap::new(), |mut m, a| {
+        if let Action::Cancel { job } = a {
+            *m.entry(*job).or_default() += 1;
+        }
+        m
+    });
+    let mut starts: HashMap<JobId, u32> = HashMap::new();
+    for (job, _) in &d.starts {
+        *starts.entry(*job).or_default() += 1;
+    }
+    for (job, count) in starts {
+        let explained =
+            1 + failures.get(&job).copied().unwrap_or(0) + cancels.get(&job).copied().unwrap_or(0);
+        assert!(count <= explained, "seed {seed}: {job} started {count} times, {explained} explained");
+    }
+}
+
+#[test]
+fn full_jitter_backoff_stays_within_its_bounds() {
+    let retry = RetryPolicy::default().max_attempts(12).backoff(ms(100), secs(3)).max_retry_time(secs(3600));
+    assert_eq!(retry.backoff_ceiling(1), ms(100));
+    assert_eq!(retry.backoff_ceiling(2), ms(200));
+    assert_eq!(retry.backoff_ceiling(5), ms(1600));
+    assert_eq!(retry.backoff_ceiling(6), secs(3));
+    assert_eq!(retry.backoff_ceiling(200), secs(3));
+
+    let mut all_delays = Vec::new();
+    for seed in 0..50 {
+        let mut plan = Plan::new();
+        let r = plan.add_rendition(RenditionSpec::new());
+        segments(&mut plan, r, 0, 1);
+        let config = fixed(4, 4).retry(retry.clone()).integrity(IntegrityPolicy::Tolerant).seed(seed);
+        let mut d = Driver::new(config, plan);
+        d.resume();
+        for attempt in 1..=12u32 {
+            assert_eq!(d.starts.last(), Some(&(JobId(0), attempt)));
+            let actions = d.fail(JobId(0), Failure::retryable("HTTP 502"));
+            if attempt == 12 {
+                let [Action::GapRecorded(failure), Action::Finished { complete: false, gaps: 1 }] =
+                    &actions[..]
+                else {
+                    panic!("{actions:?}");
+                };
+                assert_eq!(failure.reason, GiveUpReason::AttemptsExhausted);
+                assert_eq!(failure.attempts, 12);
+                break;
+            }
+            let [Action::Retried { job: JobId(0), attempt: a, delay, .. }] = actions[..] else {
+                panic!("{actions:?}");
+            };
+            assert_eq!(a, attempt);
+            assert!(delay <= retry.backoff_ceiling(attempt), "attempt {attempt}: {delay:?}");
+            all_delays.push(delay);
+            // Not a moment early: just before the delay nothing starts.
+            if delay > Duration::ZERO {
+                assert_eq!(d.engine.poll_timeout(), Some(d.now + delay));
+                d.advance(delay - Duration::from_nanos(1));
+                assert!(d.timeout().is_empty());
+            }
+            d.jump_to_timeout();
+        }
+    }
+    // The jitter is real: delays are spread, not one fixed schedule.
+    let distinct: HashSet<Duration> = all_delays.iter().copied().collect();
+    assert!(distinct.len() > all_delays.len() / 2);
+}
+
+#[test]
+fn same_seed_same_schedule() {
+    let run = |seed| {
+        let mut plan = Plan::new();
+        let r = plan.add_rendition(RenditionSpec::new());
+        segments(&mut plan, r, 0, 1);
+        let mut d = Driver::new(fixed(1, 1).seed(seed), plan);
+        d.resume();
+        let mut delays = Vec::new();
+        for _ in 0..5 {
+            if let [Action::Retried { delay, .. }] = d.fail(JobId(0), Failure::Stalled)[..] {
+                delays.push(delay);
+            }
+            d.jump_to_timeout();
+        }
+        delays
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(run(9), run(10));
+}
+
+#[test]
+fn retry_after_is_honoured_and_throttling_pauses_the_host() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    let spec = |id: u64, host| JobSpec::new(JobId(id), r, SIX * id as u32, SIX, host);
+    for (id, host) in [(0, "a"), (1, "a"), (2, "b"), (3, "a"), (4, "b"), (5, "b")] {
+        plan.add_job(spec(id, host));
+    }
+    let hosts = [
+        (JobId(0), "a"),
+        (JobId(1), "a"),
+        (JobId(2), "b"),
+        (JobId(3), "a"),
+        (JobId(4), "b"),
+        (JobId(5), "b"),
+    ];
+    let mut d = Driver::with_hosts(fixed(3, 2), plan, &hosts);
+    d.resume();
+    assert_eq!(d.started(), [JobId(0), JobId(1), JobId(2)]);
+
+    // A plain retryable failure with Retry-After waits exactly that long, and pauses nothing else.
+    let actions =
+        d.fail(JobId(0), Failure::Retryable { retry_after: Some(secs(7)), detail: "HTTP 500".into() });
+    assert!(matches!(actions[0], Action::Retried { job: JobId(0), delay, .. } if delay == secs(7)));
+    assert_eq!(d.started().last(), Some(&JobId(3)), "host a keeps working");
+
+    // 429 with Retry-After on host a: nothing new starts on a until then; b goes on.
+    let actions = d.fail(JobId(1), Failure::Throttled { status: 429, retry_after: Some(secs(2)) });
+    assert!(matches!(actions[0], Action::Retried { job: JobId(1), delay, .. } if delay == secs(2)));
+    assert_eq!(d.started().last(), Some(&JobId(4)), "the free slot goes to host b");
+    d.advance(ms(100));
+    d.succeed(JobId(3), 10);
+    d.succeed(JobId(2), 10);
+    // Job 5 (host b) starts; host a is paused although it has a ready job... none ready yet on a.
+    assert!(d.started().contains(&JobId(5)));
+    assert_eq!(d.engine.poll_timeout(), Some(d.now - ms(100) + secs(2)));
+    d.advance(secs(2) - ms(100) - Duration::from_nanos(1));
+    assert!(d.timeout().is_empty());
+    d.advance(Duration::from_nanos(1));
+    let actions = d.timeout();
+    assert_eq!(actions, [Action::Start { job: JobId(1), attempt: 2 }]);
+    d.succeed(JobId(4), 10);
+    d.advance(secs(5));
+    let actions = d.timeout();
+    assert_eq!(actions, [Action::Start { job: JobId(0), attempt: 2 }], "7 s after its failure");
+}
+
+#[test]
+fn a_paused_host_keeps_its_ready_jobs_waiting() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 5);
+    let mut d = Driver::new(fixed(2, 2), plan);
+    d.resume();
+    d.fail(JobId(0), Failure::Throttled { status: 503, retry_after: Some(secs(30)) });
+    assert_eq!(d.started(), [JobId(0), JobId(1)], "no new start on the paused host");
+    d.succeed(JobId(1), 10);
+    assert_eq!(d.engine.in_flight(), 0);
+    assert_eq!(d.engine.poll_timeout(), Some(d.now + secs(30)));
+    d.jump_to_timeout();
+    assert_eq!(d.started()[2..], [JobId(0), JobId(2)]);
+}
+
+#[test]
+fn a_hostile_retry_after_gives_up_instead_of_hanging() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 2);
+    let config = fixed(2, 2).retry(RetryPolicy::default().max_retry_time(secs(600)));
+    let mut d = Driver::new(config, plan);
+    d.resume();
+    let actions = d.fail(JobId(0), Failure::Throttled { status: 503, retry_after: Some(secs(86_400)) });
+    let [Action::Cancel { job: JobId(1) }, Action::Failed(failure)] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(failure.job, JobId(0));
+    assert_eq!(failure.reason, GiveUpReason::RetryTimeExhausted);
+    assert!(failure.to_string().contains("job 0"), "{failure}");
+}
+
+#[test]
+fn total_retry_time_bounds_a_job() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 1);
+    let retry = RetryPolicy::default().max_attempts(1000).backoff(secs(1), secs(4)).max_retry_time(secs(60));
+    let mut d = Driver::new(fixed(1, 1).retry(retry).integrity(IntegrityPolicy::Tolerant), plan);
+    d.resume();
+    let first_failure = d.now;
+    loop {
+        d.advance(secs(1));
+        let actions = d.fail(JobId(0), Failure::retryable("timeout"));
+        if let Some(Action::GapRecorded(failure)) = actions.first() {
+            assert_eq!(failure.reason, GiveUpReason::RetryTimeExhausted);
+            // It gave up because the next attempt would come after 60 s from the first failure.
+            assert!(d.now - first_failure <= secs(61));
+            assert!(d.now - first_failure + secs(4) >= secs(60) - secs(1));
+            break;
+        }
+        d.jump_to_timeout();
+    }
+}
+
+#[test]
+fn window_ramps_up_while_throughput_grows() {
+    // A latency-bound origin: every job takes 50 ms whatever the concurrency, so throughput grows with
+    // the window and the window should reach the global limit.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 2000);
+    let config = EngineConfig::default()
+        .concurrency(ConcurrencyLimits::default().max_total(32).max_per_host(32).initial(2));
+    let mut d = Driver::new(config, plan);
+    d.resume();
+    assert_eq!(d.engine.in_flight(), 2);
+    let mut windows = Vec::new();
+    simulate(&mut d, |_in_flight| ms(50), 600, &mut windows);
+    assert_eq!(d.engine.window(), 32, "windows seen: {windows:?}");
+    assert_eq!(d.max_seen_in_flight, 32);
+}
+
+#[test]
+fn window_stops_growing_when_the_link_is_saturated() {
+    // A bandwidth-bound link: 10 ms latency plus 1 MB at 20 MB/s shared by every job in flight, so more
+    // than a couple of connections buy nothing.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 2000);
+    let config = EngineConfig::default()
+        .concurrency(ConcurrencyLimits::default().max_total(64).max_per_host(64).initial(2));
+    let mut d = Driver::new(config, plan);
+    d.resume();
+    let mut windows = Vec::new();
+    simulate(&mut d, |in_flight| ms(10) + ms(50) * in_flight as u32, 1500, &mut windows);
+    let peak = windows.iter().copied().max().unwrap();
+    assert!(peak <= 16, "the window kept growing on a saturated link: {windows:?}");
+    assert!(d.engine.window() <= 8, "windows seen: {windows:?}");
+}
+
+#[test]
+fn throttling_and_stalls_halve_the_window() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 100);
+    let config = EngineConfig::default()
+        .concurrency(ConcurrencyLimits::default().max_total(16).max_per_host(16).initial(16));
+    let mut d = Driver::new(config, plan);
+    d.resume();
+    assert_eq!(d.engine.in_flight(), 16);
+    d.advance(ms(100));
+    d.fail(JobId(0), Failure::Throttled { status: 429, retry_after: None });
+    assert_eq!(d.engine.window(), 8);
+    // The same generation of jobs failing again does not halve twice.
+    d.fail(JobId(1), Failure::Throttled { status: 503, retry_after: None });
+    assert_eq!(d.engine.window(), 8);
+    assert_eq!(d.engine.in_flight(), 14, "no new start while over the window");
+    // Completions drain the excess without new starts until under the window.
+    for id in 2..8 {
+        d.succeed(JobId(id), 100);
+    }
+    assert_eq!(d.engine.in_flight(), 8);
+    d.succeed(JobId(8), 100);
+    assert_eq!(d.engine.in_flight(), 8, "one finished, one started");
+    // A stall of a job started after the decrease halves again.
+    let late = *d.started().last().unwrap();
+    d.advance(ms(100));
+    d.fail(late, Failure::Stalled);
+    assert_eq!(d.engine.window(), 4);
+}
+
+/// Runs `d` as an event-driven simulation: each started job completes `duration(in_flight at start)`
+/// later; records the window after every completion.
+fn simulate(
+    d: &mut Driver,
+    duration: impl Fn(usize) -> Duration,
+    completions: usize,
+    windows: &mut Vec<usize>,
+) {
+    let mut due: Vec<(Instant, JobId)> = Vec::new();
+    let mut seen = 0;
+    for _ in 0..completions {
+        while seen < d.starts.len() {
+            let job = d.starts[seen].0;
+            due.push((d.now + duration(d.engine.in_flight()), job));
+            seen += 1;
+        }
+        due.sort();
+        if due.is_empty() {
+            break;
+        }
+        let (at, job) = due.remove(0);
+        d.now = d.now.max(at);
+        d.succeed(job, 1_000_000);
+        windows.push(d.engine.window());
+    }
+}
+
+#[test]
+fn suspend_cancels_in_flight_and_resume_restarts_without_counting_attempts() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 6);
+    let mut d = Driver::new(fixed(3, 3), plan);
+    assert_eq!(d.engine.state(), EngineState::Suspended, "a new engine waits for resume");
+    assert!(d.drain().is_empty());
+    d.resume();
+    d.succeed(JobId(0), 10);
+    d.engine.suspend();
+    let actions = d.drain();
+    assert_eq!(
+        actions,
+        [
+            Action::Cancel { job: JobId(1) },
+            Action::Cancel { job: JobId(2) },
+            Action::Cancel { job: JobId(3) }
+        ]
+    );
+    assert_eq!(d.engine.state(), EngineState::Suspended);
+    assert_eq!(d.engine.poll_timeout(), None);
+    // Time passes; nothing starts while suspended.
+    d.advance(secs(3600));
+    assert!(d.timeout().is_empty());
+    // A failure of a cancelled attempt is ignored.
+    d.engine.handle_completed(d.now, JobId(1), Outcome::Failure(Failure::retryable("aborted")));
+    assert!(d.drain().is_empty());
+    let actions = d.resume();
+    assert_eq!(
+        actions,
+        [
+            Action::Start { job: JobId(1), attempt: 1 },
+            Action::Start { job: JobId(2), attempt: 1 },
+            Action::Start { job: JobId(3), attempt: 1 }
+        ]
+    );
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
+    assert_eq!(d.started().iter().filter(|&&j| j == JobId(0)).count(), 1);
+}
+
+#[test]
+fn a_success_that_raced_a_suspend_is_kept_and_not_fetched_again() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 3);
+    let mut d = Driver::new(fixed(2, 2), plan);
+    d.resume();
+    d.engine.suspend();
+    d.drain();
+    // The driver had already stored job 1 when the cancel reached it.
+    d.succeed(JobId(1), 777);
+    assert_eq!(d.engine.job_status(JobId(1)), Some(JobStatus::Done));
+    d.resume();
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
+    assert_eq!(d.started().iter().filter(|&&j| j == JobId(1)).count(), 1);
+    assert_eq!(d.engine.progress().bytes_done, 777 + 20);
+}
+
+#[test]
+fn cancel_aborts_everything_and_closes_the_engine() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 6);
+    let mut d = Driver::new(fixed(2, 2), plan);
+    d.resume();
+    d.engine.cancel();
+    let actions = d.drain();
+    assert_eq!(
+        actions,
+        [Action::Cancel { job: JobId(0) }, Action::Cancel { job: JobId(1) }, Action::Cancelled]
+    );
+    assert_eq!(d.engine.state(), EngineState::Cancelled);
+    d.succeed(JobId(0), 10);
+    d.engine.resume(d.now);
+    d.engine.handle_timeout(d.now);
+    assert!(d.drain().is_empty(), "a cancelled engine does nothing more");
+    let more = [JobSpec::new(JobId(99), r, Duration::ZERO, SIX, "cdn.example")];
+    assert_eq!(d.engine.add_jobs(d.now, more), Err(Error::EngineClosed));
+}
+
+#[test]
+fn resume_skips_finished_jobs() {
+    let mut plan = Plan::new();
+    let video = plan.add_rendition(RenditionSpec::new());
+    for i in 0..10u64 {
+        let spec = JobSpec::new(JobId(i), video, SIX * i as u32, SIX, "cdn.example");
+        plan.add_job(if i % 3 == 0 { spec } else { spec.finished(500) });
+    }
+    let mut d = Driver::new(fixed(8, 8), plan);
+    let progress = d.engine.progress();
+    assert_eq!(progress.segments_done, 6);
+    assert_eq!(progress.bytes_done, 3000);
+    assert_eq!(d.engine.loaded_ranges(video).len(), 3);
+    d.resume();
+    assert_eq!(d.started(), [JobId(0), JobId(3), JobId(6), JobId(9)]);
+    assert_eq!(d.run_to_end(500), Action::Finished { complete: true, gaps: 0 });
+    assert_eq!(d.started().len(), 4, "no finished job started");
+    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::new(Duration::ZERO, secs(60))]);
+}
+
+#[test]
+fn a_fully_finished_plan_finishes_at_once() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    plan.add_job(JobSpec::new(JobId(0), r, Duration::ZERO, SIX, "h").finished(1));
+    let mut d = Driver::new(fixed(1, 1), plan);
+    assert_eq!(d.resume(), [Action::Finished { complete: true, gaps: 0 }]);
+}
+
+#[test]
+fn strict_failure_names_the_job_and_cancels_the_rest() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 10);
+    let mut d = Driver::new(fixed(3, 3), plan);
+    d.resume();
+    let actions = d.fail(JobId(1), Failure::fatal("HTTP 404 for segment 1"));
+    let [Action::Cancel { job: JobId(0) }, Action::Cancel { job: JobId(2) }, Action::Failed(failure)] =
+        &actions[..]
+    else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(failure.job, JobId(1));
+    assert_eq!(failure.reason, GiveUpReason::Fatal);
+    assert_eq!(failure.attempts, 1);
+    assert_eq!(failure.cause, Failure::fatal("HTTP 404 for segment 1"));
+    assert_eq!(d.engine.state(), EngineState::Failed);
+    let error = Error::JobFailed { what: "segment 1 of video".into(), failure: failure.clone() };
+    let text = error.to_string();
+    assert!(text.contains("segment 1 of video") && text.contains("HTTP 404"), "{text}");
+}
+
+#[test]
+fn tolerant_policy_records_gaps_and_finishes_incomplete() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 5);
+    let config =
+        fixed(1, 1).integrity(IntegrityPolicy::Tolerant).retry(RetryPolicy::default().max_attempts(2));
+    let mut d = Driver::new(config, plan);
+    d.resume();
+    d.succeed(JobId(0), 10);
+    let actions = d.fail(JobId(1), Failure::fatal("bad padding"));
+    let [Action::GapRecorded(gap), Action::Start { job: JobId(2), .. }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(gap.job, JobId(1));
+    // Job 2 fails once; while it waits, the one slot serves 3 and 4; its second failure is its last.
+    d.fail(JobId(2), Failure::retryable("reset"));
+    d.succeed(JobId(3), 10);
+    d.succeed(JobId(4), 10);
+    assert_eq!(d.jump_to_timeout(), [Action::Start { job: JobId(2), attempt: 2 }]);
+    let actions = d.fail(JobId(2), Failure::retryable("reset"));
+    let [Action::GapRecorded(f), Action::Finished { complete: false, gaps: 2 }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!((f.job, f.reason), (JobId(2), GiveUpReason::AttemptsExhausted));
+    assert_eq!(d.engine.job_status(JobId(1)), Some(JobStatus::Gap));
+    let progress = d.engine.progress();
+    assert_eq!((progress.segments_done, progress.segments_missing, progress.segments_total), (3, 2, 5));
+    assert_eq!(
+        d.engine.loaded_ranges(r),
+        &[TimeRange::new(Duration::ZERO, SIX), TimeRange::new(secs(18), secs(12))]
+    );
+}
+
+#[test]
+fn refused_urls_ask_for_one_refresh_and_hold_starts() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 6);
+    let mut d = Driver::new(fixed(3, 3), plan);
+    d.resume();
+    let actions = d.fail(JobId(0), Failure::NeedsRefresh { status: 403 });
+    assert_eq!(actions, [Action::RefreshUrls { job: JobId(0), status: 403 }]);
+    // A second refusal while the refresh is pending does not ask again, and nothing new starts.
+    assert!(d.fail(JobId(1), Failure::NeedsRefresh { status: 410 }).is_empty());
+    assert!(d.succeed(JobId(2), 10).is_empty());
+    assert_eq!(d.engine.job_status(JobId(0)), Some(JobStatus::AwaitingRefresh));
+    let actions = d.refreshed();
+    assert_eq!(
+        actions,
+        [
+            Action::Start { job: JobId(0), attempt: 2 },
+            Action::Start { job: JobId(1), attempt: 2 },
+            Action::Start { job: JobId(3), attempt: 1 }
+        ]
+    );
+    // Refused again and again: after max_refreshes (2) the job gives up.
+    d.fail(JobId(0), Failure::NeedsRefresh { status: 403 });
+    d.refreshed();
+    let actions = d.fail(JobId(0), Failure::NeedsRefresh { status: 403 });
+    let [.., Action::Failed(failure)] = &actions[..] else { panic!("{actions:?}") };
+    assert_eq!((failure.job, failure.reason), (JobId(0), GiveUpReason::RefreshesExhausted));
+}
+
+#[test]
+fn a_failed_refresh_gives_up_the_waiting_jobs() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 4);
+    let mut d = Driver::new(fixed(2, 2).integrity(IntegrityPolicy::Tolerant), plan);
+    d.resume();
+    d.fail(JobId(0), Failure::NeedsRefresh { status: 401 });
+    d.fail(JobId(1), Failure::NeedsRefresh { status: 401 });
+    let actions = d.refresh_failed();
+    let gaps: Vec<JobId> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::GapRecorded(f) if f.reason == GiveUpReason::RefreshFailed => Some(f.job),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gaps, [JobId(0), JobId(1)]);
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: false, gaps: 2 });
+}
+
+#[test]
+fn augmenting_a_running_plan_interleaves_the_new_rendition() {
+    let mut plan = Plan::new();
+    let video = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, video, 0, 6);
+    let mut d = Driver::new(fixed(1, 1), plan);
+    d.resume();
+    d.succeed(JobId(0), 10);
+    d.succeed(JobId(1), 10);
+    // French audio is added while video segment 2 (12 s) is in flight.
+    let audio = d.engine.add_rendition(RenditionSpec::new().bandwidth(128_000));
+    let jobs = (0..6u32).map(|i| JobSpec::new(JobId(100 + u64::from(i)), audio, SIX * i, SIX, "cdn.example"));
+    d.engine.add_jobs(d.now, jobs).unwrap();
+    assert!(d.drain().is_empty(), "the one slot is busy");
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
+    let after: Vec<u64> = d.started()[3..].iter().map(|j| j.0).collect();
+    // The audio catches up from its start before video goes further.
+    assert_eq!(after, [100, 101, 102, 3, 103, 4, 104, 5, 105]);
+    // Adding to a finished engine runs it again, and a duplicate id leaves it untouched.
+    let dup = [
+        JobSpec::new(JobId(7), audio, secs(36), SIX, "cdn.example"),
+        JobSpec::new(JobId(100), audio, secs(42), SIX, "cdn.example"),
+    ];
+    assert_eq!(d.engine.add_jobs(d.now, dup), Err(Error::DuplicateJob { job: JobId(100) }));
+    assert_eq!(d.engine.job_count(), 12);
+    d.engine.add_jobs(d.now, [JobSpec::new(JobId(7), audio, secs(36), SIX, "cdn.example")]).unwrap();
+    assert_eq!(d.drain(), [Action::Start { job: JobId(7), attempt: 1 }]);
+    assert_eq!(d.engine.state(), EngineState::Running);
+    d.succeed(JobId(7), 10);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+}
+
+#[test]
+fn progress_estimates_then_measures_then_knows() {
+    let mut plan = Plan::new();
+    // 1.6 Mb/s declared: 200 kB per second of media, 1.2 MB per 6 s segment.
+    let video = plan.add_rendition(RenditionSpec::new().bandwidth(1_600_000));
+    segments(&mut plan, video, 0, 10);
+    let sized = plan.add_rendition(RenditionSpec::new());
+    for i in 0..4u64 {
+        plan.add_job(
+            JobSpec::new(JobId(100 + i), sized, SIX * i as u32, SIX, "cdn.example").expected_size(5000),
+        );
+    }
+    let mut d = Driver::new(fixed(1, 1), plan);
+    let p = d.engine.progress();
+    assert_eq!(p.renditions[video].bytes_expected, 12_000_000);
+    assert!(!p.renditions[video].bytes_expected_exact);
+    assert_eq!(p.renditions[sized].bytes_expected, 20_000);
+    assert!(p.renditions[sized].bytes_expected_exact);
+    assert!(!p.bytes_expected_exact);
+    assert_eq!(p.bytes_expected, 12_020_000);
+    assert_eq!(p.fraction(), 0.0);
+    d.resume();
+    // The first video segment is smaller than BANDWIDTH suggests: the estimate follows the measured rate.
+    d.succeed(JobId(0), 600_000);
+    let p = d.engine.progress();
+    assert_eq!(p.renditions[video].bytes_done, 600_000);
+    assert_eq!(p.renditions[video].bytes_expected, 6_000_000);
+    assert_eq!(p.renditions[video].loaded_duration, SIX);
+    assert_eq!((p.renditions[video].segments_done, p.renditions[video].segments_total), (1, 10));
+    assert_eq!(d.run_to_end(600_000), Action::Finished { complete: true, gaps: 0 });
+    let p = d.engine.progress();
+    assert!(p.bytes_expected_exact);
+    assert_eq!(p.bytes_done, p.bytes_expected);
+    assert_eq!(p.fraction(), 1.0);
+    assert_eq!(p.segments_done, 14);
+}
+
+#[test]
+fn invalid_plans_and_configs_are_refused() {
+    let plan = || {
+        let mut plan = Plan::new();
+        plan.add_rendition(RenditionSpec::new());
+        plan
+    };
+    let err = Engine::new(fixed(0, 1), plan()).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+    let err = Engine::new(fixed(1, 0), plan()).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }));
+    let err = Engine::new(EngineConfig::default().retry(RetryPolicy::default().max_attempts(0)), plan())
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }));
+    let err =
+        Engine::new(EngineConfig::default().retry(RetryPolicy::default().backoff(secs(2), secs(1))), plan())
+            .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }));
+
+    let mut p = plan();
+    p.add_job(JobSpec::new(JobId(1), 0, Duration::ZERO, SIX, "h"));
+    p.add_job(JobSpec::new(JobId(1), 0, SIX, SIX, "h"));
+    assert_eq!(Engine::new(EngineConfig::default(), p).unwrap_err(), Error::DuplicateJob { job: JobId(1) });
+    let mut p = plan();
+    p.add_job(JobSpec::new(JobId(1), 3, Duration::ZERO, SIX, "h"));
+    let err = Engine::new(EngineConfig::default(), p).unwrap_err();
+    assert_eq!(err, Error::UnknownRendition { job: JobId(1), rendition: 3 });
+    assert!(err.to_string().contains("rendition 3"));
+}
+
+#[test]
+fn unknown_and_stale_reports_are_ignored() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 2);
+    let mut d = Driver::new(fixed(1, 1), plan);
+    d.resume();
+    d.engine.handle_completed(d.now, JobId(999), Outcome::success(1));
+    assert!(d.drain().is_empty());
+    d.succeed(JobId(0), 10);
+    // A duplicate report of a done job changes nothing.
+    d.engine.handle_completed(d.now, JobId(0), Outcome::success(10));
+    d.engine.handle_completed(d.now, JobId(0), Outcome::Failure(Failure::Stalled));
+    assert!(d.drain().is_empty());
+    assert_eq!(d.engine.progress().bytes_done, 10);
+}
