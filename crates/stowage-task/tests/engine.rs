@@ -288,6 +288,13 @@ fn loaded_ranges_grow_from_the_start_with_concurrency() {
         &[TimeRange::new(Duration::ZERO, secs(12)), TimeRange::new(secs(18), SIX)]
     );
     assert_eq!(d.engine.expected_range(video), Some(TimeRange::new(Duration::ZERO, secs(120))));
+    let event = d.engine.loaded_time_range(JobId(3)).expect("job 3 is done");
+    assert_eq!(event.rendition, video);
+    assert_eq!(event.added, TimeRange::new(secs(18), SIX));
+    assert_eq!(event.loaded, d.engine.loaded_ranges(video));
+    assert_eq!(event.expected, Some(TimeRange::new(Duration::ZERO, secs(120))));
+    assert_eq!(d.engine.loaded_time_range(JobId(2)), None, "in flight, not loaded");
+    assert_eq!(d.engine.loaded_time_range(JobId(999)), None);
 }
 
 #[test]
