@@ -1,1 +1,77 @@
-//! Zero-copy parser and writer for HLS playlists.
+//! Zero-copy parser and writer for HLS playlists (RFC 8216 and its second edition, rfc8216bis).
+//!
+//! **What it is.** The bottom layer of stowage: plain functions on byte slices that read master
+//! (multivariant) and media playlists into a model that borrows from the input, and write a model back.
+//! Every tag and attribute of rfc8216bis has a typed getter; tags, attributes and comments this crate does
+//! not know are kept in position, so parse → write reproduces the input (byte for byte when it is written
+//! the way this crate writes: LF line ends, no blank lines, attributes as written). A resolved view
+//! computes per segment what a downloader needs: media and discontinuity sequence numbers, keys in force
+//! and their IVs, init section, absolute byte range, start time, program date time, absolute URIs.
+//!
+//! **What it does not do.** No IO, no async, no network, no decryption: fetching is `stowage-fetch`,
+//! storing is `stowage-bundle`. It does not choose variants either (that is `stowage-task`).
+//!
+//! **Strict by default.** A deviation from the grammar is an [`Error`] with line, column and what was
+//! expected. [`ParserOptions::lenient`] (or single tolerances) parses on and reports each tolerance as a
+//! located [`Warning`]. [`Limits`] bound what hostile input can make the parser do.
+//!
+//! **Borrowing.** Strings are `Cow<'a, str>` slices of the input, owned only where EXT-X-DEFINE
+//! substitution made a new string; `into_owned()` gives a `'static` copy.
+//!
+//! ```
+//! use stowage_playlist::{MediaPlaylist, Rewrite, UriRole};
+//!
+//! let text = "#EXTM3U\n#EXT-X-VERSION:4\n#EXT-X-TARGETDURATION:6\n\
+//!             #EXT-X-KEY:METHOD=AES-128,URI=\"key\"\n\
+//!             #EXTINF:6.006,first\n#EXT-X-BYTERANGE:1000@0\nmain.ts\n\
+//!             #EXTINF:5.005,\n#EXT-X-BYTERANGE:800\nmain.ts\n#EXT-X-ENDLIST\n";
+//! let playlist = MediaPlaylist::parse(text)?;
+//! assert_eq!(playlist.segments().len(), 2);
+//! assert_eq!(playlist.to_string(), text); // nothing lost
+//!
+//! // What a downloader needs, per segment.
+//! let resolved = playlist.resolve(Some("https://cdn.example/v/index.m3u8"))?;
+//! let second = &resolved.segments[1];
+//! assert_eq!(second.uri, "https://cdn.example/v/main.ts");
+//! assert_eq!((second.byte_range.unwrap().offset, second.media_sequence), (Some(1000), 1));
+//! assert_eq!(second.keys[0].iv, 1u128.to_be_bytes()); // IV from the media sequence number
+//!
+//! // The offline copy: local paths, keys removed (the content is stored decrypted).
+//! let mut local = playlist.clone();
+//! local.rewrite_uris(|u| match u.role {
+//!     UriRole::Segment => Rewrite::ReplaceWhole(format!("{}.ts", u.media_sequence.unwrap())),
+//!     UriRole::Key => Rewrite::Remove,
+//!     _ => Rewrite::Keep,
+//! })?;
+//! assert!(local.to_string().contains("#EXTINF:5.005,\n1.ts\n#EXT-X-ENDLIST"));
+//! # Ok::<(), stowage_playlist::Error>(())
+//! ```
+
+mod attr;
+mod error;
+mod master;
+mod media;
+mod options;
+mod parse;
+mod playlist;
+mod resolve;
+mod rewrite;
+mod tags;
+mod uri;
+mod value;
+
+pub use attr::{Attribute, AttributeList, AttributeValue};
+pub use error::{Error, LimitKind, PlaylistKind, Warning, WarningKind};
+pub use master::{MasterPlaylist, MasterTag};
+pub use media::{MediaPlaylist, MediaTag, PlaylistType, Segment, SegmentTags};
+pub use options::{Limits, ParserOptions};
+pub use parse::Parsed;
+pub use playlist::{Playlist, detect};
+pub use resolve::{ResolvedKey, ResolvedMedia, ResolvedSegment};
+pub use rewrite::{Rewrite, UriRef, UriRole};
+pub use tags::{
+    ContentSteering, DateRange, Define, IFrameStreamInf, Key, KeyMethod, Map, MediaType, Part, PartInf,
+    PreloadHint, Rendition, RenditionReport, ServerControl, SessionData, Skip, Start, StreamInf, Variant,
+};
+pub use uri::resolve_uri;
+pub use value::{ByteRange, DateTime, Decimal, Resolution};

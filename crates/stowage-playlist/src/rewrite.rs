@@ -1,0 +1,303 @@
+//! Rewriting every URI of a playlist (to local paths, for an offline copy) while changing nothing else.
+
+use std::borrow::Cow;
+
+use crate::attr::AttributeList;
+use crate::error::Error;
+use crate::master::{MasterPlaylist, MasterTag};
+use crate::media::{MediaPlaylist, MediaTag};
+use crate::value::ByteRange;
+
+/// What a URI in a playlist points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UriRole {
+    /// A segment's URI line.
+    Segment,
+    /// EXT-X-MAP URI (a media initialization section).
+    Map,
+    /// EXT-X-KEY URI.
+    Key,
+    /// EXT-X-PART URI.
+    Part,
+    /// EXT-X-PRELOAD-HINT URI.
+    PreloadHint,
+    /// EXT-X-RENDITION-REPORT URI.
+    RenditionReport,
+    /// A variant's URI line (after EXT-X-STREAM-INF).
+    Variant,
+    /// EXT-X-I-FRAME-STREAM-INF URI.
+    IFrameVariant,
+    /// EXT-X-MEDIA URI.
+    Rendition,
+    /// EXT-X-SESSION-KEY URI.
+    SessionKey,
+    /// EXT-X-SESSION-DATA URI.
+    SessionData,
+    /// EXT-X-CONTENT-STEERING SERVER-URI.
+    ContentSteering,
+}
+
+/// One URI offered to a rewrite callback, with where it is.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct UriRef<'r> {
+    /// What the URI points at.
+    pub role: UriRole,
+    /// The URI as written (after variable substitution).
+    pub uri: &'r str,
+    /// In a media playlist: the index of the segment the URI belongs to (for a tag: the segment it is
+    /// written before; `None` for tags after the last segment). In a master playlist: the index of the
+    /// tag among [`MasterPlaylist::tags`].
+    pub index: Option<usize>,
+    /// In a media playlist: the segment's media sequence number (EXT-X-MEDIA-SEQUENCE plus its index).
+    pub media_sequence: Option<u64>,
+    /// In a media playlist: the segment's discontinuity sequence number.
+    pub discontinuity_sequence: Option<u64>,
+    /// The byte range the URI is used with, as written (segment BYTERANGE, MAP or PART BYTERANGE).
+    pub byte_range: Option<ByteRange>,
+}
+
+/// What to do with one URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rewrite {
+    /// Leave it as it is.
+    Keep,
+    /// Replace the URI, keeping its byte range (the new resource holds the same bytes at the same
+    /// offsets).
+    Replace(String),
+    /// Replace the URI by a resource that holds exactly the bytes of the range: the byte range is removed
+    /// (segment EXT-X-BYTERANGE, MAP and PART BYTERANGE, PRELOAD-HINT BYTERANGE-START/LENGTH).
+    ReplaceWhole(String),
+    /// Remove the tag that carries the URI (a key when content is stored decrypted, a variant or a
+    /// rendition that was not downloaded, a preload hint...). Removing a segment or a MAP is refused with
+    /// [`Error::CannotRemove`]: its media would be lost.
+    Remove,
+}
+
+fn set_attr_uri(attrs: &mut AttributeList<'_>, name: &'static str, action: &Rewrite, range_attrs: &[&str]) {
+    match action {
+        Rewrite::Replace(u) => attrs.set_quoted(name, u.clone()),
+        Rewrite::ReplaceWhole(u) => {
+            attrs.set_quoted(name, u.clone());
+            for r in range_attrs {
+                attrs.remove(r);
+            }
+        }
+        Rewrite::Keep | Rewrite::Remove => {}
+    }
+}
+
+impl<'a> MediaPlaylist<'a> {
+    /// Offers every URI to `f` (segments, MAP, KEY, PART, PRELOAD-HINT, RENDITION-REPORT, in written
+    /// order) and applies its answer; nothing else changes.
+    ///
+    /// ```
+    /// use stowage_playlist::{MediaPlaylist, Rewrite, UriRole};
+    /// let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:7\n\
+    ///             #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/1\"\n\
+    ///             #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4.0,\nhttps://cdn.example/a.m4s?sig=1\n";
+    /// let mut playlist = MediaPlaylist::parse(text)?;
+    /// playlist.rewrite_uris(|u| match u.role {
+    ///     UriRole::Segment => Rewrite::Replace(format!("seg-{}.m4s", u.media_sequence.unwrap())),
+    ///     UriRole::Map => Rewrite::Replace("init.mp4".into()),
+    ///     UriRole::Key => Rewrite::Remove, // stored decrypted
+    ///     _ => Rewrite::Keep,
+    /// })?;
+    /// assert_eq!(
+    ///     playlist.to_string(),
+    ///     "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:7\n\
+    ///      #EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4.0,\nseg-7.m4s\n"
+    /// );
+    /// # Ok::<(), stowage_playlist::Error>(())
+    /// ```
+    pub fn rewrite_uris(&mut self, mut f: impl FnMut(&UriRef<'_>) -> Rewrite) -> Result<(), Error> {
+        let mut remove: Vec<bool> = Vec::new();
+        let base_msn = self.media_sequence();
+        let mut dsn = self.discontinuity_sequence();
+        let header_len = self.header().len();
+        for i in 0..header_len {
+            let r = rewrite_media_tag(&mut self.header_mut()[i], None, None, None, &mut f)?;
+            remove.push(r);
+        }
+        // Ends of the previous segment's range, before and after rewriting, so that an implicit offset
+        // that would no longer follow on from the same resource is written explicitly.
+        let mut prev_end: Option<u64> = None;
+        let mut prev_kept_uri: Option<String> = None;
+        let n = self.segments().len();
+        for i in 0..n {
+            let msn = base_msn + i as u64;
+            let (segments, tags) = self.side_tags_mut();
+            let (start, end) = segments[i].tag_bounds();
+            if tags[start..end].iter().any(|t| matches!(t, MediaTag::Discontinuity)) {
+                dsn += 1;
+            }
+            for tag in &mut tags[start..end] {
+                let r = rewrite_media_tag(tag, Some(i), Some(msn), Some(dsn), &mut f)?;
+                if r && matches!(tag, MediaTag::Map(_)) {
+                    return Err(Error::CannotRemove { what: "EXT-X-MAP", segment: i });
+                }
+                remove.push(r);
+            }
+            let seg = &mut segments[i];
+            let range = seg.byte_range();
+            let abs_offset = range.and_then(|r| r.offset.or(prev_end));
+            let action = f(&UriRef {
+                role: UriRole::Segment,
+                uri: seg.uri(),
+                index: Some(i),
+                media_sequence: Some(msn),
+                discontinuity_sequence: Some(dsn),
+                byte_range: range,
+            });
+            let mut kept_uri = None;
+            match action {
+                Rewrite::Keep => {
+                    if range.is_some() {
+                        kept_uri = Some(seg.uri().to_owned());
+                    }
+                }
+                Rewrite::Replace(u) => {
+                    if range.is_some() {
+                        kept_uri = Some(u.clone());
+                    }
+                    seg.set_uri(u);
+                }
+                Rewrite::ReplaceWhole(u) => {
+                    seg.set_uri(u);
+                    seg.set_byte_range(None);
+                }
+                Rewrite::Remove => return Err(Error::CannotRemove { what: "URI", segment: i }),
+            }
+            if let (Some(r), Some(k)) = (range, &kept_uri)
+                && r.offset.is_none()
+                && prev_kept_uri.as_ref() != Some(k)
+                && let Some(o) = abs_offset
+            {
+                seg.set_byte_range(Some(ByteRange::new(r.length, Some(o))));
+            }
+            prev_end = range.and_then(|r| abs_offset.map(|o| o + r.length));
+            prev_kept_uri = kept_uri;
+        }
+        let trailer_len = self.trailer().len();
+        for i in 0..trailer_len {
+            let r = rewrite_media_tag(&mut self.trailer_mut()[i], None, None, None, &mut f)?;
+            remove.push(r);
+        }
+        if remove.iter().any(|r| *r) {
+            let mut it = remove.into_iter();
+            self.retain_tags(|_| !it.next().unwrap_or(false));
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites the URI of one tag; returns whether the tag is to be removed.
+fn rewrite_media_tag(
+    tag: &mut MediaTag<'_>,
+    index: Option<usize>,
+    msn: Option<u64>,
+    dsn: Option<u64>,
+    f: &mut impl FnMut(&UriRef<'_>) -> Rewrite,
+) -> Result<bool, Error> {
+    let (role, attrs, name, ranges): (UriRole, &mut AttributeList<'_>, &'static str, &[&str]) = match tag {
+        MediaTag::Key(k) => (UriRole::Key, &mut k.attributes, "URI", &[]),
+        MediaTag::Map(m) => (UriRole::Map, &mut m.attributes, "URI", &["BYTERANGE"]),
+        MediaTag::Part(p) => (UriRole::Part, &mut p.attributes, "URI", &["BYTERANGE"]),
+        MediaTag::PreloadHint(p) => {
+            (UriRole::PreloadHint, &mut p.attributes, "URI", &["BYTERANGE-START", "BYTERANGE-LENGTH"])
+        }
+        MediaTag::RenditionReport(r) => (UriRole::RenditionReport, &mut r.attributes, "URI", &[]),
+        _ => return Ok(false),
+    };
+    let Some(uri) = attrs.quoted(name) else {
+        return Ok(false);
+    };
+    let action = f(&UriRef {
+        role,
+        uri,
+        index,
+        media_sequence: msn,
+        discontinuity_sequence: dsn,
+        byte_range: attrs.byte_range("BYTERANGE"),
+    });
+    if action == Rewrite::Remove {
+        if role == UriRole::Map {
+            return Err(Error::CannotRemove { what: "EXT-X-MAP", segment: index.unwrap_or(0) });
+        }
+        return Ok(true);
+    }
+    set_attr_uri(attrs, name, &action, ranges);
+    Ok(false)
+}
+
+impl MasterPlaylist<'_> {
+    /// Offers every URI to `f` (variants, I-frame variants, renditions, session keys, session data,
+    /// content steering, in written order) and applies its answer; nothing else changes. Dropping the
+    /// variants or renditions that were not downloaded is [`Rewrite::Remove`] here, or
+    /// [`MasterPlaylist::retain_variants`] / [`MasterPlaylist::retain_renditions`] (which also reach
+    /// renditions without a URI).
+    ///
+    /// ```
+    /// use stowage_playlist::{MasterPlaylist, Rewrite, UriRole};
+    /// let text = "#EXTM3U\n\
+    ///     #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"https://x.example/en.m3u8\"\n\
+    ///     #EXT-X-STREAM-INF:BANDWIDTH=800000,AUDIO=\"a\"\nhttps://x.example/lo.m3u8\n\
+    ///     #EXT-X-STREAM-INF:BANDWIDTH=3000000,AUDIO=\"a\"\nhttps://x.example/hi.m3u8\n";
+    /// let mut master = MasterPlaylist::parse(text)?;
+    /// master.rewrite_uris(|u| match (u.role, u.uri) {
+    ///     (UriRole::Variant, "https://x.example/hi.m3u8") => Rewrite::Replace("video/index.m3u8".into()),
+    ///     (UriRole::Rendition, _) => Rewrite::Replace("audio-en/index.m3u8".into()),
+    ///     _ => Rewrite::Remove,
+    /// })?;
+    /// assert_eq!(
+    ///     master.to_string(),
+    ///     "#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio-en/index.m3u8\"\n\
+    ///      #EXT-X-STREAM-INF:BANDWIDTH=3000000,AUDIO=\"a\"\nvideo/index.m3u8\n"
+    /// );
+    /// # Ok::<(), stowage_playlist::Error>(())
+    /// ```
+    pub fn rewrite_uris(&mut self, mut f: impl FnMut(&UriRef<'_>) -> Rewrite) -> Result<(), Error> {
+        let mut remove = Vec::with_capacity(self.tags().len());
+        for (i, tag) in self.tags_mut().iter_mut().enumerate() {
+            let mk = |role, uri| UriRef {
+                role,
+                uri,
+                index: Some(i),
+                media_sequence: None,
+                discontinuity_sequence: None,
+                byte_range: None,
+            };
+            let (role, attrs, name): (UriRole, &mut AttributeList<'_>, &'static str) = match tag {
+                MasterTag::Variant(v) => {
+                    let action = f(&mk(UriRole::Variant, &v.uri));
+                    remove.push(action == Rewrite::Remove);
+                    if let Rewrite::Replace(u) | Rewrite::ReplaceWhole(u) = action {
+                        v.uri = Cow::Owned(u);
+                    }
+                    continue;
+                }
+                MasterTag::IFrameVariant(v) => (UriRole::IFrameVariant, &mut v.attributes, "URI"),
+                MasterTag::Rendition(v) => (UriRole::Rendition, &mut v.attributes, "URI"),
+                MasterTag::SessionKey(v) => (UriRole::SessionKey, &mut v.attributes, "URI"),
+                MasterTag::SessionData(v) => (UriRole::SessionData, &mut v.attributes, "URI"),
+                MasterTag::ContentSteering(v) => (UriRole::ContentSteering, &mut v.attributes, "SERVER-URI"),
+                _ => {
+                    remove.push(false);
+                    continue;
+                }
+            };
+            let Some(uri) = attrs.quoted(name) else {
+                remove.push(false);
+                continue;
+            };
+            let action = f(&mk(role, uri));
+            set_attr_uri(attrs, name, &action, &[]);
+            remove.push(action == Rewrite::Remove);
+        }
+        let mut it = remove.into_iter();
+        self.tags_mut().retain(|_| !it.next().unwrap_or(false));
+        Ok(())
+    }
+}

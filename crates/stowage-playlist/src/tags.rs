@@ -1,0 +1,382 @@
+//! Tags with attribute lists: each keeps its list as written and offers a typed getter per attribute.
+
+use std::borrow::Cow;
+
+use crate::attr::{AttributeList, Kind, Spec};
+use crate::value::{ByteRange, DateTime, Resolution};
+
+macro_rules! attribute_tag {
+    (
+        $(#[$doc:meta])*
+        $name:ident = $tag:literal, required: [$($req:literal),*],
+        { $( $fn:ident : $attr:literal => $kind:ident, $getter:ident -> $ret:ty; )* }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name<'a> {
+            pub(crate) attributes: AttributeList<'a>,
+        }
+
+        impl<'a> $name<'a> {
+            /// The tag's name, without `#`.
+            pub const TAG: &'static str = $tag;
+
+            pub(crate) const SPEC: Spec = Spec {
+                attrs: &[$(($attr, Kind::$kind)),*],
+                required: &[$($req),*],
+            };
+
+            /// Makes the tag from an attribute list (as built by hand; the parser checks what it reads).
+            pub fn from_attributes(attributes: AttributeList<'a>) -> Self {
+                Self { attributes }
+            }
+
+            /// Every attribute, known or not, in written order.
+            pub fn attributes(&self) -> &AttributeList<'a> {
+                &self.attributes
+            }
+
+            /// The attributes, for changing them.
+            pub fn attributes_mut(&mut self) -> &mut AttributeList<'a> {
+                &mut self.attributes
+            }
+
+            /// A copy that borrows nothing.
+            pub fn into_owned(self) -> $name<'static> {
+                $name { attributes: self.attributes.into_owned() }
+            }
+
+            $(
+                #[doc = concat!("The `", $attr, "` attribute.")]
+                pub fn $fn(&self) -> Option<$ret> {
+                    self.attributes.$getter($attr)
+                }
+            )*
+        }
+    };
+}
+
+attribute_tag! {
+    /// EXT-X-KEY (and EXT-X-SESSION-KEY in a master playlist): how the following segments are encrypted.
+    Key = "EXT-X-KEY", required: ["METHOD"], {
+        method_text: "METHOD" => Enum, enumerated -> &str;
+        uri: "URI" => Quoted, quoted -> &str;
+        iv_bytes: "IV" => Hex, hex -> Vec<u8>;
+        keyformat_text: "KEYFORMAT" => Quoted, quoted -> &str;
+        keyformat_versions_text: "KEYFORMATVERSIONS" => Quoted, quoted -> &str;
+    }
+}
+
+/// The METHOD of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyMethod {
+    /// Not encrypted.
+    None,
+    /// AES-128 CBC of whole segments, PKCS#7 padded.
+    Aes128,
+    /// Sample encryption (AES-128 CBC, per elementary stream samples).
+    SampleAes,
+    /// Sample encryption with AES-128 CTR (`SAMPLE-AES-CTR`).
+    SampleAesCtr,
+    /// A method this crate does not know.
+    Other,
+}
+
+impl Key<'_> {
+    /// The METHOD.
+    pub fn method(&self) -> KeyMethod {
+        match self.method_text() {
+            Some("NONE") => KeyMethod::None,
+            Some("AES-128") => KeyMethod::Aes128,
+            Some("SAMPLE-AES") => KeyMethod::SampleAes,
+            Some("SAMPLE-AES-CTR") => KeyMethod::SampleAesCtr,
+            _ => KeyMethod::Other,
+        }
+    }
+
+    /// The KEYFORMAT, `identity` when absent.
+    pub fn keyformat(&self) -> &str {
+        self.keyformat_text().unwrap_or("identity")
+    }
+
+    /// The KEYFORMATVERSIONS, `[1]` when absent.
+    pub fn keyformat_versions(&self) -> Vec<u64> {
+        match self.keyformat_versions_text() {
+            Some(s) => s.split('/').filter_map(crate::value::parse_u64).collect(),
+            None => vec![1],
+        }
+    }
+
+    /// The explicit IV as 16 bytes (shorter hex values are left-padded with zeros), if given and not
+    /// longer than 128 bits.
+    pub fn iv(&self) -> Option<[u8; 16]> {
+        let bytes = self.iv_bytes()?;
+        if bytes.len() > 16 {
+            return None;
+        }
+        let mut iv = [0u8; 16];
+        iv[16 - bytes.len()..].copy_from_slice(&bytes);
+        Some(iv)
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-MAP: the media initialization section of the following segments.
+    Map = "EXT-X-MAP", required: ["URI"], {
+        uri: "URI" => Quoted, quoted -> &str;
+        byte_range: "BYTERANGE" => QuotedByteRange, byte_range -> ByteRange;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-DATERANGE: a range of time with attributes (ad breaks, SCTE-35, interstitials). Client
+    /// attributes (`X-...`) are read with [`AttributeList::get`].
+    DateRange = "EXT-X-DATERANGE", required: ["ID"], {
+        id: "ID" => Quoted, quoted -> &str;
+        class: "CLASS" => Quoted, quoted -> &str;
+        start_date: "START-DATE" => QuotedDate, date -> DateTime;
+        cue: "CUE" => Quoted, quoted -> &str;
+        end_date: "END-DATE" => QuotedDate, date -> DateTime;
+        duration: "DURATION" => Float, float -> f64;
+        planned_duration: "PLANNED-DURATION" => Float, float -> f64;
+        scte35_cmd: "SCTE35-CMD" => Hex, hex -> Vec<u8>;
+        scte35_out: "SCTE35-OUT" => Hex, hex -> Vec<u8>;
+        scte35_in: "SCTE35-IN" => Hex, hex -> Vec<u8>;
+        end_on_next_text: "END-ON-NEXT" => Enum, enumerated -> &str;
+    }
+}
+
+impl DateRange<'_> {
+    /// Whether END-ON-NEXT=YES.
+    pub fn end_on_next(&self) -> bool {
+        self.end_on_next_text() == Some("YES")
+    }
+
+    /// The client attributes (`X-...`), in order.
+    pub fn client_attributes(&self) -> impl Iterator<Item = &crate::attr::Attribute<'_>> {
+        self.attributes.iter().filter(|a| a.name.starts_with("X-"))
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-START: the preferred point to start playing.
+    Start = "EXT-X-START", required: ["TIME-OFFSET"], {
+        time_offset: "TIME-OFFSET" => SignedFloat, float -> f64;
+        precise: "PRECISE" => YesNo, yes_no -> bool;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-DEFINE: a variable for `{$name}` substitution (NAME/VALUE, IMPORT or QUERYPARAM).
+    Define = "EXT-X-DEFINE", required: [], {
+        name: "NAME" => Quoted, quoted -> &str;
+        value: "VALUE" => Quoted, quoted -> &str;
+        import: "IMPORT" => Quoted, quoted -> &str;
+        query_param: "QUERYPARAM" => Quoted, quoted -> &str;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-PART-INF: the part target duration of a low-latency playlist.
+    PartInf = "EXT-X-PART-INF", required: ["PART-TARGET"], {
+        part_target: "PART-TARGET" => Float, float -> f64;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-SERVER-CONTROL: what the server supports (delta updates, blocking reloads).
+    ServerControl = "EXT-X-SERVER-CONTROL", required: [], {
+        can_skip_until: "CAN-SKIP-UNTIL" => Float, float -> f64;
+        can_skip_dateranges: "CAN-SKIP-DATERANGES" => YesNo, yes_no -> bool;
+        hold_back: "HOLD-BACK" => Float, float -> f64;
+        part_hold_back: "PART-HOLD-BACK" => Float, float -> f64;
+        can_block_reload: "CAN-BLOCK-RELOAD" => YesNo, yes_no -> bool;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-PART: a partial segment of a low-latency playlist.
+    Part = "EXT-X-PART", required: ["URI", "DURATION"], {
+        uri: "URI" => Quoted, quoted -> &str;
+        duration: "DURATION" => Float, float -> f64;
+        independent: "INDEPENDENT" => YesNo, yes_no -> bool;
+        byte_range: "BYTERANGE" => QuotedByteRange, byte_range -> ByteRange;
+        gap: "GAP" => YesNo, yes_no -> bool;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-PRELOAD-HINT: a resource the client may request before it is listed.
+    PreloadHint = "EXT-X-PRELOAD-HINT", required: ["TYPE", "URI"], {
+        hint_type: "TYPE" => Enum, enumerated -> &str;
+        uri: "URI" => Quoted, quoted -> &str;
+        byte_range_start: "BYTERANGE-START" => Int, integer -> u64;
+        byte_range_length: "BYTERANGE-LENGTH" => Int, integer -> u64;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-RENDITION-REPORT: the last segment and part of another rendition.
+    RenditionReport = "EXT-X-RENDITION-REPORT", required: ["URI"], {
+        uri: "URI" => Quoted, quoted -> &str;
+        last_msn: "LAST-MSN" => Int, integer -> u64;
+        last_part: "LAST-PART" => Int, integer -> u64;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-SKIP: segments left out of a playlist delta update.
+    Skip = "EXT-X-SKIP", required: ["SKIPPED-SEGMENTS"], {
+        skipped_segments: "SKIPPED-SEGMENTS" => Int, integer -> u64;
+        recently_removed_dateranges: "RECENTLY-REMOVED-DATERANGES" => Quoted, quoted -> &str;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-MEDIA: an alternative rendition (audio, video, subtitles, closed captions).
+    Rendition = "EXT-X-MEDIA", required: ["TYPE", "GROUP-ID", "NAME"], {
+        media_type_text: "TYPE" => Enum, enumerated -> &str;
+        uri: "URI" => Quoted, quoted -> &str;
+        group_id: "GROUP-ID" => Quoted, quoted -> &str;
+        language: "LANGUAGE" => Quoted, quoted -> &str;
+        assoc_language: "ASSOC-LANGUAGE" => Quoted, quoted -> &str;
+        name: "NAME" => Quoted, quoted -> &str;
+        stable_rendition_id: "STABLE-RENDITION-ID" => Quoted, quoted -> &str;
+        default: "DEFAULT" => YesNo, yes_no -> bool;
+        autoselect: "AUTOSELECT" => YesNo, yes_no -> bool;
+        forced: "FORCED" => YesNo, yes_no -> bool;
+        instream_id: "INSTREAM-ID" => Quoted, quoted -> &str;
+        bit_depth: "BIT-DEPTH" => Int, integer -> u64;
+        sample_rate: "SAMPLE-RATE" => Int, integer -> u64;
+        characteristics: "CHARACTERISTICS" => Quoted, quoted -> &str;
+        channels: "CHANNELS" => Quoted, quoted -> &str;
+    }
+}
+
+/// The TYPE of a rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MediaType {
+    /// AUDIO.
+    Audio,
+    /// VIDEO.
+    Video,
+    /// SUBTITLES.
+    Subtitles,
+    /// CLOSED-CAPTIONS.
+    ClosedCaptions,
+    /// A type this crate does not know.
+    Other,
+}
+
+impl Rendition<'_> {
+    /// The TYPE.
+    pub fn media_type(&self) -> MediaType {
+        match self.media_type_text() {
+            Some("AUDIO") => MediaType::Audio,
+            Some("VIDEO") => MediaType::Video,
+            Some("SUBTITLES") => MediaType::Subtitles,
+            Some("CLOSED-CAPTIONS") => MediaType::ClosedCaptions,
+            _ => MediaType::Other,
+        }
+    }
+}
+
+attribute_tag! {
+    /// The attributes of EXT-X-STREAM-INF (a variant's URI is in [`Variant`]).
+    StreamInf = "EXT-X-STREAM-INF", required: ["BANDWIDTH"], {
+        bandwidth: "BANDWIDTH" => Int, integer -> u64;
+        average_bandwidth: "AVERAGE-BANDWIDTH" => Int, integer -> u64;
+        score: "SCORE" => Float, float -> f64;
+        codecs: "CODECS" => Quoted, quoted -> &str;
+        supplemental_codecs: "SUPPLEMENTAL-CODECS" => Quoted, quoted -> &str;
+        resolution: "RESOLUTION" => Resolution, resolution -> Resolution;
+        frame_rate: "FRAME-RATE" => Float, float -> f64;
+        hdcp_level: "HDCP-LEVEL" => Enum, enumerated -> &str;
+        allowed_cpc: "ALLOWED-CPC" => Quoted, quoted -> &str;
+        video_range: "VIDEO-RANGE" => Enum, enumerated -> &str;
+        req_video_layout: "REQ-VIDEO-LAYOUT" => Quoted, quoted -> &str;
+        stable_variant_id: "STABLE-VARIANT-ID" => Quoted, quoted -> &str;
+        audio: "AUDIO" => Quoted, quoted -> &str;
+        video: "VIDEO" => Quoted, quoted -> &str;
+        subtitles: "SUBTITLES" => Quoted, quoted -> &str;
+        closed_captions: "CLOSED-CAPTIONS" => QuotedOrNone, text -> &str;
+        pathway_id: "PATHWAY-ID" => Quoted, quoted -> &str;
+        program_id: "PROGRAM-ID" => Int, integer -> u64;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-I-FRAME-STREAM-INF: a variant of I-frames only.
+    IFrameStreamInf = "EXT-X-I-FRAME-STREAM-INF", required: ["BANDWIDTH", "URI"], {
+        uri: "URI" => Quoted, quoted -> &str;
+        bandwidth: "BANDWIDTH" => Int, integer -> u64;
+        average_bandwidth: "AVERAGE-BANDWIDTH" => Int, integer -> u64;
+        score: "SCORE" => Float, float -> f64;
+        codecs: "CODECS" => Quoted, quoted -> &str;
+        supplemental_codecs: "SUPPLEMENTAL-CODECS" => Quoted, quoted -> &str;
+        resolution: "RESOLUTION" => Resolution, resolution -> Resolution;
+        hdcp_level: "HDCP-LEVEL" => Enum, enumerated -> &str;
+        allowed_cpc: "ALLOWED-CPC" => Quoted, quoted -> &str;
+        video_range: "VIDEO-RANGE" => Enum, enumerated -> &str;
+        req_video_layout: "REQ-VIDEO-LAYOUT" => Quoted, quoted -> &str;
+        stable_variant_id: "STABLE-VARIANT-ID" => Quoted, quoted -> &str;
+        video: "VIDEO" => Quoted, quoted -> &str;
+        pathway_id: "PATHWAY-ID" => Quoted, quoted -> &str;
+        program_id: "PROGRAM-ID" => Int, integer -> u64;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-SESSION-DATA: arbitrary session data.
+    SessionData = "EXT-X-SESSION-DATA", required: ["DATA-ID"], {
+        data_id: "DATA-ID" => Quoted, quoted -> &str;
+        value: "VALUE" => Quoted, quoted -> &str;
+        uri: "URI" => Quoted, quoted -> &str;
+        format: "FORMAT" => Enum, enumerated -> &str;
+        language: "LANGUAGE" => Quoted, quoted -> &str;
+    }
+}
+
+attribute_tag! {
+    /// EXT-X-CONTENT-STEERING: the content steering server.
+    ContentSteering = "EXT-X-CONTENT-STEERING", required: ["SERVER-URI"], {
+        server_uri: "SERVER-URI" => Quoted, quoted -> &str;
+        pathway_id: "PATHWAY-ID" => Quoted, quoted -> &str;
+    }
+}
+
+/// A variant stream: EXT-X-STREAM-INF and the URI line after it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Variant<'a> {
+    /// The EXT-X-STREAM-INF attributes.
+    pub stream_inf: StreamInf<'a>,
+    /// The media playlist's URI.
+    pub uri: Cow<'a, str>,
+}
+
+impl Variant<'_> {
+    /// A copy that borrows nothing.
+    pub fn into_owned(self) -> Variant<'static> {
+        Variant { stream_inf: self.stream_inf.into_owned(), uri: Cow::Owned(self.uri.into_owned()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::AttributeValue;
+
+    #[test]
+    fn key_defaults_and_iv() {
+        let mut a = AttributeList::new();
+        a.set("METHOD", AttributeValue::Unquoted("SAMPLE-AES-CTR".into()));
+        a.set("IV", AttributeValue::Unquoted("0x01".into()));
+        let k = Key::from_attributes(a);
+        assert_eq!(k.method(), KeyMethod::SampleAesCtr);
+        assert_eq!(k.keyformat(), "identity");
+        assert_eq!(k.keyformat_versions(), vec![1]);
+        assert_eq!(k.iv().unwrap()[15], 1);
+    }
+}
