@@ -1,0 +1,234 @@
+//! What a bundle holds, derived from its manifest and journal: shared by the writer ([`Bundle`]) and the
+//! read-only [`AssetCache`](crate::AssetCache).
+//!
+//! [`Bundle`]: crate::Bundle
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::id::{RenditionId, SegmentId, SegmentKind};
+use crate::journal::{self, JournalContents, JournalRecord};
+use crate::manifest::{self, Manifest, RenditionPlan, RenditionState, TimeRange};
+use crate::storage::Storage;
+
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
+pub(crate) const JOURNAL_FILE: &str = "journal.log";
+pub(crate) const LOCK_FILE: &str = ".lock";
+pub(crate) const SOURCE_DIR: &str = "source";
+pub(crate) const MASTER_FILE: &str = "master.m3u8";
+pub(crate) const INDEX_FILE: &str = "index.m3u8";
+pub(crate) const KEYS_DIR: &str = "keys";
+pub(crate) const TEMP_SUFFIX: &str = ".part";
+
+/// Journals larger than this are refused: a record is about 150 bytes, so this is millions of segments.
+pub(crate) const MAX_JOURNAL_LEN: u64 = 1024 * 1024 * 1024;
+
+/// A finished segment: durable, journaled, with its length and checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Finished {
+    pub(crate) length: u64,
+    pub(crate) crc32: u32,
+}
+
+/// What is wrong with a segment that the journal lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentProblem {
+    /// The file is gone.
+    Missing {
+        /// Where it should be.
+        path: PathBuf,
+    },
+    /// The file has another length than the journal recorded.
+    WrongLength {
+        /// The file.
+        path: PathBuf,
+        /// The journaled length.
+        expected: u64,
+        /// The length on disk.
+        actual: u64,
+    },
+    /// The file's bytes do not match the journaled checksum (found by `verify`).
+    WrongChecksum {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// The path of a planned entry's file.
+pub(crate) fn segment_path(dir: &Path, rendition: &RenditionPlan, id: &SegmentId) -> PathBuf {
+    let ext = match id.kind {
+        SegmentKind::Init => rendition.format.init_extension(),
+        SegmentKind::Media => rendition.format.segment_extension(),
+    };
+    dir.join(rendition.id.as_str()).join(id.file_name(ext))
+}
+
+/// The path of a stored key file.
+pub(crate) fn key_path(dir: &Path, rendition: &RenditionId, index: u32) -> PathBuf {
+    dir.join(rendition.as_str()).join(KEYS_DIR).join(format!("key-{index}.key"))
+}
+
+/// The temporary path a file is written to before it is renamed into place.
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(TEMP_SUFFIX);
+    path.with_file_name(name)
+}
+
+/// Maps every planned identity to (rendition index, entry index).
+pub(crate) fn index_plan(manifest: &Manifest) -> HashMap<SegmentId, (usize, usize)> {
+    let mut index = HashMap::new();
+    for (ri, r) in manifest.renditions.iter().enumerate() {
+        for (si, s) in r.plan.segments.iter().enumerate() {
+            index.insert(s.id(&r.plan.id), (ri, si));
+        }
+    }
+    index
+}
+
+pub(crate) fn read_manifest(storage: &dyn Storage, dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = storage.read_limited(&path, manifest::MAX_MANIFEST_LEN).at(&path)?;
+    Manifest::parse(&path, &bytes)
+}
+
+pub(crate) fn read_journal(storage: &dyn Storage, dir: &Path) -> Result<JournalContents> {
+    let path = dir.join(JOURNAL_FILE);
+    match storage.read_limited(&path, MAX_JOURNAL_LEN) {
+        Ok(bytes) => journal::parse_journal(&path, &bytes),
+        // A journal that was never written (a crash between creating the folder and the journal) is empty.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(JournalContents::default()),
+        Err(e) => Err(Error::from_io(&path, e)),
+    }
+}
+
+/// The finished set, the problems found (those segments are not finished), and how many records named
+/// segments outside the plan.
+pub(crate) type Loaded = (HashMap<SegmentId, Finished>, Vec<(SegmentId, SegmentProblem)>, usize);
+
+/// Applies the journal's records to the plan and checks each finished file's length on disk.
+///
+/// Returns the finished set, the problems found (those segments are not finished), and how many records
+/// named segments outside the plan (ignored).
+pub(crate) fn load_finished(
+    storage: &dyn Storage,
+    dir: &Path,
+    manifest: &Manifest,
+    index: &HashMap<SegmentId, (usize, usize)>,
+    records: &[JournalRecord],
+) -> Result<Loaded> {
+    let mut finished = HashMap::new();
+    let mut unknown = 0;
+    for record in records {
+        if !index.contains_key(record.segment()) {
+            unknown += 1;
+            continue;
+        }
+        match record {
+            JournalRecord::Segment { id, length, crc32 } => {
+                finished.insert(id.clone(), Finished { length: *length, crc32: *crc32 });
+            }
+            JournalRecord::Drop { id } => {
+                finished.remove(id);
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    let mut ids: Vec<SegmentId> = finished.keys().cloned().collect();
+    ids.sort();
+    for id in ids {
+        let (ri, _) = index[&id];
+        let path = segment_path(dir, &manifest.renditions[ri].plan, &id);
+        let expected = finished[&id].length;
+        let problem = match storage.len(&path) {
+            Ok(actual) if actual == expected => None,
+            Ok(actual) => Some(SegmentProblem::WrongLength { path, expected, actual }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(SegmentProblem::Missing { path }),
+            Err(e) => return Err(Error::from_io(&path, e)),
+        };
+        if let Some(problem) = problem {
+            finished.remove(&id);
+            problems.push((id, problem));
+        }
+    }
+    Ok((finished, problems, unknown))
+}
+
+/// The playable time ranges of a rendition: finished media segments whose initialization section (if any)
+/// is finished too, merged where they touch.
+pub(crate) fn loaded_time_ranges(
+    plan: &RenditionPlan,
+    finished: &HashMap<SegmentId, Finished>,
+) -> Vec<TimeRange> {
+    let mut ranges: Vec<TimeRange> = Vec::new();
+    let mut t = 0.0;
+    let mut init_ok = true;
+    for s in &plan.segments {
+        let id = s.id(&plan.id);
+        match s.kind {
+            SegmentKind::Init => init_ok = finished.contains_key(&id),
+            SegmentKind::Media => {
+                let end = t + s.duration;
+                if init_ok && finished.contains_key(&id) && s.duration > 0.0 {
+                    match ranges.last_mut() {
+                        Some(last) if (last.end - t).abs() < 1e-9 => last.end = end,
+                        _ => ranges.push(TimeRange::new(t, end)),
+                    }
+                }
+                t = end;
+            }
+        }
+    }
+    ranges
+}
+
+/// A rendition's state for the manifest.
+pub(crate) fn rendition_state(
+    plan: &RenditionPlan,
+    finished: &HashMap<SegmentId, Finished>,
+) -> RenditionState {
+    let done = plan.segment_ids().filter(|id| finished.contains_key(id)).count();
+    RenditionState {
+        complete: done == plan.segments.len(),
+        segments_finished: done,
+        segments_total: plan.segments.len(),
+        loaded_time_ranges: loaded_time_ranges(plan, finished),
+    }
+}
+
+/// Refreshes the manifest's summary fields from the finished set.
+pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<SegmentId, Finished>) {
+    for r in &mut manifest.renditions {
+        r.state = rendition_state(&r.plan, finished);
+    }
+    manifest.size = finished.values().map(|f| f.length).sum();
+    let all_done = manifest.renditions.iter().all(|r| r.state.complete);
+    manifest.complete = all_done && manifest.gaps.is_empty();
+    let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+    manifest.finished = manifest
+        .renditions
+        .iter()
+        .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
+}
+
+/// Writes a file atomically: temporary file, sync, rename, sync of the directory.
+pub(crate) fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = temp_path(path);
+    let result = (|| {
+        let mut file = storage.create(&temp).at(&temp)?;
+        file.write_all(bytes).at(&temp)?;
+        file.sync().at(&temp)?;
+        drop(file);
+        storage.rename(&temp, path).at(path)?;
+        let parent = path.parent().unwrap_or_else(|| Path::new("."));
+        storage.sync_dir(parent).at(parent)
+    })();
+    if result.is_err() {
+        // The temporary file is not part of the bundle; leaving it would only waste space until the next
+        // open removes it.
+        let _ = storage.remove_file(&temp);
+    }
+    result
+}

@@ -1,0 +1,102 @@
+//! The offline bundle of stowage: an HLS asset stored on disk so that any player can play it.
+//!
+//! A bundle is a folder per asset (format in `docs/bundle-format.md`): a `manifest.json` describing the
+//! asset, its renditions and its storage policy; an append-only, checksummed `journal.log` of finished
+//! segments; a local `master.m3u8`; and one folder per rendition with its `index.m3u8`, initialization
+//! sections and segments, named from segment identities (never from remote URIs).
+//!
+//! What it does:
+//! - [`Bundle`]: create a bundle from a [`BundlePlan`] or open one to resume; stream segments in with
+//!   [`SegmentWriter`] (temporary file, length check, checksum, sync, rename, sync of the folder, journal
+//!   record: a record never points at missing or partial data); record gaps; report progress and loaded
+//!   time ranges; write local playlists; [`verify`](Bundle::verify) and repair. One writer at a time, through
+//!   a lock file.
+//! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
+//!   or a free-space target, and an admission check.
+//! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
+//!   loaded time ranges.
+//!
+//! What it does not do: fetch anything (that is `stowage-fetch`), decide what to fetch (`stowage-task`), or
+//! decrypt. It is the only stowage crate that touches the disk, and it does so only through the small
+//! [`Storage`] trait ([`LocalFs`] by default), so that an object-storage backend can be added, and tests can
+//! inject failures such as a full disk. All IO is blocking; async callers use a blocking thread.
+//!
+//! Layers: `stowage-task` joins this crate and `stowage-fetch`; this crate depends on no other stowage
+//! crate.
+//!
+//! # Quick start
+//!
+//! Describing an asset and its segments needs no disk; file names come from the identities:
+//!
+//! ```
+//! use stowage_bundle::{
+//!     AssetInfo, BundlePlan, MediaFormat, PlannedSegment, RenditionId, RenditionKind, RenditionPlan,
+//! };
+//!
+//! let video = RenditionId::new("video-720p")?;
+//! let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na.ts\n#EXTINF:4,\nb.ts\n#EXT-X-ENDLIST\n";
+//! let segments = vec![
+//!     PlannedSegment::media(0, 0, 6.0, "https://example.com/a.ts"),
+//!     PlannedSegment::media(0, 1, 4.0, "https://example.com/b.ts"),
+//! ];
+//! let rendition = RenditionPlan::new(
+//!     video.clone(), RenditionKind::Video, MediaFormat::Ts, "https://example.com/v.m3u8", playlist, segments,
+//! )
+//! .primary(true);
+//! let plan = BundlePlan::new(AssetInfo::new("my-asset").title("My asset")).rendition(rendition);
+//!
+//! let second = plan.renditions[0].segments[1].id(&video);
+//! assert_eq!(second.file_name("ts"), "seg-d0-s1.ts");
+//! assert_eq!(plan.renditions[0].duration(), 10.0);
+//! # Ok::<(), stowage_bundle::Error>(())
+//! ```
+//!
+//! Writing it (on disk, so not run here):
+//!
+//! ```no_run
+//! # use stowage_bundle::*;
+//! # fn run(plan: BundlePlan, id: SegmentId, body: &[&[u8]]) -> Result<()> {
+//! let store = StorageManager::new("downloads");
+//! let bundle = store.create_bundle(plan)?; // or store.open_bundle("my-asset")? to resume
+//! for id in bundle.pending_segments() {
+//!     let mut writer = bundle.segment_writer(&id)?;
+//!     for chunk in body {
+//!         writer.write(chunk)?;
+//!     }
+//!     writer.finish()?; // durable and journaled
+//! }
+//! bundle.mark_finished()?;
+//! assert!(AssetCache::open(bundle.dir())?.is_playable_offline());
+//! # Ok(()) }
+//! ```
+
+mod bundle;
+mod cache;
+mod error;
+mod id;
+mod journal;
+mod ledger;
+mod local;
+mod manifest;
+mod storage;
+mod store;
+mod time;
+
+pub use bundle::{
+    Bundle, FinishedSegment, OpenReport, Progress, RenditionProgress, SegmentWriter, VerifyReport,
+};
+pub use cache::{AssetCache, MediaSelectionOption};
+pub use error::{Error, Result};
+pub use id::{ByteRange, MAX_RENDITION_ID_LEN, RenditionId, SegmentId, SegmentKind};
+pub use journal::{JOURNAL_HEADER, JournalContents, JournalRecord, MAX_RECORD_LEN, parse_journal};
+pub use ledger::SegmentProblem;
+pub use manifest::{
+    AssetInfo, BundlePlan, FORMAT_NAME, FORMAT_VERSION, Gap, IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN,
+    Manifest, ManifestRendition, MediaFormat, PlannedSegment, Priority, RenditionKind, RenditionPlan,
+    RenditionState, StoragePolicy, TimeRange,
+};
+pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
+pub use store::{
+    Admission, BundleSummary, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager, StoreListing,
+    UnreadableBundle,
+};

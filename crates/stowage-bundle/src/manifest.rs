@@ -1,0 +1,658 @@
+//! The plan a bundle is created with, and the manifest (`manifest.json`) that records it.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::id::{ByteRange, RenditionId, SegmentId, SegmentKind, check_local_name};
+use crate::time::serde_time;
+
+/// The bundle format version this crate writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The value of the manifest's `format` field.
+pub const FORMAT_NAME: &str = "stowage-bundle";
+
+/// Manifests larger than this are refused: a manifest of a 100,000-segment asset is about 20 MB.
+pub const MAX_MANIFEST_LEN: u64 = 256 * 1024 * 1024;
+
+/// The asset a bundle holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AssetInfo {
+    /// The asset's local identifier: the bundle's folder name in a store. Same rules as a
+    /// [`RenditionId`]: ASCII letters, digits, `-`, `_`.
+    pub id: String,
+    /// A title for people.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The URL of the master playlist (or of the media playlist, for a single-rendition asset).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The URL of artwork for the asset.
+    #[serde(default)]
+    pub artwork_url: Option<String>,
+}
+
+impl AssetInfo {
+    /// An asset with this local identifier (checked when the bundle is created).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self { id: id.into(), title: None, url: None, artwork_url: None }
+    }
+
+    /// Sets the title.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets the source URL.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Sets the artwork URL.
+    pub fn artwork_url(mut self, url: impl Into<String>) -> Self {
+        self.artwork_url = Some(url.into());
+        self
+    }
+}
+
+/// How important an asset is when space must be freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Removed by `purge` when space is needed, least recently accessed first.
+    #[default]
+    Default,
+    /// Never removed by `purge` unless the caller asks for it explicitly.
+    Important,
+}
+
+/// When an asset may be removed: its expiry date and priority. Changeable after the download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StoragePolicy {
+    /// After this time the asset is expired, and `purge` removes it first.
+    #[serde(default, with = "serde_time::option")]
+    pub expires: Option<SystemTime>,
+    /// The asset's priority.
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+impl StoragePolicy {
+    /// Sets the expiry time.
+    pub fn expires(mut self, at: SystemTime) -> Self {
+        self.expires = Some(at);
+        self
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Whether the asset is expired at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires.is_some_and(|at| at <= now)
+    }
+}
+
+/// How encrypted content is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyPolicy {
+    /// Segments are stored decrypted; local playlists carry no `EXT-X-KEY`.
+    #[default]
+    Decrypted,
+    /// Segments are stored as fetched (ciphertext); the keys are stored in the bundle
+    /// (`<rendition>/keys/key-<n>.key`) and the local playlists point at them.
+    KeepEncrypted,
+}
+
+/// What happens when a segment cannot be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrityPolicy {
+    /// The download fails, naming the segment.
+    #[default]
+    Strict,
+    /// The gap is recorded in the manifest and the asset is marked incomplete.
+    Tolerant,
+}
+
+/// The kind of a rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RenditionKind {
+    /// A variant stream (video, or audio-only variant).
+    Video,
+    /// An `EXT-X-MEDIA` audio rendition.
+    Audio,
+    /// An `EXT-X-MEDIA` subtitles rendition.
+    Subtitles,
+}
+
+/// The container of a rendition's segments, which gives their file extension.
+///
+/// Players (ffmpeg among them) look at segment extensions, so files are named for what they hold; the
+/// extension is never taken from a remote URI as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum MediaFormat {
+    /// MPEG-2 transport stream (`.ts`).
+    Ts,
+    /// Fragmented MP4 (`.m4s` segments, `.mp4` initialization sections).
+    Fmp4,
+    /// Packed AAC audio (`.aac`).
+    Aac,
+    /// Packed AC-3 audio (`.ac3`).
+    Ac3,
+    /// Packed E-AC-3 audio (`.eac3`).
+    Eac3,
+    /// MP3 audio (`.mp3`).
+    Mp3,
+    /// WebVTT subtitles (`.vtt`).
+    WebVtt,
+}
+
+impl MediaFormat {
+    /// The file extension of media segments.
+    pub fn segment_extension(self) -> &'static str {
+        match self {
+            Self::Ts => "ts",
+            Self::Fmp4 => "m4s",
+            Self::Aac => "aac",
+            Self::Ac3 => "ac3",
+            Self::Eac3 => "eac3",
+            Self::Mp3 => "mp3",
+            Self::WebVtt => "vtt",
+        }
+    }
+
+    /// The file extension of initialization sections.
+    pub fn init_extension(self) -> &'static str {
+        match self {
+            Self::Fmp4 => "mp4",
+            other => other.segment_extension(),
+        }
+    }
+
+    /// Guesses the format from a URI's path extension (query and fragment ignored), for example
+    /// `seg1.m4s?token=x` gives [`MediaFormat::Fmp4`]. `None` when the extension is not a known one.
+    pub fn from_uri(uri: &str) -> Option<Self> {
+        let path = uri.split(['?', '#']).next().unwrap_or(uri);
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "ts" | "m2ts" | "mts" | "mpegts" => Self::Ts,
+            "m4s" | "mp4" | "m4v" | "m4a" | "cmfv" | "cmfa" | "cmft" | "fmp4" => Self::Fmp4,
+            "aac" => Self::Aac,
+            "ac3" => Self::Ac3,
+            "eac3" | "ec3" => Self::Eac3,
+            "mp3" => Self::Mp3,
+            "vtt" | "webvtt" => Self::WebVtt,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of a rendition's plan: a media segment or an initialization section, in playlist order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PlannedSegment {
+    /// Media segment or initialization section.
+    pub kind: SegmentKind,
+    /// The discontinuity sequence number.
+    pub discontinuity_sequence: u64,
+    /// The media sequence number (for an initialization section: that of the first segment it applies to).
+    pub media_sequence: u64,
+    /// The byte range, when the resource is a sub-range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byte_range: Option<ByteRange>,
+    /// The duration in seconds (0 for an initialization section).
+    #[serde(default)]
+    pub duration: f64,
+    /// The length the stored bytes must have, when known in advance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_length: Option<u64>,
+    /// The absolute URI it was planned from (for information and resume; never used as a path).
+    #[serde(default)]
+    pub uri: String,
+}
+
+impl PlannedSegment {
+    /// A media segment.
+    pub fn media(
+        discontinuity_sequence: u64,
+        media_sequence: u64,
+        duration: f64,
+        uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: SegmentKind::Media,
+            discontinuity_sequence,
+            media_sequence,
+            byte_range: None,
+            duration,
+            expected_length: None,
+            uri: uri.into(),
+        }
+    }
+
+    /// An initialization section (`EXT-X-MAP`), in force from the media segment at these sequences.
+    pub fn init(discontinuity_sequence: u64, media_sequence: u64, uri: impl Into<String>) -> Self {
+        Self { kind: SegmentKind::Init, ..Self::media(discontinuity_sequence, media_sequence, 0.0, uri) }
+    }
+
+    /// Sets the byte range.
+    pub fn byte_range(mut self, range: ByteRange) -> Self {
+        self.byte_range = Some(range);
+        self
+    }
+
+    /// Sets the expected stored length.
+    pub fn expected_length(mut self, length: u64) -> Self {
+        self.expected_length = Some(length);
+        self
+    }
+
+    /// This entry's identity within `rendition`.
+    pub fn id(&self, rendition: &RenditionId) -> SegmentId {
+        SegmentId {
+            rendition: rendition.clone(),
+            kind: self.kind,
+            discontinuity_sequence: self.discontinuity_sequence,
+            media_sequence: self.media_sequence,
+            byte_range: self.byte_range,
+        }
+    }
+}
+
+/// One rendition to store: its description, its source playlist and its segments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RenditionPlan {
+    /// The local identifier (the folder name).
+    pub id: RenditionId,
+    /// Video variant, audio or subtitles.
+    pub kind: RenditionKind,
+    /// Whether the rendition belongs to the primary selection (what must be complete for the asset to be
+    /// playable offline); auxiliary renditions are extra languages and the like.
+    #[serde(default)]
+    pub primary: bool,
+    /// The container of its segments.
+    pub format: MediaFormat,
+    /// The media playlist URL.
+    pub url: String,
+    /// `NAME` of the rendition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `LANGUAGE` of the rendition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// `GROUP-ID` of the rendition (or of the audio group a variant uses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// `CHARACTERISTICS` of the rendition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub characteristics: Option<String>,
+    /// `BANDWIDTH` of a variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<u64>,
+    /// `CODECS` of a variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codecs: Option<String>,
+    /// `RESOLUTION` of a variant, width and height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<(u64, u64)>,
+    /// The URI of this rendition exactly as written in the master playlist, so that the local master can
+    /// point that entry at the local copy. `None` for an asset downloaded from a media playlist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_uri: Option<String>,
+    /// The media segments and initialization sections, in the order they appear in the source playlist.
+    pub segments: Vec<PlannedSegment>,
+    /// The source media playlist's text. Stored in the bundle as `source/<rendition>.m3u8` rather than in
+    /// the manifest; empty in a plan read back from a manifest.
+    #[serde(skip)]
+    pub playlist: String,
+}
+
+impl RenditionPlan {
+    /// A rendition with its source playlist text and its planned segments (in playlist order).
+    pub fn new(
+        id: RenditionId,
+        kind: RenditionKind,
+        format: MediaFormat,
+        url: impl Into<String>,
+        playlist: impl Into<String>,
+        segments: Vec<PlannedSegment>,
+    ) -> Self {
+        Self {
+            id,
+            kind,
+            primary: false,
+            format,
+            url: url.into(),
+            name: None,
+            language: None,
+            group_id: None,
+            characteristics: None,
+            bandwidth: None,
+            codecs: None,
+            resolution: None,
+            master_uri: None,
+            segments,
+            playlist: playlist.into(),
+        }
+    }
+
+    /// Marks the rendition as part of the primary selection.
+    pub fn primary(mut self, primary: bool) -> Self {
+        self.primary = primary;
+        self
+    }
+
+    /// Sets `NAME`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets `LANGUAGE`.
+    pub fn language(mut self, language: impl Into<String>) -> Self {
+        self.language = Some(language.into());
+        self
+    }
+
+    /// Sets `GROUP-ID`.
+    pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.group_id = Some(group_id.into());
+        self
+    }
+
+    /// Sets `CHARACTERISTICS`.
+    pub fn characteristics(mut self, characteristics: impl Into<String>) -> Self {
+        self.characteristics = Some(characteristics.into());
+        self
+    }
+
+    /// Sets `BANDWIDTH`.
+    pub fn bandwidth(mut self, bandwidth: u64) -> Self {
+        self.bandwidth = Some(bandwidth);
+        self
+    }
+
+    /// Sets `CODECS`.
+    pub fn codecs(mut self, codecs: impl Into<String>) -> Self {
+        self.codecs = Some(codecs.into());
+        self
+    }
+
+    /// Sets `RESOLUTION`.
+    pub fn resolution(mut self, width: u64, height: u64) -> Self {
+        self.resolution = Some((width, height));
+        self
+    }
+
+    /// Sets the URI as written in the master playlist.
+    pub fn master_uri(mut self, uri: impl Into<String>) -> Self {
+        self.master_uri = Some(uri.into());
+        self
+    }
+
+    /// The total duration of the planned media segments, in seconds.
+    pub fn duration(&self) -> f64 {
+        self.segments.iter().filter(|s| s.kind == SegmentKind::Media).map(|s| s.duration).sum()
+    }
+
+    /// The identities of all planned entries, in order.
+    pub fn segment_ids(&self) -> impl Iterator<Item = SegmentId> + '_ {
+        self.segments.iter().map(|s| s.id(&self.id))
+    }
+}
+
+/// Everything a bundle is created with.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BundlePlan {
+    /// The asset.
+    pub asset: AssetInfo,
+    /// The renditions to store.
+    pub renditions: Vec<RenditionPlan>,
+    /// The source master playlist's text, when the asset came from one.
+    pub master_playlist: Option<String>,
+    /// Expiry and priority.
+    pub policy: StoragePolicy,
+    /// Decrypted or ciphertext with keys.
+    pub key_policy: KeyPolicy,
+    /// Strict or tolerant.
+    pub integrity: IntegrityPolicy,
+}
+
+impl BundlePlan {
+    /// A plan for `asset` with no renditions yet and default policies.
+    pub fn new(asset: AssetInfo) -> Self {
+        Self {
+            asset,
+            renditions: Vec::new(),
+            master_playlist: None,
+            policy: StoragePolicy::default(),
+            key_policy: KeyPolicy::default(),
+            integrity: IntegrityPolicy::default(),
+        }
+    }
+
+    /// Adds a rendition.
+    pub fn rendition(mut self, rendition: RenditionPlan) -> Self {
+        self.renditions.push(rendition);
+        self
+    }
+
+    /// Sets the source master playlist text.
+    pub fn master_playlist(mut self, text: impl Into<String>) -> Self {
+        self.master_playlist = Some(text.into());
+        self
+    }
+
+    /// Sets the storage policy.
+    pub fn policy(mut self, policy: StoragePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the key policy.
+    pub fn key_policy(mut self, key_policy: KeyPolicy) -> Self {
+        self.key_policy = key_policy;
+        self
+    }
+
+    /// Sets the integrity policy.
+    pub fn integrity(mut self, integrity: IntegrityPolicy) -> Self {
+        self.integrity = integrity;
+        self
+    }
+
+    /// Checks names, uniqueness of renditions and of segment identities, and durations.
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_local_name(&self.asset.id)?;
+        let invalid = |reason: String| Err(Error::InvalidPlan { reason });
+        if self.renditions.is_empty() {
+            return invalid("the plan has no renditions".into());
+        }
+        let mut ids = std::collections::HashSet::new();
+        for r in &self.renditions {
+            if !ids.insert(&r.id) {
+                return invalid(format!("rendition {} appears twice", r.id));
+            }
+            if r.id.as_str() == "source" {
+                return invalid("`source` is reserved for the bundle's source playlists".into());
+            }
+            let mut seen = std::collections::HashSet::new();
+            for s in &r.segments {
+                if !seen.insert(s.id(&r.id)) {
+                    return invalid(format!("segment {} appears twice", s.id(&r.id)));
+                }
+                if !s.duration.is_finite() || s.duration < 0.0 {
+                    return invalid(format!("segment {} has duration {}", s.id(&r.id), s.duration));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A segment that could not be had, recorded under the tolerant integrity policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Gap {
+    /// The missing segment.
+    pub segment: SegmentId,
+    /// Why it is missing, for people (for example the HTTP status).
+    pub reason: String,
+}
+
+/// A time range of a rendition's timeline, in seconds from its start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TimeRange {
+    /// Start, in seconds.
+    pub start: f64,
+    /// End, in seconds.
+    pub end: f64,
+}
+
+impl TimeRange {
+    /// The range from `start` to `end`.
+    pub fn new(start: f64, end: f64) -> Self {
+        Self { start, end }
+    }
+
+    /// Its length in seconds.
+    pub fn duration(&self) -> f64 {
+        self.end - self.start
+    }
+}
+
+/// A rendition's state as last recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RenditionState {
+    /// Whether every planned entry is finished.
+    pub complete: bool,
+    /// Entries finished, out of `segments_total`.
+    pub segments_finished: usize,
+    /// Planned entries.
+    pub segments_total: usize,
+    /// The playable time ranges.
+    pub loaded_time_ranges: Vec<TimeRange>,
+}
+
+/// A rendition in the manifest: its plan and its recorded state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestRendition {
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: RenditionPlan,
+    /// The state when the manifest was last written.
+    pub state: RenditionState,
+}
+
+/// The contents of `manifest.json`. See `docs/bundle-format.md` for the format.
+///
+/// The journal, not the manifest, is the record of finished segments: the state fields here are a summary
+/// written at creation, on every manifest update (gap, policy change, playlist refresh) and on completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// Always `stowage-bundle`.
+    pub format: String,
+    /// The format version.
+    pub version: u32,
+    /// The asset.
+    pub asset: AssetInfo,
+    /// When the bundle was created.
+    #[serde(with = "serde_time")]
+    pub created: SystemTime,
+    /// When the bundle was last opened for writing or marked as accessed.
+    #[serde(with = "serde_time")]
+    pub accessed: SystemTime,
+    /// Expiry and priority.
+    pub policy: StoragePolicy,
+    /// Decrypted or ciphertext with keys.
+    pub key_policy: KeyPolicy,
+    /// Strict or tolerant.
+    pub integrity: IntegrityPolicy,
+    /// Whether the download is over: every planned entry is finished or recorded as a gap.
+    pub finished: bool,
+    /// Whether every planned entry is finished (no gap, nothing missing).
+    pub complete: bool,
+    /// Bytes of finished segments when the manifest was last written.
+    pub size: u64,
+    /// Whether a source master playlist is stored (`source/master.m3u8`).
+    #[serde(default)]
+    pub has_master_playlist: bool,
+    /// The renditions.
+    pub renditions: Vec<ManifestRendition>,
+    /// Segments recorded as missing.
+    #[serde(default)]
+    pub gaps: Vec<Gap>,
+}
+
+impl Manifest {
+    /// Parses a manifest. `path` is only used to name the file in an error. Never panics on any input.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidManifest { path: path.to_path_buf(), reason };
+        // The version is checked before the rest so that a newer bundle gets a clear error, not a
+        // complaint about a field this version does not know.
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+            version: u32,
+        }
+        let header: Header = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        if header.format != FORMAT_NAME {
+            return Err(invalid(format!("format is {:?}, not {FORMAT_NAME:?}", header.format)));
+        }
+        if header.version == 0 || header.version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: header.version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        let plan = BundlePlan {
+            asset: manifest.asset.clone(),
+            renditions: manifest.renditions.iter().map(|r| r.plan.clone()).collect(),
+            master_playlist: None,
+            policy: manifest.policy,
+            key_policy: manifest.key_policy,
+            integrity: manifest.integrity,
+        };
+        plan.validate().map_err(|e| invalid(e.to_string()))?;
+        Ok(manifest)
+    }
+
+    /// The manifest as pretty-printed JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing these plain types cannot fail: no maps with non-string keys. Non-finite durations are
+        // refused by validation, so serde_json never meets them.
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// The rendition with this identifier.
+    pub fn rendition(&self, id: &RenditionId) -> Option<&ManifestRendition> {
+        self.renditions.iter().find(|r| &r.plan.id == id)
+    }
+}

@@ -1,0 +1,444 @@
+//! A store of bundles: listing, policies, purge and admission (Apple's `AVAssetDownloadStorageManager`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::bundle::Bundle;
+use crate::error::{Error, IoContext, Result};
+use crate::id::check_local_name;
+use crate::ledger::{self, LOCK_FILE, MANIFEST_FILE};
+use crate::manifest::{AssetInfo, BundlePlan, Priority, StoragePolicy};
+use crate::storage::{LocalFs, Storage};
+
+/// A directory of bundles, one folder per asset (named by the asset's identifier).
+#[derive(Debug, Clone)]
+pub struct StorageManager {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+}
+
+/// One bundle of a store, as listed by [`StorageManager::list`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BundleSummary {
+    /// The bundle directory.
+    pub path: PathBuf,
+    /// The asset.
+    pub asset: AssetInfo,
+    /// Bytes on disk (every file of the bundle folder).
+    pub size: u64,
+    /// Whether the download is over (every segment finished or recorded as a gap).
+    pub finished: bool,
+    /// Whether every planned segment is stored.
+    pub complete: bool,
+    /// Segments recorded as gaps.
+    pub gaps: usize,
+    /// Expiry and priority.
+    pub policy: StoragePolicy,
+    /// When it was created.
+    pub created: SystemTime,
+    /// When it was last opened for writing or marked as accessed.
+    pub accessed: SystemTime,
+    /// Whether a writer holds it now.
+    pub in_use: bool,
+}
+
+/// A folder of the store that looks like a bundle but cannot be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UnreadableBundle {
+    /// The folder.
+    pub path: PathBuf,
+    /// Why it cannot be read.
+    pub error: Error,
+}
+
+/// What [`StorageManager::list`] found.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct StoreListing {
+    /// The bundles, sorted by asset identifier.
+    pub bundles: Vec<BundleSummary>,
+    /// Folders with a manifest that could not be read (reported, never removed by `purge`).
+    pub unreadable: Vec<UnreadableBundle>,
+}
+
+/// How much space a purge must free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PurgeOptions {
+    /// Remove bundles until the store's total size is at most this many bytes.
+    pub quota: Option<u64>,
+    /// Remove bundles until the volume has at least this many bytes available.
+    pub free_space: Option<u64>,
+    /// Also remove important bundles (last, least recently accessed first) when the target needs it.
+    pub include_important: bool,
+    /// Remove every expired bundle even when the target is already met (the default: an expired asset is
+    /// not meant to be kept).
+    pub keep_expired_within_target: bool,
+    /// The time expiry is judged against; `None` means now.
+    pub now: Option<SystemTime>,
+}
+
+impl PurgeOptions {
+    /// Remove bundles until the store is at most `bytes` large.
+    pub fn quota(bytes: u64) -> Self {
+        Self { quota: Some(bytes), ..Self::default() }
+    }
+
+    /// Remove bundles until at least `bytes` are available on the volume.
+    pub fn free_space(bytes: u64) -> Self {
+        Self { free_space: Some(bytes), ..Self::default() }
+    }
+
+    /// Allows removing important bundles when the target needs it.
+    pub fn include_important(mut self, yes: bool) -> Self {
+        self.include_important = yes;
+        self
+    }
+
+    /// Keeps expired bundles when the target is met without removing them.
+    pub fn keep_expired_within_target(mut self, yes: bool) -> Self {
+        self.keep_expired_within_target = yes;
+        self
+    }
+
+    /// Judges expiry at `now` instead of the current time.
+    pub fn now(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+}
+
+/// Why a bundle was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PurgeReason {
+    /// Its expiry date had passed.
+    Expired,
+    /// Space was needed; it had default priority and the least recent access among the rest.
+    LeastRecentlyAccessed,
+    /// Space was needed and important bundles were allowed to go; it had the least recent access.
+    ImportantAllowed,
+}
+
+/// A bundle removed by [`StorageManager::purge`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Removed {
+    /// The asset.
+    pub asset: AssetInfo,
+    /// Where it was.
+    pub path: PathBuf,
+    /// Bytes freed.
+    pub size: u64,
+    /// Why it was chosen.
+    pub reason: PurgeReason,
+}
+
+/// What [`StorageManager::purge`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Bundles removed, in removal order.
+    pub removed: Vec<Removed>,
+    /// Bundles skipped because a writer holds them.
+    pub skipped_in_use: Vec<PathBuf>,
+    /// Bytes freed.
+    pub freed: u64,
+    /// Whether the target is met.
+    pub target_met: bool,
+}
+
+/// The answer of [`StorageManager::check_admission`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// The download fits.
+    Fits,
+    /// The download fits only once purge removes `reclaim` bytes of default-priority or expired bundles.
+    FitsAfterPurge {
+        /// Bytes that must be freed.
+        reclaim: u64,
+    },
+    /// The download does not fit even if every purgeable bundle goes.
+    Refused {
+        /// The store's size now.
+        used: u64,
+        /// The estimated size of the download.
+        estimated: u64,
+        /// The quota or the space available, whichever is tighter.
+        limit: u64,
+    },
+}
+
+impl StorageManager {
+    /// A store in `dir` on the local filesystem (created when the first bundle is).
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        Self::with_storage(Arc::new(LocalFs::new()), dir)
+    }
+
+    /// A store in `dir` with `storage`.
+    pub fn with_storage(storage: Arc<dyn Storage>, dir: impl AsRef<Path>) -> Self {
+        Self { dir: dir.as_ref().to_path_buf(), storage }
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The folder of the asset `id`'s bundle.
+    pub fn bundle_path(&self, id: &str) -> Result<PathBuf> {
+        check_local_name(id)?;
+        Ok(self.dir.join(id))
+    }
+
+    /// Creates a bundle for `plan` in its folder (named by the asset identifier).
+    pub fn create_bundle(&self, plan: BundlePlan) -> Result<Bundle> {
+        let path = self.bundle_path(&plan.asset.id)?;
+        Bundle::create_with(Arc::clone(&self.storage), path, plan)
+    }
+
+    /// Opens the bundle of asset `id` for writing (to resume it).
+    pub fn open_bundle(&self, id: &str) -> Result<Bundle> {
+        let path = self.existing(id)?;
+        Bundle::open_with(Arc::clone(&self.storage), path)
+    }
+
+    fn existing(&self, id: &str) -> Result<PathBuf> {
+        let path = self.bundle_path(id)?;
+        let manifest = path.join(MANIFEST_FILE);
+        if self.storage.exists(&manifest).at(&manifest)? {
+            Ok(path)
+        } else {
+            Err(Error::NoSuchBundle { id: id.to_owned(), store: self.dir.clone() })
+        }
+    }
+
+    /// Lists the bundles of the store. A store folder that does not exist yet lists as empty.
+    pub fn list(&self) -> Result<StoreListing> {
+        let mut listing = StoreListing::default();
+        let entries = match self.storage.list_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
+            Err(e) => return Err(Error::from_io(&self.dir, e)),
+        };
+        for entry in entries.into_iter().filter(|e| e.is_dir) {
+            let path = self.dir.join(&entry.name);
+            let manifest_path = path.join(MANIFEST_FILE);
+            if !self.storage.exists(&manifest_path).at(&manifest_path)? {
+                continue;
+            }
+            match self.summary(&path) {
+                Ok(summary) => listing.bundles.push(summary),
+                Err(error) => listing.unreadable.push(UnreadableBundle { path, error }),
+            }
+        }
+        listing.bundles.sort_by(|a, b| a.asset.id.cmp(&b.asset.id));
+        Ok(listing)
+    }
+
+    fn summary(&self, path: &Path) -> Result<BundleSummary> {
+        let manifest = ledger::read_manifest(&*self.storage, path)?;
+        let size = dir_size(&*self.storage, path)?;
+        let in_use = self.is_in_use(path)?;
+        Ok(BundleSummary {
+            path: path.to_path_buf(),
+            finished: manifest.finished,
+            complete: manifest.complete,
+            gaps: manifest.gaps.len(),
+            policy: manifest.policy,
+            created: manifest.created,
+            accessed: manifest.accessed,
+            asset: manifest.asset,
+            size,
+            in_use,
+        })
+    }
+
+    fn is_in_use(&self, path: &Path) -> Result<bool> {
+        let lock = path.join(LOCK_FILE);
+        // Probing takes the lock for an instant; a writer starting at that very instant gets `Locked` and
+        // can retry, which is better than a purge removing a bundle under a writer.
+        Ok(self.storage.try_lock(&lock).at(&lock)?.is_none())
+    }
+
+    /// Changes the storage policy of asset `id`. Fails with [`Error::Locked`] while a writer holds it: the
+    /// writer changes it with [`Bundle::set_policy`].
+    pub fn set_policy(&self, id: &str, policy: StoragePolicy) -> Result<()> {
+        self.update_manifest(id, |m| m.policy = policy)
+    }
+
+    /// Records that asset `id` was accessed now (for least-recently-accessed ordering in purge).
+    pub fn mark_accessed(&self, id: &str) -> Result<()> {
+        let now = SystemTime::now();
+        self.update_manifest(id, |m| m.accessed = now)
+    }
+
+    fn update_manifest(&self, id: &str, change: impl FnOnce(&mut crate::Manifest)) -> Result<()> {
+        let path = self.existing(id)?;
+        let lock_path = path.join(LOCK_FILE);
+        let _lock = self
+            .storage
+            .try_lock(&lock_path)
+            .at(&lock_path)?
+            .ok_or_else(|| Error::Locked { path: path.clone() })?;
+        let mut manifest = ledger::read_manifest(&*self.storage, &path)?;
+        change(&mut manifest);
+        ledger::write_atomic(&*self.storage, &path.join(MANIFEST_FILE), &manifest.to_json())
+    }
+
+    /// Removes the bundle of asset `id`. Fails with [`Error::Locked`] while a writer holds it.
+    pub fn remove(&self, id: &str) -> Result<u64> {
+        let path = self.existing(id)?;
+        self.remove_path(&path)?.ok_or(Error::Locked { path })
+    }
+
+    /// Removes a bundle folder under its lock; `None` when a writer holds it.
+    fn remove_path(&self, path: &Path) -> Result<Option<u64>> {
+        let lock_path = path.join(LOCK_FILE);
+        let Some(lock) = self.storage.try_lock(&lock_path).at(&lock_path)? else {
+            return Ok(None);
+        };
+        let size = dir_size(&*self.storage, path)?;
+        // The manifest goes first: from then on the folder is no bundle, whatever happens to the rest.
+        let manifest = path.join(MANIFEST_FILE);
+        self.storage.remove_file(&manifest).at(&manifest)?;
+        self.storage.remove_dir_all(path).at(path)?;
+        drop(lock);
+        Ok(Some(size))
+    }
+
+    /// The store's total size in bytes (all bundle folders).
+    pub fn used(&self) -> Result<u64> {
+        Ok(self.list()?.bundles.iter().map(|b| b.size).sum())
+    }
+
+    /// Removes bundles until the target is met: expired ones first, then default-priority ones by least
+    /// recent access, then (only with [`PurgeOptions::include_important`]) important ones by least recent
+    /// access. A bundle a writer holds is never removed.
+    pub fn purge(&self, options: PurgeOptions) -> Result<PurgeReport> {
+        let now = options.now.unwrap_or_else(SystemTime::now);
+        let listing = self.list()?;
+        let mut used: u64 = listing.bundles.iter().map(|b| b.size).sum();
+        let mut available = match options.free_space {
+            Some(_) => self.available_space()?,
+            None => None,
+        };
+        let met = |used: u64, available: Option<u64>| {
+            options.quota.is_none_or(|q| used <= q)
+                && options.free_space.is_none_or(|want| available.is_some_and(|a| a >= want))
+        };
+        let mut candidates: Vec<(BundleSummary, PurgeReason)> = Vec::new();
+        let mut rest: Vec<&BundleSummary> = Vec::new();
+        for b in &listing.bundles {
+            if b.policy.is_expired(now) {
+                candidates.push((b.clone(), PurgeReason::Expired));
+            } else {
+                rest.push(b);
+            }
+        }
+        candidates.sort_by_key(|(b, _)| b.accessed);
+        rest.sort_by_key(|b| b.accessed);
+        for b in rest.iter().filter(|b| b.policy.priority == Priority::Default) {
+            candidates.push(((*b).clone(), PurgeReason::LeastRecentlyAccessed));
+        }
+        if options.include_important {
+            for b in rest.iter().filter(|b| b.policy.priority == Priority::Important) {
+                candidates.push(((*b).clone(), PurgeReason::ImportantAllowed));
+            }
+        }
+        let mut report = PurgeReport::default();
+        for (b, reason) in candidates {
+            let needed = !met(used, available);
+            let expired_anyway = reason == PurgeReason::Expired && !options.keep_expired_within_target;
+            if !needed && !expired_anyway {
+                break;
+            }
+            if b.in_use {
+                report.skipped_in_use.push(b.path.clone());
+                continue;
+            }
+            match self.remove_path(&b.path)? {
+                Some(size) => {
+                    used = used.saturating_sub(size);
+                    available = available.map(|a| a.saturating_add(size));
+                    report.freed += size;
+                    report.removed.push(Removed { asset: b.asset, path: b.path, size, reason });
+                }
+                None => report.skipped_in_use.push(b.path),
+            }
+        }
+        if options.free_space.is_some() && !report.removed.is_empty() {
+            // Measure again rather than trust the arithmetic: the filesystem frees blocks, not bytes.
+            available = self.available_space()?;
+        }
+        report.target_met = met(used, available);
+        Ok(report)
+    }
+
+    fn available_space(&self) -> Result<Option<u64>> {
+        // The store folder may not exist yet: ask about the nearest existing ancestor.
+        let mut probe: &Path = &self.dir;
+        loop {
+            match self.storage.available_space(probe) {
+                Ok(space) => return Ok(space),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match probe.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => probe = parent,
+                    _ => return Ok(None),
+                },
+                Err(e) => return Err(Error::from_io(probe, e)),
+            }
+        }
+    }
+
+    /// Whether a download of `estimated` bytes fits under `quota` (and in the space available on the
+    /// volume), counting what purge could free (expired and default-priority bundles not in use).
+    pub fn check_admission(&self, estimated: u64, quota: Option<u64>) -> Result<Admission> {
+        let listing = self.list()?;
+        let now = SystemTime::now();
+        let used: u64 = listing.bundles.iter().map(|b| b.size).sum();
+        let reclaimable: u64 = listing
+            .bundles
+            .iter()
+            .filter(|b| !b.in_use && (b.policy.is_expired(now) || b.policy.priority == Priority::Default))
+            .map(|b| b.size)
+            .sum();
+        let available = self.available_space()?;
+        // Shortfall against each limit: bytes that must be freed for the download to fit.
+        let quota_short = quota.map(|q| (used + estimated).saturating_sub(q));
+        let space_short = available.map(|a| estimated.saturating_sub(a));
+        let short = quota_short.unwrap_or(0).max(space_short.unwrap_or(0));
+        if short == 0 {
+            return Ok(Admission::Fits);
+        }
+        if short <= reclaimable {
+            return Ok(Admission::FitsAfterPurge { reclaim: short });
+        }
+        let limit = match (quota, available) {
+            (Some(q), Some(a)) => q.min(used + a),
+            (Some(q), None) => q,
+            (None, Some(a)) => used + a,
+            (None, None) => u64::MAX,
+        };
+        Ok(Admission::Refused { used, estimated, limit })
+    }
+}
+
+/// Bytes of every file under `dir`, not following links.
+fn dir_size(storage: &dyn Storage, dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in storage.list_dir(&d).at(&d)? {
+            if entry.is_dir {
+                stack.push(d.join(&entry.name));
+            } else {
+                total += entry.len;
+            }
+        }
+    }
+    Ok(total)
+}
