@@ -66,6 +66,54 @@ impl<'a> AttributeList<'a> {
         Self::default()
     }
 
+    /// Reads an attribute list on its own (the text after a tag's colon), strictly, with the default
+    /// limit on the number of attributes. No type checks: any name may have any value.
+    ///
+    /// ```
+    /// use stowage_playlist::AttributeList;
+    /// let list = AttributeList::parse(r#"BANDWIDTH=800000,CODECS="avc1.4d401e,mp4a.40.2""#)?;
+    /// assert_eq!(list.integer("BANDWIDTH"), Some(800000));
+    /// assert_eq!(list.quoted("CODECS"), Some("avc1.4d401e,mp4a.40.2"));
+    /// # Ok::<(), stowage_playlist::Error>(())
+    /// ```
+    pub fn parse(text: &'a str) -> Result<Self, crate::Error> {
+        let max = crate::Limits::default().max_attributes_per_tag;
+        let mut raw = Vec::new();
+        let context = || crate::parse::shorten(text);
+        match parse_attributes(text, max, false, &mut raw, &mut |_| {}) {
+            Ok(()) => Ok(Self {
+                attrs: raw
+                    .into_iter()
+                    .map(|a| Attribute {
+                        name: Cow::Borrowed(a.name),
+                        value: if a.quoted {
+                            AttributeValue::Quoted(Cow::Borrowed(a.value))
+                        } else {
+                            AttributeValue::Unquoted(Cow::Borrowed(a.value))
+                        },
+                    })
+                    .collect(),
+            }),
+            Err(RawError::Syntax { offset, expected }) => {
+                Err(crate::Error::Syntax { line: 1, column: offset + 1, expected, context: context() })
+            }
+            Err(RawError::Whitespace { offset }) => Err(crate::Error::Syntax {
+                line: 1,
+                column: offset + 1,
+                expected: "no whitespace in the attribute list",
+                context: context(),
+            }),
+            Err(RawError::TooMany) => {
+                Err(crate::Error::Limit { limit: crate::LimitKind::AttributesPerTag, max, line: 1 })
+            }
+        }
+    }
+
+    /// Writes the list as `NAME=value,...`.
+    pub fn write_to(&self, out: &mut String) {
+        self.write(out);
+    }
+
     /// The attributes in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Attribute<'a>> {
         self.attrs.iter()
