@@ -65,6 +65,17 @@ pub struct Request {
 impl Request {
     /// A GET request for an `http` or `https` URI.
     pub fn get(uri: &str) -> Result<Self, Error> {
+        // The scheme is checked first: `file:` or `skd:` URIs would otherwise fail to parse as HTTP URIs
+        // and be reported as malformed rather than as not fetchable.
+        if let Some((scheme, _)) = uri.split_once(':')
+            && !scheme.is_empty()
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && !scheme.eq_ignore_ascii_case("http")
+            && !scheme.eq_ignore_ascii_case("https")
+            && scheme.as_bytes()[0].is_ascii_alphabetic()
+        {
+            return Err(Error::UnsupportedScheme { uri: uri.to_owned() });
+        }
         let parsed = uri
             .parse::<Uri>()
             .map_err(|e| Error::InvalidUri { uri: uri.to_owned(), reason: e.to_string() })?;
