@@ -1,0 +1,270 @@
+//! The bundle writer: create, write, resume, lock, journal damage, verify, gaps, time ranges.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use stowage_bundle::{
+    AssetCache, Bundle, Error, IntegrityPolicy, JOURNAL_HEADER, RenditionKind, SegmentId, SegmentProblem,
+    TimeRange,
+};
+
+#[test]
+fn create_write_finish_and_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("asset");
+    let bundle = Bundle::create(&dir, simple_plan("asset", 4)).unwrap();
+    assert_eq!(bundle.pending_segments().len(), 4);
+    for id in bundle.pending_segments() {
+        write_segment(&bundle, &id, &segment_bytes(&id, 1, 10_000)).unwrap();
+    }
+    let manifest = bundle.mark_finished().unwrap();
+    assert!(manifest.finished && manifest.complete);
+    assert_eq!(manifest.size, 40_000);
+    let video = rid("video");
+    assert_eq!(bundle.loaded_time_ranges(&video).unwrap(), vec![TimeRange::new(0.0, 24.0)]);
+    drop(bundle);
+
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(bundle.open_report().finished_segments, 4);
+    assert!(bundle.pending_segments().is_empty());
+    for id in bundle.finished_segments() {
+        let path = bundle.segment_path(&id).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), segment_bytes(&id, 1, 10_000));
+        assert!(path.starts_with(dir.join("video")));
+    }
+    let cache = AssetCache::open(&dir).unwrap();
+    assert!(cache.is_playable_offline());
+    assert!(cache.is_complete());
+    assert!(dir.join("master.m3u8").is_file() && dir.join("video/index.m3u8").is_file());
+}
+
+#[test]
+fn a_finished_segment_is_never_rewritten_and_a_busy_one_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = Bundle::create(tmp.path().join("a"), simple_plan("a", 2)).unwrap();
+    let id = bundle.pending_segments()[0].clone();
+    let writer = bundle.segment_writer(&id).unwrap();
+    assert!(matches!(bundle.segment_writer(&id), Err(Error::SegmentBusy { .. })));
+    drop(writer);
+    write_segment(&bundle, &id, b"hello").unwrap();
+    assert!(matches!(bundle.segment_writer(&id), Err(Error::AlreadyFinished { .. })));
+    let unknown = SegmentId::media(rid("video"), 0, 99);
+    assert!(matches!(bundle.segment_writer(&unknown), Err(Error::UnknownSegment { .. })));
+}
+
+#[test]
+fn second_writer_gets_a_clear_lock_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 1)).unwrap();
+    let err = Bundle::open(&dir).unwrap_err();
+    assert!(err.is_locked(), "{err}");
+    assert!(err.to_string().contains("locked by another writer"), "{err}");
+    assert!(matches!(Bundle::create(&dir, simple_plan("a", 1)), Err(Error::Locked { .. })));
+    // Reading is allowed while a writer holds the bundle.
+    assert!(AssetCache::open(&dir).is_ok());
+    let clone = bundle.clone();
+    drop(bundle);
+    assert!(Bundle::open(&dir).unwrap_err().is_locked(), "a clone still holds the lock");
+    drop(clone);
+    Bundle::open(&dir).unwrap();
+    assert!(matches!(Bundle::create(&dir, simple_plan("a", 1)), Err(Error::AlreadyExists { .. })));
+}
+
+#[test]
+fn expected_length_is_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = stowage_bundle::BundlePlan::new(stowage_bundle::AssetInfo::new("br"))
+        .rendition(byte_range_rendition("main", 3, 100));
+    let bundle = Bundle::create(tmp.path().join("br"), plan).unwrap();
+    let ids = bundle.pending_segments();
+    let mut w = bundle.segment_writer(&ids[0]).unwrap();
+    w.write(&[0; 60]).unwrap();
+    assert!(matches!(w.write(&[0; 60]), Err(Error::LengthMismatch { expected: 100, actual: 120, .. })));
+    drop(w);
+    let mut w = bundle.segment_writer(&ids[0]).unwrap();
+    w.write(&[0; 99]).unwrap();
+    assert!(matches!(w.finish(), Err(Error::LengthMismatch { expected: 100, actual: 99, .. })));
+    assert!(!bundle.is_finished(&ids[0]));
+    // Nothing of the failed attempts is left behind.
+    let names: Vec<_> =
+        fs::read_dir(tmp.path().join("br/main")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(names.iter().all(|n| n.to_string_lossy().ends_with(".m3u8")), "{names:?}");
+    write_segment(&bundle, &ids[0], &[7; 100]).unwrap();
+    let mut w = bundle.segment_writer(&ids[1]).unwrap();
+    w.set_expected_length(None);
+    w.write(&[1; 5]).unwrap();
+    assert_eq!(w.finish().unwrap().length, 5);
+}
+
+#[test]
+fn stray_temp_files_are_removed_and_torn_journal_tail_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 3)).unwrap();
+    let ids = bundle.pending_segments();
+    write_segment(&bundle, &ids[0], b"first").unwrap();
+    write_segment(&bundle, &ids[1], b"second").unwrap();
+    drop(bundle);
+    // A crash during the third write: its temporary file and half of its journal record remain.
+    fs::write(dir.join("video/seg-d0-s2.ts.part"), b"partial").unwrap();
+    let journal = fs::read(dir.join("journal.log")).unwrap();
+    let last_line = journal[..journal.len() - 1].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let torn: Vec<u8> = [&journal[..], &journal[last_line..journal.len() - 10]].concat();
+    fs::write(dir.join("journal.log"), &torn).unwrap();
+
+    let bundle = Bundle::open(&dir).unwrap();
+    let report = bundle.open_report();
+    assert!(report.torn_journal_tail);
+    assert_eq!(report.removed_temp_files, vec![dir.join("video/seg-d0-s2.ts.part")]);
+    assert_eq!(report.finished_segments, 2);
+    assert_eq!(fs::read(dir.join("journal.log")).unwrap(), journal, "the torn tail is cut off");
+    write_segment(&bundle, &ids[2], b"third").unwrap();
+    drop(bundle);
+    let bundle = Bundle::open(&dir).unwrap();
+    assert!(!bundle.open_report().torn_journal_tail);
+    assert_eq!(bundle.finished_segments().len(), 3);
+}
+
+#[test]
+fn a_journal_record_whose_file_is_gone_or_short_counts_as_not_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 3)).unwrap();
+    let ids = bundle.pending_segments();
+    for id in &ids {
+        write_segment(&bundle, id, &segment_bytes(id, 2, 1000)).unwrap();
+    }
+    drop(bundle);
+    fs::remove_file(dir.join("video/seg-d0-s0.ts")).unwrap();
+    fs::write(dir.join("video/seg-d0-s1.ts"), b"short").unwrap();
+    let bundle = Bundle::open(&dir).unwrap();
+    let damaged = &bundle.open_report().damaged_segments;
+    assert_eq!(damaged.len(), 2);
+    assert!(matches!(damaged[0].1, SegmentProblem::Missing { .. }));
+    assert!(matches!(damaged[1].1, SegmentProblem::WrongLength { expected: 1000, actual: 5, .. }));
+    assert_eq!(bundle.pending_segments(), ids[..2].to_vec());
+    assert_eq!(bundle.loaded_time_ranges(&rid("video")).unwrap(), vec![TimeRange::new(12.0, 18.0)]);
+}
+
+#[test]
+fn verify_finds_and_repairs_corruption() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 3)).unwrap();
+    let ids = bundle.pending_segments();
+    for id in &ids {
+        write_segment(&bundle, id, &segment_bytes(id, 3, 5000)).unwrap();
+    }
+    bundle.mark_finished().unwrap();
+    assert!(bundle.verify(false).unwrap().is_ok());
+    // Same length, one bit flipped: only the checksum can tell.
+    let path = dir.join("video/seg-d0-s1.ts");
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[100] ^= 0x10;
+    fs::write(&path, &bytes).unwrap();
+    let report = bundle.verify(false).unwrap();
+    assert_eq!(report.checked, 3);
+    assert_eq!(report.problems.len(), 1);
+    assert!(matches!(report.problems[0].1, SegmentProblem::WrongChecksum { .. }));
+    assert!(bundle.is_finished(&ids[1]), "verify without repair changes nothing");
+    let report = bundle.verify(true).unwrap();
+    assert!(report.repaired);
+    assert_eq!(bundle.pending_segments(), vec![ids[1].clone()]);
+    assert!(!path.exists());
+    assert!(!bundle.manifest().complete);
+    drop(bundle);
+    // The withdrawal is journaled: a reopened bundle does not trust the old record.
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(bundle.pending_segments(), vec![ids[1].clone()]);
+    write_segment(&bundle, &ids[1], &segment_bytes(&ids[1], 3, 5000)).unwrap();
+    assert!(bundle.verify(false).unwrap().is_ok());
+    assert!(bundle.mark_finished().unwrap().complete);
+}
+
+#[test]
+fn gaps_are_recorded_named_and_cleared_when_the_segment_arrives() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let plan = simple_plan("a", 3).integrity(IntegrityPolicy::Tolerant);
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    let ids = bundle.pending_segments();
+    write_segment(&bundle, &ids[0], b"a").unwrap();
+    write_segment(&bundle, &ids[2], b"c").unwrap();
+    assert!(matches!(bundle.mark_finished(), Err(Error::Incomplete { missing: 1, .. })));
+    bundle.record_gap(&ids[1], "HTTP 404 from origin").unwrap();
+    let manifest = bundle.mark_finished().unwrap();
+    assert!(manifest.finished && !manifest.complete);
+    assert_eq!(manifest.gaps[0].segment, ids[1]);
+    let text = fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(text.contains("HTTP 404 from origin"));
+    let cache = AssetCache::open(&dir).unwrap();
+    assert!(!cache.is_playable_offline() && !cache.is_complete());
+    assert_eq!(
+        cache.loaded_time_ranges(&rid("video")).unwrap(),
+        vec![TimeRange::new(0.0, 6.0), TimeRange::new(12.0, 18.0)]
+    );
+    write_segment(&bundle, &ids[1], b"b").unwrap();
+    assert!(bundle.gaps().is_empty());
+    assert!(bundle.mark_finished().unwrap().complete);
+}
+
+#[test]
+fn progress_and_time_ranges_follow_init_sections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = stowage_bundle::BundlePlan::new(stowage_bundle::AssetInfo::new("f"))
+        .rendition(fmp4_rendition("video", 3))
+        .rendition(ts_rendition("audio-en", RenditionKind::Audio, 2, 0, 6.0).language("en"));
+    let bundle = Bundle::create(tmp.path().join("f"), plan).unwrap();
+    let video = rid("video");
+    let ids = bundle.pending_segments();
+    assert_eq!(ids.len(), 6);
+    assert!(ids[0].is_init());
+    write_segment(&bundle, &ids[1], b"m0").unwrap();
+    write_segment(&bundle, &ids[2], b"m1").unwrap();
+    assert!(bundle.loaded_time_ranges(&video).unwrap().is_empty(), "no init section yet");
+    write_segment(&bundle, &ids[0], b"init").unwrap();
+    assert_eq!(bundle.loaded_time_ranges(&video).unwrap(), vec![TimeRange::new(0.0, 8.0)]);
+    assert!(bundle.segment_path(&ids[0]).unwrap().ends_with("video/init-d0-s0.mp4"));
+    assert!(bundle.segment_path(&ids[1]).unwrap().ends_with("video/seg-d0-s0.m4s"));
+    let progress = bundle.progress();
+    assert_eq!((progress.segments_finished, progress.segments_total, progress.bytes_finished), (3, 6, 8));
+    assert_eq!(progress.renditions[0].duration, 12.0);
+    assert_eq!(progress.renditions[1].segments_finished, 0);
+    for id in bundle.pending_segments() {
+        write_segment(&bundle, &id, b"x").unwrap();
+    }
+    bundle.mark_finished().unwrap();
+    let cache = AssetCache::open(bundle.dir()).unwrap();
+    let selections = cache.available_media_selections();
+    assert_eq!(selections.len(), 1);
+    assert_eq!(selections[0].language.as_deref(), Some("en"));
+}
+
+#[test]
+fn hostile_manifests_and_journals_give_typed_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    drop(Bundle::create(&dir, simple_plan("a", 1)).unwrap());
+    let manifest = fs::read_to_string(dir.join("manifest.json")).unwrap();
+
+    fs::write(dir.join("manifest.json"), manifest.replace("\"version\": 1", "\"version\": 9")).unwrap();
+    assert!(matches!(Bundle::open(&dir), Err(Error::UnsupportedVersion { found: 9, supported: 1, .. })));
+    fs::write(dir.join("manifest.json"), manifest.replace("\"video\"", "\"../../etc\"")).unwrap();
+    assert!(matches!(Bundle::open(&dir), Err(Error::InvalidManifest { .. })));
+    fs::write(dir.join("manifest.json"), "{").unwrap();
+    assert!(matches!(Bundle::open(&dir), Err(Error::InvalidManifest { .. })));
+    fs::write(dir.join("manifest.json"), &manifest).unwrap();
+    fs::write(dir.join("journal.log"), "garbage\n").unwrap();
+    let err = Bundle::open(&dir).unwrap_err();
+    assert!(matches!(err, Error::InvalidJournal { .. }), "{err}");
+    assert_eq!(err.path(), Some(dir.join("journal.log").as_path()));
+    fs::write(dir.join("journal.log"), &JOURNAL_HEADER[..4]).unwrap();
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(fs::read_to_string(dir.join("journal.log")).unwrap(), JOURNAL_HEADER);
+    drop(bundle);
+    fs::remove_file(dir.join("manifest.json")).unwrap();
+    assert!(matches!(Bundle::open(&dir), Err(Error::NotFound { .. })));
+}
