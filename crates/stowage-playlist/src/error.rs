@@ -208,7 +208,8 @@ pub enum WarningKind {
         /// The tag's name.
         tag: String,
     },
-    /// A URI line with no EXT-X-STREAM-INF before it in a master playlist; kept verbatim.
+    /// A URI line with no EXT-X-STREAM-INF (master) or #EXTINF (media) before it; kept verbatim, not as
+    /// a variant or segment.
     StrayUri,
     /// A `{$name}` reference to an undefined variable; left as written.
     UndefinedVariable {
@@ -234,7 +235,7 @@ impl fmt::Display for WarningKind {
             Self::WrongKindTag { tag } => {
                 write!(f, "{tag} belongs to the other playlist kind; kept as unknown")
             }
-            Self::StrayUri => f.write_str("URI line without EXT-X-STREAM-INF kept as is"),
+            Self::StrayUri => f.write_str("URI line without EXT-X-STREAM-INF or #EXTINF kept verbatim"),
             Self::UndefinedVariable { name } => write!(f, "undefined variable `{name}` left as written"),
         }
     }

@@ -588,10 +588,26 @@ impl fmt::Display for MediaPlaylist<'_> {
 struct Pending<'a> {
     inf: Option<(Decimal, Cow<'a, str>)>,
     inf_line: usize,
+    inf_text: Cow<'a, str>,
     range: Option<ByteRange>,
+    range_text: &'a str,
     mid: Option<u32>,
-    /// Whether a segment-level tag has been seen since the previous URI.
-    started: bool,
+}
+
+impl<'a> Pending<'a> {
+    /// Lenient parsing: an #EXTINF that gets no URI is kept verbatim where it was, as an unknown line,
+    /// so that nothing is lost and no segment is invented.
+    fn demote_inf(&mut self, ctx: &mut Ctx<'a, '_>, tags: &mut Vec<MediaTag<'a>>, expected: &'static str) {
+        if self.inf.take().is_some() {
+            let at = self.mid.take().map_or(tags.len(), |m| m as usize);
+            ctx.warn_at(
+                self.inf_line,
+                1,
+                WarningKind::MalformedTag { tag: String::from("EXTINF"), expected },
+            );
+            tags.insert(at, MediaTag::Unknown(std::mem::take(&mut self.inf_text)));
+        }
+    }
 }
 
 fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<MediaPlaylist<'a>>, Error> {
@@ -628,12 +644,15 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                         let title = Cow::Owned(String::from_utf8_lossy(&bytes[c + 1..]).into_owned());
                         let d = parse_duration(&mut ctx, &head[8..])?;
                         if pending.inf.is_some() {
-                            return Err(ctx.syntax(1, "a URI line before the next #EXTINF"));
+                            if !opts.malformed_tags {
+                                return Err(ctx.syntax(1, "a URI line before the next #EXTINF"));
+                            }
+                            pending.demote_inf(&mut ctx, &mut pl.tags, "a URI line before the next #EXTINF");
                         }
                         pending.inf = Some((d, title));
                         pending.inf_line = ctx.line;
+                        pending.inf_text = String::from_utf8_lossy(bytes);
                         pending.mid = Some(pl.tags.len() as u32);
-                        pending.started = true;
                         in_header = false;
                         continue;
                     }
@@ -665,8 +684,12 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
         if b[0] == b'#' {
             // The hot lines first, recognised by their prefix without a general tag dispatch.
             if let Some(rest) = text.strip_prefix("#EXTINF:") {
+                in_header = false;
                 if pending.inf.is_some() {
-                    return Err(ctx.syntax(1, "a URI line before the next #EXTINF"));
+                    if !opts.malformed_tags {
+                        return Err(ctx.syntax(1, "a URI line before the next #EXTINF"));
+                    }
+                    pending.demote_inf(&mut ctx, &mut pl.tags, "a URI line before the next #EXTINF");
                 }
                 let (dur, title) = match memchr::memchr(b',', rest.as_bytes()) {
                     Some(c) => (&rest[..c], &rest[c + 1..]),
@@ -678,23 +701,38 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                         (rest, "")
                     }
                 };
-                let d = parse_duration(&mut ctx, dur)?;
+                let d = match parse_duration(&mut ctx, dur) {
+                    Ok(d) => d,
+                    Err(Error::Syntax { column, expected, .. }) if opts.malformed_tags => {
+                        // Kept verbatim; the URI line after it is then kept verbatim too.
+                        ctx.warn(column, WarningKind::MalformedTag { tag: String::from("EXTINF"), expected });
+                        ctx.count_tag()?;
+                        pl.tags.push(MediaTag::Unknown(Cow::Borrowed(text)));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 pending.inf = Some((d, Cow::Borrowed(title)));
                 pending.inf_line = ctx.line;
+                pending.inf_text = Cow::Borrowed(text);
                 pending.mid = Some(pl.tags.len() as u32);
-                pending.started = true;
-                in_header = false;
                 continue;
             }
             if let Some(rest) = text.strip_prefix("#EXT-X-BYTERANGE:") {
-                let value = trim_or_fail(&mut ctx, rest)?;
-                match ByteRange::parse(value) {
-                    Some(r) if pending.range.is_none() => pending.range = Some(r),
-                    Some(_) => return Err(ctx.syntax(1, "one EXT-X-BYTERANGE per segment")),
-                    None => return Err(ctx.syntax(ctx.column_of(value), "a byte range <n>[@<o>]")),
-                }
-                pending.started = true;
                 in_header = false;
+                let value = trim_or_fail(&mut ctx, rest)?;
+                let fail = match ByteRange::parse(value) {
+                    Some(r) if pending.range.is_none() => {
+                        pending.range = Some(r);
+                        pending.range_text = text;
+                        continue;
+                    }
+                    Some(_) => Fail::Tag { column: 1, expected: "one EXT-X-BYTERANGE per segment" },
+                    None => Fail::Tag { column: ctx.column_of(value), expected: "a byte range <n>[@<o>]" },
+                };
+                ctx.count_tag()?;
+                let kept = ctx.tolerate(fail, "EXT-X-BYTERANGE")?;
+                pl.tags.push(MediaTag::Unknown(kept));
                 continue;
             }
             ctx.count_tag()?;
@@ -725,7 +763,6 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             }
             if tag.is_segment_tag() {
                 in_header = false;
-                pending.started = true;
             }
             if in_header {
                 pl.header.push(tag);
@@ -746,7 +783,15 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             text
         };
         let Some((duration, title)) = pending.inf.take() else {
-            return Err(ctx.syntax(1, "#EXTINF before the segment URI"));
+            if !opts.malformed_tags {
+                return Err(ctx.syntax(1, "#EXTINF before the segment URI"));
+            }
+            // Not a segment: without a duration it cannot be one, and inventing one is worse.
+            ctx.warn(1, WarningKind::StrayUri);
+            ctx.count_tag()?;
+            in_header = false;
+            pl.tags.push(MediaTag::Unknown(Cow::Borrowed(text)));
+            continue;
         };
         if pl.segments.len() >= opts.limits.max_segments {
             return Err(Error::Limit {
@@ -764,7 +809,6 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
         seg.tags_end = pl.tags.len() as u32;
         seg_start = seg.tags_end;
         pl.segments.push(seg);
-        pending.started = false;
         in_header = false;
     }
     if first {
@@ -777,6 +821,12 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             });
         }
         ctx.warn_at(1, 1, WarningKind::MissingHeader);
+    }
+    if opts.malformed_tags {
+        pending.demote_inf(&mut ctx, &mut pl.tags, "a segment URI line after #EXTINF");
+        if pending.range.take().is_some() {
+            pl.tags.push(MediaTag::Unknown(Cow::Borrowed(pending.range_text)));
+        }
     }
     if pending.inf.is_some() || pending.range.is_some() {
         let line = if pending.inf.is_some() { pending.inf_line } else { ctx.line };

@@ -279,7 +279,7 @@ fn check_dir(dir: &Path) {
             Ok(expected) if expected == actual => {}
             _ if bless => std::fs::write(&expected_path, &actual).unwrap(),
             Ok(expected) => {
-                failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()))
+                failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()));
             }
             Err(_) => failures.push(format!("{}: no .expected file; actual:\n{actual}", case.display())),
         }
