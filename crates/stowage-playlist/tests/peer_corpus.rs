@@ -126,7 +126,7 @@ fn media_as_videojs(p: &MediaPlaylist<'_>) -> Value {
             if let Some(b) = s.byte_range {
                 seg.insert("byterange".into(), json!({"length": b.length, "offset": b.offset}));
             }
-            if let Some(k) = s.keys.iter().find(|k| k.keyformat == "identity").or(s.keys.first()) {
+            if let Some(k) = s.keys.iter().find(|k| k.keyformat == "identity").or_else(|| s.keys.first()) {
                 let method = match k.method {
                     KeyMethod::Aes128 => "AES-128",
                     KeyMethod::SampleAes => "SAMPLE-AES",
@@ -292,12 +292,9 @@ fn peer_corpus() {
             let parsed = Playlist::parse_with(&input[..], &lenient);
             (strict, parsed.map(|p| (p.playlist.into_owned(), p.warnings.len())))
         });
-        let (strict, parsed) = match outcome {
-            Ok(o) => o,
-            Err(_) => {
-                failures.push(format!("{rel}: panicked"));
-                continue;
-            }
+        let Ok((strict, parsed)) = outcome else {
+            failures.push(format!("{rel}: panicked"));
+            continue;
         };
         row.strict_ok += usize::from(strict);
         let (playlist, warnings) = match parsed {
