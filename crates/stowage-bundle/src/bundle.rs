@@ -261,7 +261,9 @@ impl Bundle {
 
         manifest.accessed = SystemTime::now();
         ledger::refresh_manifest(&mut manifest, &finished);
-        ledger::write_atomic(&*storage, &dir.join(MANIFEST_FILE), &manifest.to_json())?;
+        // Only the access time and the summary change here, and the manifest on disk stays valid if this
+        // write fails (it is atomic), so a full disk must not stop a resume: the error is not fatal.
+        let _ = ledger::write_atomic(&*storage, &dir.join(MANIFEST_FILE), &manifest.to_json());
         let journal = storage.open_append(&journal_path).at(&journal_path)?;
         Ok(Self::assemble(storage, dir, lock, manifest, finished, (journal, journal_len), report))
     }
