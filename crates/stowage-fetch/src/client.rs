@@ -731,14 +731,23 @@ impl Body {
                     Some(end) if self.pos < end => Error::BodyTooShort {
                         uri: self.uri_str.clone(),
                         expected: end - self.first,
-                        received: self.pos.max(self.start) - self.first,
+                        received: self.start - self.first,
                     },
                     _ => {
                         self.incoming = None;
                         return self.finish();
                     }
                 },
-                Ok(Some(Err(e))) => Error::Transfer { uri: self.uri_str.clone(), message: error_chain(&e) },
+                // A connection that fails mid-body is reported as what it means for the reader: a short
+                // body, when the expected length is known.
+                Ok(Some(Err(e))) => match self.end {
+                    Some(end) => Error::BodyTooShort {
+                        uri: self.uri_str.clone(),
+                        expected: end - self.first,
+                        received: self.start - self.first,
+                    },
+                    None => Error::Transfer { uri: self.uri_str.clone(), message: error_chain(&e) },
+                },
                 Err(e) => e,
             };
             self.incoming = None;
@@ -888,7 +897,19 @@ impl Body {
             headers.insert(header::IF_RANGE, v.clone());
         }
         let result = inner.send(self.uri.clone(), &headers, &mut self.op).await;
-        let (resp, _) = result.inspect_err(|_| self.done = true)?;
+        let (resp, _) = match result {
+            Ok(r) => r,
+            // "Range not satisfiable": the rest the first answer declared does not exist, so the first
+            // answer's short body is the error to report.
+            Err(Error::Status { status: 416, .. }) => {
+                self.done = true;
+                return Err(failure);
+            }
+            Err(e) => {
+                self.done = true;
+                return Err(e);
+            }
+        };
         let changed = || Error::ResourceChanged { uri: self.uri_str.clone() };
         let bad_range = |reason: String| Error::BadRange { uri: self.uri_str.clone(), reason };
         let h = resp.headers();

@@ -82,3 +82,62 @@ where
     });
     (addr, seen)
 }
+
+/// One step of a scripted raw HTTP/1.1 answer.
+pub enum Step {
+    /// Write these bytes.
+    Send(Vec<u8>),
+    /// Wait.
+    Sleep(Duration),
+}
+
+/// Starts a raw TCP server on 127.0.0.1: for the `n`th request (from 0) with head `head`, it performs
+/// `script(n, head)` and then closes the connection. For faults hyper's server would not commit.
+pub async fn raw_server<F>(script: F) -> SocketAddr
+where
+    F: Fn(usize, &str) -> Vec<Step> + Send + Sync + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let script = Arc::new(script);
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let script = script.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                for step in script(n, &String::from_utf8_lossy(&head)) {
+                    match step {
+                        Step::Send(b) => {
+                            if stream.write_all(&b).await.is_err() {
+                                return;
+                            }
+                        }
+                        Step::Sleep(d) => tokio::time::sleep(d).await,
+                    }
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// The value of header `name` in a raw request head.
+pub fn header_of<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
