@@ -75,7 +75,9 @@ fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(JOBS));
     group.sample_size(10);
-    group.bench_function("plan 100k jobs", |b| b.iter(|| black_box(Engine::new(EngineConfig::default(), plan()))));
+    group.bench_function("plan 100k jobs", |b| {
+        b.iter(|| black_box(Engine::new(EngineConfig::default(), plan())));
+    });
     group.bench_function("run 100k jobs", |b| b.iter(|| black_box(run(0))));
     group.bench_function("run 100k jobs, 5% retried", |b| b.iter(|| black_box(run(20))));
     group.finish();

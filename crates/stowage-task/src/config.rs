@@ -524,3 +524,265 @@ pub enum IntegrityPolicy {
     /// incomplete. Never silent: every gap is reported as an event.
     Tolerant,
 }
+
+/// Reads a bandwidth like `800000`, `800k`, `5M`, `1.5M` or `2G` (decimal multiples, bits per second).
+fn parse_bandwidth(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, factor) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 1e3),
+        (i, 'm' | 'M') => (&text[..i], 1e6),
+        (i, 'g' | 'G') => (&text[..i], 1e9),
+        _ => (text, 1.0),
+    };
+    if factor == 1.0 {
+        return number.parse().ok();
+    }
+    let value: f64 = number.parse().ok()?;
+    let bits = value * factor;
+    (value.is_finite() && value >= 0.0 && bits <= u64::MAX as f64).then(|| bits.round() as u64)
+}
+
+fn parse_resolution(text: &str) -> Option<Resolution> {
+    let (w, h) = text.trim().split_once(['x', 'X'])?;
+    Some(Resolution::new(w.trim().parse().ok()?, h.trim().parse().ok()?))
+}
+
+impl std::str::FromStr for VariantQualifier {
+    type Err = crate::Error;
+
+    /// Reads a qualifier from comma-separated terms, all of which must hold:
+    ///
+    /// | term | meaning |
+    /// |---|---|
+    /// | `highest`, `lowest` | which satisfying variant to take (by `BANDWIDTH`) |
+    /// | `min-bandwidth=800k`, `max-bandwidth=5M` | `BANDWIDTH` bounds (bits/s; `k`, `M`, `G` multiply by 10³, 10⁶, 10⁹) |
+    /// | `min-average-bandwidth=…`, `max-average-bandwidth=…` | `AVERAGE-BANDWIDTH` bounds |
+    /// | `min-resolution=1280x720`, `max-resolution=1920x1080` | both dimensions bounded |
+    /// | `min-height=720`, `max-height=1080`, `min-width=…`, `max-width=…` | one dimension bounded |
+    /// | `codec=hvc1` (repeatable) | a `CODECS` entry starts with this |
+    /// | `video-range=sdr`, `hlg`, `pq` | the `VIDEO-RANGE` |
+    /// | `min-frame-rate=50`, `max-frame-rate=30` | `FRAME-RATE` bounds |
+    /// | `min-channels=6`, `max-channels=2` | audio channel bounds |
+    ///
+    /// ```
+    /// use stowage_task::config::{Preference, Resolution, VariantQualifier};
+    ///
+    /// let q: VariantQualifier = "max-height=720,codec=avc1,max-bandwidth=2.5M,lowest".parse()?;
+    /// assert_eq!(q.max_resolution, Some(Resolution::new(u64::MAX, 720)));
+    /// assert_eq!((q.max_bandwidth, q.prefer), (Some(2_500_000), Preference::Lowest));
+    /// assert!("max-height=tall".parse::<VariantQualifier>().is_err());
+    /// # Ok::<(), stowage_task::Error>(())
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut q = Self::new();
+        let invalid = |term: &str, reason: &str| crate::Error::InvalidSelectionText {
+            what: "variant qualifier",
+            text: term.to_owned(),
+            reason: reason.to_owned(),
+        };
+        for term in text.split(',').map(str::trim) {
+            if term.is_empty() {
+                return Err(invalid(text, "an empty term"));
+            }
+            let (key, value) = match term.split_once('=') {
+                Some((k, v)) => (k.trim().to_ascii_lowercase(), v.trim()),
+                None => (term.to_ascii_lowercase(), ""),
+            };
+            let bandwidth = || {
+                parse_bandwidth(value)
+                    .ok_or_else(|| invalid(term, "expected bits per second like 800k or 5M"))
+            };
+            let pixels = || value.parse::<u64>().map_err(|_| invalid(term, "expected a number of pixels"));
+            let rate = || match value.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                _ => Err(invalid(term, "expected frames per second like 29.97")),
+            };
+            let channels = || value.parse::<u32>().map_err(|_| invalid(term, "expected a channel count"));
+            let resolution = || parse_resolution(value).ok_or_else(|| invalid(term, "expected WIDTHxHEIGHT"));
+            let min_res = q.min_resolution.unwrap_or_else(|| Resolution::new(0, 0));
+            let max_res = q.max_resolution.unwrap_or_else(|| Resolution::new(u64::MAX, u64::MAX));
+            match key.as_str() {
+                "highest" if value.is_empty() => q.prefer = Preference::Highest,
+                "lowest" if value.is_empty() => q.prefer = Preference::Lowest,
+                "min-bandwidth" => q.min_bandwidth = Some(bandwidth()?),
+                "max-bandwidth" => q.max_bandwidth = Some(bandwidth()?),
+                "min-average-bandwidth" => q.min_average_bandwidth = Some(bandwidth()?),
+                "max-average-bandwidth" => q.max_average_bandwidth = Some(bandwidth()?),
+                "min-resolution" => q.min_resolution = Some(resolution()?),
+                "max-resolution" => q.max_resolution = Some(resolution()?),
+                "min-width" => q.min_resolution = Some(Resolution::new(pixels()?, min_res.height)),
+                "min-height" => q.min_resolution = Some(Resolution::new(min_res.width, pixels()?)),
+                "max-width" => q.max_resolution = Some(Resolution::new(pixels()?, max_res.height)),
+                "max-height" => q.max_resolution = Some(Resolution::new(max_res.width, pixels()?)),
+                "codec" if !value.is_empty() => q.codecs.push(value.to_owned()),
+                "video-range" => {
+                    q.video_range = Some(match value.to_ascii_uppercase().as_str() {
+                        "SDR" => VideoRange::Sdr,
+                        "HLG" => VideoRange::Hlg,
+                        "PQ" => VideoRange::Pq,
+                        _ => return Err(invalid(term, "expected sdr, hlg or pq")),
+                    });
+                }
+                "min-frame-rate" => q.min_frame_rate = Some(rate()?),
+                "max-frame-rate" => q.max_frame_rate = Some(rate()?),
+                "min-channels" => q.min_channels = Some(channels()?),
+                "max-channels" => q.max_channels = Some(channels()?),
+                _ => return Err(invalid(term, "unknown term (see the documentation of VariantQualifier)")),
+            }
+        }
+        Ok(q)
+    }
+}
+
+impl MediaSelection {
+    /// Reads comma-separated selections of one kind, as a command line gives them: `all`, `default`,
+    /// `name=Commentary`, `characteristic=public.accessibility.describes-video`, or a language tag
+    /// (`en`, `pt-BR`, `fre`).
+    ///
+    /// ```
+    /// use stowage_task::config::{Criterion, MediaKind, MediaSelection};
+    ///
+    /// let audio = MediaSelection::parse_list(MediaKind::Audio, "en,fr-CA")?;
+    /// assert_eq!(audio[1].criterion, Criterion::Language("fr-CA".into()));
+    /// assert_eq!(MediaSelection::parse_list(MediaKind::Subtitles, "all")?[0].criterion, Criterion::All);
+    /// assert!(MediaSelection::parse_list(MediaKind::Audio, "en;fr").is_err());
+    /// # Ok::<(), stowage_task::Error>(())
+    /// ```
+    pub fn parse_list(kind: MediaKind, text: &str) -> Result<Vec<Self>, crate::Error> {
+        let what = match kind {
+            MediaKind::Audio => "audio selection",
+            MediaKind::Subtitles => "subtitle selection",
+            MediaKind::ClosedCaptions => "closed-caption selection",
+            MediaKind::Video => "video selection",
+        };
+        let invalid = |item: &str, reason: &str| crate::Error::InvalidSelectionText {
+            what,
+            text: item.to_owned(),
+            reason: reason.to_owned(),
+        };
+        text.split(',')
+            .map(str::trim)
+            .map(|item| {
+                let criterion = if item.eq_ignore_ascii_case("all") {
+                    Criterion::All
+                } else if item.eq_ignore_ascii_case("default") {
+                    Criterion::Default
+                } else if let Some(name) = item.strip_prefix("name=") {
+                    if name.is_empty() {
+                        return Err(invalid(item, "an empty name"));
+                    }
+                    Criterion::Name(name.to_owned())
+                } else if let Some(list) = item.strip_prefix("characteristic=") {
+                    // Several characteristics are joined with `+`, since commas separate selections.
+                    let list: Vec<String> = list.split('+').map(|c| c.trim().to_owned()).collect();
+                    if list.iter().any(String::is_empty) {
+                        return Err(invalid(item, "an empty characteristic"));
+                    }
+                    Criterion::Characteristics(list)
+                } else if is_language_tag(item) {
+                    Criterion::Language(item.to_owned())
+                } else {
+                    return Err(invalid(
+                        item,
+                        "expected a language tag (en, pt-BR), all, default, name=NAME or characteristic=UTI",
+                    ));
+                };
+                Ok(Self::new(kind, criterion))
+            })
+            .collect()
+    }
+}
+
+/// A loose check of RFC 5646 shape: a primary subtag of 2 to 8 letters, then subtags of 1 to 8 letters
+/// or digits.
+fn is_language_tag(text: &str) -> bool {
+    let mut subtags = text.split(['-', '_']);
+    let primary_ok = subtags
+        .next()
+        .is_some_and(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
+    primary_ok && subtags.all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bandwidths_read_with_decimal_multiples() {
+        assert_eq!(parse_bandwidth("800000"), Some(800_000));
+        assert_eq!(parse_bandwidth("800k"), Some(800_000));
+        assert_eq!(parse_bandwidth("1.5M"), Some(1_500_000));
+        assert_eq!(parse_bandwidth("2G"), Some(2_000_000_000));
+        assert_eq!(parse_bandwidth("-1M"), None);
+        assert_eq!(parse_bandwidth("M"), None);
+        assert_eq!(parse_bandwidth("1e400M"), None);
+        assert_eq!(parse_bandwidth(""), None);
+    }
+
+    #[test]
+    fn qualifier_text_round_trips_every_term() {
+        let q: VariantQualifier = "min-bandwidth=1M, max-bandwidth=8M, min-average-bandwidth=500k, \
+             max-average-bandwidth=6M, min-resolution=640x360, max-width=1920, max-height=1080, codec=hvc1, \
+             codec=ec-3, video-range=PQ, min-frame-rate=23.976, max-frame-rate=60, min-channels=2, \
+             max-channels=8, lowest"
+            .parse()
+            .unwrap();
+        let expected = VariantQualifier::new()
+            .min_bandwidth(1_000_000)
+            .max_bandwidth(8_000_000)
+            .min_average_bandwidth(500_000)
+            .max_average_bandwidth(6_000_000)
+            .min_resolution(Resolution::new(640, 360))
+            .max_resolution(Resolution::new(1920, 1080))
+            .codec("hvc1")
+            .codec("ec-3")
+            .video_range(VideoRange::Pq)
+            .min_frame_rate(23.976)
+            .max_frame_rate(60.0)
+            .min_channels(2)
+            .max_channels(8)
+            .prefer(Preference::Lowest);
+        assert_eq!(q, expected);
+    }
+
+    #[test]
+    fn bad_qualifier_text_names_the_term() {
+        for (text, term) in [
+            ("max-height=abc", "max-height=abc"),
+            ("min-bandwidth=fast", "min-bandwidth=fast"),
+            ("video-range=hdr", "video-range=hdr"),
+            ("colour=blue", "colour=blue"),
+            ("lowest=1", "lowest=1"),
+            ("codec=", "codec="),
+            ("max-resolution=1920", "max-resolution=1920"),
+            ("min-frame-rate=NaN", "min-frame-rate=NaN"),
+        ] {
+            match text.parse::<VariantQualifier>() {
+                Err(crate::Error::InvalidSelectionText { text, .. }) => assert_eq!(text, term),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!("max-height=720,,lowest".parse::<VariantQualifier>().is_err());
+    }
+
+    #[test]
+    fn selection_lists() {
+        let list = MediaSelection::parse_list(
+            MediaKind::Audio,
+            "en, name=Director's commentary, characteristic=public.accessibility.describes-video+x.y, default",
+        )
+        .unwrap();
+        assert_eq!(
+            list.iter().map(|s| s.criterion.clone()).collect::<Vec<_>>(),
+            [
+                Criterion::Language("en".into()),
+                Criterion::Name("Director's commentary".into()),
+                Criterion::Characteristics(vec!["public.accessibility.describes-video".into(), "x.y".into()]),
+                Criterion::Default,
+            ]
+        );
+        for bad in ["", "e", "english language", "name=", "characteristic=a++b", "en-toolongsubtag"] {
+            assert!(MediaSelection::parse_list(MediaKind::Subtitles, bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -50,4 +50,14 @@ pub enum Error {
         /// The rendition group the variant uses for this kind, if any.
         group: Option<String>,
     },
+    /// A variant qualifier or media selection written as text could not be read.
+    #[error("cannot read {what} {text:?}: {reason}")]
+    InvalidSelectionText {
+        /// What was being read ("variant qualifier", "audio selection", ...).
+        what: &'static str,
+        /// The text, or the part of it that is wrong.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

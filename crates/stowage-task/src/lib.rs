@@ -5,7 +5,8 @@
 //! * [`config`]: the [`DownloadConfiguration`] of a task (Apple's `AVAssetDownloadConfiguration` done in the
 //!   open): ordered variant qualifiers, media selections, title, artwork, storage, key and integrity
 //!   policies.
-//! * [`selection`]: the outcome of resolving a configuration against a master playlist.
+//! * [`selection`]: resolving a configuration against a parsed master playlist: which variant (ordered
+//!   qualifiers, then automatic) and which audio, subtitle and closed-caption renditions.
 //! * [`engine`]: the sans-IO scheduler. It owns the plan of jobs and decides what to fetch next under
 //!   global, per-host and adaptive concurrency limits, retries with jittered backoff, applies the integrity
 //!   policy, and keeps progress and loaded time ranges. It never reads the clock, never spawns and never
@@ -15,7 +16,7 @@
 //! # What it does not do
 //!
 //! It does not fetch (that is `stowage-fetch`), does not write to disk (that is `stowage-bundle`), and does
-//! not parse playlists (that is `stowage-playlist`). A driver runs the engine on an async runtime and
+//! not parse playlists (that is `stowage-playlist`, whose parsed master playlist the resolver reads). A driver runs the engine on an async runtime and
 //! carries out its actions with those crates.
 //!
 //! # Where it sits
