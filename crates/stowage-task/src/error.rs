@@ -41,7 +41,7 @@ pub enum Error {
     #[error("the master playlist offers no downloadable variant")]
     NoVariant,
     /// A media selection matched no rendition of the chosen variant.
-    #[error("no {kind} rendition matches {criterion} in group {group:?} of the chosen variant")]
+    #[error("no {kind} rendition matches {criterion}: {}", describe_group(.kind, .group.as_deref()))]
     NoRenditionMatches {
         /// The kind of rendition asked for (audio, subtitles, closed captions).
         kind: &'static str,
@@ -60,4 +60,11 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+fn describe_group(kind: &str, group: Option<&str>) -> String {
+    match group {
+        Some(group) => format!("the chosen variant's {kind} group {group:?} has none that does"),
+        None => format!("the chosen variant names no {kind} group"),
+    }
 }

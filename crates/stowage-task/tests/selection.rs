@@ -1,0 +1,164 @@
+//! Media selection resolved against real master playlists, data-driven.
+//!
+//! Each `tests/selection/NAME.case` names a master playlist and a configuration; the resolved selection
+//! (or the error) is rendered as text and compared with `NAME.expected`. Adding a case is adding a file;
+//! `UPDATE_EXPECT=1 cargo test -p stowage-task --test selection` writes the expected files of new or
+//! changed cases for review.
+//!
+//! A case file holds `key: value` lines (`#` starts a comment):
+//!
+//! * `master: assets/…` is a playlist of this repository's `tests/assets`; `master: peer/…` one of the peer
+//!   corpus kept beside the repository in `shared/peer-fixtures` (when it is missing the test fails, unless
+//!   `STOWAGE_ALLOW_MISSING_PEERS` is set, in which case those cases are skipped).
+//! * `variant:` a variant qualifier in the text syntax of `VariantQualifier::from_str` (repeatable, in order).
+//! * `audio:`, `subtitles:`, `closed-captions:`, `video:` selections as `MediaSelection::parse_list` reads them.
+//! * `auxiliary` alone on a line starts an auxiliary content configuration.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use stowage_playlist::{MasterPlaylist, ParserOptions};
+use stowage_task::config::{ContentConfiguration, DownloadConfiguration, MediaKind, MediaSelection};
+use stowage_task::selection::{ChosenBy, ResolvedSelection, resolve};
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn peer_dir() -> PathBuf {
+    manifest_dir().join("../../../shared/peer-fixtures")
+}
+
+/// Reads a case into the master playlist's path and the configuration.
+fn read_case(text: &str) -> (String, DownloadConfiguration) {
+    let mut master = None;
+    let mut contents = vec![ContentConfiguration::new()];
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap().trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "auxiliary" {
+            contents.push(ContentConfiguration::new());
+            continue;
+        }
+        let (key, value) =
+            line.split_once(':').unwrap_or_else(|| panic!("line {}: expected key: value", number + 1));
+        let value = value.trim();
+        let content = contents.last_mut().unwrap();
+        let selections = |kind| MediaSelection::parse_list(kind, value).expect("a valid selection");
+        match key.trim() {
+            "master" => master = Some(value.to_owned()),
+            "variant" => content.variant_qualifiers.push(value.parse().expect("a valid qualifier")),
+            "audio" => content.media_selections.extend(selections(MediaKind::Audio)),
+            "subtitles" => content.media_selections.extend(selections(MediaKind::Subtitles)),
+            "closed-captions" => content.media_selections.extend(selections(MediaKind::ClosedCaptions)),
+            "video" => content.media_selections.extend(selections(MediaKind::Video)),
+            other => panic!("line {}: unknown key {other:?}", number + 1),
+        }
+    }
+    let mut contents = contents.into_iter();
+    let mut config = DownloadConfiguration::new(contents.next().unwrap());
+    for content in contents {
+        config = config.auxiliary(content);
+    }
+    (master.expect("a master: line"), config)
+}
+
+fn render(resolved: &ResolvedSelection) -> String {
+    let mut out = String::new();
+    for (i, content) in resolved.contents.iter().enumerate() {
+        let v = &content.variant;
+        let label = if i == 0 { "primary".to_owned() } else { format!("auxiliary {i}") };
+        let by = match v.chosen_by {
+            ChosenBy::Qualifier(q) => format!("qualifier {q}"),
+            ChosenBy::Automatic => "automatic".to_owned(),
+            other => format!("{other:?}"),
+        };
+        write!(out, "{label}: variant #{} {} BANDWIDTH={}", v.index, v.uri, v.bandwidth).unwrap();
+        if let Some(avg) = v.average_bandwidth {
+            write!(out, " AVERAGE-BANDWIDTH={avg}").unwrap();
+        }
+        if let Some(r) = v.resolution {
+            write!(out, " RESOLUTION={r}").unwrap();
+        }
+        if let Some(c) = &v.codecs {
+            write!(out, " CODECS={c:?}").unwrap();
+        }
+        if let Some(f) = v.frame_rate {
+            write!(out, " FRAME-RATE={f}").unwrap();
+        }
+        writeln!(out, ", chosen by {by}").unwrap();
+        for r in &content.renditions {
+            write!(out, "  {} #{} group {:?} name {:?}", r.kind.as_str(), r.index, r.group_id, r.name)
+                .unwrap();
+            if let Some(l) = &r.language {
+                write!(out, " language {l:?}").unwrap();
+            }
+            match &r.uri {
+                Some(uri) => write!(out, " uri {uri}").unwrap(),
+                None => write!(out, " (in the variant's stream)").unwrap(),
+            }
+            match r.selected_by {
+                Some(s) => writeln!(out, ", selection {s}").unwrap(),
+                None => writeln!(out, ", default audio").unwrap(),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn selection_cases() {
+    let dir = manifest_dir().join("tests/selection");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "case"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 10, "the case files are missing from {}", dir.display());
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let allow_missing_peers = std::env::var_os("STOWAGE_ALLOW_MISSING_PEERS").is_some();
+    let mut failures = Vec::new();
+    let mut skipped = 0;
+    for case in &cases {
+        let (master_path, config) = read_case(&std::fs::read_to_string(case).unwrap());
+        let path: PathBuf = if let Some(rest) = master_path.strip_prefix("peer/") {
+            let path = peer_dir().join(rest);
+            if !path.exists() && allow_missing_peers {
+                skipped += 1;
+                continue;
+            }
+            path
+        } else if let Some(rest) = master_path.strip_prefix("assets/") {
+            manifest_dir().join("../../tests/assets").join(rest)
+        } else {
+            panic!("{}: master must start with assets/ or peer/", case.display());
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // Playlists from the wild need the parser's tolerances (spaces after commas, say).
+        let master = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .playlist;
+        let actual = match resolve(&config, &master) {
+            Ok(resolved) => render(&resolved),
+            Err(error) => format!("error: {error}\n"),
+        };
+        let expected_path = case.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", name(case)));
+        }
+    }
+    println!("{} selection cases, {skipped} skipped (peer corpus missing)", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn name(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
+}
