@@ -99,13 +99,15 @@ async fn gzip_and_deflate_playlists_are_decoded() {
     zl.write_all(&playlist).unwrap();
     let zl = Bytes::from(zl.finish().unwrap());
     let (addr, seen) = serve(move |req| {
-        let (enc, body) = if req.uri().path() == "/gz.m3u8" { ("gzip", gz.clone()) } else { ("deflate", zl.clone()) };
+        let (enc, body) =
+            if req.uri().path() == "/gz.m3u8" { ("gzip", gz.clone()) } else { ("deflate", zl.clone()) };
         hyper::Response::builder().header("content-encoding", enc).body(Full::new(body)).unwrap()
     })
     .await;
     let client = Client::new(quick()).unwrap();
     for path in ["/gz.m3u8", "/zl.m3u8"] {
-        let req = Request::get(&format!("http://127.0.0.1:{}{path}", addr.port())).unwrap().decode_content(true);
+        let req =
+            Request::get(&format!("http://127.0.0.1:{}{path}", addr.port())).unwrap().decode_content(true);
         assert_eq!(client.get_bytes(req).await.unwrap(), playlist, "{path}");
     }
     assert_eq!(seen.lock().unwrap()[0]["accept-encoding"], "gzip, deflate, br");
@@ -123,7 +125,8 @@ async fn corrupt_and_unknown_encodings_are_errors() {
     .await;
     let client = Client::new(quick()).unwrap();
     for path in ["/bad", "/unknown"] {
-        let req = Request::get(&format!("http://127.0.0.1:{}{path}", addr.port())).unwrap().decode_content(true);
+        let req =
+            Request::get(&format!("http://127.0.0.1:{}{path}", addr.port())).unwrap().decode_content(true);
         let err = client.get_bytes(req).await.unwrap_err();
         assert!(matches!(err, Error::Decode { .. }), "{path}: {err}");
     }
@@ -158,7 +161,8 @@ async fn connection_refused_is_a_connect_error_after_retries() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (events, on_retry) = common::recorder();
     let client = Client::new(quick().on_retry(on_retry)).unwrap();
-    let err = client.get_bytes(Request::get(&format!("http://127.0.0.1:{port}/x")).unwrap()).await.unwrap_err();
+    let err =
+        client.get_bytes(Request::get(&format!("http://127.0.0.1:{port}/x")).unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
     assert_eq!(events.lock().unwrap().len(), 4, "every retry is reported");
     assert_eq!(client.counters().retries, 4);

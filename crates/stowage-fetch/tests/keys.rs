@@ -15,15 +15,16 @@ use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
 const KEY: [u8; 16] = *b"0123456789abcdef";
 
 fn origin() -> Origin {
-    let files = Files::new().with_bytes("/k1.key", KEY.to_vec()).with_bytes("/long.key", vec![1u8; 17]).with_bytes(
-        "/huge.key",
-        vec![1u8; 100_000],
-    );
+    let files = Files::new()
+        .with_bytes("/k1.key", KEY.to_vec())
+        .with_bytes("/long.key", vec![1u8; 17])
+        .with_bytes("/huge.key", vec![1u8; 100_000]);
     Origin::start(files, OriginConfig::default()).unwrap()
 }
 
 fn loader() -> KeyLoader {
-    KeyLoader::new(Client::new(quick()).unwrap()).with_config(KeyConfig::default().delay(Duration::from_millis(2)))
+    KeyLoader::new(Client::new(quick()).unwrap())
+        .with_config(KeyConfig::default().delay(Duration::from_millis(2)))
 }
 
 #[tokio::test]
@@ -85,7 +86,10 @@ async fn keys_must_be_sixteen_bytes_and_errors_name_the_uri() {
 #[tokio::test]
 async fn data_uris_and_supplied_keys_need_no_network() {
     let loader = loader();
-    assert_eq!(loader.load("data:application/octet-stream;base64,MDEyMzQ1Njc4OWFiY2RlZg==").await.unwrap(), KEY);
+    assert_eq!(
+        loader.load("data:application/octet-stream;base64,MDEyMzQ1Njc4OWFiY2RlZg==").await.unwrap(),
+        KEY
+    );
     assert_eq!(loader.load("data:,0123456789abcdef").await.unwrap(), KEY);
     loader.insert("https://keys.invalid/k", KEY);
     assert_eq!(loader.load("https://keys.invalid/k").await.unwrap(), KEY);

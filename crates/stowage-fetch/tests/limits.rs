@@ -39,10 +39,16 @@ async fn per_host_connection_limit_is_respected() {
 
 #[tokio::test]
 async fn global_limit_spans_hosts() {
-    let a = Origin::start(Files::new().with_bytes("/x", data(1000)), OriginConfig::default().versions(HttpVersions::Http1Only))
-        .unwrap();
-    let b = Origin::start(Files::new().with_bytes("/x", data(1000)), OriginConfig::default().versions(HttpVersions::Http1Only))
-        .unwrap();
+    let a = Origin::start(
+        Files::new().with_bytes("/x", data(1000)),
+        OriginConfig::default().versions(HttpVersions::Http1Only),
+    )
+    .unwrap();
+    let b = Origin::start(
+        Files::new().with_bytes("/x", data(1000)),
+        OriginConfig::default().versions(HttpVersions::Http1Only),
+    )
+    .unwrap();
     let client = Client::new(quick().max_connections(1).pool_idle_timeout(Duration::from_millis(1))).unwrap();
     // With one connection in all, the second host is served once the first host's connection is gone.
     assert_eq!(client.get_bytes(Request::get(&a.url("/x")).unwrap()).await.unwrap().len(), 1000);
@@ -56,7 +62,8 @@ async fn global_limit_spans_hosts() {
 #[tokio::test]
 async fn shared_rate_limit_paces_concurrent_bodies() {
     let body = data(150_000);
-    let origin = Origin::start(Files::new().with_bytes("/seg.ts", body.clone()), OriginConfig::default()).unwrap();
+    let origin =
+        Origin::start(Files::new().with_bytes("/seg.ts", body.clone()), OriginConfig::default()).unwrap();
     // 1 MB/s shared by three transfers of 150 kB: after the 250 kB burst, 200 kB wait 0.2 s at least.
     let client = Client::new(quick().rate_limit(Some(1_000_000))).unwrap();
     let started = Instant::now();

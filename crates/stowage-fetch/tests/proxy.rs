@@ -48,10 +48,13 @@ async fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn http_and_https_through_a_connect_proxy() {
     let body = data(300_000);
-    let plain = Origin::start(Files::new().with_bytes("/a.ts", body.clone()), OriginConfig::default()).unwrap();
-    let secure =
-        Origin::start(Files::new().with_bytes("/b.ts", body.clone()), OriginConfig::default().tls(OriginTls::default()))
-            .unwrap();
+    let plain =
+        Origin::start(Files::new().with_bytes("/a.ts", body.clone()), OriginConfig::default()).unwrap();
+    let secure = Origin::start(
+        Files::new().with_bytes("/b.ts", body.clone()),
+        OriginConfig::default().tls(OriginTls::default()),
+    )
+    .unwrap();
     let (proxy, heads) = connect_proxy().await;
     let tls = TlsConfig::default().add_root_certificates_pem(secure.ca_pem().unwrap());
     let client = Client::new(quick().proxy(ProxyConfig::all(proxy)).tls(tls)).unwrap();
@@ -70,15 +73,18 @@ async fn http_and_https_through_a_connect_proxy() {
 #[tokio::test]
 async fn refused_tunnel_and_no_proxy_rules() {
     let (proxy, heads) = connect_proxy().await;
-    let client = Client::new(quick().proxy(ProxyConfig::all(proxy.clone())).retry(stowage_fetch::RetryConfig::none()))
-        .unwrap();
+    let client =
+        Client::new(quick().proxy(ProxyConfig::all(proxy.clone())).retry(stowage_fetch::RetryConfig::none()))
+            .unwrap();
     let err = client.get_bytes(Request::get("http://denied.invalid/x").unwrap()).await.unwrap_err();
     assert!(matches!(&err, Error::Connect { message, .. } if message.contains("403")), "{err}");
 
     // NO_PROXY-style rules send matching hosts directly.
     let body = data(1000);
-    let plain = Origin::start(Files::new().with_bytes("/a.ts", body.clone()), OriginConfig::default()).unwrap();
-    let cfg = ProxyConfig::Explicit { http: Some(proxy), https: None, no_proxy: "localhost, 127.0.0.0/8".into() };
+    let plain =
+        Origin::start(Files::new().with_bytes("/a.ts", body.clone()), OriginConfig::default()).unwrap();
+    let cfg =
+        ProxyConfig::Explicit { http: Some(proxy), https: None, no_proxy: "localhost, 127.0.0.0/8".into() };
     let client = Client::new(quick().proxy(cfg)).unwrap();
     assert_eq!(client.get_bytes(Request::get(&plain.url("/a.ts")).unwrap()).await.unwrap(), body);
     assert_eq!(heads.lock().unwrap().len(), 1, "only the refused tunnel went to the proxy");

@@ -68,8 +68,12 @@ async fn range_past_the_end_is_an_error() {
     let origin = origin(&data(10_000));
     let client = Client::new(quick()).unwrap();
     for range in [ByteRange::new(9_000, 2_000), ByteRange::new(20_000, 10)] {
-        let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap().range(range)).await.unwrap_err();
-        assert!(matches!(err, Error::BadRange { .. } | Error::Status { status: 416, .. }), "{range:?}: {err}");
+        let err =
+            client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap().range(range)).await.unwrap_err();
+        assert!(
+            matches!(err, Error::BadRange { .. } | Error::Status { status: 416, .. }),
+            "{range:?}: {err}"
+        );
     }
     let err = client
         .get_bytes(Request::get(&origin.url("/seg.ts")).unwrap().range(ByteRange::new(0, 0)))

@@ -9,10 +9,13 @@ use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig, TlsConfig as
 #[tokio::test]
 async fn chain_is_followed_and_the_final_uri_reported() {
     let body = data(5000);
-    let origin = Origin::start(Files::new().with_bytes("/v2/media/seg.ts", body.clone()), OriginConfig::default())
-        .unwrap();
+    let origin =
+        Origin::start(Files::new().with_bytes("/v2/media/seg.ts", body.clone()), OriginConfig::default())
+            .unwrap();
     origin.faults().add(FaultRule::new(Fault::redirect("/hop")).path("/start"));
-    origin.faults().add(FaultRule::new(Fault::Redirect { status: 301, location: "v2/media/seg.ts".into() }).path("/hop"));
+    origin.faults().add(
+        FaultRule::new(Fault::Redirect { status: 301, location: "v2/media/seg.ts".into() }).path("/hop"),
+    );
     let client = Client::new(quick()).unwrap();
     let resp = client.get(Request::get(&origin.url("/start")).unwrap()).await.unwrap();
     assert_eq!(resp.uri(), origin.url("/v2/media/seg.ts"));
@@ -65,8 +68,11 @@ async fn https_to_http_is_refused() {
 #[tokio::test]
 async fn http_to_https_is_followed_and_bad_locations_are_typed() {
     let body = data(100);
-    let secure = Origin::start(Files::new().with_bytes("/seg.ts", body.clone()), OriginConfig::default().tls(OriginTls::default()))
-        .unwrap();
+    let secure = Origin::start(
+        Files::new().with_bytes("/seg.ts", body.clone()),
+        OriginConfig::default().tls(OriginTls::default()),
+    )
+    .unwrap();
     let plain = Origin::start(Files::new(), OriginConfig::default()).unwrap();
     plain.faults().add(FaultRule::new(Fault::redirect(secure.url("/seg.ts"))).path("/up"));
     plain.faults().add(FaultRule::new(Fault::redirect("file:///etc/passwd")).path("/file"));

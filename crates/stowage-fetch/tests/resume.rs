@@ -5,12 +5,17 @@ mod common;
 use std::time::Duration;
 
 use common::{Step, data, header_of, quick, raw_server, recorder};
-use stowage_fetch::{ByteRange, Client, ClientConfig, Error, Request, RetryCause, RetryConfig, TimeoutKind, Timeouts};
+use stowage_fetch::{
+    ByteRange, Client, ClientConfig, Error, Request, RetryCause, RetryConfig, TimeoutKind, Timeouts,
+};
 use stowage_origin::{Fault, FaultRule, Files, HttpVersions, Origin, OriginConfig};
 
 fn origin(body: &[u8], versions: HttpVersions) -> Origin {
-    Origin::start(Files::new().with_bytes("/seg.ts", body.to_vec()), OriginConfig::default().versions(versions))
-        .unwrap()
+    Origin::start(
+        Files::new().with_bytes("/seg.ts", body.to_vec()),
+        OriginConfig::default().versions(versions),
+    )
+    .unwrap()
 }
 
 async fn read_all(client: &Client, req: Request) -> Result<Vec<u8>, Error> {
@@ -62,9 +67,12 @@ async fn cut_inside_a_byte_range_resumes_inside_the_range() {
     let origin = origin(&body, HttpVersions::Http1Only);
     origin.faults().add(FaultRule::new(Fault::CutAfter(10_000)).path("/seg.ts").first(1));
     let client = Client::new(quick()).unwrap();
-    let got = read_all(&client, Request::get(&origin.url("/seg.ts")).unwrap().range(ByteRange::new(100_000, 50_000)))
-        .await
-        .unwrap();
+    let got = read_all(
+        &client,
+        Request::get(&origin.url("/seg.ts")).unwrap().range(ByteRange::new(100_000, 50_000)),
+    )
+    .await
+    .unwrap();
     assert!(got == body[100_000..150_000]);
     let log = origin.log();
     assert_eq!(log[0].range.as_deref(), Some("bytes=100000-149999"));
@@ -87,8 +95,10 @@ async fn cut_every_time_fails_after_the_retry_budget() {
     let body = data(200_000);
     let origin = origin(&body, HttpVersions::Http1Only);
     origin.faults().add(FaultRule::new(Fault::CutAfter(1000)).path("/seg.ts"));
-    let client = Client::new(quick().retry(RetryConfig::default().max_retries(3).base_delay(Duration::from_millis(1))))
-        .unwrap();
+    let client = Client::new(
+        quick().retry(RetryConfig::default().max_retries(3).base_delay(Duration::from_millis(1))),
+    )
+    .unwrap();
     let err = read_all(&client, Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
     // The first answer and three resumes, each cut after 1000 bytes: the body got that far and no further.
@@ -102,7 +112,8 @@ async fn slow_drip_within_the_stall_deadline_completes() {
     // 40 kB/s in twenty chunks a second: gaps of 50 ms, well within a 300 ms stall deadline.
     origin.faults().add(FaultRule::new(Fault::throttle(40_000)).path("/seg.ts"));
     let (events, on_retry) = recorder();
-    let cfg = quick().timeouts(Timeouts::default().stall(Some(Duration::from_millis(300)))).on_retry(on_retry);
+    let cfg =
+        quick().timeouts(Timeouts::default().stall(Some(Duration::from_millis(300)))).on_retry(on_retry);
     let client = Client::new(cfg).unwrap();
     let got = read_all(&client, Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap();
     assert!(got == body);
@@ -132,7 +143,8 @@ async fn stalled_body_hits_the_stall_deadline_and_resumes() {
     })
     .await;
     let (events, on_retry) = recorder();
-    let cfg = quick().timeouts(Timeouts::default().stall(Some(Duration::from_millis(200)))).on_retry(on_retry);
+    let cfg =
+        quick().timeouts(Timeouts::default().stall(Some(Duration::from_millis(200)))).on_retry(on_retry);
     let client = Client::new(cfg).unwrap();
     let got = read_all(&client, Request::get(&format!("http://{addr}/seg.ts")).unwrap()).await.unwrap();
     assert!(got == body);
@@ -153,8 +165,9 @@ async fn body_longer_than_its_range_is_an_error() {
     })
     .await;
     let client = Client::new(quick()).unwrap();
-    let err = read_all(&client, Request::get(&format!("http://{addr}/x")).unwrap().range(ByteRange::new(0, 1000)))
-        .await;
+    let err =
+        read_all(&client, Request::get(&format!("http://{addr}/x")).unwrap().range(ByteRange::new(0, 1000)))
+            .await;
     // A server sending more than the asked range is sliced to exactly the range when it says so in
     // Content-Range; here it claims the exact range and then overruns it, which is an error.
     assert!(matches!(err, Err(Error::BodyTooLong { expected: 1000, .. })), "{err:?}");

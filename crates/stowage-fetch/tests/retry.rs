@@ -55,7 +55,8 @@ async fn retry_after_is_honoured() {
 async fn too_many_requests_with_a_retry_after_beyond_the_limit_fails_at_once() {
     let origin = origin(&data(1000));
     origin.faults().add(FaultRule::new(Fault::too_many_requests(3600)).path("/seg.ts"));
-    let client = Client::new(quick().retry(RetryConfig::default().max_retry_after(Duration::from_secs(5)))).unwrap();
+    let client =
+        Client::new(quick().retry(RetryConfig::default().max_retry_after(Duration::from_secs(5)))).unwrap();
     let started = Instant::now();
     let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
     assert_eq!(err.status(), Some(429));
@@ -81,8 +82,10 @@ async fn too_many_requests_and_request_timeout_are_retried() {
 async fn attempts_are_bounded_and_the_last_status_is_reported() {
     let origin = origin(&data(10));
     origin.faults().add(FaultRule::new(Fault::status(502)).path("/seg.ts"));
-    let client = Client::new(quick().retry(RetryConfig::default().max_retries(2).base_delay(Duration::from_millis(1))))
-        .unwrap();
+    let client = Client::new(
+        quick().retry(RetryConfig::default().max_retries(2).base_delay(Duration::from_millis(1))),
+    )
+    .unwrap();
     let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::Status { status: 502, .. }), "{err}");
     assert_eq!(origin.request_count("/seg.ts"), 3);
@@ -109,9 +112,8 @@ async fn latency_beyond_the_first_byte_deadline_is_a_timeout_then_retried() {
     let origin = origin(&body);
     origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(500))).path("/seg.ts").first(1));
     let (events, on_retry) = recorder();
-    let cfg = quick()
-        .timeouts(Timeouts::default().first_byte(Some(Duration::from_millis(100))))
-        .on_retry(on_retry);
+    let cfg =
+        quick().timeouts(Timeouts::default().first_byte(Some(Duration::from_millis(100)))).on_retry(on_retry);
     let client = Client::new(cfg).unwrap();
     assert_eq!(client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap(), body);
     assert_eq!(events.lock().unwrap()[0].cause, RetryCause::Timeout(TimeoutKind::FirstByte));
@@ -119,7 +121,9 @@ async fn latency_beyond_the_first_byte_deadline_is_a_timeout_then_retried() {
     // With no retries the timeout itself comes back, typed.
     origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(500))).path("/seg.ts").first(1));
     let client = Client::new(
-        quick().timeouts(Timeouts::default().first_byte(Some(Duration::from_millis(100)))).retry(RetryConfig::none()),
+        quick()
+            .timeouts(Timeouts::default().first_byte(Some(Duration::from_millis(100))))
+            .retry(RetryConfig::none()),
     )
     .unwrap();
     let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
@@ -130,7 +134,8 @@ async fn latency_beyond_the_first_byte_deadline_is_a_timeout_then_retried() {
 async fn total_deadline_bounds_the_whole_operation() {
     let origin = origin(&data(100));
     origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(300))).path("/seg.ts"));
-    let client = Client::new(quick().timeouts(Timeouts::default().total(Some(Duration::from_millis(150))))).unwrap();
+    let client =
+        Client::new(quick().timeouts(Timeouts::default().total(Some(Duration::from_millis(150))))).unwrap();
     let started = Instant::now();
     let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
     assert!(matches!(err, Error::Timeout { kind: TimeoutKind::Total, .. }), "{err}");

@@ -37,7 +37,8 @@ async fn http2_negotiated_by_alpn_over_verified_tls() {
 async fn http1_over_tls_when_http2_is_off_and_der_roots_work() {
     let body = data(300_000);
     let origin = https_origin(OriginTls::default(), body.clone());
-    let tls = TlsConfig::default().add_root_certificate_der(origin.ca_der().unwrap().to_vec()).webpki_roots(false);
+    let tls =
+        TlsConfig::default().add_root_certificate_der(origin.ca_der().unwrap().to_vec()).webpki_roots(false);
     let client = Client::new(quick().tls(tls).http2(false)).unwrap();
     let resp = client.get(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap();
     assert_eq!(resp.version(), Version::HTTP_11);
@@ -79,7 +80,8 @@ async fn danger_switch_accepts_the_wrong_host() {
 
 #[tokio::test]
 async fn bad_certificate_settings_fail_at_build_time() {
-    let err = Client::new(quick().tls(TlsConfig::default().add_root_certificates_pem("not a certificate"))).unwrap_err();
+    let err = Client::new(quick().tls(TlsConfig::default().add_root_certificates_pem("not a certificate")))
+        .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
     let err = Client::new(quick().tls(TlsConfig::default().client_identity_pem("", ""))).unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
@@ -96,17 +98,23 @@ async fn client_certificate_is_presented() {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
     let client_key = KeyPair::generate().unwrap();
-    let client_cert =
-        CertificateParams::new(vec!["client".to_owned()]).unwrap().signed_by(&client_key, &ca, &ca_key).unwrap();
+    let client_cert = CertificateParams::new(vec!["client".to_owned()])
+        .unwrap()
+        .signed_by(&client_key, &ca, &ca_key)
+        .unwrap();
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .unwrap();
     let mut server_cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -141,7 +149,12 @@ async fn client_certificate_is_presented() {
     let url = format!("https://127.0.0.1:{port}/");
     let base = TlsConfig::default().add_root_certificates_pem(ca.pem());
     let without = Client::new(quick().tls(base.clone()).retry(stowage_fetch::RetryConfig::none())).unwrap();
-    assert!(without.get_bytes(Request::get(&url).unwrap()).await.is_err(), "the server requires a certificate");
-    let with = Client::new(quick().tls(base.client_identity_pem(client_cert.pem(), client_key.serialize_pem()))).unwrap();
+    assert!(
+        without.get_bytes(Request::get(&url).unwrap()).await.is_err(),
+        "the server requires a certificate"
+    );
+    let with =
+        Client::new(quick().tls(base.client_identity_pem(client_cert.pem(), client_key.serialize_pem())))
+            .unwrap();
     assert_eq!(with.get_bytes(Request::get(&url).unwrap()).await.unwrap(), "hello, certified client");
 }

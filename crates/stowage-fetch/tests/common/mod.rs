@@ -40,7 +40,11 @@ pub fn quick() -> ClientConfig {
                 .max_delay(Duration::from_millis(20))
                 .max_elapsed(Duration::from_secs(20)),
         )
-        .timeouts(Timeouts::default().connect(Some(Duration::from_secs(5))).first_byte(Some(Duration::from_secs(5))))
+        .timeouts(
+            Timeouts::default()
+                .connect(Some(Duration::from_secs(5)))
+                .first_byte(Some(Duration::from_secs(5))),
+        )
 }
 
 /// A retry callback that records events.
