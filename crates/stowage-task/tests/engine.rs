@@ -54,6 +54,8 @@ struct Driver {
     max_seen_in_flight: usize,
     /// Set when the engine asked for fresh URLs and the test has not answered yet.
     refresh_asked: bool,
+    /// Starts the engine cancelled, whose late reports a test may still deliver.
+    cancelled_starts: Vec<(JobId, u32)>,
 }
 
 impl Driver {
@@ -74,6 +76,7 @@ impl Driver {
             log: Vec::new(),
             max_seen_in_flight: 0,
             refresh_asked: false,
+            cancelled_starts: Vec::new(),
         }
     }
 
@@ -153,6 +156,8 @@ impl Driver {
                 }
                 Action::Cancel { job } => {
                     assert!(self.in_flight.remove(job), "{job} cancelled while not in flight");
+                    let attempt = self.starts.iter().rev().find(|(j, _)| j == job).unwrap().1;
+                    self.cancelled_starts.push((*job, attempt));
                 }
                 Action::RefreshUrls { .. } => {
                     assert!(!self.refresh_asked, "a second refresh asked before the first was answered");
@@ -384,6 +389,21 @@ fn randomized_run(seed: u64) {
         }
         if roll < 2 {
             d.engine.suspend();
+            d.drain();
+            continue;
+        }
+        if (4..7).contains(&roll) && !d.cancelled_starts.is_empty() {
+            // A late report of a cancelled start: its failure must change nothing, its success must be
+            // kept without the job being fetched again.
+            let (job, attempt) =
+                d.cancelled_starts.swap_remove(rng.below(d.cancelled_starts.len() as u64) as usize);
+            let outcome = if rng.chance(50) {
+                d.done.insert(job);
+                Outcome::success(1000)
+            } else {
+                Outcome::Failure(Failure::fatal("aborted"))
+            };
+            d.engine.handle_attempt_completed(d.now, job, attempt, outcome);
             d.drain();
             continue;
         }
@@ -751,7 +771,9 @@ fn suspend_cancels_in_flight_and_resume_restarts_without_counting_attempts() {
     let mut plan = Plan::new();
     let r = plan.add_rendition(RenditionSpec::new());
     segments(&mut plan, r, 0, 6);
-    let mut d = Driver::new(fixed(3, 3), plan);
+    // Two attempts per job: the cancelled starts must not use them up.
+    let config = fixed(3, 3).retry(RetryPolicy::default().max_attempts(2));
+    let mut d = Driver::new(config, plan);
     assert_eq!(d.engine.state(), EngineState::Suspended, "a new engine waits for resume");
     assert!(d.drain().is_empty());
     d.resume();
@@ -778,13 +800,46 @@ fn suspend_cancels_in_flight_and_resume_restarts_without_counting_attempts() {
     assert_eq!(
         actions,
         [
-            Action::Start { job: JobId(1), attempt: 1 },
-            Action::Start { job: JobId(2), attempt: 1 },
-            Action::Start { job: JobId(3), attempt: 1 }
+            Action::Start { job: JobId(1), attempt: 2 },
+            Action::Start { job: JobId(2), attempt: 2 },
+            Action::Start { job: JobId(3), attempt: 2 }
         ]
     );
+    // The first real failure is the first of two allowed: retried, not given up.
+    let actions = d.fail(JobId(1), Failure::retryable("reset"));
+    assert!(matches!(actions[0], Action::Retried { job: JobId(1), attempt: 2, .. }), "{actions:?}");
     assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
     assert_eq!(d.started().iter().filter(|&&j| j == JobId(0)).count(), 1);
+}
+
+#[test]
+fn late_reports_of_cancelled_starts_are_told_apart() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 3);
+    let mut d = Driver::new(fixed(2, 2), plan);
+    d.resume();
+    d.engine.suspend();
+    d.drain();
+    d.resume();
+    assert_eq!(d.starts[2..], [(JobId(0), 2), (JobId(1), 2)]);
+    // The failure of start 1 of job 0 arrives late: it is not charged to start 2, which stays in flight.
+    d.engine.handle_attempt_completed(d.now, JobId(0), 1, Outcome::Failure(Failure::fatal("aborted")));
+    assert!(d.drain().is_empty());
+    assert_eq!(d.engine.job_status(JobId(0)), Some(JobStatus::InFlight));
+    // Start 1 of job 1 had stored its bytes after all: kept, and start 2 is cancelled.
+    d.done.insert(JobId(1));
+    d.engine.handle_attempt_completed(d.now, JobId(1), 1, Outcome::success(500));
+    let actions = d.drain();
+    assert_eq!(actions, [Action::Cancel { job: JobId(1) }, Action::Start { job: JobId(2), attempt: 1 }]);
+    assert_eq!(d.engine.job_status(JobId(1)), Some(JobStatus::Done));
+    // The current start's own report is taken as usual.
+    d.in_flight.remove(&JobId(0));
+    d.engine.handle_attempt_completed(d.now, JobId(0), 2, Outcome::success(100));
+    d.drain();
+    assert_eq!(d.engine.job_status(JobId(0)), Some(JobStatus::Done));
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
+    assert_eq!(d.engine.progress().bytes_done, 610);
 }
 
 #[test]

@@ -482,7 +482,7 @@ pub struct JobFailure {
     pub job: JobId,
     /// The last failure.
     pub cause: Failure,
-    /// Attempts made.
+    /// Attempts that failed (cancelled attempts are not counted).
     pub attempts: u32,
     /// Why the engine stopped retrying.
     pub reason: GiveUpReason,
@@ -498,11 +498,14 @@ impl fmt::Display for JobFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Action {
-    /// Start fetching a job. `attempt` counts from one.
+    /// Start fetching a job.
     Start {
         /// The job.
         job: JobId,
-        /// Which attempt this is.
+        /// Which start of the job this is, counting from one. Every start counts, also one later cancelled
+        /// (which the retry policy does not charge), so `(job, attempt)` names this start alone: pass it
+        /// back with [`Engine::handle_attempt_completed`] to have late reports of cancelled starts told
+        /// apart.
         attempt: u32,
     },
     /// Abort an in-flight job (after suspend, cancel or a strict failure). The engine no longer counts it
@@ -515,7 +518,7 @@ pub enum Action {
     Retried {
         /// The job.
         job: JobId,
-        /// The attempt that failed.
+        /// The start that failed (as numbered in [`Action::Start`]).
         attempt: u32,
         /// Why it failed.
         cause: Failure,
@@ -609,7 +612,10 @@ struct Job {
     duration: Duration,
     expected: Option<u64>,
     slot: Slot,
-    attempts: u32,
+    /// Starts so far, cancelled ones included, so that `(job, attempt)` names one start.
+    starts: u32,
+    /// Failed attempts counted by the retry policy (not refusals asking for fresh URLs).
+    failures: u32,
     refreshes: u32,
     first_failure: Option<Instant>,
 }
@@ -917,7 +923,8 @@ impl Engine {
                 duration: spec.duration,
                 expected: spec.expected_size,
                 slot: Slot::Ready,
-                attempts: 0,
+                starts: 0,
+                failures: 0,
                 refreshes: 0,
                 first_failure: None,
             };
@@ -997,9 +1004,26 @@ impl Engine {
     ///
     /// A success is accepted for any job not yet done, also one that was cancelled by a suspend while its
     /// bytes were being stored: stored work is never fetched again. A failure is taken only for a job in
-    /// flight; a failure of an attempt the engine already cancelled is ignored, as are reports for
-    /// unknown jobs and reports after the engine failed or was cancelled.
+    /// flight; a failure of a start the engine already cancelled is ignored, as are reports for unknown
+    /// jobs and reports after the engine failed or was cancelled.
+    ///
+    /// When a cancelled job may already have been started again, a late failure of the cancelled start
+    /// cannot be told from a failure of the new one here; use
+    /// [`handle_attempt_completed`](Self::handle_attempt_completed), which can.
     pub fn handle_completed(&mut self, now: Instant, job: JobId, outcome: Outcome) {
+        self.complete(now, job, None, outcome);
+    }
+
+    /// A start of a job ended: `attempt` is the number its [`Action::Start`] carried.
+    ///
+    /// A report about an earlier start than the one in flight is told apart: its failure is ignored, and
+    /// its success is kept (the bytes are stored) while the newer start is cancelled with
+    /// [`Action::Cancel`]. Otherwise as [`handle_completed`](Self::handle_completed).
+    pub fn handle_attempt_completed(&mut self, now: Instant, job: JobId, attempt: u32, outcome: Outcome) {
+        self.complete(now, job, Some(attempt), outcome);
+    }
+
+    fn complete(&mut self, now: Instant, job: JobId, attempt: Option<u32>, outcome: Outcome) {
         if self.state.is_closed() {
             return;
         }
@@ -1007,7 +1031,15 @@ impl Engine {
             return;
         };
         let slot = self.jobs[index as usize].slot;
+        let stale = attempt.is_some_and(|a| a != self.jobs[index as usize].starts);
         match (slot, outcome) {
+            (Slot::InFlight { .. }, Outcome::Success { bytes }) if stale => {
+                // An earlier start stored the bytes after all: keep them and stop the newer start.
+                self.leave_flight(index);
+                self.actions.push_back(Action::Cancel { job });
+                self.mark_done(index, bytes);
+            }
+            (Slot::InFlight { .. }, Outcome::Failure(_)) if stale => return,
             (Slot::InFlight { started }, Outcome::Success { bytes }) => {
                 self.leave_flight(index);
                 self.controller.on_success(now, started, bytes);
@@ -1103,7 +1135,6 @@ impl Engine {
             if let Slot::InFlight { .. } = self.jobs[index].slot {
                 self.leave_flight(index as u32);
                 let job = &mut self.jobs[index];
-                job.attempts -= 1;
                 job.slot = Slot::Ready;
                 self.actions.push_back(Action::Cancel { job: job.id });
                 if requeue {
@@ -1134,7 +1165,10 @@ impl Engine {
         let retry = &self.config.retry;
         let job = &mut self.jobs[index as usize];
         let retry_after = match &failure {
-            Failure::Fatal { .. } => return self.give_up(index, failure, GiveUpReason::Fatal),
+            Failure::Fatal { .. } => {
+                job.failures += 1;
+                return self.give_up(index, failure, GiveUpReason::Fatal);
+            }
             Failure::NeedsRefresh { status } => {
                 job.refreshes += 1;
                 if job.refreshes > retry.max_refreshes {
@@ -1153,7 +1187,9 @@ impl Engine {
             Failure::Stalled => None,
         };
         let first_failure = *job.first_failure.get_or_insert(now);
-        let attempts = job.attempts;
+        job.failures += 1;
+        let failures = job.failures;
+        let attempt = job.starts;
         let host = job.host as usize;
         if failure.is_congestion() {
             self.controller.on_congestion(now, started);
@@ -1163,13 +1199,13 @@ impl Engine {
             let host = &mut self.hosts[host];
             host.paused_until = Some(host.paused_until.map_or(until, |p| p.max(until)));
         }
-        if attempts >= retry.max_attempts {
+        if failures >= retry.max_attempts {
             return self.give_up(index, failure, GiveUpReason::AttemptsExhausted);
         }
         let delay = match retry_after {
             Some(after) => after,
             None => {
-                let ceiling = retry.backoff_ceiling(attempts);
+                let ceiling = retry.backoff_ceiling(failures);
                 let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(self.rng.below_inclusive(nanos))
             }
@@ -1181,12 +1217,12 @@ impl Engine {
         let job = &mut self.jobs[index as usize];
         job.slot = Slot::Backoff;
         self.backoff.push(Reverse((due, index)));
-        self.actions.push_back(Action::Retried { job: job.id, attempt: attempts, cause: failure, delay });
+        self.actions.push_back(Action::Retried { job: job.id, attempt, cause: failure, delay });
     }
 
     fn give_up(&mut self, index: u32, cause: Failure, reason: GiveUpReason) {
         let job = &mut self.jobs[index as usize];
-        let failure = JobFailure { job: job.id, cause, attempts: job.attempts, reason };
+        let failure = JobFailure { job: job.id, cause, attempts: job.failures + job.refreshes, reason };
         match self.config.integrity {
             IntegrityPolicy::Tolerant => {
                 job.slot = Slot::Gap;
@@ -1264,8 +1300,8 @@ impl Engine {
             self.in_flight += 1;
             let job = &mut self.jobs[index as usize];
             job.slot = Slot::InFlight { started: now };
-            job.attempts += 1;
-            self.actions.push_back(Action::Start { job: job.id, attempt: job.attempts });
+            job.starts += 1;
+            self.actions.push_back(Action::Start { job: job.id, attempt: job.starts });
         }
         self.controller.on_dispatch(now, window_was_limit);
     }
@@ -1283,10 +1319,10 @@ mod tests {
     use super::*;
 
     /// The engine's share of memory per planned job is its `Job` record, one ready-queue entry and one
-    /// index entry (about 150 bytes in all on 64-bit targets); this keeps it from growing unnoticed.
+    /// index entry (about 160 bytes in all on 64-bit targets); this keeps it from growing unnoticed.
     #[test]
     fn per_job_state_stays_small() {
-        assert!(size_of::<Job>() <= 104, "Job grew to {} bytes", size_of::<Job>());
+        assert!(size_of::<Job>() <= 112, "Job grew to {} bytes", size_of::<Job>());
         assert!(size_of::<Reverse<(Duration, u32, u32)>>() <= 24);
     }
 }
