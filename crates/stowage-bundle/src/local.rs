@@ -273,3 +273,150 @@ pub(crate) fn generate_master(manifest: &Manifest) -> String {
 fn quote_safe(value: &str) -> String {
     value.chars().filter(|c| !matches!(c, '"' | '\r' | '\n')).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::{ByteRange, RenditionId};
+
+    /// A small seeded generator (xorshift): the property test needs no random-number crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// Generates a media playlist from a seed, with the plan that matches it. Returns the text, the plan's
+    /// entries, and the lines a local copy must keep (every line but URIs, keys, maps, byte ranges and the end).
+    fn generate(seed: u64) -> (String, Vec<PlannedSegment>, Vec<String>) {
+        let mut rng = Rng(seed | 1);
+        let mut lines: Vec<String> = Vec::new();
+        let mut keep: Vec<String> = Vec::new();
+        let mut plan = Vec::new();
+        let msn0 = rng.below(1000);
+        let mut dsn = rng.below(3);
+        let mut header = vec![
+            "#EXT-X-VERSION:7".to_owned(),
+            "#EXT-X-TARGETDURATION:10".to_owned(),
+            format!("#EXT-X-MEDIA-SEQUENCE:{msn0}"),
+            format!("#EXT-X-DISCONTINUITY-SEQUENCE:{dsn}"),
+        ];
+        if rng.below(2) == 0 {
+            header.push("#EXT-X-INDEPENDENT-SEGMENTS".into());
+        }
+        if rng.below(2) == 0 {
+            header.push(format!("#X-UNKNOWN-HEADER:{}", rng.below(99)));
+        }
+        lines.push("#EXTM3U".into());
+        keep.push("#EXTM3U".into());
+        for h in header {
+            lines.push(h.clone());
+            keep.push(h);
+        }
+        let count = 1 + rng.below(30);
+        let mut offset = 0;
+        for i in 0..count {
+            let msn = msn0 + i;
+            if i > 0 && rng.below(5) == 0 {
+                lines.push("#EXT-X-DISCONTINUITY".into());
+                keep.push("#EXT-X-DISCONTINUITY".into());
+                dsn += 1;
+            }
+            let mut keepers = Vec::new();
+            if rng.below(4) == 0 {
+                keepers.push(format!(
+                    "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:{:02}:{:02}.000Z",
+                    i / 60,
+                    i % 60
+                ));
+            }
+            if rng.below(6) == 0 {
+                keepers.push(format!(
+                    "#EXT-X-DATERANGE:ID=\"ad-{i}\",START-DATE=\"2026-01-01T00:00:00.000Z\",DURATION={}.5,X-COM-EXAMPLE=\"v\"",
+                    rng.below(30)
+                ));
+            }
+            if rng.below(5) == 0 {
+                keepers.push(format!("#X-CUSTOM-TAG:{i},\"quoted, with comma\""));
+            }
+            if rng.below(7) == 0 {
+                keepers.push(format!("# a comment before segment {i}"));
+            }
+            for k in keepers {
+                lines.push(k.clone());
+                keep.push(k);
+            }
+            if rng.below(6) == 0 {
+                lines.push(format!("#EXT-X-KEY:METHOD=AES-128,URI=\"https://keys.example/{i}?token=x\""));
+            }
+            if i == 0 || rng.below(10) == 0 {
+                lines
+                    .push(format!("#EXT-X-MAP:URI=\"https://cdn.example/init-{i}.mp4\",BYTERANGE=\"720@0\""));
+                plan.push(PlannedSegment::init(dsn, msn, "init").byte_range(ByteRange::new(0, 720)));
+            }
+            let duration = format!("{}.{:03}", 1 + rng.below(9), rng.below(1000));
+            let extinf = format!("#EXTINF:{duration},title {i}");
+            lines.push(extinf.clone());
+            keep.push(extinf);
+            let mut entry = PlannedSegment::media(dsn, msn, duration.parse().unwrap(), "u");
+            if rng.below(3) == 0 {
+                let len = 100 + rng.below(900);
+                lines.push(format!("#EXT-X-BYTERANGE:{len}@{offset}"));
+                entry = entry.byte_range(ByteRange::new(offset, len));
+                offset += len;
+            }
+            plan.push(entry);
+            lines.push(format!("https://cdn.example/seg-{i}.m4s?sig={}", rng.next()));
+        }
+        if rng.below(2) == 0 {
+            let tail = "#X-TRAILING-UNKNOWN:1".to_owned();
+            lines.push(tail.clone());
+            keep.push(tail);
+        }
+        lines.push("#EXT-X-ENDLIST".into());
+        let mut text = lines.join("\n");
+        text.push('\n');
+        (text, plan, keep)
+    }
+
+    #[test]
+    fn rewrite_keeps_every_line_that_is_not_a_uri() {
+        let rendition = RenditionId::new("v").unwrap();
+        for seed in 0..500u64 {
+            let (source, segments, keep) = generate(seed * 7919 + 13);
+            let plan = RenditionPlan::new(
+                rendition.clone(),
+                RenditionKind::Video,
+                crate::MediaFormat::Fmp4,
+                "u",
+                "",
+                segments,
+            );
+            let local = rewrite_media(&source, &plan, KeyPolicy::Decrypted, true, &|_| true)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
+            let kept: Vec<&str> = local
+                .lines()
+                .filter(|l| l.starts_with('#') && !l.starts_with("#EXT-X-MAP:") && *l != "#EXT-X-ENDLIST")
+                .collect();
+            assert_eq!(kept, keep, "seed {seed}\nsource:\n{source}\nlocal:\n{local}");
+            assert!(local.ends_with("#EXT-X-ENDLIST\n"));
+            assert!(!local.contains("https://") && !local.contains("BYTERANGE"), "seed {seed}: {local}");
+            // Every URI is a local name made from the plan, in order.
+            let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+            let medias: Vec<_> = plan.segments.iter().filter(|s| s.kind == SegmentKind::Media).collect();
+            assert_eq!(parsed.segments().len(), medias.len());
+            for (s, p) in parsed.segments().iter().zip(medias) {
+                assert_eq!(s.uri(), local_name(&plan, &p.id(&plan.id)));
+            }
+        }
+    }
+}

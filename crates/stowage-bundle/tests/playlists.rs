@@ -1,0 +1,203 @@
+//! Local playlists: they parse back with stowage-playlist, point only at stored files, keep every line
+//! that is not a URI, and show a partly downloaded bundle as it is.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use stowage_bundle::{
+    AssetInfo, Bundle, BundlePlan, KeyPolicy, MediaFormat, PlannedSegment, RenditionKind, RenditionPlan,
+};
+use stowage_playlist::{MasterPlaylist, MediaPlaylist, MediaTag};
+
+fn fill(bundle: &Bundle) {
+    for id in bundle.pending_segments() {
+        write_segment(bundle, &id, &segment_bytes(&id, 4, 777)).unwrap();
+    }
+}
+
+/// Every segment URI and MAP URI of a local media playlist is a file in its folder.
+fn assert_points_at_files(folder: &Path, text: &str) {
+    let playlist = MediaPlaylist::parse(text).unwrap();
+    for s in playlist.segments() {
+        assert!(!s.uri().contains('/') && folder.join(s.uri()).is_file(), "{} missing", s.uri());
+    }
+    for tag in playlist.tags() {
+        if let MediaTag::Map(m) = tag {
+            let uri = m.attributes().quoted("URI").unwrap();
+            assert!(folder.join(uri).is_file(), "{uri}");
+            assert!(m.attributes().get("BYTERANGE").is_none());
+        }
+    }
+}
+
+#[test]
+fn finished_bundle_playlists_parse_and_point_at_stored_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let plan = BundlePlan::new(AssetInfo::new("a"))
+        .rendition(fmp4_rendition("video", 3))
+        .rendition(ts_rendition("audio", RenditionKind::Audio, 2, 5, 6.0).language("en").name("English"));
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    fill(&bundle);
+    bundle.mark_finished().unwrap();
+    for r in ["video", "audio"] {
+        let text = fs::read_to_string(dir.join(r).join("index.m3u8")).unwrap();
+        assert_points_at_files(&dir.join(r), &text);
+        let playlist = MediaPlaylist::parse(text.as_str()).unwrap();
+        assert!(playlist.is_ended());
+        assert!(!text.contains("https://"), "{text}");
+    }
+    let audio = fs::read_to_string(dir.join("audio/index.m3u8")).unwrap();
+    assert!(audio.contains("#EXT-X-MEDIA-SEQUENCE:5\n") && audio.contains("seg-d0-s6.ts\n"), "{audio}");
+    // No source master: one is generated from the renditions.
+    let master = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    let parsed = MasterPlaylist::parse(master.as_str()).unwrap();
+    let variant = parsed.variants().next().unwrap();
+    assert_eq!(&*variant.uri, "video/index.m3u8");
+    assert_eq!(parsed.renditions().count(), 1);
+    assert!(dir.join(&*variant.uri).is_file());
+}
+
+#[test]
+fn partial_bundle_lists_what_is_there_with_gaps_and_no_endlist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 5)).unwrap();
+    let empty = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
+    assert_eq!(MediaPlaylist::parse(empty.as_str()).unwrap().segments().len(), 0);
+    assert!(!empty.contains("#EXT-X-ENDLIST") && empty.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{empty}");
+    let ids = bundle.pending_segments();
+    write_segment(&bundle, &ids[0], b"zero").unwrap();
+    write_segment(&bundle, &ids[2], b"two").unwrap();
+    bundle.write_playlists().unwrap();
+    let text = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
+    let playlist = MediaPlaylist::parse(text.as_str()).unwrap();
+    assert_eq!(playlist.segments().len(), 3, "{text}");
+    assert!(!playlist.is_ended());
+    let gaps: Vec<bool> =
+        (0..3).map(|i| playlist.segment_tags(i).iter().any(|t| matches!(t, MediaTag::Gap))).collect();
+    assert_eq!(gaps, vec![false, true, false]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!((manifest["finished"].as_bool(), manifest["complete"].as_bool()), (Some(false), Some(false)));
+    // Finished with a recorded gap: everything listed, the gap marked, and the end.
+    bundle.record_gap(&ids[1], "404").unwrap();
+    write_segment(&bundle, &ids[3], b"three").unwrap();
+    write_segment(&bundle, &ids[4], b"four").unwrap();
+    bundle.mark_finished().unwrap();
+    let text = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    assert_eq!(text.matches("#EXT-X-GAP").count(), 1);
+}
+
+#[test]
+fn byte_ranges_become_files_of_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let plan = BundlePlan::new(AssetInfo::new("a")).rendition(byte_range_rendition("main", 4, 500));
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    for id in bundle.pending_segments() {
+        write_segment(&bundle, &id, &segment_bytes(&id, 1, 500)).unwrap();
+    }
+    bundle.mark_finished().unwrap();
+    let text = fs::read_to_string(dir.join("main/index.m3u8")).unwrap();
+    assert!(!text.contains("BYTERANGE"), "{text}");
+    assert!(text.contains("seg-d0-s1-r500-500.ts"), "{text}");
+    assert_points_at_files(&dir.join("main"), &text);
+}
+
+#[test]
+fn keys_are_removed_or_pointed_at_the_bundle() {
+    let source = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n\
+        #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k1?t=1\",IV=0x00000000000000000000000000000001\n\
+        #EXTINF:4.0,\na.ts\n#EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k2\"\n#EXTINF:4.0,\nb.ts\n\
+        #EXT-X-ENDLIST\n";
+    for policy in [KeyPolicy::Decrypted, KeyPolicy::KeepEncrypted] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a");
+        let segments = vec![PlannedSegment::media(0, 0, 4.0, "a"), PlannedSegment::media(0, 1, 4.0, "b")];
+        let r = RenditionPlan::new(rid("v"), RenditionKind::Video, MediaFormat::Ts, "u", source, segments);
+        let plan = BundlePlan::new(AssetInfo::new("a")).rendition(r.primary(true)).key_policy(policy);
+        let bundle = Bundle::create(&dir, plan).unwrap();
+        fill(&bundle);
+        if policy == KeyPolicy::KeepEncrypted {
+            bundle.write_key(&rid("v"), 0, &[1; 16]).unwrap();
+            bundle.write_key(&rid("v"), 1, &[2; 16]).unwrap();
+        }
+        bundle.mark_finished().unwrap();
+        let text = fs::read_to_string(dir.join("v/index.m3u8")).unwrap();
+        let playlist = MediaPlaylist::parse(text.as_str()).unwrap();
+        let keys: Vec<_> = playlist
+            .tags()
+            .filter_map(|t| match t {
+                MediaTag::Key(k) => Some(k.attributes().quoted("URI").unwrap().to_owned()),
+                _ => None,
+            })
+            .collect();
+        match policy {
+            KeyPolicy::Decrypted => assert!(keys.is_empty(), "{text}"),
+            _ => {
+                assert_eq!(keys, vec!["keys/key-0.key", "keys/key-1.key"]);
+                assert!(text.contains("IV=0x00000000000000000000000000000001"), "the IV stays: {text}");
+                assert_eq!(fs::read(dir.join("v/keys/key-1.key")).unwrap(), [2; 16]);
+            }
+        }
+    }
+}
+
+#[test]
+fn master_lists_only_what_was_downloaded() {
+    let master = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+        #EXT-X-SESSION-KEY:METHOD=AES-128,URI=\"https://k.example/s\"\n\
+        #EXT-X-SESSION-DATA:DATA-ID=\"com.example.title\",VALUE=\"Film\"\n\
+        #X-VENDOR-THING:42\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,URI=\"a/en.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"French\",LANGUAGE=\"fr\",URI=\"a/fr.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"subs\",NAME=\"English\",LANGUAGE=\"en\",URI=\"s/en.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC\",INSTREAM-ID=\"CC1\"\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360,AUDIO=\"aud\",SUBTITLES=\"subs\",CLOSED-CAPTIONS=\"cc\",VIDEO-RANGE=SDR\n\
+        v/360.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,AUDIO=\"aud\",SUBTITLES=\"subs\",CLOSED-CAPTIONS=\"cc\",VIDEO-RANGE=SDR\n\
+        v/720.m3u8\n\
+        #EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=90000,URI=\"v/iframes.m3u8\"\n";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let plan = BundlePlan::new(AssetInfo::new("a"))
+        .master_playlist(master)
+        .rendition(
+            ts_rendition("video-720", RenditionKind::Video, 2, 0, 4.0).primary(true).master_uri("v/720.m3u8"),
+        )
+        .rendition(
+            ts_rendition("audio-en", RenditionKind::Audio, 2, 0, 4.0).primary(true).master_uri("a/en.m3u8"),
+        );
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    fill(&bundle);
+    bundle.mark_finished().unwrap();
+    let text = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    let expected = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+        #EXT-X-SESSION-DATA:DATA-ID=\"com.example.title\",VALUE=\"Film\"\n\
+        #X-VENDOR-THING:42\n\
+        #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"English\",LANGUAGE=\"en\",DEFAULT=YES,URI=\"audio-en/index.m3u8\"\n\
+        #EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC\",INSTREAM-ID=\"CC1\"\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,AUDIO=\"aud\",CLOSED-CAPTIONS=\"cc\",VIDEO-RANGE=SDR\n\
+        video-720/index.m3u8\n";
+    assert_eq!(text, expected);
+    let parsed = MasterPlaylist::parse(text.as_str()).unwrap();
+    for v in parsed.variants() {
+        assert!(dir.join(&*v.uri).is_file());
+    }
+}
+
+#[test]
+fn a_playlist_that_does_not_match_its_plan_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = ts_rendition("v", RenditionKind::Video, 3, 0, 4.0).primary(true);
+    r.segments.pop();
+    let err =
+        Bundle::create(tmp.path().join("a"), BundlePlan::new(AssetInfo::new("a")).rendition(r)).unwrap_err();
+    assert!(matches!(err, stowage_bundle::Error::Playlist { .. }), "{err}");
+    assert!(err.to_string().contains("3 media segments, 2 planned"), "{err}");
+}

@@ -1,0 +1,166 @@
+//! The storage manager: listing, policies, purge ordering, bundles in use, admission.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use stowage_bundle::{Admission, Error, Priority, PurgeOptions, PurgeReason, StorageManager, StoragePolicy};
+
+/// Creates a finished bundle of `count` segments of 10,000 bytes with `policy`, accessed at `accessed`
+/// seconds after the epoch.
+fn add(store: &StorageManager, id: &str, count: u64, policy: StoragePolicy, accessed: u64) {
+    let bundle = store.create_bundle(simple_plan(id, count).policy(policy)).unwrap();
+    for seg in bundle.pending_segments() {
+        write_segment(&bundle, &seg, &segment_bytes(&seg, 5, 10_000)).unwrap();
+    }
+    bundle.mark_finished().unwrap();
+    drop(bundle);
+    // Access times are set through the manifest, as a player marking them would, but to fixed values.
+    let path = store.bundle_path(id).unwrap().join("manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["accessed"] = serde_json::Value::String(format!("2026-01-01T00:{:02}:00Z", accessed));
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+}
+
+fn ids(report: &stowage_bundle::PurgeReport) -> Vec<(&str, PurgeReason)> {
+    report.removed.iter().map(|r| (r.asset.id.as_str(), r.reason)).collect()
+}
+
+#[test]
+fn list_shows_identity_size_completeness_and_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path().join("store"));
+    assert!(store.list().unwrap().bundles.is_empty(), "a missing store lists as empty");
+    add(&store, "b", 2, StoragePolicy::default().priority(Priority::Important), 1);
+    let partial = store.create_bundle(simple_plan("a", 3)).unwrap();
+    let seg = partial.pending_segments()[0].clone();
+    write_segment(&partial, &seg, &[1; 500]).unwrap();
+    std::fs::create_dir_all(tmp.path().join("store/not-a-bundle")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("store/broken")).unwrap();
+    std::fs::write(tmp.path().join("store/broken/manifest.json"), "{}").unwrap();
+
+    let listing = store.list().unwrap();
+    assert_eq!(listing.bundles.len(), 2);
+    let (a, b) = (&listing.bundles[0], &listing.bundles[1]);
+    assert_eq!((a.asset.id.as_str(), a.finished, a.complete, a.in_use), ("a", false, false, true));
+    assert_eq!((b.asset.id.as_str(), b.finished, b.complete, b.in_use), ("b", true, true, false));
+    assert_eq!(b.asset.title.as_deref(), Some("Asset b"));
+    assert_eq!(b.policy.priority, Priority::Important);
+    assert!(b.size > 20_000 && a.size > 500, "sizes count every file: {} {}", a.size, b.size);
+    assert_eq!(listing.unreadable.len(), 1);
+    assert!(matches!(listing.unreadable[0].error, Error::InvalidManifest { .. }));
+}
+
+#[test]
+fn purge_removes_expired_then_least_recently_accessed_never_important_or_in_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    let now = SystemTime::now();
+    let past = now - Duration::from_secs(60);
+    let future = now + Duration::from_secs(3600);
+    add(&store, "old-default", 2, StoragePolicy::default(), 1);
+    add(&store, "older-important", 2, StoragePolicy::default().priority(Priority::Important), 0);
+    add(&store, "new-default", 2, StoragePolicy::default().expires(future), 5);
+    add(&store, "mid-default", 2, StoragePolicy::default(), 3);
+    add(&store, "expired-recent", 2, StoragePolicy::default().expires(past), 9);
+    add(
+        &store,
+        "expired-important",
+        2,
+        StoragePolicy::default().expires(past).priority(Priority::Important),
+        8,
+    );
+    // A writer holds it (and opening it for writing makes it the most recently accessed).
+    let busy = store.open_bundle("mid-default").unwrap();
+
+    // A quota that needs three removals after the expired ones: the third would be the busy one.
+    let each = store.list().unwrap().bundles[0].size;
+    let report = store.purge(PurgeOptions::quota(each + each / 2)).unwrap();
+    assert_eq!(
+        ids(&report),
+        vec![
+            ("expired-important", PurgeReason::Expired),
+            ("expired-recent", PurgeReason::Expired),
+            ("old-default", PurgeReason::LeastRecentlyAccessed),
+            ("new-default", PurgeReason::LeastRecentlyAccessed),
+        ]
+    );
+    assert_eq!(report.skipped_in_use, vec![store.bundle_path("mid-default").unwrap()]);
+    assert!(!report.target_met, "only the important and the busy bundle are left");
+    assert_eq!(report.freed, report.removed.iter().map(|r| r.size).sum::<u64>());
+    let left: Vec<String> = store.list().unwrap().bundles.into_iter().map(|b| b.asset.id).collect();
+    assert_eq!(left, vec!["mid-default", "older-important"]);
+
+    // Important ones go only when asked; the busy one never.
+    let report = store.purge(PurgeOptions::quota(0).include_important(true)).unwrap();
+    assert_eq!(ids(&report), vec![("older-important", PurgeReason::ImportantAllowed)]);
+    assert!(!report.target_met);
+    drop(busy);
+    let report = store.purge(PurgeOptions::quota(0)).unwrap();
+    assert_eq!(ids(&report), vec![("mid-default", PurgeReason::LeastRecentlyAccessed)]);
+    assert!(report.target_met);
+}
+
+#[test]
+fn purge_within_target_still_removes_expired_unless_told_not_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    let past = SystemTime::now() - Duration::from_secs(1);
+    add(&store, "expired", 1, StoragePolicy::default().expires(past), 1);
+    add(&store, "kept", 1, StoragePolicy::default(), 0);
+    let report = store.purge(PurgeOptions::quota(u64::MAX).keep_expired_within_target(true)).unwrap();
+    assert!(report.removed.is_empty() && report.target_met);
+    let report = store.purge(PurgeOptions::quota(u64::MAX)).unwrap();
+    assert_eq!(ids(&report), vec![("expired", PurgeReason::Expired)]);
+    // Expiry is judged at the given time.
+    let later = SystemTime::now() + Duration::from_secs(10);
+    store.set_policy("kept", StoragePolicy::default().expires(later - Duration::from_secs(5))).unwrap();
+    assert!(store.purge(PurgeOptions::quota(u64::MAX)).unwrap().removed.is_empty());
+    let report = store.purge(PurgeOptions::quota(u64::MAX).now(later)).unwrap();
+    assert_eq!(ids(&report), vec![("kept", PurgeReason::Expired)]);
+}
+
+#[test]
+fn free_space_target_and_policy_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    add(&store, "a", 1, StoragePolicy::default(), 1);
+    // A free-space target already met removes nothing; an impossible one removes what it may.
+    let report = store.purge(PurgeOptions::free_space(1)).unwrap();
+    assert!(report.removed.is_empty() && report.target_met);
+    store.set_policy("a", StoragePolicy::default().priority(Priority::Important)).unwrap();
+    let report = store.purge(PurgeOptions::free_space(u64::MAX)).unwrap();
+    assert!(report.removed.is_empty() && !report.target_met, "important is kept");
+    let bundle = store.open_bundle("a").unwrap();
+    assert!(matches!(store.set_policy("a", StoragePolicy::default()), Err(Error::Locked { .. })));
+    assert!(matches!(store.remove("a"), Err(Error::Locked { .. })));
+    bundle.set_policy(StoragePolicy::default()).unwrap();
+    drop(bundle);
+    assert_eq!(store.list().unwrap().bundles[0].policy.priority, Priority::Default);
+    store.mark_accessed("a").unwrap();
+    assert!(store.remove("a").unwrap() > 10_000);
+    assert!(matches!(store.remove("a"), Err(Error::NoSuchBundle { .. })));
+    assert!(matches!(store.open_bundle("../x"), Err(Error::InvalidName { .. })));
+}
+
+#[test]
+fn admission_counts_what_purge_could_free() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    add(&store, "default", 2, StoragePolicy::default(), 1);
+    add(&store, "important", 2, StoragePolicy::default().priority(Priority::Important), 2);
+    let used = store.used().unwrap();
+    let each = used / 2;
+    assert_eq!(store.check_admission(1000, None).unwrap(), Admission::Fits);
+    assert_eq!(store.check_admission(1000, Some(used + 1000)).unwrap(), Admission::Fits);
+    assert_eq!(store.check_admission(1000, Some(used)).unwrap(), Admission::FitsAfterPurge { reclaim: 1000 });
+    match store.check_admission(each * 2, Some(used)).unwrap() {
+        Admission::Refused { used: u, estimated, limit } => {
+            assert_eq!((u, estimated, limit), (used, each * 2, used));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(store.check_admission(u64::MAX / 2, None).unwrap(), Admission::Refused { .. }));
+}
