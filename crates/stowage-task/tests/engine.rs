@@ -252,9 +252,17 @@ fn renditions_advance_together_in_timeline_order() {
         plan.add_job(JobSpec::new(JobId(100 + u64::from(i)), audio, secs(4) * i, secs(4), "cdn.example"));
     }
     plan.add_job(JobSpec::new(JobId(200), subs, Duration::ZERO, secs(60), "cdn.example"));
-    let mut d = Driver::new(fixed(1, 1), plan);
+    let mut d = Driver::new(fixed(1, 1), plan.clone());
     d.resume();
     assert_eq!(d.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
+
+    // With four in flight, completed newest first, the starts still follow the timeline.
+    let mut wide = Driver::new(fixed(4, 4), plan);
+    wide.resume();
+    while let Some(&job) = wide.starts.iter().rev().map(|(j, _)| j).find(|j| wide.in_flight.contains(j)) {
+        wide.succeed(job, 1000);
+    }
+    assert_eq!(wide.started(), d.started());
 
     let started = d.started();
     assert_eq!(started.len(), 26);
