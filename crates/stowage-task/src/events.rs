@@ -31,7 +31,7 @@ pub enum TaskEvent {
     SegmentRetried {
         /// The job of the segment.
         job: JobId,
-        /// The attempt that failed (counting from one).
+        /// The start that failed (counting from one, as the engine numbers them).
         attempt: u32,
         /// Why it failed.
         cause: Failure,
@@ -49,6 +49,27 @@ pub enum TaskEvent {
     },
     /// The task failed.
     Failed(Arc<Error>),
+}
+
+impl TaskEvent {
+    /// The event an engine action reports, for the actions that are news to a listener:
+    /// [`Action::Retried`](crate::engine::Action::Retried) becomes [`TaskEvent::SegmentRetried`] and
+    /// [`Action::GapRecorded`](crate::engine::Action::GapRecorded) becomes [`TaskEvent::SegmentMissing`].
+    /// Other actions are instructions to the driver (or, for the terminal ones, need the bundle path the
+    /// driver holds), so they give `None`.
+    pub fn from_action(action: &crate::engine::Action) -> Option<Self> {
+        use crate::engine::Action;
+        match action {
+            Action::Retried { job, attempt, cause, delay } => Some(Self::SegmentRetried {
+                job: *job,
+                attempt: *attempt,
+                cause: cause.clone(),
+                delay: *delay,
+            }),
+            Action::GapRecorded(failure) => Some(Self::SegmentMissing(failure.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// Where a rendition's loaded time stands after a range was added.
@@ -158,4 +179,52 @@ fn fraction(bytes_done: u64, bytes_expected: u64, done: usize, total: usize) -> 
         1.0
     };
     f.clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Action, Engine, GiveUpReason};
+
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn events_and_the_engine_cross_threads() {
+        // The driver moves the engine into a task and sends events to listeners on other threads.
+        assert_send_sync::<TaskEvent>();
+        assert_send_sync::<Engine>();
+    }
+
+    #[test]
+    fn actions_that_are_news_become_events() {
+        let retried = Action::Retried {
+            job: JobId(4),
+            attempt: 2,
+            cause: Failure::Stalled,
+            delay: Duration::from_secs(1),
+        };
+        assert!(matches!(
+            TaskEvent::from_action(&retried),
+            Some(TaskEvent::SegmentRetried { job: JobId(4), attempt: 2, cause: Failure::Stalled, .. })
+        ));
+        let failure = JobFailure {
+            job: JobId(9),
+            cause: Failure::fatal("404"),
+            attempts: 1,
+            reason: GiveUpReason::Fatal,
+        };
+        assert!(matches!(
+            TaskEvent::from_action(&Action::GapRecorded(failure)),
+            Some(TaskEvent::SegmentMissing(f)) if f.job == JobId(9)
+        ));
+        assert!(TaskEvent::from_action(&Action::Start { job: JobId(1), attempt: 1 }).is_none());
+        assert!(TaskEvent::from_action(&Action::Cancelled).is_none());
+    }
+
+    #[test]
+    fn fractions_stay_in_range() {
+        let p = Progress::from_renditions(vec![]);
+        assert_eq!(p.fraction(), 1.0, "nothing to do is done");
+        assert!(p.bytes_expected_exact);
+    }
 }
