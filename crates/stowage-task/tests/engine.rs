@@ -1142,3 +1142,22 @@ fn unknown_and_stale_reports_are_ignored() {
     assert!(d.drain().is_empty());
     assert_eq!(d.engine.progress().bytes_done, 10);
 }
+
+#[test]
+fn defaults_finish_a_latency_bound_asset_near_the_bound() {
+    // The shape of the end-to-end benchmark: 400 requests to one host, 50 ms each whatever the
+    // concurrency. With the defaults (16 per host), the bound is 400 × 50 ms / 16 = 1.25 s of fake time;
+    // the ramp from the initial window costs at most three round trips more.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 400);
+    let mut d = Driver::new(EngineConfig::default(), plan);
+    let start = d.now;
+    d.resume();
+    let mut windows = Vec::new();
+    simulate(&mut d, |_| ms(50), 400, &mut windows);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+    let elapsed = d.now - start;
+    assert!(elapsed <= ms(1250 + 3 * 50), "took {elapsed:?} of fake time; windows {windows:?}");
+    assert_eq!(d.max_seen_in_flight, 16);
+}

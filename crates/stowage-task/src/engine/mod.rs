@@ -208,9 +208,12 @@ impl<'a> Plan<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConcurrencyLimits {
-    /// Jobs in flight at once, in total. Never exceeded. Default 16.
+    /// Jobs in flight at once, in total. Never exceeded. Default 32.
     pub max_total: usize,
-    /// Jobs in flight at once on one host. Never exceeded. Default 8.
+    /// Jobs in flight at once on one host. Never exceeded. Default 16: with segments of a few hundred
+    /// kilobytes, a download is bound by round trips, not bandwidth, and the time to fetch `n` segments
+    /// at `c` in flight is about `n × latency / c`; the adaptive window keeps fewer in flight where more
+    /// buy nothing, and halves on throttling.
     pub max_per_host: usize,
     /// Whether the window adapts to measured throughput and throttling (default) or stays at `max_total`.
     ///
@@ -225,7 +228,7 @@ pub struct ConcurrencyLimits {
 
 impl Default for ConcurrencyLimits {
     fn default() -> Self {
-        Self { max_total: 16, max_per_host: 8, adaptive: true, initial: 4 }
+        Self { max_total: 32, max_per_host: 16, adaptive: true, initial: 4 }
     }
 }
 
