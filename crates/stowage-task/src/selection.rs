@@ -28,6 +28,58 @@ pub struct ResolvedSelection {
     pub contents: Vec<ResolvedContent>,
 }
 
+impl ResolvedSelection {
+    /// The media playlists to fetch, each once: every chosen variant and every chosen rendition that has
+    /// a URI of its own, the primary content's first, in the order of [`Self::contents`]. A rendition whose
+    /// URI is also a chosen variant's (the main angle of a video group, say) is listed once, as the
+    /// variant; renditions carried in the variant's stream (no URI) have no playlist.
+    pub fn media_playlists(&self) -> Vec<MediaPlaylistRef<'_>> {
+        fn push<'a>(out: &mut Vec<MediaPlaylistRef<'a>>, item: MediaPlaylistRef<'a>) {
+            if !out.iter().any(|o| o.uri == item.uri) {
+                out.push(item);
+            }
+        }
+        let mut out = Vec::new();
+        for (content, resolved) in self.contents.iter().enumerate() {
+            push(
+                &mut out,
+                MediaPlaylistRef {
+                    uri: &resolved.variant.uri,
+                    content,
+                    kind: None,
+                    bandwidth: Some(resolved.variant.average_bandwidth.unwrap_or(resolved.variant.bandwidth)),
+                },
+            );
+        }
+        for (content, resolved) in self.contents.iter().enumerate() {
+            for rendition in &resolved.renditions {
+                if let Some(uri) = &rendition.uri {
+                    push(
+                        &mut out,
+                        MediaPlaylistRef { uri, content, kind: Some(rendition.kind), bandwidth: None },
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A media playlist a resolved selection needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MediaPlaylistRef<'a> {
+    /// Its URI as written in the master playlist.
+    pub uri: &'a str,
+    /// The index of the content configuration that first chose it.
+    pub content: usize,
+    /// `None` for a variant, the rendition's kind otherwise.
+    pub kind: Option<MediaKind>,
+    /// The bandwidth to estimate its size with before any segment is fetched: a variant's
+    /// `AVERAGE-BANDWIDTH`, or its `BANDWIDTH` (a peak) when it has none. Renditions declare none.
+    pub bandwidth: Option<u64>,
+}
+
 /// The variant and renditions one content configuration chose.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -705,6 +757,36 @@ mod tests {
                 .media_selection(MediaSelection::new(MediaKind::ClosedCaptions, Criterion::All)),
         );
         assert!(r.is_ok());
+    }
+
+    #[test]
+    fn media_playlists_are_listed_once() {
+        let (variants, renditions) = fixture();
+        let config = DownloadConfiguration::new(
+            ContentConfiguration::new()
+                .media_selection(MediaSelection::audio_language("fr"))
+                .media_selection(MediaSelection::subtitles_all()),
+        )
+        .auxiliary(
+            ContentConfiguration::new()
+                .variant_qualifier(VariantQualifier::new().max_bandwidth(1_000_000))
+                .media_selection(MediaSelection::audio_all()),
+        );
+        let resolved = resolve_views(&config, &variants, &renditions).unwrap();
+        let list: Vec<(&str, usize, Option<MediaKind>)> =
+            resolved.media_playlists().iter().map(|p| (p.uri, p.content, p.kind)).collect();
+        assert_eq!(
+            list,
+            [
+                ("uhd", 0, None),
+                ("sd", 1, None),
+                ("Français", 0, Some(MediaKind::Audio)),
+                ("English", 0, Some(MediaKind::Subtitles)),
+                ("Deutsch", 0, Some(MediaKind::Subtitles)),
+                ("English 5.1", 1, Some(MediaKind::Audio)),
+                ("English AD", 1, Some(MediaKind::Audio)),
+            ]
+        );
     }
 
     #[test]
