@@ -658,6 +658,32 @@ fn a_hostile_retry_after_gives_up_instead_of_hanging() {
 }
 
 #[test]
+fn absurd_numbers_neither_overflow_nor_hang() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new().bandwidth(u64::MAX));
+    for i in 0..3u64 {
+        plan.add_job(JobSpec::new(JobId(i), r, Duration::MAX, Duration::MAX, "h").expected_size(u64::MAX));
+    }
+    plan.add_job(JobSpec::new(JobId(3), r, Duration::ZERO, Duration::MAX, "h"));
+    let config = fixed(4, 4)
+        .integrity(IntegrityPolicy::Tolerant)
+        .retry(RetryPolicy::default().max_retry_time(Duration::MAX).max_refreshes(u32::MAX));
+    let mut d = Driver::new(config, plan);
+    assert_eq!(d.engine.progress().bytes_expected, u64::MAX);
+    d.resume();
+    // A Retry-After of centuries with an unbounded retry time: the sum overflows the clock, so the job
+    // gives up rather than panicking or waiting forever; the host is not paused beyond the retry time.
+    let actions = d.fail(JobId(3), Failure::Throttled { status: 503, retry_after: Some(Duration::MAX) });
+    assert!(matches!(&actions[0], Action::GapRecorded(f) if f.reason == GiveUpReason::RetryTimeExhausted));
+    d.succeed(JobId(0), u64::MAX);
+    d.succeed(JobId(1), u64::MAX);
+    let p = d.engine.progress();
+    assert_eq!((p.bytes_done, p.bytes_expected), (u64::MAX, u64::MAX));
+    d.succeed(JobId(2), 1);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: false, gaps: 1 }));
+}
+
+#[test]
 fn total_retry_time_bounds_a_job() {
     let mut plan = Plan::new();
     let r = plan.add_rendition(RenditionSpec::new());

@@ -137,7 +137,7 @@ impl Controller {
                         self.baseline = Some(throughput);
                         if self.window < self.max {
                             self.previous_window = self.window;
-                            self.window = (self.window * 2).min(self.max);
+                            self.window = self.window.saturating_mul(2).min(self.max);
                         } else {
                             self.phase = Phase::Hold { epochs: 0 };
                         }

@@ -675,17 +675,19 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Per-rendition books. Sums are kept in `u128` (bytes, nanoseconds) so that no plan, however large or
+/// hostile its numbers, can overflow them, and adding then removing a job restores them exactly.
 #[derive(Debug, Clone, Default)]
 struct Rendition {
     bandwidth: Option<u64>,
     total: usize,
     done: usize,
     gaps: usize,
-    done_bytes: u64,
-    done_duration: Duration,
-    pending_known_bytes: u64,
+    done_bytes: u128,
+    done_duration_ns: u128,
+    pending_known_bytes: u128,
     pending_unknown: usize,
-    pending_unknown_duration: Duration,
+    pending_unknown_ns: u128,
     loaded: RangeSet,
     expected: Option<TimeRange>,
 }
@@ -693,47 +695,46 @@ struct Rendition {
 impl Rendition {
     fn add_pending(&mut self, job: &Job) {
         match job.expected {
-            Some(bytes) => self.pending_known_bytes += bytes,
+            Some(bytes) => self.pending_known_bytes += u128::from(bytes),
             None => {
                 self.pending_unknown += 1;
-                self.pending_unknown_duration += job.duration();
+                self.pending_unknown_ns += u128::from(job.duration_ns);
             }
         }
     }
 
     fn remove_pending(&mut self, job: &Job) {
         match job.expected {
-            Some(bytes) => self.pending_known_bytes -= bytes,
+            Some(bytes) => self.pending_known_bytes -= u128::from(bytes),
             None => {
                 self.pending_unknown -= 1;
-                self.pending_unknown_duration -= job.duration();
+                self.pending_unknown_ns -= u128::from(job.duration_ns);
             }
         }
     }
 
     fn add_done(&mut self, job: &Job, bytes: u64) {
         self.done += 1;
-        self.done_bytes += bytes;
-        self.done_duration += job.duration();
+        self.done_bytes += u128::from(bytes);
+        self.done_duration_ns += u128::from(job.duration_ns);
         self.loaded.insert(job.range());
     }
 
     fn progress(&self, index: usize) -> RenditionProgress {
         // Before any segment is stored, the declared bandwidth is the only guide; afterwards the measured
         // bytes per second of media is better, since BANDWIDTH is a peak and overestimates.
-        let rate = if self.done_duration > Duration::ZERO && self.done_bytes > 0 {
-            Some(self.done_bytes as f64 / self.done_duration.as_secs_f64())
+        let rate = if self.done_duration_ns > 0 && self.done_bytes > 0 {
+            Some(self.done_bytes as f64 / (self.done_duration_ns as f64 / 1e9))
         } else {
             self.bandwidth.map(|bps| bps as f64 / 8.0)
         };
-        let estimate = match rate {
-            Some(rate) => (rate * self.pending_unknown_duration.as_secs_f64()).round() as u64,
-            None => 0,
-        };
+        // The float-to-int cast saturates, so an absurd estimate stays a number.
+        let estimate = rate.map_or(0, |rate| (rate * (self.pending_unknown_ns as f64 / 1e9)).round() as u128);
+        let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
         RenditionProgress {
             rendition: index,
-            bytes_done: self.done_bytes,
-            bytes_expected: self.done_bytes + self.pending_known_bytes + estimate,
+            bytes_done: clamp(self.done_bytes),
+            bytes_expected: clamp(self.done_bytes + self.pending_known_bytes + estimate),
             bytes_expected_exact: self.pending_unknown == 0,
             segments_done: self.done,
             segments_total: self.total,
@@ -1225,7 +1226,7 @@ impl Engine {
                 return self.give_up(index, failure, GiveUpReason::Fatal);
             }
             Failure::NeedsRefresh { status } => {
-                job.refreshes += 1;
+                job.refreshes = job.refreshes.saturating_add(1);
                 if job.refreshes > retry.max_refreshes {
                     return self.give_up(index, failure, GiveUpReason::RefreshesExhausted);
                 }
@@ -1250,9 +1251,12 @@ impl Engine {
             self.controller.on_congestion(now, started);
         }
         if let (Failure::Throttled { .. }, Some(after)) = (&failure, retry_after) {
-            let until = now + after;
-            let host = &mut self.hosts[host];
-            host.paused_until = Some(host.paused_until.map_or(until, |p| p.max(until)));
+            // No origin pauses a host for longer than a job may wait to be retried.
+            let until = now.checked_add(after.min(retry.max_retry_time));
+            if let Some(until) = until {
+                let host = &mut self.hosts[host];
+                host.paused_until = Some(host.paused_until.map_or(until, |p| p.max(until)));
+            }
         }
         if failures >= retry.max_attempts {
             return self.give_up(index, failure, GiveUpReason::AttemptsExhausted);
@@ -1265,10 +1269,12 @@ impl Engine {
                 Duration::from_nanos(self.rng.below_inclusive(nanos))
             }
         };
-        let due = now + delay;
-        if due > first_failure + self.config.retry.max_retry_time {
-            return self.give_up(index, failure, GiveUpReason::RetryTimeExhausted);
-        }
+        // Checked sums: a `Retry-After` of centuries must give up, not overflow the clock.
+        let deadline = first_failure.checked_add(self.config.retry.max_retry_time);
+        let due = match now.checked_add(delay) {
+            Some(due) if deadline.is_none_or(|d| due <= d) => due,
+            _ => return self.give_up(index, failure, GiveUpReason::RetryTimeExhausted),
+        };
         let job = &mut self.jobs[index as usize];
         job.slot = Slot::Backoff;
         self.backoff.push(Reverse((due, index)));
@@ -1277,7 +1283,8 @@ impl Engine {
 
     fn give_up(&mut self, index: u32, cause: Failure, reason: GiveUpReason) {
         let job = &mut self.jobs[index as usize];
-        let failure = JobFailure { job: job.id, cause, attempts: job.failures + job.refreshes, reason };
+        let failure =
+            JobFailure { job: job.id, cause, attempts: job.failures.saturating_add(job.refreshes), reason };
         match self.config.integrity {
             IntegrityPolicy::Tolerant => {
                 job.slot = Slot::Gap;
@@ -1355,7 +1362,7 @@ impl Engine {
             self.in_flight += 1;
             let job = &mut self.jobs[index as usize];
             job.slot = Slot::InFlight { started: now };
-            job.starts += 1;
+            job.starts = job.starts.saturating_add(1);
             self.actions.push_back(Action::Start { job: job.id, attempt: job.starts });
         }
         self.controller.on_dispatch(now, window_was_limit);
