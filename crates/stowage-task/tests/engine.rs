@@ -1150,6 +1150,26 @@ fn invalid_plans_and_configs_are_refused() {
     let err = Engine::new(EngineConfig::default(), p).unwrap_err();
     assert_eq!(err, Error::UnknownRendition { job: JobId(1), rendition: 3 });
     assert!(err.to_string().contains("rendition 3"));
+
+    // A refused batch leaves a running engine as it was, so the same ids can be added afterwards.
+    let mut engine = Engine::new(EngineConfig::default(), plan()).unwrap();
+    let job = |id, rendition| JobSpec::new(JobId(id), rendition, Duration::ZERO, SIX, "h");
+    let now = Instant::now();
+    assert_eq!(
+        engine.add_jobs(now, [job(1, 0), job(2, 0), job(1, 0)]),
+        Err(Error::DuplicateJob { job: JobId(1) })
+    );
+    assert_eq!(
+        engine.add_jobs(now, [job(1, 0), job(2, 7)]),
+        Err(Error::UnknownRendition { job: JobId(2), rendition: 7 })
+    );
+    assert_eq!(engine.job_count(), 0);
+    assert_eq!(engine.job_status(JobId(1)), None);
+    engine.add_jobs(now, [job(1, 0), job(2, 0)]).unwrap();
+    assert_eq!(engine.add_jobs(now, [job(3, 0), job(2, 0)]), Err(Error::DuplicateJob { job: JobId(2) }));
+    assert_eq!(engine.job_status(JobId(2)), Some(JobStatus::Ready), "the first job 2 is untouched");
+    assert_eq!(engine.job_status(JobId(3)), None);
+    assert_eq!(engine.job_count(), 2);
 }
 
 #[test]

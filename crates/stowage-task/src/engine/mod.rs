@@ -78,6 +78,7 @@ mod rng;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use crate::Error;
@@ -671,6 +672,28 @@ impl Job {
     }
 }
 
+/// A multiplicative hasher for job ids. Ids are chosen by the driver, not by the network, so no
+/// adversary can aim at collisions, and SipHash's cost (a third of planning a large asset) buys nothing.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: the odd multiplier spreads consecutive ids over high and low bits alike.
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
@@ -787,7 +810,7 @@ pub struct Engine {
     config: EngineConfig,
     state: EngineState,
     jobs: Vec<Job>,
-    index: HashMap<JobId, u32>,
+    index: HashMap<JobId, u32, BuildHasherDefault<IdHasher>>,
     renditions: Vec<Rendition>,
     hosts: Vec<Host>,
     backoff: BinaryHeap<Reverse<(Instant, u32)>>,
@@ -816,7 +839,7 @@ impl Engine {
             config,
             state: EngineState::Suspended,
             jobs: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             renditions: Vec::new(),
             hosts: Vec::new(),
             backoff: BinaryHeap::new(),
@@ -952,22 +975,33 @@ impl Engine {
     }
 
     fn insert_jobs(&mut self, jobs: Vec<JobSpec<'_>>) -> Result<(), Error> {
-        // Validate everything first so that a bad batch leaves the engine as it was.
-        let mut fresh = HashMap::with_capacity(jobs.len());
-        for job in &jobs {
-            if self.index.contains_key(&job.id) || fresh.insert(job.id, ()).is_some() {
-                return Err(Error::DuplicateJob { job: job.id });
-            }
-            if job.rendition >= self.renditions.len() {
-                return Err(Error::UnknownRendition { job: job.id, rendition: job.rendition });
-            }
-        }
+        // Validate everything first so that a bad batch leaves the engine as it was. Ids are entered in
+        // the index as they are checked (one hash per job), and taken out again if the batch is refused.
         let first = self.jobs.len();
         if first + jobs.len() > u32::MAX as usize {
             return Err(Error::InvalidConfig { reason: "a plan holds at most 2^32 - 1 jobs" });
         }
-        self.jobs.reserve(jobs.len());
         self.index.reserve(jobs.len());
+        for (offset, job) in jobs.iter().enumerate() {
+            let refused = if job.rendition >= self.renditions.len() {
+                Some(Error::UnknownRendition { job: job.id, rendition: job.rendition })
+            } else if let Some(previous) = self.index.insert(job.id, (first + offset) as u32) {
+                self.index.insert(job.id, previous);
+                Some(Error::DuplicateJob { job: job.id })
+            } else {
+                None
+            };
+            if let Some(error) = refused {
+                // Remove the ids this batch entered, keeping those that were there before it.
+                for earlier in &jobs[..offset] {
+                    if self.index.get(&earlier.id).is_some_and(|&i| i as usize >= first) {
+                        self.index.remove(&earlier.id);
+                    }
+                }
+                return Err(error);
+            }
+        }
+        self.jobs.reserve(jobs.len());
         for spec in jobs {
             let index = self.jobs.len() as u32;
             let host = self.intern(spec.host);
@@ -1003,7 +1037,6 @@ impl Engine {
                     self.hosts[host as usize].ready.push(Reverse((job.start_ns, job.rendition, index)));
                 }
             }
-            self.index.insert(job.id, index);
             self.jobs.push(job);
         }
         Ok(())
