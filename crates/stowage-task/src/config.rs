@@ -152,6 +152,12 @@ impl Resolution {
     }
 }
 
+impl From<stowage_playlist::Resolution> for Resolution {
+    fn from(r: stowage_playlist::Resolution) -> Self {
+        Self::new(r.width, r.height)
+    }
+}
+
 impl fmt::Display for Resolution {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}x{}", self.width, self.height)
@@ -426,6 +432,11 @@ impl MediaSelection {
     /// Closed captions in `language`.
     pub fn closed_captions_language(language: impl Into<String>) -> Self {
         Self::new(MediaKind::ClosedCaptions, Criterion::Language(language.into()))
+    }
+
+    /// Every closed-caption rendition of the variant's group.
+    pub fn closed_captions_all() -> Self {
+        Self::new(MediaKind::ClosedCaptions, Criterion::All)
     }
 }
 

@@ -185,7 +185,7 @@ pub fn resolve(
                 uri: &v.uri,
                 bandwidth: inf.bandwidth().unwrap_or(0),
                 average_bandwidth: inf.average_bandwidth(),
-                resolution: inf.resolution().map(|r| Resolution::new(r.width, r.height)),
+                resolution: inf.resolution().map(Resolution::from),
                 codecs: inf.codecs(),
                 video_range: inf.video_range(),
                 frame_rate: inf.frame_rate(),
