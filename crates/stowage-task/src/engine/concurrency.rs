@@ -269,6 +269,57 @@ mod tests {
     }
 
     #[test]
+    fn after_a_decrease_probes_grow_the_window_one_slot_at_a_time() {
+        // A latency-bound link, where every extra slot pays: after halving, the window comes back one
+        // slot per probe, not by doubling.
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut c = Controller::new(true, 16, 32);
+        c.on_dispatch(now, true);
+        now += Duration::from_millis(10);
+        assert!(c.on_congestion(now, now));
+        assert_eq!(c.window(), 8);
+        let mut windows = Vec::new();
+        for _ in 0..30 {
+            let w = c.window();
+            windows.push(w);
+            c.on_dispatch(now, true);
+            let started = now;
+            now += Duration::from_millis(50);
+            for _ in 0..w {
+                c.on_success(now, started, 1_000_000);
+            }
+        }
+        let steps: Vec<usize> = windows.windows(2).map(|p| p[1].abs_diff(p[0])).collect();
+        assert!(steps.iter().all(|&s| s <= 1), "additive steps only: {windows:?}");
+        assert!(*windows.last().unwrap() >= 12, "the window grows back: {windows:?}");
+    }
+
+    #[test]
+    fn a_probe_that_buys_nothing_steps_back() {
+        // A saturated link: throughput is the same at any window, so each probe is undone.
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut c = Controller::new(true, 4, 32);
+        let mut windows = Vec::new();
+        for _ in 0..60 {
+            let w = c.window();
+            windows.push(w);
+            c.on_dispatch(now, true);
+            let started = now;
+            // 1 MB per job over a 100 MB/s link, whatever the window.
+            now += Duration::from_millis(10) * w as u32;
+            for _ in 0..w {
+                c.on_success(now, started, 1_000_000);
+            }
+        }
+        // The ramp tries 8 once and goes back; then every probe of a fifth slot is undone.
+        assert_eq!(windows[..3], [4, 8, 4]);
+        assert!(windows[2..].iter().all(|&w| w <= 5), "{windows:?}");
+        assert_eq!(*windows.last().unwrap(), 4, "{windows:?}");
+    }
+
+    #[test]
     fn fixed_window_without_adaptation() {
         let t0 = Instant::now();
         let mut c = Controller::new(false, 2, 12);
