@@ -16,8 +16,9 @@
 //! # What it does not do
 //!
 //! It does not fetch (that is `stowage-fetch`), does not write to disk (that is `stowage-bundle`), and does
-//! not parse playlists (that is `stowage-playlist`, whose parsed master playlist the resolver reads). A driver runs the engine on an async runtime and
-//! carries out its actions with those crates.
+//! not parse playlists (that is `stowage-playlist`, whose parsed master playlist the resolver reads). A
+//! driver runs the engine on an async runtime and carries out its actions with those crates; the engine's
+//! module documentation describes that loop.
 //!
 //! # Where it sits
 //!
