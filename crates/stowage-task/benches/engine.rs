@@ -75,6 +75,21 @@ fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(JOBS));
     group.sample_size(10);
+    // The bound side by side: the least any scheduler in timeline order does, one heap push and pop per
+    // job, with no limits, retries, progress or ranges.
+    group.bench_function("baseline: heap push and pop of 100k", |b| {
+        b.iter(|| {
+            let mut heap = std::collections::BinaryHeap::with_capacity(JOBS as usize);
+            for i in 0..JOBS {
+                heap.push(std::cmp::Reverse((i * 144_000_000, (i % 2) as u32, i as u32)));
+            }
+            let mut n = 0u64;
+            while let Some(entry) = heap.pop() {
+                n = n.wrapping_add(u64::from(entry.0.2));
+            }
+            black_box(n)
+        });
+    });
     group.bench_function("plan 100k jobs", |b| {
         b.iter(|| black_box(Engine::new(EngineConfig::default(), plan())));
     });
