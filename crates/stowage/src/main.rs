@@ -1,2 +1,22 @@
 //! The `stowage` command-line tool.
-fn main() {}
+//!
+//! Exit codes: 0 success; 1 the work failed (the message names what, and where); 2 the command line is
+//! wrong.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` prints the whole chain of context on one line: what failed, then why.
+            eprintln!("stowage: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
