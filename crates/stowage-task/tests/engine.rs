@@ -477,6 +477,14 @@ fn randomized_run(seed: u64) {
             if integrity == IntegrityPolicy::Strict {
                 assert_eq!(gaps, 0, "seed {seed}: a strict run never records a gap");
             }
+            for i in 0..next_id {
+                let status = d.engine.job_status(JobId(i));
+                assert!(
+                    matches!(status, Some(JobStatus::Done | JobStatus::Gap)),
+                    "seed {seed}: job {i} ended as {status:?}"
+                );
+            }
+            assert_eq!(d.engine.poll_timeout(), None, "seed {seed}: nothing waits after the end");
         }
         Action::Failed(failure) => {
             assert_eq!(integrity, IntegrityPolicy::Strict, "seed {seed}: only strict runs fail");
