@@ -83,7 +83,8 @@ mod store;
 mod time;
 
 pub use bundle::{
-    Bundle, FinishedSegment, OpenReport, Progress, RenditionProgress, SegmentWriter, VerifyReport,
+    Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, Progress, RenditionProgress,
+    SegmentWriter, VerifyReport,
 };
 pub use cache::{AssetCache, MediaSelectionOption};
 pub use error::{Error, Result};

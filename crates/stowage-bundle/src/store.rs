@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, BundleOptions};
 use crate::error::{Error, IoContext, Result};
 use crate::id::check_local_name;
 use crate::ledger::{self, LOCK_FILE, MANIFEST_FILE};
@@ -16,6 +16,7 @@ use crate::storage::{LocalFs, Storage};
 pub struct StorageManager {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
+    options: BundleOptions,
 }
 
 /// One bundle of a store, as listed by [`StorageManager::list`].
@@ -181,7 +182,13 @@ impl StorageManager {
 
     /// A store in `dir` with `storage`.
     pub fn with_storage(storage: Arc<dyn Storage>, dir: impl AsRef<Path>) -> Self {
-        Self { dir: dir.as_ref().to_path_buf(), storage }
+        Self { dir: dir.as_ref().to_path_buf(), storage, options: BundleOptions::default() }
+    }
+
+    /// Sets the options of the bundles this store creates and opens for writing.
+    pub fn bundle_options(mut self, options: BundleOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// The store directory.
@@ -198,13 +205,13 @@ impl StorageManager {
     /// Creates a bundle for `plan` in its folder (named by the asset identifier).
     pub fn create_bundle(&self, plan: BundlePlan) -> Result<Bundle> {
         let path = self.bundle_path(&plan.asset.id)?;
-        Bundle::create_with(Arc::clone(&self.storage), path, plan)
+        Bundle::create_with(Arc::clone(&self.storage), path, plan, self.options.clone())
     }
 
     /// Opens the bundle of asset `id` for writing (to resume it).
     pub fn open_bundle(&self, id: &str) -> Result<Bundle> {
         let path = self.existing(id)?;
-        Bundle::open_with(Arc::clone(&self.storage), path)
+        Bundle::open_with(Arc::clone(&self.storage), path, self.options.clone())
     }
 
     fn existing(&self, id: &str) -> Result<PathBuf> {

@@ -14,9 +14,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use stowage_bundle::{Bundle, SegmentId};
+use std::sync::Arc;
+
+use stowage_bundle::{Bundle, BundleOptions, Durability, LocalFs, SegmentId};
 
 const CHILD_ENV: &str = "STOWAGE_BUNDLE_CRASH_CHILD";
+const BATCHED_ENV: &str = "STOWAGE_BUNDLE_CRASH_BATCHED";
 const SEGMENTS: u64 = 48;
 const SEED: u64 = 0xC0FFEE;
 
@@ -32,10 +35,16 @@ fn crash_child_writer() {
         return; // Not a child run.
     };
     let dir = Path::new(&dir);
+    let durability = match std::env::var(BATCHED_ENV) {
+        Ok(_) => Durability::Batched { max_unsynced: 8 },
+        Err(_) => Durability::Full,
+    };
+    let options = BundleOptions::default().durability(durability);
+    let storage = Arc::new(LocalFs::new());
     let bundle = if dir.join("manifest.json").exists() {
-        Bundle::open(dir).unwrap()
+        Bundle::open_with(storage, dir, options).unwrap()
     } else {
-        Bundle::create(dir, simple_plan("crash", SEGMENTS)).unwrap()
+        Bundle::create_with(storage, dir, simple_plan("crash", SEGMENTS), options).unwrap()
     };
     let pending = bundle.pending_segments();
     std::thread::scope(|s| {
@@ -52,8 +61,12 @@ fn crash_child_writer() {
     bundle.mark_finished().unwrap();
 }
 
-fn spawn_child(dir: &Path) -> std::process::Child {
-    Command::new(std::env::current_exe().unwrap())
+fn spawn_child(dir: &Path, batched: bool) -> std::process::Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if batched {
+        command.env(BATCHED_ENV, "1");
+    }
+    command
         .args(["crash_child_writer", "--exact", "--test-threads=1", "--quiet"])
         .env(CHILD_ENV, dir)
         .stdout(Stdio::null())
@@ -94,7 +107,8 @@ fn sigkill_at_random_points_never_corrupts_the_bundle() {
     let mut finished: HashMap<SegmentId, u64> = HashMap::new();
     // Bounded in time and in runs: enough kills to land in every step of a write, few enough for CI.
     while runs < 400 && started.elapsed() < Duration::from_secs(15) {
-        let mut child = spawn_child(&dir);
+        // Bundles alternate between the two durability modes: a kill must cost neither anything.
+        let mut child = spawn_child(&dir, bundles % 2 == 1);
         std::thread::sleep(Duration::from_micros(rng.below(25_000)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -116,7 +130,7 @@ fn sigkill_at_random_points_never_corrupts_the_bundle() {
 
     // Resume without a kill: the download completes and keeps every finished segment as it was.
     if dir.join("manifest.json").exists() {
-        let status = spawn_child(&dir).wait().unwrap();
+        let status = spawn_child(&dir, bundles % 2 == 1).wait().unwrap();
         assert!(status.success());
         let all = check(&dir, &finished);
         assert_eq!(all.len() as u64, SEGMENTS);

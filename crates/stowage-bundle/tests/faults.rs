@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use stowage_bundle::{Bundle, DirEntry, Error, LocalFs, Storage, StorageFile, StorageLock};
+use stowage_bundle::{
+    Bundle, BundleOptions, DirEntry, Durability, Error, LocalFs, Storage, StorageFile, StorageLock,
+};
 
 /// The local filesystem with a byte budget for writes (then `StorageFull`), and an optional path fragment
 /// whose creation is refused with `PermissionDenied`.
@@ -128,11 +130,20 @@ fn assert_consistent(dir: &Path) -> Bundle {
 
 #[test]
 fn disk_full_at_every_point_leaves_a_consistent_resumable_bundle() {
+    sweep(BundleOptions::default(), 401);
+}
+
+#[test]
+fn disk_full_at_every_point_with_batched_syncs() {
+    sweep(BundleOptions::default().durability(Durability::Batched { max_unsynced: 3 }), 587);
+}
+
+fn sweep(options: BundleOptions, step: i64) {
     let tmp = tempfile::tempdir().unwrap();
     // Measure what a whole download writes, then fail it at many budgets below that.
     let probe = Faulty::new(i64::MAX);
     let dir = tmp.path().join("probe");
-    let bundle = Bundle::create_with(probe.clone(), &dir, simple_plan("p", COUNT)).unwrap();
+    let bundle = Bundle::create_with(probe.clone(), &dir, simple_plan("p", COUNT), options.clone()).unwrap();
     let before_download = probe.budget.load(Ordering::SeqCst);
     download(&bundle).unwrap();
     let total = before_download - probe.budget.load(Ordering::SeqCst);
@@ -144,7 +155,7 @@ fn disk_full_at_every_point_leaves_a_consistent_resumable_bundle() {
         let dir = tmp.path().join(format!("b{budget}"));
         drop(Bundle::create(&dir, simple_plan("p", COUNT)).unwrap());
         let faulty = Faulty::new(budget);
-        let bundle = Bundle::open_with(faulty.clone(), &dir).unwrap();
+        let bundle = Bundle::open_with(faulty.clone(), &dir, options.clone()).unwrap();
         match download(&bundle) {
             Ok(()) => {}
             Err(e) => {
@@ -160,7 +171,7 @@ fn disk_full_at_every_point_leaves_a_consistent_resumable_bundle() {
         drop(bundle);
         let bundle = assert_consistent(&dir);
         assert!(bundle.manifest().complete, "budget {budget}");
-        budget += 401;
+        budget += step;
     }
     assert!(failures > 20, "{failures} failures injected");
 }
@@ -172,7 +183,7 @@ fn disk_full_then_restart_resumes_without_rewriting() {
     drop(Bundle::create(&dir, simple_plan("a", COUNT)).unwrap());
     for budget in [0, 2500, 3100, 3300, 6500, 9600] {
         let faulty = Faulty::new(budget);
-        let bundle = Bundle::open_with(faulty, &dir).unwrap();
+        let bundle = Bundle::open_with(faulty, &dir, BundleOptions::default()).unwrap();
         let _ = download(&bundle);
         drop(bundle);
         let finished_before: Vec<_> = assert_consistent(&dir).finished_segments();
@@ -193,7 +204,7 @@ fn permission_denied_names_the_path() {
     drop(Bundle::create(&dir, simple_plan("a", 2)).unwrap());
     let faulty = Faulty::new(i64::MAX);
     *faulty.deny.lock().unwrap() = Some("seg-d0-s1".into());
-    let bundle = Bundle::open_with(faulty.clone(), &dir).unwrap();
+    let bundle = Bundle::open_with(faulty.clone(), &dir, BundleOptions::default()).unwrap();
     let err = download(&bundle).unwrap_err();
     match &err {
         Error::PermissionDenied { path } => assert!(path.ends_with("video/seg-d0-s1.ts.part"), "{err}"),
