@@ -1,10 +1,10 @@
 //! Segment write throughput: the bundle's durable segment writer (temporary file, checksum, fsync, rename,
-//! fsync of the folder, journal record with fsync) next to a plain `dd`-style write + fsync of the same
-//! 2 MB on the same disk, measured side by side in one run. Both write in 64 KiB chunks, as bytes arrive
-//! from the network.
+//! fsync of the folder, journal record with fsync; and the batched variant with one sync per segment)
+//! next to a plain `dd`-style write + fsync of the same 2 MB on the same disk, measured side by side in one
+//! run. All write in 64 KiB chunks, as bytes arrive from the network.
 //!
-//! Run with `cargo bench -p stowage-bundle --bench segment_write`. The bundles live in a temporary folder
-//! in the system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
+//! Run with `cargo bench -p stowage-bundle --bench segment_write`. The files live in a temporary folder in
+//! the system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
 
 // criterion's macros generate undocumented public items.
 #![allow(missing_docs)]
@@ -12,11 +12,13 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stowage_bundle::{
-    AssetInfo, Bundle, BundlePlan, MediaFormat, PlannedSegment, RenditionId, RenditionKind, RenditionPlan,
+    AssetInfo, Bundle, BundleOptions, BundlePlan, Durability, LocalFs, MediaFormat, PlannedSegment,
+    RenditionId, RenditionKind, RenditionPlan,
 };
 
 const SEGMENT: usize = 2 * 1024 * 1024;
@@ -83,27 +85,38 @@ fn segment_write(c: &mut Criterion) {
         });
     });
 
-    group.bench_function("bundle_segment_writer", |b| {
-        b.iter_custom(|iters| {
-            run += 1;
-            let dir = tmp.path().join(format!("bundle-{run}"));
-            let bundle = Bundle::create(&dir, plan(iters)).expect("bundle");
-            let ids = bundle.pending_segments();
-            let mut total = Duration::ZERO;
-            for id in &ids {
-                let start = Instant::now();
-                let mut writer = bundle.segment_writer(id).expect("writer");
-                for chunk in bytes.chunks(CHUNK) {
-                    writer.write(chunk).expect("write");
+    for (name, durability) in [
+        ("bundle_segment_writer_full", Durability::Full),
+        ("bundle_segment_writer_batched16", Durability::Batched { max_unsynced: 16 }),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                run += 1;
+                let dir = tmp.path().join(format!("bundle-{run}"));
+                let options = BundleOptions::default().durability(durability);
+                let bundle = Bundle::create_with(Arc::new(LocalFs::new()), &dir, plan(iters), options)
+                    .expect("bundle");
+                let ids = bundle.pending_segments();
+                let mut total = Duration::ZERO;
+                for id in &ids {
+                    let start = Instant::now();
+                    let mut writer = bundle.segment_writer(id).expect("writer");
+                    for chunk in bytes.chunks(CHUNK) {
+                        writer.write(chunk).expect("write");
+                    }
+                    writer.finish().expect("finish");
+                    total += start.elapsed();
                 }
-                writer.finish().expect("finish");
+                // The last batch's sync is part of the cost.
+                let start = Instant::now();
+                bundle.sync().expect("sync");
                 total += start.elapsed();
-            }
-            drop(bundle);
-            std::fs::remove_dir_all(&dir).expect("cleanup");
-            total
+                drop(bundle);
+                std::fs::remove_dir_all(&dir).expect("cleanup");
+                total
+            });
         });
-    });
+    }
     group.finish();
 }
 

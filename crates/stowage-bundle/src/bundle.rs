@@ -14,8 +14,8 @@ use crate::ledger::{
     SegmentProblem, TEMP_SUFFIX,
 };
 use crate::manifest::{
-    BundlePlan, FORMAT_NAME, FORMAT_VERSION, Gap, Manifest, ManifestRendition, RenditionState, StoragePolicy,
-    TimeRange,
+    BundlePlan, FORMAT_NAME, FORMAT_VERSION, Gap, Manifest, ManifestRendition, RenditionPlan, RenditionState,
+    StoragePolicy, TimeRange,
 };
 use crate::storage::{LocalFs, Storage, StorageFile, StorageLock};
 
@@ -248,15 +248,7 @@ impl Bundle {
                 .into_iter()
                 .map(|mut r| {
                     r.playlist = String::new();
-                    ManifestRendition {
-                        plan: r,
-                        state: RenditionState {
-                            complete: false,
-                            segments_finished: 0,
-                            segments_total: 0,
-                            loaded_time_ranges: Vec::new(),
-                        },
-                    }
+                    ManifestRendition { plan: r, state: RenditionState::default() }
                 })
                 .collect(),
             gaps: Vec::new(),
@@ -519,6 +511,45 @@ impl Bundle {
             None => state.manifest.gaps.push(Gap { segment: id.clone(), reason }),
         }
         self.save_manifest(&mut state)
+    }
+
+    /// Adds renditions to the bundle (Apple's "complete or augment": more audio languages or subtitles for
+    /// an asset already downloaded or being downloaded). Their segments become pending, the bundle is no
+    /// longer finished, and the local playlists are rewritten (the master lists the new renditions when
+    /// they carry a `master_uri` found in the source master playlist).
+    ///
+    /// Fails with [`Error::InvalidPlan`] when a rendition identifier is already in the bundle.
+    pub fn add_renditions(&self, renditions: Vec<RenditionPlan>) -> Result<()> {
+        let mut state = lock_state(&self.inner.state);
+        let mut check = BundlePlan::new(state.manifest.asset.clone());
+        check.renditions = state.manifest.renditions.iter().map(|r| r.plan.clone()).collect();
+        check.renditions.extend(renditions.iter().cloned());
+        check.validate()?;
+        let storage = &*self.inner.storage;
+        let source = self.inner.dir.join(SOURCE_DIR);
+        for r in &renditions {
+            let rdir = self.inner.dir.join(r.id.as_str());
+            storage.create_dir_all(&rdir).at(&rdir)?;
+            ledger::write_atomic(storage, &source.join(format!("{}.m3u8", r.id)), r.playlist.as_bytes())?;
+        }
+        for mut r in renditions {
+            r.playlist = String::new();
+            state.manifest.renditions.push(ManifestRendition { plan: r, state: RenditionState::default() });
+        }
+        state.index = ledger::index_plan(&state.manifest);
+        self.save_manifest(&mut state)?;
+        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished)
+    }
+
+    /// Deletes the bundle from disk (for a cancelled download whose partial bundle is not kept). Other
+    /// handles to it fail from then on.
+    pub fn delete(self) -> Result<()> {
+        let storage = Arc::clone(&self.inner.storage);
+        let dir = self.inner.dir.clone();
+        // The manifest goes first: from then on the folder is no bundle, whatever happens to the rest.
+        let manifest = dir.join(MANIFEST_FILE);
+        storage.remove_file(&manifest).at(&manifest)?;
+        storage.remove_dir_all(&dir).at(&dir)
     }
 
     /// Changes the storage policy (expiry and priority).

@@ -542,7 +542,7 @@ impl TimeRange {
 }
 
 /// A rendition's state as last recorded in the manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RenditionState {
     /// Whether every planned entry is finished.

@@ -268,3 +268,33 @@ fn hostile_manifests_and_journals_give_typed_errors() {
     fs::remove_file(dir.join("manifest.json")).unwrap();
     assert!(matches!(Bundle::open(&dir), Err(Error::NotFound { .. })));
 }
+
+#[test]
+fn renditions_can_be_added_to_a_finished_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 2)).unwrap();
+    for id in bundle.pending_segments() {
+        write_segment(&bundle, &id, b"video").unwrap();
+    }
+    assert!(bundle.mark_finished().unwrap().finished);
+    let french = ts_rendition("audio-fr", RenditionKind::Audio, 2, 0, 6.0).language("fr");
+    bundle.add_renditions(vec![french.clone()]).unwrap();
+    assert!(matches!(bundle.add_renditions(vec![french]), Err(Error::InvalidPlan { .. })));
+    let pending = bundle.pending_segments();
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|id| id.rendition.as_str() == "audio-fr"));
+    assert!(!bundle.manifest().finished);
+    assert!(dir.join("audio-fr/index.m3u8").is_file());
+    drop(bundle);
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(bundle.pending_segments(), pending);
+    for id in pending {
+        write_segment(&bundle, &id, b"audio").unwrap();
+    }
+    assert!(bundle.mark_finished().unwrap().complete);
+    let cache = AssetCache::open(&dir).unwrap();
+    assert_eq!(cache.available_media_selections()[0].language.as_deref(), Some("fr"));
+    bundle.delete().unwrap();
+    assert!(!dir.exists());
+}
