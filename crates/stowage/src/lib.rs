@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`playlist`] | `stowage-playlist` | zero-copy parser and writer for master and media playlists; no IO |
 //! | [`fetch`] | `stowage-fetch` | HTTP(S) client with retries, byte ranges, rate limits; AES-128 decryption |
+//! | [`bundle`] | `stowage-bundle` | the offline bundle on disk, the storage manager and the asset cache |
 //!
 //! **What it does not do.** It adds no behaviour of its own beyond composing the layers: parsing rules,
 //! network policy and storage live in the crates named above.
@@ -71,6 +72,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use stowage_bundle as bundle;
 pub use stowage_fetch as fetch;
 pub use stowage_playlist as playlist;
 
@@ -83,6 +85,7 @@ pub struct Error {
 enum Inner {
     Playlist(playlist::Error),
     Fetch(fetch::Error),
+    Bundle(bundle::Error),
     Io { path: PathBuf, source: std::io::Error },
 }
 
@@ -100,6 +103,11 @@ impl Error {
     /// A fetch failed: the network, TLS, HTTP status, timeouts, keys or decryption.
     pub fn is_fetch(&self) -> bool {
         matches!(self.inner, Inner::Fetch(_))
+    }
+
+    /// The offline bundle or the store failed: disk full, permissions, a locked or damaged bundle.
+    pub fn is_bundle(&self) -> bool {
+        matches!(self.inner, Inner::Bundle(_))
     }
 
     /// A local file could not be read or written.
@@ -128,11 +136,18 @@ impl From<fetch::Error> for Error {
     }
 }
 
+impl From<bundle::Error> for Error {
+    fn from(e: bundle::Error) -> Self {
+        Self { inner: Inner::Bundle(e) }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Playlist(e) => write!(f, "playlist: {e}"),
             Inner::Fetch(e) => write!(f, "{e}"),
+            Inner::Bundle(e) => write!(f, "{e}"),
             Inner::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -143,6 +158,7 @@ impl fmt::Debug for Error {
         match &self.inner {
             Inner::Playlist(e) => fmt::Debug::fmt(e, f),
             Inner::Fetch(e) => fmt::Debug::fmt(e, f),
+            Inner::Bundle(e) => fmt::Debug::fmt(e, f),
             Inner::Io { path, source } => {
                 f.debug_struct("Io").field("path", path).field("source", source).finish()
             }
@@ -155,6 +171,7 @@ impl std::error::Error for Error {
         match &self.inner {
             Inner::Playlist(e) => Some(e),
             Inner::Fetch(e) => Some(e),
+            Inner::Bundle(e) => Some(e),
             Inner::Io { source, .. } => Some(source),
         }
     }

@@ -13,6 +13,8 @@ use stowage_playlist::{
 };
 
 use super::source::{Loaded, Loader, Location};
+use super::table;
+use super::units::{human_bytes, human_duration};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InspectArgs {
@@ -116,52 +118,11 @@ fn estimated_bytes(variant: &Variant<'_>, child: Option<&Child>) -> Option<u64> 
     Some((bits_per_second as f64 * child.duration / 8.0).round() as u64)
 }
 
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
-}
-
 fn human_rate(bits_per_second: u64) -> String {
     if bits_per_second >= 1_000_000 {
         format!("{:.2} Mb/s", bits_per_second as f64 / 1e6)
     } else {
         format!("{:.0} kb/s", bits_per_second as f64 / 1e3)
-    }
-}
-
-fn human_duration(seconds: f64) -> String {
-    let total = seconds.round() as u64;
-    if total >= 3600 {
-        format!("{}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60)
-    } else if total >= 60 {
-        format!("{}:{:02}", total / 60, total % 60)
-    } else {
-        format!("{seconds:.1} s")
-    }
-}
-
-/// Lays out rows as columns separated by two spaces, each as wide as its widest cell.
-fn table(out: &mut String, rows: &[Vec<String>]) {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        let mut line = String::from("  ");
-        for (c, cell) in row.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                line.extend(std::iter::repeat_n(' ', widths[c] - cell.chars().count() + 2));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod inspect;
 mod source;
+mod store;
+mod units;
 
 use clap::{Parser, Subcommand};
 
@@ -9,6 +11,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "stowage", version, about, max_term_width = 110)]
 pub(crate) struct Cli {
+    #[command(flatten)]
+    store: store::StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,10 +22,49 @@ enum Command {
     /// Show what a playlist holds: variants and renditions with estimated sizes, or a media playlist's
     /// segments, keys and byte ranges.
     Inspect(inspect::InspectArgs),
+    /// List the assets in the store: size, state, priority, expiry, last access.
+    List(store::ListArgs),
+    /// Show one stored asset: its renditions, what is loaded, its policy, and how to play it.
+    Info(store::InfoArgs),
+    /// Re-hash every stored segment against the journal and report (or repair) what is damaged.
+    Verify(store::VerifyArgs),
+    /// Remove an asset from the store.
+    Remove(store::RemoveArgs),
+    /// Remove assets until the store fits a quota or the disk has enough free space: expired assets
+    /// first, then default-priority ones by least recent access; never important or in-use ones unless
+    /// told.
+    Purge(store::PurgeArgs),
+    /// Change an asset's expiry or priority.
+    Policy(store::PolicyArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::List(args) => store::list(&cli.store, &args),
+        Command::Info(args) => store::info(&cli.store, &args),
+        Command::Verify(args) => store::verify(&cli.store, &args),
+        Command::Remove(args) => store::remove(&cli.store, &args),
+        Command::Purge(args) => store::purge(&cli.store, &args),
+        Command::Policy(args) => store::policy(&cli.store, &args),
+    }
+}
+
+/// Lays out rows as columns separated by two spaces, each as wide as its widest cell.
+fn table(out: &mut String, rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::from("  ");
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                line.extend(std::iter::repeat_n(' ', widths[c] - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
 }

@@ -1,0 +1,429 @@
+//! The store of bundles: `list`, `info`, `verify`, `remove`, `purge`, `policy`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use stowage_bundle::{
+    AssetCache, Bundle, BundleSummary, Manifest, Priority, PurgeOptions, PurgeReason, RenditionKind,
+    SegmentProblem, StorageManager, StoragePolicy,
+};
+
+use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
+
+/// Where bundles are kept, shared by every command that uses the store.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct StoreArgs {
+    /// The store directory (default: $STOWAGE_STORE, else $XDG_DATA_HOME/stowage, else
+    /// ~/.local/share/stowage).
+    #[arg(long, short = 'o', value_name = "DIR", global = true)]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub(crate) fn dir(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.store {
+            return Ok(dir.clone());
+        }
+        let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        if let Some(dir) = env("STOWAGE_STORE") {
+            return Ok(dir);
+        }
+        if let Some(data) = env("XDG_DATA_HOME") {
+            return Ok(data.join("stowage"));
+        }
+        match env("HOME") {
+            Some(home) => Ok(home.join(".local/share/stowage")),
+            None => bail!("no store directory: give --store DIR or set STOWAGE_STORE"),
+        }
+    }
+
+    pub(crate) fn manager(&self) -> anyhow::Result<StorageManager> {
+        Ok(StorageManager::new(self.dir()?))
+    }
+
+    /// A bundle named by the user: a path to a bundle directory, or an asset identifier in the store.
+    pub(crate) fn bundle_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let path = Path::new(name);
+        if path.join("manifest.json").is_file() {
+            return Ok(path.to_owned());
+        }
+        let manager = self.manager()?;
+        let in_store = manager.bundle_path(name).with_context(|| format!("`{name}` is not a bundle"))?;
+        if in_store.join("manifest.json").is_file() {
+            Ok(in_store)
+        } else {
+            bail!(
+                "`{name}` is neither a bundle directory nor an asset in the store {}",
+                manager.dir().display()
+            )
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct InfoArgs {
+    /// The bundle: its directory, or its asset identifier in the store.
+    bundle: String,
+    /// Print JSON instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// The bundle: its directory, or its asset identifier in the store.
+    bundle: String,
+    /// Remove damaged segments and withdraw them from the journal, so that `resume` fetches them again.
+    #[arg(long)]
+    repair: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RemoveArgs {
+    /// The asset identifier in the store.
+    asset: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PurgeArgs {
+    /// Remove assets until the store uses at most this much (like 20G or 500MiB).
+    #[arg(long, value_name = "SIZE", required_unless_present = "free")]
+    quota: Option<String>,
+    /// Remove assets until the disk has at least this much free.
+    #[arg(long, value_name = "SIZE")]
+    free: Option<String>,
+    /// Allow removing assets of important priority when nothing else is left to remove.
+    #[arg(long)]
+    include_important: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PolicyArgs {
+    /// The asset identifier in the store.
+    asset: String,
+    /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31), or `never`.
+    #[arg(long, value_name = "WHEN")]
+    expires: Option<String>,
+    /// Purge priority: `important` assets are kept unless a purge says otherwise.
+    #[arg(long, value_parser = ["important", "default"])]
+    priority: Option<String>,
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to standard output")
+}
+
+fn priority_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Important => "important",
+        _ => "default",
+    }
+}
+
+fn policy_json(policy: &StoragePolicy) -> Value {
+    json!({
+        "expires": policy.expires.map(format_utc),
+        "priority": priority_name(policy.priority),
+    })
+}
+
+fn summary_json(b: &BundleSummary) -> Value {
+    json!({
+        "id": b.asset.id,
+        "title": b.asset.title,
+        "url": b.asset.url,
+        "path": b.path,
+        "size": b.size,
+        "finished": b.finished,
+        "complete": b.complete,
+        "gaps": b.gaps,
+        "policy": policy_json(&b.policy),
+        "created": format_utc(b.created),
+        "accessed": format_utc(b.accessed),
+        "in_use": b.in_use,
+    })
+}
+
+fn state_of(finished: bool, complete: bool, in_use: bool) -> &'static str {
+    match (in_use, finished, complete) {
+        (true, _, _) => "downloading",
+        (false, true, true) => "complete",
+        (false, true, false) => "incomplete (gaps)",
+        (false, false, _) => "partial",
+    }
+}
+
+pub(crate) fn list(store: &StoreArgs, args: &ListArgs) -> anyhow::Result<()> {
+    let manager = store.manager()?;
+    let listing = manager.list().with_context(|| format!("listing {}", manager.dir().display()))?;
+    if args.json {
+        let unreadable: Vec<Value> = listing
+            .unreadable
+            .iter()
+            .map(|u| json!({"path": u.path, "error": u.error.to_string()}))
+            .collect();
+        let bundles: Vec<Value> = listing.bundles.iter().map(summary_json).collect();
+        return print(&(json!({"bundles": bundles, "unreadable": unreadable}).to_string() + "\n"));
+    }
+    let mut out = format!("store  {}\n", manager.dir().display());
+    if listing.bundles.is_empty() {
+        out.push_str("  (no assets)\n");
+    } else {
+        let mut rows = vec![
+            ["asset", "title", "size", "state", "priority", "expires", "last access"]
+                .map(str::to_owned)
+                .to_vec(),
+        ];
+        let mut total = 0;
+        for b in &listing.bundles {
+            total += b.size;
+            rows.push(vec![
+                b.asset.id.clone(),
+                b.asset.title.clone().unwrap_or_else(|| "-".into()),
+                human_bytes(b.size),
+                state_of(b.finished, b.complete, b.in_use).to_owned(),
+                priority_name(b.policy.priority).to_owned(),
+                b.policy.expires.map_or_else(|| "never".to_owned(), format_utc),
+                format_utc(b.accessed),
+            ]);
+        }
+        super::table(&mut out, &rows);
+        out.push_str(&format!("  {} asset(s), {} in all\n", listing.bundles.len(), human_bytes(total)));
+    }
+    for u in &listing.unreadable {
+        out.push_str(&format!("  unreadable: {}: {}\n", u.path.display(), u.error));
+    }
+    print(&out)
+}
+
+fn kind_name(kind: RenditionKind) -> &'static str {
+    match kind {
+        RenditionKind::Video => "video",
+        RenditionKind::Audio => "audio",
+        RenditionKind::Subtitles => "subtitles",
+        _ => "other",
+    }
+}
+
+fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache) -> Value {
+    let renditions: Vec<Value> = manifest
+        .renditions
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.plan.id.as_str(),
+                "kind": kind_name(r.plan.kind),
+                "primary": r.plan.primary,
+                "name": r.plan.name,
+                "language": r.plan.language,
+                "bandwidth": r.plan.bandwidth,
+                "codecs": r.plan.codecs,
+                "resolution": r.plan.resolution.map(|(w, h)| json!({"width": w, "height": h})),
+                "duration": r.plan.duration(),
+                "complete": r.state.complete,
+                "segments_finished": r.state.segments_finished,
+                "segments_total": r.state.segments_total,
+                "loaded_time_ranges": r.state.loaded_time_ranges.iter()
+                    .map(|t| json!([t.start, t.end])).collect::<Vec<_>>(),
+                "url": r.plan.url,
+            })
+        })
+        .collect();
+    json!({
+        "id": manifest.asset.id,
+        "title": manifest.asset.title,
+        "url": manifest.asset.url,
+        "path": dir,
+        "master_playlist": cache.master_playlist_path(),
+        "format_version": manifest.version,
+        "size": manifest.size,
+        "finished": manifest.finished,
+        "complete": manifest.complete,
+        "playable_offline": cache.is_playable_offline(),
+        "policy": policy_json(&manifest.policy),
+        "created": format_utc(manifest.created),
+        "accessed": format_utc(manifest.accessed),
+        "renditions": renditions,
+        "gaps": manifest.gaps.iter().map(|g| json!({"segment": g.segment.to_string(), "reason": g.reason}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
+    let dir = store.bundle_dir(&args.bundle)?;
+    let cache = AssetCache::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+    let manifest = cache.manifest();
+    if args.json {
+        return print(&(manifest_json(&dir, manifest, &cache).to_string() + "\n"));
+    }
+    let mut out = format!(
+        "{}  {}\n",
+        manifest.asset.id,
+        manifest.asset.title.as_deref().map(|t| format!("\"{t}\"")).unwrap_or_default()
+    );
+    let mut rows = vec![vec!["bundle".to_owned(), dir.display().to_string()]];
+    if let Some(url) = &manifest.asset.url {
+        rows.push(vec!["source".into(), url.clone()]);
+    }
+    rows.push(vec![
+        "state".into(),
+        format!(
+            "{}{}",
+            state_of(manifest.finished, manifest.complete, false),
+            if cache.is_playable_offline() { ", playable offline" } else { ", not playable offline yet" }
+        ),
+    ]);
+    rows.push(vec!["size".into(), human_bytes(manifest.size)]);
+    rows.push(vec![
+        "policy".into(),
+        format!(
+            "{} priority, expires {}",
+            priority_name(manifest.policy.priority),
+            manifest.policy.expires.map_or_else(|| "never".to_owned(), format_utc)
+        ),
+    ]);
+    rows.push(vec!["play".into(), format!("ffplay {}", cache.master_playlist_path().display())]);
+    super::table(&mut out, &rows);
+    out.push_str("\nrenditions\n");
+    let mut rows = vec![
+        ["id", "kind", "language", "name", "segments", "loaded", "duration"].map(str::to_owned).to_vec(),
+    ];
+    for r in &manifest.renditions {
+        let loaded: f64 = r.state.loaded_time_ranges.iter().map(|t| t.end - t.start).sum();
+        rows.push(vec![
+            format!("{}{}", r.plan.id.as_str(), if r.plan.primary { " *" } else { "" }),
+            kind_name(r.plan.kind).to_owned(),
+            r.plan.language.clone().unwrap_or_else(|| "-".into()),
+            r.plan.name.clone().unwrap_or_else(|| "-".into()),
+            format!("{}/{}", r.state.segments_finished, r.state.segments_total),
+            human_duration(loaded),
+            human_duration(r.plan.duration()),
+        ]);
+    }
+    super::table(&mut out, &rows);
+    if !manifest.gaps.is_empty() {
+        out.push_str(&format!("\ngaps ({})\n", manifest.gaps.len()));
+        for g in &manifest.gaps {
+            out.push_str(&format!("  {}: {}\n", g.segment, g.reason));
+        }
+    }
+    print(&out)
+}
+
+pub(crate) fn verify(store: &StoreArgs, args: &VerifyArgs) -> anyhow::Result<()> {
+    let dir = store.bundle_dir(&args.bundle)?;
+    let bundle = Bundle::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+    let report = bundle.verify(args.repair).with_context(|| format!("verifying {}", dir.display()))?;
+    let mut out = format!(
+        "{}: {} segment(s), {} re-hashed\n",
+        dir.display(),
+        report.checked,
+        human_bytes(report.bytes_checked)
+    );
+    for (id, problem) in &report.problems {
+        let what = match problem {
+            SegmentProblem::Missing { path } => format!("missing: {}", path.display()),
+            SegmentProblem::WrongLength { path, expected, actual } => {
+                format!("{} is {actual} bytes, the journal says {expected}", path.display())
+            }
+            SegmentProblem::WrongChecksum { path } => {
+                format!("{} does not match its checksum", path.display())
+            }
+            other => format!("{other:?}"),
+        };
+        out.push_str(&format!("  {id}: {what}\n"));
+    }
+    print(&out)?;
+    if report.problems.is_empty() {
+        Ok(())
+    } else if report.repaired {
+        print(&format!(
+            "repaired: {} damaged segment(s) removed; `stowage resume {}` fetches them again\n",
+            report.problems.len(),
+            args.bundle
+        ))
+    } else {
+        bail!("{} damaged segment(s); run again with --repair to remove them", report.problems.len())
+    }
+}
+
+pub(crate) fn remove(store: &StoreArgs, args: &RemoveArgs) -> anyhow::Result<()> {
+    let manager = store.manager()?;
+    let freed = manager.remove(&args.asset).with_context(|| format!("removing {}", args.asset))?;
+    print(&format!("removed {} ({} freed)\n", args.asset, human_bytes(freed)))
+}
+
+pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
+    let manager = store.manager()?;
+    let mut options = match (&args.quota, &args.free) {
+        (Some(q), _) => {
+            let mut o = PurgeOptions::quota(parse_size(q).context("--quota")?);
+            if let Some(f) = &args.free {
+                o.free_space = Some(parse_size(f).context("--free")?);
+            }
+            o
+        }
+        (None, Some(f)) => PurgeOptions::free_space(parse_size(f).context("--free")?),
+        (None, None) => bail!("give --quota SIZE or --free SIZE"),
+    };
+    options = options.include_important(args.include_important);
+    let report = manager.purge(options).with_context(|| format!("purging {}", manager.dir().display()))?;
+    let mut out = String::new();
+    for r in &report.removed {
+        let why = match r.reason {
+            PurgeReason::Expired => "expired",
+            PurgeReason::LeastRecentlyAccessed => "least recently accessed",
+            PurgeReason::ImportantAllowed => "important, allowed by --include-important",
+            _ => "space needed",
+        };
+        out.push_str(&format!("removed {} ({}): {why}\n", r.asset.id, human_bytes(r.size)));
+    }
+    for p in &report.skipped_in_use {
+        out.push_str(&format!("kept {}: being written\n", p.display()));
+    }
+    out.push_str(&format!(
+        "{} freed; target {}\n",
+        human_bytes(report.freed),
+        if report.target_met { "met" } else { "NOT met" }
+    ));
+    print(&out)?;
+    if report.target_met {
+        Ok(())
+    } else {
+        bail!("the target could not be met without removing assets that are important or in use")
+    }
+}
+
+pub(crate) fn policy(store: &StoreArgs, args: &PolicyArgs) -> anyhow::Result<()> {
+    let manager = store.manager()?;
+    let dir = manager.bundle_path(&args.asset)?;
+    let cache = AssetCache::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+    let mut policy = cache.manifest().policy;
+    if let Some(expires) = &args.expires {
+        policy.expires = if expires == "never" {
+            None
+        } else {
+            Some(parse_expiry(expires, SystemTime::now()).context("--expires")?)
+        };
+    }
+    if let Some(priority) = &args.priority {
+        policy.priority = if priority == "important" { Priority::Important } else { Priority::Default };
+    }
+    manager.set_policy(&args.asset, policy).with_context(|| format!("updating {}", args.asset))?;
+    print(&format!(
+        "{}: {} priority, expires {}\n",
+        args.asset,
+        priority_name(policy.priority),
+        policy.expires.map_or_else(|| "never".to_owned(), format_utc)
+    ))
+}

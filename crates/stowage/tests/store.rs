@@ -1,0 +1,170 @@
+//! The store commands (`list`, `info`, `verify`, `policy`, `purge`, `remove`) run as a user runs them, on
+//! bundles written through stowage-bundle from the committed HLS fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use stowage_bundle::{
+    AssetInfo, BundlePlan, MediaFormat, PlannedSegment, Priority, RenditionId, RenditionKind, RenditionPlan,
+    StorageManager, StoragePolicy,
+};
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls/clear")
+}
+
+/// Stores the first `stored` segments of the fixture's 320x180 variant as asset `id`.
+fn store_asset(store: &Path, id: &str, stored: usize, policy: StoragePolicy) -> PathBuf {
+    let dir = assets().join("video0");
+    let playlist = std::fs::read_to_string(dir.join("index.m3u8")).unwrap();
+    let rendition = RenditionId::new("video").unwrap();
+    let segments: Vec<PlannedSegment> = (0..6u64)
+        .map(|i| PlannedSegment::media(0, i, 2.0, format!("https://cdn.example/video0/seg{i:03}.ts")))
+        .collect();
+    let plan = BundlePlan::new(
+        AssetInfo::new(id).title(format!("Sample {id}")).url("https://cdn.example/master.m3u8"),
+    )
+    .rendition(
+        RenditionPlan::new(
+            rendition.clone(),
+            RenditionKind::Video,
+            MediaFormat::Ts,
+            "https://cdn.example/video0/index.m3u8",
+            playlist,
+            segments.clone(),
+        )
+        .primary(true)
+        .language("en"),
+    )
+    .policy(policy);
+    let bundle = StorageManager::new(store).create_bundle(plan).unwrap();
+    for (i, segment) in segments.iter().take(stored).enumerate() {
+        let bytes = std::fs::read(dir.join(format!("seg{i:03}.ts"))).unwrap();
+        let mut writer = bundle.segment_writer(&segment.id(&rendition)).unwrap();
+        for chunk in bytes.chunks(10_000) {
+            writer.write(chunk).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    bundle.write_playlists().unwrap();
+    if stored == segments.len() {
+        bundle.mark_finished().unwrap();
+    }
+    bundle.dir().to_owned()
+}
+
+fn stowage(store: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("start stowage")
+}
+
+fn stdout_ok(output: &Output) -> String {
+    assert!(output.status.success(), "stowage failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn list_and_info_describe_complete_and_partial_assets() {
+    let store = tempfile::tempdir().unwrap();
+    store_asset(store.path(), "full", 6, StoragePolicy::default().priority(Priority::Important));
+    store_asset(store.path(), "half", 3, StoragePolicy::default());
+
+    let text = stdout_ok(&stowage(store.path(), &["list"]));
+    assert!(text.contains("2 asset(s)"), "{text}");
+    let full_line = text.lines().find(|l| l.trim_start().starts_with("full")).unwrap();
+    assert!(full_line.contains("complete") && full_line.contains("important"), "{full_line}");
+    let half_line = text.lines().find(|l| l.trim_start().starts_with("half")).unwrap();
+    assert!(half_line.contains("partial") && half_line.contains("default"), "{half_line}");
+
+    let v: Value = serde_json::from_str(&stdout_ok(&stowage(store.path(), &["list", "--json"]))).unwrap();
+    let bundles = v["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 2);
+    let half = bundles.iter().find(|b| b["id"] == "half").unwrap();
+    assert_eq!(half["finished"], false);
+    assert_eq!(half["policy"]["priority"], "default");
+
+    let v: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "half"]))).unwrap();
+    assert_eq!(v["playable_offline"], false);
+    let video = &v["renditions"][0];
+    assert_eq!((video["segments_finished"].as_u64(), video["segments_total"].as_u64()), (Some(3), Some(6)));
+    assert_eq!(video["loaded_time_ranges"], serde_json::json!([[0.0, 6.0]]));
+
+    let text = stdout_ok(&stowage(store.path(), &["info", "full"]));
+    assert!(text.contains("playable offline"), "{text}");
+    assert!(text.contains("6/6"), "{text}");
+    assert!(text.contains("ffplay"), "{text}");
+
+    let out = stowage(store.path(), &["info", "nothing-here"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing-here"));
+}
+
+#[test]
+fn verify_finds_damage_and_repair_withdraws_it() {
+    let store = tempfile::tempdir().unwrap();
+    let dir = store_asset(store.path(), "asset", 6, StoragePolicy::default());
+    stdout_ok(&stowage(store.path(), &["verify", "asset"]));
+
+    // Flip one byte of one stored segment, keeping its length.
+    let victim = std::fs::read_dir(dir.join("video"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ts"))
+        .min()
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&victim, &bytes).unwrap();
+
+    let out = stowage(store.path(), &["verify", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("does not match its checksum"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--repair"));
+
+    let text = stdout_ok(&stowage(store.path(), &["verify", "--repair", "asset"]));
+    assert!(text.contains("repaired"), "{text}");
+    let v: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "asset"]))).unwrap();
+    assert_eq!(v["renditions"][0]["segments_finished"], 5);
+    stdout_ok(&stowage(store.path(), &["verify", "asset"]));
+}
+
+#[test]
+fn policy_purge_and_remove() {
+    let store = tempfile::tempdir().unwrap();
+    store_asset(store.path(), "keep", 6, StoragePolicy::default().priority(Priority::Important));
+    store_asset(store.path(), "old", 6, StoragePolicy::default());
+    store_asset(store.path(), "new", 6, StoragePolicy::default());
+    let text = stdout_ok(&stowage(store.path(), &["policy", "old", "--expires", "2001-01-01"]));
+    assert!(text.contains("expires 2001-01-01 00:00:00Z"), "{text}");
+
+    // Room for two assets: the expired one goes first, and nothing else needs to.
+    let one = StorageManager::new(store.path()).list().unwrap().bundles[0].size;
+    let quota = (one * 2 + one / 2).to_string();
+    let text = stdout_ok(&stowage(store.path(), &["purge", "--quota", &quota]));
+    assert!(text.contains("removed old") && text.contains("expired"), "{text}");
+    assert!(!text.contains("removed new") && !text.contains("removed keep"), "{text}");
+
+    // Room for none: the default-priority one goes, the important one stays, and the target is not met.
+    let out = stowage(store.path(), &["purge", "--quota", "1K"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("removed new") && !text.contains("removed keep"), "{text}");
+    assert!(text.contains("NOT met"), "{text}");
+
+    let out = stowage(store.path(), &["purge", "--quota", "1X"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown size unit"));
+
+    let text = stdout_ok(&stowage(store.path(), &["remove", "keep"]));
+    assert!(text.contains("removed keep"), "{text}");
+    let text = stdout_ok(&stowage(store.path(), &["list"]));
+    assert!(text.contains("(no assets)"), "{text}");
+}
