@@ -1,5 +1,6 @@
 //! Encrypting clear HLS for serving: AES-128-CBC with PKCS#7 padding, as RFC 8216 section 5.2 describes
-//! for `METHOD=AES-128`, with key rotation and explicit or media-sequence IVs.
+//! for `METHOD=AES-128`, with key rotation and explicit or media-sequence IVs: one media playlist with
+//! [`encrypt_rendition`], or every audio and video rendition of a master playlist with [`encrypt_master`].
 //!
 //! ```
 //! use stowage_origin::Files;
@@ -275,6 +276,83 @@ pub fn encrypt_rendition(
     Ok(EncryptedRendition { keys, segments })
 }
 
+/// Encrypts every video and audio rendition of the master playlist at `master_path` with
+/// [`encrypt_rendition`], leaving subtitle renditions clear (as services do). Each rendition gets its own
+/// keys, drawn from the seed and the rendition's position; renditions sharing a directory get key files
+/// prefixed with their playlist's name so that they do not collide. Returns each media playlist's path
+/// with what was done to it, in master playlist order. I-frame playlists are left alone.
+pub fn encrypt_master(
+    files: &Files,
+    master_path: &str,
+    options: &EncryptOptions,
+) -> Result<Vec<(String, EncryptedRendition)>, OriginError> {
+    let master_path =
+        if master_path.starts_with('/') { master_path.to_owned() } else { format!("/{master_path}") };
+    let refuse = |reason: String| OriginError::Playlist { path: master_path.clone(), reason };
+    let master =
+        files.get(&master_path).ok_or_else(|| OriginError::MissingFile { path: master_path.clone() })?;
+    let text = std::str::from_utf8(&master.body).map_err(|_| refuse("it is not UTF-8".to_owned()))?;
+    if !text.lines().any(|l| l.trim_start().starts_with("#EXT-X-STREAM-INF")) {
+        return Err(refuse("it is not a master playlist (no #EXT-X-STREAM-INF)".to_owned()));
+    }
+    let dir = &master_path[..=master_path.rfind('/').unwrap_or(0)];
+    let mut uris: Vec<&str> = Vec::new();
+    let mut after_stream_inf = false;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(attributes) = line.strip_prefix("#EXT-X-MEDIA:") {
+            let is_text =
+                attributes.contains("TYPE=SUBTITLES") || attributes.contains("TYPE=CLOSED-CAPTIONS");
+            if let Some(uri) = quoted_attribute(attributes, "URI")
+                && !is_text
+            {
+                uris.push(uri);
+            }
+        } else if line.starts_with("#EXT-X-STREAM-INF") {
+            after_stream_inf = true;
+        } else if !line.starts_with('#') && after_stream_inf {
+            uris.push(line);
+            after_stream_inf = false;
+        }
+    }
+    let mut done: Vec<(String, EncryptedRendition)> = Vec::new();
+    let mut used_dirs: Vec<String> = Vec::new();
+    for (index, uri) in uris.into_iter().enumerate() {
+        let path =
+            resolve(dir, uri).ok_or_else(|| refuse(format!("playlist URI {uri:?} is not on this origin")))?;
+        if done.iter().any(|(p, _)| *p == path) {
+            continue;
+        }
+        let (playlist_dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        let mut rendition_options = options.clone();
+        rendition_options.seed = options.seed ^ (index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        if used_dirs.iter().any(|d| d == playlist_dir) {
+            let stem = file.split('.').next().unwrap_or(file);
+            rendition_options.key_name = format!("{stem}-{}", options.key_name);
+        }
+        used_dirs.push(playlist_dir.to_owned());
+        let rendition = encrypt_rendition(files, &path, &rendition_options)?;
+        done.push((path, rendition));
+    }
+    Ok(done)
+}
+
+/// The value of a quoted attribute (`NAME="value"`) in an attribute list.
+fn quoted_attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = attributes;
+    while let Some(at) = rest.find(name) {
+        let before_ok = at == 0 || rest.as_bytes()[at - 1] == b',';
+        let after = &rest[at + name.len()..];
+        if before_ok && let Some(value) = after.strip_prefix("=\"") {
+            return value.split('"').next();
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
+}
+
 /// Resolves a segment URI against the playlist's directory; `None` for URIs on other origins.
 fn resolve(dir: &str, uri: &str) -> Option<String> {
     let uri = uri.split(['?', '#']).next().unwrap_or(uri);
@@ -316,6 +394,8 @@ impl SplitMix {
 
 #[cfg(test)]
 mod tests {
+    use aes::cipher::BlockDecryptMut;
+
     use super::*;
 
     #[test]
@@ -366,6 +446,41 @@ mod tests {
         let err = encrypt_rendition(&files, "/q.m3u8", &EncryptOptions::default()).unwrap_err();
         assert!(matches!(err, OriginError::MissingFile { ref path } if path == "/missing.ts"), "{err}");
         assert_eq!(files.get("/all.ts").unwrap().body.len(), 10);
+    }
+
+    #[test]
+    fn masters_encrypt_audio_and_video_but_not_subtitles() {
+        let media = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\ns0.ts\n#EXT-X-ENDLIST\n";
+        let files = Files::new()
+            .with_bytes(
+                "/a/master.m3u8",
+                "#EXTM3U\n\
+                 #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",NAME=\"en\",URI=\"audio/en.m3u8\"\n\
+                 #EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"sub\",NAME=\"en\",URI=\"subs/en.m3u8\"\n\
+                 #EXT-X-STREAM-INF:BANDWIDTH=1000,AUDIO=\"aud\",SUBTITLES=\"sub\"\nv/low.m3u8\n\
+                 #EXT-X-STREAM-INF:BANDWIDTH=2000,AUDIO=\"aud\",SUBTITLES=\"sub\"\nv/high.m3u8\n",
+            )
+            .with_bytes("/a/audio/en.m3u8", media)
+            .with_bytes("/a/audio/s0.ts", vec![1u8; 100])
+            .with_bytes("/a/subs/en.m3u8", media.replace("s0.ts", "s0.vtt"))
+            .with_bytes("/a/subs/s0.vtt", "WEBVTT\n")
+            .with_bytes("/a/v/low.m3u8", media.replace("s0.ts", "l0.ts"))
+            .with_bytes("/a/v/l0.ts", vec![2u8; 100])
+            .with_bytes("/a/v/high.m3u8", media.replace("s0.ts", "h0.ts"))
+            .with_bytes("/a/v/h0.ts", vec![3u8; 100]);
+        let done = encrypt_master(&files, "/a/master.m3u8", &EncryptOptions::default()).unwrap();
+        let paths: Vec<&str> = done.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["/a/audio/en.m3u8", "/a/v/low.m3u8", "/a/v/high.m3u8"]);
+        assert_eq!(done[2].1.keys[0].path, "/a/v/high-key0.key");
+        assert_ne!(done[1].1.keys[0].key, done[2].1.keys[0].key);
+        assert_eq!(&files.get("/a/subs/s0.vtt").unwrap().body[..], b"WEBVTT\n");
+        // What was encrypted decrypts back with the recorded key and IV.
+        let segment = &done[2].1.segments[0];
+        let encrypted = files.get(&segment.path).unwrap().body;
+        let clear = cbc::Decryptor::<aes::Aes128>::new((&done[2].1.keys[0].key).into(), (&segment.iv).into())
+            .decrypt_padded_vec_mut::<Pkcs7>(&encrypted)
+            .unwrap();
+        assert_eq!(clear, vec![3u8; 100]);
     }
 
     fn hex(s: &str) -> [u8; 16] {
