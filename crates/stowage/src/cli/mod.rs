@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+mod demo;
 mod inspect;
 mod source;
 mod store;
@@ -22,6 +23,9 @@ enum Command {
     /// Show what a playlist holds: variants and renditions with estimated sizes, or a media playlist's
     /// segments, keys and byte ranges.
     Inspect(inspect::InspectArgs),
+    /// Download the built-in sample asset from an in-process origin on 127.0.0.1, verify it, and say how
+    /// to play it.
+    Demo(demo::DemoArgs),
     /// List the assets in the store: size, state, priority, expiry, last access.
     List(store::ListArgs),
     /// Show one stored asset: its renditions, what is loaded, its policy, and how to play it.
@@ -41,6 +45,7 @@ enum Command {
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::List(args) => store::list(&cli.store, &args),
         Command::Info(args) => store::info(&cli.store, &args),
         Command::Verify(args) => store::verify(&cli.store, &args),
