@@ -354,6 +354,76 @@ impl RenditionPlan {
         }
     }
 
+    /// Plans a rendition from its source media playlist: one entry per `EXT-X-MAP` tag and per media
+    /// segment, in playlist order, with the identities, durations, byte ranges and absolute URIs the
+    /// playlist gives (URIs resolved against `url`). This is the plan the local playlists are written
+    /// against, so a downloader that starts from it cannot disagree with them.
+    ///
+    /// The format is guessed from the first segment's URI (then `fmp4` when there is an `EXT-X-MAP`,
+    /// `webvtt` for subtitles, `ts` otherwise); set [`RenditionPlan::format`] to override it. Expected
+    /// lengths are set for byte ranges of unencrypted segments.
+    pub fn from_playlist(
+        id: RenditionId,
+        kind: RenditionKind,
+        url: impl Into<String>,
+        playlist: impl Into<String>,
+    ) -> Result<Self> {
+        use stowage_playlist::{MediaPlaylist, ParserOptions};
+        let url = url.into();
+        let text = playlist.into();
+        let invalid =
+            |e: stowage_playlist::Error| Error::InvalidPlan { reason: format!("media playlist {url}: {e}") };
+        let parsed = MediaPlaylist::parse_with(text.as_str(), &ParserOptions::lenient()).map_err(invalid)?;
+        let resolved = parsed.playlist.resolve(Some(&url)).map_err(invalid)?;
+        let mut segments = Vec::with_capacity(resolved.segments.len() + 1);
+        let mut last_map: Option<&stowage_playlist::Map<'_>> = None;
+        let range = |r: stowage_playlist::ByteRange| ByteRange::new(r.offset.unwrap_or(0), r.length);
+        for s in &resolved.segments {
+            let encrypted = !s.keys.is_empty();
+            if let Some(map) = &s.map {
+                // Each EXT-X-MAP tag is an entry of its own, as in the local playlist it is written to.
+                if !last_map.is_some_and(|m| std::ptr::eq(m, map.map)) {
+                    let mut init =
+                        PlannedSegment::init(s.discontinuity_sequence, s.media_sequence, map.uri.as_ref());
+                    if let Some(r) = map.byte_range {
+                        init = init.byte_range(range(r));
+                        if !encrypted {
+                            init = init.expected_length(r.length);
+                        }
+                    }
+                    segments.push(init);
+                    last_map = Some(map.map);
+                }
+            }
+            let mut entry = PlannedSegment::media(
+                s.discontinuity_sequence,
+                s.media_sequence,
+                s.duration.to_f64(),
+                s.uri.as_ref(),
+            );
+            if let Some(r) = s.byte_range {
+                entry = entry.byte_range(range(r));
+                if !encrypted {
+                    entry = entry.expected_length(r.length);
+                }
+            }
+            segments.push(entry);
+        }
+        let first = resolved.segments.first();
+        let format = first.and_then(|s| MediaFormat::from_uri(&s.uri)).unwrap_or(match kind {
+            RenditionKind::Subtitles => MediaFormat::WebVtt,
+            _ if first.is_some_and(|s| s.map.is_some()) => MediaFormat::Fmp4,
+            _ => MediaFormat::Ts,
+        });
+        Ok(Self::new(id, kind, format, url.as_str(), text.as_str(), segments))
+    }
+
+    /// Sets the container format (which gives the file extensions).
+    pub fn format(mut self, format: MediaFormat) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Marks the rendition as part of the primary selection.
     pub fn primary(mut self, primary: bool) -> Self {
         self.primary = primary;

@@ -201,3 +201,43 @@ fn a_playlist_that_does_not_match_its_plan_is_an_error() {
     assert!(matches!(err, stowage_bundle::Error::Playlist { .. }), "{err}");
     assert!(err.to_string().contains("3 media segments, 2 planned"), "{err}");
 }
+
+#[test]
+fn plans_made_from_the_playlist_write_back_consistently() {
+    let source = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:10\n\
+        #EXT-X-DISCONTINUITY-SEQUENCE:3\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+        #EXT-X-MAP:URI=\"main.mp4\",BYTERANGE=\"700@0\"\n\
+        #EXTINF:4.0,\n#EXT-X-BYTERANGE:1000@700\nmain.mp4\n#EXTINF:4.0,\n#EXT-X-BYTERANGE:1200\nmain.mp4\n\
+        #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init2.mp4\"\n#EXTINF:3.5,\nother.m4s?x=1\n#EXT-X-ENDLIST\n";
+    let r =
+        RenditionPlan::from_playlist(rid("v"), RenditionKind::Video, "https://cdn.example/p/v.m3u8", source)
+            .unwrap()
+            .primary(true);
+    assert_eq!(r.format, MediaFormat::Fmp4);
+    let ids: Vec<String> = r.segment_ids().map(|id| id.file_name("x")).collect();
+    assert_eq!(
+        ids,
+        vec![
+            "init-d3-s10-r0-700.x",
+            "seg-d3-s10-r700-1000.x",
+            "seg-d3-s11-r1700-1200.x",
+            "init-d4-s12.x",
+            "seg-d4-s12.x"
+        ]
+    );
+    assert_eq!(r.segments[1].uri, "https://cdn.example/p/main.mp4");
+    assert_eq!(r.segments[2].expected_length, Some(1200));
+    assert_eq!(r.duration(), 11.5);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, BundlePlan::new(AssetInfo::new("a")).rendition(r)).unwrap();
+    for id in bundle.pending_segments() {
+        let len = id.byte_range.map_or(300, |r| r.length as usize);
+        write_segment(&bundle, &id, &segment_bytes(&id, 2, len)).unwrap();
+    }
+    bundle.mark_finished().unwrap();
+    let text = fs::read_to_string(dir.join("v/index.m3u8")).unwrap();
+    assert_points_at_files(&dir.join("v"), &text);
+    assert!(text.contains("#EXT-X-MAP:URI=\"init-d4-s12.mp4\"\n"), "{text}");
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+}
