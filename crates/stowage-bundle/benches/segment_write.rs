@@ -1,33 +1,37 @@
-//! Segment write throughput: the bundle's durable segment writer (temporary file, checksum, fsync, rename,
-//! fsync of the folder, journal record with fsync; and the batched variant with one sync per segment)
-//! next to a plain `dd`-style write + fsync of the same 2 MB on the same disk, measured side by side in one
-//! run. All write in 64 KiB chunks, as bytes arrive from the network.
+//! Segment write throughput: the bundle's segment writer next to a plain `dd`-style write + fsync of the
+//! same 2 MB on the same disk, measured side by side in one run. All write in 64 KiB chunks, as bytes
+//! arrive from the network.
 //!
-//! Run with `cargo bench -p stowage-bundle --bench segment_write`. The files live in a temporary folder in
-//! the system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
+//! - `plain_write_fsync`: create, write, `fsync`: the floor.
+//! - `bundle_full`: [`Durability::Full`]: temporary file, CRC-32, `fdatasync`, rename, `fsync` of the folder,
+//!   journal record, `fdatasync` of the journal (three syncs).
+//! - `bundle_batched16`: [`Durability::Batched`] with 16 segments per folder-and-journal sync (one sync per
+//!   segment, plus a shared one per 16).
+//!
+//! Disk timings drift with whatever else the machine does, so every iteration of every benchmark writes
+//! one segment of each kind, in rotating order, and times only its own: the three see the same disk at
+//! the same moments.
+//!
+//! Run with `cargo bench -p stowage-bundle --bench segment_write`. Files go to a temporary folder in the
+//! system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
 
 // criterion's macros generate undocumented public items.
 #![allow(missing_docs)]
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stowage_bundle::{
     AssetInfo, Bundle, BundleOptions, BundlePlan, Durability, LocalFs, MediaFormat, PlannedSegment,
-    RenditionId, RenditionKind, RenditionPlan,
+    RenditionId, RenditionKind, RenditionPlan, SegmentId,
 };
 
 const SEGMENT: usize = 2 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
-
-fn bench_dir() -> tempfile::TempDir {
-    let base = std::env::var_os("STOWAGE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    tempfile::tempdir_in(base).expect("bench folder")
-}
 
 fn plan(count: u64) -> BundlePlan {
     let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
@@ -54,66 +58,100 @@ fn data() -> Vec<u8> {
         .collect()
 }
 
-fn segment_write(c: &mut Criterion) {
-    let bytes = data();
-    let tmp = bench_dir();
-    let mut group = c.benchmark_group("segment_write_2MB_fsync");
-    group.throughput(Throughput::Bytes(SEGMENT as u64));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(15));
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Full,
+    Batched,
+}
 
-    let mut run = 0u32;
-    group.bench_function("plain_write_fsync", |b| {
-        b.iter_custom(|iters| {
-            run += 1;
-            let dir = tmp.path().join(format!("plain-{run}"));
-            std::fs::create_dir_all(&dir).expect("folder");
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                let path = dir.join(format!("s{i}.ts"));
-                let start = Instant::now();
-                let mut file = File::create(&path).expect("create");
+/// One batch of `iters` writes of each kind, in fresh folders.
+struct Rig {
+    dir: PathBuf,
+    full: Bundle,
+    batched: Bundle,
+    ids: Vec<SegmentId>,
+}
+
+impl Rig {
+    fn new(base: &Path, run: u32, iters: u64) -> Self {
+        let dir = base.join(format!("run-{run}"));
+        std::fs::create_dir_all(dir.join("plain")).expect("folder");
+        let open = |name: &str, durability| {
+            let options = BundleOptions::default().durability(durability);
+            Bundle::create_with(Arc::new(LocalFs::new()), dir.join(name), plan(iters), options)
+                .expect("bundle")
+        };
+        let full = open("full", Durability::Full);
+        let batched = open("batched", Durability::Batched { max_unsynced: 16 });
+        let ids = full.pending_segments();
+        Self { dir, full, batched, ids }
+    }
+
+    fn write(&self, kind: Kind, i: usize, bytes: &[u8]) -> Duration {
+        let start = Instant::now();
+        match kind {
+            Kind::Plain => {
+                let mut file = File::create(self.dir.join("plain").join(format!("s{i}.ts"))).expect("create");
                 for chunk in bytes.chunks(CHUNK) {
                     file.write_all(chunk).expect("write");
                 }
                 file.sync_all().expect("fsync");
-                drop(file);
-                total += start.elapsed();
             }
-            std::fs::remove_dir_all(&dir).expect("cleanup");
-            total
-        });
-    });
+            Kind::Full | Kind::Batched => {
+                let bundle = if kind == Kind::Full { &self.full } else { &self.batched };
+                let mut writer = bundle.segment_writer(&self.ids[i]).expect("writer");
+                for chunk in bytes.chunks(CHUNK) {
+                    writer.write(chunk).expect("write");
+                }
+                writer.finish().expect("finish");
+            }
+        }
+        start.elapsed()
+    }
 
-    for (name, durability) in [
-        ("bundle_segment_writer_full", Durability::Full),
-        ("bundle_segment_writer_batched16", Durability::Batched { max_unsynced: 16 }),
-    ] {
+    /// Writes one segment of each kind per iteration and returns the time of `measured`'s writes (with
+    /// the last batch's sync for the batched writer).
+    fn measure(self, measured: Kind, bytes: &[u8]) -> Duration {
+        let order = [Kind::Plain, Kind::Full, Kind::Batched];
+        let mut total = Duration::ZERO;
+        for i in 0..self.ids.len() {
+            for k in 0..3 {
+                let kind = order[(i + k) % 3];
+                let elapsed = self.write(kind, i, bytes);
+                if kind == measured {
+                    total += elapsed;
+                }
+            }
+        }
+        if measured == Kind::Batched {
+            let start = Instant::now();
+            self.batched.sync().expect("sync");
+            total += start.elapsed();
+        }
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(dir).expect("cleanup");
+        total
+    }
+}
+
+fn segment_write(c: &mut Criterion) {
+    let bytes = data();
+    let base = std::env::var_os("STOWAGE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let tmp = tempfile::tempdir_in(base).expect("bench folder");
+    let mut group = c.benchmark_group("segment_write_2MB_fsync");
+    group.throughput(Throughput::Bytes(SEGMENT as u64));
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(12));
+    let mut run = 0u32;
+    for (name, kind) in
+        [("plain_write_fsync", Kind::Plain), ("bundle_full", Kind::Full), ("bundle_batched16", Kind::Batched)]
+    {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 run += 1;
-                let dir = tmp.path().join(format!("bundle-{run}"));
-                let options = BundleOptions::default().durability(durability);
-                let bundle = Bundle::create_with(Arc::new(LocalFs::new()), &dir, plan(iters), options)
-                    .expect("bundle");
-                let ids = bundle.pending_segments();
-                let mut total = Duration::ZERO;
-                for id in &ids {
-                    let start = Instant::now();
-                    let mut writer = bundle.segment_writer(id).expect("writer");
-                    for chunk in bytes.chunks(CHUNK) {
-                        writer.write(chunk).expect("write");
-                    }
-                    writer.finish().expect("finish");
-                    total += start.elapsed();
-                }
-                // The last batch's sync is part of the cost.
-                let start = Instant::now();
-                bundle.sync().expect("sync");
-                total += start.elapsed();
-                drop(bundle);
-                std::fs::remove_dir_all(&dir).expect("cleanup");
-                total
+                Rig::new(tmp.path(), run, iters).measure(kind, &bytes)
             });
         });
     }

@@ -9,8 +9,12 @@
 //! - [`Bundle`]: create a bundle from a [`BundlePlan`] or open one to resume; stream segments in with
 //!   [`SegmentWriter`] (temporary file, length check, checksum, sync, rename, sync of the folder, journal
 //!   record: a record never points at missing or partial data); record gaps; report progress and loaded
-//!   time ranges; write local playlists; [`verify`](Bundle::verify) and repair. One writer at a time, through
-//!   a lock file.
+//!   time ranges; write local playlists; [`verify`](Bundle::verify) and repair; add renditions later. One
+//!   writer at a time, through a lock file. [`Durability`] chooses between three syncs per segment (the
+//!   default: a finished segment survives a power loss) and one (the rest batched; never corrupt, but a
+//!   power loss may cost the last segments again).
+//! - [`RenditionPlan::from_playlist`]: the plan of a rendition made from its source media playlist, with the
+//!   identities the local playlists are written against.
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
 //!   or a free-space target, and an admission check.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
