@@ -194,31 +194,43 @@ impl MediaTag<'_> {
 pub struct Segment<'a> {
     uri: Cow<'a, str>,
     title: Cow<'a, str>,
-    duration: u64,
+    // The duration's mantissa in the low 56 bits, its scale in the next 5 and the byte range kind in the
+    // top 2 (0: no EXT-X-BYTERANGE, 1: length only, 2: length@offset): 80 bytes per segment instead of 88,
+    // which is a tenth less memory written by the parser.
+    packed: u64,
     range_length: u64,
     range_offset: u64,
-    tags_start: u32,
+    // The end of the tags before the #EXTINF and of all the segment's tags in the side list; they start
+    // where the previous segment's end.
     tags_mid: u32,
     tags_end: u32,
-    duration_scale: u8,
-    // 0: no EXT-X-BYTERANGE; 1: length only; 2: length@offset.
-    range_kind: u8,
+}
+
+const MANTISSA_BITS: u32 = 56;
+const MANTISSA_MASK: u64 = (1 << MANTISSA_BITS) - 1;
+
+/// Fits a duration into 56 bits of mantissa, dropping fractional digits of absurdly precise durations.
+fn pack_duration(d: Decimal) -> u64 {
+    let (mut m, mut scale) = (d.mantissa(), d.scale());
+    while m > MANTISSA_MASK && scale > 0 {
+        m /= 10;
+        scale -= 1;
+    }
+    m.min(MANTISSA_MASK) | u64::from(scale) << MANTISSA_BITS
 }
 
 impl<'a> Segment<'a> {
-    /// A segment with a URI and a duration, no title, no byte range and no tags.
+    /// A segment with a URI and a duration, no title, no byte range and no tags. Durations are kept
+    /// exactly up to 16 significant digits (more precise ones lose their last fractional digits).
     pub fn new(uri: impl Into<Cow<'a, str>>, duration: Decimal) -> Self {
         Self {
             uri: uri.into(),
             title: Cow::Borrowed(""),
-            duration: duration.mantissa(),
+            packed: pack_duration(duration),
             range_length: 0,
             range_offset: 0,
-            tags_start: 0,
             tags_mid: 0,
             tags_end: 0,
-            duration_scale: duration.scale(),
-            range_kind: 0,
         }
     }
 
@@ -234,13 +246,12 @@ impl<'a> Segment<'a> {
 
     /// The #EXTINF duration, exactly as written.
     pub fn duration(&self) -> Decimal {
-        Decimal::new(self.duration, self.duration_scale)
+        Decimal::new(self.packed & MANTISSA_MASK, (self.packed >> MANTISSA_BITS & 0x1F) as u8)
     }
 
     /// Replaces the duration.
     pub fn set_duration(&mut self, duration: Decimal) {
-        self.duration = duration.mantissa();
-        self.duration_scale = duration.scale();
+        self.packed = pack_duration(duration) | self.packed & !(MANTISSA_MASK | 0x1F << MANTISSA_BITS);
     }
 
     /// The #EXTINF title (empty when none).
@@ -253,9 +264,13 @@ impl<'a> Segment<'a> {
         self.title = title.into();
     }
 
+    fn range_kind(&self) -> u64 {
+        self.packed >> 61
+    }
+
     /// The EXT-X-BYTERANGE as written (the offset may be implicit; the resolved view computes it).
     pub fn byte_range(&self) -> Option<ByteRange> {
-        match self.range_kind {
+        match self.range_kind() {
             0 => None,
             1 => Some(ByteRange::new(self.range_length, None)),
             _ => Some(ByteRange::new(self.range_length, Some(self.range_offset))),
@@ -264,14 +279,15 @@ impl<'a> Segment<'a> {
 
     /// Sets or removes the EXT-X-BYTERANGE.
     pub fn set_byte_range(&mut self, range: Option<ByteRange>) {
-        match range {
-            None => self.range_kind = 0,
+        let kind = match range {
+            None => 0,
             Some(r) => {
                 self.range_length = r.length;
                 self.range_offset = r.offset.unwrap_or(0);
-                self.range_kind = if r.offset.is_some() { 2 } else { 1 };
+                if r.offset.is_some() { 2 } else { 1 }
             }
-        }
+        };
+        self.packed = self.packed & !(3 << 61) | kind << 61;
     }
 
     /// A copy that borrows nothing.
@@ -279,14 +295,11 @@ impl<'a> Segment<'a> {
         Segment {
             uri: owned(self.uri),
             title: owned(self.title),
-            duration: self.duration,
+            packed: self.packed,
             range_length: self.range_length,
             range_offset: self.range_offset,
-            tags_start: self.tags_start,
             tags_mid: self.tags_mid,
             tags_end: self.tags_end,
-            duration_scale: self.duration_scale,
-            range_kind: self.range_kind,
         }
     }
 
@@ -373,24 +386,35 @@ impl<'a> MediaPlaylist<'a> {
         &self.segments
     }
 
-    /// The segments, for changing their URI, duration, title or byte range.
+    /// The segments, for changing their URI, duration, title or byte range. The tags before a segment
+    /// stay where they are in the playlist: reordering segments does not move them.
     pub fn segments_mut(&mut self) -> &mut [Segment<'a>] {
         &mut self.segments
     }
 
     /// The tags written before segment `index`'s URI.
     pub fn segment_tags(&self, index: usize) -> SegmentTags<'_, 'a> {
+        let (start, mid, end) = self.tag_bounds(index);
+        SegmentTags { before: &self.tags[start..mid], after: &self.tags[mid..end] }
+    }
+
+    /// Where segment `index`'s tags are in the side list: start, #EXTINF position, end. Robust to
+    /// segments swapped through [`MediaPlaylist::segments_mut`] (their tags then stay in place).
+    pub(crate) fn tag_bounds(&self, index: usize) -> (usize, usize, usize) {
         let s = &self.segments[index];
-        SegmentTags {
-            before: &self.tags[s.tags_start as usize..s.tags_mid as usize],
-            after: &self.tags[s.tags_mid as usize..s.tags_end as usize],
-        }
+        let end = (s.tags_end as usize).min(self.tags.len());
+        let mid = (s.tags_mid as usize).min(end);
+        let start = match index {
+            0 => 0,
+            _ => (self.segments[index - 1].tags_end as usize).min(mid),
+        };
+        (start, mid, end)
     }
 
     /// The tags written before segment `index`'s URI, for changing them in place.
     pub fn segment_tags_mut(&mut self, index: usize) -> &mut [MediaTag<'a>] {
-        let s = &self.segments[index];
-        &mut self.tags[s.tags_start as usize..s.tags_end as usize]
+        let (start, _, end) = self.tag_bounds(index);
+        &mut self.tags[start..end]
     }
 
     /// The tags after the last segment's URI (EXT-X-ENDLIST, the parts of a segment not yet complete,
@@ -417,7 +441,6 @@ impl<'a> MediaPlaylist<'a> {
     /// Appends a segment after the last one, with the tags to write before its #EXTINF. Tags already in
     /// the trailer stay after it.
     pub fn push_segment(&mut self, tags_before: Vec<MediaTag<'a>>, mut segment: Segment<'a>) {
-        segment.tags_start = self.tags.len() as u32;
         self.tags.extend(tags_before);
         segment.tags_mid = self.tags.len() as u32;
         segment.tags_end = segment.tags_mid;
@@ -440,9 +463,8 @@ impl<'a> MediaPlaylist<'a> {
         }
         bounds.push(kept.len() as u32);
         for s in &mut self.segments {
-            s.tags_start = bounds[s.tags_start as usize];
-            s.tags_mid = bounds[s.tags_mid as usize];
-            s.tags_end = bounds[s.tags_end as usize];
+            s.tags_mid = bounds[(s.tags_mid as usize).min(bounds.len() - 1)];
+            s.tags_end = bounds[(s.tags_end as usize).min(bounds.len() - 1)];
         }
         self.tags = kept;
         self.trailer.retain(&mut keep);
@@ -554,12 +576,13 @@ impl<'a> MediaPlaylist<'a> {
         for t in &self.header {
             t.write(out);
         }
-        for s in &self.segments {
-            for t in &self.tags[s.tags_start as usize..s.tags_mid as usize] {
+        for (i, s) in self.segments.iter().enumerate() {
+            let (start, mid, end) = self.tag_bounds(i);
+            for t in &self.tags[start..mid] {
                 t.write(out);
             }
             s.write_inf(out);
-            for t in &self.tags[s.tags_mid as usize..s.tags_end as usize] {
+            for t in &self.tags[mid..end] {
                 t.write(out);
             }
             out.push_str(&s.uri);
@@ -616,8 +639,14 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
     let mut lines = Lines::new(input, start, opts);
     let mut pl = MediaPlaylist::default();
 
-    // One pass of memmem is far cheaper than growing the segment vector: reserve exactly.
-    let expected = memchr::memmem::find_iter(&input[start..], b"#EXTINF").count();
+    // Every segment has exactly one URI line, so counting the lines that start with neither `#` nor a
+    // line end bounds the segment count from above (exactly, for a well-formed playlist). One memchr pass
+    // is far cheaper than growing the segment vector, and reserving exactly keeps the peak heap at the
+    // final size instead of the 1.5x to 2x of a doubling growth.
+    let body = &input[start..];
+    let is_uri_start = |b: Option<&u8>| !matches!(b, None | Some(b'#' | b'\n' | b'\r'));
+    let expected = usize::from(is_uri_start(body.first()))
+        + memchr::memchr_iter(b'\n', body).filter(|&i| is_uri_start(body.get(i + 1))).count();
     if expected > opts.limits.max_segments {
         return Err(Error::Limit { limit: LimitKind::Segments, max: opts.limits.max_segments, line: 0 });
     }
@@ -691,7 +720,8 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                     }
                     pending.demote_inf(&mut ctx, &mut pl.tags, "a URI line before the next #EXTINF");
                 }
-                let (dur, title) = match memchr::memchr(b',', rest.as_bytes()) {
+                // The duration is a few bytes: a plain scan beats a vectorised search here.
+                let (dur, title) = match rest.bytes().position(|c| c == b',') {
                     Some(c) => (&rest[..c], &rest[c + 1..]),
                     None => {
                         if !opts.missing_extinf_comma {
@@ -801,13 +831,20 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             });
         }
         let uri = ctx.substitute(uri)?;
-        let mut seg = Segment::new(uri, duration);
-        seg.title = title;
-        seg.set_byte_range(pending.range.take());
-        seg.tags_start = seg_start;
-        seg.tags_mid = pending.mid.take().unwrap_or(seg_start);
-        seg.tags_end = pl.tags.len() as u32;
-        seg_start = seg.tags_end;
+        let tags_end = pl.tags.len() as u32;
+        let mut seg = Segment {
+            uri,
+            title,
+            packed: pack_duration(duration),
+            range_length: 0,
+            range_offset: 0,
+            tags_mid: pending.mid.take().unwrap_or(seg_start),
+            tags_end,
+        };
+        if let Some(r) = pending.range.take() {
+            seg.set_byte_range(Some(r));
+        }
+        seg_start = tags_end;
         pl.segments.push(seg);
         in_header = false;
     }
@@ -1015,11 +1052,4 @@ pub(crate) fn check_key(key: &Key<'_>, column: usize) -> Result<(), Fail> {
         return Err(Fail::Tag { column, expected: "no attribute other than METHOD=NONE" });
     }
     Ok(())
-}
-
-impl Segment<'_> {
-    /// The bounds of this segment's tags in the side list.
-    pub(crate) fn tag_bounds(&self) -> (usize, usize) {
-        (self.tags_start as usize, self.tags_end as usize)
-    }
 }

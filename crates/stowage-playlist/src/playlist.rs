@@ -93,8 +93,9 @@ impl fmt::Display for Playlist<'_> {
 /// assert_eq!(detect(b"#EXTM3U\n"), None);
 /// ```
 pub fn detect(input: &[u8]) -> Option<PlaylistKind> {
-    for line in input.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // A lone carriage return ends a line here too, as in a lenient parse, so that detection agrees with
+    // every parse of the same input.
+    for line in input.split(|&b| b == b'\n' || b == b'\r') {
         let Some(body) = line.strip_prefix(b"#") else { continue };
         let end = memchr::memchr(b':', body).unwrap_or(body.len());
         let Ok(name) = std::str::from_utf8(&body[..end]) else { continue };

@@ -128,8 +128,8 @@ impl<'a> MediaPlaylist<'a> {
         let n = self.segments().len();
         for i in 0..n {
             let msn = base_msn + i as u64;
+            let (start, _, end) = self.tag_bounds(i);
             let (segments, tags) = self.side_tags_mut();
-            let (start, end) = segments[i].tag_bounds();
             if tags[start..end].iter().any(|t| matches!(t, MediaTag::Discontinuity)) {
                 dsn += 1;
             }
