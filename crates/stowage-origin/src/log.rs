@@ -29,7 +29,10 @@ pub struct RequestRecord {
     pub status: u16,
     /// Body bytes handed to the connection so far (for a cut body, what was sent before the cut).
     pub bytes_sent: u64,
-    /// Whether the body was sent to its end (false for cut bodies and for clients that went away).
+    /// Whether the whole body was handed to the connection (false for cut bodies, and for clients that
+    /// went away while the origin was still sending). Socket buffers on loopback hold megabytes, so a
+    /// client that stops reading early can still leave this true for a body of a few megabytes; a
+    /// [`Fault::Throttle`](crate::Fault::Throttle) on the response makes the difference observable.
     pub completed: bool,
     /// The faults that fired, described briefly (for example `status 503 retry-after 1`).
     pub faults: Vec<String>,
