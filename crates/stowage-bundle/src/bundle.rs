@@ -33,6 +33,8 @@ struct Inner {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
     options: BundleOptions,
+    /// Journal syncs of [`Durability::Full`], shared between concurrent writers (group commit).
+    journal_sync: Mutex<JournalSync>,
     _lock: Box<dyn StorageLock>,
     report: OpenReport,
     state: Mutex<State>,
@@ -51,6 +53,16 @@ struct State {
     unsynced: u32,
     /// Folders with renames not yet synced ([`Durability::Batched`]).
     dirty_dirs: Vec<PathBuf>,
+    /// Incremented whenever the journal is cut back after a failed append, so that a sync that started
+    /// before does not vouch for bytes written after.
+    journal_epoch: u64,
+}
+
+/// The state of group commit: a handle used only to sync the journal, and how far it is known durable.
+struct JournalSync {
+    handle: Option<Box<dyn StorageFile>>,
+    synced_len: u64,
+    epoch: u64,
 }
 
 /// How [`SegmentWriter::finish`] makes a segment durable.
@@ -336,9 +348,18 @@ impl Bundle {
             journal_len,
             unsynced: 0,
             dirty_dirs: Vec::new(),
+            journal_epoch: 0,
         };
         Self {
-            inner: Arc::new(Inner { dir, storage, options, _lock: lock, report, state: Mutex::new(state) }),
+            inner: Arc::new(Inner {
+                dir,
+                storage,
+                options,
+                journal_sync: Mutex::new(JournalSync { handle: None, synced_len: 0, epoch: 0 }),
+                _lock: lock,
+                report,
+                state: Mutex::new(state),
+            }),
         }
     }
 
@@ -667,6 +688,11 @@ impl Bundle {
         if state.journal.is_none() {
             storage.truncate(&path, state.journal_len).at(&path)?;
             state.journal = Some(storage.open_append(&path).at(&path)?);
+            // Lock order: state, then journal_sync (a sync never takes the state lock while holding it).
+            state.journal_epoch += 1;
+            let mut sync = self.inner.journal_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            sync.epoch = state.journal_epoch;
+            sync.synced_len = sync.synced_len.min(state.journal_len);
         }
         let line = record.to_line();
         let result = match state.journal.as_mut() {
@@ -689,6 +715,34 @@ impl Bundle {
 }
 
 impl Inner {
+    /// Makes the journal durable up to byte `end` (written in `epoch`), unless a sync already did.
+    fn sync_journal_to(&self, end: u64, epoch: u64) -> Result<()> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let target = {
+            let state = lock_state(&self.state);
+            if state.journal_epoch != epoch {
+                // The journal was cut back after a failed append: sync whatever it holds now.
+                state.journal_len.min(end)
+            } else {
+                state.journal_len
+            }
+        };
+        let mut sync = self.journal_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sync.epoch == epoch && sync.synced_len >= end {
+            return Ok(());
+        }
+        if sync.handle.is_none() {
+            sync.handle = Some(self.storage.open_append(&path).at(&path)?);
+        }
+        if let Some(handle) = sync.handle.as_mut() {
+            handle.sync().at(&path)?;
+        }
+        if sync.epoch == epoch {
+            sync.synced_len = sync.synced_len.max(target);
+        }
+        Ok(())
+    }
+
     /// Syncs the folders with unsynced renames, then the journal ([`Durability::Batched`]).
     fn commit(&self, state: &mut State) -> Result<()> {
         if state.unsynced == 0 && state.dirty_dirs.is_empty() {
@@ -851,7 +905,14 @@ impl SegmentWriter {
     }
 
     /// Makes the segment part of the bundle: checks its length, syncs it, renames it into place, syncs the
-    /// folder, then appends its journal record. When this returns `Ok`, the segment survives a crash.
+    /// folder, then appends its journal record and syncs the journal (with [`Durability::Batched`], the
+    /// folder and journal syncs are shared between segments). When this returns `Ok`, the segment survives
+    /// a crash.
+    ///
+    /// Concurrent writers share journal syncs: the records of all writers that finished while one sync was
+    /// running are made durable by the next one. If that last sync fails, the error is returned, the
+    /// segment stays recorded (asking for a writer for it again gives [`Error::AlreadyFinished`]), and it is
+    /// made durable by the next successful sync.
     pub fn finish(mut self) -> Result<FinishedSegment> {
         let Some(mut file) = self.file.take().filter(|_| !self.failed) else {
             return Err(Error::Io {
@@ -877,7 +938,7 @@ impl SegmentWriter {
         let crc32 = self.hasher.clone().finalize();
         let record = JournalRecord::Segment { id: self.id.clone(), length: self.written, crc32 };
         let mut state = lock_state(&self.bundle.inner.state);
-        if let Err(e) = self.bundle.append_record(&mut state, &record, full) {
+        if let Err(e) = self.bundle.append_record(&mut state, &record, false) {
             // Without its record the file is not part of the bundle; removing it keeps sizes honest. If the
             // removal fails too, the file is harmless: a later write of the segment replaces it.
             remove_quietly(&*storage, &self.path);
@@ -886,7 +947,20 @@ impl SegmentWriter {
         state.finished.insert(self.id.clone(), Finished { length: self.written, crc32 });
         state.busy.remove(&self.id);
         self.done = true;
-        if let Durability::Batched { max_unsynced } = self.bundle.inner.options.durability {
+        if let Some(pos) = state.manifest.gaps.iter().position(|g| g.segment == self.id) {
+            state.manifest.gaps.remove(pos);
+            // The segment is journaled whatever happens to this manifest update; a failure here leaves a
+            // stale gap entry that the next manifest write corrects.
+            let _ = self.bundle.save_manifest(&mut state);
+        }
+        if full {
+            // The record is written; it is made durable outside the state lock, so that the records of
+            // writers finishing meanwhile are synced by the same call (group commit).
+            let end = state.journal_len;
+            let epoch = state.journal_epoch;
+            drop(state);
+            self.bundle.inner.sync_journal_to(end, epoch)?;
+        } else if let Durability::Batched { max_unsynced } = self.bundle.inner.options.durability {
             if !state.dirty_dirs.iter().any(|d| d == folder) {
                 state.dirty_dirs.push(folder.to_path_buf());
             }
@@ -896,12 +970,6 @@ impl SegmentWriter {
                 // and tried again at the next sync point.
                 self.bundle.inner.commit(&mut state)?;
             }
-        }
-        if let Some(pos) = state.manifest.gaps.iter().position(|g| g.segment == self.id) {
-            state.manifest.gaps.remove(pos);
-            // The segment is durable and journaled whatever happens to this manifest update; a failure here
-            // leaves a stale gap entry that the next manifest write corrects.
-            let _ = self.bundle.save_manifest(&mut state);
         }
         Ok(FinishedSegment { id: self.id.clone(), path: self.path.clone(), length: self.written, crc32 })
     }

@@ -33,7 +33,8 @@ impl DirEntry {
 pub trait StorageFile: Send {
     /// Writes all of `buf`.
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
-    /// Makes everything written so far durable (`fdatasync` on the local filesystem).
+    /// Makes everything written so far to the file durable, through this handle or any other handle on
+    /// the same file (`fdatasync` on the local filesystem).
     fn sync(&mut self) -> io::Result<()>;
 }
 

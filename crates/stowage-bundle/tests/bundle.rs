@@ -298,3 +298,28 @@ fn renditions_can_be_added_to_a_finished_bundle() {
     bundle.delete().unwrap();
     assert!(!dir.exists());
 }
+
+#[test]
+fn concurrent_writers_share_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let bundle = Bundle::create(&dir, simple_plan("a", 24)).unwrap();
+    let ids = bundle.pending_segments();
+    std::thread::scope(|s| {
+        for lane in 0..4 {
+            let (bundle, ids) = (bundle.clone(), &ids);
+            s.spawn(move || {
+                for id in ids.iter().skip(lane).step_by(4) {
+                    write_segment(&bundle, id, &segment_bytes(id, 6, 20_000)).unwrap();
+                }
+            });
+        }
+    });
+    assert!(bundle.mark_finished().unwrap().complete);
+    drop(bundle);
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(bundle.open_report().finished_segments, 24);
+    assert!(bundle.verify(false).unwrap().is_ok());
+    let journal = fs::read_to_string(dir.join("journal.log")).unwrap();
+    assert_eq!(journal.lines().count(), 25, "one header and one record per segment");
+}
