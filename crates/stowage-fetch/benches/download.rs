@@ -62,8 +62,12 @@ async fn download_decrypting(client: &Client, url: &str, expected_plain: usize) 
 }
 
 fn curl(url: &str, cacert: Option<&std::path::Path>) {
+    curl_with(url, cacert, &[]);
+}
+
+fn curl_with(url: &str, cacert: Option<&std::path::Path>, extra: &[&str]) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "/dev/null", "--fail", url]);
+    cmd.args(["-s", "-o", "/dev/null", "--fail", url]).args(extra);
     if let Some(ca) = cacert {
         cmd.arg("--cacert").arg(ca);
     }
@@ -110,6 +114,16 @@ fn big_file(c: &mut Criterion) {
     let surl = secure.url("/big.ts");
     g.bench_function("https/stowage", |b| b.iter(|| rt.block_on(download(&client, &surl, BIG))));
     g.bench_function("https/curl", |b| b.iter(|| curl(&surl, Some(&ca_path))));
+    // The same over HTTP/1.1, for both clients, to tell TLS costs from HTTP/2 costs.
+    let h1_client = Client::new(
+        ClientConfig::default()
+            .proxy(ProxyConfig::None)
+            .http2(false)
+            .tls(TlsConfig::default().add_root_certificates_pem(secure.ca_pem().expect("ca"))),
+    )
+    .expect("client");
+    g.bench_function("https_http1/stowage", |b| b.iter(|| rt.block_on(download(&h1_client, &surl, BIG))));
+    g.bench_function("https_http1/curl", |b| b.iter(|| curl_with(&surl, Some(&ca_path), &["--http1.1"])));
     let seurl = secure.url("/big.enc");
     g.bench_function("https/stowage+decrypt", |b| {
         b.iter(|| rt.block_on(download_decrypting(&client, &seurl, BIG - 16)));

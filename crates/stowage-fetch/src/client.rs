@@ -220,7 +220,6 @@ impl Client {
             // bound how much one stream can buffer, so memory stays bounded.
             .http2_initial_stream_window_size(2 << 20)
             .http2_initial_connection_window_size(8 << 20)
-            .http1_read_buf_exact_size(64 * 1024)
             .retry_canceled_requests(true);
         let http = b.build(connector);
         let bucket = TokenBucket::new(cfg.rate_limit.unwrap_or(0));

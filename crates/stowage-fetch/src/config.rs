@@ -13,7 +13,8 @@ use crate::retry::RetryEvent;
 pub struct Timeouts {
     /// DNS, TCP, proxy tunnel and TLS handshake. Default 10 s.
     pub connect: Option<Duration>,
-    /// From sending the request (connecting included) to the response headers. Default 30 s.
+    /// From starting the request to its response headers: waiting for a free connection under the
+    /// connection limits, connecting, and the server's time to answer. Default 30 s.
     pub first_byte: Option<Duration>,
     /// Longest gap without body bytes. Default 30 s.
     pub stall: Option<Duration>,

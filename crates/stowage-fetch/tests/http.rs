@@ -114,6 +114,25 @@ async fn gzip_and_deflate_playlists_are_decoded() {
 }
 
 #[tokio::test]
+async fn brotli_playlist_is_decoded() {
+    // Made with `brotli -q 11` from the plain file beside it.
+    let plain = include_bytes!("fixtures/media.m3u8");
+    let (addr, _) = serve(|_| {
+        hyper::Response::builder()
+            .header("content-encoding", "br")
+            .body(Full::new(Bytes::from_static(include_bytes!("fixtures/media.m3u8.br"))))
+            .unwrap()
+    })
+    .await;
+    let client = Client::new(quick()).unwrap();
+    let req =
+        Request::get(&format!("http://127.0.0.1:{}/media.m3u8", addr.port())).unwrap().decode_content(true);
+    let resp = client.get(req).await.unwrap();
+    assert_eq!(resp.content_length(), Some(301), "the length checked is the encoded one");
+    assert_eq!(resp.bytes().await.unwrap(), &plain[..]);
+}
+
+#[tokio::test]
 async fn corrupt_and_unknown_encodings_are_errors() {
     let (addr, _) = serve(|req| {
         let enc = if req.uri().path() == "/bad" { "gzip" } else { "zstd" };
