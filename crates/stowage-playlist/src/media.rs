@@ -830,7 +830,7 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                 line: ctx.line,
             });
         }
-        let uri = ctx.substitute(uri)?;
+        let uri = if ctx.has_defines { ctx.substitute(uri)? } else { Cow::Borrowed(uri) };
         let tags_end = pl.tags.len() as u32;
         let mut seg = Segment {
             uri,
