@@ -10,7 +10,8 @@
 //!
 //! Disk timings drift with whatever else the machine does, so every iteration of every benchmark writes
 //! one segment of each kind, in rotating order, and times only its own: the three see the same disk at
-//! the same moments.
+//! the same moments. The `_4_writers` group does the same with four segments written at once by four
+//! threads (as a download with four connections does), where the bundle's journal syncs are shared.
 //!
 //! Run with `cargo bench -p stowage-bundle --bench segment_write`. Files go to a temporary folder in the
 //! system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
@@ -74,12 +75,12 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(base: &Path, run: u32, iters: u64) -> Self {
+    fn new(base: &Path, run: u32, segments: u64) -> Self {
         let dir = base.join(format!("run-{run}"));
         std::fs::create_dir_all(dir.join("plain")).expect("folder");
         let open = |name: &str, durability| {
             let options = BundleOptions::default().durability(durability);
-            Bundle::create_with(Arc::new(LocalFs::new()), dir.join(name), plan(iters), options)
+            Bundle::create_with(Arc::new(LocalFs::new()), dir.join(name), plan(segments), options)
                 .expect("bundle")
         };
         let full = open("full", Durability::Full);
@@ -90,6 +91,11 @@ impl Rig {
 
     fn write(&self, kind: Kind, i: usize, bytes: &[u8]) -> Duration {
         let start = Instant::now();
+        self.write_one(kind, i, bytes);
+        start.elapsed()
+    }
+
+    fn write_one(&self, kind: Kind, i: usize, bytes: &[u8]) {
         match kind {
             Kind::Plain => {
                 let mut file = File::create(self.dir.join("plain").join(format!("s{i}.ts"))).expect("create");
@@ -107,18 +113,32 @@ impl Rig {
                 writer.finish().expect("finish");
             }
         }
+    }
+
+    /// Writes segments `first..first + n` of `kind` from `n` threads at once.
+    fn write_parallel(&self, kind: Kind, first: usize, n: usize, bytes: &[u8]) -> Duration {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            for i in first..first + n {
+                s.spawn(move || self.write_one(kind, i, bytes));
+            }
+        });
         start.elapsed()
     }
 
     /// Writes one segment of each kind per iteration and returns the time of `measured`'s writes (with
     /// the last batch's sync for the batched writer).
-    fn measure(self, measured: Kind, bytes: &[u8]) -> Duration {
+    fn measure(self, measured: Kind, writers: usize, bytes: &[u8]) -> Duration {
         let order = [Kind::Plain, Kind::Full, Kind::Batched];
         let mut total = Duration::ZERO;
-        for i in 0..self.ids.len() {
+        for step in 0..self.ids.len() / writers {
             for k in 0..3 {
-                let kind = order[(i + k) % 3];
-                let elapsed = self.write(kind, i, bytes);
+                let kind = order[(step + k) % 3];
+                let elapsed = if writers == 1 {
+                    self.write(kind, step, bytes)
+                } else {
+                    self.write_parallel(kind, step * writers, writers, bytes)
+                };
                 if kind == measured {
                     total += elapsed;
                 }
@@ -140,22 +160,28 @@ fn segment_write(c: &mut Criterion) {
     let bytes = data();
     let base = std::env::var_os("STOWAGE_BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     let tmp = tempfile::tempdir_in(base).expect("bench folder");
-    let mut group = c.benchmark_group("segment_write_2MB_fsync");
-    group.throughput(Throughput::Bytes(SEGMENT as u64));
-    group.sample_size(20);
-    group.measurement_time(Duration::from_secs(12));
     let mut run = 0u32;
-    for (name, kind) in
-        [("plain_write_fsync", Kind::Plain), ("bundle_full", Kind::Full), ("bundle_batched16", Kind::Batched)]
+    for (group_name, writers) in
+        [("segment_write_2MB_fsync", 1usize), ("segment_write_2MB_fsync_4_writers", 4)]
     {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                run += 1;
-                Rig::new(tmp.path(), run, iters).measure(kind, &bytes)
+        let mut group = c.benchmark_group(group_name);
+        group.throughput(Throughput::Bytes((SEGMENT * writers) as u64));
+        group.sample_size(20);
+        group.measurement_time(Duration::from_secs(12));
+        for (name, kind) in [
+            ("plain_write_fsync", Kind::Plain),
+            ("bundle_full", Kind::Full),
+            ("bundle_batched16", Kind::Batched),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    run += 1;
+                    Rig::new(tmp.path(), run, iters * writers as u64).measure(kind, writers, &bytes)
+                });
             });
-        });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, segment_write);
