@@ -35,6 +35,10 @@ struct Inner {
     options: BundleOptions,
     /// Journal syncs of [`Durability::Full`], shared between concurrent writers (group commit).
     journal_sync: Mutex<JournalSync>,
+    /// Folder syncs of [`Durability::Full`], shared the same way: renames register here...
+    dir_renames: Mutex<DirRenames>,
+    /// ...and one writer at a time syncs the folders for all renames registered so far.
+    dir_syncer: Mutex<()>,
     _lock: Box<dyn StorageLock>,
     report: OpenReport,
     state: Mutex<State>,
@@ -56,6 +60,17 @@ struct State {
     /// Incremented whenever the journal is cut back after a failed append, so that a sync that started
     /// before does not vouch for bytes written after.
     journal_epoch: u64,
+}
+
+/// Renames waiting for their folder to be synced ([`Durability::Full`]).
+#[derive(Default)]
+struct DirRenames {
+    /// Tickets handed out, one per rename.
+    issued: u64,
+    /// Every ticket up to this one is durable.
+    synced: u64,
+    /// Folders with renames not yet synced.
+    pending: Vec<PathBuf>,
 }
 
 /// The state of group commit: a handle used only to sync the journal, and how far it is known durable.
@@ -197,6 +212,10 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+fn lock_renames(renames: &Mutex<DirRenames>) -> MutexGuard<'_, DirRenames> {
+    renames.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -356,6 +375,8 @@ impl Bundle {
                 storage,
                 options,
                 journal_sync: Mutex::new(JournalSync { handle: None, synced_len: 0, epoch: 0 }),
+                dir_renames: Mutex::new(DirRenames::default()),
+                dir_syncer: Mutex::new(()),
                 _lock: lock,
                 report,
                 state: Mutex::new(state),
@@ -715,6 +736,42 @@ impl Bundle {
 }
 
 impl Inner {
+    /// Makes a rename just done in `folder` durable, sharing the folder sync with writers that renamed at
+    /// the same time (group commit).
+    fn sync_folder_after_rename(&self, folder: &Path) -> Result<()> {
+        let ticket = {
+            let mut renames = lock_renames(&self.dir_renames);
+            renames.issued += 1;
+            if !renames.pending.iter().any(|d| d == folder) {
+                renames.pending.push(folder.to_path_buf());
+            }
+            renames.issued
+        };
+        let _syncer = self.dir_syncer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (target, folders) = {
+            let mut renames = lock_renames(&self.dir_renames);
+            if renames.synced >= ticket {
+                return Ok(());
+            }
+            (renames.issued, std::mem::take(&mut renames.pending))
+        };
+        for (i, dir) in folders.iter().enumerate() {
+            if let Err(e) = self.storage.sync_dir(dir) {
+                // Those folders are still to sync: the next writer tries again.
+                let mut renames = lock_renames(&self.dir_renames);
+                for d in &folders[i..] {
+                    if !renames.pending.contains(d) {
+                        renames.pending.push(d.clone());
+                    }
+                }
+                return Err(Error::from_io(dir, e));
+            }
+        }
+        let mut renames = lock_renames(&self.dir_renames);
+        renames.synced = renames.synced.max(target);
+        Ok(())
+    }
+
     /// Makes the journal durable up to byte `end` (written in `epoch`), unless a sync already did.
     fn sync_journal_to(&self, end: u64, epoch: u64) -> Result<()> {
         let path = self.dir.join(JOURNAL_FILE);
@@ -931,9 +988,9 @@ impl SegmentWriter {
         storage.rename(&self.temp, &self.path).at(&self.path)?;
         let folder = self.path.parent().unwrap_or_else(|| Path::new("."));
         let full = self.bundle.inner.options.durability == Durability::Full;
-        if full && let Err(e) = storage.sync_dir(folder) {
+        if full && let Err(e) = self.bundle.inner.sync_folder_after_rename(folder) {
             remove_quietly(&*storage, &self.path);
-            return Err(Error::from_io(folder, e));
+            return Err(e);
         }
         let crc32 = self.hasher.clone().finalize();
         let record = JournalRecord::Segment { id: self.id.clone(), length: self.written, crc32 };
