@@ -262,9 +262,19 @@ fn parse_master<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Mast
             }
             ctx.warn(1, WarningKind::MissingHeader);
         }
+        // Leading whitespace is trimmed before the line is classified (see the media parser).
+        let text = if opts.whitespace && matches!(text.as_bytes().first(), Some(b' ' | b'\t')) {
+            let t = text.trim_start_matches([' ', '\t']);
+            if !t.is_empty() {
+                ctx.warn(1, WarningKind::Whitespace);
+            }
+            t
+        } else {
+            text
+        };
         let trimmed = text.trim_matches([' ', '\t']);
         if trimmed.is_empty() {
-            if !text.is_empty() && !opts.whitespace {
+            if !ctx.line_text.is_empty() && !opts.whitespace {
                 return Err(ctx.syntax(1, "an empty line (no whitespace)"));
             }
             if pending.is_some() {

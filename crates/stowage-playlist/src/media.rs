@@ -706,6 +706,14 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             }
             ctx.warn(1, WarningKind::MissingHeader);
         }
+        // Leading whitespace is trimmed before the line is classified, so that `  #EXTINF` stays a tag
+        // and is never taken for a URI that would read back as a tag.
+        let text = if opts.whitespace && matches!(text.as_bytes().first(), Some(b' ' | b'\t')) {
+            ctx.warn(1, WarningKind::Whitespace);
+            text.trim_start_matches([' ', '\t'])
+        } else {
+            text
+        };
         let b = text.as_bytes();
         if b.is_empty() {
             continue;
@@ -802,7 +810,10 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             continue;
         }
         // A URI line.
-        let uri = if opts.whitespace && (b[0] == b' ' || b[0] == b'\t' || b[b.len() - 1] == b' ') {
+        let uri = if matches!(b[0], b' ' | b'\t') || matches!(b[b.len() - 1], b' ' | b'\t') {
+            if !opts.whitespace {
+                return Err(ctx.syntax(1, "a URI line without surrounding whitespace"));
+            }
             let t = text.trim_matches([' ', '\t']);
             ctx.warn(1, WarningKind::Whitespace);
             if t.is_empty() {
