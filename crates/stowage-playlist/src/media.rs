@@ -657,6 +657,7 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
     let mut pending = Pending::default();
     let mut seg_start: u32 = 0;
     let mut target_seen = false;
+    let mut seen = 0u32;
 
     while let Some(line) = lines.next_line(&mut ctx)? {
         ctx.line = line.number;
@@ -796,6 +797,19 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             } else {
                 MediaTag::Comment(Cow::Borrowed(text))
             };
+            // Playlist-level tags may appear once (RFC 8216 4.4.3): a second one is an error, or, leniently,
+            // kept verbatim so that the first one stays the one reported.
+            let tag = match singleton(&tag) {
+                Some((bit, name)) if seen & bit != 0 => {
+                    let fail = Fail::Tag { column: 1, expected: "at most one such tag per playlist" };
+                    MediaTag::Unknown(ctx.tolerate(fail, name)?)
+                }
+                Some((bit, _)) => {
+                    seen |= bit;
+                    tag
+                }
+                None => tag,
+            };
             if let MediaTag::TargetDuration(_) = tag {
                 target_seen = true;
             }
@@ -905,6 +919,24 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
         );
     }
     Ok(Parsed { playlist: pl, warnings: ctx.warnings })
+}
+
+/// For the tags a playlist may hold only once: a bit to track them and their name.
+fn singleton(tag: &MediaTag<'_>) -> Option<(u32, &'static str)> {
+    Some(match tag {
+        MediaTag::Version(_) => (1, "EXT-X-VERSION"),
+        MediaTag::TargetDuration(_) => (2, "EXT-X-TARGETDURATION"),
+        MediaTag::MediaSequence(_) => (4, "EXT-X-MEDIA-SEQUENCE"),
+        MediaTag::DiscontinuitySequence(_) => (8, "EXT-X-DISCONTINUITY-SEQUENCE"),
+        MediaTag::PlaylistType(_) => (16, "EXT-X-PLAYLIST-TYPE"),
+        MediaTag::IFramesOnly => (32, "EXT-X-I-FRAMES-ONLY"),
+        MediaTag::Start(_) => (64, "EXT-X-START"),
+        MediaTag::PartInf(_) => (128, "EXT-X-PART-INF"),
+        MediaTag::ServerControl(_) => (256, "EXT-X-SERVER-CONTROL"),
+        MediaTag::Skip(_) => (512, "EXT-X-SKIP"),
+        MediaTag::EndList => (1024, "EXT-X-ENDLIST"),
+        _ => return None,
+    })
 }
 
 fn trim_or_fail<'a>(ctx: &mut Ctx<'a, '_>, value: &'a str) -> Result<&'a str, Error> {
