@@ -31,24 +31,26 @@ impl ProxyRules {
                 no_proxy: parse_no_proxy(no_proxy),
                 bypass_loopback: false,
             }),
-            ProxyConfig::FromEnv => {
-                let var = |names: &[&str]| {
-                    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
-                };
-                let all = var(&["ALL_PROXY", "all_proxy"]);
-                // The upper-case HTTP_PROXY is honoured as most tools do; CGI servers that set it from a
-                // request header are not a setting this library runs in.
-                let http = var(&["http_proxy", "HTTP_PROXY"]).or_else(|| all.clone());
-                let https = var(&["https_proxy", "HTTPS_PROXY"]).or(all);
-                let no_proxy = var(&["no_proxy", "NO_PROXY"]).unwrap_or_default();
-                Ok(Self {
-                    http: http.as_deref().map(parse_proxy).transpose()?,
-                    https: https.as_deref().map(parse_proxy).transpose()?,
-                    no_proxy: parse_no_proxy(&no_proxy),
-                    bypass_loopback: true,
-                })
-            }
+            ProxyConfig::FromEnv => Self::from_env_with(|name| std::env::var(name).ok()),
         }
+    }
+
+    /// The rules the environment gives, with `lookup` reading a variable (the process environment, or a
+    /// map in tests).
+    fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let var = |names: &[&str]| names.iter().find_map(|n| lookup(n).filter(|v| !v.trim().is_empty()));
+        let all = var(&["ALL_PROXY", "all_proxy"]);
+        // The upper-case HTTP_PROXY is honoured as most tools do; CGI servers that set it from a request
+        // header are not a setting this library runs in.
+        let http = var(&["http_proxy", "HTTP_PROXY"]).or_else(|| all.clone());
+        let https = var(&["https_proxy", "HTTPS_PROXY"]).or(all);
+        let no_proxy = var(&["no_proxy", "NO_PROXY"]).unwrap_or_default();
+        Ok(Self {
+            http: http.as_deref().map(parse_proxy).transpose()?,
+            https: https.as_deref().map(parse_proxy).transpose()?,
+            no_proxy: parse_no_proxy(&no_proxy),
+            bypass_loopback: true,
+        })
     }
 
     /// The proxy to use for this scheme and host, if any.
@@ -215,6 +217,29 @@ mod tests {
         assert_eq!(parse_proxy("proxy:8080").unwrap().port, 8080);
         assert!(parse_proxy("socks5://proxy:1080").is_err());
         assert!(parse_proxy("http://:80").is_err());
+    }
+
+    #[test]
+    fn environment_variables() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+        };
+        let rules = ProxyRules::from_env_with(env(&[
+            ("HTTPS_PROXY", "http://secure-proxy:3128"),
+            ("http_proxy", "plain-proxy:8080"),
+            ("NO_PROXY", "internal.example"),
+        ]))
+        .unwrap();
+        assert_eq!(rules.for_target(true, "cdn.example").unwrap().host, "secure-proxy");
+        assert_eq!(rules.for_target(false, "cdn.example").unwrap().port, 8080);
+        assert!(rules.for_target(true, "internal.example").is_none());
+        assert!(rules.for_target(false, "localhost").is_none(), "loopback bypasses environment proxies");
+        let rules =
+            ProxyRules::from_env_with(env(&[("ALL_PROXY", "http://all:1"), ("https_proxy", " ")])).unwrap();
+        assert_eq!(rules.for_target(true, "a.example").unwrap().host, "all");
+        assert_eq!(rules.for_target(false, "a.example").unwrap().host, "all");
+        assert!(ProxyRules::from_env_with(env(&[])).unwrap().for_target(true, "a.example").is_none());
+        assert!(ProxyRules::from_env_with(env(&[("HTTPS_PROXY", "socks5://x:1")])).is_err());
     }
 
     #[test]
