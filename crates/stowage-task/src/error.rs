@@ -60,6 +60,48 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Fetching a playlist or a key failed (after the fetch layer's retries).
+    #[error("cannot fetch {uri}: {message}")]
+    Fetch {
+        /// The URI that was fetched.
+        uri: String,
+        /// The HTTP status, when the server answered with one.
+        status: Option<u16>,
+        /// What went wrong.
+        message: String,
+    },
+    /// A playlist could not be read.
+    #[error("cannot read the playlist {uri}: {message}")]
+    Playlist {
+        /// Where the playlist was fetched from.
+        uri: String,
+        /// What is wrong with it (with line and column when the parser gave them).
+        message: String,
+    },
+    /// The content is encrypted in a way that cannot be decrypted here (SAMPLE-AES, FairPlay); keeping
+    /// the ciphertext ([`KeyPolicy::KeepEncrypted`](crate::config::KeyPolicy::KeepEncrypted)) is the way
+    /// to store it.
+    #[error("{message}; keep the content encrypted to store it")]
+    UnsupportedEncryption {
+        /// The key URI, when there is one.
+        uri: Option<String>,
+        /// What cannot be decrypted.
+        message: String,
+    },
+    /// Reading or writing the bundle failed.
+    #[error("bundle {}: {message}", path.display())]
+    Bundle {
+        /// The bundle directory (or the file concerned).
+        path: std::path::PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The task was cancelled.
+    #[error("the download was cancelled")]
+    Cancelled,
+    /// The session that ran the task was dropped before the task ended; `restore` finds it again.
+    #[error("the download session was closed before the task ended")]
+    SessionClosed,
 }
 
 fn describe_group(kind: &str, group: Option<&str>) -> String {

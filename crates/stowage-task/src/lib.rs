@@ -81,10 +81,13 @@
 //! ```
 
 pub mod config;
+mod driver;
 pub mod engine;
 mod error;
 pub mod events;
+mod planning;
 pub mod selection;
+mod session;
 
 pub use config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, MediaSelection, VariantQualifier,
@@ -93,3 +96,7 @@ pub use engine::Engine;
 pub use error::Error;
 pub use events::TaskEvent;
 pub use selection::ResolvedSelection;
+pub use session::{
+    CancelMode, DownloadSession, DownloadTask, Refresh, RefreshFuture, RefreshHook, RefreshRequest,
+    SessionConfig, SessionEvent, SessionEvents, TaskEvents, TaskState, asset_id_for, refresh_fn,
+};

@@ -1,0 +1,1157 @@
+//! The tokio driver: runs one task's engine and carries out its actions with the fetch and bundle crates.
+//!
+//! One driver future per task. It fetches and resolves the playlists, creates or opens the bundle, then
+//! loops as the engine's module documentation describes: every `Start` becomes a spawned fetch that streams
+//! the body, chunk by chunk through a bounded channel, to a blocking thread that decrypts and writes it
+//! with the bundle's segment writer. A success is reported to the engine only once the segment is durable
+//! and journaled, by the blocking thread itself, so that a fetch aborted by a suspend after its last byte
+//! still counts (stored work is never fetched again).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use stowage_bundle::{Bundle, RenditionId, RenditionKind, SegmentId};
+use stowage_fetch::decrypt::{Decryptor, decrypt};
+use stowage_fetch::keys::{KeyAction, KeyHook, KeyHookFuture, KeyLoader};
+use stowage_fetch::{RetryCause, RetryEvent, TimeoutKind};
+use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect, resolve_uri};
+use tokio::sync::{SemaphorePermit, mpsc, watch};
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::Error;
+use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, Priority};
+use crate::engine::{
+    Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, Outcome, Plan,
+    RenditionSpec,
+};
+use crate::events::TaskEvent;
+use crate::planning::{Built, Crypto, Job, Wanted, build_rendition, host_of, merge_inits};
+use crate::selection::resolve;
+use crate::session::{
+    CancelMode, Control, Ending, Refresh, RefreshRequest, SessionInner, TaskShared, TaskState, lock,
+};
+
+/// Largest playlist accepted, in bytes.
+const MAX_PLAYLIST: u64 = 16 << 20;
+/// Largest initialization section accepted, in bytes (it is held in memory to be stored once per map).
+const MAX_INIT: u64 = 16 << 20;
+/// Chunks in flight between a fetch and its writer thread: memory per segment stays a few chunks.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Where a task's renditions come from.
+pub(crate) enum Source {
+    /// A new task with its configuration.
+    New(Box<DownloadConfiguration>),
+    /// An unfinished bundle found in the store: the renditions are those of its manifest.
+    Restore,
+}
+
+/// Headers and cookies sent with every request of a task, replaced by refreshes.
+#[derive(Debug, Clone, Default)]
+struct Auth {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    cookies: Vec<(String, String)>,
+}
+
+impl Auth {
+    fn new(headers: &[(String, String)], cookies: &[(String, String)]) -> Result<Self, Error> {
+        let mut auth = Self { headers: Vec::new(), cookies: cookies.to_vec() };
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::InvalidConfig { reason: "a header name is invalid" })?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::InvalidConfig { reason: "a header value is invalid" })?;
+            auth.headers.push((name, value));
+        }
+        Ok(auth)
+    }
+
+    fn request(&self, uri: &str) -> Result<stowage_fetch::Request, stowage_fetch::Error> {
+        let mut req = stowage_fetch::Request::get(uri)?;
+        for (name, value) in &self.headers {
+            req = req.header(name.clone(), value.clone());
+        }
+        for (name, value) in &self.cookies {
+            req = req.cookie(name.clone(), value.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Sends the task's headers and cookies with key requests, when the caller installed no key hook.
+struct AuthKeys(Arc<Mutex<Auth>>);
+
+impl KeyHook for AuthKeys {
+    fn resolve<'a>(&'a self, uri: &'a str) -> KeyHookFuture<'a> {
+        let action = if uri.starts_with("data:") {
+            KeyAction::Default
+        } else {
+            match lock(&self.0).request(uri) {
+                Ok(req) => KeyAction::Fetch(Box::new(req)),
+                Err(_) => KeyAction::Default,
+            }
+        };
+        Box::pin(async move { Ok(action) })
+    }
+}
+
+/// Runs a task to its end and publishes the ending.
+pub(crate) async fn run(
+    session: Arc<SessionInner>,
+    task: Arc<TaskShared>,
+    source: Source,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) {
+    let ending = run_task(&session, &task, source, &mut control).await;
+    let state = match &ending {
+        Ending::Finished { complete, .. } => TaskState::Finished { complete: *complete },
+        Ending::Failed(e) => {
+            task.emit(&session, TaskEvent::Failed(Arc::clone(e)));
+            TaskState::Failed
+        }
+        Ending::Cancelled => TaskState::Cancelled,
+        Ending::Closed => TaskState::Suspended,
+    };
+    task.state.send_replace(state);
+    task.ending.send_replace(Some(ending));
+}
+
+enum Wait {
+    Go,
+    End(Ending),
+}
+
+/// Waits for a resume (a new task starts suspended). A cancel before any start removes the bundle if asked.
+async fn wait_for_resume(
+    session: &SessionInner,
+    task: &TaskShared,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Wait {
+    loop {
+        tokio::select! {
+            c = control.recv() => match c {
+                Some(Control::Resume) => return Wait::Go,
+                Some(Control::Suspend) => {}
+                Some(Control::Cancel(mode)) => {
+                    if mode == CancelMode::RemovePartial {
+                        remove_bundle(session, &task.asset).await;
+                    }
+                    return Wait::End(Ending::Cancelled);
+                }
+                None => return Wait::End(Ending::Closed),
+            },
+            _ = shutdown.changed() => return Wait::End(Ending::Closed),
+        }
+    }
+}
+
+async fn remove_bundle(session: &SessionInner, asset: &str) {
+    let store = session.store.clone();
+    let asset = asset.to_owned();
+    let _ = tokio::task::spawn_blocking(move || store.open_bundle(&asset).and_then(Bundle::delete)).await;
+}
+
+async fn run_task(
+    session: &Arc<SessionInner>,
+    task: &Arc<TaskShared>,
+    source: Source,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> Ending {
+    let mut shutdown = session.shutdown.clone();
+    loop {
+        task.state.send_replace(TaskState::Suspended);
+        if let Wait::End(ending) = wait_for_resume(session, task, control, &mut shutdown).await {
+            return ending;
+        }
+        task.state.send_replace(TaskState::Waiting);
+        let permit = tokio::select! {
+            p = session.task_slots.acquire() => match p {
+                Ok(p) => p,
+                Err(_) => return Ending::Closed,
+            },
+            c = control.recv() => match c {
+                Some(Control::Resume) | Some(Control::Suspend) => continue,
+                Some(Control::Cancel(mode)) => {
+                    if mode == CancelMode::RemovePartial {
+                        remove_bundle(session, &task.asset).await;
+                    }
+                    return Ending::Cancelled;
+                }
+                None => return Ending::Closed,
+            },
+            _ = shutdown.changed() => return Ending::Closed,
+        };
+        task.state.send_replace(TaskState::Running);
+        let auth = match Auth::new(&session.config.headers, &session.config.cookies) {
+            Ok(a) => Arc::new(Mutex::new(a)),
+            Err(e) => return Ending::Failed(Arc::new(e)),
+        };
+        let loader = {
+            let hook: Arc<dyn KeyHook> = match &session.config.key_hook {
+                Some(h) => Arc::clone(h),
+                None => Arc::new(AuthKeys(Arc::clone(&auth))),
+            };
+            Arc::new(KeyLoader::new(session.client.clone()).with_hook(hook))
+        };
+        let prepared = tokio::select! {
+            p = prepare(session, task, &source, &auth, &loader) => p,
+            c = control.recv() => match c {
+                Some(Control::Cancel(mode)) => {
+                    if mode == CancelMode::RemovePartial {
+                        remove_bundle(session, &task.asset).await;
+                    }
+                    return Ending::Cancelled;
+                }
+                // A suspend while the playlists load: start again from the top, suspended.
+                Some(_) => { drop(permit); continue; }
+                None => return Ending::Closed,
+            },
+            _ = shutdown.changed() => return Ending::Closed,
+        };
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => return Ending::Failed(Arc::new(e)),
+        };
+        let mut runner = match Runner::new(session, task, prepared, auth, loader, Some(permit)) {
+            Ok(r) => r,
+            Err(e) => return Ending::Failed(Arc::new(e)),
+        };
+        return runner.run(control, &mut shutdown).await;
+    }
+}
+
+/// What preparing a task gives: the bundle, the renditions and their jobs.
+struct Prepared {
+    bundle: Bundle,
+    wanted: Vec<Wanted>,
+    jobs: Vec<Job>,
+    integrity: IntegrityPolicy,
+    key_policy: KeyPolicy,
+    master: bool,
+}
+
+fn fetch_error(uri: &str, e: &stowage_fetch::Error) -> Error {
+    Error::Fetch { uri: e.uri().unwrap_or(uri).to_owned(), status: e.status(), message: e.to_string() }
+}
+
+fn bundle_error(path: &std::path::Path, e: &stowage_bundle::Error) -> Error {
+    Error::Bundle {
+        path: e.path().map_or_else(|| path.to_path_buf(), std::path::Path::to_path_buf),
+        message: e.to_string(),
+    }
+}
+
+/// Fetches a playlist as text; returns it with the final URL (after redirects).
+async fn fetch_text(
+    session: &SessionInner,
+    auth: &Mutex<Auth>,
+    url: &str,
+) -> Result<(String, String), Error> {
+    let req = lock(auth).request(url).map_err(|e| fetch_error(url, &e))?.max_size(MAX_PLAYLIST);
+    let response = session.client.get(req).await.map_err(|e| fetch_error(url, &e))?;
+    let final_url = response.uri().to_owned();
+    let bytes = response.bytes().await.map_err(|e| fetch_error(url, &e))?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::Playlist { uri: final_url.clone(), message: "not UTF-8 text".to_owned() })?;
+    Ok((text, final_url))
+}
+
+async fn blocking<T: Send + 'static>(
+    path: &std::path::Path,
+    f: impl FnOnce() -> stowage_bundle::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| bundle_error(path, &e)),
+        Err(e) => {
+            Err(Error::Bundle { path: path.to_path_buf(), message: format!("bundle thread failed: {e}") })
+        }
+    }
+}
+
+fn kind_of(kind: MediaKind) -> RenditionKind {
+    match kind {
+        MediaKind::Audio => RenditionKind::Audio,
+        MediaKind::Subtitles => RenditionKind::Subtitles,
+        _ => RenditionKind::Video,
+    }
+}
+
+fn kind_prefix(kind: RenditionKind) -> &'static str {
+    match kind {
+        RenditionKind::Audio => "audio",
+        RenditionKind::Subtitles => "subs",
+        _ => "video",
+    }
+}
+
+/// A local rendition name not yet taken: `base`, or `base-N`.
+fn unique_id(base: &str, taken: &[RenditionId]) -> RenditionId {
+    let clean: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .take(48)
+        .collect();
+    let clean = clean.trim_matches('-');
+    let clean = if clean.is_empty() { "rendition" } else { clean };
+    let mut n = 0usize;
+    loop {
+        let name = if n == 0 { clean.to_owned() } else { format!("{clean}-{n}") };
+        if let Ok(id) = RenditionId::new(name)
+            && !taken.contains(&id)
+        {
+            return id;
+        }
+        n += 1;
+    }
+}
+
+/// The renditions a configuration selects from a master playlist.
+fn wanted_from_selection(
+    selection: &crate::selection::ResolvedSelection,
+    master_url: &str,
+    taken: &mut Vec<RenditionId>,
+) -> Result<Vec<Wanted>, Error> {
+    let abs = |uri: &str| {
+        resolve_uri(master_url, uri)
+            .map_err(|e| Error::Playlist { uri: master_url.to_owned(), message: e.to_string() })
+    };
+    let mut out: Vec<Wanted> = Vec::new();
+    for (ci, content) in selection.contents.iter().enumerate() {
+        let v = &content.variant;
+        if out.iter().any(|w| w.master_uri.as_deref() == Some(v.uri.as_str())) {
+            continue;
+        }
+        let id = unique_id(&format!("video-{}", v.index), taken);
+        taken.push(id.clone());
+        out.push(Wanted {
+            id,
+            kind: RenditionKind::Video,
+            primary: ci == 0,
+            url: abs(&v.uri)?,
+            master_uri: Some(v.uri.clone()),
+            name: None,
+            language: None,
+            group_id: None,
+            characteristics: None,
+            bandwidth: Some(v.bandwidth),
+            estimate: Some(v.average_bandwidth.unwrap_or(v.bandwidth)),
+            codecs: v.codecs.clone(),
+            resolution: v.resolution.map(|r| (r.width, r.height)),
+        });
+    }
+    for (ci, content) in selection.contents.iter().enumerate() {
+        for r in &content.renditions {
+            let Some(uri) = &r.uri else { continue };
+            if out.iter().any(|w| w.master_uri.as_deref() == Some(uri.as_str())) {
+                continue;
+            }
+            let kind = kind_of(r.kind);
+            let label = r.language.clone().unwrap_or_else(|| r.index.to_string());
+            let id = unique_id(&format!("{}-{label}", kind_prefix(kind)), taken);
+            taken.push(id.clone());
+            out.push(Wanted {
+                id,
+                kind,
+                primary: ci == 0,
+                url: abs(uri)?,
+                master_uri: Some(uri.clone()),
+                name: Some(r.name.clone()),
+                language: r.language.clone(),
+                group_id: Some(r.group_id.clone()),
+                characteristics: None,
+                bandwidth: None,
+                estimate: None,
+                codecs: None,
+                resolution: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The renditions of a bundle's manifest, with their media playlist URLs taken from `url` (the master
+/// playlist's, fresh) when the asset has one.
+fn wanted_from_manifest(
+    manifest: &stowage_bundle::Manifest,
+    url: &str,
+    master: bool,
+) -> Result<Vec<Wanted>, Error> {
+    manifest
+        .renditions
+        .iter()
+        .map(|r| {
+            let p = &r.plan;
+            let media_url = match (&p.master_uri, master) {
+                (Some(uri), true) => resolve_uri(url, uri)
+                    .map_err(|e| Error::Playlist { uri: url.to_owned(), message: e.to_string() })?,
+                (_, false) => url.to_owned(),
+                (None, true) => p.url.clone(),
+            };
+            Ok(Wanted {
+                id: p.id.clone(),
+                kind: p.kind,
+                primary: p.primary,
+                url: media_url,
+                master_uri: p.master_uri.clone(),
+                name: p.name.clone(),
+                language: p.language.clone(),
+                group_id: p.group_id.clone(),
+                characteristics: p.characteristics.clone(),
+                bandwidth: p.bandwidth,
+                estimate: p.bandwidth,
+                codecs: p.codecs.clone(),
+                resolution: p.resolution,
+            })
+        })
+        .collect()
+}
+
+/// Fetches and reads every wanted media playlist, concurrently.
+async fn build_all(
+    session: &Arc<SessionInner>,
+    auth: &Arc<Mutex<Auth>>,
+    wanted: &[Wanted],
+    key_policy: KeyPolicy,
+) -> Result<Vec<Built>, Error> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, w) in wanted.iter().enumerate() {
+        let (session, auth, w) = (Arc::clone(session), Arc::clone(auth), w.clone());
+        set.spawn(async move {
+            let (text, final_url) = fetch_text(&session, &auth, &w.url).await?;
+            if detect(text.as_bytes()) == Some(PlaylistKind::Master) {
+                return Err(Error::Playlist {
+                    uri: final_url,
+                    message: "a master playlist where a media playlist was expected".to_owned(),
+                });
+            }
+            build_rendition(&w, i, &text, &final_url, key_policy).map(|b| (i, b))
+        });
+    }
+    let mut built: Vec<Option<Built>> = (0..wanted.len()).map(|_| None).collect();
+    while let Some(r) = set.join_next().await {
+        let (i, b) =
+            r.map_err(|e| Error::Fetch { uri: String::new(), status: None, message: e.to_string() })??;
+        built[i] = Some(b);
+    }
+    Ok(built.into_iter().map(|b| b.expect("every playlist was built")).collect())
+}
+
+fn bundle_key_policy(policy: KeyPolicy) -> stowage_bundle::KeyPolicy {
+    match policy {
+        KeyPolicy::KeepEncrypted => stowage_bundle::KeyPolicy::KeepEncrypted,
+        _ => stowage_bundle::KeyPolicy::Decrypted,
+    }
+}
+
+fn task_key_policy(policy: stowage_bundle::KeyPolicy) -> KeyPolicy {
+    match policy {
+        stowage_bundle::KeyPolicy::KeepEncrypted => KeyPolicy::KeepEncrypted,
+        _ => KeyPolicy::Decrypt,
+    }
+}
+
+async fn prepare(
+    session: &Arc<SessionInner>,
+    task: &Arc<TaskShared>,
+    source: &Source,
+    auth: &Arc<Mutex<Auth>>,
+    loader: &Arc<KeyLoader>,
+) -> Result<Prepared, Error> {
+    let url = lock(&task.url).clone();
+    let path = task.bundle_path.clone();
+    let store = session.store.clone();
+    let asset = task.asset.clone();
+    let existing = blocking(&path, move || match store.open_bundle(&asset) {
+        Ok(b) => Ok(Some(b)),
+        Err(stowage_bundle::Error::NoSuchBundle { .. }) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    let (text, final_url) = fetch_text(session, auth, &url).await?;
+    let master = match detect(text.as_bytes()) {
+        Some(PlaylistKind::Master) => true,
+        Some(PlaylistKind::Media) => false,
+        _ => {
+            return Err(Error::Playlist {
+                uri: final_url,
+                message: "neither a master nor a media playlist".to_owned(),
+            });
+        }
+    };
+    let manifest = existing.as_ref().map(Bundle::manifest);
+    let mut wanted = match &manifest {
+        Some(m) => wanted_from_manifest(m, &final_url, master)?,
+        None => Vec::new(),
+    };
+    let (key_policy, integrity, storage, title) = match (source, &manifest) {
+        (Source::New(config), _) => {
+            (config.keys, config.integrity, Some(config.storage), config.title.clone())
+        }
+        (Source::Restore, Some(m)) => (
+            task_key_policy(m.key_policy),
+            match m.integrity {
+                stowage_bundle::IntegrityPolicy::Tolerant => IntegrityPolicy::Tolerant,
+                _ => IntegrityPolicy::Strict,
+            },
+            None,
+            None,
+        ),
+        (Source::Restore, None) => {
+            return Err(Error::Bundle { path, message: "the bundle to restore is gone".to_owned() });
+        }
+    };
+    if let Source::New(config) = source {
+        if master {
+            let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
+                .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
+            let selection = resolve(config, &parsed.playlist)?;
+            task.emit(session, TaskEvent::MediaSelectionResolved(selection.clone()));
+            let mut taken: Vec<RenditionId> = wanted.iter().map(|w| w.id.clone()).collect();
+            for w in wanted_from_selection(&selection, &final_url, &mut taken)? {
+                if !wanted.iter().any(|have| have.master_uri == w.master_uri) {
+                    wanted.push(w);
+                }
+            }
+        } else if wanted.is_empty() {
+            wanted.push(Wanted {
+                id: RenditionId::new("media").expect("a valid name"),
+                kind: RenditionKind::Video,
+                primary: true,
+                url: final_url.clone(),
+                master_uri: None,
+                name: None,
+                language: None,
+                group_id: None,
+                characteristics: None,
+                bandwidth: None,
+                estimate: None,
+                codecs: None,
+                resolution: None,
+            });
+        }
+    }
+    let built = build_all(session, auth, &wanted, key_policy).await?;
+
+    let known = manifest.as_ref().map(|m| m.renditions.len()).unwrap_or(0);
+    let bundle = match existing {
+        Some(bundle) => {
+            let added: Vec<_> = built[known..].iter().map(|b| b.plan.clone()).collect();
+            if !added.is_empty() {
+                let b = bundle.clone();
+                blocking(&path, move || b.add_renditions(added)).await?;
+            }
+            bundle
+        }
+        None => {
+            let mut info = stowage_bundle::AssetInfo::new(task.asset.clone()).url(url.clone());
+            if let Some(title) = title {
+                info = info.title(title);
+            }
+            let mut plan = stowage_bundle::BundlePlan::new(info)
+                .key_policy(bundle_key_policy(key_policy))
+                .integrity(match integrity {
+                    IntegrityPolicy::Tolerant => stowage_bundle::IntegrityPolicy::Tolerant,
+                    _ => stowage_bundle::IntegrityPolicy::Strict,
+                });
+            if let Some(storage) = storage {
+                let mut policy = stowage_bundle::StoragePolicy::default();
+                if let Some(at) = storage.expires {
+                    policy = policy.expires(at);
+                }
+                if storage.priority == Priority::Important {
+                    policy = policy.priority(stowage_bundle::Priority::Important);
+                }
+                plan = plan.policy(policy);
+            }
+            if master {
+                plan = plan.master_playlist(text.clone());
+            }
+            for b in &built {
+                plan = plan.rendition(b.plan.clone());
+            }
+            let store = session.store.clone();
+            blocking(&path, move || store.create_bundle(plan)).await?
+        }
+    };
+    task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
+
+    if key_policy == KeyPolicy::KeepEncrypted {
+        for b in &built {
+            for (index, uri) in &b.keys {
+                let key = loader.load(uri).await.map_err(|e| fetch_error(uri, &e))?;
+                let (bb, id, index) = (bundle.clone(), b.plan.id.clone(), *index);
+                blocking(&path, move || bb.write_key(&id, index, &key)).await?;
+            }
+        }
+    }
+    let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
+    Ok(Prepared { bundle, wanted, jobs, integrity, key_policy, master })
+}
+
+/// A message from a fetch to its writer thread.
+enum Piece {
+    Chunk(Bytes),
+    End,
+}
+
+type Report = (JobId, u32, Outcome);
+
+/// Classifies a fetch error into the engine's failure kinds.
+fn classify(e: &stowage_fetch::Error, key: bool) -> Failure {
+    use stowage_fetch::Error as E;
+    match e {
+        E::Status { status, .. } => match *status {
+            401 | 403 | 410 => Failure::NeedsRefresh { status: *status },
+            429 | 503 => Failure::Throttled { status: *status, retry_after: None },
+            // CDNs answer 404 for keys now and then; one lost key would fail the asset.
+            404 if key => Failure::retryable(e.to_string()),
+            s if s >= 500 || s == 408 => Failure::retryable(e.to_string()),
+            _ => Failure::fatal(e.to_string()),
+        },
+        E::Timeout { kind: TimeoutKind::Stall, .. } => Failure::Stalled,
+        E::ResourceChanged { .. } => Failure::retryable(e.to_string()),
+        _ if e.is_transient() => Failure::retryable(e.to_string()),
+        _ => Failure::fatal(e.to_string()),
+    }
+}
+
+/// The failure a retry of the fetch layer reports, for the "segment retried" event.
+fn retry_failure(cause: &RetryCause, delay: Duration) -> Failure {
+    match cause {
+        RetryCause::Status(s @ (429 | 503)) => Failure::Throttled { status: *s, retry_after: Some(delay) },
+        RetryCause::Timeout(TimeoutKind::Stall) => Failure::Stalled,
+        other => Failure::Retryable { retry_after: None, detail: other.to_string() },
+    }
+}
+
+/// What a spawned fetch needs.
+#[derive(Clone)]
+struct FetchCtx {
+    session: Arc<SessionInner>,
+    bundle: Bundle,
+    loader: Arc<KeyLoader>,
+    auth: Arc<Mutex<Auth>>,
+    reports: mpsc::UnboundedSender<Report>,
+    retries: mpsc::UnboundedSender<(JobId, RetryEvent)>,
+    writers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+/// Unregisters a request from the retry callback, also when the fetch is aborted.
+struct Listening<'a> {
+    session: &'a SessionInner,
+    uri: String,
+    token: u64,
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        self.session.unlisten(&self.uri, self.token);
+    }
+}
+
+async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32, spec: Job) {
+    let permit = ctx.session.request_slots.acquire().await;
+    let result = fetch_and_store(&ctx, job, attempt, &spec).await;
+    drop(permit);
+    if let Err(failure) = result {
+        let _ = ctx.reports.send((job, attempt, Outcome::Failure(failure)));
+    }
+}
+
+async fn fetch_and_store(ctx: &FetchCtx, job: JobId, attempt: u32, spec: &Job) -> Result<(), Failure> {
+    let key = match &spec.crypto {
+        Crypto::AsIs => None,
+        Crypto::Aes128 { key_uri, iv } => {
+            let key = ctx.loader.load(key_uri).await.map_err(|e| classify(&e, true))?;
+            Some((key, *iv))
+        }
+    };
+    let mut req = lock(&ctx.auth).request(&spec.uri).map_err(|e| Failure::fatal(e.to_string()))?;
+    if let Some(r) = spec.range {
+        req = req.range(stowage_fetch::ByteRange::new(r.offset, r.length));
+    }
+    if spec.init {
+        req = req.max_size(MAX_INIT);
+    }
+    let _listening = Listening {
+        session: &ctx.session,
+        uri: spec.uri.clone(),
+        token: ctx.session.listen(&spec.uri, job, &ctx.retries),
+    };
+    let response = ctx.session.client.get(req).await.map_err(|e| classify(&e, false))?;
+    let mut body = response.into_body();
+    if spec.init {
+        // Initialization sections are small and may be stored under several identities: read whole.
+        let mut data = Vec::new();
+        while let Some(chunk) = body.chunk().await.map_err(|e| classify(&e, false))? {
+            data.extend_from_slice(&chunk);
+        }
+        let (bundle, ids, reports) = (ctx.bundle.clone(), spec.ids.clone(), ctx.reports.clone());
+        let handle = tokio::task::spawn_blocking(move || {
+            let outcome = match store_init(&bundle, &ids, &data, key) {
+                Ok(bytes) => Outcome::success(bytes),
+                Err(f) => Outcome::Failure(f),
+            };
+            let _ = reports.send((job, attempt, outcome));
+        });
+        lock(&ctx.writers).push(handle);
+        return Ok(());
+    }
+    let (tx, rx) = mpsc::channel::<Piece>(CHUNKS_IN_FLIGHT);
+    let (bundle, id, reports) = (ctx.bundle.clone(), spec.ids[0].clone(), ctx.reports.clone());
+    let handle = tokio::task::spawn_blocking(move || {
+        if let Some(outcome) = write_segment(&bundle, &id, key, rx) {
+            let _ = reports.send((job, attempt, outcome));
+        }
+    });
+    lock(&ctx.writers).push(handle);
+    while let Some(chunk) = body.chunk().await.map_err(|e| classify(&e, false))? {
+        if tx.send(Piece::Chunk(chunk)).await.is_err() {
+            // The writer failed and reports it.
+            return Ok(());
+        }
+    }
+    let _ = tx.send(Piece::End).await;
+    Ok(())
+}
+
+fn store_failure(e: &stowage_bundle::Error) -> Failure {
+    Failure::fatal(format!("cannot store: {e}"))
+}
+
+fn store_init(
+    bundle: &Bundle,
+    ids: &[SegmentId],
+    data: &[u8],
+    key: Option<([u8; 16], [u8; 16])>,
+) -> Result<u64, Failure> {
+    let clear;
+    let bytes = match key {
+        Some((key, iv)) => {
+            clear = decrypt(&key, &iv, data).map_err(|e| Failure::fatal(format!("cannot decrypt: {e}")))?;
+            &clear[..]
+        }
+        None => data,
+    };
+    let mut stored = 0;
+    for id in ids {
+        if bundle.is_finished(id) {
+            continue;
+        }
+        let mut writer = bundle.segment_writer(id).map_err(|e| store_failure(&e))?;
+        writer.write(bytes).map_err(|e| store_failure(&e))?;
+        stored += writer.finish().map_err(|e| store_failure(&e))?.length;
+    }
+    Ok(stored)
+}
+
+/// Decrypts and writes a segment as its chunks arrive. `None` when the fetch was abandoned before its end
+/// (the partial write is discarded and nothing is reported: the fetch reports its own failure).
+fn write_segment(
+    bundle: &Bundle,
+    id: &SegmentId,
+    key: Option<([u8; 16], [u8; 16])>,
+    mut rx: mpsc::Receiver<Piece>,
+) -> Option<Outcome> {
+    let mut writer = match bundle.segment_writer(id) {
+        Ok(w) => w,
+        // Stored by an earlier start whose report was overtaken by a suspend: it counts as done.
+        Err(stowage_bundle::Error::AlreadyFinished { .. }) => return Some(Outcome::success(0)),
+        Err(e) => return Some(Outcome::Failure(store_failure(&e))),
+    };
+    let mut decryptor = match key {
+        Some((key, iv)) => match Decryptor::aes128(&key, &iv) {
+            Ok(d) => d,
+            Err(e) => return Some(Outcome::Failure(Failure::fatal(format!("cannot decrypt: {e}")))),
+        },
+        None => Decryptor::keep_ciphertext(),
+    };
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        match rx.blocking_recv() {
+            Some(Piece::Chunk(chunk)) => {
+                decryptor.update(&chunk, &mut out);
+                if let Err(e) = writer.write(&out) {
+                    return Some(Outcome::Failure(store_failure(&e)));
+                }
+                out.clear();
+            }
+            Some(Piece::End) => break,
+            None => return None,
+        }
+    }
+    if let Err(e) = decryptor.finish(&mut out) {
+        return Some(Outcome::Failure(Failure::fatal(format!("cannot decrypt segment: {e}"))));
+    }
+    if let Err(e) = writer.write(&out) {
+        return Some(Outcome::Failure(store_failure(&e)));
+    }
+    Some(match writer.finish() {
+        Ok(f) => Outcome::success(f.length),
+        Err(e) => Outcome::Failure(store_failure(&e)),
+    })
+}
+
+/// The engine loop of one task.
+struct Runner<'a> {
+    session: &'a Arc<SessionInner>,
+    task: &'a Arc<TaskShared>,
+    engine: Engine,
+    jobs: Vec<Job>,
+    wanted: Vec<Wanted>,
+    key_policy: KeyPolicy,
+    master: bool,
+    ctx: FetchCtx,
+    reports: mpsc::UnboundedReceiver<Report>,
+    retries: mpsc::UnboundedReceiver<(JobId, RetryEvent)>,
+    inflight: HashMap<JobId, (u32, AbortHandle)>,
+    permit: Option<SemaphorePermit<'a>>,
+}
+
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+    );
+    h.finish()
+}
+
+impl<'a> Runner<'a> {
+    fn new(
+        session: &'a Arc<SessionInner>,
+        task: &'a Arc<TaskShared>,
+        prepared: Prepared,
+        auth: Arc<Mutex<Auth>>,
+        loader: Arc<KeyLoader>,
+        permit: Option<SemaphorePermit<'a>>,
+    ) -> Result<Self, Error> {
+        let Prepared { bundle, wanted, jobs, integrity, key_policy, master } = prepared;
+        // Per-segment lengths of a resumed bundle are not kept apart from its journal; each rendition's
+        // stored bytes are spread over its finished segments so that totals are exact.
+        let progress = bundle.progress();
+        let mut per_rendition: Vec<(u64, usize)> = wanted
+            .iter()
+            .map(|w| {
+                progress
+                    .renditions
+                    .iter()
+                    .find(|r| r.rendition == w.id)
+                    .map_or((0, 0), |r| (r.bytes_finished, r.segments_finished))
+            })
+            .collect();
+        let mut plan = Plan::new();
+        for w in &wanted {
+            plan.add_rendition(match w.estimate {
+                Some(b) => RenditionSpec::new().bandwidth(b),
+                None => RenditionSpec::new(),
+            });
+        }
+        for (i, job) in jobs.iter().enumerate() {
+            let mut spec =
+                JobSpec::new(JobId(i as u64), job.rendition, job.start, job.duration, host_of(&job.uri));
+            if let Some(e) = job.expected {
+                spec = spec.expected_size(e);
+            }
+            if job.ids.iter().all(|id| bundle.is_finished(id)) {
+                let (bytes, count) = &mut per_rendition[job.rendition];
+                let share = if *count > 0 { *bytes / *count as u64 } else { 0 };
+                let share = if *count <= job.ids.len() { *bytes } else { share * job.ids.len() as u64 };
+                *bytes -= share.min(*bytes);
+                *count = count.saturating_sub(job.ids.len());
+                spec = spec.finished(share);
+            }
+            plan.add_job(spec);
+        }
+        let limits = ConcurrencyLimits::default()
+            .max_total(session.config.max_connections)
+            .max_per_host(session.config.max_connections_per_host)
+            .adaptive(session.config.adaptive)
+            .initial(4.min(session.config.max_connections));
+        let config = EngineConfig::default()
+            .concurrency(limits)
+            .retry(session.config.retry.clone())
+            .integrity(integrity)
+            .seed(seed());
+        let engine = Engine::new(config, plan)?;
+        let (reports_tx, reports) = mpsc::unbounded_channel();
+        let (retries_tx, retries) = mpsc::unbounded_channel();
+        let ctx = FetchCtx {
+            session: Arc::clone(session),
+            bundle,
+            loader,
+            auth,
+            reports: reports_tx,
+            retries: retries_tx,
+            writers: Arc::new(Mutex::new(Vec::new())),
+        };
+        Ok(Self {
+            session,
+            task,
+            engine,
+            jobs,
+            wanted,
+            key_policy,
+            master,
+            ctx,
+            reports,
+            retries,
+            inflight: HashMap::new(),
+            permit,
+        })
+    }
+
+    fn emit(&self, event: TaskEvent) {
+        self.task.emit(self.session, event);
+    }
+
+    fn emit_progress(&self) {
+        self.emit(TaskEvent::Progress(self.engine.progress()));
+    }
+
+    async fn run(
+        &mut self,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ending {
+        self.engine.resume(Instant::now());
+        self.emit_progress();
+        let mut cancel_mode = CancelMode::KeepPartial;
+        loop {
+            let mut refresh = None;
+            while let Some(action) = self.engine.poll_action() {
+                match action {
+                    Action::Start { job, attempt } => self.start(job, attempt),
+                    Action::Cancel { job } => {
+                        if let Some((_, handle)) = self.inflight.remove(&job) {
+                            handle.abort();
+                        }
+                    }
+                    Action::GapRecorded(failure) => {
+                        self.record_gap(&failure).await;
+                        if let Some(event) = TaskEvent::from_action(&Action::GapRecorded(failure)) {
+                            self.emit(event);
+                        }
+                        self.emit_progress();
+                    }
+                    Action::RefreshUrls { job, status } => refresh = Some((job, status)),
+                    Action::Finished { complete, .. } => return self.finish(complete).await,
+                    Action::Failed(failure) => return self.fail(failure).await,
+                    Action::Cancelled => return self.cancelled(cancel_mode).await,
+                    other => {
+                        if let Some(event) = TaskEvent::from_action(&other) {
+                            self.emit(event);
+                        }
+                    }
+                }
+            }
+            if let Some((job, status)) = refresh {
+                self.refresh(job, status).await;
+                continue;
+            }
+            let deadline = self.engine.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some((job, attempt, outcome)) = self.reports.recv() => {
+                    if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
+                        self.inflight.remove(&job);
+                    }
+                    let success = matches!(outcome, Outcome::Success { .. });
+                    self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
+                    if success {
+                        self.emit_progress();
+                        if let Some(range) = self.engine.loaded_time_range(job)
+                            && !self.jobs[job.0 as usize].init
+                        {
+                            self.emit(TaskEvent::LoadedTimeRangeAdded(range));
+                        }
+                    }
+                }
+                Some((job, event)) = self.retries.recv() => {
+                    let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
+                    self.emit(TaskEvent::SegmentRetried {
+                        job,
+                        attempt,
+                        cause: retry_failure(&event.cause, event.delay),
+                        delay: event.delay,
+                    });
+                }
+                () = sleep => self.engine.handle_timeout(Instant::now()),
+                c = control.recv() => match c {
+                    Some(Control::Resume) => {
+                        if self.permit.is_none() {
+                            self.task.state.send_replace(TaskState::Waiting);
+                            match self.session.task_slots.acquire().await {
+                                Ok(p) => self.permit = Some(p),
+                                Err(_) => return self.closed().await,
+                            }
+                        }
+                        self.task.state.send_replace(TaskState::Running);
+                        self.engine.resume(Instant::now());
+                    }
+                    Some(Control::Suspend) => {
+                        self.engine.suspend();
+                        self.permit = None;
+                        self.task.state.send_replace(TaskState::Suspended);
+                        self.save_playlists().await;
+                    }
+                    Some(Control::Cancel(mode)) => {
+                        cancel_mode = mode;
+                        self.engine.cancel();
+                    }
+                    None => return self.closed().await,
+                },
+                _ = shutdown.changed() => return self.closed().await,
+            }
+        }
+    }
+
+    fn start(&mut self, job: JobId, attempt: u32) {
+        let spec = self.jobs[job.0 as usize].clone();
+        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt, spec));
+        self.inflight.insert(job, (attempt, handle.abort_handle()));
+    }
+
+    async fn record_gap(&self, failure: &JobFailure) {
+        let job = &self.jobs[failure.job.0 as usize];
+        let (bundle, ids, reason) = (self.ctx.bundle.clone(), job.ids.clone(), failure.to_string());
+        let path = self.task.bundle_path.clone();
+        let _ = blocking(&path, move || {
+            for id in &ids {
+                if !bundle.is_finished(id) {
+                    bundle.record_gap(id, reason.clone())?;
+                }
+            }
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Stops every fetch and waits for their writer threads, so that the bundle is left consistent and
+    /// its lock released once the task's handles are dropped.
+    async fn stop_all(&mut self) {
+        for (_, (_, handle)) in self.inflight.drain() {
+            handle.abort();
+        }
+        let writers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.ctx.writers));
+        for w in writers {
+            let _ = w.await;
+        }
+    }
+
+    async fn save_playlists(&self) {
+        let bundle = self.ctx.bundle.clone();
+        let _ = blocking(&self.task.bundle_path, move || bundle.write_playlists()).await;
+    }
+
+    async fn finish(&mut self, complete: bool) -> Ending {
+        self.stop_all().await;
+        let bundle = self.ctx.bundle.clone();
+        let path = self.task.bundle_path.clone();
+        if let Err(e) = blocking(&path, move || bundle.mark_finished()).await {
+            return Ending::Failed(Arc::new(e));
+        }
+        self.emit_progress();
+        let path = self.ctx.bundle.dir().to_path_buf();
+        self.emit(TaskEvent::Finished { path: path.clone(), complete });
+        Ending::Finished { path, complete }
+    }
+
+    async fn fail(&mut self, failure: JobFailure) -> Ending {
+        self.stop_all().await;
+        self.save_playlists().await;
+        let what = self.jobs[failure.job.0 as usize].describe();
+        Ending::Failed(Arc::new(Error::JobFailed { what, failure }))
+    }
+
+    async fn cancelled(&mut self, mode: CancelMode) -> Ending {
+        self.stop_all().await;
+        if mode == CancelMode::RemovePartial {
+            let bundle = self.ctx.bundle.clone();
+            let _ = blocking(&self.task.bundle_path, move || bundle.delete()).await;
+        } else {
+            self.save_playlists().await;
+        }
+        Ending::Cancelled
+    }
+
+    async fn closed(&mut self) -> Ending {
+        self.engine.suspend();
+        self.stop_all().await;
+        self.save_playlists().await;
+        Ending::Closed
+    }
+
+    /// Asks the caller's hook for fresh URLs, headers or cookies, and re-binds pending jobs by identity.
+    async fn refresh(&mut self, job: JobId, status: u16) {
+        let Some(hook) = self.session.config.refresh.clone() else {
+            self.engine.handle_refresh_failed(Instant::now());
+            return;
+        };
+        let spec = &self.jobs[job.0 as usize];
+        let refused_uri = spec.uri.clone();
+        let request = RefreshRequest {
+            asset: self.task.asset.clone(),
+            url: lock(&self.task.url).clone(),
+            refused_uri,
+            status,
+        };
+        let Some(answer) = hook.refresh(&request).await else {
+            self.engine.handle_refresh_failed(Instant::now());
+            return;
+        };
+        if self.apply_refresh(answer).await.is_err() {
+            self.engine.handle_refresh_failed(Instant::now());
+            return;
+        }
+        self.engine.handle_refreshed(Instant::now());
+    }
+
+    async fn apply_refresh(&mut self, answer: Refresh) -> Result<(), Error> {
+        {
+            let mut auth = lock(&self.ctx.auth);
+            if let Some(headers) = &answer.headers {
+                auth.headers = Auth::new(headers, &[])?.headers;
+            }
+            if let Some(cookies) = answer.cookies {
+                auth.cookies = cookies;
+            }
+        }
+        let Some(url) = answer.url else { return Ok(()) };
+        let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
+        let master = detect(text.as_bytes()) == Some(PlaylistKind::Master);
+        if master != self.master {
+            return Err(Error::Playlist {
+                uri: final_url,
+                message: "the fresh playlist is not of the same kind as the first".to_owned(),
+            });
+        }
+        for w in &mut self.wanted {
+            w.url = match (&w.master_uri, master) {
+                (Some(uri), true) => resolve_uri(&final_url, uri)
+                    .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?,
+                _ => final_url.clone(),
+            };
+        }
+        let built = build_all(self.session, &self.ctx.auth, &self.wanted, self.key_policy).await?;
+        let fresh: HashMap<SegmentId, (String, Crypto)> =
+            built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
+        for job in &mut self.jobs {
+            if let Some((uri, crypto)) = fresh.get(&job.ids[0]) {
+                job.uri.clone_from(uri);
+                job.crypto = crypto.clone();
+            }
+        }
+        *lock(&self.task.url) = url;
+        Ok(())
+    }
+}

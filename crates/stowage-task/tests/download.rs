@@ -1,0 +1,240 @@
+//! End-to-end downloads from library code against the in-process origin and the committed fixtures:
+//! every stored segment is compared byte for byte with the clear source.
+
+mod common;
+
+use std::time::Duration;
+
+use stowage_bundle::{Bundle, KeyPolicy as BundleKeyPolicy};
+use stowage_origin::{HttpVersions, OriginConfig};
+use stowage_task::config::{KeyPolicy, MediaSelection, Resolution, VariantQualifier};
+use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, TaskEvent, TaskState};
+
+fn primary(qualifier: Option<VariantQualifier>) -> ContentConfiguration {
+    let mut c = ContentConfiguration::new().media_selection(MediaSelection::subtitles_language("en"));
+    if let Some(q) = qualifier {
+        c = c.variant_qualifier(q);
+    }
+    c
+}
+
+fn variant(width: u64, height: u64, max_bw: u64) -> Option<VariantQualifier> {
+    Some(
+        VariantQualifier::new()
+            .min_resolution(Resolution::new(width, height))
+            .max_resolution(Resolution::new(width, height))
+            .max_bandwidth(max_bw),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_master_with_audio_and_subtitles_is_stored_byte_for_byte() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let task = session
+        .download_task(&origin.url("/clear/master.m3u8"), DownloadConfiguration::new(primary(None)))
+        .unwrap();
+    assert_eq!(task.state(), TaskState::Suspended);
+    let events = common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(task.state(), TaskState::Finished { complete: true });
+
+    // The events tell the story in order.
+    let first_will = events.iter().position(|e| matches!(e, TaskEvent::WillDownloadTo { .. })).unwrap();
+    let resolved = events.iter().position(|e| matches!(e, TaskEvent::MediaSelectionResolved(_))).unwrap();
+    assert!(resolved < first_will);
+    assert!(matches!(events.last(), Some(TaskEvent::Finished { complete: true, .. })));
+    assert!(events.iter().any(|e| matches!(e, TaskEvent::LoadedTimeRangeAdded(_))));
+    let TaskEvent::MediaSelectionResolved(selection) = &events[resolved] else { unreachable!() };
+    // Automatic choice: the highest bandwidth (video2), English audio by default, English subtitles.
+    assert_eq!(selection.contents[0].variant.uri, "video2/index.m3u8");
+
+    let progress = task.progress();
+    assert_eq!(progress.segments_done, progress.segments_total);
+    assert_eq!(progress.segments_total, 6 + 7 + 6);
+    assert!(progress.bytes_expected_exact);
+    assert_eq!(progress.bytes_done, progress.bytes_expected);
+
+    let compared = common::check_bundle(&path);
+    assert_eq!(compared, 19);
+    let master = std::fs::read_to_string(path.join("master.m3u8")).unwrap();
+    assert!(master.contains("video-2/index.m3u8"), "{master}");
+    // No segment was fetched twice.
+    let log = origin.log();
+    let segments: Vec<_> =
+        log.iter().filter(|r| r.path.ends_with(".ts") || r.path.ends_with(".vtt")).collect();
+    assert_eq!(segments.len(), 19);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aes_asset_with_key_rotation_is_stored_decrypted() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let config = DownloadConfiguration::new(
+        ContentConfiguration::new()
+            .variant_qualifier(variant(320, 180, 10_000_000).unwrap())
+            .media_selection(MediaSelection::audio_all()),
+    );
+    let task = session.download_task(&origin.url("/aes/master.m3u8"), config).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6 + 7 + 7);
+    // Each of the four keys was fetched once for the whole asset.
+    for k in 0..4 {
+        assert_eq!(origin.request_count(&format!("/aes/keys/k{k}.key")), 1, "key {k}");
+    }
+    let local = std::fs::read_to_string(path.join("video-0/index.m3u8")).unwrap();
+    assert!(!local.contains("EXT-X-KEY"), "{local}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_number_ivs_are_decrypted() {
+    use stowage_origin::hls::{EncryptOptions, encrypt_rendition};
+    let origin = common::origin(OriginConfig::default());
+    // The origin serves a copy of the clear video1 encrypted with sequence-number IVs, keys rotating every 3.
+    origin.files().load_dir("/seq", common::assets().join("clear")).unwrap();
+    let encrypted = encrypt_rendition(
+        origin.files(),
+        "/seq/video1/index.m3u8",
+        &EncryptOptions::default().rotate_every(3),
+    )
+    .unwrap();
+    assert_eq!(encrypted.keys.len(), 2);
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let task = session
+        .download_task(
+            &origin.url("/seq/video1/index.m3u8"),
+            DownloadConfiguration::new(ContentConfiguration::new()),
+        )
+        .unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fmp4_with_map_and_single_file_byte_ranges() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    for (asset, media) in [("fmp4", "/clear/fmp4/index.m3u8"), ("single", "/aes/single/index.m3u8")] {
+        let task = session
+            .download_task_named(
+                asset,
+                &origin.url(media),
+                DownloadConfiguration::new(ContentConfiguration::new()),
+            )
+            .unwrap();
+        common::run(&task).await;
+        let path = task.wait().await.unwrap();
+        let compared = common::check_bundle(&path);
+        assert_eq!(compared, if asset == "fmp4" { 7 } else { 6 }, "{asset}");
+    }
+    assert_eq!(origin.request_count("/clear/fmp4/init.mp4"), 1);
+    let ranged = origin.log().iter().filter(|r| r.path == "/aes/single/video.ts").count();
+    assert_eq!(ranged, 6);
+    assert!(origin.log().iter().filter(|r| r.path == "/aes/single/video.ts").all(|r| r.range.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_prior_knowledge_and_tls_with_the_origins_ca() {
+    // h2c.
+    let origin = common::origin(OriginConfig::default().versions(HttpVersions::Http2Only));
+    let store = tempfile::tempdir().unwrap();
+    let session =
+        DownloadSession::new(common::config(store.path()).http(common::http().http2_prior_knowledge(true)))
+            .unwrap();
+    let task = session
+        .download_task(
+            &origin.url("/aes/video2/index.m3u8"),
+            DownloadConfiguration::new(ContentConfiguration::new()),
+        )
+        .unwrap();
+    common::run(&task).await;
+    common::check_bundle(&task.wait().await.unwrap());
+    assert!(origin.log().iter().all(|r| r.version == http::Version::HTTP_2));
+
+    // HTTPS with HTTP/2 by ALPN, trusting the origin's authority only.
+    let origin = common::origin(OriginConfig::default().tls(stowage_origin::TlsConfig::default()));
+    let tls = stowage_fetch::TlsConfig::default()
+        .webpki_roots(false)
+        .add_root_certificates_pem(origin.ca_pem().unwrap());
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).http(common::http().tls(tls))).unwrap();
+    let task = session
+        .download_task(
+            &origin.url("/aes/master.m3u8"),
+            DownloadConfiguration::new(primary(variant(480, 270, 700_000))),
+        )
+        .unwrap();
+    common::run(&task).await;
+    common::check_bundle(&task.wait().await.unwrap());
+    assert!(origin.log().iter().any(|r| r.version == http::Version::HTTP_2));
+
+    // Without the authority, the task fails with a TLS error naming the URL.
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path())).unwrap();
+    let task = session
+        .download_task(
+            &origin.url("/aes/master.m3u8"),
+            DownloadConfiguration::new(ContentConfiguration::new()),
+        )
+        .unwrap();
+    common::run(&task).await;
+    let err = task.wait().await.unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_ciphertext_stores_the_keys_in_the_bundle() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let config = DownloadConfiguration::new(ContentConfiguration::new()).keys(KeyPolicy::KeepEncrypted);
+    let task = session.download_task(&origin.url("/aes/video0/index.m3u8"), config).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    let bundle = Bundle::open(&path).unwrap();
+    let manifest = bundle.manifest();
+    assert_eq!(manifest.key_policy, BundleKeyPolicy::KeepEncrypted);
+    let r = &manifest.renditions[0].plan;
+    for s in &r.segments {
+        let stored = std::fs::read(bundle.segment_path(&s.id(&r.id)).unwrap()).unwrap();
+        let source =
+            std::fs::read(common::assets().join("aes/video0").join(s.uri.rsplit('/').next().unwrap()))
+                .unwrap();
+        assert!(stored == source, "ciphertext kept as fetched");
+    }
+    let local = std::fs::read_to_string(path.join("media/index.m3u8")).unwrap();
+    assert!(local.contains("keys/key-0.key"), "{local}");
+    let key0 = std::fs::read(path.join("media/keys/key-0.key")).unwrap();
+    assert_eq!(key0, std::fs::read(common::assets().join("aes/keys/k0.key")).unwrap());
+    let _ = Duration::ZERO;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sample_aes_fails_early_unless_ciphertext_is_kept() {
+    let origin = common::origin(OriginConfig::default());
+    origin.files().insert_bytes(
+        "/sa/index.m3u8",
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"/aes/keys/k0.key\"\n\
+         #EXTINF:2,\n/clear/video0/seg000.ts\n#EXT-X-ENDLIST\n",
+    );
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let task = session
+        .download_task(&origin.url("/sa/index.m3u8"), DownloadConfiguration::new(ContentConfiguration::new()))
+        .unwrap();
+    common::run(&task).await;
+    let err = task.wait().await.unwrap_err();
+    assert!(matches!(err, stowage_task::Error::UnsupportedEncryption { .. }), "{err}");
+    assert_eq!(origin.request_count("/clear/video0/seg000.ts"), 0, "nothing fetched before the error");
+
+    let config = DownloadConfiguration::new(ContentConfiguration::new()).keys(KeyPolicy::KeepEncrypted);
+    let task = session.download_task_named("kept", &origin.url("/sa/index.m3u8"), config).unwrap();
+    common::run(&task).await;
+    task.wait().await.unwrap();
+}
