@@ -703,8 +703,19 @@ impl std::fmt::Debug for Body {
 }
 
 impl Body {
-    /// The next chunk, or `None` at the end of the body.
+    /// The next chunk, or `None` at the end of the body. After an error the body is over: later calls
+    /// return `Ok(None)`.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        let result = self.next_chunk().await;
+        if result.is_err() {
+            self.done = true;
+            self.incoming = None;
+            self.decoder = None;
+        }
+        result
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
         loop {
             if self.done {
                 return Ok(None);
