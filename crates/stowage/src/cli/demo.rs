@@ -5,10 +5,20 @@
 use std::io::Write as _;
 
 use anyhow::Context;
+use stowage_bundle::{AssetCache, Bundle};
 use stowage_origin::hls::{EncryptOptions, encrypt_rendition};
 use stowage_origin::{Files, Origin, OriginConfig};
+use stowage_task::config::{ContentConfiguration, DownloadConfiguration, MediaSelection};
+use stowage_task::{DownloadSession, SessionConfig};
+
+use super::download::run_tasks;
+use super::store::StoreArgs;
+use super::units::human_bytes;
 
 include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
+
+/// The demo's asset name in the store.
+const DEMO_ASSET: &str = "stowage-demo";
 
 /// The renditions served encrypted; subtitles stay clear, as services usually serve them.
 const ENCRYPTED: [&str; 4] = ["video0", "video1", "audio-en", "audio-fr"];
@@ -21,6 +31,9 @@ pub(crate) struct DemoArgs {
     /// The loopback port to serve on (default: any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Print the download's events as JSON lines instead of progress bars.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The demo origin, serving while it lives.
@@ -53,18 +66,78 @@ impl DemoOrigin {
     }
 }
 
-pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
     let demo = DemoOrigin::start(args.port)?;
+    let url = demo.master_url();
     if args.serve {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", demo.master_url()).context("writing to standard output")?;
+        writeln!(out, "{url}").context("writing to standard output")?;
         out.flush().context("writing to standard output")?;
         eprintln!("serving the demo asset, AES-128 encrypted, until interrupted (Ctrl-C)");
         loop {
             std::thread::park();
         }
     }
-    anyhow::bail!(
-        "downloading the demo needs the download engine; serve it with `stowage demo --serve` meanwhile"
+    let session_config = SessionConfig::new(store.dir()?);
+    // Every rendition of the demo: the best variant, both audio languages, both subtitle languages.
+    let config = DownloadConfiguration::new(
+        ContentConfiguration::new()
+            .media_selection(MediaSelection::audio_all())
+            .media_selection(MediaSelection::subtitles_all()),
     )
+    .title("stowage demo");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    eprintln!("serving the built-in sample (H.264 + AAC, AES-128 encrypted) at {url}");
+    let path = runtime.block_on(async {
+        let session = DownloadSession::new(session_config)?;
+        // The demo always downloads afresh, so that it shows a whole download.
+        let existing = session.store().bundle_path(DEMO_ASSET)?;
+        if existing.exists() {
+            session
+                .store()
+                .remove(DEMO_ASSET)
+                .with_context(|| format!("removing the previous {}", existing.display()))?;
+        }
+        let task = session.download_task_named(DEMO_ASSET, &url, config)?;
+        run_tasks(&session, vec![task.clone()], args.json).await?;
+        anyhow::Ok(task.bundle_path())
+    })?;
+    let bundle = Bundle::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let report = bundle.verify(false).with_context(|| format!("verifying {}", path.display()))?;
+    if !report.problems.is_empty() {
+        anyhow::bail!("the downloaded demo bundle has {} damaged segment(s)", report.problems.len());
+    }
+    let cache = AssetCache::open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let languages: Vec<String> = cache
+        .available_media_selections()
+        .iter()
+        .filter_map(|o| o.language.clone().map(|l| format!("{l} ({:?})", o.kind).to_lowercase()))
+        .collect();
+    eprintln!(
+        "verified: {} segment(s), {} re-hashed; playable offline: {}; selections: {}",
+        report.checked,
+        human_bytes(report.bytes_checked),
+        if cache.is_playable_offline() { "yes" } else { "no" },
+        languages.join(", ")
+    );
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let line = serde_json::json!({
+            "event": "verified",
+            "path": path,
+            "segments": report.checked,
+            "bytes": report.bytes_checked,
+            "playable_offline": cache.is_playable_offline(),
+        });
+        writeln!(out, "{line}").context("writing to standard output")?;
+        return Ok(());
+    }
+    writeln!(out, "{}", path.display()).context("writing to standard output")?;
+    eprintln!("play it:  ffplay {}", path.join("master.m3u8").display());
+    eprintln!("inspect:  stowage --store {} info {DEMO_ASSET}", store.dir()?.display());
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 mod demo;
+mod download;
 mod inspect;
 mod source;
 mod store;
@@ -20,6 +21,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Download an asset into the store: a variant, audio and subtitle renditions, decrypted.
+    Download(download::DownloadArgs),
+    /// Continue unfinished downloads (all of them, or one asset), fetching only what is missing.
+    Resume(download::ResumeArgs),
     /// Show what a playlist holds: variants and renditions with estimated sizes, or a media playlist's
     /// segments, keys and byte ranges.
     Inspect(inspect::InspectArgs),
@@ -44,8 +49,10 @@ enum Command {
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Download(args) => download::download(&cli.store, &args),
+        Command::Resume(args) => download::resume(&cli.store, &args),
         Command::Inspect(args) => inspect::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Demo(args) => demo::run(&cli.store, &args),
         Command::List(args) => store::list(&cli.store, &args),
         Command::Info(args) => store::info(&cli.store, &args),
         Command::Verify(args) => store::verify(&cli.store, &args),

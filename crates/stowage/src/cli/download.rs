@@ -1,0 +1,545 @@
+//! `stowage download` and `stowage resume`: run download tasks with live progress bars, or JSON lines of
+//! their events; Ctrl-C suspends cleanly and says how to resume.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use stowage_fetch::{ClientConfig, TlsConfig};
+use stowage_task::config::{
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
+    Priority, StoragePolicy, VariantQualifier,
+};
+use stowage_task::events::{Progress, TaskEvent};
+use stowage_task::selection::ResolvedSelection;
+use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
+
+use super::store::StoreArgs;
+use super::units::{human_duration, parse_expiry, parse_size};
+
+/// Network options shared by the commands that download.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct NetArgs {
+    /// An HTTP header for every request, as `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+    /// A cookie for every request, as `name=value` (repeatable).
+    #[arg(long = "cookie", value_name = "NAME=VALUE")]
+    cookies: Vec<String>,
+    /// A limit on the download rate, in bytes per second (like 5M or 500K).
+    #[arg(long, value_name = "RATE")]
+    rate_limit: Option<String>,
+    /// Connections at once, in total (default 32; 16 per host).
+    #[arg(long, value_name = "N")]
+    connections: Option<usize>,
+    /// Trust the certificate authorities in this PEM file, besides the web's.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Print the events as JSON lines instead of progress bars.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DownloadArgs {
+    /// The master (or media) playlist URL.
+    url: String,
+    /// Which variant: qualifiers tried in order, then the highest that fits (repeatable). Like
+    /// `max-resolution=1280x720,codec=avc1` or `max-bandwidth=3M`.
+    #[arg(long = "variant", value_name = "QUALIFIER")]
+    variants: Vec<String>,
+    /// Audio renditions: languages (`en,fr`) or `all` (default: the default one).
+    #[arg(long, value_name = "LANGS|all")]
+    audio: Option<String>,
+    /// Subtitle renditions: languages or `all` (default: none).
+    #[arg(long, value_name = "LANGS|all")]
+    subs: Option<String>,
+    /// A title, shown by `list` and `info`.
+    #[arg(long)]
+    title: Option<String>,
+    /// The asset's name in the store (default: derived from the URL).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31).
+    #[arg(long, value_name = "WHEN")]
+    expires: Option<String>,
+    /// Purge priority.
+    #[arg(long, value_parser = ["important", "default"], default_value = "default")]
+    priority: String,
+    /// Store segments as fetched, with their keys in the bundle, instead of decrypting them.
+    #[arg(long)]
+    keep_encrypted: bool,
+    /// Record segments that cannot be had as gaps and finish an incomplete asset, instead of failing.
+    #[arg(long)]
+    tolerant: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ResumeArgs {
+    /// The asset to resume (default: every unfinished asset in the store).
+    asset: Option<String>,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
+    let mut content = ContentConfiguration::new();
+    for text in &args.variants {
+        let qualifier: VariantQualifier = text.parse().with_context(|| format!("--variant {text}"))?;
+        content = content.variant_qualifier(qualifier);
+    }
+    for (kind, value, flag) in
+        [(MediaKind::Audio, &args.audio, "--audio"), (MediaKind::Subtitles, &args.subs, "--subs")]
+    {
+        if let Some(text) = value {
+            for selection in
+                MediaSelection::parse_list(kind, text).with_context(|| format!("{flag} {text}"))?
+            {
+                content = content.media_selection(selection);
+            }
+        }
+    }
+    let mut storage = StoragePolicy::new();
+    if let Some(expires) = &args.expires {
+        storage = storage.expires(parse_expiry(expires, SystemTime::now()).context("--expires")?);
+    }
+    if args.priority == "important" {
+        storage = storage.priority(Priority::Important);
+    }
+    let mut config = DownloadConfiguration::new(content)
+        .storage(storage)
+        .keys(if args.keep_encrypted { KeyPolicy::KeepEncrypted } else { KeyPolicy::Decrypt })
+        .integrity(if args.tolerant { IntegrityPolicy::Tolerant } else { IntegrityPolicy::Strict });
+    if let Some(title) = &args.title {
+        config = config.title(title.clone());
+    }
+    Ok(config)
+}
+
+pub(crate) fn session_config(store: &StoreArgs, net: &NetArgs) -> anyhow::Result<SessionConfig> {
+    let mut config = SessionConfig::new(store.dir()?);
+    for header in &net.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("-H {header}: expected `Name: value`");
+        };
+        config = config.header(name.trim(), value.trim());
+    }
+    for cookie in &net.cookies {
+        let Some((name, value)) = cookie.split_once('=') else {
+            bail!("--cookie {cookie}: expected `name=value`");
+        };
+        config = config.cookie(name.trim(), value.trim());
+    }
+    if let Some(rate) = &net.rate_limit {
+        config = config.rate_limit(Some(parse_size(rate).context("--rate-limit")?));
+    }
+    if let Some(n) = net.connections {
+        if n == 0 {
+            bail!("--connections must be at least 1");
+        }
+        config = config.max_connections(n).max_connections_per_host(n);
+    }
+    if let Some(path) = &net.ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
+        config =
+            config.http(ClientConfig::default().tls(TlsConfig::default().add_root_certificates_pem(pem)));
+    }
+    Ok(config)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result<()> {
+    let config = configuration(args)?;
+    let session_config = session_config(store, &args.net)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let session = DownloadSession::new(session_config)?;
+        let task = match &args.name {
+            Some(name) => session.download_task_named(name, &args.url, config)?,
+            None => session.download_task(&args.url, config)?,
+        };
+        run_tasks(&session, vec![task], args.net.json).await
+    })
+}
+
+pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()> {
+    let session_config = session_config(store, &args.net)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let session = DownloadSession::new(session_config)?;
+        let mut tasks = session.restore()?;
+        if let Some(asset) = &args.asset {
+            tasks.retain(|t| t.asset() == asset);
+            if tasks.is_empty() {
+                bail!(
+                    "`{asset}` is not an unfinished asset of the store {}",
+                    session.store().dir().display()
+                );
+            }
+        }
+        if tasks.is_empty() {
+            let message = "nothing to resume: every asset in the store is finished\n";
+            std::io::stdout().lock().write_all(message.as_bytes()).context("writing to standard output")?;
+            return Ok(());
+        }
+        run_tasks(&session, tasks, args.net.json).await
+    })
+}
+
+/// Ticks a task may be terminal without its ending event before the event counts as missed.
+const ENDING_GRACE_TICKS: u32 = 3;
+
+/// Runs tasks to their end, showing progress; Ctrl-C suspends them all and explains how to resume.
+pub(crate) async fn run_tasks(
+    session: &DownloadSession,
+    tasks: Vec<DownloadTask>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut events = session.events();
+    let mut ui = if json { Ui::Json } else { Ui::bars(&tasks) };
+    for task in &tasks {
+        task.resume();
+    }
+    let mut failures = Vec::new();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    // A task's ending is shown when its Finished or Failed event arrives. Events can be missed by a
+    // listener that falls far behind, so a tick also reads the tasks' own state, and a task that has been
+    // terminal for a few ticks without its event counts as ended.
+    let mut ended: HashMap<String, u32> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while tasks.iter().any(|t| ended.get(t.asset()).is_none_or(|ticks| *ticks < ENDING_GRACE_TICKS)) {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                let Some(task) = tasks.iter().find(|t| t.asset() == event.asset) else { continue };
+                ui.show(task, &event.event)?;
+                if matches!(event.event, TaskEvent::Finished { .. } | TaskEvent::Failed(_)) {
+                    ended.insert(task.asset().to_owned(), ENDING_GRACE_TICKS);
+                }
+            }
+            _ = tick.tick() => {
+                for task in &tasks {
+                    ui.refresh(task);
+                    if task.state().is_terminal() {
+                        *ended.entry(task.asset().to_owned()).or_insert(0) += 1;
+                    }
+                }
+            }
+            _ = &mut interrupted => {
+                for task in &tasks {
+                    task.suspend();
+                }
+                for task in &tasks {
+                    task.wait_for_state(|s| !matches!(s, TaskState::Running | TaskState::Waiting)).await;
+                }
+                ui.finish();
+                let names: Vec<&str> = tasks.iter().map(DownloadTask::asset).collect();
+                eprintln!(
+                    "\nsuspended; finished segments are kept. Resume with:\n  stowage --store {} resume{}",
+                    session.store().dir().display(),
+                    if names.len() == 1 { format!(" {}", names[0]) } else { String::new() }
+                );
+                std::process::exit(130);
+            }
+        }
+    }
+    ui.finish();
+    // Events may have been missed under load; the tasks' own endings are the truth.
+    for task in &tasks {
+        match task.wait().await {
+            Ok(path) => {
+                if !json {
+                    let complete = matches!(task.state(), TaskState::Finished { complete: true });
+                    println_out(&format!(
+                        "{} {}\n  play it: ffplay {}\n",
+                        if complete { "downloaded" } else { "downloaded, INCOMPLETE (gaps recorded):" },
+                        path.display(),
+                        path.join("master.m3u8").display()
+                    ))?;
+                }
+            }
+            Err(e) => {
+                let line = format!("{}: {e}", task.asset());
+                if !failures.contains(&line) {
+                    failures.push(line);
+                }
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "{}\nfinished segments are kept; `stowage --store {} resume` continues",
+            failures.join("\n"),
+            session.store().dir().display()
+        )
+    }
+}
+
+fn println_out(text: &str) -> anyhow::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to standard output")
+}
+
+/// Labels for a task's renditions, in plan order, from the resolved selection.
+fn labels(selection: &ResolvedSelection) -> Vec<String> {
+    let mut out = Vec::new();
+    for reference in selection.media_playlists() {
+        let content = &selection.contents[reference.content];
+        let label = match reference.kind {
+            None => {
+                let v = &content.variant;
+                match &v.resolution {
+                    Some(r) => format!("video {r}"),
+                    None => format!("variant {}", v.index),
+                }
+            }
+            Some(kind) => {
+                let r = content.renditions.iter().find(|r| r.uri.as_deref() == Some(reference.uri));
+                let lang = r.and_then(|r| r.language.clone()).or_else(|| r.map(|r| r.name.clone()));
+                format!("{} {}", kind.as_str().to_ascii_lowercase(), lang.unwrap_or_default())
+            }
+        };
+        out.push(label);
+    }
+    out
+}
+
+enum Ui {
+    Json,
+    Bars { multi: MultiProgress, tasks: HashMap<String, TaskBars> },
+}
+
+struct TaskBars {
+    total: ProgressBar,
+    renditions: Vec<ProgressBar>,
+    labels: Vec<String>,
+    started: Instant,
+}
+
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl Ui {
+    fn bars(tasks: &[DownloadTask]) -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        let mut map = HashMap::new();
+        for task in tasks {
+            let total = multi.add(ProgressBar::new(0));
+            total.set_style(bar_style(
+                "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+            ));
+            total.set_prefix(short(task.asset(), 14));
+            total.set_message("starting");
+            map.insert(
+                task.asset().to_owned(),
+                TaskBars { total, renditions: Vec::new(), labels: Vec::new(), started: Instant::now() },
+            );
+        }
+        Self::Bars { multi, tasks: map }
+    }
+
+    fn show(&mut self, task: &DownloadTask, event: &TaskEvent) -> anyhow::Result<()> {
+        match self {
+            Self::Json => {
+                let mut line = event_json(event);
+                if let Value::Object(map) = &mut line {
+                    map.insert("asset".into(), json!(task.asset()));
+                }
+                println_out(&(line.to_string() + "\n"))
+            }
+            Self::Bars { multi, tasks } => {
+                let Some(bars) = tasks.get_mut(task.asset()) else { return Ok(()) };
+                match event {
+                    TaskEvent::WillDownloadTo { path } => {
+                        bars.total.println(format!("downloading to {}", path.display()));
+                    }
+                    TaskEvent::MediaSelectionResolved(selection) => {
+                        bars.labels = labels(selection);
+                        for label in &bars.labels {
+                            let bar = multi.insert_before(&bars.total, ProgressBar::new(0));
+                            bar.set_style(bar_style("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {msg}"));
+                            bar.set_prefix(short(label, 14));
+                            bars.renditions.push(bar);
+                        }
+                    }
+                    TaskEvent::Progress(progress) => update(bars, progress),
+                    TaskEvent::SegmentRetried { job, attempt, cause, delay } => {
+                        bars.total.set_message(format!(
+                            "retrying {job} (attempt {attempt}) in {:.1}s: {cause}",
+                            delay.as_secs_f64()
+                        ));
+                    }
+                    TaskEvent::SegmentMissing(failure) => {
+                        bars.total.println(format!("gap recorded: {failure}"));
+                    }
+                    TaskEvent::Finished { complete, .. } => {
+                        for bar in &bars.renditions {
+                            bar.finish();
+                        }
+                        bars.total.finish_with_message(format!(
+                            "{} in {:.1}s",
+                            if *complete { "done" } else { "done with gaps" },
+                            bars.started.elapsed().as_secs_f64()
+                        ));
+                    }
+                    TaskEvent::Failed(e) => {
+                        for bar in &bars.renditions {
+                            bar.abandon();
+                        }
+                        bars.total.abandon_with_message(format!("failed: {e}"));
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Brings a task's bars up to date from its own progress, in case events were missed.
+    fn refresh(&mut self, task: &DownloadTask) {
+        if let Self::Bars { tasks, .. } = self
+            && let Some(bars) = tasks.get_mut(task.asset())
+            && !bars.total.is_finished()
+        {
+            update(bars, &task.progress());
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Self::Bars { tasks, .. } = self {
+            for bars in tasks.values() {
+                if !bars.total.is_finished() {
+                    bars.total.abandon();
+                }
+            }
+        }
+    }
+}
+
+fn update(bars: &mut TaskBars, progress: &Progress) {
+    bars.total.set_length(progress.bytes_expected.max(progress.bytes_done));
+    bars.total.set_position(progress.bytes_done);
+    let loaded: Duration = progress.renditions.first().map(|r| r.loaded_duration).unwrap_or_default();
+    bars.total.set_message(format!(
+        "{}/{} segments, {} loaded{}",
+        progress.segments_done,
+        progress.segments_total,
+        human_duration(loaded.as_secs_f64()),
+        if progress.bytes_expected_exact { "" } else { " (size estimated)" }
+    ));
+    for r in &progress.renditions {
+        if let Some(bar) = bars.renditions.get(r.rendition) {
+            bar.set_length(r.bytes_expected.max(r.bytes_done));
+            bar.set_position(r.bytes_done);
+            bar.set_message(format!(
+                "{}/{} segments, {} loaded",
+                r.segments_done,
+                r.segments_total,
+                human_duration(r.loaded_duration.as_secs_f64())
+            ));
+        }
+    }
+}
+
+fn short(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let tail: String = text.chars().rev().take(width - 1).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("…{tail}")
+    }
+}
+
+/// One event as a JSON object: `{"event": NAME, ...fields}`.
+pub(crate) fn event_json(event: &TaskEvent) -> Value {
+    match event {
+        TaskEvent::WillDownloadTo { path } => json!({"event": "will_download_to", "path": path}),
+        TaskEvent::MediaSelectionResolved(selection) => {
+            let contents: Vec<Value> = selection
+                .contents
+                .iter()
+                .map(|c| {
+                    json!({
+                        "variant": {
+                            "index": c.variant.index,
+                            "uri": c.variant.uri,
+                            "bandwidth": c.variant.bandwidth,
+                            "average_bandwidth": c.variant.average_bandwidth,
+                            "resolution": c.variant.resolution.map(|r| r.to_string()),
+                            "codecs": c.variant.codecs,
+                        },
+                        "renditions": c.renditions.iter().map(|r| json!({
+                            "index": r.index,
+                            "type": r.kind.as_str(),
+                            "group_id": r.group_id,
+                            "name": r.name,
+                            "language": r.language,
+                            "uri": r.uri,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            json!({"event": "media_selection_resolved", "contents": contents})
+        }
+        TaskEvent::Progress(p) => json!({
+            "event": "progress",
+            "bytes_done": p.bytes_done,
+            "bytes_expected": p.bytes_expected,
+            "bytes_expected_exact": p.bytes_expected_exact,
+            "segments_done": p.segments_done,
+            "segments_total": p.segments_total,
+            "segments_missing": p.segments_missing,
+            "renditions": p.renditions.iter().map(|r| json!({
+                "rendition": r.rendition,
+                "bytes_done": r.bytes_done,
+                "bytes_expected": r.bytes_expected,
+                "segments_done": r.segments_done,
+                "segments_total": r.segments_total,
+                "segments_missing": r.segments_missing,
+                "loaded_duration": r.loaded_duration.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+        }),
+        TaskEvent::LoadedTimeRangeAdded(r) => json!({
+            "event": "loaded_time_range_added",
+            "rendition": r.rendition,
+            "added": [r.added.start.as_secs_f64(), r.added.end.as_secs_f64()],
+            "loaded": r.loaded.iter().map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])).collect::<Vec<_>>(),
+            "expected": r.expected.map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])),
+        }),
+        TaskEvent::SegmentRetried { job, attempt, cause, delay } => json!({
+            "event": "segment_retried",
+            "job": job.to_string(),
+            "attempt": attempt,
+            "cause": cause.to_string(),
+            "delay": delay.as_secs_f64(),
+        }),
+        TaskEvent::SegmentMissing(failure) => json!({
+            "event": "segment_missing",
+            "job": failure.job.to_string(),
+            "reason": failure.to_string(),
+        }),
+        TaskEvent::Finished { path, complete } => {
+            json!({"event": "finished", "path": path, "complete": complete})
+        }
+        TaskEvent::Failed(e) => json!({"event": "failed", "error": e.to_string()}),
+        _ => json!({"event": "other"}),
+    }
+}
