@@ -102,3 +102,46 @@ fn shutdown_releases_the_port() {
     origin.shutdown();
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
+
+#[test]
+fn an_asset_loaded_from_a_directory_is_served_encrypted() {
+    use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+    use stowage_origin::hls::{EncryptOptions, encrypt_master, sequence_iv};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("v")).unwrap();
+    std::fs::write(
+        dir.path().join("master.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv/index.m3u8\n",
+    )
+    .unwrap();
+    let media =
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:3\n#EXTINF:2,\ns0.ts\n#EXTINF:2,\ns1.ts\n";
+    std::fs::write(dir.path().join("v/index.m3u8"), media).unwrap();
+    std::fs::write(dir.path().join("v/s0.ts"), pattern(1880)).unwrap();
+    std::fs::write(dir.path().join("v/s1.ts"), pattern(940)).unwrap();
+
+    let files = Files::new();
+    // The clear copy and the encrypted copy side by side.
+    assert_eq!(files.load_dir("/clear", dir.path()).unwrap(), 4);
+    assert_eq!(files.load_dir("/enc", dir.path()).unwrap(), 4);
+    let done =
+        encrypt_master(&files, "/enc/master.m3u8", &EncryptOptions::default().rotate_every(1)).unwrap();
+    assert_eq!(done.len(), 1);
+    let origin = Origin::start(files, OriginConfig::default()).unwrap();
+
+    let mut conn = Conn::open(origin.addr());
+    let playlist = String::from_utf8(conn.get("/enc/v/index.m3u8", "").body).unwrap();
+    assert_eq!(playlist.matches("#EXT-X-KEY:METHOD=AES-128,URI=\"key").count(), 2);
+    for (n, segment) in ["s0.ts", "s1.ts"].iter().enumerate() {
+        let key: [u8; 16] = conn.get(&format!("/enc/v/key{n}.key"), "").body.try_into().unwrap();
+        let encrypted = conn.get(&format!("/enc/v/{segment}"), "").body;
+        let clear = conn.get(&format!("/clear/v/{segment}"), "").body;
+        let iv = sequence_iv(3 + n as u64);
+        let decrypted = cbc::Decryptor::<aes::Aes128>::new(&key.into(), &iv.into())
+            .decrypt_padded_vec_mut::<Pkcs7>(&encrypted)
+            .unwrap();
+        assert_eq!(decrypted, clear, "{segment}");
+        assert_ne!(encrypted[..clear.len()], clear[..]);
+    }
+}
