@@ -9,9 +9,41 @@
 //! | [`playlist`] | `stowage-playlist` | zero-copy parser and writer for master and media playlists; no IO |
 //! | [`fetch`] | `stowage-fetch` | HTTP(S) client with retries, byte ranges, rate limits; AES-128 decryption |
 //! | [`bundle`] | `stowage-bundle` | the offline bundle on disk, the storage manager and the asset cache |
+//! | [`task`] | `stowage-task` | download sessions and tasks: configuration, selection, the engine, events |
+//!
+//! The paved path is re-exported at the top: a [`DownloadSession`] makes [`DownloadTask`]s from a playlist
+//! URL and a [`DownloadConfiguration`]; each task reports [`TaskEvent`]s and leaves a bundle that the
+//! [`StorageManager`] lists and purges and the [`AssetCache`] answers questions about.
 //!
 //! **What it does not do.** It adds no behaviour of its own beyond composing the layers: parsing rules,
 //! network policy and storage live in the crates named above.
+//!
+//! ```no_run
+//! use stowage::{ContentConfiguration, DownloadConfiguration, DownloadSession, MediaSelection, SessionConfig};
+//!
+//! # async fn run() -> Result<(), stowage::Error> {
+//! let session = DownloadSession::new(SessionConfig::new("downloads"))?;
+//! let config = DownloadConfiguration::new(
+//!     ContentConfiguration::new()
+//!         .variant_qualifier("max-resolution=1920x1080".parse()?)
+//!         .media_selection(MediaSelection::audio_language("fr"))
+//!         .media_selection(MediaSelection::subtitles_all()),
+//! );
+//! let task = session.download_task("https://example.com/master.m3u8", config)?;
+//! let mut events = task.events();
+//! task.resume();
+//! while let Some(event) = events.recv().await {
+//!     println!("{event:?}");
+//!     if task.state().is_terminal() {
+//!         break;
+//!     }
+//! }
+//! let bundle = task.wait().await?; // play it: ffplay BUNDLE/master.m3u8
+//! # let _ = bundle;
+//! # Ok(()) }
+//! ```
+//!
+//! The parser alone, with no IO:
 //!
 //! ```
 //! use stowage::playlist::{Playlist, PlaylistKind};
@@ -75,6 +107,13 @@ use std::path::PathBuf;
 pub use stowage_bundle as bundle;
 pub use stowage_fetch as fetch;
 pub use stowage_playlist as playlist;
+pub use stowage_task as task;
+
+pub use stowage_bundle::{AssetCache, StorageManager};
+pub use stowage_task::{
+    CancelMode, ContentConfiguration, DownloadConfiguration, DownloadSession, DownloadTask, IntegrityPolicy,
+    MediaSelection, SessionConfig, TaskEvent, TaskState, VariantQualifier,
+};
 
 /// Everything that can go wrong in stowage, opaque: ask it with the `is_*` predicates, read its message
 /// with `Display`, and reach the layer's own error through [`std::error::Error::source`].
@@ -86,6 +125,7 @@ enum Inner {
     Playlist(playlist::Error),
     Fetch(fetch::Error),
     Bundle(bundle::Error),
+    Task(task::Error),
     Io { path: PathBuf, source: std::io::Error },
 }
 
@@ -108,6 +148,12 @@ impl Error {
     /// The offline bundle or the store failed: disk full, permissions, a locked or damaged bundle.
     pub fn is_bundle(&self) -> bool {
         matches!(self.inner, Inner::Bundle(_))
+    }
+
+    /// A download task failed: a segment that could not be had (named), an unsupported encryption, a
+    /// configuration that matches nothing in the playlist, a cancelled task.
+    pub fn is_task(&self) -> bool {
+        matches!(self.inner, Inner::Task(_))
     }
 
     /// A local file could not be read or written.
@@ -142,12 +188,19 @@ impl From<bundle::Error> for Error {
     }
 }
 
+impl From<task::Error> for Error {
+    fn from(e: task::Error) -> Self {
+        Self { inner: Inner::Task(e) }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Playlist(e) => write!(f, "playlist: {e}"),
             Inner::Fetch(e) => write!(f, "{e}"),
             Inner::Bundle(e) => write!(f, "{e}"),
+            Inner::Task(e) => write!(f, "{e}"),
             Inner::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -159,6 +212,7 @@ impl fmt::Debug for Error {
             Inner::Playlist(e) => fmt::Debug::fmt(e, f),
             Inner::Fetch(e) => fmt::Debug::fmt(e, f),
             Inner::Bundle(e) => fmt::Debug::fmt(e, f),
+            Inner::Task(e) => fmt::Debug::fmt(e, f),
             Inner::Io { path, source } => {
                 f.debug_struct("Io").field("path", path).field("source", source).finish()
             }
@@ -172,6 +226,7 @@ impl std::error::Error for Error {
             Inner::Playlist(e) => Some(e),
             Inner::Fetch(e) => Some(e),
             Inner::Bundle(e) => Some(e),
+            Inner::Task(e) => Some(e),
             Inner::Io { source, .. } => Some(source),
         }
     }
