@@ -64,8 +64,16 @@
 //! `stowage inspect FILE|-|URL [--base URL] [--lenient] [--json] [--shallow] [--segments]` shows what a
 //! playlist holds. For a master playlist it loads the media playlists it refers to (files beside it, or
 //! over http(s), all at once) to give each variant's duration and estimated size, like `yt-dlp -F`;
-//! `--shallow` skips that. Exit codes: 0 success, 1 failure (the message names the file, URL, line and
-//! column), 2 a wrong command line.
+//! `--shallow` skips that.
+//!
+//! `stowage download URL` downloads into the store with live progress bars (per rendition and in total:
+//! bytes, speed, ETA, loaded duration) or, with `--json`, one JSON line per event; `stowage resume`
+//! continues after Ctrl-C, a crash or a restart; `demo` downloads the built-in sample from an in-process
+//! origin; `list`, `info`, `verify`, `remove`, `purge` and `policy` manage the store. `stowage help
+//! COMMAND` tells the options.
+//!
+//! Exit codes: 0 success; 1 failure (the message names the file, URL, segment, line and column, and what to
+//! try); 2 a wrong command line; 130 a download interrupted by Ctrl-C and suspended.
 //!
 //! ## `inspect --json`
 //!

@@ -346,3 +346,40 @@ fn a_segment_that_never_comes_fails_strictly_or_becomes_a_named_gap() {
     assert_eq!(gaps.len(), 1);
     assert!(gaps[0]["reason"].as_str().unwrap().contains("404"), "{gaps:?}");
 }
+
+#[test]
+fn keep_encrypted_stores_ciphertext_with_the_keys_in_the_bundle() {
+    let origin = aes_origin();
+    let store = tempfile::tempdir().unwrap();
+    let url = origin.url("/aes/master.m3u8");
+    stdout_ok(&run(stowage(store.path())
+        .args(["download", &url, "--name", "sealed", "--keep-encrypted"])
+        .args(["--variant", "max-resolution=320x180"])));
+    let bundle = store.path().join("sealed");
+    // Stored bytes are the ciphertext as served.
+    let compared =
+        assert_identical_to_clear(store.path(), "sealed", &bundle, &repo().join("tests/assets/hls/aes"));
+    assert_eq!(compared, 6 + 7);
+    // The local playlists point at key files inside the bundle, never at the origin.
+    for (rendition, _) in stored_segments(&bundle) {
+        let text = std::fs::read_to_string(bundle.join(&rendition).join("index.m3u8")).unwrap();
+        let keys: Vec<&str> = text.lines().filter(|l| l.starts_with("#EXT-X-KEY")).collect();
+        assert!(!keys.is_empty(), "{text}");
+        for key in keys {
+            assert!(!key.contains("http") && !key.contains("/aes/"), "{key}");
+            let uri = key.split("URI=\"").nth(1).unwrap().split('"').next().unwrap();
+            let stored = std::fs::read(bundle.join(&rendition).join(uri)).unwrap();
+            assert_eq!(stored.len(), 16, "{uri}");
+        }
+    }
+    if have_ffmpeg() {
+        // ffmpeg decrypts it with the bundle's own keys.
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-xerror", "-allowed_extensions", "ALL", "-i"])
+            .arg(bundle.join("master.m3u8"))
+            .args(["-map", "0:v", "-map", "0:a", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
