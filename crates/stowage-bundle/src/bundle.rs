@@ -60,6 +60,113 @@ struct State {
     /// Incremented whenever the journal is cut back after a failed append, so that a sync that started
     /// before does not vouch for bytes written after.
     journal_epoch: u64,
+    /// Per rendition (manifest order): what progress and time-range queries need, kept up to date on each
+    /// change so that a query costs nothing like a walk over a 100,000-segment plan.
+    summaries: Vec<Summary>,
+}
+
+/// A rendition's running totals and playable time ranges.
+#[derive(Default)]
+struct Summary {
+    finished: usize,
+    bytes: u64,
+    ranges: Vec<TimeRange>,
+    /// Start time of each entry (media entries; initialization entries get the next segment's start).
+    starts: Vec<f64>,
+    /// For each entry, the index of the initialization entry in force, if any.
+    init_of: Vec<Option<usize>>,
+}
+
+impl State {
+    /// Recomputes the summary of rendition `ri` from the finished set.
+    fn rebuild_summary(&mut self, ri: usize) {
+        let plan = &self.manifest.renditions[ri].plan;
+        let mut summary = Summary {
+            ranges: ledger::loaded_time_ranges(plan, &self.finished),
+            starts: Vec::with_capacity(plan.segments.len()),
+            init_of: Vec::with_capacity(plan.segments.len()),
+            ..Summary::default()
+        };
+        let (mut t, mut init) = (0.0, None);
+        for (si, entry) in plan.segments.iter().enumerate() {
+            if entry.kind == crate::id::SegmentKind::Init {
+                init = Some(si);
+            }
+            summary.starts.push(t);
+            summary.init_of.push(if entry.kind == crate::id::SegmentKind::Init { None } else { init });
+            if entry.kind == crate::id::SegmentKind::Media {
+                t += entry.duration;
+            }
+            if let Some(f) = self.finished.get(&entry.id(&plan.id)) {
+                summary.finished += 1;
+                summary.bytes += f.length;
+            }
+        }
+        if ri < self.summaries.len() {
+            self.summaries[ri] = summary;
+        } else {
+            self.summaries.push(summary);
+        }
+    }
+
+    fn rebuild_summaries(&mut self) {
+        self.summaries.clear();
+        for ri in 0..self.manifest.renditions.len() {
+            self.rebuild_summary(ri);
+        }
+    }
+
+    /// Records a finished entry and updates its rendition's summary.
+    fn add_finished(&mut self, id: SegmentId, finished: Finished) {
+        let Some(&(ri, si)) = self.index.get(&id) else { return };
+        let entry = &self.manifest.renditions[ri].plan.segments[si];
+        let is_init = entry.kind == crate::id::SegmentKind::Init;
+        let duration = entry.duration;
+        let rendition = self.manifest.renditions[ri].plan.id.clone();
+        if let Some(old) = self.finished.insert(id, finished) {
+            // Replaced: count it once.
+            self.summaries[ri].finished -= 1;
+            self.summaries[ri].bytes -= old.length;
+        }
+        let summary = &mut self.summaries[ri];
+        summary.finished += 1;
+        summary.bytes += finished.length;
+        let init_ok = summary.init_of[si].is_none_or(|ii| {
+            let init = &self.manifest.renditions[ri].plan.segments[ii];
+            self.finished.contains_key(&init.id(&rendition))
+        });
+        if is_init {
+            // Segments waiting for this initialization section may have become playable.
+            self.summaries[ri].ranges =
+                ledger::loaded_time_ranges(&self.manifest.renditions[ri].plan, &self.finished);
+        } else if init_ok && duration > 0.0 {
+            let start = self.summaries[ri].starts[si];
+            insert_range(&mut self.summaries[ri].ranges, TimeRange::new(start, start + duration));
+        }
+    }
+
+    /// Forgets a finished entry and updates its rendition's summary.
+    fn remove_finished(&mut self, id: &SegmentId) {
+        if self.finished.remove(id).is_some()
+            && let Some(&(ri, _)) = self.index.get(id)
+        {
+            self.rebuild_summary(ri);
+        }
+    }
+}
+
+/// Adds `range` to sorted, disjoint `ranges`, merging it with those it touches.
+fn insert_range(ranges: &mut Vec<TimeRange>, range: TimeRange) {
+    const TOUCH: f64 = 1e-9;
+    let pos = ranges.partition_point(|r| r.end < range.start - TOUCH);
+    let mut merged = range;
+    let mut end = pos;
+    while end < ranges.len() && ranges[end].start <= merged.end + TOUCH {
+        merged.start = merged.start.min(ranges[end].start);
+        merged.end = merged.end.max(ranges[end].end);
+        end += 1;
+    }
+    ranges.splice(pos..end, [merged]);
 }
 
 /// Renames waiting for their folder to be synced ([`Durability::Full`]).
@@ -368,7 +475,10 @@ impl Bundle {
             unsynced: 0,
             dirty_dirs: Vec::new(),
             journal_epoch: 0,
+            summaries: Vec::new(),
         };
+        let mut state = state;
+        state.rebuild_summaries();
         Self {
             inner: Arc::new(Inner {
                 dir,
@@ -443,11 +553,13 @@ impl Bundle {
     /// section), in seconds from the rendition's start, merged where they touch.
     pub fn loaded_time_ranges(&self, rendition: &RenditionId) -> Result<Vec<TimeRange>> {
         let state = lock_state(&self.inner.state);
-        let r = state
+        let ri = state
             .manifest
-            .rendition(rendition)
+            .renditions
+            .iter()
+            .position(|r| &r.plan.id == rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(ledger::loaded_time_ranges(&r.plan, &state.finished))
+        Ok(state.summaries[ri].ranges.clone())
     }
 
     /// Progress, overall and per rendition.
@@ -457,23 +569,15 @@ impl Bundle {
             .manifest
             .renditions
             .iter()
-            .map(|r| {
-                let mut done = 0;
-                let mut bytes = 0;
-                for id in r.plan.segment_ids() {
-                    if let Some(f) = state.finished.get(&id) {
-                        done += 1;
-                        bytes += f.length;
-                    }
-                }
-                RenditionProgress {
-                    rendition: r.plan.id.clone(),
-                    segments_finished: done,
-                    segments_total: r.plan.segments.len(),
-                    bytes_finished: bytes,
-                    loaded_time_ranges: ledger::loaded_time_ranges(&r.plan, &state.finished),
-                    duration: r.plan.duration(),
-                }
+            .zip(&state.summaries)
+            .map(|(r, summary)| RenditionProgress {
+                rendition: r.plan.id.clone(),
+                segments_finished: summary.finished,
+                segments_total: r.plan.segments.len(),
+                bytes_finished: summary.bytes,
+                loaded_time_ranges: summary.ranges.clone(),
+                duration: summary.starts.last().copied().unwrap_or(0.0)
+                    + r.plan.segments.last().map_or(0.0, |s| s.duration),
             })
             .collect();
         Progress {
@@ -579,6 +683,7 @@ impl Bundle {
             state.manifest.renditions.push(ManifestRendition { plan: r, state: RenditionState::default() });
         }
         state.index = ledger::index_plan(&state.manifest);
+        state.rebuild_summaries();
         self.save_manifest(&mut state)?;
         crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished)
     }
@@ -687,7 +792,7 @@ impl Bundle {
                     | SegmentProblem::WrongChecksum { path } => path,
                 };
                 self.append_record(&mut state, &JournalRecord::Drop { id: id.clone() }, true)?;
-                state.finished.remove(id);
+                state.remove_finished(id);
                 match storage.remove_file(path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1001,7 +1106,7 @@ impl SegmentWriter {
             remove_quietly(&*storage, &self.path);
             return Err(e);
         }
-        state.finished.insert(self.id.clone(), Finished { length: self.written, crc32 });
+        state.add_finished(self.id.clone(), Finished { length: self.written, crc32 });
         state.busy.remove(&self.id);
         self.done = true;
         if let Some(pos) = state.manifest.gaps.iter().position(|g| g.segment == self.id) {

@@ -323,3 +323,32 @@ fn concurrent_writers_share_the_bundle() {
     let journal = fs::read_to_string(dir.join("journal.log")).unwrap();
     assert_eq!(journal.lines().count(), 25, "one header and one record per segment");
 }
+
+#[test]
+fn time_ranges_grow_and_merge_in_any_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = Bundle::create(tmp.path().join("a"), simple_plan("a", 5)).unwrap();
+    let (ids, video) = (bundle.pending_segments(), rid("video"));
+    let ranges = |b: &Bundle| -> Vec<(f64, f64)> {
+        b.loaded_time_ranges(&video).unwrap().iter().map(|r| (r.start, r.end)).collect()
+    };
+    let steps: [(usize, Vec<(f64, f64)>); 5] = [
+        (2, vec![(12.0, 18.0)]),
+        (4, vec![(12.0, 18.0), (24.0, 30.0)]),
+        (0, vec![(0.0, 6.0), (12.0, 18.0), (24.0, 30.0)]),
+        (3, vec![(0.0, 6.0), (12.0, 30.0)]),
+        (1, vec![(0.0, 30.0)]),
+    ];
+    for (i, expected) in steps {
+        write_segment(&bundle, &ids[i], b"x").unwrap();
+        assert_eq!(ranges(&bundle), expected, "after segment {i}");
+        // The incremental ranges agree with a fresh computation from the journal.
+        let cache = AssetCache::open(bundle.dir()).unwrap();
+        let fresh: Vec<(f64, f64)> =
+            cache.loaded_time_ranges(&video).unwrap().iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(fresh, expected);
+    }
+    let progress = bundle.progress();
+    assert_eq!((progress.segments_finished, progress.bytes_finished), (5, 5));
+    assert_eq!(progress.renditions[0].duration, 30.0);
+}
