@@ -204,9 +204,19 @@ impl ByteRange {
     }
 
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        match s.split_once('@') {
-            Some((l, o)) => Some(Self { length: parse_u64(l)?, offset: Some(parse_u64(o)?) }),
-            None => Some(Self { length: parse_u64(s)?, offset: None }),
+        // One pass over the bytes: this runs once per segment in byte-range playlists.
+        let b = s.as_bytes();
+        let digits = |b: &[u8]| -> Option<u64> {
+            if b.is_empty() || b.len() > 20 {
+                return None;
+            }
+            b.iter().try_fold(0u64, |n, &c| {
+                if c.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(c - b'0')) } else { None }
+            })
+        };
+        match b.iter().position(|&c| c == b'@') {
+            Some(at) => Some(Self { length: digits(&b[..at])?, offset: Some(digits(&b[at + 1..])?) }),
+            None => Some(Self { length: digits(b)?, offset: None }),
         }
     }
 
