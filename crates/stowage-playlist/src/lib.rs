@@ -18,6 +18,17 @@
 //! **Borrowing.** Strings are `Cow<'a, str>` slices of the input, owned only where EXT-X-DEFINE
 //! substitution made a new string; `into_owned()` gives a `'static` copy.
 //!
+//! **Writing.** [`MediaPlaylist::write_to`] / `Display` write LF line ends, no blank lines, known tags in
+//! their canonical form (numbers, dates and attribute lists exactly as they were read), and unknown
+//! lines verbatim. URIs and quoted strings are written with variables substituted (the EXT-X-DEFINE tags
+//! stay), so a playlist using variables reads back equal but not byte-identical. Within a segment, the
+//! EXT-X-BYTERANGE is written right after its #EXTINF.
+//!
+//! **Offline copies.** [`MediaPlaylist::rewrite_uris`] and [`MasterPlaylist::rewrite_uris`] offer every URI
+//! (with its role, segment index, media sequence and byte range) to a callback that keeps, replaces or
+//! removes it; [`MediaPlaylist::remove_keys`], [`MasterPlaylist::retain_variants`] and
+//! [`MasterPlaylist::retain_renditions`] drop what was not kept.
+//!
 //! ```
 //! use stowage_playlist::{MediaPlaylist, Rewrite, UriRole};
 //!
