@@ -5,6 +5,7 @@
 //! a path. File names in a bundle are built from these identities alone.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,20 +14,21 @@ use crate::error::{Error, Result};
 /// The longest rendition identifier accepted, in bytes.
 pub const MAX_RENDITION_ID_LEN: usize = 64;
 
-/// A rendition's local identifier: its folder name in the bundle.
+/// A rendition's local identifier: its folder name in the bundle. Cheap to clone (shared), since every
+/// segment identity holds one.
 ///
 /// It is chosen by the caller (for example `video-720p`, `audio-en`, `subs-fr`), never taken from the network
 /// as is: only ASCII letters, digits, `-` and `_` are allowed, 1 to 64 bytes, not starting with `-` or `_`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RenditionId(String);
+pub struct RenditionId(Arc<str>);
 
 impl RenditionId {
     /// Checks and wraps a rendition identifier.
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
         check_local_name(&name)?;
-        Ok(Self(name))
+        Ok(Self(Arc::from(name)))
     }
 
     /// The identifier as a string (also its folder name).
@@ -63,7 +65,7 @@ impl TryFrom<String> for RenditionId {
 
 impl From<RenditionId> for String {
     fn from(value: RenditionId) -> Self {
-        value.0
+        value.0.to_string()
     }
 }
 
