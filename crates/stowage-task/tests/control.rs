@@ -1,0 +1,186 @@
+//! Task control: suspend and resume, cancel (keeping or removing the partial bundle), restore after the
+//! session is dropped mid-download, and adding media selections to an asset already stored.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use stowage_bundle::Bundle;
+use stowage_origin::{Fault, FaultRule, OriginConfig};
+use stowage_task::config::MediaSelection;
+use stowage_task::{
+    CancelMode, ContentConfiguration, DownloadConfiguration, DownloadSession, DownloadTask, Error, TaskEvent,
+    TaskState,
+};
+
+fn media() -> DownloadConfiguration {
+    DownloadConfiguration::new(ContentConfiguration::new())
+}
+
+/// A session that fetches one segment at a time, so that a download can be caught in the middle.
+fn slow_session(store: &std::path::Path) -> DownloadSession {
+    DownloadSession::new(common::config(store).max_connections(1).adaptive(false)).unwrap()
+}
+
+async fn wait_for_segments(task: &DownloadTask, n: usize) {
+    let mut events = task.events();
+    task.resume();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while task.progress().segments_done < n {
+            events.recv().await.expect("the task goes on");
+        }
+    })
+    .await
+    .expect("segments arrive");
+}
+
+fn segment_requests(origin: &stowage_origin::Origin, prefix: &str) -> usize {
+    origin.log().iter().filter(|r| r.path.starts_with(prefix) && r.path.ends_with(".ts")).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_stops_fetching_and_resume_completes() {
+    let origin = common::origin(OriginConfig::default());
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::Latency(Duration::from_millis(60))).prefix("/clear/video2/seg"));
+    let store = tempfile::tempdir().unwrap();
+    let session = slow_session(store.path());
+    let mut all = session.events();
+    let task = session.download_task(&origin.url("/clear/video2/index.m3u8"), media()).unwrap();
+    wait_for_segments(&task, 2).await;
+    task.suspend();
+    task.wait_for_state(|s| s == TaskState::Suspended).await;
+    let before = segment_requests(&origin, "/clear/video2/");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(segment_requests(&origin, "/clear/video2/"), before, "nothing fetched while suspended");
+    assert!(task.progress().segments_done < 6);
+
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+    // At most the one segment in flight at the suspend was fetched again.
+    assert!(segment_requests(&origin, "/clear/video2/") <= 7);
+    // The session-wide stream saw the task's events, named by asset.
+    let first = all.recv().await.unwrap();
+    assert_eq!(first.asset, task.asset());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_keeps_or_removes_the_partial_bundle() {
+    let origin = common::origin(OriginConfig::default());
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::Latency(Duration::from_millis(60))).prefix("/clear/video1/seg"));
+    let url = origin.url("/clear/video1/index.m3u8");
+    let store = tempfile::tempdir().unwrap();
+    let session = slow_session(store.path());
+
+    let task = session.download_task_named("removed", &url, media()).unwrap();
+    wait_for_segments(&task, 1).await;
+    task.cancel(CancelMode::RemovePartial);
+    assert!(matches!(task.wait().await, Err(Error::Cancelled)));
+    assert_eq!(task.state(), TaskState::Cancelled);
+    assert!(!task.bundle_path().exists(), "the partial bundle is removed");
+
+    let task = session.download_task_named("kept", &url, media()).unwrap();
+    wait_for_segments(&task, 2).await;
+    task.cancel(CancelMode::KeepPartial);
+    assert!(matches!(task.wait().await, Err(Error::Cancelled)));
+    let kept: HashSet<String> = {
+        let bundle = Bundle::open(task.bundle_path()).unwrap();
+        assert!(!bundle.manifest().finished);
+        let finished = bundle.finished_segments();
+        assert!(finished.len() >= 2);
+        finished.iter().map(|id| format!("/clear/video1/seg{:03}.ts", id.media_sequence)).collect()
+    };
+    // A new task for the same asset continues from what was kept.
+    origin.clear_log();
+    let task = session.download_task_named("kept", &url, media()).unwrap();
+    common::run(&task).await;
+    assert_eq!(common::check_bundle(&task.wait().await.unwrap()), 6);
+    for r in origin.log() {
+        assert!(!kept.contains(&r.path), "{} was kept and fetched again", r.path);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_after_the_session_is_dropped_fetches_no_finished_segment_twice() {
+    let origin = common::origin(OriginConfig::default());
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(40))).glob("/aes/*/seg*"));
+    let store = tempfile::tempdir().unwrap();
+    let url = origin.url("/aes/master.m3u8");
+    let config = DownloadConfiguration::new(
+        ContentConfiguration::new().media_selection(MediaSelection::subtitles_language("en")),
+    );
+    {
+        let session = slow_session(store.path());
+        let task = session.download_task(&url, config).unwrap();
+        wait_for_segments(&task, 5).await;
+        drop(session);
+        assert!(matches!(task.wait().await, Err(Error::SessionClosed)));
+    }
+    // What the journal holds is the truth.
+    let finished: HashSet<String> = {
+        let bundle = Bundle::open(store.path().join(stowage_task::asset_id_for(&url))).unwrap();
+        let manifest = bundle.manifest();
+        assert!(!manifest.finished);
+        let done: HashSet<_> = bundle.finished_segments().into_iter().collect();
+        assert!(done.len() >= 5);
+        manifest
+            .renditions
+            .iter()
+            .flat_map(|r| r.plan.segments.iter().map(|s| (s.id(&r.plan.id), s.uri.clone())))
+            .filter(|(id, _)| done.contains(id))
+            .map(|(_, uri)| uri.split_once("://").unwrap().1.split_once('/').unwrap().1.to_owned())
+            .map(|p| format!("/{p}"))
+            .collect()
+    };
+    origin.clear_log();
+    let session = common::session(store.path());
+    let restored = session.restore().unwrap();
+    assert_eq!(restored.len(), 1);
+    let task = &restored[0];
+    assert_eq!(task.url(), url);
+    let events = common::run(task).await;
+    assert!(events.iter().any(|e| matches!(e, TaskEvent::WillDownloadTo { .. })));
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6 + 7 + 6);
+    let log = origin.log();
+    for r in &log {
+        assert!(!finished.contains(&r.path), "{} was finished and fetched again", r.path);
+    }
+    let fetched = log.iter().filter(|r| r.path.contains("/seg")).count();
+    assert_eq!(fetched, 19 - finished.len());
+    // Nothing is left to restore.
+    assert!(session.restore().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_media_selection_downloads_only_what_is_missing() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let url = origin.url("/clear/master.m3u8");
+    let task = session.download_task(&url, DownloadConfiguration::new(ContentConfiguration::new())).unwrap();
+    common::run(&task).await;
+    task.wait().await.unwrap();
+
+    origin.clear_log();
+    let more = DownloadConfiguration::new(
+        ContentConfiguration::new()
+            .media_selection(MediaSelection::audio_all())
+            .media_selection(MediaSelection::subtitles_language("fr")),
+    );
+    let task = session.download_task(&url, more).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6 + 7 + 7 + 6);
+    let fetched: Vec<String> =
+        origin.log().into_iter().filter(|r| r.path.contains("/seg")).map(|r| r.path).collect();
+    assert_eq!(fetched.len(), 7 + 6, "{fetched:?}");
+    assert!(fetched.iter().all(|p| p.starts_with("/clear/audio-fr/") || p.starts_with("/clear/subs-fr/")));
+    let master = std::fs::read_to_string(path.join("master.m3u8")).unwrap();
+    assert!(master.contains("LANGUAGE=\"fr\""), "{master}");
+}

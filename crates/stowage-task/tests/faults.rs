@@ -1,0 +1,141 @@
+//! Downloads under faults injected by the origin: latency, throttling, cut bodies, lost keys, expired
+//! signed URLs, and segments that cannot be had under the strict and the tolerant integrity policies.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use stowage_bundle::Bundle;
+use stowage_origin::{Fault, FaultRule, OriginConfig};
+use stowage_task::config::IntegrityPolicy;
+use stowage_task::engine::Failure;
+use stowage_task::{
+    ContentConfiguration, DownloadConfiguration, DownloadSession, Error, Refresh, TaskEvent, TaskState,
+    refresh_fn,
+};
+
+fn media() -> DownloadConfiguration {
+    DownloadConfiguration::new(ContentConfiguration::new())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_throttling_cut_bodies_and_lost_keys_still_give_identical_bytes() {
+    let origin = common::origin(OriginConfig::default());
+    let faults = origin.faults();
+    faults.add(FaultRule::new(Fault::Latency(Duration::from_millis(20))).prefix("/aes/"));
+    faults.add(FaultRule::new(Fault::service_unavailable(Some(1))).path("/aes/video1/seg001.ts").first(1));
+    faults.add(FaultRule::new(Fault::too_many_requests(0)).path("/aes/video1/seg002.ts").first(2));
+    faults.add(FaultRule::new(Fault::CutAfter(1000)).path("/aes/video1/seg003.ts").first(1));
+    faults.add(FaultRule::new(Fault::status(404)).path("/aes/keys/k2.key").first(2));
+    faults.add(FaultRule::new(Fault::status(500)).path("/aes/video1/seg005.ts").first(1));
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let task = session.download_task(&origin.url("/aes/video1/index.m3u8"), media()).unwrap();
+    let events = common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+
+    let retried: Vec<&Failure> = events
+        .iter()
+        .filter_map(|e| match e {
+            TaskEvent::SegmentRetried { cause, .. } => Some(cause),
+            _ => None,
+        })
+        .collect();
+    assert!(retried.iter().any(|c| matches!(c, Failure::Throttled { status: 503, .. })), "{retried:?}");
+    assert!(retried.iter().any(|c| matches!(c, Failure::Throttled { status: 429, .. })), "{retried:?}");
+    assert!(retried.len() >= 4, "{retried:?}");
+    // The cut body was resumed from where it stopped, not fetched again whole.
+    let resumed = origin.log().into_iter().filter(|r| r.path == "/aes/video1/seg003.ts").collect::<Vec<_>>();
+    assert_eq!(resumed.len(), 2);
+    assert!(resumed[1].range.as_deref().is_some_and(|r| r.starts_with("bytes=1000-")), "{resumed:?}");
+}
+
+/// A media playlist whose segment URIs carry `token`, as a CDN's signed URLs do.
+fn signed_playlist(token: &str) -> String {
+    let mut text =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for i in 0..6 {
+        text.push_str(&format!("#EXTINF:2.000000,\n/clear/video0/seg{i:03}.ts?token={token}\n"));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_segment_urls_are_refreshed_and_rebound_by_identity() {
+    let origin = common::origin(OriginConfig::default());
+    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
+    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    // The old signature expires after three segments.
+    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(3));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fresh = origin.url("/signed/new.m3u8");
+    let counted = Arc::clone(&calls);
+    let hook = refresh_fn(move |request| {
+        assert_eq!(request.status, 403);
+        assert!(request.refused_uri.contains("token=old"));
+        counted.fetch_add(1, Ordering::SeqCst);
+        Some(Refresh::new().url(fresh.clone()))
+    });
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(
+        common::config(store.path()).refresh_hook(hook).max_connections(1).adaptive(false),
+    )
+    .unwrap();
+    let task = session.download_task_named("signed", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(task.url(), origin.url("/signed/new.m3u8"));
+    // Every segment was stored once: three with the old token, the other three with the new one.
+    let log = origin.log();
+    for i in 0..6 {
+        let ok = log.iter().filter(|r| r.path == format!("/clear/video0/seg{i:03}.ts") && r.status == 200);
+        assert_eq!(ok.count(), 1, "segment {i}");
+    }
+
+    // Without a hook, a refused URL fails the task naming the segment.
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let task = session.download_task_named("unsigned", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    common::run(&task).await;
+    let err = task.wait().await.unwrap_err();
+    assert!(matches!(err, Error::JobFailed { .. }), "{err}");
+    assert!(err.to_string().contains("token=old"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_fails_naming_the_segment_and_tolerant_records_the_gap() {
+    let origin = common::origin(OriginConfig::default());
+    origin.faults().add(FaultRule::new(Fault::status(404)).path("/clear/video0/seg003.ts"));
+    let url = origin.url("/clear/video0/index.m3u8");
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+
+    let task = session.download_task_named("strict", &url, media()).unwrap();
+    let events = common::run(&task).await;
+    let err = task.wait().await.unwrap_err();
+    assert_eq!(task.state(), TaskState::Failed);
+    let text = err.to_string();
+    assert!(text.contains("media sequence 3") && text.contains("seg003.ts"), "{text}");
+    assert!(matches!(events.last(), Some(TaskEvent::Failed(_))));
+
+    let config = media().integrity(IntegrityPolicy::Tolerant);
+    let task = session.download_task_named("tolerant", &url, config).unwrap();
+    let events = common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(task.state(), TaskState::Finished { complete: false });
+    assert!(matches!(events.last(), Some(TaskEvent::Finished { complete: false, .. })));
+    assert!(events.iter().any(|e| matches!(e, TaskEvent::SegmentMissing(_))));
+    let bundle = Bundle::open(&path).unwrap();
+    let manifest = bundle.manifest();
+    assert!(!manifest.complete);
+    assert_eq!(manifest.gaps.len(), 1);
+    assert_eq!(manifest.gaps[0].segment.media_sequence, 3);
+    assert!(manifest.gaps[0].reason.contains("404"), "{}", manifest.gaps[0].reason);
+    assert_eq!(bundle.finished_segments().len(), 5);
+}
