@@ -439,7 +439,7 @@ impl Bundle {
         }
         let index = ledger::index_plan(&manifest);
         let (finished, problems, unknown) =
-            ledger::load_finished(&*storage, &dir, &manifest, &index, &contents.records)?;
+            ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
         report.damaged_segments = problems;
         report.unknown_records = unknown;
         report.finished_segments = finished.len();
@@ -652,11 +652,16 @@ impl Bundle {
             return Err(Error::AlreadyFinished { segment: id.clone() });
         }
         let reason = reason.into();
+        // The journal holds the gap durably at once; the manifest names it from its next write on (any
+        // manifest update, `write_playlists`, `mark_finished`), and readers fold the journal in meanwhile.
+        // So thousands of gaps in a huge plan do not rewrite a large manifest thousands of times.
+        let record = JournalRecord::Gap { id: id.clone(), reason: reason.clone() };
+        self.append_record(&mut state, &record, true)?;
         match state.manifest.gaps.iter_mut().find(|g| &g.segment == id) {
             Some(gap) => gap.reason = reason,
             None => state.manifest.gaps.push(Gap { segment: id.clone(), reason }),
         }
-        self.save_manifest(&mut state)
+        Ok(())
     }
 
     /// Adds renditions to the bundle (Apple's "complete or augment": more audio languages or subtitles for
@@ -1110,10 +1115,9 @@ impl SegmentWriter {
         state.busy.remove(&self.id);
         self.done = true;
         if let Some(pos) = state.manifest.gaps.iter().position(|g| g.segment == self.id) {
+            // The segment record clears the gap for readers of the journal; the manifest follows at its
+            // next write.
             state.manifest.gaps.remove(pos);
-            // The segment is journaled whatever happens to this manifest update; a failure here leaves a
-            // stale gap entry that the next manifest write corrects.
-            let _ = self.bundle.save_manifest(&mut state);
         }
         if full {
             // The record is written; it is made durable outside the state lock, so that the records of

@@ -55,7 +55,8 @@ impl AssetCache {
         let mut manifest = ledger::read_manifest(&*storage, &dir)?;
         let contents = ledger::read_journal(&*storage, &dir)?;
         let index = ledger::index_plan(&manifest);
-        let (finished, _, _) = ledger::load_finished(&*storage, &dir, &manifest, &index, &contents.records)?;
+        let (finished, _, _) =
+            ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
         ledger::refresh_manifest(&mut manifest, &finished);
         Ok(Self { dir, manifest, finished })
     }

@@ -42,13 +42,20 @@ pub enum JournalRecord {
         /// The segment.
         id: SegmentId,
     },
+    /// The segment could not be had (tolerant integrity); a later `segment` record of it clears the gap.
+    Gap {
+        /// The segment.
+        id: SegmentId,
+        /// Why, for people.
+        reason: String,
+    },
 }
 
 impl JournalRecord {
     /// The segment the record is about.
     pub fn segment(&self) -> &SegmentId {
         match self {
-            Self::Segment { id, .. } | Self::Drop { id } => id,
+            Self::Segment { id, .. } | Self::Drop { id } | Self::Gap { id, .. } => id,
         }
     }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{RenditionId, SegmentId, SegmentKind};
 use crate::journal::{self, JournalContents, JournalRecord};
-use crate::manifest::{self, Manifest, RenditionPlan, RenditionState, TimeRange};
+use crate::manifest::{self, Gap, Manifest, RenditionPlan, RenditionState, TimeRange};
 use crate::storage::Storage;
 
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
@@ -105,7 +105,7 @@ pub(crate) fn read_journal(storage: &dyn Storage, dir: &Path) -> Result<JournalC
 }
 
 /// The finished set, the problems found (those segments are not finished), and how many records named
-/// segments outside the plan.
+/// segments outside the plan. The manifest's gaps are updated with the journal's gap records.
 pub(crate) type Loaded = (HashMap<SegmentId, Finished>, Vec<(SegmentId, SegmentProblem)>, usize);
 
 /// Applies the journal's records to the plan and checks each finished file's length on disk.
@@ -115,12 +115,14 @@ pub(crate) type Loaded = (HashMap<SegmentId, Finished>, Vec<(SegmentId, SegmentP
 pub(crate) fn load_finished(
     storage: &dyn Storage,
     dir: &Path,
-    manifest: &Manifest,
+    manifest: &mut Manifest,
     index: &HashMap<SegmentId, (usize, usize)>,
     records: &[JournalRecord],
 ) -> Result<Loaded> {
     let mut finished = HashMap::new();
     let mut unknown = 0;
+    // Gaps as the journal says, in order: a gap record adds (or re-words) one, a segment record clears it.
+    let mut gaps: Vec<Gap> = std::mem::take(&mut manifest.gaps);
     for record in records {
         if !index.contains_key(record.segment()) {
             unknown += 1;
@@ -129,12 +131,19 @@ pub(crate) fn load_finished(
         match record {
             JournalRecord::Segment { id, length, crc32 } => {
                 finished.insert(id.clone(), Finished { length: *length, crc32: *crc32 });
+                gaps.retain(|g| &g.segment != id);
             }
             JournalRecord::Drop { id } => {
                 finished.remove(id);
             }
+            JournalRecord::Gap { id, reason } => match gaps.iter_mut().find(|g| &g.segment == id) {
+                Some(gap) => gap.reason.clone_from(reason),
+                None => gaps.push(Gap { segment: id.clone(), reason: reason.clone() }),
+            },
         }
     }
+    gaps.retain(|g| !finished.contains_key(&g.segment));
+    manifest.gaps = gaps;
     let mut problems = Vec::new();
     let mut ids: Vec<SegmentId> = finished.keys().cloned().collect();
     ids.sort();

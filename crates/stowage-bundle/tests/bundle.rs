@@ -195,6 +195,12 @@ fn gaps_are_recorded_named_and_cleared_when_the_segment_arrives() {
     write_segment(&bundle, &ids[2], b"c").unwrap();
     assert!(matches!(bundle.mark_finished(), Err(Error::Incomplete { missing: 1, .. })));
     bundle.record_gap(&ids[1], "HTTP 404 from origin").unwrap();
+    // The gap is durable at once (in the journal): a reader and a reopened writer see it.
+    assert_eq!(AssetCache::open(&dir).unwrap().manifest().gaps.len(), 1);
+    drop(bundle);
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(bundle.gaps()[0].reason, "HTTP 404 from origin");
+    assert!(bundle.pending_segments().is_empty());
     let manifest = bundle.mark_finished().unwrap();
     assert!(manifest.finished && !manifest.complete);
     assert_eq!(manifest.gaps[0].segment, ids[1]);
@@ -208,6 +214,7 @@ fn gaps_are_recorded_named_and_cleared_when_the_segment_arrives() {
     );
     write_segment(&bundle, &ids[1], b"b").unwrap();
     assert!(bundle.gaps().is_empty());
+    assert!(AssetCache::open(&dir).unwrap().manifest().gaps.is_empty(), "the segment record clears the gap");
     assert!(bundle.mark_finished().unwrap().complete);
 }
 
