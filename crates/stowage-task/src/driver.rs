@@ -22,7 +22,10 @@ use tokio::sync::{SemaphorePermit, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::Error;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, Priority};
+use crate::config::{
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
+    Priority,
+};
 use crate::engine::{
     Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, Outcome, Plan,
     RenditionSpec,
@@ -135,7 +138,7 @@ async fn wait_for_resume(
         tokio::select! {
             c = control.recv() => match c {
                 Some(Control::Resume) => return Wait::Go,
-                Some(Control::Suspend) => {}
+                Some(Control::Suspend | Control::Augment(..)) => {}
                 Some(Control::Cancel(mode)) => {
                     if mode == CancelMode::RemovePartial {
                         remove_bundle(session, &task.asset).await;
@@ -168,23 +171,32 @@ async fn run_task(
             return ending;
         }
         task.state.send_replace(TaskState::Waiting);
-        let permit = tokio::select! {
-            p = session.task_slots.acquire() => match p {
-                Ok(p) => p,
-                Err(_) => return Ending::Closed,
-            },
-            c = control.recv() => match c {
-                Some(Control::Resume) | Some(Control::Suspend) => continue,
-                Some(Control::Cancel(mode)) => {
-                    if mode == CancelMode::RemovePartial {
-                        remove_bundle(session, &task.asset).await;
+        let mut suspended = false;
+        let permit = loop {
+            tokio::select! {
+                p = session.task_slots.acquire() => match p {
+                    Ok(p) => break Some(p),
+                    Err(_) => return Ending::Closed,
+                },
+                c = control.recv() => match c {
+                    // A resume while waiting keeps waiting; an augment before the start has nothing to add to.
+                    Some(Control::Resume | Control::Augment(..)) => {}
+                    Some(Control::Suspend) => {
+                        suspended = true;
+                        break None;
                     }
-                    return Ending::Cancelled;
-                }
-                None => return Ending::Closed,
-            },
-            _ = shutdown.changed() => return Ending::Closed,
+                    Some(Control::Cancel(mode)) => {
+                        if mode == CancelMode::RemovePartial {
+                            remove_bundle(session, &task.asset).await;
+                        }
+                        return Ending::Cancelled;
+                    }
+                    None => return Ending::Closed,
+                },
+                _ = shutdown.changed() => return Ending::Closed,
+            }
         };
+        let Some(permit) = permit.filter(|_| !suspended) else { continue };
         task.state.send_replace(TaskState::Running);
         let auth = match Auth::new(&session.config.headers, &session.config.cookies) {
             Ok(a) => Arc::new(Mutex::new(a)),
@@ -197,35 +209,44 @@ async fn run_task(
             };
             Arc::new(KeyLoader::new(session.client.clone()).with_hook(hook))
         };
-        let prepared = tokio::select! {
-            p = prepare(session, task, &source, &auth, &loader) => p,
-            c = control.recv() => match c {
-                Some(Control::Cancel(mode)) => {
-                    if mode == CancelMode::RemovePartial {
-                        remove_bundle(session, &task.asset).await;
+        let mut preparing = Box::pin(prepare(session, task, &source, &auth, &loader));
+        let mut suspend_after = false;
+        let prepared = loop {
+            tokio::select! {
+                p = preparing.as_mut() => break p,
+                c = control.recv() => match c {
+                    Some(Control::Cancel(mode)) => {
+                        if mode == CancelMode::RemovePartial {
+                            remove_bundle(session, &task.asset).await;
+                        }
+                        return Ending::Cancelled;
                     }
-                    return Ending::Cancelled;
-                }
-                // A suspend while the playlists load: start again from the top, suspended.
-                Some(_) => { drop(permit); continue; }
-                None => return Ending::Closed,
-            },
-            _ = shutdown.changed() => return Ending::Closed,
+                    // A suspend while the playlists load takes effect once the bundle is open.
+                    Some(Control::Suspend) => suspend_after = true,
+                    Some(Control::Resume) => suspend_after = false,
+                    Some(Control::Augment(..)) => {}
+                    None => return Ending::Closed,
+                },
+                _ = shutdown.changed() => return Ending::Closed,
+            }
         };
         let prepared = match prepared {
             Ok(p) => p,
             Err(e) => return Ending::Failed(Arc::new(e)),
         };
+        drop(preparing);
         let mut runner = match Runner::new(session, task, prepared, auth, loader, Some(permit)) {
             Ok(r) => r,
             Err(e) => return Ending::Failed(Arc::new(e)),
         };
-        return runner.run(control, &mut shutdown).await;
+        return runner.run(control, &mut shutdown, suspend_after).await;
     }
 }
 
 /// What preparing a task gives: the bundle, the renditions and their jobs.
 struct Prepared {
+    /// The configuration of a new task; `None` for a restored one.
+    config: Option<DownloadConfiguration>,
     bundle: Bundle,
     wanted: Vec<Wanted>,
     jobs: Vec<Job>,
@@ -415,6 +436,7 @@ async fn build_all(
     session: &Arc<SessionInner>,
     auth: &Arc<Mutex<Auth>>,
     wanted: &[Wanted],
+    first: usize,
     key_policy: KeyPolicy,
 ) -> Result<Vec<Built>, Error> {
     let mut set = tokio::task::JoinSet::new();
@@ -428,7 +450,7 @@ async fn build_all(
                     message: "a master playlist where a media playlist was expected".to_owned(),
                 });
             }
-            build_rendition(&w, i, &text, &final_url, key_policy).map(|b| (i, b))
+            build_rendition(&w, first + i, &text, &final_url, key_policy).map(|b| (i, b))
         });
     }
     let mut built: Vec<Option<Built>> = (0..wanted.len()).map(|_| None).collect();
@@ -534,7 +556,7 @@ async fn prepare(
             });
         }
     }
-    let built = build_all(session, auth, &wanted, key_policy).await?;
+    let built = build_all(session, auth, &wanted, 0, key_policy).await?;
 
     let known = manifest.as_ref().map(|m| m.renditions.len()).unwrap_or(0);
     let bundle = match existing {
@@ -589,7 +611,11 @@ async fn prepare(
         }
     }
     let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
-    Ok(Prepared { bundle, wanted, jobs, integrity, key_policy, master })
+    let config = match source {
+        Source::New(config) => Some((**config).clone()),
+        Source::Restore => None,
+    };
+    Ok(Prepared { config, bundle, wanted, jobs, integrity, key_policy, master })
 }
 
 /// A message from a fetch to its writer thread.
@@ -805,6 +831,7 @@ struct Runner<'a> {
     wanted: Vec<Wanted>,
     key_policy: KeyPolicy,
     master: bool,
+    download_config: Option<DownloadConfiguration>,
     ctx: FetchCtx,
     reports: mpsc::UnboundedReceiver<Report>,
     retries: mpsc::UnboundedReceiver<(JobId, RetryEvent)>,
@@ -830,7 +857,8 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { bundle, wanted, jobs, integrity, key_policy, master } = prepared;
+        let Prepared { config: download_config, bundle, wanted, jobs, integrity, key_policy, master } =
+            prepared;
         // Per-segment lengths of a resumed bundle are not kept apart from its journal; each rendition's
         // stored bytes are spread over its finished segments so that totals are exact.
         let progress = bundle.progress();
@@ -897,6 +925,7 @@ impl<'a> Runner<'a> {
             wanted,
             key_policy,
             master,
+            download_config,
             ctx,
             reports,
             retries,
@@ -917,9 +946,15 @@ impl<'a> Runner<'a> {
         &mut self,
         control: &mut mpsc::UnboundedReceiver<Control>,
         shutdown: &mut watch::Receiver<bool>,
+        suspended: bool,
     ) -> Ending {
-        self.engine.resume(Instant::now());
         self.emit_progress();
+        if suspended {
+            self.permit = None;
+            self.task.state.send_replace(TaskState::Suspended);
+        } else {
+            self.engine.resume(Instant::now());
+        }
         let mut cancel_mode = CancelMode::KeepPartial;
         loop {
             let mut refresh = None;
@@ -1008,6 +1043,13 @@ impl<'a> Runner<'a> {
                         cancel_mode = mode;
                         self.engine.cancel();
                     }
+                    Some(Control::Augment(selections, reply)) => {
+                        let added = self.augment(selections).await;
+                        if added.is_ok() {
+                            self.emit_progress();
+                        }
+                        let _ = reply.send(added);
+                    }
                     None => return self.closed().await,
                 },
                 _ = shutdown.changed() => return self.closed().await,
@@ -1091,6 +1133,73 @@ impl<'a> Runner<'a> {
         Ending::Closed
     }
 
+    /// Adds the renditions `selections` choose (from the variant the task's configuration chooses) to the
+    /// running download: their playlists are fetched, the bundle and the engine take their segments, and
+    /// renditions already in the task are left as they are. Returns how many renditions were added.
+    async fn augment(&mut self, selections: Vec<MediaSelection>) -> Result<usize, Error> {
+        if !self.master {
+            return Err(Error::InvalidConfig { reason: "media selections need a master playlist" });
+        }
+        let mut config = self
+            .download_config
+            .clone()
+            .unwrap_or_else(|| DownloadConfiguration::new(ContentConfiguration::new()));
+        for selection in selections {
+            config.primary = config.primary.media_selection(selection);
+        }
+        let url = lock(&self.task.url).clone();
+        let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
+        let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
+            .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
+        let selection = resolve(&config, &parsed.playlist)?;
+        let variants: Vec<&str> = selection.contents.iter().map(|c| c.variant.uri.as_str()).collect();
+        let mut taken: Vec<RenditionId> = self.wanted.iter().map(|w| w.id.clone()).collect();
+        let added: Vec<Wanted> = wanted_from_selection(&selection, &final_url, &mut taken)?
+            .into_iter()
+            .filter(|w| w.master_uri.as_deref().is_some_and(|u| !variants.contains(&u)))
+            .filter(|w| !self.wanted.iter().any(|have| have.master_uri == w.master_uri))
+            .collect();
+        if added.is_empty() {
+            return Ok(0);
+        }
+        self.emit(TaskEvent::MediaSelectionResolved(selection));
+        let built =
+            build_all(self.session, &self.ctx.auth, &added, self.wanted.len(), self.key_policy).await?;
+        let plans: Vec<_> = built.iter().map(|b| b.plan.clone()).collect();
+        let bundle = self.ctx.bundle.clone();
+        blocking(&self.task.bundle_path, move || bundle.add_renditions(plans)).await?;
+        for w in &added {
+            self.engine.add_rendition(match w.estimate {
+                Some(b) => RenditionSpec::new().bandwidth(b),
+                None => RenditionSpec::new(),
+            });
+        }
+        let first = self.jobs.len();
+        let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
+        let specs: Vec<JobSpec<'_>> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let spec = JobSpec::new(
+                    JobId((first + i) as u64),
+                    job.rendition,
+                    job.start,
+                    job.duration,
+                    host_of(&job.uri),
+                );
+                match job.expected {
+                    Some(e) => spec.expected_size(e),
+                    None => spec,
+                }
+            })
+            .collect();
+        self.engine.add_jobs(Instant::now(), specs)?;
+        let count = added.len();
+        self.jobs.extend(jobs);
+        self.wanted.extend(added);
+        Ok(count)
+    }
+
     /// Asks the caller's hook for fresh URLs, headers or cookies, and re-binds pending jobs by identity.
     async fn refresh(&mut self, job: JobId, status: u16) {
         let Some(hook) = self.session.config.refresh.clone() else {
@@ -1142,7 +1251,7 @@ impl<'a> Runner<'a> {
                 _ => final_url.clone(),
             };
         }
-        let built = build_all(self.session, &self.ctx.auth, &self.wanted, self.key_policy).await?;
+        let built = build_all(self.session, &self.ctx.auth, &self.wanted, 0, self.key_policy).await?;
         let fresh: HashMap<SegmentId, (String, Crypto)> =
             built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
         for job in &mut self.jobs {

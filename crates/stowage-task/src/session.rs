@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use stowage_bundle::StorageManager;
 use stowage_fetch::keys::KeyHook;
 use stowage_fetch::{Client, ClientConfig, RetryEvent};
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
-use crate::config::DownloadConfiguration;
+use crate::config::{DownloadConfiguration, MediaSelection};
 use crate::engine::{JobId, RetryPolicy};
 use crate::events::{Progress, TaskEvent};
 use crate::{Error, driver};
@@ -372,6 +372,7 @@ pub(crate) enum Control {
     Resume,
     Suspend,
     Cancel(CancelMode),
+    Augment(Vec<MediaSelection>, oneshot::Sender<Result<usize, Error>>),
 }
 
 /// The end of a task, as its driver reports it.
@@ -671,6 +672,21 @@ impl DownloadTask {
     /// Cancels the download, keeping or removing the partial bundle.
     pub fn cancel(&self, mode: CancelMode) {
         let _ = self.shared.control.send(Control::Cancel(mode));
+    }
+
+    /// Adds media selections (more audio languages, subtitles) to a running or suspended task: the
+    /// renditions they choose from the task's variant are downloaded too, and those already in the task
+    /// are not fetched again. Returns how many renditions were added.
+    ///
+    /// A task that has not started yet, or has ended, answers [`Error::InvalidConfig`]: make a new task
+    /// for the same asset with the larger configuration instead (it downloads only what is missing).
+    pub async fn add_media_selections(&self, selections: Vec<MediaSelection>) -> Result<usize, Error> {
+        let not_running = Error::InvalidConfig {
+            reason: "media selections can be added to a task only while it runs or is suspended after running",
+        };
+        let (tx, rx) = oneshot::channel();
+        self.shared.control.send(Control::Augment(selections, tx)).map_err(|_| not_running.clone())?;
+        rx.await.unwrap_or(Err(not_running))
     }
 
     /// Where the task stands.

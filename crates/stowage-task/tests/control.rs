@@ -184,3 +184,29 @@ async fn adding_a_media_selection_downloads_only_what_is_missing() {
     let master = std::fs::read_to_string(path.join("master.m3u8")).unwrap();
     assert!(master.contains("LANGUAGE=\"fr\""), "{master}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_selections_added_to_a_running_task_are_downloaded_too() {
+    let origin = common::origin(OriginConfig::default());
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(20))).glob("/clear/*/seg*"));
+    let store = tempfile::tempdir().unwrap();
+    let session = slow_session(store.path());
+    let task = session
+        .download_task(
+            &origin.url("/clear/master.m3u8"),
+            DownloadConfiguration::new(ContentConfiguration::new()),
+        )
+        .unwrap();
+    // Before the task runs there is nothing to add to.
+    assert!(task.add_media_selections(vec![MediaSelection::subtitles_language("fr")]).await.is_err());
+    wait_for_segments(&task, 2).await;
+    let added = task.add_media_selections(vec![MediaSelection::subtitles_language("fr")]).await.unwrap();
+    assert_eq!(added, 1);
+    // Asking again adds nothing.
+    assert_eq!(task.add_media_selections(vec![MediaSelection::subtitles_language("fr")]).await.unwrap(), 0);
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6 + 7 + 6);
+    assert_eq!(task.progress().segments_total, 19);
+    assert!(path.join("subs-fr/index.m3u8").exists());
+}
