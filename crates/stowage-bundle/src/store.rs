@@ -29,11 +29,13 @@ pub struct BundleSummary {
     pub asset: AssetInfo,
     /// Bytes on disk (every file of the bundle folder).
     pub size: u64,
-    /// Whether the download is over (every segment finished or recorded as a gap).
+    /// Whether the download is over (every segment finished or recorded as a gap), as of the manifest's
+    /// last write.
     pub finished: bool,
     /// Whether every planned segment is stored.
     pub complete: bool,
-    /// Segments recorded as gaps.
+    /// Segments recorded as gaps, as of the manifest's last write (a bundle being written may have
+    /// journaled more; [`AssetCache`](crate::AssetCache) reads both).
     pub gaps: usize,
     /// Expiry and priority.
     pub policy: StoragePolicy,
