@@ -12,19 +12,23 @@
 //!   policy, and keeps progress and loaded time ranges. It never reads the clock, never spawns and never
 //!   does IO, so every schedule can be tested with a fake clock in microseconds.
 //! * [`events`]: the events of a task as plain data.
+//! * [`DownloadSession`] and [`DownloadTask`]: the public API that runs downloads end to end on tokio (Apple's
+//!   `AVAssetDownloadURLSession` and `AVAssetDownloadTask`): a tokio driver per task fetches and resolves the
+//!   playlists, creates or opens the bundle, runs the engine, and streams every segment through decryption
+//!   into the bundle chunk by chunk; tasks are suspended, resumed, cancelled, augmented with media
+//!   selections, and found again after a restart with [`DownloadSession::restore`].
 //!
 //! # What it does not do
 //!
-//! It does not fetch (that is `stowage-fetch`), does not write to disk (that is `stowage-bundle`), and does
-//! not parse playlists (that is `stowage-playlist`, whose parsed master playlist the resolver reads). A
-//! driver runs the engine on an async runtime and carries out its actions with those crates; the engine's
-//! module documentation describes that loop.
+//! It does not speak HTTP itself (that is `stowage-fetch`), does not touch the disk itself (that is
+//! `stowage-bundle`), and does not parse playlists (that is `stowage-playlist`). The driver carries out the
+//! engine's actions with those crates; the engine's module documentation describes that loop.
 //!
 //! # Where it sits
 //!
 //! ```text
 //! stowage            facade and CLI
-//!   stowage-task     configuration, selection, events, the engine   <- this crate
+//!   stowage-task     configuration, selection, events, the engine, the session   <- this crate
 //!     stowage-fetch    HTTP(S) and decryption
 //!     stowage-bundle   the offline bundle on disk
 //!       stowage-playlist parser and writer

@@ -6,6 +6,33 @@
 //! [`resume`](DownloadTask::resume) it. [`DownloadSession::restore`] finds the unfinished bundles of the
 //! store after a restart or a crash and makes tasks for them; resuming one fetches only what its bundle's
 //! journal does not hold.
+//!
+//! ```no_run
+//! use stowage_task::config::MediaSelection;
+//! use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig, TaskEvent};
+//!
+//! # async fn run() -> Result<(), stowage_task::Error> {
+//! let session = DownloadSession::new(SessionConfig::new("downloads").max_connections(8))?;
+//! let config = DownloadConfiguration::new(
+//!     ContentConfiguration::new()
+//!         .media_selection(MediaSelection::audio_language("en"))
+//!         .media_selection(MediaSelection::subtitles_language("en")),
+//! );
+//! let task = session.download_task("https://example.com/master.m3u8", config)?;
+//! let mut events = task.events();
+//! task.resume();
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         TaskEvent::Progress(p) => println!("{:.0} %", p.fraction() * 100.0),
+//!         TaskEvent::Finished { path, complete } => println!("{} (complete: {complete})", path.display()),
+//!         TaskEvent::Failed(e) => eprintln!("failed: {e}"),
+//!         _ => {}
+//!     }
+//! }
+//! let bundle = task.wait().await?;
+//! # let _ = bundle;
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;

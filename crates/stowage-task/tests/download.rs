@@ -50,6 +50,13 @@ async fn clear_master_with_audio_and_subtitles_is_stored_byte_for_byte() {
     // Automatic choice: the highest bandwidth (video2), English audio by default, English subtitles.
     assert_eq!(selection.contents[0].variant.uri, "video2/index.m3u8");
 
+    // Before any segment is stored, expected bytes are estimated from the declared bandwidth.
+    let first = events.iter().find_map(|e| match e {
+        TaskEvent::Progress(p) => Some(p),
+        _ => None,
+    });
+    let first = first.unwrap();
+    assert!(!first.bytes_expected_exact && first.renditions[0].bytes_expected > 0, "{first:?}");
     let progress = task.progress();
     assert_eq!(progress.segments_done, progress.segments_total);
     assert_eq!(progress.segments_total, 6 + 7 + 6);
