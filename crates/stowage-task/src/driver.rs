@@ -664,6 +664,8 @@ struct FetchCtx {
     reports: mpsc::UnboundedSender<Report>,
     retries: mpsc::UnboundedSender<(JobId, RetryEvent)>,
     writers: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Key URIs refused with 401, 403 or 410, by job, for the refresh hook.
+    refused_keys: Arc<Mutex<HashMap<JobId, String>>>,
 }
 
 /// Unregisters a request from the retry callback, also when the fetch is aborted.
@@ -692,7 +694,13 @@ async fn fetch_and_store(ctx: &FetchCtx, job: JobId, attempt: u32, spec: &Job) -
     let key = match &spec.crypto {
         Crypto::AsIs => None,
         Crypto::Aes128 { key_uri, iv } => {
-            let key = ctx.loader.load(key_uri).await.map_err(|e| classify(&e, true))?;
+            let key = ctx.loader.load(key_uri).await.map_err(|e| {
+                let failure = classify(&e, true);
+                if matches!(failure, Failure::NeedsRefresh { .. }) {
+                    lock(&ctx.refused_keys).insert(job, key_uri.clone());
+                }
+                failure
+            })?;
             Some((key, *iv))
         }
     };
@@ -916,6 +924,7 @@ impl<'a> Runner<'a> {
             reports: reports_tx,
             retries: retries_tx,
             writers: Arc::new(Mutex::new(Vec::new())),
+            refused_keys: Arc::new(Mutex::new(HashMap::new())),
         };
         Ok(Self {
             session,
@@ -1207,7 +1216,7 @@ impl<'a> Runner<'a> {
             return;
         };
         let spec = &self.jobs[job.0 as usize];
-        let refused_uri = spec.uri.clone();
+        let refused_uri = lock(&self.ctx.refused_keys).remove(&job).unwrap_or_else(|| spec.uri.clone());
         let request = RefreshRequest {
             asset: self.task.asset.clone(),
             url: lock(&self.task.url).clone(),

@@ -210,3 +210,39 @@ async fn media_selections_added_to_a_running_task_are_downloaded_too() {
     assert_eq!(task.progress().segments_total, 19);
     assert!(path.join("subs-fr/index.m3u8").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_beyond_the_session_limit_wait_their_turn() {
+    let origin = common::origin(OriginConfig::default());
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(30))).glob("/clear/*/seg*"));
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).max_tasks(1)).unwrap();
+    let mut tasks = Vec::new();
+    for v in 0..3 {
+        let url = origin.url(&format!("/clear/video{v}/index.m3u8"));
+        tasks.push(session.download_task(&url, media()).unwrap());
+    }
+    assert!(
+        session.download_task(&origin.url("/clear/video0/index.m3u8"), media()).is_err(),
+        "one task per asset"
+    );
+    let mut all = session.events();
+    for t in &tasks {
+        t.resume();
+    }
+    tasks[0].wait_for_state(|s| s == TaskState::Running).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let running = tasks.iter().filter(|t| t.state() == TaskState::Running).count();
+    let waiting = tasks.iter().filter(|t| t.state() == TaskState::Waiting).count();
+    assert_eq!((running, waiting), (1, 2));
+    for t in &tasks {
+        assert_eq!(common::check_bundle(&t.wait().await.unwrap()), 6);
+    }
+    // The session-wide stream names every task.
+    let mut assets = HashSet::new();
+    while assets.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), all.recv()).await.unwrap().unwrap();
+        assets.insert(event.asset);
+    }
+    assert_eq!(session.tasks().len(), 3);
+}

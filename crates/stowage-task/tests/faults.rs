@@ -139,3 +139,36 @@ async fn strict_fails_naming_the_segment_and_tolerant_records_the_gap() {
     assert!(manifest.gaps[0].reason.contains("404"), "{}", manifest.gaps[0].reason);
     assert_eq!(bundle.finished_segments().len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_key_url_is_refreshed_too() {
+    let origin = common::origin(OriginConfig::default());
+    let source = std::fs::read_to_string(common::assets().join("aes/video0/index.m3u8")).unwrap();
+    for token in ["old", "new"] {
+        let text = source
+            .replace("URI=\"../keys/", "URI=\"/aes/keys/")
+            .replace(".key\"", &format!(".key?token={token}\""))
+            .replace("\nseg", "\n/aes/video0/seg");
+        origin.files().insert_bytes(&format!("/keyed/{token}.m3u8"), text);
+    }
+    // The first key request succeeds; the old token then expires.
+    origin.faults().add(
+        FaultRule::new(Fault::status(403)).glob("/aes/keys/*").query_contains("token=old").after_requests(1),
+    );
+    let fresh = origin.url("/keyed/new.m3u8");
+    let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&refused);
+    let hook = refresh_fn(move |request| {
+        seen.lock().unwrap().push(request.refused_uri.clone());
+        Some(Refresh::new().url(fresh.clone()))
+    });
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook)).unwrap();
+    let task = session.download_task_named("keyed", &origin.url("/keyed/old.m3u8"), media()).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+    let refused = refused.lock().unwrap();
+    assert!(!refused.is_empty());
+    assert!(refused.iter().all(|u| u.contains("/aes/keys/") && u.contains("token=old")), "{refused:?}");
+}
