@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{ClientConfig, RangeFallback};
 use crate::connect::{ConnInfo, ConnectFailure, Connector};
@@ -166,6 +167,8 @@ impl std::fmt::Debug for Client {
 
 struct Inner {
     http: PooledClient<Connector, Empty<Bytes>>,
+    /// One permit per request in flight (headers to end of body), across all hosts.
+    in_flight: Arc<Semaphore>,
     cfg: ClientConfig,
     counters: Arc<CounterSet>,
     bucket: TokenBucket,
@@ -223,7 +226,8 @@ impl Client {
             .retry_canceled_requests(true);
         let http = b.build(connector);
         let bucket = TokenBucket::new(cfg.rate_limit.unwrap_or(0));
-        Ok(Self { inner: Arc::new(Inner { http, cfg, counters, bucket }) })
+        let in_flight = Arc::new(Semaphore::new(cfg.max_connections));
+        Ok(Self { inner: Arc::new(Inner { http, in_flight, cfg, counters, bucket }) })
     }
 
     /// Sends a GET request, following redirects and retrying as configured, and returns once the
@@ -254,6 +258,12 @@ impl Client {
             };
             headers.insert(header::RANGE, HeaderValue::from_str(&v).map_err(|e| invalid(e.to_string()))?);
         }
+        // Waiting for a turn under the global limit counts against the first-byte and total deadlines.
+        let waiting = inner.in_flight.clone().acquire_owned();
+        let permit = inner
+            .timed(waiting, inner.cfg.timeouts.first_byte, TimeoutKind::FirstByte, &op, &req.uri)
+            .await?
+            .map_err(|_| Error::Config("client is shut down".to_owned()))?;
         let (resp, uri) = inner.send(req.uri.clone(), &headers, &mut op).await?;
         let (parts, incoming) = resp.into_parts();
         // A Range header only matters for the first exchange; resumes set their own.
@@ -361,6 +371,7 @@ impl Client {
             max_size,
             op,
             done: false,
+            permit: Some(permit),
         };
         Ok(Response {
             status: parts.status,
@@ -689,6 +700,8 @@ pub struct Body {
     max_size: u64,
     op: Op,
     done: bool,
+    /// The client's in-flight permit, released as soon as the body is over.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl std::fmt::Debug for Body {
@@ -711,6 +724,9 @@ impl Body {
             self.done = true;
             self.incoming = None;
             self.decoder = None;
+        }
+        if self.done {
+            self.permit = None;
         }
         result
     }

@@ -303,7 +303,10 @@ impl ClientConfig {
         self.max_redirects = n;
         self
     }
-    /// Most open connections in all (default 64). Idle pooled connections count until they expire.
+    /// Most requests in flight at once, all hosts together (default 64): a request holds its turn from
+    /// sending until its body is read to the end or dropped. With HTTP/1.1 this bounds the connections
+    /// in use; idle pooled connections do not hold a turn, so they never keep another host waiting (they
+    /// close after [`ClientConfig::pool_idle_timeout`]).
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
         self

@@ -56,14 +56,13 @@ pub(crate) struct ConnInfo {
     pub(crate) uses: Arc<AtomicU64>,
 }
 
-/// An open connection. Its permits are released when hyper drops it, so the limits count open
-/// connections, idle pooled ones included.
+/// An open connection. Its permit is released when hyper drops it, so the per-host limit counts open
+/// connections, idle pooled ones included (they are reused first by requests to the same host).
 pub(crate) struct Conn {
     io: TokioIo<Box<dyn Io>>,
     h2: bool,
     info: ConnInfo,
     _host_permit: OwnedSemaphorePermit,
-    _global_permit: OwnedSemaphorePermit,
 }
 
 impl Connection for Conn {
@@ -116,7 +115,6 @@ struct ConnectorInner {
     proxy_tls: tokio_rustls::TlsConnector,
     proxies: ProxyRules,
     connect_timeout: Option<Duration>,
-    global: Arc<Semaphore>,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_host_max: usize,
     counters: Arc<CounterSet>,
@@ -141,7 +139,6 @@ impl Connector {
                 proxy_tls: tokio_rustls::TlsConnector::from(Arc::new(proxy_tls)),
                 proxies: ProxyRules::from_config(&cfg.proxy)?,
                 connect_timeout: cfg.timeouts.connect,
-                global: Arc::new(Semaphore::new(cfg.max_connections)),
                 per_host: Mutex::new(HashMap::new()),
                 per_host_max: cfg.max_connections_per_host,
                 counters,
@@ -177,15 +174,14 @@ impl ConnectorInner {
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let key = format!("{}://{host}:{port}", if https { "https" } else { "http" });
 
-        // The host's permit is taken first, so that a request waiting for its host does not hold one of
-        // the global permits that other hosts could use meanwhile.
         let host_sem = {
             let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(key).or_insert_with(|| Arc::new(Semaphore::new(self.per_host_max))).clone()
         };
-        let closed = |_| ConnectFailure::Other("connection limiter closed".to_owned());
-        let host_permit = host_sem.acquire_owned().await.map_err(closed)?;
-        let global_permit = self.global.clone().acquire_owned().await.map_err(closed)?;
+        let host_permit = host_sem
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnectFailure::Other("connection limiter closed".to_owned()))?;
 
         let open = self.open(https, &host, port);
         let (io, h2) = match self.connect_timeout {
@@ -193,13 +189,7 @@ impl ConnectorInner {
             None => open.await?,
         };
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
-        Ok(Conn {
-            io: TokioIo::new(io),
-            h2,
-            info: ConnInfo::default(),
-            _host_permit: host_permit,
-            _global_permit: global_permit,
-        })
+        Ok(Conn { io: TokioIo::new(io), h2, info: ConnInfo::default(), _host_permit: host_permit })
     }
 
     async fn open(&self, https: bool, host: &str, port: u16) -> Result<(Box<dyn Io>, bool), ConnectFailure> {

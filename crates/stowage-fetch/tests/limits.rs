@@ -38,25 +38,44 @@ async fn per_host_connection_limit_is_respected() {
 }
 
 #[tokio::test]
-async fn global_limit_spans_hosts() {
-    let a = Origin::start(
-        Files::new().with_bytes("/x", data(1000)),
-        OriginConfig::default().versions(HttpVersions::Http1Only),
-    )
-    .unwrap();
-    let b = Origin::start(
-        Files::new().with_bytes("/x", data(1000)),
-        OriginConfig::default().versions(HttpVersions::Http1Only),
-    )
-    .unwrap();
-    let client = Client::new(quick().max_connections(1).pool_idle_timeout(Duration::from_millis(1))).unwrap();
-    // With one connection in all, the second host is served once the first host's connection is gone.
+async fn global_limit_spans_hosts_and_idle_connections_never_block_it() {
+    let one = |_: ()| {
+        Origin::start(
+            Files::new().with_bytes("/x", data(1000)),
+            OriginConfig::default().versions(HttpVersions::Http1Only),
+        )
+        .unwrap()
+    };
+    let (a, b) = (one(()), one(()));
+    a.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(100))).path("/x"));
+    // One request in flight in all, and a first-byte deadline far shorter than the pool's idle timeout:
+    // an idle connection to the first host must not keep the second host waiting.
+    let cfg = quick()
+        .max_connections(1)
+        .timeouts(stowage_fetch::Timeouts::default().first_byte(Some(Duration::from_secs(2))));
+    let client = Client::new(cfg).unwrap();
     assert_eq!(client.get_bytes(Request::get(&a.url("/x")).unwrap()).await.unwrap().len(), 1000);
-    tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(client.get_bytes(Request::get(&b.url("/x")).unwrap()).await.unwrap().len(), 1000);
+
+    // Concurrently, the second request waits for the first one's body to end.
+    let (ca, cb) = (client.clone(), client.clone());
+    let (ua, ub) = (a.url("/x"), b.url("/x"));
+    let started = Instant::now();
+    let ta = tokio::spawn(async move {
+        ca.get_bytes(Request::get(&ua).unwrap()).await.map(|b| (b.len(), Instant::now()))
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let tb = tokio::spawn(async move {
+        cb.get_bytes(Request::get(&ub).unwrap()).await.map(|b| (b.len(), Instant::now()))
+    });
+    let (la, done_a) = ta.await.unwrap().unwrap();
+    let (lb, done_b) = tb.await.unwrap().unwrap();
+    assert_eq!((la, lb), (1000, 1000));
+    assert!(done_b > done_a, "the second host was served only after the first request ended");
+    assert!(started.elapsed() < Duration::from_secs(2));
     let c = client.counters();
-    assert_eq!(c.connections_opened, 2);
     assert_eq!(c.hosts.len(), 2);
+    assert_eq!(c.connections_opened, 2, "each host's connection was reused");
 }
 
 #[tokio::test]
