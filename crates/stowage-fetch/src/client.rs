@@ -571,15 +571,15 @@ impl Inner {
                 Ok(resp) if resp.status().is_success() => return Ok((resp, current)),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let err = Error::Status { uri: current.to_string(), status };
-                    if !is_retryable_status(status) {
-                        return Err(err);
-                    }
                     let retry_after = resp
                         .headers()
                         .get(header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let err = Error::Status { uri: current.to_string(), status, retry_after };
+                    if !is_retryable_status(status) {
+                        return Err(err);
+                    }
                     (err, RetryCause::Status(status), retry_after)
                 }
                 Err(e) if e.is_transient() => {

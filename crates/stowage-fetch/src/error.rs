@@ -100,6 +100,9 @@ pub enum Error {
         uri: String,
         /// The HTTP status code.
         status: u16,
+        /// The server's `Retry-After`, when it sent one (typically with 429 or 503), so that a caller
+        /// scheduling its own retries can honour it too.
+        retry_after: Option<Duration>,
     },
     /// More redirects than allowed.
     #[error("more than {limit} redirects starting from {uri}")]
@@ -248,6 +251,14 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's `Retry-After` delay, for [`Error::Status`] when one was sent.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -127,7 +127,7 @@ impl KeyHook for TokenHook {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
             if uri.contains("deny") {
-                return Err(Error::Status { uri: uri.to_owned(), status: 401 });
+                return Err(Error::Status { uri: uri.to_owned(), status: 401, retry_after: None });
             }
             Ok(KeyAction::Use([uri.len() as u8; 16]))
         })

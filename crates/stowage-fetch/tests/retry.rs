@@ -60,6 +60,7 @@ async fn too_many_requests_with_a_retry_after_beyond_the_limit_fails_at_once() {
     let started = Instant::now();
     let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
     assert_eq!(err.status(), Some(429));
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "passed on to the caller");
     assert!(err.is_transient());
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(origin.request_count("/seg.ts"), 1);
