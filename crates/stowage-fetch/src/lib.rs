@@ -4,6 +4,8 @@
 //! night-long downloads over flaky CDNs: a pooled [`hyper`] client over [`rustls`] on tokio, speaking
 //! HTTP/1.1 and HTTP/2 (negotiated with ALPN, or h2c by prior knowledge), that
 //!
+//! - reuses connections (HTTP/1.1 keep-alive, HTTP/2 streams) under a per-host connection limit and a
+//!   global limit on requests in flight;
 //! - verifies TLS by default against the bundled web PKI roots (plus CA certificates and a client
 //!   certificate you add; switching verification off is [`ClientConfig::danger_accept_invalid_certs`]);
 //! - bounds every wait with a typed deadline: connect, first byte, stall and total ([`TimeoutKind`]);
