@@ -1,0 +1,331 @@
+//! `stowage download` against its peers (yt-dlp, streamlink, ffmpeg), each run as a subprocess on the
+//! same asset and the same in-process origin, side by side in one run: wall time with 50 ms injected per
+//! response and with none, completeness under a fault mix, and stowage's peak memory and CPU time per GB
+//! (on the 300-segment asset and on a one-hour synthetic one).
+//!
+//! `cargo bench -p stowage-benches --bench peers`; `STOWAGE_BENCH_RUNS` (default 3) sets the runs per
+//! measurement, `STOWAGE_BENCH_SLOW_RUNS` (default 1) those of ffmpeg with latency (about 20 s and 40 s
+//! per run, since it fetches one request at a time). Prints Markdown tables.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use stowage_origin::{Files, Origin, OriginConfig, Resource};
+use support::{ChildRun, median, run_measured};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Tool {
+    /// `stowage download` with its defaults.
+    Stowage,
+    /// `stowage download --connections 4`.
+    Stowage4,
+    YtDlp,
+    Streamlink,
+    Ffmpeg,
+}
+
+impl Tool {
+    const ALL: [Self; 5] = [Self::Stowage, Self::Stowage4, Self::YtDlp, Self::Streamlink, Self::Ffmpeg];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Stowage => "stowage (defaults)",
+            Self::Stowage4 => "stowage --connections 4",
+            Self::YtDlp => "yt-dlp --hls-prefer-native -N 4",
+            Self::Streamlink => "streamlink --stream-segment-threads 4",
+            Self::Ffmpeg => "ffmpeg -c copy",
+        }
+    }
+
+    fn is_peer(self) -> bool {
+        !matches!(self, Self::Stowage | Self::Stowage4)
+    }
+
+    /// The program and arguments downloading `url` into `out`.
+    fn command(self, stowage: &Path, url: &str, out: &Path) -> (PathBuf, Vec<String>) {
+        let out_s = |name: &str| out.join(name).to_string_lossy().into_owned();
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        match self {
+            Self::Stowage | Self::Stowage4 => {
+                let mut args = vec![
+                    "--store".to_owned(),
+                    out.to_string_lossy().into_owned(),
+                    "download".to_owned(),
+                    url.to_owned(),
+                    "--name".to_owned(),
+                    "bench".to_owned(),
+                    "--json".to_owned(),
+                ];
+                if self == Self::Stowage4 {
+                    args.extend(owned(&["--connections", "4"]));
+                }
+                (stowage.to_path_buf(), args)
+            }
+            Self::YtDlp => {
+                let mut args = owned(&["--hls-prefer-native", "-N", "4", "-q", "--no-progress", "-o"]);
+                args.push(out_s("out.%(ext)s"));
+                args.push(url.to_owned());
+                ("yt-dlp".into(), args)
+            }
+            Self::Streamlink => {
+                let mut args = owned(&["--stream-segment-threads", "4", "-o"]);
+                args.push(out_s("out.ts"));
+                args.extend([url.to_owned(), "best".to_owned()]);
+                ("streamlink".into(), args)
+            }
+            Self::Ffmpeg => {
+                let mut args = owned(&["-nostdin", "-v", "error", "-i", url, "-c", "copy"]);
+                args.push(out_s("out.ts"));
+                ("ffmpeg".into(), args)
+            }
+        }
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One download by `tool` into a fresh directory under `scratch`, with the origin's request count.
+fn download(
+    tool: Tool,
+    stowage: &Path,
+    origin: &Origin,
+    url: &str,
+    scratch: &Path,
+) -> (ChildRun, usize, PathBuf) {
+    let out = tempfile::tempdir_in(scratch).unwrap().keep();
+    origin.clear_log();
+    let (program, args) = tool.command(stowage, url, &out);
+    let run = run_measured(&program, &args, Duration::from_secs(300));
+    (run, origin.log().len(), out)
+}
+
+/// The file to check after a download: the bundle's master playlist, or the peer's output file.
+fn output_of(tool: Tool, out: &Path) -> Option<PathBuf> {
+    if tool.is_peer() {
+        support::largest_file(out)
+    } else {
+        Some(out.join("bench/master.m3u8")).filter(|p| p.is_file())
+    }
+}
+
+struct Row {
+    walls: Vec<f64>,
+    requests: Vec<usize>,
+    rss: Vec<u64>,
+    cpu: Vec<f64>,
+    failures: usize,
+}
+
+fn speed(stowage: &Path, origin: &Origin, scratch: &Path, media_bytes: &BTreeMap<&str, u64>) {
+    let runs = env_usize("STOWAGE_BENCH_RUNS", 3);
+    let slow_runs = env_usize("STOWAGE_BENCH_SLOW_RUNS", 1);
+    let mut rss_all = Vec::new();
+    let mut cpu_per_gb = Vec::new();
+    for latency_ms in [50u64, 0] {
+        support::set_latency(origin, Duration::from_millis(latency_ms));
+        for (task, path) in
+            [("media (720p variant)", "/a/video/index.m3u8"), ("master (720p + en audio)", "/a/master.m3u8")]
+        {
+            let url = origin.url(path);
+            let bytes = if path.ends_with("master.m3u8") {
+                media_bytes["video"] + media_bytes["audio-en"]
+            } else {
+                media_bytes["video"]
+            };
+            let mut rows: BTreeMap<Tool, Row> = BTreeMap::new();
+            for round in 0..runs {
+                for tool in Tool::ALL {
+                    if tool == Tool::Ffmpeg && latency_ms > 0 && round >= slow_runs {
+                        continue;
+                    }
+                    let (run, requests, out) = download(tool, stowage, origin, &url, scratch);
+                    let row = rows.entry(tool).or_insert(Row {
+                        walls: Vec::new(),
+                        requests: Vec::new(),
+                        rss: Vec::new(),
+                        cpu: Vec::new(),
+                        failures: 0,
+                    });
+                    if run.success {
+                        row.walls.push(run.wall.as_secs_f64());
+                        row.requests.push(requests);
+                        row.rss.push(run.max_rss);
+                        row.cpu.push(run.cpu.as_secs_f64());
+                    } else {
+                        row.failures += 1;
+                        eprintln!("{} failed on {task}: {}", tool.name(), run.stderr_tail);
+                    }
+                    if !tool.is_peer() {
+                        rss_all.push(run.max_rss);
+                        if latency_ms == 0 {
+                            cpu_per_gb.push(run.cpu.as_secs_f64() / (bytes as f64 / 1e9));
+                        }
+                    }
+                    let _ = std::fs::remove_dir_all(out);
+                }
+            }
+            let fastest_peer = rows
+                .iter()
+                .filter(|(t, r)| t.is_peer() && !r.walls.is_empty())
+                .map(|(_, r)| median(&r.walls))
+                .fold(f64::INFINITY, f64::min);
+            println!("\n### {task}, {latency_ms} ms per response\n");
+            println!(
+                "| tool | runs | median wall | requests | vs fastest peer | vs bound at 4 connections |"
+            );
+            println!("| --- | --- | --- | --- | --- | --- |");
+            for (tool, row) in &rows {
+                let wall = median(&row.walls);
+                let requests = median(&row.requests.iter().map(|&r| r as f64).collect::<Vec<_>>());
+                let bound = requests * latency_ms as f64 / 1000.0 / 4.0;
+                let vs_bound = if latency_ms > 0 {
+                    format!("{:.2}× (bound {bound:.2} s)", wall / bound)
+                } else {
+                    "".into()
+                };
+                let failed =
+                    if row.failures > 0 { format!(" ({} failed)", row.failures) } else { String::new() };
+                println!(
+                    "| {} | {}{failed} | {wall:.2} s | {requests:.0} | {:.2}× | {vs_bound} |",
+                    tool.name(),
+                    row.walls.len(),
+                    wall / fastest_peer,
+                );
+            }
+        }
+    }
+    println!(
+        "\nstowage peak RSS over all its runs above: median {:.1} MB, max {:.1} MB; CPU time per GB \
+         (no latency, decryption included): median {:.2} s",
+        median(&rss_all.iter().map(|&r| r as f64 / 1e6).collect::<Vec<_>>()),
+        rss_all.iter().copied().max().unwrap_or(0) as f64 / 1e6,
+        median(&cpu_per_gb),
+    );
+}
+
+fn faults(stowage: &Path, origin: &Origin, scratch: &Path) {
+    let expected = (support::SEGMENTS * 2 * support::FPS) as u64;
+    println!(
+        "\n### Under faults (5 % of requests 503, 5 % of bodies cut, 20 % of key requests 404), media task\n"
+    );
+    println!(
+        "| tool | seed | exit | wall | video frames ({expected} expected) | decodes cleanly | complete |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let url = origin.url("/a/video/index.m3u8");
+    for seed in [11u64, 12, 13] {
+        for tool in Tool::ALL {
+            if tool == Tool::Stowage4 {
+                continue;
+            }
+            support::set_fault_mix(origin, seed);
+            let (run, _, out) = download(tool, stowage, origin, &url, scratch);
+            let (frames, clean) = output_of(tool, &out).map_or((0, false), |p| support::count_frames(&p));
+            println!(
+                "| {} | {seed} | {} | {:.1} s | {frames} | {} | {} |",
+                tool.name(),
+                if run.success { "0" } else { "failed" },
+                run.wall.as_secs_f64(),
+                if clean { "yes" } else { "no" },
+                if run.success && frames == expected && clean { "yes" } else { "**no**" },
+            );
+            if !run.success {
+                let last = run.stderr_tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                eprintln!("{} seed {seed}: {last}", tool.name());
+            }
+            let _ = std::fs::remove_dir_all(out);
+        }
+    }
+    origin.faults().clear();
+}
+
+/// A one-hour media playlist at 5 Mb/s: 1800 two-second segments of 1.25 MB, AES-128 with one key, every
+/// segment the same ciphertext (the origin shares one buffer), so the asset costs the origin 1.25 MB.
+fn long_origin() -> (Origin, u64) {
+    const SEGMENT: usize = 1_250_000;
+    const COUNT: usize = 1800;
+    let clear: Vec<u8> = (0..SEGMENT).map(|i| (i * 31 % 251) as u8).collect();
+    let key = [7u8; 16];
+    let iv = [9u8; 16];
+    let body = bytes::Bytes::from(stowage_origin::hls::encrypt_aes128_cbc(&key, &iv, &clear));
+    let files = Files::new();
+    let mut playlist = String::from(
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+         #EXT-X-KEY:METHOD=AES-128,URI=\"k.key\",IV=0x09090909090909090909090909090909\n",
+    );
+    for i in 0..COUNT {
+        playlist.push_str(&format!("#EXTINF:2.000000,\ns{i:05}.ts\n"));
+        files.insert(&format!("/long/s{i:05}.ts"), Resource::new(body.clone(), "video/mp2t"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    files.insert_bytes("/long/index.m3u8", playlist);
+    files.insert_bytes("/long/k.key", key.to_vec());
+    (Origin::start(files, OriginConfig::default()).unwrap(), (SEGMENT * COUNT) as u64)
+}
+
+fn memory(stowage: &Path, scratch: &Path) {
+    let (origin, bytes) = long_origin();
+    let (run, requests, out) =
+        download(Tool::Stowage, stowage, &origin, &origin.url("/long/index.m3u8"), scratch);
+    let stored =
+        support::largest_file(&out.join("bench/media")).map_or(0, |p| std::fs::metadata(p).unwrap().len());
+    println!(
+        "\n### One hour at 5 Mb/s (1800 segments, {:.2} GB), stowage defaults, no latency\n",
+        bytes as f64 / 1e9
+    );
+    println!("| exit | wall | throughput | requests | peak RSS | CPU time | CPU per GB |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {} | {:.1} s | {:.0} MB/s | {requests} | {:.1} MB | {:.2} s | {:.2} s |",
+        if run.success { "0" } else { "failed" },
+        run.wall.as_secs_f64(),
+        bytes as f64 / 1e6 / run.wall.as_secs_f64(),
+        run.max_rss as f64 / 1e6,
+        run.cpu.as_secs_f64(),
+        run.cpu.as_secs_f64() / (bytes as f64 / 1e9),
+    );
+    if !run.success {
+        eprintln!("long download failed: {}", run.stderr_tail);
+    }
+    let _ = stored;
+    let _ = std::fs::remove_dir_all(out);
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a name filter selects parts: speed, faults, memory.
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let wanted = |part: &str| filter.is_empty() || filter.iter().any(|f| part.contains(f.as_str()));
+    let started = Instant::now();
+    let stowage = support::stowage_binary();
+    let asset = support::clear_asset();
+    let media_bytes: BTreeMap<&str, u64> = [
+        ("video", support::media_bytes(&asset, "video")),
+        ("audio-en", support::media_bytes(&asset, "audio-en")),
+    ]
+    .into_iter()
+    .collect();
+    let scratch = support::target_dir().join("stowage-bench-scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let origin = support::encrypted_origin();
+    println!(
+        "asset: 720p H.264 {} x 2 s segments ({:.1} MB video, {:.1} MB audio), AES-128, a new key every 3 segments",
+        support::SEGMENTS,
+        media_bytes["video"] as f64 / 1e6,
+        media_bytes["audio-en"] as f64 / 1e6
+    );
+    if wanted("speed") {
+        speed(&stowage, &origin, &scratch, &media_bytes);
+    }
+    if wanted("faults") {
+        faults(&stowage, &origin, &scratch);
+    }
+    if wanted("memory") {
+        memory(&stowage, &scratch);
+    }
+    eprintln!("peers: done in {:.0} s", started.elapsed().as_secs_f64());
+}
