@@ -903,9 +903,13 @@ impl<'a> Runner<'a> {
             }
             plan.add_job(spec);
         }
+        // The engine counts a job in flight until its bytes are durable, the session's request slots
+        // only while it is on the network. Letting the engine hand out twice as many jobs as there are
+        // slots overlaps the sync of one segment with the fetch of the next, so that a latency-bound
+        // download is not also bound by the disk; requests in flight stay within the slots.
         let limits = ConcurrencyLimits::default()
-            .max_total(session.config.max_connections)
-            .max_per_host(session.config.max_connections_per_host)
+            .max_total(session.config.max_connections.saturating_mul(2))
+            .max_per_host(session.config.max_connections_per_host.saturating_mul(2))
             .adaptive(session.config.adaptive)
             .initial(4.min(session.config.max_connections));
         let config = EngineConfig::default()

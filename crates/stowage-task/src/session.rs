@@ -42,7 +42,7 @@ use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use stowage_bundle::StorageManager;
+use stowage_bundle::{BundleOptions, StorageManager};
 use stowage_fetch::keys::KeyHook;
 use stowage_fetch::{Client, ClientConfig, RetryEvent};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
@@ -87,6 +87,9 @@ pub struct SessionConfig {
     pub refresh: Option<Arc<dyn RefreshHook>>,
     /// Asked for each key URI before it is loaded (signed key requests, keys supplied out of band).
     pub key_hook: Option<Arc<dyn KeyHook>>,
+    /// How bundles are written. The default syncs every segment before it is journaled; a batched
+    /// durability syncs less often, and a crash may then lose (never corrupt) the last segments stored.
+    pub bundle: BundleOptions,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -105,6 +108,7 @@ impl fmt::Debug for SessionConfig {
             .field("cookies", &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("refresh", &self.refresh.is_some())
             .field("key_hook", &self.key_hook.is_some())
+            .field("bundle", &self.bundle)
             .finish()
     }
 }
@@ -126,6 +130,7 @@ impl SessionConfig {
             cookies: Vec::new(),
             refresh: None,
             key_hook: None,
+            bundle: BundleOptions::default(),
         }
     }
 
@@ -203,6 +208,13 @@ impl SessionConfig {
     #[must_use]
     pub fn refresh_hook(mut self, hook: Arc<dyn RefreshHook>) -> Self {
         self.refresh = Some(hook);
+        self
+    }
+
+    /// Sets how bundles are written (their durability).
+    #[must_use]
+    pub fn bundle_options(mut self, options: BundleOptions) -> Self {
+        self.bundle = options;
         self
     }
 
@@ -510,7 +522,7 @@ impl DownloadSession {
             message: e.to_string(),
         })?;
         let inner = Arc::new(SessionInner {
-            store: StorageManager::new(&config.store),
+            store: StorageManager::new(&config.store).bundle_options(config.bundle.clone()),
             task_slots: Semaphore::new(config.max_tasks),
             request_slots: Semaphore::new(config.max_connections),
             client,
