@@ -243,6 +243,18 @@ async fn run_task(
     }
 }
 
+/// Takes the headers and cookies of a refresh.
+fn apply_auth(auth: &Mutex<Auth>, answer: &Refresh) -> Result<(), Error> {
+    let mut auth = lock(auth);
+    if let Some(headers) = &answer.headers {
+        auth.headers = Auth::new(headers, &[])?.headers;
+    }
+    if let Some(cookies) = &answer.cookies {
+        auth.cookies.clone_from(cookies);
+    }
+    Ok(())
+}
+
 /// What preparing a task gives: the bundle, the renditions and their jobs.
 struct Prepared {
     /// The configuration of a new task; `None` for a restored one.
@@ -493,7 +505,32 @@ async fn prepare(
         Err(e) => Err(e),
     })
     .await?;
-    let (text, final_url) = fetch_text(session, auth, &url).await?;
+    let (text, final_url) = match fetch_text(session, auth, &url).await {
+        // The playlist URL itself may have expired (a restore days later): ask the refresh hook once.
+        Err(Error::Fetch { status: Some(status @ (401 | 403 | 410)), .. })
+            if session.config.refresh.is_some() =>
+        {
+            let hook = session.config.refresh.clone().expect("checked");
+            let request = RefreshRequest {
+                asset: task.asset.clone(),
+                url: url.clone(),
+                refused_uri: url.clone(),
+                status,
+            };
+            let refreshed = hook.refresh(&request).await.ok_or_else(|| Error::Fetch {
+                uri: url.clone(),
+                status: Some(status),
+                message: format!(
+                    "the playlist URL was refused with HTTP {status} and no fresh one was given"
+                ),
+            })?;
+            apply_auth(auth, &refreshed)?;
+            let fresh = refreshed.url.unwrap_or_else(|| url.clone());
+            *lock(&task.url) = fresh.clone();
+            fetch_text(session, auth, &fresh).await?
+        }
+        other => other?,
+    };
     let master = match detect(text.as_bytes()) {
         Some(PlaylistKind::Master) => true,
         Some(PlaylistKind::Media) => false,
@@ -510,7 +547,12 @@ async fn prepare(
         None => Vec::new(),
     };
     let (key_policy, integrity, storage, title) = match (source, &manifest) {
-        (Source::New(config), _) => {
+        // A bundle keeps the key policy it was made with: mixing clear and encrypted segments in one
+        // rendition would make its local playlist wrong.
+        (Source::New(config), Some(m)) => {
+            (task_key_policy(m.key_policy), config.integrity, None, config.title.clone())
+        }
+        (Source::New(config), None) => {
             (config.keys, config.integrity, Some(config.storage), config.title.clone())
         }
         (Source::Restore, Some(m)) => (
@@ -1239,15 +1281,7 @@ impl<'a> Runner<'a> {
     }
 
     async fn apply_refresh(&mut self, answer: Refresh) -> Result<(), Error> {
-        {
-            let mut auth = lock(&self.ctx.auth);
-            if let Some(headers) = &answer.headers {
-                auth.headers = Auth::new(headers, &[])?.headers;
-            }
-            if let Some(cookies) = answer.cookies {
-                auth.cookies = cookies;
-            }
-        }
+        apply_auth(&self.ctx.auth, &answer)?;
         let Some(url) = answer.url else { return Ok(()) };
         let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
         let master = detect(text.as_bytes()) == Some(PlaylistKind::Master);

@@ -172,3 +172,38 @@ async fn an_expired_key_url_is_refreshed_too() {
     assert!(!refused.is_empty());
     assert!(refused.iter().all(|u| u.contains("/aes/keys/") && u.contains("token=old")), "{refused:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_task_whose_playlist_url_expired_asks_the_refresh_hook() {
+    let origin = common::origin(OriginConfig::default());
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(40))).glob("/clear/video0/seg*"));
+    let store = tempfile::tempdir().unwrap();
+    let old = origin.url("/clear/video0/index.m3u8?token=old");
+    {
+        let session =
+            DownloadSession::new(common::config(store.path()).max_connections(1).adaptive(false)).unwrap();
+        let task = session.download_task_named("expiring", &old, media()).unwrap();
+        let mut events = task.events();
+        task.resume();
+        while task.progress().segments_done < 2 {
+            events.recv().await.unwrap();
+        }
+        task.cancel(stowage_task::CancelMode::KeepPartial);
+        assert!(matches!(task.wait().await, Err(Error::Cancelled)));
+    }
+    // Days later, the old token is refused.
+    origin.faults().add(FaultRule::new(Fault::status(410)).query_contains("token=old"));
+    let fresh = origin.url("/clear/video0/index.m3u8?token=new");
+    let answer = fresh.clone();
+    let hook = refresh_fn(move |request| {
+        assert_eq!(request.status, 410);
+        Some(Refresh::new().url(answer.clone()))
+    });
+    let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook)).unwrap();
+    let restored = session.restore().unwrap();
+    assert_eq!(restored.len(), 1);
+    common::run(&restored[0]).await;
+    let path = restored[0].wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+    assert_eq!(restored[0].url(), fresh);
+}
