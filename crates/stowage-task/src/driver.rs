@@ -243,6 +243,26 @@ async fn run_task(
     }
 }
 
+/// Records the segments the source marks `EXT-X-GAP` as gaps: nobody can serve them, so they are never
+/// fetched, and the bundle says they are missing.
+async fn record_source_gaps(path: &std::path::Path, bundle: &Bundle, jobs: &[Job]) -> Result<(), Error> {
+    let declared: Vec<SegmentId> =
+        jobs.iter().filter(|j| j.source_gap).flat_map(|j| j.ids.iter().cloned()).collect();
+    if declared.is_empty() {
+        return Ok(());
+    }
+    let b = bundle.clone();
+    blocking(path, move || {
+        for id in &declared {
+            if !b.is_finished(id) {
+                b.record_gap(id, "marked EXT-X-GAP in the source playlist")?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Takes the headers and cookies of a refresh.
 fn apply_auth(auth: &Mutex<Auth>, answer: &Refresh) -> Result<(), Error> {
     let mut auth = lock(auth);
@@ -653,6 +673,7 @@ async fn prepare(
         }
     }
     let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
+    record_source_gaps(&path, &bundle, &jobs).await?;
     let config = match source {
         Source::New(config) => Some((**config).clone()),
         Source::Restore => None,
@@ -930,6 +951,9 @@ impl<'a> Runner<'a> {
             });
         }
         for (i, job) in jobs.iter().enumerate() {
+            if job.source_gap {
+                continue;
+            }
             let mut spec =
                 JobSpec::new(JobId(i as u64), job.rendition, job.start, job.duration, host_of(&job.uri));
             if let Some(e) = job.expected {
@@ -1154,9 +1178,11 @@ impl<'a> Runner<'a> {
         self.stop_all().await;
         let bundle = self.ctx.bundle.clone();
         let path = self.task.bundle_path.clone();
-        if let Err(e) = blocking(&path, move || bundle.mark_finished()).await {
-            return Ending::Failed(Arc::new(e));
-        }
+        let complete = match blocking(&path, move || bundle.mark_finished()).await {
+            // Gaps the source declared are the bundle's too.
+            Ok(manifest) => complete && manifest.gaps.is_empty(),
+            Err(e) => return Ending::Failed(Arc::new(e)),
+        };
         self.emit_progress();
         let path = self.ctx.bundle.dir().to_path_buf();
         self.emit(TaskEvent::Finished { path: path.clone(), complete });
@@ -1231,9 +1257,11 @@ impl<'a> Runner<'a> {
         }
         let first = self.jobs.len();
         let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
+        record_source_gaps(&self.task.bundle_path, &self.ctx.bundle, &jobs).await?;
         let specs: Vec<JobSpec<'_>> = jobs
             .iter()
             .enumerate()
+            .filter(|(_, job)| !job.source_gap)
             .map(|(i, job)| {
                 let spec = JobSpec::new(
                     JobId((first + i) as u64),

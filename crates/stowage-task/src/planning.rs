@@ -63,6 +63,8 @@ pub(crate) struct Job {
     /// The stored length, when known before fetching (a clear byte range).
     pub(crate) expected: Option<u64>,
     pub(crate) init: bool,
+    /// Marked `EXT-X-GAP` in the source playlist: there is nothing to fetch, and the bundle records a gap.
+    pub(crate) source_gap: bool,
 }
 
 impl Job {
@@ -192,6 +194,7 @@ pub(crate) fn build_rendition(
                     duration: Duration::ZERO,
                     expected,
                     init: true,
+                    source_gap: false,
                 });
                 segments.push(entry);
             }
@@ -223,6 +226,7 @@ pub(crate) fn build_rendition(
             duration: secs(duration),
             expected,
             init: false,
+            source_gap: seg.gap,
         });
         segments.push(entry);
     }

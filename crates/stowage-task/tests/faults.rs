@@ -207,3 +207,24 @@ async fn a_restored_task_whose_playlist_url_expired_asks_the_refresh_hook() {
     assert_eq!(common::check_bundle(&path), 6);
     assert_eq!(restored[0].url(), fresh);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_the_source_marks_as_gaps_are_recorded_not_fetched() {
+    let origin = common::origin(OriginConfig::default());
+    let source = std::fs::read_to_string(common::assets().join("clear/video0/index.m3u8")).unwrap();
+    let text = source.replace("#EXTINF:2.000000,\nseg002.ts", "#EXT-X-GAP\n#EXTINF:2.000000,\nseg002.ts");
+    assert_ne!(text, source);
+    origin.files().insert_bytes("/clear/video0/gap.m3u8", text);
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let task = session.download_task(&origin.url("/clear/video0/gap.m3u8"), media()).unwrap();
+    let events = common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert!(matches!(events.last(), Some(TaskEvent::Finished { complete: false, .. })));
+    assert_eq!(origin.request_count("/clear/video0/seg002.ts"), 0);
+    let bundle = Bundle::open(&path).unwrap();
+    let manifest = bundle.manifest();
+    assert_eq!(manifest.gaps.len(), 1);
+    assert_eq!(manifest.gaps[0].segment.media_sequence, 2);
+    assert_eq!(bundle.finished_segments().len(), 5);
+}
