@@ -1137,6 +1137,14 @@ impl<'a> Runner<'a> {
     }
 
     fn start(&mut self, job: JobId, attempt: u32) {
+        // Finished writer threads are forgotten as the download goes, so that a plan of a hundred thousand
+        // segments does not keep a hundred thousand handles.
+        {
+            let mut writers = lock(&self.ctx.writers);
+            if writers.len() > 64 {
+                writers.retain(|h| !h.is_finished());
+            }
+        }
         let spec = self.jobs[job.0 as usize].clone();
         let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt, spec));
         self.inflight.insert(job, (attempt, handle.abort_handle()));

@@ -214,7 +214,7 @@ async fn media_selections_added_to_a_running_task_are_downloaded_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_beyond_the_session_limit_wait_their_turn() {
     let origin = common::origin(OriginConfig::default());
-    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(30))).glob("/clear/*/seg*"));
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(150))).glob("/clear/*/seg*"));
     let store = tempfile::tempdir().unwrap();
     let session = DownloadSession::new(common::config(store.path()).max_tasks(1)).unwrap();
     let mut tasks = Vec::new();
@@ -230,11 +230,19 @@ async fn tasks_beyond_the_session_limit_wait_their_turn() {
     for t in &tasks {
         t.resume();
     }
-    tasks[0].wait_for_state(|s| s == TaskState::Running).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let running = tasks.iter().filter(|t| t.state() == TaskState::Running).count();
-    let waiting = tasks.iter().filter(|t| t.state() == TaskState::Waiting).count();
-    assert_eq!((running, waiting), (1, 2));
+    // Whichever task got the slot runs (each of its segments takes 150 ms); the others wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let states: Vec<TaskState> = tasks.iter().map(DownloadTask::state).collect();
+        let running = states.iter().filter(|s| **s == TaskState::Running).count();
+        let waiting = states.iter().filter(|s| **s == TaskState::Waiting).count();
+        assert!(running <= 1, "{states:?}");
+        if (running, waiting) == (1, 2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     for t in &tasks {
         assert_eq!(common::check_bundle(&t.wait().await.unwrap()), 6);
     }
