@@ -546,6 +546,12 @@ impl DownloadSession {
         &self.inner.store
     }
 
+    /// The HTTP client's counters (bytes, requests, retries, connections, throughput per host), for a
+    /// speed display: they count bytes as they arrive, also within segments not yet stored.
+    pub fn counters(&self) -> stowage_fetch::Counters {
+        self.inner.client.counters()
+    }
+
     /// The events of every task.
     pub fn events(&self) -> SessionEvents {
         SessionEvents { rx: self.inner.events.subscribe(), missed: 0 }
