@@ -984,6 +984,7 @@ impl<'a> Runner<'a> {
             .integrity(integrity)
             .seed(seed());
         let engine = Engine::new(config, plan)?;
+        *lock(&task.renditions) = wanted.iter().map(|w| w.id.to_string()).collect();
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (retries_tx, retries) = mpsc::unbounded_channel();
         let ctx = FetchCtx {
@@ -1287,6 +1288,7 @@ impl<'a> Runner<'a> {
         self.engine.add_jobs(Instant::now(), specs)?;
         let count = added.len();
         self.jobs.extend(jobs);
+        lock(&self.task.renditions).extend(added.iter().map(|w| w.id.to_string()));
         self.wanted.extend(added);
         Ok(count)
     }

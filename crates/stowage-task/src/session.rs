@@ -433,6 +433,8 @@ pub(crate) struct TaskShared {
     pub(crate) ending: watch::Sender<Option<Ending>>,
     pub(crate) events: broadcast::Sender<TaskEvent>,
     pub(crate) progress: Mutex<Progress>,
+    /// Rendition identifiers in the engine's order (the index of per-rendition progress and ranges).
+    pub(crate) renditions: Mutex<Vec<String>>,
 }
 
 impl TaskShared {
@@ -629,6 +631,7 @@ impl DownloadSession {
             ending: watch::channel(None).0,
             events,
             progress: Mutex::new(Progress::default()),
+            renditions: Mutex::new(Vec::new()),
         });
         let task = DownloadTask { shared: Arc::clone(&shared) };
         tokio::spawn(driver::run(Arc::clone(&self.inner), shared, source, control_rx));
@@ -743,6 +746,13 @@ impl DownloadTask {
     pub async fn wait_for_state(&self, mut f: impl FnMut(TaskState) -> bool) -> TaskState {
         let mut rx = self.shared.state.subscribe();
         *rx.wait_for(|s| f(*s)).await.expect("the task holds the sender")
+    }
+
+    /// The local identifiers of the task's renditions (their folder names in the bundle: `video-2`,
+    /// `audio-en`, ...), known once the playlists are read. The `rendition` index of per-rendition
+    /// progress and of loaded time ranges points into this list.
+    pub fn renditions(&self) -> Vec<String> {
+        lock(&self.shared.renditions).clone()
     }
 
     /// The latest progress.

@@ -66,6 +66,8 @@ async fn clear_master_with_audio_and_subtitles_is_stored_byte_for_byte() {
     let compared = common::check_bundle(&path);
     assert_eq!(compared, 19);
     assert!(session.counters().bytes_received >= progress.bytes_done);
+    assert_eq!(task.renditions(), ["video-2", "audio-en", "subs-en"]);
+    assert_eq!(progress.renditions[1].segments_total, 7);
     let master = std::fs::read_to_string(path.join("master.m3u8")).unwrap();
     assert!(master.contains("video-2/index.m3u8"), "{master}");
     // No segment was fetched twice.
