@@ -695,10 +695,12 @@ fn classify(e: &stowage_fetch::Error, key: bool) -> Failure {
     match e {
         E::Status { status, .. } => match *status {
             401 | 403 | 410 => Failure::NeedsRefresh { status: *status },
-            429 | 503 => Failure::Throttled { status: *status, retry_after: None },
+            429 | 503 => Failure::Throttled { status: *status, retry_after: e.retry_after() },
             // CDNs answer 404 for keys now and then; one lost key would fail the asset.
             404 if key => Failure::retryable(e.to_string()),
-            s if s >= 500 || s == 408 => Failure::retryable(e.to_string()),
+            s if s >= 500 || s == 408 => {
+                Failure::Retryable { retry_after: e.retry_after(), detail: e.to_string() }
+            }
             _ => Failure::fatal(e.to_string()),
         },
         E::Timeout { kind: TimeoutKind::Stall, .. } => Failure::Stalled,

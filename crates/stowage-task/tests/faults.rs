@@ -228,3 +228,33 @@ async fn segments_the_source_marks_as_gaps_are_recorded_not_fetched() {
     assert_eq!(manifest.gaps[0].segment.media_sequence, 2);
     assert_eq!(bundle.finished_segments().len(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_beyond_the_fetch_layers_retries_reaches_the_engine_with_retry_after() {
+    let origin = common::origin(OriginConfig::default());
+    // More 503s than the fetch layer retries: the engine sees the throttling and waits as asked.
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::service_unavailable(Some(0))).path("/clear/video0/seg001.ts").first(4));
+    let store = tempfile::tempdir().unwrap();
+    let session =
+        DownloadSession::new(common::config(store.path()).http(common::http().retry(
+            stowage_fetch::RetryConfig::default().max_retries(1).base_delay(Duration::from_millis(5)),
+        )))
+        .unwrap();
+    let task = session.download_task(&origin.url("/clear/video0/index.m3u8"), media()).unwrap();
+    let events = common::run(&task).await;
+    assert_eq!(common::check_bundle(&task.wait().await.unwrap()), 6);
+    let throttled = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                TaskEvent::SegmentRetried { cause: Failure::Throttled { status: 503, retry_after: Some(d) }, .. }
+                    if d.is_zero()
+            )
+        })
+        .count();
+    // Two from the fetch layer (one retry per engine attempt) and two from the engine itself.
+    assert!(throttled >= 3, "{throttled} throttled retries reported");
+}
