@@ -3,7 +3,7 @@
 //! response and with none, completeness under a fault mix, and stowage's peak memory and CPU time per GB
 //! (on the 300-segment asset and on a one-hour synthetic one).
 //!
-//! `cargo bench -p stowage-benches --bench peers`; `STOWAGE_BENCH_RUNS` (default 3) sets the runs per
+//! `cargo bench -p stowage-benches --bench peers`; a name filter (`speed`, `control`, `faults`, `memory`) runs only those parts; `STOWAGE_BENCH_RUNS` (default 3) sets the runs per
 //! measurement, `STOWAGE_BENCH_SLOW_RUNS` (default 1) those of ffmpeg with latency (about 20 s and 40 s
 //! per run, since it fetches one request at a time). Prints Markdown tables.
 
@@ -22,18 +22,23 @@ enum Tool {
     Stowage,
     /// `stowage download --connections 4`.
     Stowage4,
+    /// `stowage download --connections 4` under `eatmydata` (`fsync` made a no-op), for the control only:
+    /// it tells what the bundle's durable writes cost.
+    Stowage4NoSync,
     YtDlp,
     Streamlink,
     Ffmpeg,
 }
 
 impl Tool {
-    const ALL: [Self; 5] = [Self::Stowage, Self::Stowage4, Self::YtDlp, Self::Streamlink, Self::Ffmpeg];
+    const ALL: [Self; 6] =
+        [Self::Stowage, Self::Stowage4, Self::Stowage4NoSync, Self::YtDlp, Self::Streamlink, Self::Ffmpeg];
 
     fn name(self) -> &'static str {
         match self {
             Self::Stowage => "stowage (defaults)",
             Self::Stowage4 => "stowage --connections 4",
+            Self::Stowage4NoSync => "eatmydata stowage --connections 4",
             Self::YtDlp => "yt-dlp --hls-prefer-native -N 4",
             Self::Streamlink => "streamlink --stream-segment-threads 4",
             Self::Ffmpeg => "ffmpeg -c copy",
@@ -41,7 +46,7 @@ impl Tool {
     }
 
     fn is_peer(self) -> bool {
-        !matches!(self, Self::Stowage | Self::Stowage4)
+        !matches!(self, Self::Stowage | Self::Stowage4 | Self::Stowage4NoSync)
     }
 
     /// The program and arguments downloading `url` into `out`.
@@ -49,7 +54,7 @@ impl Tool {
         let out_s = |name: &str| out.join(name).to_string_lossy().into_owned();
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         match self {
-            Self::Stowage | Self::Stowage4 => {
+            Self::Stowage | Self::Stowage4 | Self::Stowage4NoSync => {
                 let mut args = vec![
                     "--store".to_owned(),
                     out.to_string_lossy().into_owned(),
@@ -59,8 +64,12 @@ impl Tool {
                     "bench".to_owned(),
                     "--json".to_owned(),
                 ];
-                if self == Self::Stowage4 {
+                if self != Self::Stowage {
                     args.extend(owned(&["--connections", "4"]));
+                }
+                if self == Self::Stowage4NoSync {
+                    args.insert(0, stowage.to_string_lossy().into_owned());
+                    return ("eatmydata".into(), args);
                 }
                 (stowage.to_path_buf(), args)
             }
@@ -121,16 +130,33 @@ struct Row {
     failures: usize,
 }
 
-fn speed(stowage: &Path, origin: &Origin, scratch: &Path, media_bytes: &BTreeMap<&str, u64>) {
+/// A download to time: a title, the playlist path on the origin, and whether the peers run it too.
+type Task = (&'static str, &'static str, bool);
+
+const PEER_TASKS: [Task; 2] = [
+    ("media (720p variant)", "/a/video/index.m3u8", true),
+    ("master (720p + en audio)", "/a/master.m3u8", true),
+];
+
+/// The control: the same variant without encryption, to tell what keys cost.
+const CLEAR_TASK: [Task; 1] =
+    [("media, the clear copy (no keys; stowage only)", "/c/video/index.m3u8", false)];
+
+fn speed(
+    stowage: &Path,
+    origin: &Origin,
+    scratch: &Path,
+    media_bytes: &BTreeMap<&str, u64>,
+    tasks: &[Task],
+    latencies: &[u64],
+) {
     let runs = env_usize("STOWAGE_BENCH_RUNS", 3);
     let slow_runs = env_usize("STOWAGE_BENCH_SLOW_RUNS", 1);
     let mut rss_all = Vec::new();
     let mut cpu_per_gb = Vec::new();
-    for latency_ms in [50u64, 0] {
+    for &latency_ms in latencies {
         support::set_latency(origin, Duration::from_millis(latency_ms));
-        for (task, path) in
-            [("media (720p variant)", "/a/video/index.m3u8"), ("master (720p + en audio)", "/a/master.m3u8")]
-        {
+        for &(task, path, with_peers) in tasks {
             let url = origin.url(path);
             let bytes = if path.ends_with("master.m3u8") {
                 media_bytes["video"] + media_bytes["audio-en"]
@@ -140,7 +166,10 @@ fn speed(stowage: &Path, origin: &Origin, scratch: &Path, media_bytes: &BTreeMap
             let mut rows: BTreeMap<Tool, Row> = BTreeMap::new();
             for round in 0..runs {
                 for tool in Tool::ALL {
-                    if tool == Tool::Ffmpeg && latency_ms > 0 && round >= slow_runs {
+                    if tool == Tool::Ffmpeg && latency_ms > 0 && round >= slow_runs
+                        || tool.is_peer() && !with_peers
+                        || tool == Tool::Stowage4NoSync && with_peers
+                    {
                         continue;
                     }
                     let (run, requests, out) = download(tool, stowage, origin, &url, scratch);
@@ -169,11 +198,14 @@ fn speed(stowage: &Path, origin: &Origin, scratch: &Path, media_bytes: &BTreeMap
                     let _ = std::fs::remove_dir_all(out);
                 }
             }
-            let fastest_peer = rows
-                .iter()
-                .filter(|(t, r)| t.is_peer() && !r.walls.is_empty())
-                .map(|(_, r)| median(&r.walls))
-                .fold(f64::INFINITY, f64::min);
+            let fastest_peer = if !with_peers {
+                f64::NAN
+            } else {
+                rows.iter()
+                    .filter(|(t, r)| t.is_peer() && !r.walls.is_empty())
+                    .map(|(_, r)| median(&r.walls))
+                    .fold(f64::INFINITY, f64::min)
+            };
             println!("\n### {task}, {latency_ms} ms per response\n");
             println!(
                 "| tool | runs | median wall | requests | vs fastest peer | vs bound at 4 connections |"
@@ -220,7 +252,7 @@ fn faults(stowage: &Path, origin: &Origin, scratch: &Path) {
     let url = origin.url("/a/video/index.m3u8");
     for seed in [11u64, 12, 13] {
         for tool in Tool::ALL {
-            if tool == Tool::Stowage4 {
+            if matches!(tool, Tool::Stowage4 | Tool::Stowage4NoSync) {
                 continue;
             }
             support::set_fault_mix(origin, seed);
@@ -297,7 +329,7 @@ fn memory(stowage: &Path, scratch: &Path) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a name filter selects parts: speed, faults, memory.
+    // `cargo bench` passes `--bench`; a name filter selects parts: speed, control, faults, memory.
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let wanted = |part: &str| filter.is_empty() || filter.iter().any(|f| part.contains(f.as_str()));
     let started = Instant::now();
@@ -319,7 +351,10 @@ fn main() {
         media_bytes["audio-en"] as f64 / 1e6
     );
     if wanted("speed") {
-        speed(&stowage, &origin, &scratch, &media_bytes);
+        speed(&stowage, &origin, &scratch, &media_bytes, &PEER_TASKS, &[50, 0]);
+    }
+    if wanted("control") {
+        speed(&stowage, &origin, &scratch, &media_bytes, &CLEAR_TASK, &[50]);
     }
     if wanted("faults") {
         faults(&stowage, &origin, &scratch);

@@ -135,10 +135,12 @@ pub fn media_bytes(dir: &Path, rendition: &str) -> u64 {
 }
 
 /// An origin serving the asset under `/a/`, every rendition AES-128 encrypted with a new key every three
-/// segments (100 keys for the 720p variant), explicit IVs.
+/// segments (100 keys for the 720p variant), explicit IVs; and the clear asset under `/c/`, to tell the
+/// cost of keys apart.
 pub fn encrypted_origin() -> Origin {
     let files = Files::new();
     files.load_dir("/a", clear_asset()).unwrap();
+    files.load_dir("/c", clear_asset()).unwrap();
     encrypt_master(&files, "/a/master.m3u8", &EncryptOptions::default().rotate_every(3).explicit_ivs())
         .unwrap();
     Origin::start(files, OriginConfig::default()).unwrap()
@@ -232,7 +234,9 @@ pub fn count_frames(input: &Path) -> (u64, bool) {
         .arg(input)
         .output()
         .expect("ffprobe is installed");
-    let frames = String::from_utf8_lossy(&out.stdout).trim().trim_end_matches(',').parse().unwrap_or(0);
+    // Transport streams list the stream once per program too: the first line is the count.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let frames = text.lines().next().unwrap_or("").trim().trim_end_matches(',').parse().unwrap_or(0);
     let decode = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(input)
