@@ -614,6 +614,8 @@ struct Pending<'a> {
     inf_text: Cow<'a, str>,
     range: Option<ByteRange>,
     range_text: &'a str,
+    /// Where in the side list the pending EXT-X-BYTERANGE was read.
+    range_at: u32,
     mid: Option<u32>,
 }
 
@@ -629,6 +631,27 @@ impl<'a> Pending<'a> {
                 WarningKind::MalformedTag { tag: String::from("EXTINF"), expected },
             );
             tags.insert(at, MediaTag::Unknown(std::mem::take(&mut self.inf_text)));
+            if self.range.is_some() && self.range_at as usize >= at {
+                self.range_at += 1;
+            }
+        }
+    }
+
+    /// Lenient parsing: an EXT-X-BYTERANGE that gets no URI is kept verbatim where it was.
+    fn demote_range(&mut self, ctx: &mut Ctx<'a, '_>, tags: &mut Vec<MediaTag<'a>>) {
+        if self.range.take().is_some() {
+            let at = (self.range_at as usize).min(tags.len());
+            ctx.warn(
+                1,
+                WarningKind::MalformedTag {
+                    tag: String::from("EXT-X-BYTERANGE"),
+                    expected: "a segment URI line after it",
+                },
+            );
+            tags.insert(at, MediaTag::Unknown(Cow::Borrowed(self.range_text)));
+            if let Some(mid) = self.mid.as_mut().filter(|m| **m as usize >= at) {
+                *mid += 1;
+            }
         }
     }
 }
@@ -764,6 +787,7 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                     Some(r) if pending.range.is_none() => {
                         pending.range = Some(r);
                         pending.range_text = text;
+                        pending.range_at = pl.tags.len() as u32;
                         continue;
                     }
                     Some(_) => Fail::Tag { column: 1, expected: "one EXT-X-BYTERANGE per segment" },
@@ -885,10 +909,9 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
         ctx.warn_at(1, 1, WarningKind::MissingHeader);
     }
     if opts.malformed_tags {
+        // Both are put back where they were read, so that the written playlist keeps the order.
+        pending.demote_range(&mut ctx, &mut pl.tags);
         pending.demote_inf(&mut ctx, &mut pl.tags, "a segment URI line after #EXTINF");
-        if pending.range.take().is_some() {
-            pl.tags.push(MediaTag::Unknown(Cow::Borrowed(pending.range_text)));
-        }
     }
     if pending.inf.is_some() || pending.range.is_some() {
         let line = if pending.inf.is_some() { pending.inf_line } else { ctx.line };
