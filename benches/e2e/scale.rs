@@ -79,8 +79,10 @@ fn many_origin(count: usize) -> Origin {
 
 fn many_segments(stowage: &Path, scratch: &Path) {
     println!("\n### Media playlists of tiny segments, `stowage download` with its defaults\n");
-    println!("| segments | exit | wall | segments/s | peak RSS |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| segments | exit | wall | segments/s | peak RSS | manifest.json | `stowage inspect` peak RSS |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     let mut peaks = Vec::new();
     for count in [1_000usize, 100_000] {
         let origin = many_origin(count);
@@ -95,12 +97,21 @@ fn many_segments(stowage: &Path, scratch: &Path) {
             "--json".into(),
         ];
         let run = support::run_measured(stowage, &args, Duration::from_secs(900));
+        let manifest = std::fs::metadata(out.path().join("many/manifest.json")).map_or(0, |m| m.len());
+        // Parsing and summarising the same playlist, without planning or a bundle: the parser's share.
+        let inspect = support::run_measured(
+            stowage,
+            &["inspect".to_owned(), origin.url("/many/index.m3u8")],
+            Duration::from_secs(300),
+        );
         println!(
-            "| {count} | {} | {:.1} s | {:.0} | {:.1} MB |",
+            "| {count} | {} | {:.1} s | {:.0} | {:.1} MB | {:.1} MB | {:.1} MB |",
             if run.success { "0" } else { "failed" },
             run.wall.as_secs_f64(),
             count as f64 / run.wall.as_secs_f64(),
             run.max_rss as f64 / 1e6,
+            manifest as f64 / 1e6,
+            inspect.max_rss as f64 / 1e6,
         );
         if !run.success {
             eprintln!("{count} segments: {}", run.stderr_tail);
