@@ -138,7 +138,7 @@ pub struct Compared {
 /// Opens the finished bundle at `dir` and checks that it is complete and that every stored entry is byte
 /// for byte the clear source (the sub-range of it for byte-range segments).
 pub fn check_bundle(dir: &Path) -> Compared {
-    let bundle = Bundle::open(dir).unwrap();
+    let bundle = open_when_released(dir);
     let manifest = bundle.manifest();
     assert!(manifest.finished && manifest.complete, "the bundle is finished and complete");
     assert!(manifest.gaps.is_empty(), "no gaps: {:?}", manifest.gaps);
@@ -162,6 +162,22 @@ pub fn check_bundle(dir: &Path) -> Compared {
         }
     }
     compared
+}
+
+/// Opens the bundle for writing once the finished task's driver has let go of it. `DownloadTask::wait`
+/// can return a moment before the driver drops its handle on the bundle, whose lock then still answers
+/// `Locked`; anything else, or a lock held for more than five seconds, fails.
+pub fn open_when_released(dir: &Path) -> Bundle {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match Bundle::open(dir) {
+            Ok(bundle) => return bundle,
+            Err(e) if e.is_locked() && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("cannot open the bundle {}: {e}", dir.display()),
+        }
+    }
 }
 
 /// The streams ffprobe lists for a bundle, and its duration.
