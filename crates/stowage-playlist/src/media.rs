@@ -784,7 +784,10 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                 in_header = false;
                 let value = trim_or_fail(&mut ctx, rest)?;
                 let fail = match ByteRange::parse(value) {
-                    Some(r) if pending.range.is_none() => {
+                    Some(r) if pending.range.is_none() || opts.malformed_tags => {
+                        // Leniently, of two the later applies and the earlier is kept verbatim where it
+                        // was, as with two #EXTINF: the written playlist then reads back the same.
+                        pending.demote_range(&mut ctx, &mut pl.tags);
                         pending.range = Some(r);
                         pending.range_text = text;
                         pending.range_at = pl.tags.len() as u32;
