@@ -781,7 +781,8 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                 continue;
             }
             if let Some(rest) = text.strip_prefix("#EXT-X-BYTERANGE:") {
-                in_header = false;
+                // The header does not end here: the writer puts EXT-X-BYTERANGE after the #EXTINF, so
+                // the lines read between the two must stay where a second reading puts them.
                 let value = trim_or_fail(&mut ctx, rest)?;
                 let fail = match ByteRange::parse(value) {
                     Some(r) if pending.range.is_none() || opts.malformed_tags => {

@@ -103,7 +103,9 @@ pub fn detect(input: &[u8]) -> Option<PlaylistKind> {
         if is_master_tag(name) {
             return Some(PlaylistKind::Master);
         }
-        if is_media_tag(name) {
+        // EXT-X-BYTERANGE does not decide: it always comes with an #EXTINF (which does), and the writer
+        // moves it after that #EXTINF, so deciding on it could make a written playlist detect otherwise.
+        if is_media_tag(name) && name != "EXT-X-BYTERANGE" {
             return Some(PlaylistKind::Media);
         }
     }
