@@ -93,6 +93,8 @@ impl fmt::Display for Playlist<'_> {
 /// assert_eq!(detect(b"#EXTM3U\n"), None);
 /// ```
 pub fn detect(input: &[u8]) -> Option<PlaylistKind> {
+    // A byte order mark is skipped, as a lenient parse skips it.
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     // A lone carriage return ends a line here too, as in a lenient parse, so that detection agrees with
     // every parse of the same input.
     for line in input.split(|&b| b == b'\n' || b == b'\r') {
