@@ -909,6 +909,9 @@ struct Runner<'a> {
     reports: mpsc::UnboundedReceiver<Report>,
     retries: mpsc::UnboundedReceiver<(JobId, RetryEvent)>,
     inflight: HashMap<JobId, (u32, AbortHandle)>,
+    /// Every fetch task not yet known to be over, finished or not: each holds a clone of the bundle, and
+    /// so its lock, until it is dropped, so the task's ending waits for all of them.
+    fetches: Vec<JoinHandle<()>>,
     permit: Option<SemaphorePermit<'a>>,
 }
 
@@ -1012,6 +1015,7 @@ impl<'a> Runner<'a> {
             reports,
             retries,
             inflight: HashMap::new(),
+            fetches: Vec::new(),
             permit,
         })
     }
@@ -1151,6 +1155,9 @@ impl<'a> Runner<'a> {
         let spec = self.jobs[job.0 as usize].clone();
         let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt, spec));
         self.inflight.insert(job, (attempt, handle.abort_handle()));
+        // Finished fetches are pruned as new ones start, so the list stays as long as the jobs in flight.
+        self.fetches.retain(|h| !h.is_finished());
+        self.fetches.push(handle);
     }
 
     async fn record_gap(&self, failure: &JobFailure) {
@@ -1173,6 +1180,9 @@ impl<'a> Runner<'a> {
     async fn stop_all(&mut self) {
         for (_, (_, handle)) in self.inflight.drain() {
             handle.abort();
+        }
+        for fetch in std::mem::take(&mut self.fetches) {
+            let _ = fetch.await;
         }
         let writers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.ctx.writers));
         for w in writers {

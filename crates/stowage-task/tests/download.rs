@@ -248,3 +248,26 @@ async fn sample_aes_fails_early_unless_ciphertext_is_kept() {
     common::run(&task).await;
     task.wait().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_task_has_released_its_bundle_when_wait_returns() {
+    // Every fetch task holds the bundle (and its lock) until it is dropped; `wait` must not return
+    // before the last one is gone, or opening the bundle right after a download fails with `Locked`.
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    for round in 0..12 {
+        let config = DownloadConfiguration::new(
+            ContentConfiguration::new()
+                .variant_qualifier(variant(320, 180, 10_000_000).unwrap())
+                .media_selection(MediaSelection::audio_all()),
+        );
+        let task = session
+            .download_task_named(&format!("round-{round}"), &origin.url("/aes/master.m3u8"), config)
+            .unwrap();
+        task.resume();
+        let path = task.wait().await.unwrap();
+        let opened = Bundle::open(&path);
+        assert!(opened.is_ok(), "round {round}: {:?}", opened.err());
+    }
+}
