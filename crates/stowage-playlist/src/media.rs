@@ -309,6 +309,9 @@ impl<'a> Segment<'a> {
         out.push(',');
         out.push_str(&self.title);
         out.push('\n');
+    }
+
+    fn write_range(&self, out: &mut String) {
         if let Some(r) = self.byte_range() {
             out.push_str("#EXT-X-BYTERANGE:");
             r.write(out);
@@ -582,8 +585,22 @@ impl<'a> MediaPlaylist<'a> {
                 t.write(out);
             }
             s.write_inf(out);
-            for t in &self.tags[mid..end] {
+            let after = &self.tags[mid..end];
+            // Leniently, of two EXT-X-BYTERANGE the later applies and the earlier is kept verbatim. When
+            // such a line stands after the #EXTINF, the applied range is written after it, just before
+            // the URI, so that a second reading picks the same one. Otherwise the canonical place is
+            // right after the #EXTINF.
+            let range_last = after.iter().any(
+                |t| matches!(t, MediaTag::Unknown(line) if line.trim_start().starts_with("#EXT-X-BYTERANGE")),
+            );
+            if !range_last {
+                s.write_range(out);
+            }
+            for t in after {
                 t.write(out);
+            }
+            if range_last {
+                s.write_range(out);
             }
             out.push_str(&s.uri);
             out.push('\n');

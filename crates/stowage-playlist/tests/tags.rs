@@ -307,3 +307,23 @@ fn rewrite_master_and_drop_renditions() {
     assert_eq!(m.to_string(), "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlocal/v.m3u8\n");
     assert!(matches!(m.tags()[0], MasterTag::Variant(_)));
 }
+
+#[test]
+fn lenient_duplicate_byte_ranges_after_extinf_round_trip() {
+    // Of two EXT-X-BYTERANGE the later applies; the earlier is kept verbatim where it was. Written back,
+    // the applied one must still come later, or a second reading would pick the other one.
+    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6,\n#EXT-X-BYTERANGE:100@0\n#X-OTHER:1\n\
+                #EXT-X-BYTERANGE:200@0\n#X-MORE:2\nmain.ts\n#EXT-X-ENDLIST\n";
+    let options = ParserOptions::lenient();
+    let first = MediaPlaylist::parse_with(text, &options).unwrap();
+    assert_eq!(first.playlist.segments()[0].byte_range().unwrap().length, 200);
+    assert_eq!(first.warnings.len(), 1, "{:?}", first.warnings);
+    let written = first.playlist.to_string();
+    let second = MediaPlaylist::parse_with(&written, &options).unwrap();
+    assert_eq!(second.playlist, first.playlist, "{written}");
+    assert_eq!(second.playlist.to_string(), written);
+    // A playlist with one range per segment keeps the canonical place, right after the #EXTINF.
+    let canonical =
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6,\n#EXT-X-BYTERANGE:100@0\n#X-OTHER:1\nmain.ts\n";
+    assert_eq!(MediaPlaylist::parse(canonical).unwrap().to_string(), canonical);
+}
