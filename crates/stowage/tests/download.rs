@@ -224,8 +224,9 @@ fn journaled_paths(store: &Path, asset: &str) -> Vec<String> {
     let bundle = store.join(asset);
     let Ok(bytes) = std::fs::read(bundle.join("journal.log")) else { return Vec::new() };
     let journal = stowage_bundle::parse_journal(&bundle.join("journal.log"), &bytes).unwrap();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    // The journal can exist a moment before the manifest of a new bundle.
+    let Ok(manifest) = std::fs::read(bundle.join("manifest.json")) else { return Vec::new() };
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
     let mut urls = BTreeMap::new();
     for r in manifest["renditions"].as_array().unwrap() {
         urls.insert(r["id"].as_str().unwrap().to_owned(), r["url"].as_str().unwrap().to_owned());
