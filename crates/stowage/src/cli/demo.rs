@@ -137,7 +137,6 @@ pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     writeln!(out, "{}", path.display()).context("writing to standard output")?;
-    eprintln!("play it:  ffplay {}", path.join("master.m3u8").display());
     eprintln!("inspect:  stowage --store {} info {DEMO_ASSET}", store.dir()?.display());
     Ok(())
 }
