@@ -633,6 +633,9 @@ struct Pending<'a> {
     range_text: &'a str,
     /// Where in the side list the pending EXT-X-BYTERANGE was read.
     range_at: u32,
+    /// The line it was read on: with no tag between it and the #EXTINF, both stand at the same place in
+    /// the side list, and only their lines tell which came first.
+    range_line: usize,
     mid: Option<u32>,
 }
 
@@ -648,7 +651,9 @@ impl<'a> Pending<'a> {
                 WarningKind::MalformedTag { tag: String::from("EXTINF"), expected },
             );
             tags.insert(at, MediaTag::Unknown(std::mem::take(&mut self.inf_text)));
-            if self.range.is_some() && self.range_at as usize >= at {
+            let range_at = self.range_at as usize;
+            if self.range.is_some() && (range_at > at || (range_at == at && self.range_line > self.inf_line))
+            {
                 self.range_at += 1;
             }
         }
@@ -666,7 +671,10 @@ impl<'a> Pending<'a> {
                 },
             );
             tags.insert(at, MediaTag::Unknown(Cow::Borrowed(self.range_text)));
-            if let Some(mid) = self.mid.as_mut().filter(|m| **m as usize >= at) {
+            let before_inf = self.range_line < self.inf_line;
+            if let Some(mid) =
+                self.mid.as_mut().filter(|m| **m as usize > at || (**m as usize == at && before_inf))
+            {
                 *mid += 1;
             }
         }
@@ -809,6 +817,7 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
                         pending.range = Some(r);
                         pending.range_text = text;
                         pending.range_at = pl.tags.len() as u32;
+                        pending.range_line = ctx.line;
                         continue;
                     }
                     Some(_) => Fail::Tag { column: 1, expected: "one EXT-X-BYTERANGE per segment" },

@@ -327,3 +327,18 @@ fn lenient_duplicate_byte_ranges_after_extinf_round_trip() {
         "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:6,\n#EXT-X-BYTERANGE:100@0\n#X-OTHER:1\nmain.ts\n";
     assert_eq!(MediaPlaylist::parse(canonical).unwrap().to_string(), canonical);
 }
+
+#[test]
+fn lenient_demoted_range_and_extinf_keep_their_order() {
+    // A trailing EXT-X-BYTERANGE and #EXTINF with no URI after them are kept verbatim, in the order they
+    // were read, whichever came first, so that a second reading gives the same playlist.
+    let options = ParserOptions::lenient();
+    for tail in ["#EXT-X-BYTERANGE:5\n#EXTINF:6,\n", "#EXTINF:6,\n#EXT-X-BYTERANGE:5\n"] {
+        let text = format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:4,\na.ts\n{tail}");
+        let first = MediaPlaylist::parse_with(&text, &options).unwrap();
+        let written = first.playlist.to_string();
+        assert!(written.ends_with(tail), "{written}");
+        let second = MediaPlaylist::parse_with(&written, &options).unwrap();
+        assert_eq!(second.playlist, first.playlist, "{written}");
+    }
+}
