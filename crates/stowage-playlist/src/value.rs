@@ -400,6 +400,10 @@ impl DateTime {
             [b'Z' | b'z'] => (0, OffsetStyle::Zulu),
             [sign @ (b'+' | b'-'), ..] => {
                 let tail = &s[i + 1..];
+                // Checked first so that slicing by byte below cannot split a character.
+                if !tail.is_ascii() {
+                    return None;
+                }
                 let (h, m, style) = match tail.len() {
                     5 if tail.as_bytes()[2] == b':' => (&tail[0..2], &tail[3..5], OffsetStyle::Colon),
                     4 => (&tail[0..2], &tail[2..4], OffsetStyle::NoColon),
@@ -532,6 +536,16 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_offsets_with_non_ascii_bytes_are_refused_not_sliced() {
+        // Found by fuzzing: a four-byte offset made of one multibyte character used to be sliced mid-char.
+        for s in ["2024-05-01T12:00:00+\u{feff}#", "2024-05-01T12:00:00+\u{bfeff}", "2024-05-01T12:00:00-é0:"]
+        {
+            assert_eq!(DateTime::parse(s), None, "{s}");
+        }
+        assert!(DateTime::parse("2024-05-01T12:00:00+0200").is_some());
+    }
 
     #[test]
     fn decimal_round_trips_as_written() {
