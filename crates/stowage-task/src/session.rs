@@ -345,6 +345,17 @@ pub enum CancelMode {
     RemovePartial,
 }
 
+/// The next value of a broadcast stream, counting what a lagging listener missed; `None` once closed.
+async fn recv_counting_missed<T: Clone>(rx: &mut broadcast::Receiver<T>, missed: &mut u64) -> Option<T> {
+    loop {
+        match rx.recv().await {
+            Ok(value) => return Some(value),
+            Err(broadcast::error::RecvError::Lagged(n)) => *missed += n,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 /// A task's events, in order. Obtained from [`DownloadTask::events`].
 #[derive(Debug)]
 pub struct TaskEvents {
@@ -355,13 +366,7 @@ pub struct TaskEvents {
 impl TaskEvents {
     /// The next event; `None` once the task has ended and every event was received.
     pub async fn recv(&mut self) -> Option<TaskEvent> {
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        recv_counting_missed(&mut self.rx, &mut self.missed).await
     }
 
     /// How many events this listener missed by falling more than a few thousand behind.
@@ -390,13 +395,7 @@ pub struct SessionEvents {
 impl SessionEvents {
     /// The next event; `None` once the session is gone and every event was received.
     pub async fn recv(&mut self) -> Option<SessionEvent> {
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => return Some(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => self.missed += n,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        recv_counting_missed(&mut self.rx, &mut self.missed).await
     }
 
     /// How many events this listener missed by falling more than a few thousand behind.
