@@ -87,6 +87,7 @@ fn list_and_info_describe_complete_and_partial_assets() {
     let half = bundles.iter().find(|b| b["id"] == "half").unwrap();
     assert_eq!(half["finished"], false);
     assert_eq!(half["policy"]["priority"], "default");
+    let half_on_disk = half["size_on_disk"].as_u64().unwrap();
 
     let v: Value =
         serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "half"]))).unwrap();
@@ -94,11 +95,20 @@ fn list_and_info_describe_complete_and_partial_assets() {
     let video = &v["renditions"][0];
     assert_eq!((video["segments_finished"].as_u64(), video["segments_total"].as_u64()), (Some(3), Some(6)));
     assert_eq!(video["loaded_time_ranges"], serde_json::json!([[0.0, 6.0]]));
+    // `info` tells the bytes of stored media from the bytes on disk (playlists, journal and manifest
+    // included), which is what `list` shows; both name what they count.
+    let media = v["media_bytes"].as_u64().unwrap();
+    assert!(media > 0 && media < half_on_disk, "media {media}, on disk {half_on_disk}");
+    assert_eq!(v["size_on_disk"].as_u64(), Some(half_on_disk));
+    let by_path = stowage(store.path(), &["info", "--json", v["path"].as_str().unwrap()]);
+    let by_path: Value = serde_json::from_str(&stdout_ok(&by_path)).unwrap();
+    assert_eq!(by_path["size_on_disk"].as_u64(), Some(half_on_disk));
 
     let text = stdout_ok(&stowage(store.path(), &["info", "full"]));
     assert!(text.contains("playable offline"), "{text}");
     assert!(text.contains("6/6"), "{text}");
     assert!(text.contains("ffplay"), "{text}");
+    assert!(text.contains("in stored segments") && text.contains("on disk"), "{text}");
 
     let out = stowage(store.path(), &["info", "nothing-here"]);
     assert_eq!(out.status.code(), Some(1));

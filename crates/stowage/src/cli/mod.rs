@@ -31,7 +31,7 @@ enum Command {
     /// Download the built-in sample asset from an in-process origin on 127.0.0.1, verify it, and say how
     /// to play it.
     Demo(demo::DemoArgs),
-    /// List the assets in the store: size, state, priority, expiry, last access.
+    /// List the assets in the store: size on disk, state, priority, expiry, last access.
     List(store::ListArgs),
     /// Show one stored asset: its renditions, what is loaded, its policy, and how to play it.
     Info(store::InfoArgs),

@@ -143,7 +143,7 @@ fn summary_json(b: &BundleSummary) -> Value {
         "title": b.asset.title,
         "url": b.asset.url,
         "path": b.path,
-        "size": b.size,
+        "size_on_disk": b.size,
         "finished": b.finished,
         "complete": b.complete,
         "gaps": b.gaps,
@@ -180,7 +180,7 @@ pub(crate) fn list(store: &StoreArgs, args: &ListArgs) -> anyhow::Result<()> {
         out.push_str("  (no assets)\n");
     } else {
         let mut rows = vec![
-            ["asset", "title", "size", "state", "priority", "expires", "last access"]
+            ["asset", "title", "on disk", "state", "priority", "expires", "last access"]
                 .map(str::to_owned)
                 .to_vec(),
         ];
@@ -215,7 +215,16 @@ fn kind_name(kind: RenditionKind) -> &'static str {
     }
 }
 
-fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache) -> Value {
+/// Bytes on disk of the bundle at `dir`, every file of its folder, as `list` counts them; `None` when the
+/// folder it sits in cannot be listed as a store.
+fn size_on_disk(dir: &Path) -> Option<u64> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let wanted = dir.canonicalize().ok()?;
+    let listing = StorageManager::new(parent).list().ok()?;
+    listing.bundles.iter().find(|b| b.path.canonicalize().is_ok_and(|p| p == wanted)).map(|b| b.size)
+}
+
+fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: Option<u64>) -> Value {
     let renditions: Vec<Value> = manifest
         .renditions
         .iter()
@@ -246,7 +255,8 @@ fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache) -> Value {
         "path": dir,
         "master_playlist": cache.master_playlist_path(),
         "format_version": manifest.version,
-        "size": manifest.size,
+        "media_bytes": manifest.size,
+        "size_on_disk": on_disk,
         "finished": manifest.finished,
         "complete": manifest.complete,
         "playable_offline": cache.is_playable_offline(),
@@ -263,8 +273,9 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
     let dir = store.bundle_dir(&args.bundle)?;
     let cache = AssetCache::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let manifest = cache.manifest();
+    let on_disk = size_on_disk(&dir);
     if args.json {
-        return print(&(manifest_json(&dir, manifest, &cache).to_string() + "\n"));
+        return print(&(manifest_json(&dir, manifest, &cache, on_disk).to_string() + "\n"));
     }
     let mut out = format!(
         "{}  {}\n",
@@ -283,7 +294,10 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
             if cache.is_playable_offline() { ", playable offline" } else { ", not playable offline yet" }
         ),
     ]);
-    rows.push(vec!["size".into(), human_bytes(manifest.size)]);
+    rows.push(vec!["media".into(), format!("{} in stored segments", human_bytes(manifest.size))]);
+    if let Some(on_disk) = on_disk {
+        rows.push(vec!["on disk".into(), human_bytes(on_disk)]);
+    }
     rows.push(vec![
         "policy".into(),
         format!(
