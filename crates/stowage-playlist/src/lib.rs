@@ -67,6 +67,7 @@ mod parse;
 mod playlist;
 mod resolve;
 mod rewrite;
+mod sequence;
 mod tags;
 mod uri;
 mod value;
@@ -78,7 +79,7 @@ pub use media::{MediaPlaylist, MediaTag, PlaylistType, Segment, SegmentTags};
 pub use options::{Limits, ParserOptions};
 pub use parse::Parsed;
 pub use playlist::{Playlist, detect};
-pub use resolve::{ResolvedKey, ResolvedMedia, ResolvedSegment};
+pub use resolve::{ResolvedKey, ResolvedMap, ResolvedMedia, ResolvedSegment};
 pub use rewrite::{Rewrite, UriRef, UriRole};
 pub use tags::{
     ContentSteering, DateRange, Define, IFrameStreamInf, Key, KeyMethod, Map, MediaType, Part, PartInf,

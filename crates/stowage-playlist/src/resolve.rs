@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use crate::error::Error;
 use crate::media::{MediaPlaylist, MediaTag};
+use crate::sequence::{map_byte_range, positions};
 use crate::tags::{Key, KeyMethod, Map};
 use crate::uri::resolve_uri;
 use crate::value::{ByteRange, DateTime, Decimal};
@@ -46,9 +47,12 @@ pub struct ResolvedMap<'p> {
 pub struct ResolvedSegment<'p> {
     /// Index in the playlist, from 0.
     pub index: usize,
-    /// Media sequence number.
+    /// Media sequence number: EXT-X-MEDIA-SEQUENCE, plus the segments an EXT-X-SKIP leaves out, plus the
+    /// index.
     pub media_sequence: u64,
-    /// Discontinuity sequence number.
+    /// Discontinuity sequence number: EXT-X-DISCONTINUITY-SEQUENCE plus the number of
+    /// EXT-X-DISCONTINUITY tags written before the segment's URI, one before the first segment included
+    /// (so that the numbers stay the same while a live playlist slides).
     pub discontinuity_sequence: u64,
     /// Whether an EXT-X-DISCONTINUITY precedes the segment.
     pub discontinuity: bool,
@@ -66,7 +70,8 @@ pub struct ResolvedSegment<'p> {
     pub keys: Vec<ResolvedKey<'p>>,
     /// The media initialization section in force.
     pub map: Option<ResolvedMap<'p>>,
-    /// The byte range with its offset resolved.
+    /// The byte range with its offset resolved (an implicit offset follows on from the previous segment's
+    /// sub-range of the same resource).
     pub byte_range: Option<ByteRange>,
     /// Start time in seconds from the start of the playlist.
     pub start: f64,
@@ -102,15 +107,11 @@ fn resolve_media<'p>(pl: &'p MediaPlaylist<'p>, base_url: Option<&str>) -> Resul
                 None => Ok(None),
             }
         };
-        let skipped = pl.skip().and_then(|s| s.skipped_segments()).unwrap_or(0);
-        let mut msn = pl.media_sequence().saturating_add(skipped);
-        let mut dsn = pl.discontinuity_sequence();
         // Keys in force, one per KEYFORMAT, with their URI already resolved.
         let mut keys: Vec<(&'p Key<'p>, Option<Cow<'p, str>>)> = Vec::new();
         let mut map: Option<ResolvedMap<'p>> = None;
         let mut bitrate = None;
         let mut elapsed: u128 = 0;
-        let mut prev_range: Option<(&str, u64)> = None;
         let mut out = Vec::with_capacity(pl.segments().len());
         let mut first_pdt: Option<(usize, DateTime, u128)> = None;
         let mut last_pdt: Option<(DateTime, u128)> = None;
@@ -137,15 +138,13 @@ fn resolve_media<'p>(pl: &'p MediaPlaylist<'p>, base_url: Option<&str>) -> Resul
         for tag in pl.header() {
             apply(tag, &mut keys)?;
         }
-        for (i, seg) in pl.segments().iter().enumerate() {
+        for ((i, seg), position) in pl.segments().iter().enumerate().zip(positions(pl)) {
             let tags = pl.segment_tags(i);
-            let mut discontinuity = false;
             let mut gap = false;
             let mut pdt = None;
             for tag in tags.iter() {
                 apply(tag, &mut keys)?;
                 match tag {
-                    MediaTag::Discontinuity => discontinuity = true,
                     MediaTag::Gap => gap = true,
                     MediaTag::ProgramDateTime(d) => pdt = Some(*d),
                     MediaTag::Bitrate(b) => bitrate = Some(*b),
@@ -154,41 +153,14 @@ fn resolve_media<'p>(pl: &'p MediaPlaylist<'p>, base_url: Option<&str>) -> Resul
                         map = Some(ResolvedMap {
                             map: m,
                             uri: abs(u)?.map_or(Cow::Borrowed(u), Cow::Owned),
-                            byte_range: m
-                                .byte_range()
-                                .map(|r| ByteRange::new(r.length, Some(r.offset.unwrap_or(0)))),
+                            byte_range: map_byte_range(m.byte_range()),
                         });
                     }
                     _ => {}
                 }
             }
-            if discontinuity && i > 0 {
-                dsn += 1;
-            }
-            let byte_range = match seg.byte_range() {
-                None => None,
-                Some(r) => {
-                    let offset = match (r.offset, prev_range) {
-                        (Some(o), _) => o,
-                        (None, Some((u, end))) if u == seg.uri() => end,
-                        (None, _) => {
-                            return Err(Error::ByteRange {
-                                segment: i,
-                                reason: "EXT-X-BYTERANGE without offset, but the previous segment is not a \
-                                         sub-range of the same resource",
-                            });
-                        }
-                    };
-                    let end = offset
-                        .checked_add(r.length)
-                        .ok_or(Error::ByteRange { segment: i, reason: "byte range end overflows" })?;
-                    prev_range = Some((seg.uri(), end));
-                    Some(ByteRange::new(r.length, Some(offset)))
-                }
-            };
-            if byte_range.is_none() {
-                prev_range = None;
-            }
+            let byte_range = position.byte_range.map_err(|reason| Error::ByteRange { segment: i, reason })?;
+            let msn = position.media_sequence;
             if let Some(d) = pdt {
                 if first_pdt.is_none() {
                     first_pdt = Some((i, d, elapsed));
@@ -218,8 +190,8 @@ fn resolve_media<'p>(pl: &'p MediaPlaylist<'p>, base_url: Option<&str>) -> Resul
             out.push(ResolvedSegment {
                 index: i,
                 media_sequence: msn,
-                discontinuity_sequence: dsn,
-                discontinuity,
+                discontinuity_sequence: position.discontinuity_sequence,
+                discontinuity: position.discontinuity,
                 gap,
                 uri: abs(seg.uri())?.map_or_else(|| Cow::Borrowed(seg.uri()), Cow::Owned),
                 uri_as_written: seg.uri(),
@@ -233,7 +205,6 @@ fn resolve_media<'p>(pl: &'p MediaPlaylist<'p>, base_url: Option<&str>) -> Resul
                 bitrate,
             });
             elapsed += duration.to_nanos();
-            msn = msn.saturating_add(1);
         }
         // Segments before the first written date get one extrapolated backwards.
         if let Some((first, d, at)) = first_pdt {

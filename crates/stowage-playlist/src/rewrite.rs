@@ -6,6 +6,7 @@ use crate::attr::AttributeList;
 use crate::error::Error;
 use crate::master::{MasterPlaylist, MasterTag};
 use crate::media::{MediaPlaylist, MediaTag};
+use crate::sequence::{SegmentPosition, map_byte_range, positions};
 use crate::value::ByteRange;
 
 /// What a URI in a playlist points at.
@@ -50,12 +51,22 @@ pub struct UriRef<'r> {
     /// written before; `None` for tags after the last segment). In a master playlist: the index of the
     /// tag among [`MasterPlaylist::tags`].
     pub index: Option<usize>,
-    /// In a media playlist: the segment's media sequence number (EXT-X-MEDIA-SEQUENCE plus its index).
+    /// In a media playlist: the segment's media sequence number, the same as
+    /// [`ResolvedSegment::media_sequence`](crate::ResolvedSegment::media_sequence) (segments skipped by an
+    /// EXT-X-SKIP count).
     pub media_sequence: Option<u64>,
-    /// In a media playlist: the segment's discontinuity sequence number.
+    /// In a media playlist: the segment's discontinuity sequence number, the same as
+    /// [`ResolvedSegment::discontinuity_sequence`](crate::ResolvedSegment::discontinuity_sequence) (an
+    /// EXT-X-DISCONTINUITY before the first segment counts).
     pub discontinuity_sequence: Option<u64>,
     /// The byte range the URI is used with, as written (segment BYTERANGE, MAP or PART BYTERANGE).
     pub byte_range: Option<ByteRange>,
+    /// For a segment or an EXT-X-MAP: its byte range with the offset made explicit, the same as the
+    /// resolved view's ([`ResolvedSegment::byte_range`](crate::ResolvedSegment::byte_range),
+    /// [`ResolvedMap::byte_range`](crate::ResolvedMap::byte_range)). `None` without a range, when an
+    /// implicit offset cannot be known (the previous segment is not a sub-range of the same resource),
+    /// and for other roles.
+    pub absolute_byte_range: Option<ByteRange>,
 }
 
 /// What to do with one URI.
@@ -114,27 +125,21 @@ impl<'a> MediaPlaylist<'a> {
     /// ```
     pub fn rewrite_uris(&mut self, mut f: impl FnMut(&UriRef<'_>) -> Rewrite) -> Result<(), Error> {
         let mut remove: Vec<bool> = Vec::new();
-        let base_msn = self.media_sequence();
-        let mut dsn = self.discontinuity_sequence();
+        // Numbered before anything changes: the numbering reads the URIs and tags as written.
+        let numbered: Vec<SegmentPosition> = positions(self).collect();
         let header_len = self.header().len();
         for i in 0..header_len {
-            let r = rewrite_media_tag(&mut self.header_mut()[i], None, None, None, &mut f)?;
+            let r = rewrite_media_tag(&mut self.header_mut()[i], None, None, &mut f)?;
             remove.push(r);
         }
-        // Ends of the previous segment's range, before and after rewriting, so that an implicit offset
-        // that would no longer follow on from the same resource is written explicitly.
-        let mut prev_end: Option<u64> = None;
+        // The URI the previous segment's sub-range is read from after rewriting, so that an implicit
+        // offset that would no longer follow on from the same resource is written explicitly.
         let mut prev_kept_uri: Option<String> = None;
-        let n = self.segments().len();
-        for i in 0..n {
-            let msn = base_msn + i as u64;
+        for (i, position) in numbered.iter().enumerate() {
             let (start, _, end) = self.tag_bounds(i);
             let (segments, tags) = self.side_tags_mut();
-            if tags[start..end].iter().any(|t| matches!(t, MediaTag::Discontinuity)) {
-                dsn += 1;
-            }
             for tag in &mut tags[start..end] {
-                let r = rewrite_media_tag(tag, Some(i), Some(msn), Some(dsn), &mut f)?;
+                let r = rewrite_media_tag(tag, Some(i), Some(position), &mut f)?;
                 if r && matches!(tag, MediaTag::Map(_)) {
                     return Err(Error::CannotRemove { what: "EXT-X-MAP", segment: i });
                 }
@@ -142,14 +147,15 @@ impl<'a> MediaPlaylist<'a> {
             }
             let seg = &mut segments[i];
             let range = seg.byte_range();
-            let abs_offset = range.and_then(|r| r.offset.or(prev_end));
+            let absolute = position.byte_range.ok().flatten();
             let action = f(&UriRef {
                 role: UriRole::Segment,
                 uri: seg.uri(),
                 index: Some(i),
-                media_sequence: Some(msn),
-                discontinuity_sequence: Some(dsn),
+                media_sequence: Some(position.media_sequence),
+                discontinuity_sequence: Some(position.discontinuity_sequence),
                 byte_range: range,
+                absolute_byte_range: absolute,
             });
             let mut kept_uri = None;
             match action {
@@ -173,16 +179,15 @@ impl<'a> MediaPlaylist<'a> {
             if let (Some(r), Some(k)) = (range, &kept_uri)
                 && r.offset.is_none()
                 && prev_kept_uri.as_ref() != Some(k)
-                && let Some(o) = abs_offset
+                && absolute.is_some()
             {
-                seg.set_byte_range(Some(ByteRange::new(r.length, Some(o))));
+                seg.set_byte_range(absolute);
             }
-            prev_end = range.and_then(|r| abs_offset.map(|o| o + r.length));
             prev_kept_uri = kept_uri;
         }
         let trailer_len = self.trailer().len();
         for i in 0..trailer_len {
-            let r = rewrite_media_tag(&mut self.trailer_mut()[i], None, None, None, &mut f)?;
+            let r = rewrite_media_tag(&mut self.trailer_mut()[i], None, None, &mut f)?;
             remove.push(r);
         }
         if remove.iter().any(|r| *r) {
@@ -197,8 +202,7 @@ impl<'a> MediaPlaylist<'a> {
 fn rewrite_media_tag(
     tag: &mut MediaTag<'_>,
     index: Option<usize>,
-    msn: Option<u64>,
-    dsn: Option<u64>,
+    position: Option<&SegmentPosition>,
     f: &mut impl FnMut(&UriRef<'_>) -> Rewrite,
 ) -> Result<bool, Error> {
     let (role, attrs, name, ranges): (UriRole, &mut AttributeList<'_>, &'static str, &[&str]) = match tag {
@@ -214,13 +218,15 @@ fn rewrite_media_tag(
     let Some(uri) = attrs.quoted(name) else {
         return Ok(false);
     };
+    let byte_range = attrs.byte_range("BYTERANGE");
     let action = f(&UriRef {
         role,
         uri,
         index,
-        media_sequence: msn,
-        discontinuity_sequence: dsn,
-        byte_range: attrs.byte_range("BYTERANGE"),
+        media_sequence: position.map(|p| p.media_sequence),
+        discontinuity_sequence: position.map(|p| p.discontinuity_sequence),
+        byte_range,
+        absolute_byte_range: if role == UriRole::Map { map_byte_range(byte_range) } else { None },
     });
     if action == Rewrite::Remove {
         if role == UriRole::Map {
@@ -268,6 +274,7 @@ impl MasterPlaylist<'_> {
                 media_sequence: None,
                 discontinuity_sequence: None,
                 byte_range: None,
+                absolute_byte_range: None,
             };
             let (role, attrs, name): (UriRole, &mut AttributeList<'_>, &'static str) = match tag {
                 MasterTag::Variant(v) => {
