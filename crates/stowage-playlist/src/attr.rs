@@ -222,7 +222,7 @@ impl<'a> AttributeList<'a> {
 
     /// A quoted date attribute.
     pub fn date(&self, name: &str) -> Option<DateTime> {
-        DateTime::parse(self.quoted(name)?)
+        DateTime::read(self.quoted(name)?).ok()
     }
 
     /// A quoted `<n>[@<o>]` byte range attribute.
@@ -409,7 +409,7 @@ impl Kind {
             Self::Enum => !quoted && !value.is_empty(),
             Self::Resolution => !quoted && Resolution::parse(value).is_some(),
             Self::YesNo => !quoted && matches!(value, "YES" | "NO"),
-            Self::QuotedDate => quoted && DateTime::parse(value).is_some(),
+            Self::QuotedDate => quoted && DateTime::read(value).is_ok(),
             Self::QuotedByteRange => quoted && ByteRange::parse(value).is_some(),
             Self::QuotedOrNone => quoted || value == "NONE",
         };

@@ -100,6 +100,14 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A date and time that is not a valid RFC 3339 date and time ([`DateTime::parse`](crate::DateTime::parse),
+    /// [`DateTime::from_utc`](crate::DateTime::from_utc)).
+    InvalidDateTime {
+        /// The text, as given (or as built from the parts given).
+        text: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A base URL given to resolve URIs is not an absolute URL.
     InvalidBaseUrl {
         /// The URL as given.
@@ -135,6 +143,7 @@ impl fmt::Display for Error {
                 write!(f, "line {line}, column {column}: variable `{name}` is not defined by EXT-X-DEFINE")
             }
             Self::ByteRange { segment, reason } => write!(f, "segment {segment}: {reason}"),
+            Self::InvalidDateTime { text, reason } => write!(f, "`{text}` is not a date and time: {reason}"),
             Self::InvalidBaseUrl { url } => write!(f, "base URL `{url}` is not an absolute URL"),
             Self::CannotRemove { what, segment } => {
                 write!(f, "cannot remove the {what} of segment {segment}: its media would be lost")

@@ -830,7 +830,7 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             }
             ctx.count_tag()?;
             let tag = if let Some(rest) = text.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
-                match trim_or_fail(&mut ctx, rest).map(DateTime::parse) {
+                match trim_or_fail(&mut ctx, rest).map(|t| DateTime::read(t).ok()) {
                     Ok(Some(d)) => MediaTag::ProgramDateTime(d),
                     Ok(None) => MediaTag::Unknown(ctx.tolerate(
                         Fail::Tag { column: ctx.column_of(rest), expected: "an RFC 3339 date" },
