@@ -8,14 +8,14 @@
 //! still counts (stored work is never fetched again).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use stowage_bundle::{Bundle, RenditionId, RenditionKind, SegmentId};
 use stowage_fetch::decrypt::{Decryptor, decrypt};
-use stowage_fetch::keys::{KeyAction, KeyHook, KeyHookFuture, KeyLoader};
+use stowage_fetch::keys::{KeyAction, KeyConfig, KeyHook, KeyHookFuture, KeyLoader};
 use stowage_fetch::{RetryCause, RetryEvent, TimeoutKind};
 use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect, resolve_uri};
 use tokio::sync::{SemaphorePermit, mpsc, watch};
@@ -207,7 +207,11 @@ async fn run_task(
                 Some(h) => Arc::clone(h),
                 None => Arc::new(AuthKeys(Arc::clone(&auth))),
             };
-            Arc::new(KeyLoader::new(session.client.clone()).with_hook(hook))
+            // One try per load: a refused key goes to the refresh hook at once (rather than being asked
+            // again with a signature known to have expired), and a lost key (404) is retried by the
+            // engine under the task's retry policy, like any other job.
+            let config = KeyConfig::default().attempts(1);
+            Arc::new(KeyLoader::new(session.client.clone()).with_config(config).with_hook(hook))
         };
         let mut preparing = Box::pin(prepare(session, task, &source, &auth, &loader));
         let mut suspend_after = false;
@@ -537,7 +541,7 @@ async fn prepare(
                 refused_uri: url.clone(),
                 status,
             };
-            let refreshed = hook.refresh(&request).await.ok_or_else(|| Error::Fetch {
+            let refreshed = call_refresh_hook(hook, request).await?.ok_or_else(|| Error::Fetch {
                 uri: url.clone(),
                 status: Some(status),
                 message: format!(
@@ -562,10 +566,22 @@ async fn prepare(
         }
     };
     let manifest = existing.as_ref().map(Bundle::manifest);
+    let parsed = if master {
+        let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
+            .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
+        Some(parsed.playlist)
+    } else {
+        None
+    };
     let mut wanted = match &manifest {
         Some(m) => wanted_from_manifest(m, &final_url, master)?,
         None => Vec::new(),
     };
+    // The master playlist read now may sign its URIs anew: the renditions of the bundle are found in it
+    // by identity, not by the URIs written when the bundle was made.
+    if let Some(master) = &parsed {
+        rebind_to_master(&mut wanted, master, &final_url)?;
+    }
     let (key_policy, integrity, storage, title) = match (source, &manifest) {
         // A bundle keeps the key policy it was made with: mixing clear and encrypted segments in one
         // rendition would make its local playlist wrong.
@@ -589,10 +605,8 @@ async fn prepare(
         }
     };
     if let Source::New(config) = source {
-        if master {
-            let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
-                .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
-            let selection = resolve(config, &parsed.playlist)?;
+        if let Some(master) = &parsed {
+            let selection = resolve(config, master)?;
             task.emit(session, TaskEvent::MediaSelectionResolved(selection.clone()));
             let mut taken: Vec<RenditionId> = wanted.iter().map(|w| w.id.clone()).collect();
             for w in wanted_from_selection(&selection, &final_url, &mut taken)? {
@@ -666,7 +680,7 @@ async fn prepare(
     if key_policy == KeyPolicy::KeepEncrypted {
         for b in &built {
             for (index, uri) in &b.keys {
-                let key = loader.load(uri).await.map_err(|e| fetch_error(uri, &e))?;
+                let key = load_kept_key(session, loader, uri).await?;
                 let (bb, id, index) = (bundle.clone(), b.plan.id.clone(), *index);
                 blocking(&path, move || bb.write_key(&id, index, &key)).await?;
             }
@@ -679,6 +693,121 @@ async fn prepare(
         Source::Restore => None,
     };
     Ok(Prepared { config, bundle, wanted, jobs, integrity, key_policy, master })
+}
+
+/// Asks the refresh hook, on a task of its own so that a panic in it is caught: a panicking hook fails the
+/// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging.
+async fn call_refresh_hook(
+    hook: Arc<dyn crate::session::RefreshHook>,
+    request: RefreshRequest,
+) -> Result<Option<Refresh>, Error> {
+    let refused_uri = request.refused_uri.clone();
+    match tokio::spawn(async move { hook.refresh(&request).await }).await {
+        Ok(answer) => Ok(answer),
+        Err(e) if e.is_panic() => {
+            let panic = e.into_panic();
+            let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(text), _) => (*text).to_owned(),
+                (_, Some(text)) => text.clone(),
+                _ => "no message".to_owned(),
+            };
+            Err(Error::RefreshHookPanicked { refused_uri, message })
+        }
+        // The runtime is shutting down: no fresh URLs.
+        Err(_) => Ok(None),
+    }
+}
+
+/// The path of a URI without its query and fragment, to prefer the same resource among equals.
+fn path_part(uri: &str) -> &str {
+    uri.split(['?', '#']).next().unwrap_or(uri)
+}
+
+/// Finds each wanted rendition in a fresh master playlist by identity and takes its URI from there:
+/// a variant by its bandwidth, codecs and resolution, an alternative rendition by its type, group, name
+/// and language. Among several equal candidates the one with the same path (signature aside) is taken,
+/// else the first. A rendition the fresh playlist no longer has is an error naming it.
+fn rebind_to_master(
+    wanted: &mut [Wanted],
+    master: &MasterPlaylist<'_>,
+    master_url: &str,
+) -> Result<(), Error> {
+    for w in wanted.iter_mut() {
+        let Some(old) = w.master_uri.clone() else { continue };
+        let prefer = |candidates: Vec<&str>| -> Option<String> {
+            let same = candidates.iter().find(|u| path_part(u) == path_part(&old));
+            same.or(candidates.first()).map(|u| (*u).to_owned())
+        };
+        let variant = w.group_id.is_none() && w.name.is_none();
+        let found = if variant {
+            prefer(
+                master
+                    .variants()
+                    .filter(|v| {
+                        let inf = &v.stream_inf;
+                        inf.bandwidth() == w.bandwidth
+                            && inf.codecs() == w.codecs.as_deref()
+                            && inf.resolution().map(|r| (r.width, r.height)) == w.resolution
+                    })
+                    .map(|v| v.uri.as_ref())
+                    .collect(),
+            )
+        } else {
+            prefer(
+                master
+                    .renditions()
+                    .filter(|r| {
+                        kind_matches(r.media_type(), w.kind)
+                            && r.group_id() == w.group_id.as_deref()
+                            && r.name() == w.name.as_deref()
+                            && r.language() == w.language.as_deref()
+                    })
+                    .filter_map(|r| r.uri())
+                    .collect(),
+            )
+        };
+        let Some(uri) = found else {
+            return Err(Error::Playlist {
+                uri: master_url.to_owned(),
+                message: format!("the fresh master playlist no longer offers rendition {} ({old})", w.id),
+            });
+        };
+        w.url = resolve_uri(master_url, &uri)
+            .map_err(|e| Error::Playlist { uri: master_url.to_owned(), message: e.to_string() })?;
+        w.master_uri = Some(uri);
+    }
+    Ok(())
+}
+
+fn kind_matches(media: stowage_playlist::MediaType, kind: RenditionKind) -> bool {
+    use stowage_playlist::MediaType;
+    matches!(
+        (media, kind),
+        (MediaType::Audio, RenditionKind::Audio)
+            | (MediaType::Subtitles, RenditionKind::Subtitles)
+            | (MediaType::Video, RenditionKind::Video)
+    )
+}
+
+/// Loads a key to keep in the bundle. CDNs lose keys now and then (404): such a key is asked for again
+/// under the task's retry policy before the task fails.
+async fn load_kept_key(session: &SessionInner, loader: &KeyLoader, uri: &str) -> Result<[u8; 16], Error> {
+    let retry = &session.config.retry;
+    let mut failures = 0;
+    loop {
+        match loader.load(uri).await {
+            Ok(key) => return Ok(key),
+            Err(e) => {
+                failures += 1;
+                let lost =
+                    matches!(classify(&e, true), Failure::Retryable { .. } | Failure::Throttled { .. });
+                if !lost || failures >= retry.max_attempts {
+                    return Err(fetch_error(uri, &e));
+                }
+                tokio::time::sleep(retry.backoff_ceiling(failures)).await;
+            }
+        }
+    }
 }
 
 /// A message from a fetch to its writer thread.
@@ -729,8 +858,30 @@ struct FetchCtx {
     reports: mpsc::UnboundedSender<Report>,
     retries: mpsc::UnboundedSender<(JobId, RetryEvent)>,
     writers: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    /// Key URIs refused with 401, 403 or 410, by job, for the refresh hook.
-    refused_keys: Arc<Mutex<HashMap<JobId, String>>>,
+    /// The URI each job's latest refused attempt asked for (a segment's or its key's), with the binding
+    /// generation it came from: the refresh hook is told the URI that was refused, and a refusal of a URI
+    /// an earlier refresh already replaced asks for no refresh of its own.
+    refused: Arc<Mutex<HashMap<JobId, (String, u64)>>>,
+    /// The jobs with the URIs they are bound to now.
+    bound: Arc<RwLock<Bound>>,
+    /// Whether fresh URLs are being obtained: fetches wait for the fresh binding instead of sending
+    /// requests with URLs about to be replaced.
+    refreshing: Arc<watch::Sender<bool>>,
+}
+
+/// The jobs and the URIs they are fetched from, as the latest refresh bound them.
+struct Bound {
+    /// Refreshes applied so far.
+    generation: u64,
+    jobs: Vec<Job>,
+}
+
+fn read(bound: &RwLock<Bound>) -> RwLockReadGuard<'_, Bound> {
+    bound.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write(bound: &RwLock<Bound>) -> RwLockWriteGuard<'_, Bound> {
+    bound.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Unregisters a request from the retry callback, also when the fetch is aborted.
@@ -746,26 +897,41 @@ impl Drop for Listening<'_> {
     }
 }
 
-async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32, spec: Job) {
+async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
+    // No request leaves with URLs that are being replaced: wait for a refresh under way to end, before
+    // and after waiting for a request slot (a refresh may begin meanwhile).
+    let mut refreshing = ctx.refreshing.subscribe();
+    let _ = refreshing.wait_for(|r| !r).await;
     let permit = ctx.session.request_slots.acquire().await;
-    let result = fetch_and_store(&ctx, job, attempt, &spec).await;
+    let _ = refreshing.wait_for(|r| !r).await;
+    let (spec, generation) = {
+        let bound = read(&ctx.bound);
+        (bound.jobs[job.0 as usize].clone(), bound.generation)
+    };
+    let result = fetch_and_store(&ctx, job, attempt, &spec, generation).await;
     drop(permit);
     if let Err(failure) = result {
         let _ = ctx.reports.send((job, attempt, Outcome::Failure(failure)));
     }
 }
 
-async fn fetch_and_store(ctx: &FetchCtx, job: JobId, attempt: u32, spec: &Job) -> Result<(), Failure> {
+async fn fetch_and_store(
+    ctx: &FetchCtx,
+    job: JobId,
+    attempt: u32,
+    spec: &Job,
+    generation: u64,
+) -> Result<(), Failure> {
+    let refused = |uri: &str, failure: Failure| {
+        if matches!(failure, Failure::NeedsRefresh { .. }) {
+            lock(&ctx.refused).insert(job, (uri.to_owned(), generation));
+        }
+        failure
+    };
     let key = match &spec.crypto {
         Crypto::AsIs => None,
         Crypto::Aes128 { key_uri, iv } => {
-            let key = ctx.loader.load(key_uri).await.map_err(|e| {
-                let failure = classify(&e, true);
-                if matches!(failure, Failure::NeedsRefresh { .. }) {
-                    lock(&ctx.refused_keys).insert(job, key_uri.clone());
-                }
-                failure
-            })?;
+            let key = ctx.loader.load(key_uri).await.map_err(|e| refused(key_uri, classify(&e, true)))?;
             Some((key, *iv))
         }
     };
@@ -781,7 +947,7 @@ async fn fetch_and_store(ctx: &FetchCtx, job: JobId, attempt: u32, spec: &Job) -
         uri: spec.uri.clone(),
         token: ctx.session.listen(&spec.uri, job, &ctx.retries),
     };
-    let response = ctx.session.client.get(req).await.map_err(|e| classify(&e, false))?;
+    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, classify(&e, false)))?;
     let mut body = response.into_body();
     if spec.init {
         // Initialization sections are small and may be stored under several identities: read whole.
@@ -900,7 +1066,6 @@ struct Runner<'a> {
     session: &'a Arc<SessionInner>,
     task: &'a Arc<TaskShared>,
     engine: Engine,
-    jobs: Vec<Job>,
     wanted: Vec<Wanted>,
     key_policy: KeyPolicy,
     master: bool,
@@ -1000,13 +1165,14 @@ impl<'a> Runner<'a> {
             reports: reports_tx,
             retries: retries_tx,
             writers: Arc::new(Mutex::new(Vec::new())),
-            refused_keys: Arc::new(Mutex::new(HashMap::new())),
+            refused: Arc::new(Mutex::new(HashMap::new())),
+            bound: Arc::new(RwLock::new(Bound { generation: 0, jobs })),
+            refreshing: Arc::new(watch::Sender::new(false)),
         };
         Ok(Self {
             session,
             task,
             engine,
-            jobs,
             wanted,
             key_policy,
             master,
@@ -1071,7 +1237,9 @@ impl<'a> Runner<'a> {
                 }
             }
             if let Some((job, status)) = refresh {
-                self.refresh(job, status).await;
+                if let Err(e) = self.refresh(job, status).await {
+                    return self.fail_with(e).await;
+                }
                 continue;
             }
             let deadline = self.engine.poll_timeout();
@@ -1087,11 +1255,12 @@ impl<'a> Runner<'a> {
                         self.inflight.remove(&job);
                     }
                     let success = matches!(outcome, Outcome::Success { .. });
+                    let outcome = self.superseded(job, outcome);
                     self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
                     if success {
                         self.emit_progress();
                         if let Some(range) = self.engine.loaded_time_range(job)
-                            && !self.jobs[job.0 as usize].init
+                            && !read(&self.ctx.bound).jobs[job.0 as usize].init
                         {
                             self.emit(TaskEvent::LoadedTimeRangeAdded(range));
                         }
@@ -1152,8 +1321,7 @@ impl<'a> Runner<'a> {
                 writers.retain(|h| !h.is_finished());
             }
         }
-        let spec = self.jobs[job.0 as usize].clone();
-        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt, spec));
+        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt));
         self.inflight.insert(job, (attempt, handle.abort_handle()));
         // Finished fetches are pruned as new ones start, so the list stays as long as the jobs in flight.
         self.fetches.retain(|h| !h.is_finished());
@@ -1161,8 +1329,8 @@ impl<'a> Runner<'a> {
     }
 
     async fn record_gap(&self, failure: &JobFailure) {
-        let job = &self.jobs[failure.job.0 as usize];
-        let (bundle, ids, reason) = (self.ctx.bundle.clone(), job.ids.clone(), failure.to_string());
+        let ids = read(&self.ctx.bound).jobs[failure.job.0 as usize].ids.clone();
+        let (bundle, reason) = (self.ctx.bundle.clone(), failure.to_string());
         let path = self.task.bundle_path.clone();
         let _ = blocking(&path, move || {
             for id in &ids {
@@ -1211,10 +1379,29 @@ impl<'a> Runner<'a> {
     }
 
     async fn fail(&mut self, failure: JobFailure) -> Ending {
+        let what = read(&self.ctx.bound).jobs[failure.job.0 as usize].describe();
+        self.fail_with(Error::JobFailed { what, failure }).await
+    }
+
+    async fn fail_with(&mut self, error: Error) -> Ending {
         self.stop_all().await;
         self.save_playlists().await;
-        let what = self.jobs[failure.job.0 as usize].describe();
-        Ending::Failed(Arc::new(Error::JobFailed { what, failure }))
+        Ending::Failed(Arc::new(error))
+    }
+
+    /// A refusal of a URI that a refresh has replaced since it was sent says nothing about the fresh
+    /// one: the engine retries the job with its current binding instead of asking for another refresh.
+    fn superseded(&self, job: JobId, outcome: Outcome) -> Outcome {
+        let Outcome::Failure(Failure::NeedsRefresh { status }) = outcome else { return outcome };
+        let generation = read(&self.ctx.bound).generation;
+        let mut refused = lock(&self.ctx.refused);
+        match refused.get(&job) {
+            Some((_, used)) if *used < generation => {
+                refused.remove(&job);
+                Outcome::Failure(Failure::Superseded { status })
+            }
+            _ => outcome,
+        }
     }
 
     async fn cancelled(&mut self, mode: CancelMode) -> Ending {
@@ -1276,7 +1463,7 @@ impl<'a> Runner<'a> {
                 None => RenditionSpec::new(),
             });
         }
-        let first = self.jobs.len();
+        let first = read(&self.ctx.bound).jobs.len();
         let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
         record_source_gaps(&self.task.bundle_path, &self.ctx.bundle, &jobs).await?;
         let specs: Vec<JobSpec<'_>> = jobs
@@ -1299,40 +1486,57 @@ impl<'a> Runner<'a> {
             .collect();
         self.engine.add_jobs(Instant::now(), specs)?;
         let count = added.len();
-        self.jobs.extend(jobs);
+        write(&self.ctx.bound).jobs.extend(jobs);
         lock(&self.task.renditions).extend(added.iter().map(|w| w.id.to_string()));
         self.wanted.extend(added);
         Ok(count)
     }
 
     /// Asks the caller's hook for fresh URLs, headers or cookies, and re-binds pending jobs by identity.
-    async fn refresh(&mut self, job: JobId, status: u16) {
+    ///
+    /// Fetches wait while this runs, so that no request leaves with a URL about to be replaced. Only a
+    /// panicking hook is an error: it ends the task.
+    async fn refresh(&mut self, job: JobId, status: u16) -> Result<(), Error> {
         let Some(hook) = self.session.config.refresh.clone() else {
             self.engine.handle_refresh_failed(Instant::now());
-            return;
+            return Ok(());
         };
-        let spec = &self.jobs[job.0 as usize];
-        let refused_uri = lock(&self.ctx.refused_keys).remove(&job).unwrap_or_else(|| spec.uri.clone());
+        let refused = lock(&self.ctx.refused).remove(&job).map(|(uri, _)| uri);
+        let refused_uri = refused.unwrap_or_else(|| read(&self.ctx.bound).jobs[job.0 as usize].uri.clone());
         let request = RefreshRequest {
             asset: self.task.asset.clone(),
             url: lock(&self.task.url).clone(),
             refused_uri,
             status,
         };
-        let Some(answer) = hook.refresh(&request).await else {
-            self.engine.handle_refresh_failed(Instant::now());
-            return;
+        self.ctx.refreshing.send_replace(true);
+        let applied = match call_refresh_hook(hook, request).await {
+            Ok(Some(answer)) => self.apply_refresh(answer).await.is_ok(),
+            Ok(None) => false,
+            Err(e) => {
+                self.ctx.refreshing.send_replace(false);
+                return Err(e);
+            }
         };
-        if self.apply_refresh(answer).await.is_err() {
+        self.ctx.refreshing.send_replace(false);
+        if applied {
+            self.engine.handle_refreshed(Instant::now());
+        } else {
             self.engine.handle_refresh_failed(Instant::now());
-            return;
         }
-        self.engine.handle_refreshed(Instant::now());
+        Ok(())
     }
 
+    /// Takes a refresh's answer: headers and cookies, and with a fresh playlist URL, the playlists read
+    /// again and every job re-bound by identity to its fresh URI (and key URI). A fresh master playlist
+    /// is resolved to the same renditions: variants by their attributes, renditions by type, group, name
+    /// and language, so that URIs signed anew in the master are the ones used.
     async fn apply_refresh(&mut self, answer: Refresh) -> Result<(), Error> {
         apply_auth(&self.ctx.auth, &answer)?;
-        let Some(url) = answer.url else { return Ok(()) };
+        let Some(url) = answer.url else {
+            write(&self.ctx.bound).generation += 1;
+            return Ok(());
+        };
         let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
         let master = detect(text.as_bytes()) == Some(PlaylistKind::Master);
         if master != self.master {
@@ -1341,22 +1545,30 @@ impl<'a> Runner<'a> {
                 message: "the fresh playlist is not of the same kind as the first".to_owned(),
             });
         }
-        for w in &mut self.wanted {
-            w.url = match (&w.master_uri, master) {
-                (Some(uri), true) => resolve_uri(&final_url, uri)
-                    .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?,
-                _ => final_url.clone(),
-            };
-        }
-        let built = build_all(self.session, &self.ctx.auth, &self.wanted, 0, self.key_policy).await?;
-        let fresh: HashMap<SegmentId, (String, Crypto)> =
-            built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
-        for job in &mut self.jobs {
-            if let Some((uri, crypto)) = fresh.get(&job.ids[0]) {
-                job.uri.clone_from(uri);
-                job.crypto = crypto.clone();
+        let mut wanted = self.wanted.clone();
+        if master {
+            let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
+                .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
+            rebind_to_master(&mut wanted, &parsed.playlist, &final_url)?;
+        } else {
+            for w in &mut wanted {
+                w.url.clone_from(&final_url);
             }
         }
+        let built = build_all(self.session, &self.ctx.auth, &wanted, 0, self.key_policy).await?;
+        let fresh: HashMap<SegmentId, (String, Crypto)> =
+            built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
+        {
+            let mut bound = write(&self.ctx.bound);
+            for job in &mut bound.jobs {
+                if let Some((uri, crypto)) = job.ids.first().and_then(|id| fresh.get(id)) {
+                    job.uri.clone_from(uri);
+                    job.crypto = crypto.clone();
+                }
+            }
+            bound.generation += 1;
+        }
+        self.wanted = wanted;
         *lock(&self.task.url) = url;
         Ok(())
     }

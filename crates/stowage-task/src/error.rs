@@ -96,6 +96,14 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The caller's refresh hook panicked while asked for fresh URLs; the task cannot go on without them.
+    #[error("the refresh hook panicked when asked about {refused_uri}: {message}")]
+    RefreshHookPanicked {
+        /// The URI whose refusal the hook was asked about.
+        refused_uri: String,
+        /// The panic's message, when it carried one.
+        message: String,
+    },
     /// The task was cancelled.
     #[error("the download was cancelled")]
     Cancelled,

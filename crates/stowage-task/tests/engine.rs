@@ -1041,6 +1041,33 @@ fn refused_urls_ask_for_one_refresh_and_hold_starts() {
 }
 
 #[test]
+fn a_refusal_of_a_replaced_url_retries_at_once_without_another_refresh() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 4);
+    let mut d = Driver::new(fixed(2, 2).retry(RetryPolicy::default().max_refreshes(1)), plan);
+    d.resume();
+    d.fail(JobId(0), Failure::NeedsRefresh { status: 403 });
+    // The refresh was applied before job 1's refusal (of the old URL) came in.
+    let actions = d.refreshed();
+    assert_eq!(actions, [Action::Start { job: JobId(0), attempt: 2 }]);
+    let actions = d.fail(JobId(1), Failure::Superseded { status: 403 });
+    assert_eq!(actions, [Action::Start { job: JobId(1), attempt: 2 }], "started again at once, in its place");
+    // Neither a refresh nor an attempt was charged: job 1 may still ask for its one refresh.
+    let actions = d.fail(JobId(1), Failure::NeedsRefresh { status: 403 });
+    assert_eq!(actions, [Action::RefreshUrls { job: JobId(1), status: 403 }]);
+    // A superseded refusal while a refresh is pending waits for it like every other start.
+    assert!(d.fail(JobId(0), Failure::Superseded { status: 410 }).is_empty());
+    assert_eq!(d.engine.job_status(JobId(0)), Some(JobStatus::Ready));
+    let actions = d.refreshed();
+    assert_eq!(
+        actions,
+        [Action::Start { job: JobId(0), attempt: 3 }, Action::Start { job: JobId(1), attempt: 3 }]
+    );
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
+}
+
+#[test]
 fn a_failed_refresh_gives_up_the_waiting_jobs() {
     let mut plan = Plan::new();
     let r = plan.add_rendition(RenditionSpec::new());

@@ -31,6 +31,11 @@
 //! for fresh URLs are not counted as attempts; refusals have their own bound,
 //! [`RetryPolicy::max_refreshes`].
 //!
+//! Refusals (401, 403, 410) ask the driver for fresh URLs once: while [`Action::RefreshUrls`] is
+//! pending, further refusals wait for the same refresh, and no job starts. A refusal the driver reports
+//! as [`Failure::Superseded`] (the refused URL had been replaced by a refresh already) just starts the
+//! job again with its current URL, so that jobs refused together cause one refresh, not one each.
+//!
 //! # Integrity
 //!
 //! A job that gives up is handled by the [`IntegrityPolicy`]: under [`IntegrityPolicy::Strict`] the whole
@@ -422,6 +427,15 @@ pub enum Failure {
         /// The HTTP status.
         status: u16,
     },
+    /// The URL was refused (401, 403, 410), but a refresh replaced it while the attempt was under way:
+    /// the refusal says nothing about the fresh URL. The job is started again as soon as a slot allows,
+    /// with the URL it is bound to now; neither an attempt nor a refresh is counted, and no refresh is
+    /// asked for. A driver reports this instead of [`Failure::NeedsRefresh`] when the refused URL came from
+    /// a binding older than the latest refresh, so that jobs refused together ask for one refresh.
+    Superseded {
+        /// The HTTP status.
+        status: u16,
+    },
 }
 
 impl Failure {
@@ -455,6 +469,9 @@ impl fmt::Display for Failure {
             Self::Stalled => f.write_str("the response body stalled"),
             Self::Fatal { detail } => f.write_str(detail),
             Self::NeedsRefresh { status } => write!(f, "the URL was refused with HTTP {status}"),
+            Self::Superseded { status } => {
+                write!(f, "an expired URL was refused with HTTP {status} after it was replaced")
+            }
         }
     }
 }
@@ -1269,6 +1286,14 @@ impl Engine {
                     self.refresh_pending = true;
                     self.actions.push_back(Action::RefreshUrls { job: job.id, status });
                 }
+                return;
+            }
+            Failure::Superseded { .. } => {
+                // Ready again at once, in its place on the timeline; while a refresh is pending it waits
+                // for it like every other start.
+                job.slot = Slot::Ready;
+                let entry = Reverse((job.start_ns, job.rendition, index));
+                self.hosts[job.host as usize].ready.push(entry);
                 return;
             }
             Failure::Retryable { retry_after, .. } => *retry_after,

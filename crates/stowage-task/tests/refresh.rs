@@ -1,0 +1,199 @@
+//! Signed URLs that expire: what the refresh hook is told, how often it is asked, how a fresh master
+//! playlist is read again, and what a hook that panics does to the task.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stowage_origin::{Fault, FaultRule, Origin, OriginConfig, RequestRecord};
+use stowage_task::config::MediaSelection;
+use stowage_task::{
+    ContentConfiguration, DownloadConfiguration, DownloadSession, Error, Refresh, RefreshRequest, refresh_fn,
+};
+
+fn media() -> DownloadConfiguration {
+    DownloadConfiguration::new(ContentConfiguration::new())
+}
+
+/// A media playlist of the six clear segments of `video0`, each URI carrying `token`.
+fn signed_playlist(token: &str) -> String {
+    let mut text =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for i in 0..6 {
+        text.push_str(&format!("#EXTINF:2.000000,\n/clear/video0/seg{i:03}.ts?token={token}\n"));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+/// The origin's log in arrival order.
+fn log_in_order(origin: &Origin) -> Vec<RequestRecord> {
+    let mut log = origin.log();
+    log.sort_by_key(|r| r.index);
+    log
+}
+
+fn has_token(record: &RequestRecord, token: &str) -> bool {
+    record.query.as_deref().is_some_and(|q| q.contains(&format!("token={token}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_at_once_ask_for_one_refresh_naming_the_refused_url() {
+    let origin = common::origin(OriginConfig::default());
+    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
+    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    // Slow segments, so that several are in flight when the old signature expires after the first.
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(30))).glob("/clear/video0/seg*"));
+    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(1));
+    let asked: Arc<Mutex<Vec<RefreshRequest>>> = Arc::default();
+    let seen = Arc::clone(&asked);
+    let fresh = origin.url("/signed/new.m3u8");
+    let hook = refresh_fn(move |request| {
+        seen.lock().unwrap().push(request.clone());
+        Some(Refresh::new().url(fresh.clone()))
+    });
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(
+        common::config(store.path()).refresh_hook(hook).max_connections(3).adaptive(false),
+    )
+    .unwrap();
+    let task = session.download_task_named("signed", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+
+    let log = log_in_order(&origin);
+    let refused: Vec<&RequestRecord> =
+        log.iter().filter(|r| r.status == 403 && r.path.starts_with("/clear/")).collect();
+    assert!(refused.len() >= 2, "several segments were refused together: {refused:?}");
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 1, "one refresh for one expired signature: {asked:?}");
+    // The hook is told the URL the origin refused, not the job's URL after the refresh.
+    let told = &asked[0].refused_uri;
+    assert!(told.contains("token=old"), "{told}");
+    assert!(
+        refused.iter().any(|r| told.ends_with(&format!("{}?{}", r.path, r.query.as_deref().unwrap()))),
+        "{told} is one of the refused requests"
+    );
+    assert_eq!(asked[0].status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_refresh_hook_fails_the_task_instead_of_hanging() {
+    let origin = common::origin(OriginConfig::default());
+    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
+    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(2));
+    let hook = refresh_fn(|_| panic!("no credentials for the CDN"));
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook)).unwrap();
+    let task = session.download_task_named("panics", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    task.resume();
+    let ended = tokio::time::timeout(Duration::from_secs(20), task.wait()).await;
+    let err = ended.expect("the task ends instead of hanging").unwrap_err();
+    match &err {
+        Error::RefreshHookPanicked { refused_uri, message } => {
+            assert!(refused_uri.contains("token=old"), "{refused_uri}");
+            assert!(message.contains("no credentials for the CDN"), "{message}");
+        }
+        other => panic!("expected the hook's panic, got {other}"),
+    }
+    assert!(err.to_string().contains("refresh hook panicked"), "{err}");
+}
+
+/// The encrypted fixtures under `/tok/`, with a master playlist `/tok/master-{token}.m3u8` whose media
+/// playlists, segments and keys all carry `token`. The fresh master lists its variants in another order,
+/// so that only their attributes tell them apart.
+fn tokenised(origin: &Origin, token: &str, reversed: bool) {
+    let files = origin.files();
+    for rendition in ["video0", "video1", "audio-en", "audio-fr"] {
+        let source =
+            std::fs::read_to_string(common::assets().join(format!("aes/{rendition}/index.m3u8"))).unwrap();
+        let text = source
+            .replace(".ts\n", &format!(".ts?token={token}\n"))
+            .replace(".key\"", &format!(".key?token={token}\""));
+        assert_ne!(text, source);
+        files.insert_bytes(&format!("/tok/{rendition}/{token}.m3u8"), text);
+    }
+    let media = |lang: &str, name: &str, default: &str| {
+        format!(
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"aud\",LANGUAGE=\"{lang}\",NAME=\"{name}\",DEFAULT={default},\
+             AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio-{lang}/{token}.m3u8?token={token}\"\n"
+        )
+    };
+    let variants = [
+        format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH=549529,AVERAGE-BANDWIDTH=258116,RESOLUTION=320x180,\
+             CODECS=\"avc1.64000c,mp4a.40.2\",AUDIO=\"aud\"\nvideo0/{token}.m3u8?token={token}\n"
+        ),
+        format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH=718729,AVERAGE-BANDWIDTH=417791,RESOLUTION=480x270,\
+             CODECS=\"avc1.640015,mp4a.40.2\",AUDIO=\"aud\"\nvideo1/{token}.m3u8?token={token}\n"
+        ),
+    ];
+    let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:6\n");
+    text.push_str(&media("en", "English", "YES"));
+    text.push_str(&media("fr", "French", "NO"));
+    if reversed {
+        text.extend(variants.iter().rev().cloned());
+    } else {
+        text.extend(variants.iter().cloned());
+    }
+    files.insert_bytes(&format!("/tok/master-{token}.m3u8"), text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_master_playlist_is_read_again_and_no_old_signature_is_used_after_it() {
+    let origin = common::origin(OriginConfig::default());
+    origin.files().load_dir("/tok", common::assets().join("aes")).unwrap();
+    tokenised(&origin, "old", false);
+    tokenised(&origin, "new", true);
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(10))).prefix("/tok/"));
+    // The old signature expires once the playlists and a few segments and keys have been fetched.
+    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(8));
+    let asked: Arc<Mutex<Vec<RefreshRequest>>> = Arc::default();
+    let seen = Arc::clone(&asked);
+    let fresh = origin.url("/tok/master-new.m3u8?token=new");
+    let hook = refresh_fn(move |request| {
+        seen.lock().unwrap().push(request.clone());
+        Some(Refresh::new().url(fresh.clone()))
+    });
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook)).unwrap();
+    let config = DownloadConfiguration::new(
+        ContentConfiguration::new().media_selection(MediaSelection::audio_language("en")),
+    );
+    let url = origin.url("/tok/master-old.m3u8?token=old");
+    let task = session.download_task_named("tokens", &url, config).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    // Video 1 (the highest) and English audio, six and seven segments, byte for byte.
+    assert_eq!(common::check_bundle(&path), 13);
+    assert_eq!(task.url(), origin.url("/tok/master-new.m3u8?token=new"));
+
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].refused_uri.contains("token=old"), "{:?}", asked[0]);
+    let log = log_in_order(&origin);
+    assert!(log.iter().any(|r| r.status == 403), "the old signature expired during the download");
+    // Once the fresh media playlists are asked for, every request carries the fresh signature.
+    let first_fresh = log
+        .iter()
+        .position(|r| r.path.ends_with("/new.m3u8"))
+        .expect("the fresh media playlists were fetched");
+    let fresh_playlists: Vec<&str> =
+        log.iter().filter(|r| r.path.ends_with("/new.m3u8")).map(|r| r.path.as_str()).collect();
+    assert_eq!(fresh_playlists.len(), 2, "{fresh_playlists:?}");
+    assert!(fresh_playlists.contains(&"/tok/video1/new.m3u8"), "{fresh_playlists:?}");
+    assert!(fresh_playlists.contains(&"/tok/audio-en/new.m3u8"), "{fresh_playlists:?}");
+    let stale: Vec<&RequestRecord> = log[first_fresh..].iter().filter(|r| has_token(r, "old")).collect();
+    assert!(stale.is_empty(), "old signatures used after the refresh: {stale:?}");
+    // Every segment was stored once.
+    for rendition in ["video1", "audio-en"] {
+        for i in 0..6 {
+            let path = format!("/tok/{rendition}/seg{i:03}.ts");
+            let ok = log.iter().filter(|r| r.path == path && r.status == 200).count();
+            assert_eq!(ok, 1, "{path}");
+        }
+    }
+}
