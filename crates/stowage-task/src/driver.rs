@@ -27,11 +27,11 @@ use crate::config::{
     Priority,
 };
 use crate::engine::{
-    Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, Outcome, Plan,
-    RenditionSpec,
+    Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, JobStatus, Outcome,
+    Plan, RenditionSpec,
 };
 use crate::events::TaskEvent;
-use crate::planning::{Built, Crypto, Job, Wanted, build_rendition, host_of, merge_inits};
+use crate::planning::{Built, Crypto, Job, Wanted, build_rendition, host_of, key_jobs, merge_inits};
 use crate::selection::resolve;
 use crate::session::{
     CancelMode, Control, Ending, Refresh, RefreshRequest, SessionInner, TaskShared, TaskState, lock,
@@ -695,6 +695,18 @@ async fn prepare(
     Ok(Prepared { config, bundle, wanted, jobs, integrity, key_policy, master })
 }
 
+/// The engine's view of a job.
+fn job_spec(id: JobId, job: &Job) -> JobSpec<'_> {
+    let mut spec = JobSpec::new(id, job.rendition, job.start, job.duration, host_of(&job.uri));
+    if let Some(e) = job.expected {
+        spec = spec.expected_size(e);
+    }
+    if job.key {
+        spec = spec.prefetch();
+    }
+    spec
+}
+
 /// Asks the refresh hook, on a task of its own so that a panic in it is caught: a panicking hook fails the
 /// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging.
 async fn call_refresh_hook(
@@ -897,7 +909,7 @@ impl Drop for Listening<'_> {
     }
 }
 
-async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
+async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32, overlap: bool) {
     // No request leaves with URLs that are being replaced: wait for a refresh under way to end, before
     // and after waiting for a request slot (a refresh may begin meanwhile).
     let mut refreshing = ctx.refreshing.subscribe();
@@ -908,31 +920,61 @@ async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
         let bound = read(&ctx.bound);
         (bound.jobs[job.0 as usize].clone(), bound.generation)
     };
-    let result = fetch_and_store(&ctx, job, attempt, &spec, generation).await;
+    let result = if spec.key {
+        fetch_key(&ctx, job, attempt, &spec, generation).await
+    } else {
+        fetch_and_store(&ctx, job, attempt, &spec, generation, overlap).await
+    };
     drop(permit);
     if let Err(failure) = result {
         let _ = ctx.reports.send((job, attempt, Outcome::Failure(failure)));
     }
 }
 
-async fn fetch_and_store(
+/// Notes the URI a refused attempt asked for, with the binding generation it came from.
+fn note_refusal(ctx: &FetchCtx, job: JobId, generation: u64, uri: &str, failure: Failure) -> Failure {
+    if matches!(failure, Failure::NeedsRefresh { .. }) {
+        lock(&ctx.refused).insert(job, (uri.to_owned(), generation));
+    }
+    failure
+}
+
+/// A key job: loads the key into the task's key loader, where the segments that need it find it (or,
+/// when they start while it is on its way, wait for this one request instead of making their own).
+async fn fetch_key(
     ctx: &FetchCtx,
     job: JobId,
     attempt: u32,
     spec: &Job,
     generation: u64,
 ) -> Result<(), Failure> {
-    let refused = |uri: &str, failure: Failure| {
-        if matches!(failure, Failure::NeedsRefresh { .. }) {
-            lock(&ctx.refused).insert(job, (uri.to_owned(), generation));
-        }
-        failure
-    };
-    let key = match &spec.crypto {
-        Crypto::AsIs => None,
-        Crypto::Aes128 { key_uri, iv } => {
-            let key = ctx.loader.load(key_uri).await.map_err(|e| refused(key_uri, classify(&e, true)))?;
-            Some((key, *iv))
+    let key = ctx.loader.load(&spec.uri).await;
+    let key = key.map_err(|e| note_refusal(ctx, job, generation, &spec.uri, classify(&e, true)))?;
+    let _ = ctx.reports.send((job, attempt, Outcome::success(key.len() as u64)));
+    Ok(())
+}
+
+/// Fetches a segment or an initialization section, decrypting it as it arrives, and stores it.
+///
+/// With `overlap`, its key job is under way or done: the segment is asked for at once and the key
+/// awaited beside it, so the segment never waits a round trip for its key. Otherwise the key is loaded
+/// first (this job then makes the key request itself, within its own slot).
+async fn fetch_and_store(
+    ctx: &FetchCtx,
+    job: JobId,
+    attempt: u32,
+    spec: &Job,
+    generation: u64,
+    overlap: bool,
+) -> Result<(), Failure> {
+    let refused = |uri: &str, failure: Failure| note_refusal(ctx, job, generation, uri, failure);
+    let load_key = async {
+        match &spec.crypto {
+            Crypto::AsIs => Ok(None),
+            Crypto::Aes128 { key_uri, iv } => match ctx.loader.load(key_uri).await {
+                Ok(key) => Ok(Some((key, *iv))),
+                Err(e) => Err(refused(key_uri, classify(&e, true))),
+            },
         }
     };
     let mut req = lock(&ctx.auth).request(&spec.uri).map_err(|e| Failure::fatal(e.to_string()))?;
@@ -947,7 +989,14 @@ async fn fetch_and_store(
         uri: spec.uri.clone(),
         token: ctx.session.listen(&spec.uri, job, &ctx.retries),
     };
-    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, classify(&e, false)))?;
+    let (key, response) = if overlap {
+        tokio::join!(load_key, ctx.session.client.get(req))
+    } else {
+        let key = load_key.await?;
+        (Ok(key), ctx.session.client.get(req).await)
+    };
+    let key = key?;
+    let response = response.map_err(|e| refused(&spec.uri, classify(&e, false)))?;
     let mut body = response.into_body();
     if spec.init {
         // Initialization sections are small and may be stored under several identities: read whole.
@@ -1074,6 +1123,8 @@ struct Runner<'a> {
     reports: mpsc::UnboundedReceiver<Report>,
     retries: mpsc::UnboundedReceiver<(JobId, RetryEvent)>,
     inflight: HashMap<JobId, (u32, AbortHandle)>,
+    /// The key jobs by the key URI they are bound to now.
+    key_jobs: HashMap<String, JobId>,
     /// Every fetch task not yet known to be over, finished or not: each holds a clone of the bundle, and
     /// so its lock, until it is dropped, so the task's ending waits for all of them.
     fetches: Vec<JoinHandle<()>>,
@@ -1098,8 +1149,11 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { config: download_config, bundle, wanted, jobs, integrity, key_policy, master } =
+        let Prepared { config: download_config, bundle, wanted, mut jobs, integrity, key_policy, master } =
             prepared;
+        // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
+        let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(|id| bundle.is_finished(id)));
+        jobs.extend(keys);
         // Per-segment lengths of a resumed bundle are not kept apart from its journal; each rendition's
         // stored bytes are spread over its finished segments so that totals are exact.
         let progress = bundle.progress();
@@ -1124,12 +1178,8 @@ impl<'a> Runner<'a> {
             if job.source_gap {
                 continue;
             }
-            let mut spec =
-                JobSpec::new(JobId(i as u64), job.rendition, job.start, job.duration, host_of(&job.uri));
-            if let Some(e) = job.expected {
-                spec = spec.expected_size(e);
-            }
-            if job.ids.iter().all(|id| bundle.is_finished(id)) {
+            let mut spec = job_spec(JobId(i as u64), job);
+            if !job.key && job.ids.iter().all(|id| bundle.is_finished(id)) {
                 let (bytes, count) = &mut per_rendition[job.rendition];
                 let share = if *count > 0 { *bytes / *count as u64 } else { 0 };
                 let share = if *count <= job.ids.len() { *bytes } else { share * job.ids.len() as u64 };
@@ -1169,7 +1219,7 @@ impl<'a> Runner<'a> {
             bound: Arc::new(RwLock::new(Bound { generation: 0, jobs })),
             refreshing: Arc::new(watch::Sender::new(false)),
         };
-        Ok(Self {
+        let mut runner = Self {
             session,
             task,
             engine,
@@ -1181,9 +1231,24 @@ impl<'a> Runner<'a> {
             reports,
             retries,
             inflight: HashMap::new(),
+            key_jobs: HashMap::new(),
             fetches: Vec::new(),
             permit,
-        })
+        };
+        runner.index_key_jobs();
+        Ok(runner)
+    }
+
+    /// Re-reads which key job fetches which key URI (after key jobs were added or re-bound).
+    fn index_key_jobs(&mut self) {
+        let bound = read(&self.ctx.bound);
+        self.key_jobs = bound
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| j.key)
+            .map(|(i, j)| (j.uri.clone(), JobId(i as u64)))
+            .collect();
     }
 
     fn emit(&self, event: TaskEvent) {
@@ -1313,6 +1378,18 @@ impl<'a> Runner<'a> {
     }
 
     fn start(&mut self, job: JobId, attempt: u32) {
+        // A segment whose key job is under way (or done) asks for its bytes at once and meets the key
+        // when both are there; one whose key job has not started (retrying, dropped) loads the key itself
+        // first, so that requests stay within the slots.
+        let overlap = {
+            let bound = read(&self.ctx.bound);
+            match &bound.jobs[job.0 as usize].crypto {
+                Crypto::Aes128 { key_uri, .. } => self.key_jobs.get(key_uri).is_some_and(|k| {
+                    matches!(self.engine.job_status(*k), Some(JobStatus::InFlight | JobStatus::Done))
+                }),
+                Crypto::AsIs => false,
+            }
+        };
         // Finished writer threads are forgotten as the download goes, so that a plan of a hundred thousand
         // segments does not keep a hundred thousand handles.
         {
@@ -1321,7 +1398,7 @@ impl<'a> Runner<'a> {
                 writers.retain(|h| !h.is_finished());
             }
         }
-        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt));
+        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt, overlap));
         self.inflight.insert(job, (attempt, handle.abort_handle()));
         // Finished fetches are pruned as new ones start, so the list stays as long as the jobs in flight.
         self.fetches.retain(|h| !h.is_finished());
@@ -1464,29 +1541,22 @@ impl<'a> Runner<'a> {
             });
         }
         let first = read(&self.ctx.bound).jobs.len();
-        let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
+        let mut jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
         record_source_gaps(&self.task.bundle_path, &self.ctx.bundle, &jobs).await?;
+        // Keys the task already prefetches are loaded once for all renditions: only new ones get a job.
+        let keys: Vec<Job> =
+            key_jobs(&jobs, |_| true).into_iter().filter(|k| !self.key_jobs.contains_key(&k.uri)).collect();
+        jobs.extend(keys);
         let specs: Vec<JobSpec<'_>> = jobs
             .iter()
             .enumerate()
             .filter(|(_, job)| !job.source_gap)
-            .map(|(i, job)| {
-                let spec = JobSpec::new(
-                    JobId((first + i) as u64),
-                    job.rendition,
-                    job.start,
-                    job.duration,
-                    host_of(&job.uri),
-                );
-                match job.expected {
-                    Some(e) => spec.expected_size(e),
-                    None => spec,
-                }
-            })
+            .map(|(i, job)| job_spec(JobId((first + i) as u64), job))
             .collect();
         self.engine.add_jobs(Instant::now(), specs)?;
         let count = added.len();
         write(&self.ctx.bound).jobs.extend(jobs);
+        self.index_key_jobs();
         lock(&self.task.renditions).extend(added.iter().map(|w| w.id.to_string()));
         self.wanted.extend(added);
         Ok(count)
@@ -1561,13 +1631,18 @@ impl<'a> Runner<'a> {
         {
             let mut bound = write(&self.ctx.bound);
             for job in &mut bound.jobs {
-                if let Some((uri, crypto)) = job.ids.first().and_then(|id| fresh.get(id)) {
+                let Some((uri, crypto)) = job.ids.first().and_then(|id| fresh.get(id)) else { continue };
+                if !job.key {
                     job.uri.clone_from(uri);
                     job.crypto = crypto.clone();
+                } else if let Crypto::Aes128 { key_uri, .. } = crypto {
+                    // A key job follows the key of the first segment that needs it.
+                    job.uri.clone_from(key_uri);
                 }
             }
             bound.generation += 1;
         }
+        self.index_key_jobs();
         self.wanted = wanted;
         *lock(&self.task.url) = url;
         Ok(())

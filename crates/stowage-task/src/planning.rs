@@ -63,6 +63,10 @@ pub(crate) struct Job {
     /// The stored length, when known before fetching (a clear byte range).
     pub(crate) expected: Option<u64>,
     pub(crate) init: bool,
+    /// A decryption key fetched ahead of the segments that need it: `uri` is the key's, `ids` holds the
+    /// identity of the first segment that needs it (to re-bind the key URI after a refresh), and nothing
+    /// is stored.
+    pub(crate) key: bool,
     /// Marked `EXT-X-GAP` in the source playlist: there is nothing to fetch, and the bundle records a gap.
     pub(crate) source_gap: bool,
 }
@@ -71,6 +75,12 @@ impl Job {
     /// The job for people: rendition, kind, sequences and URI.
     pub(crate) fn describe(&self) -> String {
         let id = &self.ids[0];
+        if self.key {
+            return format!(
+                "key of rendition {} (first needed by discontinuity {}, media sequence {}, {})",
+                id.rendition, id.discontinuity_sequence, id.media_sequence, self.uri
+            );
+        }
         let range = id.byte_range.map(|r| format!(" bytes {}@{}", r.length, r.offset)).unwrap_or_default();
         format!(
             "{} of rendition {} (discontinuity {}, media sequence {}{range}, {})",
@@ -194,6 +204,7 @@ pub(crate) fn build_rendition(
                     duration: Duration::ZERO,
                     expected,
                     init: true,
+                    key: false,
                     source_gap: false,
                 });
                 segments.push(entry);
@@ -226,6 +237,7 @@ pub(crate) fn build_rendition(
             duration: secs(duration),
             expected,
             init: false,
+            key: false,
             source_gap: seg.gap,
         });
         segments.push(entry);
@@ -296,6 +308,48 @@ pub(crate) fn merge_inits(jobs: Vec<Job>) -> Vec<Job> {
         out.push(job);
     }
     out
+}
+
+/// The key jobs for `jobs`: one per distinct key URI of the jobs `needed` says are still to fetch, at the
+/// earliest start among them, in the order the keys are first needed. `data:` keys need no request and get
+/// no job.
+pub(crate) fn key_jobs(jobs: &[Job], needed: impl Fn(usize) -> bool) -> Vec<Job> {
+    let mut keys: Vec<Job> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate() {
+        let Crypto::Aes128 { key_uri, .. } = &job.crypto else { continue };
+        if job.key || job.source_gap || key_uri.starts_with("data:") || !needed(i) {
+            continue;
+        }
+        match seen.get(key_uri.as_str()) {
+            Some(&k) => {
+                if job.start < keys[k].start {
+                    keys[k].start = job.start;
+                    keys[k].rendition = job.rendition;
+                    keys[k].ids = vec![job.ids[0].clone()];
+                }
+            }
+            None => {
+                seen.insert(key_uri, keys.len());
+                keys.push(Job {
+                    rendition: job.rendition,
+                    ids: vec![job.ids[0].clone()],
+                    uri: key_uri.clone(),
+                    range: None,
+                    crypto: Crypto::AsIs,
+                    start: job.start,
+                    duration: Duration::ZERO,
+                    expected: None,
+                    init: false,
+                    key: true,
+                    source_gap: false,
+                });
+            }
+        }
+    }
+    // Stable: keys first needed at the same time keep the order of the plan.
+    keys.sort_by_key(|k| k.start);
+    keys
 }
 
 /// The host of an absolute URI, for per-host limits.

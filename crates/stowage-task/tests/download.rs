@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use stowage_bundle::{Bundle, KeyPolicy as BundleKeyPolicy};
-use stowage_origin::{HttpVersions, OriginConfig};
+use stowage_origin::{Fault, FaultRule, HttpVersions, OriginConfig};
 use stowage_task::config::{KeyPolicy, MediaSelection, Resolution, VariantQualifier};
 use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, TaskEvent, TaskState};
 
@@ -75,6 +75,37 @@ async fn clear_master_with_audio_and_subtitles_is_stored_byte_for_byte() {
     let segments: Vec<_> =
         log.iter().filter(|r| r.path.ends_with(".ts") || r.path.ends_with(".vtt")).collect();
     assert_eq!(segments.len(), 19);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_are_asked_for_while_their_keys_are_on_their_way() {
+    let origin = common::origin(OriginConfig::default());
+    // Slow keys: a segment that waited for its key before asking for its bytes would arrive at the origin
+    // at least this long after the key request.
+    let key_latency = Duration::from_millis(400);
+    origin.faults().add(FaultRule::new(Fault::Latency(key_latency)).glob("/aes/keys/*"));
+    let store = tempfile::tempdir().unwrap();
+    // A fixed window wide enough for every job at once, so that only keys could hold segments back.
+    let session =
+        DownloadSession::new(common::config(store.path()).max_connections(16).adaptive(false)).unwrap();
+    let config = DownloadConfiguration::new(ContentConfiguration::new());
+    let task = session.download_task(&origin.url("/aes/video1/index.m3u8"), config).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+    let log = origin.log();
+    let received = |path: &str| {
+        let hits: Vec<_> = log.iter().filter(|r| r.path == path).collect();
+        assert_eq!(hits.len(), 1, "{path} was asked for once");
+        hits[0].received
+    };
+    // Keys rotate every two segments; each key is fetched once, by a job of its own.
+    for i in 0..6 {
+        let key = received(&format!("/aes/keys/k{}.key", i / 2));
+        let segment = received(&format!("/aes/video1/seg{i:03}.ts"));
+        let after_key = segment.saturating_duration_since(key);
+        assert!(after_key < key_latency / 2, "segment {i} was asked for {after_key:?} after its key");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -282,6 +282,94 @@ fn renditions_advance_together_in_timeline_order() {
     }
 }
 
+/// Ten six-second segments of `rendition` (ids 0 to 9), each key covering three of them, and the keys
+/// as prefetches (ids 100 to 103, added after the segments, as a planner does) at the start of the first
+/// segment that needs each.
+fn keyed_plan() -> (Plan<'static>, usize) {
+    let mut plan = Plan::new();
+    let video = plan.add_rendition(RenditionSpec::new().bandwidth(800_000));
+    segments(&mut plan, video, 0, 10);
+    for k in 0..4u32 {
+        plan.add_job(
+            JobSpec::new(JobId(100 + u64::from(k)), video, SIX * 3 * k, Duration::ZERO, "keys.example")
+                .prefetch(),
+        );
+    }
+    (plan, video)
+}
+
+#[test]
+fn keys_are_prefetched_ahead_of_the_segments_that_need_them() {
+    let (plan, video) = keyed_plan();
+    let mut d = Driver::new(fixed(4, 4), plan.clone());
+    d.resume();
+    // The first key goes before the first segment, within the limit of four.
+    assert_eq!(d.started(), [JobId(100), JobId(0), JobId(1), JobId(2)]);
+    assert_eq!(d.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
+    let order: Vec<u64> = d.started().iter().map(|j| j.0).collect();
+    // Each key starts before the first segment that needs it, keys in the order they are first needed.
+    assert_eq!(order, [100, 0, 1, 2, 101, 3, 4, 5, 102, 6, 7, 8, 103, 9]);
+
+    // One slot: the same order, each key fetched before the segments of its group.
+    let mut one = Driver::new(fixed(1, 1), plan.clone());
+    one.resume();
+    assert_eq!(one.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
+    assert_eq!(one.started(), d.started());
+
+    // A key hosted elsewhere still counts against the global limit, and the per-host limit of the
+    // segments' host is theirs alone: with two per host, the key and two segments start at once.
+    let mut hosts: Vec<(JobId, &str)> = (0..10).map(|i| (JobId(i), "cdn.example")).collect();
+    hosts.extend((100..104).map(|i| (JobId(i), "keys.example")));
+    let mut split = Driver::with_hosts(fixed(3, 2), plan, &hosts);
+    split.resume();
+    assert_eq!(split.started(), [JobId(100), JobId(0), JobId(1)]);
+    assert_eq!(split.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
+
+    // Keys are no part of the progress: ten segments, their bytes, their time ranges.
+    let progress = d.engine.progress();
+    assert_eq!((progress.segments_done, progress.segments_total), (10, 10));
+    assert_eq!(progress.bytes_done, 10_000);
+    assert_eq!(d.engine.loaded_time_range(JobId(100)), None);
+    assert_eq!(d.engine.expected_range(video), Some(TimeRange::new(Duration::ZERO, secs(60))));
+}
+
+#[test]
+fn a_prefetch_that_gives_up_is_dropped_and_the_task_does_not_wait_for_it() {
+    let (plan, _) = keyed_plan();
+    // Strict: a key that cannot be prefetched does not fail the task; its segments fetch it themselves.
+    let mut d = Driver::new(fixed(4, 4), plan.clone());
+    d.resume();
+    let actions = d.fail(JobId(100), Failure::fatal("HTTP 404"));
+    assert!(!actions.iter().any(|a| matches!(a, Action::Failed(_) | Action::GapRecorded(_))), "{actions:?}");
+    assert_eq!(d.engine.job_status(JobId(100)), Some(JobStatus::Dropped));
+    assert_eq!(d.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
+
+    // A key waiting to be retried is not waited for once every segment is stored.
+    let mut d = Driver::new(fixed(4, 4), plan.clone());
+    d.resume();
+    let actions = d.fail(JobId(100), Failure::retryable("HTTP 404"));
+    assert!(matches!(actions[0], Action::Retried { job: JobId(100), .. }), "{actions:?}");
+    for job in 0..3 {
+        d.succeed(JobId(job), 1000);
+    }
+    // The later keys and segments run; the first key is still in its backoff when the last segment ends.
+    loop {
+        let next = d.starts.iter().map(|(j, _)| *j).find(|j| d.in_flight.contains(j));
+        let Some(job) = next else { break };
+        d.succeed(job, 1000);
+    }
+    assert_eq!(d.engine.job_status(JobId(100)), Some(JobStatus::Backoff));
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+
+    // A refused key asks for fresh URLs like a segment, and holds the starts until they come.
+    let mut d = Driver::new(fixed(4, 4), plan);
+    d.resume();
+    let actions = d.fail(JobId(100), Failure::NeedsRefresh { status: 403 });
+    assert_eq!(actions, [Action::RefreshUrls { job: JobId(100), status: 403 }]);
+    let actions = d.refreshed();
+    assert_eq!(actions, [Action::Start { job: JobId(100), attempt: 2 }]);
+}
+
 #[test]
 fn loaded_ranges_grow_from_the_start_with_concurrency() {
     let mut plan = Plan::new();

@@ -15,6 +15,12 @@
 //! downloaded asset. A retried job keeps its place on the timeline, so it goes ahead of later segments
 //! once its backoff is over.
 //!
+//! Prefetches ([`JobSpec::prefetch`]), such as the decryption keys of an encrypted rendition, are jobs
+//! of their own, placed at the start of the first job that needs them and started before every other job
+//! of that start time: a key is on its way before the first segment that needs it, instead of being
+//! fetched inside that segment's job while the other segments of its key wait. They count against the
+//! limits like any job, and stay out of the progress.
+//!
 //! Three limits apply at once: the global limit and the per-host limit of [`ConcurrencyLimits`], which
 //! are never exceeded, and the adaptive window (see [`ConcurrencyLimits::adaptive`]), which moves between
 //! one and the global limit as measured throughput and throttling answers dictate.
@@ -152,12 +158,29 @@ pub struct JobSpec<'a> {
     /// `Some(bytes)` when it is already finished (found in the bundle's journal on resume): it is counted
     /// as done and never started.
     pub finished: Option<u64>,
+    /// Whether it is a prefetch: something other jobs need, such as a decryption key, fetched as its own
+    /// job ahead of them (see [`JobSpec::prefetch`]).
+    pub prefetch: bool,
 }
 
 impl<'a> JobSpec<'a> {
     /// A job that is not finished and whose size is unknown.
     pub fn new(id: JobId, rendition: usize, start: Duration, duration: Duration, host: &'a str) -> Self {
-        Self { id, rendition, start, duration, host, expected_size: None, finished: None }
+        Self { id, rendition, start, duration, host, expected_size: None, finished: None, prefetch: false }
+    }
+
+    /// Makes the job a prefetch: something other jobs need (a decryption key, say), fetched ahead of them.
+    ///
+    /// A prefetch starts before every other job with the same start time (give it the start of the first
+    /// job that needs it), within the same limits. It is not part of the progress (bytes, segments, time
+    /// ranges) and the task does not wait for it once every other job is done. It is retried, and asks
+    /// for fresh URLs, like any job; but one that gives up is only dropped ([`JobStatus::Dropped`]): it
+    /// neither fails the task nor leaves a gap, since the jobs that need what it fetches get it
+    /// themselves, and fail on their own if they cannot.
+    #[must_use]
+    pub fn prefetch(mut self) -> Self {
+        self.prefetch = true;
+        self
     }
 
     /// Sets the expected size in bytes.
@@ -646,6 +669,8 @@ pub enum JobStatus {
     Gap,
     /// Given up under the strict policy (the task failed).
     Failed,
+    /// A prefetch that gave up: the jobs that need what it fetches get it themselves.
+    Dropped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -657,6 +682,7 @@ enum Slot {
     Done,
     Gap,
     Failed,
+    Dropped,
 }
 
 #[derive(Debug, Clone)]
@@ -676,9 +702,17 @@ struct Job {
     failures: u32,
     refreshes: u32,
     first_failure: Option<Instant>,
+    prefetch: bool,
 }
 
 impl Job {
+    /// Its place in a host's ready queue: timeline start, then prefetches before the renditions' jobs,
+    /// then rendition, then the order in which jobs were added (`index`).
+    fn order(&self, index: u32) -> Reverse<(u64, u32, u32)> {
+        let rank = if self.prefetch { 0 } else { self.rendition.saturating_add(1) };
+        Reverse((self.start_ns, rank, index))
+    }
+
     fn duration(&self) -> Duration {
         Duration::from_nanos(self.duration_ns)
     }
@@ -910,6 +944,7 @@ impl Engine {
             Slot::Done => JobStatus::Done,
             Slot::Gap => JobStatus::Gap,
             Slot::Failed => JobStatus::Failed,
+            Slot::Dropped => JobStatus::Dropped,
         })
     }
 
@@ -937,7 +972,7 @@ impl Engine {
     /// rendition loaded so far and the range expected. `None` for a job that is not done (or unknown).
     pub fn loaded_time_range(&self, job: JobId) -> Option<LoadedTimeRange> {
         let job = &self.jobs[*self.index.get(&job)? as usize];
-        if job.slot != Slot::Done {
+        if job.slot != Slot::Done || job.prefetch {
             return None;
         }
         let rendition = job.rendition as usize;
@@ -1034,7 +1069,18 @@ impl Engine {
                 failures: 0,
                 refreshes: 0,
                 first_failure: None,
+                prefetch: spec.prefetch,
             };
+            if spec.prefetch {
+                // Outside the renditions' books: neither progress nor the task's end waits for it.
+                let mut job = job;
+                match spec.finished {
+                    Some(_) => job.slot = Slot::Done,
+                    None => self.hosts[host as usize].ready.push(job.order(index)),
+                }
+                self.jobs.push(job);
+                continue;
+            }
             let rendition = &mut self.renditions[spec.rendition];
             rendition.total += 1;
             let range = TimeRange::new(spec.start, spec.duration);
@@ -1051,7 +1097,7 @@ impl Engine {
                 None => {
                     rendition.add_pending(&job);
                     self.remaining += 1;
-                    self.hosts[host as usize].ready.push(Reverse((job.start_ns, job.rendition, index)));
+                    self.hosts[host as usize].ready.push(job.order(index));
                 }
             }
             self.jobs.push(job);
@@ -1175,7 +1221,7 @@ impl Engine {
             let job = &mut self.jobs[index];
             if let Slot::AwaitingRefresh { .. } = job.slot {
                 job.slot = Slot::Ready;
-                let entry = Reverse((job.start_ns, job.rendition, index as u32));
+                let entry = job.order(index as u32);
                 self.hosts[job.host as usize].ready.push(entry);
             }
         }
@@ -1244,7 +1290,7 @@ impl Engine {
                 job.slot = Slot::Ready;
                 self.actions.push_back(Action::Cancel { job: job.id });
                 if requeue {
-                    let entry = Reverse((job.start_ns, job.rendition, index as u32));
+                    let entry = job.order(index as u32);
                     self.hosts[job.host as usize].ready.push(entry);
                 }
             }
@@ -1261,6 +1307,9 @@ impl Engine {
     fn mark_done(&mut self, index: u32, bytes: u64) {
         let job = &mut self.jobs[index as usize];
         job.slot = Slot::Done;
+        if job.prefetch {
+            return;
+        }
         let rendition = &mut self.renditions[job.rendition as usize];
         rendition.remove_pending(job);
         rendition.add_done(job, bytes);
@@ -1292,7 +1341,7 @@ impl Engine {
                 // Ready again at once, in its place on the timeline; while a refresh is pending it waits
                 // for it like every other start.
                 job.slot = Slot::Ready;
-                let entry = Reverse((job.start_ns, job.rendition, index));
+                let entry = job.order(index);
                 self.hosts[job.host as usize].ready.push(entry);
                 return;
             }
@@ -1341,6 +1390,10 @@ impl Engine {
 
     fn give_up(&mut self, index: u32, cause: Failure, reason: GiveUpReason) {
         let job = &mut self.jobs[index as usize];
+        if job.prefetch {
+            job.slot = Slot::Dropped;
+            return;
+        }
         let failure =
             JobFailure { job: job.id, cause, attempts: job.failures.saturating_add(job.refreshes), reason };
         match self.config.integrity {
@@ -1371,7 +1424,7 @@ impl Engine {
             let job = &mut self.jobs[index as usize];
             if job.slot == Slot::Backoff {
                 job.slot = Slot::Ready;
-                self.hosts[job.host as usize].ready.push(Reverse((job.start_ns, job.rendition, index)));
+                self.hosts[job.host as usize].ready.push(job.order(index));
             }
         }
         for host in &mut self.hosts {
