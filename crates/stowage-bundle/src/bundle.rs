@@ -4,8 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use crate::batch::Batch;
 use crate::error::{Error, IoContext, Result};
 use crate::id::{RenditionId, SegmentId};
 use crate::journal::{JOURNAL_HEADER, JournalRecord};
@@ -32,13 +33,14 @@ pub struct Bundle {
 struct Inner {
     dir: PathBuf,
     storage: Arc<dyn Storage>,
-    options: BundleOptions,
     /// Journal syncs of [`Durability::Full`], shared between concurrent writers (group commit).
     journal_sync: Mutex<JournalSync>,
     /// Folder syncs of [`Durability::Full`], shared the same way: renames register here...
     dir_renames: Mutex<DirRenames>,
     /// ...and one writer at a time syncs the folders for all renames registered so far.
     dir_syncer: Mutex<()>,
+    /// The background syncs of [`Durability::Batched`] (`None` with [`Durability::Full`]).
+    batch: Option<Arc<Batch>>,
     _lock: Box<dyn StorageLock>,
     report: OpenReport,
     state: Mutex<State>,
@@ -53,10 +55,6 @@ struct State {
     journal: Option<Box<dyn StorageFile>>,
     /// The journal's length up to its last complete record.
     journal_len: u64,
-    /// Records appended since the journal was last synced ([`Durability::Batched`]).
-    unsynced: u32,
-    /// Folders with renames not yet synced ([`Durability::Batched`]).
-    dirty_dirs: Vec<PathBuf>,
     /// Incremented whenever the journal is cut back after a failed append, so that a sync that started
     /// before does not vouch for bytes written after.
     journal_epoch: u64,
@@ -188,40 +186,89 @@ struct JournalSync {
 }
 
 /// How [`SegmentWriter::finish`] makes a segment durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Both modes keep the promise that matters: a segment's bytes are synced before its final name and its
+/// journal record exist, so no record can ever point at partial data, and a crash of the process loses
+/// nothing. They differ in what a power loss (or a kernel crash) may cost: with [`Full`](Self::Full),
+/// nothing that `finish` returned; with [`Batched`](Self::Batched) (the default), the last few segments,
+/// which are then fetched again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Durability {
     /// Every segment: sync the file, rename it into place, sync the folder, append the journal record, sync
-    /// the journal. When `finish` returns, the segment survives a power loss. Three syncs per segment.
-    #[default]
+    /// the journal. When `finish` returns, the segment survives a power loss. Three syncs per segment
+    /// (the folder and journal syncs are shared between writers finishing at the same time).
     Full,
-    /// Every segment: sync the file, rename it into place, append the journal record; the folders and the
-    /// journal are synced once for up to `max_unsynced` segments, and by [`Bundle::sync`],
-    /// [`Bundle::write_playlists`], [`Bundle::mark_finished`], manifest updates and the last drop. One sync
-    /// per segment, like a plain write.
+    /// Every segment: sync the file, rename it into place, append the journal record. The folders and the
+    /// journal are synced by a background thread once for many segments (group commit), so a segment
+    /// usually costs one sync, like a plain write.
+    ///
+    /// Two bounds limit what a power loss may cost: at most `max_unsynced` finished segments are ever not
+    /// yet durable (a background sync starts when half that many are waiting, and `finish` waits only if
+    /// the bound would be passed), and none stays so for longer than
+    /// [`BundleOptions::max_sync_delay`] (plus the time of the sync). Everything is also synced at every
+    /// state boundary: when a rendition completes, when the manifest is written ([`Bundle::save`],
+    /// [`Bundle::write_playlists`], [`Bundle::mark_finished`], policy changes, added renditions), by
+    /// [`Bundle::sync`], and when the last handle is dropped.
     ///
     /// Never less safe against corruption: a segment's bytes are durable before its name and its record
-    /// exist, and a record whose file did not survive is found when the bundle is opened. A crash of the
-    /// process loses nothing; a power loss (or kernel crash) may lose the records written since the last
-    /// sync, and those segments are fetched again.
+    /// exist, and a record whose file did not survive a power loss is found when the bundle is opened
+    /// (that segment counts as not finished).
     Batched {
-        /// Segments finished between two syncs at most.
+        /// Finished segments that may be not yet durable at any moment; 0 syncs every segment before
+        /// `finish` returns (in the background thread, after the record is appended).
         max_unsynced: u32,
     },
 }
 
+impl Durability {
+    /// The default bound of [`Durability::Batched`]: 32 segments.
+    pub const DEFAULT_MAX_UNSYNCED: u32 = 32;
+
+    /// [`Durability::Batched`] with at most `max_unsynced` segments not yet durable.
+    pub const fn batched(max_unsynced: u32) -> Self {
+        Self::Batched { max_unsynced }
+    }
+}
+
+impl Default for Durability {
+    /// [`Durability::Batched`] with [`Durability::DEFAULT_MAX_UNSYNCED`].
+    fn default() -> Self {
+        Self::batched(Self::DEFAULT_MAX_UNSYNCED)
+    }
+}
+
 /// Options of a bundle writer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BundleOptions {
-    /// How segments are made durable.
+    /// How segments are made durable. Default: [`Durability::Batched`] with
+    /// [`Durability::DEFAULT_MAX_UNSYNCED`].
     pub durability: Durability,
+    /// With [`Durability::Batched`], the longest a finished segment waits for the background sync that
+    /// makes it durable. Default: one second.
+    pub max_sync_delay: Duration,
+}
+
+impl Default for BundleOptions {
+    fn default() -> Self {
+        Self { durability: Durability::default(), max_sync_delay: Self::DEFAULT_MAX_SYNC_DELAY }
+    }
 }
 
 impl BundleOptions {
+    /// The default of [`BundleOptions::max_sync_delay`]: one second.
+    pub const DEFAULT_MAX_SYNC_DELAY: Duration = Duration::from_secs(1);
+
     /// Sets the durability.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Sets the longest a finished segment waits for its background sync ([`Durability::Batched`]).
+    pub fn max_sync_delay(mut self, delay: Duration) -> Self {
+        self.max_sync_delay = delay;
         self
     }
 }
@@ -400,7 +447,17 @@ impl Bundle {
         let journal = (journal, JOURNAL_HEADER.len() as u64);
         let bundle =
             Self::assemble(storage, dir, options, lock, manifest, finished, journal, OpenReport::default());
-        bundle.write_playlists()?;
+        {
+            // The manifest just written is up to date: only the playlists are missing (the manifest of a
+            // long plan is megabytes, not worth writing twice).
+            let state = lock_state(&bundle.inner.state);
+            crate::local::write_all(
+                &*bundle.inner.storage,
+                &bundle.inner.dir,
+                &state.manifest,
+                &state.finished,
+            )?;
+        }
         Ok(bundle)
     }
 
@@ -472,21 +529,25 @@ impl Bundle {
             busy: HashSet::new(),
             journal: Some(journal),
             journal_len,
-            unsynced: 0,
-            dirty_dirs: Vec::new(),
             journal_epoch: 0,
             summaries: Vec::new(),
         };
         let mut state = state;
         state.rebuild_summaries();
+        let batch = match options.durability {
+            Durability::Full => None,
+            Durability::Batched { max_unsynced } => {
+                Some(Arc::new(Batch::new(&dir, Arc::clone(&storage), max_unsynced, options.max_sync_delay)))
+            }
+        };
         Self {
             inner: Arc::new(Inner {
                 dir,
                 storage,
-                options,
                 journal_sync: Mutex::new(JournalSync { handle: None, synced_len: 0, epoch: 0 }),
                 dir_renames: Mutex::new(DirRenames::default()),
                 dir_syncer: Mutex::new(()),
+                batch,
                 _lock: lock,
                 report,
                 state: Mutex::new(state),
@@ -655,13 +716,24 @@ impl Bundle {
         // The journal holds the gap durably at once; the manifest names it from its next write on (any
         // manifest update, `write_playlists`, `mark_finished`), and readers fold the journal in meanwhile.
         // So thousands of gaps in a huge plan do not rewrite a large manifest thousands of times.
+        // With batched durability the gap record is synced like a segment record: losing it to a power loss
+        // only means that the segment is tried again.
         let record = JournalRecord::Gap { id: id.clone(), reason: reason.clone() };
-        self.append_record(&mut state, &record, true)?;
+        let batch = self.inner.batch.clone();
+        if let Some(batch) = &batch {
+            batch.start()?;
+        }
+        self.append_record(&mut state, &record, batch.is_none())?;
+        let seq = batch.as_ref().map(|b| b.appended(None));
         match state.manifest.gaps.iter_mut().find(|g| &g.segment == id) {
             Some(gap) => gap.reason = reason,
             None => state.manifest.gaps.push(Gap { segment: id.clone(), reason }),
         }
-        Ok(())
+        drop(state);
+        match (batch, seq) {
+            (Some(batch), Some(seq)) => batch.within_bound(seq),
+            _ => Ok(()),
+        }
     }
 
     /// Adds renditions to the bundle (Apple's "complete or augment": more audio languages or subtitles for
@@ -717,15 +789,15 @@ impl Bundle {
         self.save_manifest(&mut state)
     }
 
-    /// Makes every finished segment durable now (with [`Durability::Batched`], syncs the folders and the
-    /// journal; with [`Durability::Full`] there is nothing left to do).
+    /// Makes every finished segment and recorded gap durable now (with [`Durability::Batched`], syncs the
+    /// folders and the journal and waits for it; with [`Durability::Full`] there is nothing left to do).
     pub fn sync(&self) -> Result<()> {
-        let mut state = lock_state(&self.inner.state);
-        self.inner.commit(&mut state)
+        self.inner.flush()
     }
 
     fn save_manifest(&self, state: &mut State) -> Result<()> {
-        self.inner.commit(state)?;
+        // A state boundary: what the manifest is about to say must be durable first.
+        self.inner.flush()?;
         let State { manifest, finished, .. } = state;
         ledger::refresh_manifest(manifest, finished);
         ledger::write_atomic(&*self.inner.storage, &self.inner.dir.join(MANIFEST_FILE), &manifest.to_json())
@@ -789,6 +861,9 @@ impl Bundle {
             }
         }
         if repair && !report.problems.is_empty() {
+            // The drop records below are synced at once; batched records before them are made durable
+            // first, folders included, so that the journal's order of durability stays that of the appends.
+            self.inner.flush()?;
             let mut state = lock_state(&self.inner.state);
             for (id, problem) in &report.problems {
                 let path = match problem {
@@ -910,30 +985,22 @@ impl Inner {
         Ok(())
     }
 
-    /// Syncs the folders with unsynced renames, then the journal ([`Durability::Batched`]).
-    fn commit(&self, state: &mut State) -> Result<()> {
-        if state.unsynced == 0 && state.dirty_dirs.is_empty() {
-            return Ok(());
+    /// Makes every record appended so far durable ([`Durability::Batched`]; with [`Durability::Full`]
+    /// they already are).
+    fn flush(&self) -> Result<()> {
+        match &self.batch {
+            Some(batch) => batch.flush(),
+            None => Ok(()),
         }
-        for dir in &state.dirty_dirs {
-            self.storage.sync_dir(dir).at(dir)?;
-        }
-        state.dirty_dirs.clear();
-        let path = self.dir.join(JOURNAL_FILE);
-        if let Some(journal) = state.journal.as_mut() {
-            journal.sync().at(&path)?;
-        }
-        state.unsynced = 0;
-        Ok(())
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The last handle is going: make batched records durable. Nothing can report an error from here;
-        // a failure only means that those segments may be fetched again after a power loss.
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let _ = self.commit(&mut state);
+        // The last handle is going: make batched records durable and stop the sync thread.
+        if let Some(batch) = &self.batch {
+            batch.close();
+        }
     }
 }
 
@@ -1071,15 +1138,19 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Makes the segment part of the bundle: checks its length, syncs it, renames it into place, syncs the
-    /// folder, then appends its journal record and syncs the journal (with [`Durability::Batched`], the
-    /// folder and journal syncs are shared between segments). When this returns `Ok`, the segment survives
-    /// a crash.
+    /// Makes the segment part of the bundle: checks its length, syncs it, renames it into place and appends
+    /// its journal record. When this returns `Ok`, the segment survives a crash of the process, and its
+    /// record can never point at partial data.
     ///
-    /// Concurrent writers share journal syncs: the records of all writers that finished while one sync was
-    /// running are made durable by the next one. If that last sync fails, the error is returned, the
-    /// segment stays recorded (asking for a writer for it again gives [`Error::AlreadyFinished`]), and it is
-    /// made durable by the next successful sync.
+    /// Against a power loss: with [`Durability::Full`] the folder is synced before the record is appended
+    /// and the journal after, so the segment survives it too when this returns. With
+    /// [`Durability::Batched`] (the default) the folder and journal syncs are done in the background for
+    /// many segments at once, within the bounds set by the options; this waits for them only when a bound
+    /// is reached or when the segment completes its rendition.
+    ///
+    /// Concurrent writers share the folder and journal syncs (group commit). If a sync fails, the error is
+    /// returned, the segment stays recorded (asking for a writer for it again gives
+    /// [`Error::AlreadyFinished`]), and it is made durable by the next successful sync.
     pub fn finish(mut self) -> Result<FinishedSegment> {
         let Some(mut file) = self.file.take().filter(|_| !self.failed) else {
             return Err(Error::Io {
@@ -1093,11 +1164,16 @@ impl SegmentWriter {
             return Err(Error::LengthMismatch { segment: self.id.clone(), expected, actual: self.written });
         }
         let storage = Arc::clone(&self.bundle.inner.storage);
+        let batch = self.bundle.inner.batch.clone();
+        let full = batch.is_none();
+        if let Some(batch) = &batch {
+            // Before anything is renamed: no record is appended without a thread to sync it.
+            batch.start()?;
+        }
         file.sync().at(&self.temp)?;
         drop(file);
         storage.rename(&self.temp, &self.path).at(&self.path)?;
         let folder = self.path.parent().unwrap_or_else(|| Path::new("."));
-        let full = self.bundle.inner.options.durability == Durability::Full;
         if full && let Err(e) = self.bundle.inner.sync_folder_after_rename(folder) {
             remove_quietly(&*storage, &self.path);
             return Err(e);
@@ -1126,15 +1202,19 @@ impl SegmentWriter {
             let epoch = state.journal_epoch;
             drop(state);
             self.bundle.inner.sync_journal_to(end, epoch)?;
-        } else if let Durability::Batched { max_unsynced } = self.bundle.inner.options.durability {
-            if !state.dirty_dirs.iter().any(|d| d == folder) {
-                state.dirty_dirs.push(folder.to_path_buf());
-            }
-            state.unsynced += 1;
-            if state.unsynced >= max_unsynced {
-                // The segment is recorded whatever happens here; a failed sync is reported to this caller
-                // and tried again at the next sync point.
-                self.bundle.inner.commit(&mut state)?;
+        } else if let Some(batch) = &batch {
+            let seq = batch.appended(Some(folder));
+            let rendition_complete = state.index.get(&self.id).is_some_and(|&(ri, _)| {
+                state.summaries[ri].finished == state.manifest.renditions[ri].plan.segments.len()
+            });
+            drop(state);
+            // The segment is recorded whatever happens here; a failed sync is reported to this caller and
+            // tried again by the next one. A completed rendition is a state boundary: it is made durable
+            // before `finish` returns.
+            if rendition_complete {
+                batch.flush()?;
+            } else {
+                batch.within_bound(seq)?;
             }
         }
         Ok(FinishedSegment { id: self.id.clone(), path: self.path.clone(), length: self.written, crc32 })

@@ -7,12 +7,14 @@
 //!
 //! What it does:
 //! - [`Bundle`]: create a bundle from a [`BundlePlan`] or open one to resume; stream segments in with
-//!   [`SegmentWriter`] (temporary file, length check, checksum, sync, rename, sync of the folder, journal
-//!   record: a record never points at missing or partial data); record gaps; report progress and loaded
-//!   time ranges; write local playlists; [`verify`](Bundle::verify) and repair; add renditions later. One
-//!   writer at a time, through a lock file. [`Durability`] chooses between three syncs per segment (the
-//!   default: a finished segment survives a power loss) and one (the rest batched; never corrupt, but a
-//!   power loss may cost the last segments again).
+//!   [`SegmentWriter`] (temporary file, length check, checksum, sync, rename, journal record: a record
+//!   never points at partial data, and one whose file did not survive is found on opening); record gaps;
+//!   report progress and loaded time ranges; write local playlists; [`verify`](Bundle::verify) and repair;
+//!   add renditions later. One writer at a time, through a lock file. [`Durability`] chooses what a power
+//!   loss may cost: by default one sync per segment, the folder and journal syncs being done in the
+//!   background for many segments at once (a power loss may cost the last few segments again, at most 32
+//!   and at most a second's worth, never corruption); or three syncs per segment, after which a finished
+//!   segment survives a power loss. A crash of the process loses nothing in either mode.
 //! - [`RenditionPlan::from_playlist`]: the plan of a rendition made from its source media playlist, with the
 //!   identities the local playlists are written against.
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
@@ -74,6 +76,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod bundle;
 mod cache;
 mod error;

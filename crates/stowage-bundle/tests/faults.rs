@@ -130,12 +130,12 @@ fn assert_consistent(dir: &Path) -> Bundle {
 
 #[test]
 fn disk_full_at_every_point_leaves_a_consistent_resumable_bundle() {
-    sweep(BundleOptions::default(), 401);
+    sweep(BundleOptions::default().durability(Durability::Full), 401);
 }
 
 #[test]
 fn disk_full_at_every_point_with_batched_syncs() {
-    sweep(BundleOptions::default().durability(Durability::Batched { max_unsynced: 3 }), 587);
+    sweep(BundleOptions::default().durability(Durability::batched(3)), 587);
 }
 
 fn sweep(options: BundleOptions, step: i64) {
