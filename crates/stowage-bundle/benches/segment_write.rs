@@ -9,11 +9,13 @@
 //!   rename, journal record; the folder and the journal are synced by the bundle's background thread once
 //!   for many segments (at most 32 unsynced, at most 1 s). The final sync is included in the time.
 //!
-//! Disk timings drift with whatever else the machine does, so every iteration of every benchmark writes
-//! one segment of each kind, in rotating order, and times only its own: the three see the same disk at
-//! the same moments. The `_4_writers` group does the same with four segments written at once by four
-//! threads (as a download with four connections does), where the bundle's folder and journal syncs are
-//! shared.
+//! Disk timings drift with whatever else the machine does, so every benchmark writes segments of all
+//! three kinds, taking turns in blocks of 16 segments in rotating order, and times only its own blocks:
+//! the three see the same disk at nearly the same moments. Each block ends with all it wrote durable (the
+//! default writer's block with `Bundle::sync`, timed), because a sync commits the filesystem's journal
+//! for everything pending: with finer interleaving, one kind's sync pays for another's pending renames
+//! and appends. The `_4_writers` group does the same with four segments written at once by four threads
+//! (as a download with four connections does), where the bundle's folder and journal syncs are shared.
 //!
 //! Run with `cargo bench -p stowage-bundle --bench segment_write`. Files go to a temporary folder in the
 //! system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
@@ -35,6 +37,8 @@ use stowage_bundle::{
 
 const SEGMENT: usize = 2 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
+/// Segments written by one kind before the next kind takes its turn.
+const BLOCK: usize = 16;
 
 fn plan(count: u64) -> BundlePlan {
     let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
@@ -90,12 +94,6 @@ impl Rig {
         Self { dir, full, default, ids }
     }
 
-    fn write(&self, kind: Kind, i: usize, bytes: &[u8]) -> Duration {
-        let start = Instant::now();
-        self.write_one(kind, i, bytes);
-        start.elapsed()
-    }
-
     fn write_one(&self, kind: Kind, i: usize, bytes: &[u8]) {
         match kind {
             Kind::Plain => {
@@ -117,42 +115,48 @@ impl Rig {
     }
 
     /// Writes segments `first..first + n` of `kind` from `n` threads at once.
-    fn write_parallel(&self, kind: Kind, first: usize, n: usize, bytes: &[u8]) -> Duration {
-        let start = Instant::now();
+    fn write_parallel(&self, kind: Kind, first: usize, n: usize, bytes: &[u8]) {
         std::thread::scope(|s| {
             for i in first..first + n {
                 s.spawn(move || self.write_one(kind, i, bytes));
             }
         });
-        start.elapsed()
     }
 
-    /// Writes one segment of each kind per iteration and returns the time of `measured`'s writes (with
-    /// the last background sync for the default writer).
-    fn measure(self, measured: Kind, writers: usize, bytes: &[u8]) -> Duration {
+    /// Writes the segments of each kind in blocks of [`BLOCK`] segments, the kinds taking turns block by
+    /// block, and returns the time of `measured`'s blocks. Every block ends with everything it wrote
+    /// durable (the default writer's with [`Bundle::sync`], timed), so that no kind pays for syncs
+    /// another left pending.
+    fn measure(self, measured: Kind, writers: usize, bytes: &[u8], run: u32) -> Duration {
         let order = [Kind::Plain, Kind::Full, Kind::Default];
+        let steps = self.ids.len() / writers;
+        let per_block = (BLOCK / writers).max(1);
         let mut total = Duration::ZERO;
-        for step in 0..self.ids.len() / writers {
+        for (b, first) in (0..steps).step_by(per_block).enumerate() {
             for k in 0..3 {
-                let kind = order[(step + k) % 3];
-                let elapsed = if writers == 1 {
-                    self.write(kind, step, bytes)
-                } else {
-                    self.write_parallel(kind, step * writers, writers, bytes)
-                };
+                let kind = order[(b + k + run as usize) % 3];
+                let start = Instant::now();
+                for step in first..(first + per_block).min(steps) {
+                    if writers == 1 {
+                        self.write_one(kind, step, bytes);
+                    } else {
+                        self.write_parallel(kind, step * writers, writers, bytes);
+                    }
+                }
+                if kind == Kind::Default {
+                    self.default.sync().expect("sync");
+                }
                 if kind == measured {
-                    total += elapsed;
+                    total += start.elapsed();
                 }
             }
         }
-        if measured == Kind::Default {
-            let start = Instant::now();
-            self.default.sync().expect("sync");
-            total += start.elapsed();
-        }
         let dir = self.dir.clone();
+        let base = dir.parent().expect("base folder").to_path_buf();
         drop(self);
         std::fs::remove_dir_all(dir).expect("cleanup");
+        // The removal is made durable before the next batch, which would otherwise pay for it.
+        File::open(base).and_then(|f| f.sync_all()).expect("sync of the bench folder");
         total
     }
 }
@@ -177,7 +181,7 @@ fn segment_write(c: &mut Criterion) {
             group.bench_function(name, |b| {
                 b.iter_custom(|iters| {
                     run += 1;
-                    Rig::new(tmp.path(), run, iters * writers as u64).measure(kind, writers, &bytes)
+                    Rig::new(tmp.path(), run, iters * writers as u64).measure(kind, writers, &bytes, run)
                 });
             });
         }
