@@ -1,8 +1,9 @@
 //! Sizes, rates and dates as people type and read them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
+use stowage_playlist::DateTime;
 
 /// Parses a size: a number with an optional unit, decimal (`K`, `M`, `G`, `T`, optionally followed by
 /// `B`) or binary (`KiB`, `MiB`, `GiB`, `TiB`). `1.5G` is 1,500,000,000 bytes.
@@ -60,70 +61,26 @@ fn parse_utc(t: &str) -> anyhow::Result<SystemTime> {
     let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
         bail!("expected YYYY-MM-DD");
     };
-    let (year, month, day): (i64, u32, u32) = (y.parse()?, m.parse()?, d.parse()?);
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        bail!("no such day");
-    }
-    let mut seconds = days_from_civil(year, month, day) * 86_400;
+    let (year, month, day): (u16, u8, u8) = (y.parse()?, m.parse()?, d.parse()?);
+    let (mut hour, mut minute, mut second) = (0, 0, 0);
     if let Some(time) = time {
         let mut hms = time.splitn(3, ':');
-        let h: i64 = hms.next().unwrap_or("0").parse()?;
-        let m: i64 = hms.next().unwrap_or("0").parse()?;
-        let s: i64 = hms.next().unwrap_or("0").parse()?;
-        if h > 23 || m > 59 || s > 60 {
-            bail!("no such time of day");
-        }
-        seconds += h * 3600 + m * 60 + s;
+        hour = hms.next().unwrap_or("0").parse()?;
+        minute = hms.next().unwrap_or("0").parse()?;
+        second = hms.next().unwrap_or("0").parse()?;
     }
-    if seconds < 0 {
+    // The calendar (days per month, leap years) is the playlist crate's, checked the same way.
+    let moment = DateTime::from_utc(year, month, day, hour, minute, second)?;
+    if moment.unix_seconds() < 0 {
         bail!("before 1970");
     }
-    Ok(UNIX_EPOCH + Duration::from_secs(seconds as u64))
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    moment.to_system_time().context("not representable on this system")
 }
 
 /// Formats a time as a UTC date and time, `2027-01-31 18:00:00Z`.
 pub(crate) fn format_utc(time: SystemTime) -> String {
-    let seconds = match time.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    };
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // The inverse of days_from_civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
+    // RFC 3339 with a space for the `T`, which it allows for readability.
+    DateTime::from_system_time(time).with_fraction_digits(0).to_string().replacen('T', " ", 1)
 }
 
 /// Formats a byte count with a decimal unit, `387.2 KB`.
@@ -154,6 +111,8 @@ pub(crate) fn human_duration(seconds: f64) -> String {
 mod tests {
     use super::*;
 
+    use std::time::UNIX_EPOCH;
+
     #[test]
     fn sizes() {
         assert_eq!(parse_size("500").unwrap(), 500);
@@ -180,6 +139,13 @@ mod tests {
         assert!(parse_expiry("3y", now).is_err());
         assert!(parse_expiry("soon", now).is_err());
         assert_eq!(format_utc(UNIX_EPOCH), "1970-01-01 00:00:00Z");
+        let leap = parse_expiry("2400-02-29 23:59", now).unwrap();
+        assert_eq!(format_utc(leap), "2400-02-29 23:59:00Z");
+        assert_eq!(format_utc(parse_expiry("2038-01-19T03:14:08", now).unwrap()), "2038-01-19 03:14:08Z");
+        assert!(parse_expiry("2100-02-29", now).is_err());
+        assert!(parse_expiry("2027-04-31", now).is_err());
+        assert!(parse_expiry("2027-01-31T24:00", now).is_err());
+        assert!(parse_expiry("1969-12-31", now).is_err());
     }
 
     #[test]
