@@ -678,12 +678,29 @@ async fn prepare(
     task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
 
     if key_policy == KeyPolicy::KeepEncrypted {
+        // Every key is stored before any segment: they are loaded side by side (one request each, since
+        // the loader shares a key among the renditions that use it), within the per-host limit.
+        let slots = Arc::new(tokio::sync::Semaphore::new(session.config.max_connections_per_host.max(1)));
+        let mut set = tokio::task::JoinSet::new();
         for b in &built {
             for (index, uri) in &b.keys {
-                let key = load_kept_key(session, loader, uri).await?;
-                let (bb, id, index) = (bundle.clone(), b.plan.id.clone(), *index);
-                blocking(&path, move || bb.write_key(&id, index, &key)).await?;
+                let (session, loader, slots) = (Arc::clone(session), Arc::clone(loader), Arc::clone(&slots));
+                let (bundle, path, id, index, uri) =
+                    (bundle.clone(), path.clone(), b.plan.id.clone(), *index, uri.clone());
+                set.spawn(async move {
+                    let key = {
+                        let _slot = slots.acquire().await;
+                        load_kept_key(&session, &loader, &uri).await?
+                    };
+                    blocking(&path, move || bundle.write_key(&id, index, &key)).await
+                });
             }
+        }
+        while let Some(stored) = set.join_next().await {
+            stored.map_err(|e| Error::Bundle {
+                path: path.clone(),
+                message: format!("key task failed: {e}"),
+            })??;
         }
     }
     let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());

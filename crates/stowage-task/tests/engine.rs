@@ -1330,3 +1330,64 @@ fn defaults_finish_a_latency_bound_asset_near_the_bound() {
     assert!(elapsed <= ms(1250 + 3 * 50), "took {elapsed:?} of fake time; windows {windows:?}");
     assert_eq!(d.max_seen_in_flight, 16);
 }
+
+#[test]
+fn the_window_ramps_up_when_segments_wait_for_their_keys() {
+    // 300 segments, a key every three, latency-bound: every response takes 50 ms, and a segment is done
+    // (decrypted, written) 25 ms after both its response and its key are in. Completions come in bursts,
+    // a key's segments together, which must not stop the ramp while round trips stay as short as before.
+    let mut plan = Plan::new();
+    let video = plan.add_rendition(RenditionSpec::new().bandwidth(300_000));
+    for i in 0..300u64 {
+        plan.add_job(JobSpec::new(JobId(i), video, secs(2) * i as u32, secs(2), "cdn.example"));
+    }
+    for k in 0..100u64 {
+        let start = secs(6) * k as u32;
+        plan.add_job(JobSpec::new(JobId(1000 + k), video, start, Duration::ZERO, "cdn.example").prefetch());
+    }
+    let limits = ConcurrencyLimits::default().max_total(32).max_per_host(32).initial(4);
+    let mut d = Driver::new(EngineConfig::default().concurrency(limits), plan);
+    d.resume();
+    let begin = d.now;
+    // (when, job, whether that is its completion rather than its response)
+    let mut due: Vec<(Instant, JobId, bool)> = Vec::new();
+    let mut key_done: HashMap<u64, Instant> = HashMap::new();
+    let mut waiting: HashMap<u64, Vec<(Instant, JobId)>> = HashMap::new();
+    let mut seen = 0;
+    let mut windows = Vec::new();
+    loop {
+        while seen < d.starts.len() {
+            let job = d.starts[seen].0;
+            due.push((d.now + ms(50), job, job.0 >= 1000));
+            seen += 1;
+        }
+        due.sort();
+        if due.is_empty() {
+            break;
+        }
+        let (at, job, completes) = due.remove(0);
+        d.now = d.now.max(at);
+        if !completes {
+            // A segment's response is in: it is done once its key is there too.
+            match key_done.get(&(job.0 / 3)) {
+                Some(&key) => due.push((at.max(key) + ms(25), job, true)),
+                None => waiting.entry(job.0 / 3).or_default().push((at, job)),
+            }
+            continue;
+        }
+        if job.0 >= 1000 {
+            key_done.insert(job.0 - 1000, d.now);
+            for (response, segment) in waiting.remove(&(job.0 - 1000)).unwrap_or_default() {
+                due.push((response.max(d.now) + ms(25), segment, true));
+            }
+        }
+        d.succeed(job, if job.0 >= 1000 { 16 } else { 80_000 });
+        windows.push(d.engine.window());
+    }
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+    windows.dedup();
+    assert!(windows.contains(&32), "the window reaches the limit: {windows:?}");
+    // 400 requests of 50 to 75 ms at 32 in flight, plus the ramp: about a second of fake time.
+    let elapsed = d.now - begin;
+    assert!(elapsed <= ms(1400), "took {elapsed:?}; windows {windows:?}");
+}

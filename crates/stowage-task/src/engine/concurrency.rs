@@ -8,9 +8,12 @@
 //!   wide, so every slot has done at least one full round trip at the window being measured. The epoch's
 //!   throughput is the bytes completed during it divided by its length.
 //! * **Ramp (multiplicative increase).** From the initial window, the window doubles after every epoch
-//!   whose throughput grew by at least [`RAMP_GAIN`] over the previous one. The first epoch that does not
-//!   grow ends the ramp, and the window goes back to the previous, smaller value: the extra connections
-//!   bought nothing, and fewer connections are kinder to the origin.
+//!   whose throughput grew by at least [`RAMP_GAIN`] over the previous one, or whose round trips did not
+//!   grow by more than [`RAMP_RTT_GROWTH`] (a wider window with round trips as short as before carries
+//!   more, by Little's law, whatever a short epoch's byte count says: completions come in bursts when
+//!   jobs wait for one another, a segment for its key, say). The first epoch that does neither ends the
+//!   ramp, and the window goes back to the previous, smaller value: the extra connections bought nothing
+//!   but longer round trips, and fewer connections are kinder to the origin.
 //! * **Probe (additive increase).** After the ramp, the window grows by one every [`HOLD_EPOCHS`] epochs
 //!   and keeps the extra slot only if throughput grew by at least [`PROBE_GAIN`]; otherwise it steps back.
 //!   Conditions change during a night-long download, so probing never stops.
@@ -26,6 +29,9 @@ use std::time::Instant;
 
 /// Throughput growth that keeps the ramp going (10 %).
 pub(crate) const RAMP_GAIN: f64 = 1.10;
+/// Growth of the mean round trip below which a doubled window is taken to carry more (50 %): on a link
+/// the window saturates, doubling it doubles the round trips.
+pub(crate) const RAMP_RTT_GROWTH: f64 = 1.5;
 /// Throughput growth that keeps a probed extra slot (5 %).
 pub(crate) const PROBE_GAIN: f64 = 1.05;
 /// Epochs between probes once the ramp is over, and after a decrease.
@@ -54,6 +60,10 @@ pub(crate) struct Controller {
     epoch_start: Option<Instant>,
     epoch_bytes: u64,
     epoch_rounds: usize,
+    /// Sum of the round trips (start to completion, in seconds) of the jobs started in this epoch.
+    epoch_rtt: f64,
+    /// Mean round trip of the last completed epoch.
+    last_rtt: Option<f64>,
     epoch_starved: bool,
     /// Failures of jobs started before this instant do not reduce the window again.
     last_decrease: Option<Instant>,
@@ -72,6 +82,8 @@ impl Controller {
             epoch_start: None,
             epoch_bytes: 0,
             epoch_rounds: 0,
+            epoch_rtt: 0.0,
+            last_rtt: None,
             epoch_starved: false,
             last_decrease: None,
         }
@@ -103,6 +115,7 @@ impl Controller {
         self.epoch_bytes = self.epoch_bytes.saturating_add(bytes);
         if started >= epoch_start {
             self.epoch_rounds += 1;
+            self.epoch_rtt += now.saturating_duration_since(started).as_secs_f64();
         }
         if self.epoch_rounds < self.window {
             return;
@@ -113,12 +126,15 @@ impl Controller {
             return;
         }
         let throughput = self.epoch_bytes as f64 / elapsed.as_secs_f64();
+        let rtt = self.epoch_rtt / self.epoch_rounds as f64;
         let starved = self.epoch_starved;
         self.new_epoch(now);
-        self.decide(throughput, starved);
+        let rtt_held = self.last_rtt.is_some_and(|last| rtt <= last * RAMP_RTT_GROWTH);
+        self.last_rtt = Some(rtt);
+        self.decide(throughput, rtt_held, starved);
     }
 
-    fn decide(&mut self, throughput: f64, starved: bool) {
+    fn decide(&mut self, throughput: f64, rtt_held: bool, starved: bool) {
         match self.phase {
             Phase::Ramp => {
                 if starved {
@@ -127,14 +143,14 @@ impl Controller {
                     return;
                 }
                 match self.baseline {
-                    Some(base) if throughput < base * RAMP_GAIN => {
+                    Some(base) if throughput < base * RAMP_GAIN && !rtt_held => {
                         // Doubling bought less than the gain: go back and hold.
                         self.window = self.previous_window;
                         self.phase = Phase::Hold { epochs: 0 };
                         self.baseline = Some(base);
                     }
                     _ => {
-                        self.baseline = Some(throughput);
+                        self.baseline = Some(self.baseline.map_or(throughput, |b| b.max(throughput)));
                         if self.window < self.max {
                             self.previous_window = self.window;
                             self.window = self.window.saturating_mul(2).min(self.max);
@@ -184,6 +200,7 @@ impl Controller {
         self.previous_window = self.window;
         self.phase = Phase::Hold { epochs: 0 };
         self.baseline = None;
+        self.last_rtt = None;
         self.new_epoch(now);
         true
     }
@@ -193,6 +210,7 @@ impl Controller {
         self.epoch_start = None;
         self.epoch_bytes = 0;
         self.epoch_rounds = 0;
+        self.epoch_rtt = 0.0;
         self.epoch_starved = false;
     }
 
@@ -200,6 +218,7 @@ impl Controller {
         self.epoch_start = Some(now);
         self.epoch_bytes = 0;
         self.epoch_rounds = 0;
+        self.epoch_rtt = 0.0;
         self.epoch_starved = false;
     }
 }
@@ -237,6 +256,31 @@ mod tests {
         let windows = run(Duration::from_millis(50), None, 32, 12);
         assert_eq!(&windows[..5], &[2, 4, 8, 16, 32], "{windows:?}");
         assert!(windows.iter().all(|&w| w <= 32));
+    }
+
+    #[test]
+    fn round_trips_that_hold_keep_the_ramp_going_when_bytes_look_flat() {
+        let t0 = Instant::now();
+        let rtt = Duration::from_millis(50);
+        let mut c = Controller::new(true, 4, 64);
+        // One epoch: `window` jobs started at `at`, done one round trip `rtt` later with `bytes` each.
+        let epoch = |c: &mut Controller, at: Instant, rtt: Duration, bytes: u64| {
+            c.on_dispatch(at, true);
+            for _ in 0..c.window() {
+                c.on_success(at + rtt, at, bytes);
+            }
+            at + rtt
+        };
+        let t = epoch(&mut c, t0, rtt, 100_000);
+        assert_eq!(c.window(), 8);
+        // Twice the jobs, the same round trips, but no more bytes counted in the epoch (completions that
+        // came in a burst, jobs that carry little, such as keys): the window carries more all the same.
+        let t = epoch(&mut c, t, rtt, 50_000);
+        assert_eq!(c.window(), 16, "round trips held: the ramp goes on");
+        // Round trips doubled and bytes flat: the link is saturated, and the ramp steps back.
+        let _ = epoch(&mut c, t, rtt * 2, 25_000);
+        assert_eq!(c.window(), 8);
+        assert!(matches!(c.phase, Phase::Hold { .. }));
     }
 
     #[test]
