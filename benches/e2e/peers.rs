@@ -3,7 +3,8 @@
 //! response and with none, completeness under a fault mix, and stowage's peak memory and CPU time per GB
 //! (on the 300-segment asset and on a one-hour synthetic one).
 //!
-//! `cargo bench -p stowage-benches --bench peers`; a name filter (`speed`, `nolatency`, `control`, `faults`, `memory`) runs only those parts; `STOWAGE_BENCH_RUNS` (default 3) sets the runs per
+//! `cargo bench -p stowage-benches --bench peers`; a name filter (`speed`, `nolatency`, `control`,
+//! `timeline`, `faults`, `memory`) runs only those parts; `STOWAGE_BENCH_RUNS` (default 3) sets the runs per
 //! measurement, `STOWAGE_BENCH_SLOW_RUNS` (default 1) those of ffmpeg with latency (about 20 s and 40 s
 //! per run, since it fetches one request at a time). Prints Markdown tables.
 
@@ -246,6 +247,78 @@ fn speed(
     );
 }
 
+/// Where a `stowage download` spends its wall time: its `--json` events read as they arrive, with the
+/// moment each milestone was seen (from spawn): the bundle created (`will_download_to`), the first segment
+/// stored, a quarter, half, three quarters and all of the segments stored, the `finished` event, and exit.
+fn timeline(stowage: &Path, origin: &Origin, scratch: &Path, latency_ms: u64) {
+    use std::io::BufRead;
+    let runs = env_usize("STOWAGE_BENCH_RUNS", 3);
+    support::set_latency(origin, Duration::from_millis(latency_ms));
+    println!("\n### Timeline of stowage runs, {latency_ms} ms per response (seconds from spawn)\n");
+    println!(
+        "| task | tool | bundle created | first segment | 25 % | 50 % | 75 % | all segments | finished | exit |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for &(task, path, _) in &PEER_TASKS {
+        for tool in [Tool::Stowage, Tool::Stowage4] {
+            for _ in 0..runs {
+                let out = tempfile::tempdir_in(scratch).unwrap().keep();
+                let _ = std::process::Command::new("sync").status();
+                let (program, args) = tool.command(stowage, &origin.url(path), &out);
+                let start = Instant::now();
+                let mut child = std::process::Command::new(program)
+                    .args(args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("stowage runs");
+                let stdout = child.stdout.take().unwrap();
+                let mut created = f64::NAN;
+                let mut finished = f64::NAN;
+                // Seconds at which 1, 25 %, 50 %, 75 % and 100 % of the segments were stored.
+                let mut marks = [f64::NAN; 5];
+                for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let at = start.elapsed().as_secs_f64();
+                    if line.contains("\"will_download_to\"") {
+                        created = at;
+                    } else if line.contains("\"finished\"") {
+                        finished = at;
+                    } else if line.contains("\"progress\"") {
+                        // The task's totals come after its renditions' (the keys are in sorted order).
+                        let number = |key: &str| -> Option<f64> {
+                            let rest = &line[line.rfind(key)? + key.len()..];
+                            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+                            rest[..end].parse().ok()
+                        };
+                        if let (Some(done), Some(total)) =
+                            (number("\"segments_done\":"), number("\"segments_total\":"))
+                            && total > 0.0
+                        {
+                            for (i, fraction) in [1.0 / total, 0.25, 0.5, 0.75, 1.0].into_iter().enumerate() {
+                                if marks[i].is_nan() && done / total >= fraction - 1e-9 {
+                                    marks[i] = at;
+                                }
+                            }
+                        }
+                    }
+                }
+                let _ = child.wait();
+                let exit = start.elapsed().as_secs_f64();
+                println!(
+                    "| {task} | {} | {created:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {finished:.2} | {exit:.2} |",
+                    tool.name(),
+                    marks[0],
+                    marks[1],
+                    marks[2],
+                    marks[3],
+                    marks[4]
+                );
+                let _ = std::fs::remove_dir_all(out);
+            }
+        }
+    }
+}
+
 fn faults(stowage: &Path, origin: &Origin, scratch: &Path) {
     let expected = (support::SEGMENTS * 2 * support::FPS) as u64;
     println!(
@@ -365,6 +438,9 @@ fn main() {
     if wanted("control") {
         speed(&stowage, &origin, &scratch, &media_bytes, &CLEAR_TASK, &[50]);
         speed(&stowage, &origin, &scratch, &media_bytes, &MASTER_CONTROL, &[0]);
+    }
+    if wanted("timeline") {
+        timeline(&stowage, &origin, &scratch, 50);
     }
     if wanted("faults") {
         faults(&stowage, &origin, &scratch);
