@@ -17,6 +17,11 @@
 //! and appends. The `_4_writers` group does the same with four segments written at once by four threads
 //! (as a download with four connections does), where the bundle's folder and journal syncs are shared.
 //!
+//! Criterion's medians of the three benchmarks come from their own samples, taken one benchmark after the
+//! other, so from different moments. Every sample times all three kinds, though, and after each group the
+//! bench prints the medians over all samples and the median of each kind's ratio to the plain write
+//! within the same sample: the paired ratio, the one to quote when the machine's load drifts.
+//!
 //! Run with `cargo bench -p stowage-bundle --bench segment_write`. Files go to a temporary folder in the
 //! system's temporary folder (set `STOWAGE_BENCH_DIR` to measure another disk).
 
@@ -37,6 +42,10 @@ use stowage_bundle::{
 
 const SEGMENT: usize = 2 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
+/// The kinds, and their benchmark names, in this order everywhere.
+const KINDS: [Kind; 3] = [Kind::Plain, Kind::Full, Kind::Default];
+const NAMES: [&str; 3] = ["plain_write_fsync", "bundle_full", "bundle_default"];
+
 /// Segments written by one kind before the next kind takes its turn.
 const BLOCK: usize = 16;
 
@@ -124,14 +133,14 @@ impl Rig {
     }
 
     /// Writes the segments of each kind in blocks of [`BLOCK`] segments, the kinds taking turns block by
-    /// block, and returns the time of `measured`'s blocks. Every block ends with everything it wrote
-    /// durable (the default writer's with [`Bundle::sync`], timed), so that no kind pays for syncs
-    /// another left pending.
-    fn measure(self, measured: Kind, writers: usize, bytes: &[u8], run: u32) -> Duration {
-        let order = [Kind::Plain, Kind::Full, Kind::Default];
+    /// block, and returns the time of each kind's blocks (in [`KINDS`] order). Every block ends with
+    /// everything it wrote durable (the default writer's with [`Bundle::sync`], timed), so that no kind
+    /// pays for syncs another left pending.
+    fn measure(self, writers: usize, bytes: &[u8], run: u32) -> [Duration; 3] {
+        let order = KINDS;
         let steps = self.ids.len() / writers;
         let per_block = (BLOCK / writers).max(1);
-        let mut total = Duration::ZERO;
+        let mut totals = [Duration::ZERO; 3];
         for (b, first) in (0..steps).step_by(per_block).enumerate() {
             for k in 0..3 {
                 let kind = order[(b + k + run as usize) % 3];
@@ -146,9 +155,7 @@ impl Rig {
                 if kind == Kind::Default {
                     self.default.sync().expect("sync");
                 }
-                if kind == measured {
-                    total += start.elapsed();
-                }
+                totals[order.iter().position(|&o| o == kind).unwrap_or(0)] += start.elapsed();
             }
         }
         let dir = self.dir.clone();
@@ -157,7 +164,7 @@ impl Rig {
         std::fs::remove_dir_all(dir).expect("cleanup");
         // The removal is made durable before the next batch, which would otherwise pay for it.
         File::open(base).and_then(|f| f.sync_all()).expect("sync of the bench folder");
-        total
+        totals
     }
 }
 
@@ -173,19 +180,39 @@ fn segment_write(c: &mut Criterion) {
         group.throughput(Throughput::Bytes((SEGMENT * writers) as u64));
         group.sample_size(20);
         group.measurement_time(Duration::from_secs(12));
-        for (name, kind) in [
-            ("plain_write_fsync", Kind::Plain),
-            ("bundle_full", Kind::Full),
-            ("bundle_default", Kind::Default),
-        ] {
-            group.bench_function(name, |b| {
+        // Every sample of every benchmark times all three kinds; all are kept here, per segment, so that
+        // ratios can be taken within each sample (paired) as well as between the benchmarks' medians.
+        let mut paired: Vec<[f64; 3]> = Vec::new();
+        for (k, name) in NAMES.iter().enumerate() {
+            group.bench_function(*name, |b| {
                 b.iter_custom(|iters| {
                     run += 1;
-                    Rig::new(tmp.path(), run, iters * writers as u64).measure(kind, writers, &bytes, run)
+                    let times =
+                        Rig::new(tmp.path(), run, iters * writers as u64).measure(writers, &bytes, run);
+                    let per = (iters * writers as u64) as f64;
+                    paired.push(times.map(|t| t.as_secs_f64() / per * writers as f64));
+                    times[k]
                 });
             });
         }
         group.finish();
+        report_paired(group_name, writers, &paired);
+    }
+}
+
+/// Prints, for each kind, the median time per segment (per four segments with four writers) over every
+/// sample of the group, and the median of its ratio to the plain write taken within each sample.
+fn report_paired(group: &str, writers: usize, paired: &[[f64; 3]]) {
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    }
+    println!("{group}: paired, {} samples", paired.len());
+    for (k, name) in NAMES.iter().enumerate() {
+        let time = median(paired.iter().map(|p| p[k]).collect());
+        let ratio = median(paired.iter().map(|p| p[k] / p[0]).collect());
+        let mb_s = (SEGMENT * writers) as f64 / time / 1e6;
+        println!("  {name:<18} {:>8.2} ms {mb_s:>7.0} MB/s  ratio to plain {ratio:.2}", time * 1e3);
     }
 }
 
