@@ -10,7 +10,7 @@
 //!   for many segments (at most 32 unsynced, at most 1 s). The final sync is included in the time.
 //!
 //! Disk timings drift with whatever else the machine does, so every benchmark writes segments of all
-//! three kinds, taking turns in blocks of 16 segments in rotating order, and times only its own blocks:
+//! three kinds, taking turns in blocks of 64 segments in rotating order, and times only its own blocks:
 //! the three see the same disk at nearly the same moments. Each block ends with all it wrote durable (the
 //! default writer's block with `Bundle::sync`, timed), because a sync commits the filesystem's journal
 //! for everything pending: with finer interleaving, one kind's sync pays for another's pending renames
@@ -47,7 +47,7 @@ const KINDS: [Kind; 3] = [Kind::Plain, Kind::Full, Kind::Default];
 const NAMES: [&str; 3] = ["plain_write_fsync", "bundle_full", "bundle_default"];
 
 /// Segments written by one kind before the next kind takes its turn.
-const BLOCK: usize = 16;
+const BLOCK: usize = 64;
 
 fn plan(count: u64) -> BundlePlan {
     let mut text = String::from("#EXTM3U\n#EXT-X-TARGETDURATION:4\n");
