@@ -9,6 +9,7 @@ mod common;
 use common::Transport;
 use stowage_task::config::MediaSelection;
 use stowage_task::{ContentConfiguration, DownloadConfiguration, TaskEvent, TaskState};
+use stowage_testkit::{Compared, check_bundle, decode, run};
 
 const SEEDS: [u64; 3] = [1, 0xC0FFEE, 0x5EED_2026];
 
@@ -29,7 +30,7 @@ async fn master_under_faults(transport: Transport) {
         let store = tempfile::tempdir().unwrap();
         let session = common::session(store.path(), &origin, transport);
         let task = session.download_task(&origin.url("/aes/master.m3u8"), master_task()).unwrap();
-        let events = common::run(&task).await;
+        let events = run(&task).await;
         let path = match task.wait().await {
             Ok(path) => path,
             Err(e) => panic!("{transport:?}, seed {seed:#x}: the download failed: {e}"),
@@ -38,9 +39,9 @@ async fn master_under_faults(transport: Transport) {
         retried += events.iter().filter(|e| matches!(e, TaskEvent::SegmentRetried { .. })).count();
 
         // The automatic variant (640x360: 6 segments), English audio (7) and subtitles (6).
-        let compared = common::check_bundle(&path);
-        assert_eq!(compared, common::Compared { media: 13, subtitles: 6 }, "{transport:?} seed {seed:#x}");
-        let decoded = common::decode(&path);
+        let compared = check_bundle(&path);
+        assert_eq!(compared, Compared { media: 13, subtitles: 6 }, "{transport:?} seed {seed:#x}");
+        let decoded = decode(&path);
         for (kind, language) in [("video", ""), ("audio", "en"), ("subtitle", "en")] {
             assert!(decoded.has(kind, language), "no {kind} {language:?} stream in {:?}", decoded.streams);
         }

@@ -8,6 +8,7 @@ mod common;
 use common::Transport;
 use stowage_task::config::{MediaSelection, VariantQualifier};
 use stowage_task::{ContentConfiguration, DownloadConfiguration};
+use stowage_testkit::{Compared, check_bundle, decode, run};
 
 /// The variant with exactly this `BANDWIDTH` (the fMP4 and single-file variants have the same resolution
 /// as another one, so bandwidth tells them apart), with English audio and subtitles.
@@ -20,17 +21,17 @@ fn variant_with_bandwidth(bandwidth: u64) -> DownloadConfiguration {
     )
 }
 
-async fn download_and_decode(transport: Transport, bandwidth: u64, variant_path: &str) -> common::Compared {
+async fn download_and_decode(transport: Transport, bandwidth: u64, variant_path: &str) -> Compared {
     let origin = common::origin(transport, 7);
     common::add_fault_mix(&origin);
     let store = tempfile::tempdir().unwrap();
     let session = common::session(store.path(), &origin, transport);
     let task =
         session.download_task(&origin.url("/aes/master.m3u8"), variant_with_bandwidth(bandwidth)).unwrap();
-    common::run(&task).await;
+    run(&task).await;
     let path = task.wait().await.unwrap_or_else(|e| panic!("{variant_path}: {e}"));
-    let compared = common::check_bundle(&path);
-    let decoded = common::decode(&path);
+    let compared = check_bundle(&path);
+    let decoded = decode(&path);
     for (kind, language) in [("video", ""), ("audio", "en"), ("subtitle", "en")] {
         assert!(decoded.has(kind, language), "no {kind} {language:?} stream in {:?}", decoded.streams);
     }
@@ -46,11 +47,11 @@ async fn download_and_decode(transport: Transport, bandwidth: u64, variant_path:
 async fn fmp4_with_init_section_over_h2_tls() {
     let compared = download_and_decode(Transport::H2Tls, 630_293, "/aes/fmp4/").await;
     // One init section and 6 fragments, 7 audio segments, 6 subtitle segments.
-    assert_eq!(compared, common::Compared { media: 7 + 7, subtitles: 6 });
+    assert_eq!(compared, Compared { media: 7 + 7, subtitles: 6 });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_file_byte_ranges_over_http1() {
     let compared = download_and_decode(Transport::Http1, 664_585, "/aes/single/").await;
-    assert_eq!(compared, common::Compared { media: 6 + 7, subtitles: 6 });
+    assert_eq!(compared, Compared { media: 6 + 7, subtitles: 6 });
 }

@@ -15,11 +15,12 @@ use stowage_task::engine::RetryPolicy;
 use stowage_task::{
     ContentConfiguration, DownloadConfiguration, DownloadSession, Refresh, TaskState, refresh_fn,
 };
+use stowage_testkit::{Compared, assets, check_bundle, decode, run};
 
 /// A copy of the fixture's encrypted media playlist `aes/{name}/index.m3u8` whose key and segment URIs
 /// are absolute paths carrying `?token={token}`.
 fn signed_media(name: &str, token: &str) -> String {
-    let text = std::fs::read_to_string(common::assets().join("aes").join(name).join("index.m3u8")).unwrap();
+    let text = std::fs::read_to_string(assets().join("aes").join(name).join("index.m3u8")).unwrap();
     let mut out = String::new();
     for line in text.lines() {
         if line.starts_with("#EXT-X-KEY") {
@@ -90,7 +91,7 @@ async fn refreshed_through_a_new_master(transport: Transport, expiring: Expiring
         ContentConfiguration::new().media_selection(MediaSelection::audio_language("en")),
     );
     let task = session.download_task(&old, config).unwrap();
-    common::run(&task).await;
+    run(&task).await;
     let path = task.wait().await.unwrap_or_else(|e| panic!("the refreshed download failed: {e}"));
     assert_eq!(task.state(), TaskState::Finished { complete: true });
     let asked = asked.lock().unwrap().clone();
@@ -117,8 +118,8 @@ async fn refreshed_through_a_new_master(transport: Transport, expiring: Expiring
     assert!(task.url().contains("/signed/new/"), "the task now points at the fresh master: {}", task.url());
 
     // 6 video and 7 audio segments, decrypted with keys fetched under both tokens.
-    assert_eq!(common::check_bundle(&path), common::Compared { media: 13, subtitles: 0 });
-    let decoded = common::decode(&path);
+    assert_eq!(check_bundle(&path), Compared { media: 13, subtitles: 0 });
+    let decoded = decode(&path);
     assert!(decoded.has("video", "") && decoded.has("audio", "en"), "{:?}", decoded.streams);
     assert!((decoded.duration - 12.0).abs() < 0.2, "duration {}", decoded.duration);
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
+use stowage_testkit::{decode, have_ffmpeg};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -31,53 +32,6 @@ fn stdout_ok(output: &Output) -> String {
 
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
-}
-
-fn have_ffmpeg() -> bool {
-    let ok = Command::new("ffprobe").arg("-version").output().is_ok_and(|o| o.status.success());
-    // CI installs ffmpeg; a developer without it is told, rather than the check passing silently.
-    assert!(ok || std::env::var_os("STOWAGE_SKIP_FFMPEG").is_some(), "ffprobe is not installed");
-    ok
-}
-
-/// Decodes every video and audio frame of the bundle's master playlist with ffmpeg, and lists its streams
-/// with ffprobe: (codec type, language) pairs and the duration.
-fn decode(bundle: &Path) -> (Vec<(String, String)>, f64) {
-    let master = bundle.join("master.m3u8");
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-xerror", "-i"])
-        .arg(&master)
-        .args(["-map", "0:v", "-map", "0:a", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg could not decode {}: {}",
-        master.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.stderr.is_empty(), "ffmpeg complained: {}", String::from_utf8_lossy(&out.stderr));
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-strict", "experimental", "-of", "json", "-show_entries"])
-        .arg("stream=codec_type:stream_tags=language:format=duration")
-        .arg(&master)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let streams = v["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["codec_type"].as_str().unwrap_or("").to_owned(),
-                s["tags"]["language"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect();
-    let duration = v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(0.0);
-    (streams, duration)
 }
 
 /// The stored media segments of each rendition, in playlist order, read from the bundle's own playlists.
@@ -157,13 +111,13 @@ fn demo_downloads_decrypts_verifies_and_plays() {
     );
     assert_eq!(compared, 22);
     if have_ffmpeg() {
-        let (streams, duration) = decode(&bundle);
+        let decoded = decode(&bundle);
         for (kind, lang) in
             [("video", ""), ("audio", "en"), ("audio", "fr"), ("subtitle", "en"), ("subtitle", "fr")]
         {
-            assert!(streams.contains(&(kind.to_owned(), lang.to_owned())), "no {kind} {lang} in {streams:?}");
+            assert!(decoded.has(kind, lang), "no {kind} {lang} in {decoded:?}");
         }
-        assert!((duration - 8.0).abs() < 0.1, "duration {duration}");
+        assert!((decoded.duration - 8.0).abs() < 0.1, "{decoded:?}");
     }
 }
 
@@ -212,10 +166,9 @@ fn download_selects_and_decrypts_rotating_keys_byte_identically() {
         assert_eq!(origin.request_count(key), 1, "{key}");
     }
     if have_ffmpeg() {
-        let (streams, duration) = decode(&bundle);
-        assert!(streams.contains(&("audio".to_owned(), "fr".to_owned())), "{streams:?}");
-        assert!(streams.contains(&("subtitle".to_owned(), "en".to_owned())), "{streams:?}");
-        assert!((duration - 12.0).abs() < 0.2, "duration {duration}");
+        let decoded = decode(&bundle);
+        assert!(decoded.has("audio", "fr") && decoded.has("subtitle", "en"), "{decoded:?}");
+        assert!((decoded.duration - 12.0).abs() < 0.2, "{decoded:?}");
     }
 }
 
