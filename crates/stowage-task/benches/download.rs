@@ -7,8 +7,9 @@
 //! * `latency_bound_120x20ms_4conn`: 120 small segments with 20 ms injected before each response, four
 //!   in flight: the bound is `120 × 20 ms / 4 = 600 ms`.
 //!
-//! Each task is run with the default durability (every segment synced before it is journaled) and with
-//! `Durability::Batched { max_unsynced: 16 }`, to show how much of the time is the disk's.
+//! Each task is run with the bundle's default durability (batched: every segment's file synced, the
+//! folders and the journal synced for many segments at once) and with `Durability::Full` (three syncs per
+//! segment), to show how much of the time is the disk's.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -37,12 +38,16 @@ fn asset(files: &Files, dir: &str, segments: usize, size: usize) {
     files.insert_bytes(&format!("{dir}/index.m3u8"), playlist);
 }
 
-fn download(runtime: &tokio::runtime::Runtime, url: &str, connections: usize, batched: bool) {
+fn download(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    connections: usize,
+    durability: Option<Durability>,
+) {
     let store = tempfile::tempdir().unwrap();
     let mut config = SessionConfig::new(store.path()).max_connections(connections).adaptive(false);
-    if batched {
-        config = config
-            .bundle_options(BundleOptions::default().durability(Durability::Batched { max_unsynced: 16 }));
+    if let Some(durability) = durability {
+        config = config.bundle_options(BundleOptions::default().durability(durability));
     }
     runtime.block_on(async {
         let session = DownloadSession::new(config).unwrap();
@@ -66,8 +71,9 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Bytes(32 << 20));
     let big = origin.url("/big/index.m3u8");
-    group.bench_function("task_decrypt_store", |b| b.iter(|| download(&runtime, &big, 4, false)));
-    group.bench_function("task_decrypt_store_batched16", |b| b.iter(|| download(&runtime, &big, 4, true)));
+    group.bench_function("task_decrypt_store", |b| b.iter(|| download(&runtime, &big, 4, None)));
+    let full = Some(Durability::Full);
+    group.bench_function("task_decrypt_store_full", |b| b.iter(|| download(&runtime, &big, 4, full)));
     let client = Arc::new(Client::new(ClientConfig::default()).unwrap());
     group.bench_function("fetch_only", |b| {
         b.iter(|| {
@@ -121,8 +127,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("latency_bound_120x20ms_4conn");
     group.sample_size(10).measurement_time(Duration::from_secs(8));
     let small = origin.url("/small/index.m3u8");
-    group.bench_function("task", |b| b.iter(|| download(&runtime, &small, 4, false)));
-    group.bench_function("task_batched16", |b| b.iter(|| download(&runtime, &small, 4, true)));
+    group.bench_function("task", |b| b.iter(|| download(&runtime, &small, 4, None)));
+    group.bench_function("task_full", |b| b.iter(|| download(&runtime, &small, 4, Some(Durability::Full))));
     group.finish();
 }
 

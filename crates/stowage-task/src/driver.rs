@@ -27,8 +27,8 @@ use crate::config::{
     Priority,
 };
 use crate::engine::{
-    Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, JobStatus, Outcome,
-    Plan, RenditionSpec,
+    Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, Outcome, Plan,
+    RenditionSpec,
 };
 use crate::events::TaskEvent;
 use crate::planning::{Built, Crypto, Job, Wanted, build_rendition, host_of, key_jobs, merge_inits};
@@ -926,11 +926,29 @@ impl Drop for Listening<'_> {
     }
 }
 
-async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32, overlap: bool) {
+async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
     // No request leaves with URLs that are being replaced: wait for a refresh under way to end, before
     // and after waiting for a request slot (a refresh may begin meanwhile).
     let mut refreshing = ctx.refreshing.subscribe();
     let _ = refreshing.wait_for(|r| !r).await;
+    // A segment's key comes before a request slot is taken: its key job has normally loaded it already,
+    // or is loading it, and a slot held while waiting for it would be a slot idle. A key that cannot be
+    // had fails the attempt here, without asking for the segment.
+    let early = {
+        let bound = read(&ctx.bound);
+        let spec = &bound.jobs[job.0 as usize];
+        match &spec.crypto {
+            Crypto::Aes128 { key_uri, .. } if !spec.key => Some((key_uri.clone(), bound.generation)),
+            _ => None,
+        }
+    };
+    if let Some((key_uri, generation)) = early
+        && let Err(e) = ctx.loader.load(&key_uri).await
+    {
+        let failure = note_refusal(&ctx, job, generation, &key_uri, classify(&e, true));
+        let _ = ctx.reports.send((job, attempt, Outcome::Failure(failure)));
+        return;
+    }
     let permit = ctx.session.request_slots.acquire().await;
     let _ = refreshing.wait_for(|r| !r).await;
     let (spec, generation) = {
@@ -940,7 +958,7 @@ async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32, overlap: bool) {
     let result = if spec.key {
         fetch_key(&ctx, job, attempt, &spec, generation).await
     } else {
-        fetch_and_store(&ctx, job, attempt, &spec, generation, overlap).await
+        fetch_and_store(&ctx, job, attempt, &spec, generation).await
     };
     drop(permit);
     if let Err(failure) = result {
@@ -973,26 +991,23 @@ async fn fetch_key(
 
 /// Fetches a segment or an initialization section, decrypting it as it arrives, and stores it.
 ///
-/// With `overlap`, its key job is under way or done: the segment is asked for at once and the key
-/// awaited beside it, so the segment never waits a round trip for its key. Otherwise the key is loaded
-/// first (this job then makes the key request itself, within its own slot).
+/// Its key comes first, from the loader (where [`fetch_job`] has had it loaded before taking a request
+/// slot; a refresh since may have bound a fresh key URI, loaded here). A segment is never asked for
+/// before its key is in hand, so that a key refused or lost does not cost its segment's bytes.
 async fn fetch_and_store(
     ctx: &FetchCtx,
     job: JobId,
     attempt: u32,
     spec: &Job,
     generation: u64,
-    overlap: bool,
 ) -> Result<(), Failure> {
     let refused = |uri: &str, failure: Failure| note_refusal(ctx, job, generation, uri, failure);
-    let load_key = async {
-        match &spec.crypto {
-            Crypto::AsIs => Ok(None),
-            Crypto::Aes128 { key_uri, iv } => match ctx.loader.load(key_uri).await {
-                Ok(key) => Ok(Some((key, *iv))),
-                Err(e) => Err(refused(key_uri, classify(&e, true))),
-            },
-        }
+    let key = match &spec.crypto {
+        Crypto::AsIs => None,
+        Crypto::Aes128 { key_uri, iv } => match ctx.loader.load(key_uri).await {
+            Ok(key) => Some((key, *iv)),
+            Err(e) => return Err(refused(key_uri, classify(&e, true))),
+        },
     };
     let mut req = lock(&ctx.auth).request(&spec.uri).map_err(|e| Failure::fatal(e.to_string()))?;
     if let Some(r) = spec.range {
@@ -1006,14 +1021,7 @@ async fn fetch_and_store(
         uri: spec.uri.clone(),
         token: ctx.session.listen(&spec.uri, job, &ctx.retries),
     };
-    let (key, response) = if overlap {
-        tokio::join!(load_key, ctx.session.client.get(req))
-    } else {
-        let key = load_key.await?;
-        (Ok(key), ctx.session.client.get(req).await)
-    };
-    let key = key?;
-    let response = response.map_err(|e| refused(&spec.uri, classify(&e, false)))?;
+    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, classify(&e, false)))?;
     let mut body = response.into_body();
     if spec.init {
         // Initialization sections are small and may be stored under several identities: read whole.
@@ -1395,18 +1403,6 @@ impl<'a> Runner<'a> {
     }
 
     fn start(&mut self, job: JobId, attempt: u32) {
-        // A segment whose key job is under way (or done) asks for its bytes at once and meets the key
-        // when both are there; one whose key job has not started (retrying, dropped) loads the key itself
-        // first, so that requests stay within the slots.
-        let overlap = {
-            let bound = read(&self.ctx.bound);
-            match &bound.jobs[job.0 as usize].crypto {
-                Crypto::Aes128 { key_uri, .. } => self.key_jobs.get(key_uri).is_some_and(|k| {
-                    matches!(self.engine.job_status(*k), Some(JobStatus::InFlight | JobStatus::Done))
-                }),
-                Crypto::AsIs => false,
-            }
-        };
         // Finished writer threads are forgotten as the download goes, so that a plan of a hundred thousand
         // segments does not keep a hundred thousand handles.
         {
@@ -1415,7 +1411,7 @@ impl<'a> Runner<'a> {
                 writers.retain(|h| !h.is_finished());
             }
         }
-        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt, overlap));
+        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt));
         self.inflight.insert(job, (attempt, handle.abort_handle()));
         // Finished fetches are pruned as new ones start, so the list stays as long as the jobs in flight.
         self.fetches.retain(|h| !h.is_finished());

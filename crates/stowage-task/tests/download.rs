@@ -78,34 +78,31 @@ async fn clear_master_with_audio_and_subtitles_is_stored_byte_for_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments_are_asked_for_while_their_keys_are_on_their_way() {
+async fn keys_are_fetched_ahead_of_the_segments_that_need_them() {
     let origin = common::origin(OriginConfig::default());
-    // Slow keys: a segment that waited for its key before asking for its bytes would arrive at the origin
-    // at least this long after the key request.
-    let key_latency = Duration::from_millis(400);
-    origin.faults().add(FaultRule::new(Fault::Latency(key_latency)).glob("/aes/keys/*"));
+    origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(50))).glob("/aes/keys/*"));
     let store = tempfile::tempdir().unwrap();
-    // A fixed window wide enough for every job at once, so that only keys could hold segments back.
+    // Four jobs at a time: fetched inside the segments' jobs, the last key would only be asked for once
+    // the segments before it were done.
     let session =
-        DownloadSession::new(common::config(store.path()).max_connections(16).adaptive(false)).unwrap();
+        DownloadSession::new(common::config(store.path()).max_connections(2).adaptive(false)).unwrap();
     let config = DownloadConfiguration::new(ContentConfiguration::new());
     let task = session.download_task(&origin.url("/aes/video1/index.m3u8"), config).unwrap();
     common::run(&task).await;
     let path = task.wait().await.unwrap();
     assert_eq!(common::check_bundle(&path), 6);
-    let log = origin.log();
-    let received = |path: &str| {
-        let hits: Vec<_> = log.iter().filter(|r| r.path == path).collect();
-        assert_eq!(hits.len(), 1, "{path} was asked for once");
-        hits[0].received
-    };
-    // Keys rotate every two segments; each key is fetched once, by a job of its own.
-    for i in 0..6 {
-        let key = received(&format!("/aes/keys/k{}.key", i / 2));
-        let segment = received(&format!("/aes/video1/seg{i:03}.ts"));
-        let after_key = segment.saturating_duration_since(key);
-        assert!(after_key < key_latency / 2, "segment {i} was asked for {after_key:?} after its key");
-    }
+    let mut log = origin.log();
+    // In order of arrival (a slow answer is logged when it is given).
+    log.sort_by_key(|r| r.received);
+    // The three keys, once each (side by side, so in any order), all asked for before any segment: the
+    // whole asset is within the prefetch lead.
+    let mut keys: Vec<&str> =
+        log.iter().filter(|r| r.path.starts_with("/aes/keys/")).map(|r| r.path.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["/aes/keys/k0.key", "/aes/keys/k1.key", "/aes/keys/k2.key"]);
+    let last_key = log.iter().rposition(|r| r.path.starts_with("/aes/keys/")).unwrap();
+    let first_segment = log.iter().position(|r| r.path.ends_with(".ts")).unwrap();
+    assert!(last_key < first_segment, "{:?}", log.iter().map(|r| &r.path).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -301,28 +301,36 @@ fn keyed_plan() -> (Plan<'static>, usize) {
 #[test]
 fn keys_are_prefetched_ahead_of_the_segments_that_need_them() {
     let (plan, video) = keyed_plan();
-    let mut d = Driver::new(fixed(4, 4), plan.clone());
+    // Keys twelve seconds (two segments) ahead of the first segment that needs them.
+    let lead = |config: EngineConfig| config.prefetch_lead(secs(12));
+    let mut d = Driver::new(lead(fixed(4, 4)), plan.clone());
     d.resume();
-    // The first key goes before the first segment, within the limit of four.
-    assert_eq!(d.started(), [JobId(100), JobId(0), JobId(1), JobId(2)]);
+    // The first key goes before the first segment, the second before the segment twelve seconds before
+    // its own, within the limit of four.
+    assert_eq!(d.started(), [JobId(100), JobId(0), JobId(101), JobId(1)]);
     assert_eq!(d.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
     let order: Vec<u64> = d.started().iter().map(|j| j.0).collect();
-    // Each key starts before the first segment that needs it, keys in the order they are first needed.
-    assert_eq!(order, [100, 0, 1, 2, 101, 3, 4, 5, 102, 6, 7, 8, 103, 9]);
+    // Each key starts ahead of the first segment that needs it, keys in the order they are first needed.
+    assert_eq!(order, [100, 0, 101, 1, 2, 3, 102, 4, 5, 6, 103, 7, 8, 9]);
 
-    // One slot: the same order, each key fetched before the segments of its group.
-    let mut one = Driver::new(fixed(1, 1), plan.clone());
+    // With the default lead (a minute of media), every key of this one-minute plan goes first.
+    let mut ahead = Driver::new(fixed(4, 4), plan.clone());
+    ahead.resume();
+    assert_eq!(ahead.started(), [JobId(100), JobId(101), JobId(102), JobId(103)]);
+
+    // One slot: the same order as four, each key fetched before the segments that need it.
+    let mut one = Driver::new(lead(fixed(1, 1)), plan.clone());
     one.resume();
     assert_eq!(one.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
     assert_eq!(one.started(), d.started());
 
-    // A key hosted elsewhere still counts against the global limit, and the per-host limit of the
-    // segments' host is theirs alone: with two per host, the key and two segments start at once.
+    // A key hosted elsewhere counts against the global limit, not against the segments' host: with three
+    // in all and two per host, the first two keys and the first segment start at once.
     let mut hosts: Vec<(JobId, &str)> = (0..10).map(|i| (JobId(i), "cdn.example")).collect();
     hosts.extend((100..104).map(|i| (JobId(i), "keys.example")));
-    let mut split = Driver::with_hosts(fixed(3, 2), plan, &hosts);
+    let mut split = Driver::with_hosts(lead(fixed(3, 2)), plan, &hosts);
     split.resume();
-    assert_eq!(split.started(), [JobId(100), JobId(0), JobId(1)]);
+    assert_eq!(split.started(), [JobId(100), JobId(0), JobId(101)]);
     assert_eq!(split.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
 
     // Keys are no part of the progress: ten segments, their bytes, their time ranges.
@@ -337,7 +345,7 @@ fn keys_are_prefetched_ahead_of_the_segments_that_need_them() {
 fn a_prefetch_that_gives_up_is_dropped_and_the_task_does_not_wait_for_it() {
     let (plan, _) = keyed_plan();
     // Strict: a key that cannot be prefetched does not fail the task; its segments fetch it themselves.
-    let mut d = Driver::new(fixed(4, 4), plan.clone());
+    let mut d = Driver::new(fixed(4, 4).prefetch_lead(secs(12)), plan.clone());
     d.resume();
     let actions = d.fail(JobId(100), Failure::fatal("HTTP 404"));
     assert!(!actions.iter().any(|a| matches!(a, Action::Failed(_) | Action::GapRecorded(_))), "{actions:?}");
@@ -345,13 +353,10 @@ fn a_prefetch_that_gives_up_is_dropped_and_the_task_does_not_wait_for_it() {
     assert_eq!(d.run_to_end(1000), Action::Finished { complete: true, gaps: 0 });
 
     // A key waiting to be retried is not waited for once every segment is stored.
-    let mut d = Driver::new(fixed(4, 4), plan.clone());
+    let mut d = Driver::new(fixed(4, 4).prefetch_lead(secs(12)), plan.clone());
     d.resume();
     let actions = d.fail(JobId(100), Failure::retryable("HTTP 404"));
     assert!(matches!(actions[0], Action::Retried { job: JobId(100), .. }), "{actions:?}");
-    for job in 0..3 {
-        d.succeed(JobId(job), 1000);
-    }
     // The later keys and segments run; the first key is still in its backoff when the last segment ends.
     loop {
         let next = d.starts.iter().map(|(j, _)| *j).find(|j| d.in_flight.contains(j));
@@ -362,7 +367,7 @@ fn a_prefetch_that_gives_up_is_dropped_and_the_task_does_not_wait_for_it() {
     assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
 
     // A refused key asks for fresh URLs like a segment, and holds the starts until they come.
-    let mut d = Driver::new(fixed(4, 4), plan);
+    let mut d = Driver::new(fixed(4, 4).prefetch_lead(secs(12)), plan);
     d.resume();
     let actions = d.fail(JobId(100), Failure::NeedsRefresh { status: 403 });
     assert_eq!(actions, [Action::RefreshUrls { job: JobId(100), status: 403 }]);

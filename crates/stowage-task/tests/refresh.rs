@@ -27,10 +27,10 @@ fn signed_playlist(token: &str) -> String {
     text
 }
 
-/// The origin's log in arrival order.
+/// The origin's log in order of arrival (a slow answer is logged when it is given).
 fn log_in_order(origin: &Origin) -> Vec<RequestRecord> {
     let mut log = origin.log();
-    log.sort_by_key(|r| r.index);
+    log.sort_by_key(|r| r.received);
     log
 }
 

@@ -16,10 +16,12 @@
 //! once its backoff is over.
 //!
 //! Prefetches ([`JobSpec::prefetch`]), such as the decryption keys of an encrypted rendition, are jobs
-//! of their own, placed at the start of the first job that needs them and started before every other job
-//! of that start time: a key is on its way before the first segment that needs it, instead of being
-//! fetched inside that segment's job while the other segments of its key wait. They count against the
-//! limits like any job, and stay out of the progress.
+//! of their own, given the start of the first job that needs them and started
+//! [`EngineConfig::prefetch_lead`] earlier on the timeline (and before every other job of the same
+//! time), in the order in which they are first needed: a key is fetched while earlier segments are, and
+//! is there when the first segment that needs it starts, instead of being fetched inside that segment's
+//! job while the other segments of its key wait. They count against the limits like any job, and stay
+//! out of the progress.
 //!
 //! Three limits apply at once: the global limit and the per-host limit of [`ConcurrencyLimits`], which
 //! are never exceeded, and the adaptive window (see [`ConcurrencyLimits::adaptive`]), which moves between
@@ -171,8 +173,8 @@ impl<'a> JobSpec<'a> {
 
     /// Makes the job a prefetch: something other jobs need (a decryption key, say), fetched ahead of them.
     ///
-    /// A prefetch starts before every other job with the same start time (give it the start of the first
-    /// job that needs it), within the same limits. It is not part of the progress (bytes, segments, time
+    /// Give it the start of the first job that needs it: it is started [`EngineConfig::prefetch_lead`]
+    /// earlier on the timeline, before every other job of that time, within the same limits. It is not part of the progress (bytes, segments, time
     /// ranges) and the task does not wait for it once every other job is done. It is retried, and asks
     /// for fresh URLs, like any job; but one that gives up is only dropped ([`JobStatus::Dropped`]): it
     /// neither fails the task nor leaves a gap, since the jobs that need what it fetches get it
@@ -358,7 +360,7 @@ impl RetryPolicy {
 }
 
 /// Everything an engine is configured with.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EngineConfig {
     /// Concurrency limits.
@@ -370,6 +372,22 @@ pub struct EngineConfig {
     /// Seed of the jitter generator. Drivers should pass a fresh random value so that many clients do not
     /// retry in step; tests pass a fixed one to be reproducible. Default 0.
     pub seed: u64,
+    /// How far ahead on the timeline prefetches ([`JobSpec::prefetch`]) are started: a prefetch goes
+    /// before the jobs that start up to this long before the first job that needs it, so that what it
+    /// fetches (a key) is there when that job starts, and no job waits for it. Default 60 s of media.
+    pub prefetch_lead: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: ConcurrencyLimits::default(),
+            retry: RetryPolicy::default(),
+            integrity: IntegrityPolicy::default(),
+            seed: 0,
+            prefetch_lead: Duration::from_secs(60),
+        }
+    }
 }
 
 impl EngineConfig {
@@ -398,6 +416,13 @@ impl EngineConfig {
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// Sets how far ahead on the timeline prefetches are started.
+    #[must_use]
+    pub fn prefetch_lead(mut self, lead: Duration) -> Self {
+        self.prefetch_lead = lead;
         self
     }
 
@@ -706,11 +731,14 @@ struct Job {
 }
 
 impl Job {
-    /// Its place in a host's ready queue: timeline start, then prefetches before the renditions' jobs,
-    /// then rendition, then the order in which jobs were added (`index`).
-    fn order(&self, index: u32) -> Reverse<(u64, u32, u32)> {
-        let rank = if self.prefetch { 0 } else { self.rendition.saturating_add(1) };
-        Reverse((self.start_ns, rank, index))
+    /// Its place in a host's ready queue: timeline start (a prefetch's moved earlier by the prefetch lead),
+    /// then prefetches before the renditions' jobs, then rendition, then the order in which jobs were added
+    /// (`index`).
+    fn order(&self, prefetch_lead_ns: u64, index: u32) -> Reverse<(u64, u32, u32)> {
+        if self.prefetch {
+            return Reverse((self.start_ns.saturating_sub(prefetch_lead_ns), 0, index));
+        }
+        Reverse((self.start_ns, self.rendition.saturating_add(1), index))
     }
 
     fn duration(&self) -> Duration {
@@ -1076,7 +1104,9 @@ impl Engine {
                 let mut job = job;
                 match spec.finished {
                     Some(_) => job.slot = Slot::Done,
-                    None => self.hosts[host as usize].ready.push(job.order(index)),
+                    None => self.hosts[host as usize]
+                        .ready
+                        .push(job.order(nanos(self.config.prefetch_lead), index)),
                 }
                 self.jobs.push(job);
                 continue;
@@ -1097,7 +1127,7 @@ impl Engine {
                 None => {
                     rendition.add_pending(&job);
                     self.remaining += 1;
-                    self.hosts[host as usize].ready.push(job.order(index));
+                    self.hosts[host as usize].ready.push(job.order(nanos(self.config.prefetch_lead), index));
                 }
             }
             self.jobs.push(job);
@@ -1221,7 +1251,7 @@ impl Engine {
             let job = &mut self.jobs[index];
             if let Slot::AwaitingRefresh { .. } = job.slot {
                 job.slot = Slot::Ready;
-                let entry = job.order(index as u32);
+                let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
                 self.hosts[job.host as usize].ready.push(entry);
             }
         }
@@ -1290,7 +1320,7 @@ impl Engine {
                 job.slot = Slot::Ready;
                 self.actions.push_back(Action::Cancel { job: job.id });
                 if requeue {
-                    let entry = job.order(index as u32);
+                    let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
                     self.hosts[job.host as usize].ready.push(entry);
                 }
             }
@@ -1341,7 +1371,7 @@ impl Engine {
                 // Ready again at once, in its place on the timeline; while a refresh is pending it waits
                 // for it like every other start.
                 job.slot = Slot::Ready;
-                let entry = job.order(index);
+                let entry = job.order(nanos(self.config.prefetch_lead), index);
                 self.hosts[job.host as usize].ready.push(entry);
                 return;
             }
@@ -1424,7 +1454,7 @@ impl Engine {
             let job = &mut self.jobs[index as usize];
             if job.slot == Slot::Backoff {
                 job.slot = Slot::Ready;
-                self.hosts[job.host as usize].ready.push(job.order(index));
+                self.hosts[job.host as usize].ready.push(job.order(nanos(self.config.prefetch_lead), index));
             }
         }
         for host in &mut self.hosts {
