@@ -290,7 +290,9 @@ pub struct OpenReport {
     /// Line numbers of damaged records in the middle of the journal (ignored: those segments count as
     /// not finished).
     pub corrupt_journal_lines: Vec<usize>,
-    /// Journaled segments whose file is missing or has the wrong length: they count as not finished.
+    /// Journaled segments whose file is missing or has the wrong length: they count as not finished. After
+    /// a power loss during batched syncs this is expected (a record can outlive its rename on some
+    /// filesystems); otherwise it means the files were changed by something else.
     pub damaged_segments: Vec<(SegmentId, SegmentProblem)>,
     /// Journal records naming segments outside the plan (ignored).
     pub unknown_records: usize,
