@@ -214,6 +214,9 @@ pub enum Durability {
     /// Never less safe against corruption: a segment's bytes are durable before its name and its record
     /// exist, and a record whose file did not survive a power loss is found when the bundle is opened
     /// (that segment counts as not finished).
+    ///
+    /// Built with [`Durability::batched`] (or the default); more bounds may be added as fields.
+    #[non_exhaustive]
     Batched {
         /// Finished segments that may be not yet durable at any moment; 0 syncs every segment before
         /// `finish` returns (in the background thread, after the record is appended).

@@ -36,7 +36,7 @@ fn crash_child_writer() {
     };
     let dir = Path::new(&dir);
     let durability = match std::env::var(BATCHED_ENV) {
-        Ok(_) => Durability::Batched { max_unsynced: 8 },
+        Ok(_) => Durability::batched(8),
         Err(_) => Durability::Full,
     };
     let options = BundleOptions::default().durability(durability);

@@ -148,7 +148,8 @@ fn unsynced(recording: &Recording) -> u64 {
 #[test]
 fn the_default_is_batched_within_a_count_and_a_time_bound() {
     let options = BundleOptions::default();
-    assert_eq!(options.durability, Durability::Batched { max_unsynced: Durability::DEFAULT_MAX_UNSYNCED });
+    assert_eq!(options.durability, Durability::batched(Durability::DEFAULT_MAX_UNSYNCED));
+    assert!(matches!(options.durability, Durability::Batched { max_unsynced: 32, .. }));
     assert_eq!(options.max_sync_delay, Duration::from_secs(1));
 }
 
