@@ -234,7 +234,8 @@ pub struct RefreshRequest {
     pub asset: String,
     /// The master (or media) playlist URL the task uses now.
     pub url: String,
-    /// The URI that was refused.
+    /// The URI that was refused: the segment's or the key's, exactly as it was asked for (with the
+    /// signature that expired), not the one the job is bound to after an earlier refresh.
     pub refused_uri: String,
     /// The HTTP status it was refused with (401, 403 or 410).
     pub status: u16,
@@ -245,7 +246,10 @@ pub struct RefreshRequest {
 #[non_exhaustive]
 pub struct Refresh {
     /// A fresh master (or media) playlist URL: the playlists are fetched again and every pending segment
-    /// and key is re-bound, by identity, to its fresh URI.
+    /// and key is re-bound, by identity, to its fresh URI. A fresh master playlist is read again and the
+    /// same renditions found in it by identity (variants by bandwidth, codecs and resolution, renditions
+    /// by type, group, name and language), so that the media playlists' own fresh signatures are used;
+    /// segments are then matched by discontinuity sequence, media sequence and byte range, never by URI.
     pub url: Option<String>,
     /// Headers to send from now on (replacing the session's and earlier refreshes').
     pub headers: Option<Vec<(String, String)>>,
@@ -286,6 +290,11 @@ impl Refresh {
 pub type RefreshFuture<'a> = Pin<Box<dyn Future<Output = Option<Refresh>> + Send + 'a>>;
 
 /// The caller's way to renew signed URLs, headers or cookies when they expire.
+///
+/// The hook is asked once per expiry: segments and keys refused together wait for the same answer, and a
+/// refusal of a URI that an answer has already replaced just retries with the fresh one. While it runs,
+/// no request leaves with the URIs being replaced. A hook that panics fails the task with
+/// [`Error::RefreshHookPanicked`](crate::Error::RefreshHookPanicked).
 pub trait RefreshHook: Send + Sync {
     /// Called when a segment or key URL is refused with 401, 403 or 410.
     fn refresh<'a>(&'a self, request: &'a RefreshRequest) -> RefreshFuture<'a>;
