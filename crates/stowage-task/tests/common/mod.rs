@@ -1,20 +1,17 @@
-//! Helpers shared by the driver's integration tests: an origin serving the committed HLS fixtures, a
-//! session with short backoffs, and a byte-for-byte check of a bundle against the clear sources.
+//! Helpers shared by the driver's integration tests: an origin serving the committed HLS fixtures and a
+//! session with short backoffs. The checks shared with the other suites come from `stowage-testkit`.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use stowage_bundle::{Bundle, SegmentKind};
 use stowage_fetch::{ClientConfig, RetryConfig};
 use stowage_origin::{Files, Origin, OriginConfig};
 use stowage_task::engine::RetryPolicy;
-use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskEvent};
-
-/// The committed fixtures: `clear/` and `aes/`.
-pub fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls")
-}
+use stowage_task::{DownloadSession, SessionConfig};
+// Not every test file uses every helper.
+#[allow(unused_imports)]
+pub use stowage_testkit::{assets, clear_source, run};
 
 /// An origin serving `clear/` under `/clear` and `aes/` under `/aes`.
 pub fn origin(config: OriginConfig) -> Origin {
@@ -45,56 +42,9 @@ pub fn session(store: &Path) -> DownloadSession {
     DownloadSession::new(config(store)).unwrap()
 }
 
-/// Resumes `task` and collects its events until it ends (30 s at most).
-pub async fn run(task: &DownloadTask) -> Vec<TaskEvent> {
-    let mut events = task.events();
-    task.resume();
-    let mut seen = Vec::new();
-    let collect = async {
-        while let Some(event) = events.recv().await {
-            let end = matches!(event, TaskEvent::Finished { .. } | TaskEvent::Failed(_));
-            seen.push(event);
-            if end {
-                break;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the task ends within 30 s");
-    seen
-}
-
-/// The clear source file of a planned URI served by the origin: `/aes/x/y` and `/clear/x/y` both map to
-/// `clear/x/y`.
-pub fn clear_source(uri: &str) -> PathBuf {
-    let path = uri.split_once("://").unwrap().1;
-    let path = &path[path.find('/').unwrap() + 1..];
-    let path = path.split('?').next().unwrap();
-    let rest = path.split_once('/').unwrap().1;
-    assets().join("clear").join(rest)
-}
-
-/// Opens the finished bundle at `dir` and checks every stored entry byte for byte against the clear
-/// sources; returns how many entries were compared.
+/// Checks the finished, complete bundle at `dir` byte for byte against the clear sources; returns how
+/// many media, init and subtitle entries were compared.
 pub fn check_bundle(dir: &Path) -> usize {
-    let bundle = Bundle::open(dir).unwrap();
-    let manifest = bundle.manifest();
-    assert!(manifest.finished, "the bundle is finished");
-    let mut compared = 0;
-    for r in &manifest.renditions {
-        for s in &r.plan.segments {
-            let id = s.id(&r.plan.id);
-            assert!(bundle.is_finished(&id), "{id:?} is stored");
-            let stored = std::fs::read(bundle.segment_path(&id).unwrap()).unwrap();
-            let source = std::fs::read(clear_source(&s.uri)).unwrap();
-            let expected = match s.byte_range {
-                Some(range) => &source[range.offset as usize..(range.offset + range.length) as usize],
-                None => &source[..],
-            };
-            assert!(stored == expected, "{:?} {:?} differs from {}", id.kind, id, s.uri);
-            if id.kind == SegmentKind::Media || id.kind == SegmentKind::Init {
-                compared += 1;
-            }
-        }
-    }
-    compared
+    let compared = stowage_testkit::check_bundle(dir);
+    compared.media + compared.subtitles
 }
