@@ -541,13 +541,15 @@ async fn prepare(
                 refused_uri: url.clone(),
                 status,
             };
-            let refreshed = call_refresh_hook(hook, request).await?.ok_or_else(|| Error::Fetch {
-                uri: url.clone(),
-                status: Some(status),
-                message: format!(
-                    "the playlist URL was refused with HTTP {status} and no fresh one was given"
-                ),
-            })?;
+            let refreshed = call_refresh_hook(hook, request, session.config.refresh_timeout)
+                .await?
+                .ok_or_else(|| Error::Fetch {
+                    uri: url.clone(),
+                    status: Some(status),
+                    message: format!(
+                        "the playlist URL was refused with HTTP {status} and no fresh one was given"
+                    ),
+                })?;
             apply_auth(auth, &refreshed)?;
             let fresh = refreshed.url.unwrap_or_else(|| url.clone());
             *lock(&task.url) = fresh.clone();
@@ -725,13 +727,28 @@ fn job_spec(id: JobId, job: &Job) -> JobSpec<'_> {
 }
 
 /// Asks the refresh hook, on a task of its own so that a panic in it is caught: a panicking hook fails the
-/// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging.
+/// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging. A hook that does not answer
+/// within `timeout` counts as having no fresh URLs; its task is aborted then, and also when the caller
+/// stops waiting (the task was suspended or cancelled meanwhile).
 async fn call_refresh_hook(
     hook: Arc<dyn crate::session::RefreshHook>,
     request: RefreshRequest,
+    timeout: Duration,
 ) -> Result<Option<Refresh>, Error> {
+    /// Aborts the hook's task when dropped, whether it answered, timed out or was abandoned.
+    struct AbortOnDrop(AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
     let refused_uri = request.refused_uri.clone();
-    match tokio::spawn(async move { hook.refresh(&request).await }).await {
+    let mut handle = tokio::spawn(async move { hook.refresh(&request).await });
+    let _abort = AbortOnDrop(handle.abort_handle());
+    let Ok(joined) = tokio::time::timeout(timeout, &mut handle).await else {
+        return Ok(None);
+    };
+    match joined {
         Ok(answer) => Ok(answer),
         Err(e) if e.is_panic() => {
             let panic = e.into_panic();
@@ -896,6 +913,33 @@ struct FetchCtx {
     /// Whether fresh URLs are being obtained: fetches wait for the fresh binding instead of sending
     /// requests with URLs about to be replaced.
     refreshing: Arc<watch::Sender<bool>>,
+}
+
+/// The next request for a task: one deferred while the refresh hook ran, else the next from its handle.
+async fn next_control(
+    deferred: &mut std::collections::VecDeque<Control>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> Option<Control> {
+    match deferred.pop_front() {
+        Some(c) => Some(c),
+        None => control.recv().await,
+    }
+}
+
+/// Holds [`FetchCtx::refreshing`] up while fresh URLs are being obtained, and lowers it when dropped.
+struct Refreshing(Arc<watch::Sender<bool>>);
+
+impl Refreshing {
+    fn raise(flag: &Arc<watch::Sender<bool>>) -> Self {
+        flag.send_replace(true);
+        Self(Arc::clone(flag))
+    }
+}
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
 }
 
 /// The jobs and the URIs they are fetched from, as the latest refresh bound them.
@@ -1298,6 +1342,8 @@ impl<'a> Runner<'a> {
             self.engine.resume(Instant::now());
         }
         let mut cancel_mode = CancelMode::KeepPartial;
+        // Requests that came while the refresh hook ran, handled once it answered.
+        let mut deferred = std::collections::VecDeque::new();
         loop {
             let mut refresh = None;
             while let Some(action) = self.engine.poll_action() {
@@ -1327,8 +1373,38 @@ impl<'a> Runner<'a> {
                 }
             }
             if let Some((job, status)) = refresh {
-                if let Err(e) = self.refresh(job, status).await {
-                    return self.fail_with(e).await;
+                // The hook may take long: suspend, cancel and the session's end are honoured while it
+                // runs; a resume or an augment waits for its answer.
+                let interrupted = {
+                    let mut refreshing = std::pin::pin!(self.refresh(job, status));
+                    loop {
+                        tokio::select! {
+                            done = &mut refreshing => match done {
+                                Ok(()) => break None,
+                                Err(e) => break Some(Err(e)),
+                            },
+                            c = control.recv() => match c {
+                                Some(Control::Resume | Control::Augment(..)) => deferred.extend(c),
+                                other => break Some(Ok(other)),
+                            },
+                            _ = shutdown.changed() => break Some(Ok(None)),
+                        }
+                    }
+                };
+                match interrupted {
+                    None => {}
+                    Some(Err(e)) => return self.fail_with(e).await,
+                    Some(Ok(c)) => {
+                        // The refresh was dropped unanswered. Suspended, the task asks again when a
+                        // refusal comes after the resume; cancelled or closed, it ends.
+                        if matches!(c, Some(Control::Suspend)) {
+                            self.engine.suspend();
+                            self.engine.handle_refresh_abandoned(Instant::now());
+                        }
+                        if let Some(ending) = self.on_control(c, &mut cancel_mode).await {
+                            return ending;
+                        }
+                    }
                 }
                 continue;
             }
@@ -1366,40 +1442,51 @@ impl<'a> Runner<'a> {
                     });
                 }
                 () = sleep => self.engine.handle_timeout(Instant::now()),
-                c = control.recv() => match c {
-                    Some(Control::Resume) => {
-                        if self.permit.is_none() {
-                            self.task.state.send_replace(TaskState::Waiting);
-                            match self.session.task_slots.acquire().await {
-                                Ok(p) => self.permit = Some(p),
-                                Err(_) => return self.closed().await,
-                            }
-                        }
-                        self.task.state.send_replace(TaskState::Running);
-                        self.engine.resume(Instant::now());
+                c = next_control(&mut deferred, control) => {
+                    if let Some(ending) = self.on_control(c, &mut cancel_mode).await {
+                        return ending;
                     }
-                    Some(Control::Suspend) => {
-                        self.engine.suspend();
-                        self.permit = None;
-                        self.task.state.send_replace(TaskState::Suspended);
-                        self.save_playlists().await;
-                    }
-                    Some(Control::Cancel(mode)) => {
-                        cancel_mode = mode;
-                        self.engine.cancel();
-                    }
-                    Some(Control::Augment(selections, reply)) => {
-                        let added = self.augment(selections).await;
-                        if added.is_ok() {
-                            self.emit_progress();
-                        }
-                        let _ = reply.send(added);
-                    }
-                    None => return self.closed().await,
-                },
+                }
                 _ = shutdown.changed() => return self.closed().await,
             }
         }
+    }
+
+    /// Carries out a request from the task's handle; `Some` when the task ends with it (the handle and
+    /// the session are gone, or no task slot can be had any more).
+    async fn on_control(&mut self, c: Option<Control>, cancel_mode: &mut CancelMode) -> Option<Ending> {
+        match c {
+            Some(Control::Resume) => {
+                if self.permit.is_none() {
+                    self.task.state.send_replace(TaskState::Waiting);
+                    match self.session.task_slots.acquire().await {
+                        Ok(p) => self.permit = Some(p),
+                        Err(_) => return Some(self.closed().await),
+                    }
+                }
+                self.task.state.send_replace(TaskState::Running);
+                self.engine.resume(Instant::now());
+            }
+            Some(Control::Suspend) => {
+                self.engine.suspend();
+                self.permit = None;
+                self.task.state.send_replace(TaskState::Suspended);
+                self.save_playlists().await;
+            }
+            Some(Control::Cancel(mode)) => {
+                *cancel_mode = mode;
+                self.engine.cancel();
+            }
+            Some(Control::Augment(selections, reply)) => {
+                let added = self.augment(selections).await;
+                if added.is_ok() {
+                    self.emit_progress();
+                }
+                let _ = reply.send(added);
+            }
+            None => return Some(self.closed().await),
+        }
+        None
     }
 
     fn start(&mut self, job: JobId, attempt: u32) {
@@ -1578,7 +1665,8 @@ impl<'a> Runner<'a> {
     /// Asks the caller's hook for fresh URLs, headers or cookies, and re-binds pending jobs by identity.
     ///
     /// Fetches wait while this runs, so that no request leaves with a URL about to be replaced. Only a
-    /// panicking hook is an error: it ends the task.
+    /// panicking hook is an error: it ends the task. A hook past the session's `refresh_timeout` counts as
+    /// no answer.
     async fn refresh(&mut self, job: JobId, status: u16) -> Result<(), Error> {
         let Some(hook) = self.session.config.refresh.clone() else {
             self.engine.handle_refresh_failed(Instant::now());
@@ -1592,16 +1680,14 @@ impl<'a> Runner<'a> {
             refused_uri,
             status,
         };
-        self.ctx.refreshing.send_replace(true);
-        let applied = match call_refresh_hook(hook, request).await {
-            Ok(Some(answer)) => self.apply_refresh(answer).await.is_ok(),
-            Ok(None) => false,
-            Err(e) => {
-                self.ctx.refreshing.send_replace(false);
-                return Err(e);
-            }
+        // Fetches wait while this flag is up; the guard lowers it also when this future is dropped
+        // (the task was suspended or cancelled while the hook ran).
+        let refreshing = Refreshing::raise(&self.ctx.refreshing);
+        let applied = match call_refresh_hook(hook, request, self.session.config.refresh_timeout).await? {
+            Some(answer) => self.apply_refresh(answer).await.is_ok(),
+            None => false,
         };
-        self.ctx.refreshing.send_replace(false);
+        drop(refreshing);
         if applied {
             self.engine.handle_refreshed(Instant::now());
         } else {

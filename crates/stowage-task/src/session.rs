@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use stowage_bundle::{BundleOptions, StorageManager};
 use stowage_fetch::keys::KeyHook;
@@ -85,10 +86,16 @@ pub struct SessionConfig {
     pub cookies: Vec<(String, String)>,
     /// Asked for fresh URLs, headers or cookies when a segment or key is refused (401, 403, 410).
     pub refresh: Option<Arc<dyn RefreshHook>>,
+    /// How long the refresh hook may take to answer. Past it, the fresh URLs count as not obtained (the
+    /// refused segments fail, or become gaps under the tolerant policy) rather than the task waiting for
+    /// ever. Default 60 s.
+    pub refresh_timeout: Duration,
     /// Asked for each key URI before it is loaded (signed key requests, keys supplied out of band).
     pub key_hook: Option<Arc<dyn KeyHook>>,
-    /// How bundles are written. The default syncs every segment before it is journaled; a batched
-    /// durability syncs less often, and a crash may then lose (never corrupt) the last segments stored.
+    /// How bundles are written. Every segment's bytes are synced before it is journaled; by default the
+    /// journal itself is synced in batches (at least every 32 segments or every second), so a power loss
+    /// may send the last segments back to be fetched, never leave a record of a partial one. A crash of
+    /// the process loses nothing either way.
     pub bundle: BundleOptions,
 }
 
@@ -107,6 +114,7 @@ impl fmt::Debug for SessionConfig {
             .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("cookies", &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("refresh", &self.refresh.is_some())
+            .field("refresh_timeout", &self.refresh_timeout)
             .field("key_hook", &self.key_hook.is_some())
             .field("bundle", &self.bundle)
             .finish()
@@ -129,6 +137,7 @@ impl SessionConfig {
             headers: Vec::new(),
             cookies: Vec::new(),
             refresh: None,
+            refresh_timeout: Duration::from_secs(60),
             key_hook: None,
             bundle: BundleOptions::default(),
         }
@@ -208,6 +217,13 @@ impl SessionConfig {
     #[must_use]
     pub fn refresh_hook(mut self, hook: Arc<dyn RefreshHook>) -> Self {
         self.refresh = Some(hook);
+        self
+    }
+
+    /// Sets how long the refresh hook may take to answer.
+    #[must_use]
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout;
         self
     }
 
@@ -294,7 +310,9 @@ pub type RefreshFuture<'a> = Pin<Box<dyn Future<Output = Option<Refresh>> + Send
 /// The hook is asked once per expiry: segments and keys refused together wait for the same answer, and a
 /// refusal of a URI that an answer has already replaced just retries with the fresh one. While it runs,
 /// no request leaves with the URIs being replaced. A hook that panics fails the task with
-/// [`Error::RefreshHookPanicked`](crate::Error::RefreshHookPanicked).
+/// [`Error::RefreshHookPanicked`](crate::Error::RefreshHookPanicked); one that takes longer than
+/// [`SessionConfig::refresh_timeout`] counts as having no fresh URLs. Suspending or cancelling the task
+/// while the hook runs stops waiting for it (after a suspend, the next refusal asks again).
 pub trait RefreshHook: Send + Sync {
     /// Called when a segment or key URL is refused with 401, 403 or 410.
     fn refresh<'a>(&'a self, request: &'a RefreshRequest) -> RefreshFuture<'a>;

@@ -1161,6 +1161,33 @@ fn a_refusal_of_a_replaced_url_retries_at_once_without_another_refresh() {
 }
 
 #[test]
+fn an_abandoned_refresh_is_asked_again_after_resume_and_not_counted() {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 3);
+    let mut d = Driver::new(fixed(2, 2).retry(RetryPolicy::default().max_refreshes(1)), plan);
+    d.resume();
+    let actions = d.fail(JobId(0), Failure::NeedsRefresh { status: 403 });
+    assert_eq!(actions, [Action::RefreshUrls { job: JobId(0), status: 403 }]);
+    // Suspended while the hook ran: the driver drops the refresh unanswered.
+    d.engine.suspend();
+    d.refresh_asked = false;
+    d.engine.handle_refresh_abandoned(d.now);
+    let cancelled = d.drain();
+    assert!(cancelled.iter().all(|a| matches!(a, Action::Cancel { .. })), "{cancelled:?}");
+    assert_eq!(d.engine.job_status(JobId(0)), Some(JobStatus::Ready));
+    // Resumed, the job starts again with the URL it has; refused again, it may still ask for its one
+    // refresh, because the abandoned one was not counted.
+    d.engine.resume(d.now);
+    let started = d.drain();
+    assert!(started.contains(&Action::Start { job: JobId(0), attempt: 2 }), "{started:?}");
+    let actions = d.fail(JobId(0), Failure::NeedsRefresh { status: 403 });
+    assert_eq!(actions, [Action::RefreshUrls { job: JobId(0), status: 403 }]);
+    assert_eq!(d.refreshed(), [Action::Start { job: JobId(0), attempt: 3 }]);
+    assert_eq!(d.run_to_end(10), Action::Finished { complete: true, gaps: 0 });
+}
+
+#[test]
 fn a_failed_refresh_gives_up_the_waiting_jobs() {
     let mut plan = Plan::new();
     let r = plan.add_rendition(RenditionSpec::new());

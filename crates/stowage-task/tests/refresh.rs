@@ -3,13 +3,15 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use stowage_origin::{Fault, FaultRule, Origin, OriginConfig, RequestRecord};
 use stowage_task::config::MediaSelection;
 use stowage_task::{
-    ContentConfiguration, DownloadConfiguration, DownloadSession, Error, Refresh, RefreshRequest, refresh_fn,
+    CancelMode, ContentConfiguration, DownloadConfiguration, DownloadSession, Error, Refresh, RefreshFuture,
+    RefreshHook, RefreshRequest, TaskState, refresh_fn,
 };
 
 fn media() -> DownloadConfiguration {
@@ -196,4 +198,102 @@ async fn a_fresh_master_playlist_is_read_again_and_no_old_signature_is_used_afte
             assert_eq!(ok, 1, "{path}");
         }
     }
+}
+
+/// A refresh hook whose first `hanging` answers never come; later ones hand back `fresh`. Counts its calls.
+struct Stalling {
+    calls: AtomicUsize,
+    hanging: usize,
+    fresh: String,
+}
+
+impl RefreshHook for Stalling {
+    fn refresh<'a>(&'a self, _request: &'a RefreshRequest) -> RefreshFuture<'a> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if call < self.hanging {
+                std::future::pending::<()>().await;
+            }
+            Some(Refresh::new().url(self.fresh.clone()))
+        })
+    }
+}
+
+/// An origin whose `old` signature expires after the first segment, with a fresh playlist at `new`.
+fn expiring_origin() -> Origin {
+    let origin = common::origin(OriginConfig::default());
+    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
+    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(2));
+    origin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_never_answers_fails_the_task_after_the_refresh_timeout() {
+    let origin = expiring_origin();
+    let hook = Arc::new(Stalling { calls: AtomicUsize::new(0), hanging: usize::MAX, fresh: String::new() });
+    let store = tempfile::tempdir().unwrap();
+    let config =
+        common::config(store.path()).refresh_hook(hook.clone()).refresh_timeout(Duration::from_millis(300));
+    let session = DownloadSession::new(config).unwrap();
+    let task = session.download_task_named("stalls", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    task.resume();
+    let ended = tokio::time::timeout(Duration::from_secs(20), task.wait()).await;
+    let err = ended.expect("the task ends instead of waiting for the hook for ever").unwrap_err();
+    // Strict integrity: the refused segment is named, with what happened to it.
+    let text = err.to_string();
+    assert!(text.contains("token=old") && text.contains("403"), "{text}");
+    assert!(hook.calls.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_is_honoured_while_the_hook_runs() {
+    let origin = expiring_origin();
+    let hook = Arc::new(Stalling { calls: AtomicUsize::new(0), hanging: usize::MAX, fresh: String::new() });
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook.clone())).unwrap();
+    let task = session.download_task_named("cancelled", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    task.resume();
+    // Wait until the hook has been asked (and hangs), then cancel.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while hook.calls.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the hook is asked");
+    task.cancel(CancelMode::KeepPartial);
+    let ended = tokio::time::timeout(Duration::from_secs(5), task.wait()).await;
+    let err = ended.expect("cancel does not wait for the hook").unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert_eq!(task.state(), TaskState::Cancelled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_while_the_hook_runs_then_resume_asks_again_and_completes() {
+    let origin = expiring_origin();
+    let fresh = origin.url("/signed/new.m3u8");
+    let hook = Arc::new(Stalling { calls: AtomicUsize::new(0), hanging: 1, fresh });
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook.clone())).unwrap();
+    let task = session.download_task_named("suspended", &origin.url("/signed/old.m3u8"), media()).unwrap();
+    task.resume();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while hook.calls.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the hook is asked");
+    task.suspend();
+    let state =
+        tokio::time::timeout(Duration::from_secs(5), task.wait_for_state(|s| s == TaskState::Suspended))
+            .await
+            .expect("suspend does not wait for the hook");
+    assert_eq!(state, TaskState::Suspended);
+    // Resumed, the refused segment is refused again and the hook, asked a second time, answers.
+    common::run(&task).await;
+    let path = tokio::time::timeout(Duration::from_secs(20), task.wait()).await.unwrap().unwrap();
+    assert_eq!(common::check_bundle(&path), 6);
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 2, "asked again after the resume, once");
 }

@@ -1258,6 +1258,26 @@ impl Engine {
         self.dispatch(now);
     }
 
+    /// The driver stopped waiting for fresh URLs without an answer (the task was suspended while the hook
+    /// ran): jobs waiting for them are ready again with the URLs they have, and the refresh they asked for
+    /// is not counted, so a refusal after [`Engine::resume`] asks again.
+    pub fn handle_refresh_abandoned(&mut self, now: Instant) {
+        if self.state.is_closed() || !self.refresh_pending {
+            return;
+        }
+        self.refresh_pending = false;
+        for index in 0..self.jobs.len() {
+            let job = &mut self.jobs[index];
+            if let Slot::AwaitingRefresh { .. } = job.slot {
+                job.refreshes = job.refreshes.saturating_sub(1);
+                job.slot = Slot::Ready;
+                let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
+                self.hosts[job.host as usize].ready.push(entry);
+            }
+        }
+        self.dispatch(now);
+    }
+
     /// The driver could not obtain fresh URLs: every job waiting for them gives up (a gap each under the
     /// tolerant policy, the task's failure under the strict one).
     pub fn handle_refresh_failed(&mut self, now: Instant) {
