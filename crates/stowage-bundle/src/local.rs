@@ -111,9 +111,9 @@ pub(crate) fn rewrite_media(
                 let i = u.index.unwrap_or(0);
                 let entry = medias[i];
                 // Entries are matched by position. As a guard against a plan made from another version
-                // of the playlist, media sequence numbers must advance alike; they are compared relative to
-                // the first segment, because readings of a delta update (EXT-X-SKIP) or of a
-                // discontinuity before the first segment may shift them all by the same amount.
+                // of the playlist, media sequence numbers must advance alike. They are compared relative
+                // to the first segment: bundles planned by earlier versions numbered the segments of a
+                // delta update (EXT-X-SKIP) from EXT-X-MEDIA-SEQUENCE alone, all shifted alike.
                 let base = *msn_base.get_or_insert((u.media_sequence.unwrap_or(0), entry.media_sequence));
                 let advance = u.media_sequence.unwrap_or(0).wrapping_sub(base.0);
                 if advance != entry.media_sequence.wrapping_sub(base.1) {
@@ -158,6 +158,23 @@ pub(crate) fn rewrite_media(
     }
     if map_index != inits.len() {
         return Err(format!("{map_index} EXT-X-MAP tags, {} planned", inits.len()));
+    }
+    // A delta update (EXT-X-SKIP) numbers its first listed segment EXT-X-MEDIA-SEQUENCE plus the skipped
+    // ones. The skip tag goes (the local copy lists what it lists), so the media sequence says that
+    // number itself, and every segment keeps its number.
+    if let Some(first) = msn_base.map(|(playlist_msn, _)| playlist_msn)
+        && playlist.skip().is_some()
+    {
+        let mut written = false;
+        for tag in playlist.header_mut() {
+            if let MediaTag::MediaSequence(v) = tag {
+                *v = first;
+                written = true;
+            }
+        }
+        if !written {
+            playlist.header_mut().push(MediaTag::MediaSequence(first));
+        }
     }
     // Live-only tags, and the end marker, which is ours to place.
     playlist.retain_tags(|t| {
@@ -424,6 +441,25 @@ mod tests {
                 assert_eq!(s.uri(), local_name(&plan, &p.id(&plan.id)));
             }
         }
+    }
+
+    #[test]
+    fn a_delta_update_keeps_its_segment_numbers_in_the_local_copy() {
+        let source = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:100\n\
+                      #EXT-X-SERVER-CONTROL:CAN-SKIP-UNTIL=24\n#EXT-X-SKIP:SKIPPED-SEGMENTS=5\n\
+                      #EXTINF:4,\nhttps://cdn.example/105.ts\n#EXTINF:4,\nhttps://cdn.example/106.ts\n";
+        let id = RenditionId::new("v").unwrap();
+        let plan =
+            RenditionPlan::from_playlist(id, RenditionKind::Video, "https://cdn.example/v.m3u8", source)
+                .unwrap();
+        let planned: Vec<u64> = plan.segments.iter().map(|s| s.media_sequence).collect();
+        assert_eq!(planned, [105, 106], "the plan numbers skipped segments in");
+        let local = rewrite_media(source, &plan, KeyPolicy::Decrypted, true, &|_| true).unwrap();
+        assert!(!local.contains("EXT-X-SKIP") && !local.contains("SERVER-CONTROL"), "{local}");
+        let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+        let resolved = parsed.resolve(None).unwrap();
+        let numbers: Vec<u64> = resolved.segments.iter().map(|s| s.media_sequence).collect();
+        assert_eq!(numbers, planned, "{local}");
     }
 
     /// Every media playlist of the peer corpus (real-world playlists collected by other HLS parsers,
