@@ -4,7 +4,7 @@
 //! where it is found) and over seeded generated playlists with discontinuities (also before the first
 //! segment), EXT-X-SKIP, byte ranges with implicit offsets and EXT-X-MAP changes.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use stowage_playlist::{ByteRange, MediaPlaylist, ParserOptions, Rewrite, UriRole};
 
@@ -123,39 +123,13 @@ fn check(name: &str, text: &str) -> bool {
     true
 }
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peer-fixtures");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("STOWAGE_ALLOW_MISSING_PEERS").is_some() {
-        eprintln!("peer corpus not found at {}; skipped (STOWAGE_ALLOW_MISSING_PEERS is set)", dir.display());
-        return None;
-    }
-    panic!(
-        "peer corpus not found at {}; put shared/peer-fixtures beside the repository, or set \
-         STOWAGE_ALLOW_MISSING_PEERS to skip this test",
-        dir.display()
-    );
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "m3u8" || e == "m3u") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn peer_corpus_media_playlists() {
-    let Some(dir) = corpus_dir() else { return };
-    let mut paths = Vec::new();
-    files(&dir, &mut paths);
-    paths.sort();
+    let Some(dir) = common::corpus_dir() else { return };
+    let paths: Vec<_> = common::playlists(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "m3u8" || e == "m3u"))
+        .collect();
     let (mut media, mut resolved) = (0, 0);
     for path in &paths {
         let bytes = std::fs::read(path).unwrap();

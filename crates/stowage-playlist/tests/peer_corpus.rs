@@ -6,8 +6,9 @@
 //! The corpus is found at `$CARGO_MANIFEST_DIR/../../../shared/peer-fixtures`. When it is missing the
 //! test fails, unless `STOWAGE_ALLOW_MISSING_PEERS` is set, in which case it is skipped.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use stowage_playlist::{KeyMethod, MasterPlaylist, MediaPlaylist, MediaType, ParserOptions, Playlist};
@@ -52,45 +53,6 @@ const DIFFERENT_ON_PURPOSE: &[(&str, &str)] = &[
         "EXT-X-STREAM-INF without the required BANDWIDTH: kept verbatim with a warning, not a variant",
     ),
 ];
-
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peer-fixtures");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("STOWAGE_ALLOW_MISSING_PEERS").is_some() {
-        eprintln!("peer corpus not found at {}; skipped (STOWAGE_ALLOW_MISSING_PEERS is set)", dir.display());
-        return None;
-    }
-    panic!(
-        "peer corpus not found at {}; put shared/peer-fixtures beside the repository, or set \
-         STOWAGE_ALLOW_MISSING_PEERS to skip this test",
-        dir.display()
-    );
-}
-
-fn playlists(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "expected") {
-                    stack.push(path);
-                }
-                continue;
-            }
-            let name = path.file_name().unwrap().to_string_lossy();
-            let skip = name.ends_with(".md") || name.ends_with(".json") || name.starts_with("LICENSE");
-            if !skip {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[derive(Default)]
 struct Row {
@@ -275,12 +237,12 @@ fn compare(path: &str, ours: &Value, expected: &Value, diffs: &mut Vec<String>) 
 
 #[test]
 fn peer_corpus() {
-    let Some(dir) = corpus_dir() else { return };
+    let Some(dir) = common::corpus_dir() else { return };
     let lenient = ParserOptions::lenient();
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut on_purpose = Vec::new();
-    for path in playlists(&dir) {
+    for path in common::playlists(&dir) {
         let rel = path.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
         let folder = rel.split('/').next().unwrap().to_owned();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
