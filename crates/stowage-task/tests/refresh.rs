@@ -207,6 +207,23 @@ struct Stalling {
     fresh: String,
 }
 
+impl Stalling {
+    fn new(hanging: usize, fresh: String) -> Arc<Self> {
+        Arc::new(Self { calls: AtomicUsize::new(0), hanging, fresh })
+    }
+
+    /// Waits (20 s at most) until the hook has been asked once.
+    async fn asked(&self) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while self.calls.load(Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the hook is asked");
+    }
+}
+
 impl RefreshHook for Stalling {
     fn refresh<'a>(&'a self, _request: &'a RefreshRequest) -> RefreshFuture<'a> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
@@ -231,7 +248,7 @@ fn expiring_origin() -> Origin {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_that_never_answers_fails_the_task_after_the_refresh_timeout() {
     let origin = expiring_origin();
-    let hook = Arc::new(Stalling { calls: AtomicUsize::new(0), hanging: usize::MAX, fresh: String::new() });
+    let hook = Stalling::new(usize::MAX, String::new());
     let store = tempfile::tempdir().unwrap();
     let config =
         common::config(store.path()).refresh_hook(hook.clone()).refresh_timeout(Duration::from_millis(300));
@@ -249,19 +266,13 @@ async fn a_hook_that_never_answers_fails_the_task_after_the_refresh_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_is_honoured_while_the_hook_runs() {
     let origin = expiring_origin();
-    let hook = Arc::new(Stalling { calls: AtomicUsize::new(0), hanging: usize::MAX, fresh: String::new() });
+    let hook = Stalling::new(usize::MAX, String::new());
     let store = tempfile::tempdir().unwrap();
     let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook.clone())).unwrap();
     let task = session.download_task_named("cancelled", &origin.url("/signed/old.m3u8"), media()).unwrap();
     task.resume();
     // Wait until the hook has been asked (and hangs), then cancel.
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while hook.calls.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the hook is asked");
+    hook.asked().await;
     task.cancel(CancelMode::KeepPartial);
     let ended = tokio::time::timeout(Duration::from_secs(5), task.wait()).await;
     let err = ended.expect("cancel does not wait for the hook").unwrap_err();
@@ -273,18 +284,12 @@ async fn cancel_is_honoured_while_the_hook_runs() {
 async fn suspend_while_the_hook_runs_then_resume_asks_again_and_completes() {
     let origin = expiring_origin();
     let fresh = origin.url("/signed/new.m3u8");
-    let hook = Arc::new(Stalling { calls: AtomicUsize::new(0), hanging: 1, fresh });
+    let hook = Stalling::new(1, fresh);
     let store = tempfile::tempdir().unwrap();
     let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook.clone())).unwrap();
     let task = session.download_task_named("suspended", &origin.url("/signed/old.m3u8"), media()).unwrap();
     task.resume();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while hook.calls.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .expect("the hook is asked");
+    hook.asked().await;
     task.suspend();
     let state =
         tokio::time::timeout(Duration::from_secs(5), task.wait_for_state(|s| s == TaskState::Suspended))

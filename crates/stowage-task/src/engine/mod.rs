@@ -1246,15 +1246,7 @@ impl Engine {
         if self.state.is_closed() || !self.refresh_pending {
             return;
         }
-        self.refresh_pending = false;
-        for index in 0..self.jobs.len() {
-            let job = &mut self.jobs[index];
-            if let Slot::AwaitingRefresh { .. } = job.slot {
-                job.slot = Slot::Ready;
-                let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
-                self.hosts[job.host as usize].ready.push(entry);
-            }
-        }
+        self.requeue_awaiting_refresh(false);
         self.dispatch(now);
     }
 
@@ -1265,17 +1257,25 @@ impl Engine {
         if self.state.is_closed() || !self.refresh_pending {
             return;
         }
+        self.requeue_awaiting_refresh(true);
+        self.dispatch(now);
+    }
+
+    /// Ends the pending refresh: jobs waiting for it are ready again, in their places on the timeline;
+    /// `uncount` takes back the refresh each of them was charged when it asked.
+    fn requeue_awaiting_refresh(&mut self, uncount: bool) {
         self.refresh_pending = false;
         for index in 0..self.jobs.len() {
             let job = &mut self.jobs[index];
             if let Slot::AwaitingRefresh { .. } = job.slot {
-                job.refreshes = job.refreshes.saturating_sub(1);
+                if uncount {
+                    job.refreshes = job.refreshes.saturating_sub(1);
+                }
                 job.slot = Slot::Ready;
                 let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
                 self.hosts[job.host as usize].ready.push(entry);
             }
         }
-        self.dispatch(now);
     }
 
     /// The driver could not obtain fresh URLs: every job waiting for them gives up (a gap each under the
