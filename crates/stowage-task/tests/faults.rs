@@ -53,22 +53,9 @@ async fn latency_throttling_cut_bodies_and_lost_keys_still_give_identical_bytes(
     assert!(resumed[1].range.as_deref().is_some_and(|r| r.starts_with("bytes=1000-")), "{resumed:?}");
 }
 
-/// A media playlist whose segment URIs carry `token`, as a CDN's signed URLs do.
-fn signed_playlist(token: &str) -> String {
-    let mut text =
-        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
-    for i in 0..6 {
-        text.push_str(&format!("#EXTINF:2.000000,\n/clear/video0/seg{i:03}.ts?token={token}\n"));
-    }
-    text.push_str("#EXT-X-ENDLIST\n");
-    text
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_segment_urls_are_refreshed_and_rebound_by_identity() {
-    let origin = common::origin(OriginConfig::default());
-    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
-    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    let origin = common::signed_origin();
     // The old signature expires after three segments.
     origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(3));
     let calls = Arc::new(AtomicUsize::new(0));

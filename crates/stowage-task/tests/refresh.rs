@@ -18,17 +18,6 @@ fn media() -> DownloadConfiguration {
     DownloadConfiguration::new(ContentConfiguration::new())
 }
 
-/// A media playlist of the six clear segments of `video0`, each URI carrying `token`.
-fn signed_playlist(token: &str) -> String {
-    let mut text =
-        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
-    for i in 0..6 {
-        text.push_str(&format!("#EXTINF:2.000000,\n/clear/video0/seg{i:03}.ts?token={token}\n"));
-    }
-    text.push_str("#EXT-X-ENDLIST\n");
-    text
-}
-
 /// The origin's log in order of arrival (a slow answer is logged when it is given).
 fn log_in_order(origin: &Origin) -> Vec<RequestRecord> {
     let mut log = origin.log();
@@ -42,9 +31,7 @@ fn has_token(record: &RequestRecord, token: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_at_once_ask_for_one_refresh_naming_the_refused_url() {
-    let origin = common::origin(OriginConfig::default());
-    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
-    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    let origin = common::signed_origin();
     // Slow segments, so that several are in flight when the old signature expires after the first.
     origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(30))).glob("/clear/video0/seg*"));
     origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(1));
@@ -83,9 +70,7 @@ async fn refusals_at_once_ask_for_one_refresh_naming_the_refused_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_refresh_hook_fails_the_task_instead_of_hanging() {
-    let origin = common::origin(OriginConfig::default());
-    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
-    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(2));
+    let origin = expiring_origin();
     let hook = refresh_fn(|_| panic!("no credentials for the CDN"));
     let store = tempfile::tempdir().unwrap();
     let session = DownloadSession::new(common::config(store.path()).refresh_hook(hook)).unwrap();
@@ -238,9 +223,7 @@ impl RefreshHook for Stalling {
 
 /// An origin whose `old` signature expires after the first segment, with a fresh playlist at `new`.
 fn expiring_origin() -> Origin {
-    let origin = common::origin(OriginConfig::default());
-    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
-    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    let origin = common::signed_origin();
     origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(2));
     origin
 }

@@ -1271,11 +1271,17 @@ impl Engine {
                 if uncount {
                     job.refreshes = job.refreshes.saturating_sub(1);
                 }
-                job.slot = Slot::Ready;
-                let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
-                self.hosts[job.host as usize].ready.push(entry);
+                self.make_ready(index as u32);
             }
         }
+    }
+
+    /// Makes job `index` ready and puts it in its host's queue, in its place on the timeline.
+    fn make_ready(&mut self, index: u32) {
+        let lead = nanos(self.config.prefetch_lead);
+        let job = &mut self.jobs[index as usize];
+        job.slot = Slot::Ready;
+        self.hosts[job.host as usize].ready.push(job.order(lead, index));
     }
 
     /// The driver could not obtain fresh URLs: every job waiting for them gives up (a gap each under the
@@ -1340,8 +1346,7 @@ impl Engine {
                 job.slot = Slot::Ready;
                 self.actions.push_back(Action::Cancel { job: job.id });
                 if requeue {
-                    let entry = job.order(nanos(self.config.prefetch_lead), index as u32);
-                    self.hosts[job.host as usize].ready.push(entry);
+                    self.make_ready(index as u32);
                 }
             }
         }
@@ -1390,9 +1395,7 @@ impl Engine {
             Failure::Superseded { .. } => {
                 // Ready again at once, in its place on the timeline; while a refresh is pending it waits
                 // for it like every other start.
-                job.slot = Slot::Ready;
-                let entry = job.order(nanos(self.config.prefetch_lead), index);
-                self.hosts[job.host as usize].ready.push(entry);
+                self.make_ready(index);
                 return;
             }
             Failure::Retryable { retry_after, .. } => *retry_after,
@@ -1471,10 +1474,8 @@ impl Engine {
                 break;
             }
             self.backoff.pop();
-            let job = &mut self.jobs[index as usize];
-            if job.slot == Slot::Backoff {
-                job.slot = Slot::Ready;
-                self.hosts[job.host as usize].ready.push(job.order(nanos(self.config.prefetch_lead), index));
+            if self.jobs[index as usize].slot == Slot::Backoff {
+                self.make_ready(index);
             }
         }
         for host in &mut self.hosts {

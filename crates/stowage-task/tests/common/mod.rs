@@ -38,6 +38,27 @@ pub fn config(store: &Path) -> SessionConfig {
         .retry(RetryPolicy::default().backoff(Duration::from_millis(5), Duration::from_millis(100)))
 }
 
+/// A media playlist of the six clear segments of `video0`, each URI carrying `token`, as a CDN's signed
+/// URLs do.
+pub fn signed_playlist(token: &str) -> String {
+    let mut text =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for i in 0..6 {
+        text.push_str(&format!("#EXTINF:2.000000,\n/clear/video0/seg{i:03}.ts?token={token}\n"));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+/// An origin with the signed playlists `/signed/old.m3u8` and `/signed/new.m3u8` (tokens `old` and
+/// `new`). Tests add the rule that makes the old token expire.
+pub fn signed_origin() -> Origin {
+    let origin = origin(OriginConfig::default());
+    origin.files().insert_bytes("/signed/old.m3u8", signed_playlist("old"));
+    origin.files().insert_bytes("/signed/new.m3u8", signed_playlist("new"));
+    origin
+}
+
 pub fn session(store: &Path) -> DownloadSession {
     DownloadSession::new(config(store)).unwrap()
 }
