@@ -280,9 +280,14 @@ fn a_failed_background_sync_is_reported_and_retried() {
             write_segment(&bundle, id, &segment_bytes(id, 5, 200)).unwrap();
         }
     }
+    finish_and_check(bundle, &dir);
+}
+
+/// Marks `bundle` finished, closes it, and checks that it opens again undamaged, complete and verified.
+fn finish_and_check(bundle: Bundle, dir: &Path) {
     bundle.mark_finished().unwrap();
     drop(bundle);
-    let bundle = Bundle::open(&dir).unwrap();
+    let bundle = Bundle::open(dir).unwrap();
     assert!(bundle.open_report().damaged_segments.is_empty());
     assert!(bundle.manifest().complete);
     assert!(bundle.verify(false).unwrap().is_ok());
@@ -330,12 +335,7 @@ fn a_record_whose_rename_was_lost_is_dropped_and_fetched_again() {
         assert!(!bundle.manifest().complete);
 
         write_segment(&bundle, &ids[2], &segment_bytes(&ids[2], 6, 700)).unwrap();
-        bundle.mark_finished().unwrap();
-        drop(bundle);
-        let bundle = Bundle::open(&dir).unwrap();
-        assert!(bundle.open_report().damaged_segments.is_empty());
-        assert!(bundle.manifest().complete);
-        assert!(bundle.verify(false).unwrap().is_ok());
+        finish_and_check(bundle, &dir);
     }
 }
 
@@ -368,11 +368,7 @@ fn a_file_without_its_record_or_without_its_bytes_is_fetched_again() {
     for id in bundle.pending_segments() {
         write_segment(&bundle, &id, &segment_bytes(&id, 7, 900)).unwrap();
     }
-    bundle.mark_finished().unwrap();
-    drop(bundle);
-    let bundle = Bundle::open(&dir).unwrap();
-    assert!(bundle.open_report().damaged_segments.is_empty());
-    assert!(bundle.verify(false).unwrap().is_ok());
+    finish_and_check(bundle, &dir);
     assert_eq!(std::fs::read(segment_file(&dir, 3)).unwrap(), segment_bytes(&ids[3], 7, 900));
 }
 
