@@ -198,6 +198,12 @@ impl StorageManager {
         &self.dir
     }
 
+    /// Bytes on disk of the bundle folder at `path` (every file in it, as [`BundleSummary::size`] counts
+    /// them), without reading its manifest.
+    pub fn size_on_disk(&self, path: &Path) -> Result<u64> {
+        dir_size(&*self.storage, path)
+    }
+
     /// The folder of the asset `id`'s bundle.
     pub fn bundle_path(&self, id: &str) -> Result<PathBuf> {
         check_local_name(id)?;

@@ -49,6 +49,7 @@ fn list_shows_identity_size_completeness_and_policy() {
     assert_eq!(b.asset.title.as_deref(), Some("Asset b"));
     assert_eq!(b.policy.priority, Priority::Important);
     assert!(b.size > 20_000 && a.size > 500, "sizes count every file: {} {}", a.size, b.size);
+    assert_eq!(store.size_on_disk(&b.path).unwrap(), b.size, "one bundle's size, counted alike");
     assert_eq!(listing.unreadable.len(), 1);
     assert!(matches!(listing.unreadable[0].error, Error::InvalidManifest { .. }));
 }

@@ -216,12 +216,10 @@ fn kind_name(kind: RenditionKind) -> &'static str {
 }
 
 /// Bytes on disk of the bundle at `dir`, every file of its folder, as `list` counts them; `None` when the
-/// folder it sits in cannot be listed as a store.
+/// folder cannot be read.
 fn size_on_disk(dir: &Path) -> Option<u64> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let wanted = dir.canonicalize().ok()?;
-    let listing = StorageManager::new(parent).list().ok()?;
-    listing.bundles.iter().find(|b| b.path.canonicalize().is_ok_and(|p| p == wanted)).map(|b| b.size)
+    StorageManager::new(parent).size_on_disk(dir).ok()
 }
 
 fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: Option<u64>) -> Value {
