@@ -2,9 +2,20 @@
 """Finishes and encrypts the HLS fixtures made by make.sh.
 
   hls_tool.py finish DIR SECONDS   adds WebVTT subtitle renditions (en, fr) and writes DIR/master.m3u8
-  hls_tool.py encrypt CLEAR OUT    copies CLEAR to OUT with TS segments AES-128 encrypted (keys rotate every
-                                   two segments; explicit IVs everywhere except audio-fr, which uses IVs
-                                   derived from the media sequence number, so both paths are exercised)
+  hls_tool.py finish-cmaf DIR SECONDS
+                                   the same for the fMP4 asset, whose media time starts at 10 s: the cues are
+                                   written on the media timeline (X-TIMESTAMP-MAP with a LOCAL of 10 s) and all
+                                   but the last span a segment boundary, so they are repeated in two segments
+  hls_tool.py join DIR SECONDS_A SECONDS_B
+                                   joins the two halves of each rendition of DIR (a.m3u8 and b.m3u8, made from
+                                   different sources whose timestamps both start at 1.4 s) into one index.m3u8
+                                   with an EXT-X-DISCONTINUITY between them, adds subtitles whose local times
+                                   restart after the discontinuity, and writes DIR/master.m3u8
+  hls_tool.py encrypt CLEAR OUT    copies CLEAR to OUT with the video<N> and audio-<lang> renditions AES-128
+                                   encrypted, TS or fMP4 (keys rotate every two segments; explicit IVs
+                                   everywhere except TS audio-fr, which uses IVs derived from the media
+                                   sequence number, so both paths are exercised); an fMP4 init section is
+                                   encrypted with its first segment's key and IV
 """
 import hashlib
 import json
@@ -50,26 +61,45 @@ def segments(playlist):
     return out
 
 
-def write_subtitles(root, seconds, mpegts):
-    count = (seconds + 1) // 2
+def write_subtitles(root, parts):
+    """Writes subs-en and subs-fr. parts holds, for each discontinuity part, (seconds, mpegts, local,
+    crossing): its length, the X-TIMESTAMP-MAP of its segments (local is the cue time at mpegts, in seconds)
+    and whether its cues span segment boundaries (1.0 s to 2.5 s into each two-second slot) or not (0.25 s
+    to 1.75 s). A cue is written in every segment it overlaps, as packagers do."""
     for lang, lines in CUES.items():
         folder = os.path.join(root, "subs-" + lang)
         os.makedirs(folder, exist_ok=True)
-        cues = [(k * 2 + 0.25, k * 2 + 1.75, lines[k % len(lines)]) for k in range(count)]
         playlist = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:0",
                     "#EXT-X-PLAYLIST-TYPE:VOD"]
-        for k in range(count):
-            start, end = k * 2, min(k * 2 + 2, seconds)
-            body = ["WEBVTT", "X-TIMESTAMP-MAP=MPEGTS:%d,LOCAL:00:00:00.000" % mpegts, ""]
-            for a, b, text in cues:
-                if a < end and b > start:
-                    body += ["%s --> %s" % (timestamp(a), timestamp(b)), text, ""]
-            with open(os.path.join(folder, "seg%03d.vtt" % k), "w", encoding="utf-8") as f:
-                f.write("\n".join(body))
-            playlist += ["#EXTINF:%.6f," % (end - start), "seg%03d.vtt" % k]
+        number, line = 0, 0
+        for p, (seconds, mpegts, local, crossing) in enumerate(parts):
+            count = (seconds + 1) // 2
+            if crossing:
+                slots = [(k * 2 + 1.0, min(k * 2 + 2.5, seconds - 0.25)) for k in range(seconds // 2)]
+            else:
+                slots = [(k * 2 + 0.25, k * 2 + 1.75) for k in range(count)]
+            cues = [(a, b, lines[(line + k) % len(lines)]) for k, (a, b) in enumerate(slots)]
+            line += len(cues)
+            if p > 0:
+                playlist.append("#EXT-X-DISCONTINUITY")
+            for k in range(count):
+                start, end = k * 2, min(k * 2 + 2, seconds)
+                body = ["WEBVTT", "X-TIMESTAMP-MAP=MPEGTS:%d,LOCAL:%s" % (mpegts, timestamp(local)), ""]
+                for a, b, text in cues:
+                    if a < end and b > start:
+                        body += ["%s --> %s" % (timestamp(local + a), timestamp(local + b)), text, ""]
+                with open(os.path.join(folder, "seg%03d.vtt" % number), "w", encoding="utf-8") as f:
+                    f.write("\n".join(body))
+                playlist += ["#EXTINF:%.6f," % (end - start), "seg%03d.vtt" % number]
+                number += 1
         playlist.append("#EXT-X-ENDLIST")
         with open(os.path.join(folder, "index.m3u8"), "w", encoding="utf-8") as f:
             f.write("\n".join(playlist) + "\n")
+
+
+def start_of(path):
+    """The start time in seconds of a media file or playlist, as ffprobe reads it."""
+    return float(ffprobe(path, "format=start_time")["format"]["start_time"])
 
 
 def media_bytes(folder):
@@ -84,10 +114,44 @@ def media_bytes(folder):
 
 
 def finish(root, seconds):
-    seconds = int(seconds)
-    first = os.path.join(root, "video0", "seg000.ts")
-    start = float(ffprobe(first, "format=start_time")["format"]["start_time"])
-    write_subtitles(root, seconds, int(round(start * 90000)))
+    start = start_of(os.path.join(root, "video0", "seg000.ts"))
+    write_subtitles(root, [(int(seconds), int(round(start * 90000)), 0.0, False)])
+    write_master(root)
+
+
+def finish_cmaf(root, seconds):
+    start = start_of(os.path.join(root, "video0", "index.m3u8"))
+    write_subtitles(root, [(int(seconds), int(round(start * 90000)), start, True)])
+    write_master(root)
+
+
+def join(root, seconds_a, seconds_b):
+    starts = []
+    for folder in sorted(os.listdir(root)):
+        if not re.fullmatch(r"video\d+|audio-\w+", folder):
+            continue
+        halves = [open(os.path.join(root, folder, name), encoding="utf-8").read().splitlines()
+                  for name in ("a.m3u8", "b.m3u8")]
+        body = lambda lines: [l for l in lines if l.startswith("#EXTINF:") or (l and not l.startswith("#"))]
+        target = max(int(l.split(":")[1]) for half in halves for l in half
+                     if l.startswith("#EXT-X-TARGETDURATION:"))
+        lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:%d" % target, "#EXT-X-MEDIA-SEQUENCE:0",
+                 "#EXT-X-PLAYLIST-TYPE:VOD"]
+        lines += body(halves[0]) + ["#EXT-X-DISCONTINUITY"] + body(halves[1]) + ["#EXT-X-ENDLIST"]
+        with open(os.path.join(root, folder, "index.m3u8"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        if folder == "video0":
+            firsts = [next(l for l in half if l and not l.startswith("#")) for half in halves]
+            starts = [start_of(os.path.join(root, folder, first)) for first in firsts]
+        for name in ("a.m3u8", "b.m3u8"):
+            os.remove(os.path.join(root, folder, name))
+    parts = [(int(seconds_a), int(round(starts[0] * 90000)), 0.0, False),
+             (int(seconds_b), int(round(starts[1] * 90000)), 0.0, True)]
+    write_subtitles(root, parts)
+    write_master(root)
+
+
+def write_master(root):
     audio_peak, audio_avg = media_bytes(os.path.join(root, "audio-en"))
     lines = ["#EXTM3U", "#EXT-X-VERSION:6", "#EXT-X-INDEPENDENT-SEGMENTS", ""]
     for lang in ("en", "fr"):
@@ -117,6 +181,12 @@ def derive(label, n):
     return hashlib.sha256(("stowage fixture %s %d" % (label, n)).encode()).digest()[:16]
 
 
+def openssl_encrypt(path, key_number, iv):
+    subprocess.run(["openssl", "enc", "-aes-128-cbc", "-K", derive("key", key_number).hex(),
+                    "-iv", iv.hex(), "-in", path, "-out", path + ".enc"], check=True)
+    os.replace(path + ".enc", path)
+
+
 def encrypt(clear, out):
     if os.path.exists(out):
         shutil.rmtree(out)
@@ -126,10 +196,16 @@ def encrypt(clear, out):
     for folder in sorted(os.listdir(out)):
         if not re.fullmatch(r"video\d+|audio-\w+", folder):
             continue
-        explicit_iv = folder != "audio-fr"
         playlist = os.path.join(out, folder, "index.m3u8")
+        source = open(playlist, encoding="utf-8").read().splitlines()
+        # An fMP4 rendition's init section is encrypted too, with the first segment's key and IV: its
+        # EXT-X-MAP moves after that EXT-X-KEY, which then applies to it (and an IV must then be explicit).
+        pending_map = next((l for l in source if l.startswith("#EXT-X-MAP:")), None)
+        explicit_iv = folder != "audio-fr" or pending_map is not None
         lines, index, written = [], 0, []
-        for line in open(playlist, encoding="utf-8").read().splitlines():
+        for line in source:
+            if line.startswith("#EXT-X-MAP:"):
+                continue
             if line.startswith("#EXTINF:"):
                 key_number = index // 2
                 used_keys.add(key_number)
@@ -143,14 +219,16 @@ def encrypt(clear, out):
                     lines.append(tag)
                 else:
                     iv = index.to_bytes(16, "big")
+                if pending_map is not None:
+                    lines.append(pending_map)
+                    init = re.search(r'URI="([^"]+)"', pending_map).group(1)
+                    openssl_encrypt(os.path.join(out, folder, init), key_number, iv)
+                    pending_map = None
                 written.append((index, key_number, iv))
                 index += 1
             elif line and not line.startswith("#"):
                 seg_index, key_number, iv = written[-1]
-                path = os.path.join(out, folder, line)
-                subprocess.run(["openssl", "enc", "-aes-128-cbc", "-K", derive("key", key_number).hex(),
-                                "-iv", iv.hex(), "-in", path, "-out", path + ".enc"], check=True)
-                os.replace(path + ".enc", path)
+                openssl_encrypt(os.path.join(out, folder, line), key_number, iv)
             lines.append(line)
         with open(playlist, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
@@ -160,4 +238,4 @@ def encrypt(clear, out):
 
 
 if __name__ == "__main__":
-    {"finish": finish, "encrypt": encrypt}[sys.argv[1]](*sys.argv[2:])
+    {"finish": finish, "finish-cmaf": finish_cmaf, "join": join, "encrypt": encrypt}[sys.argv[1]](*sys.argv[2:])

@@ -13,19 +13,44 @@ use serde_json::Value;
 use stowage_bundle::{Bundle, SegmentKind};
 use stowage_task::{DownloadTask, TaskEvent};
 
-/// The committed fixtures (`clear/` and `aes/`), made by `cargo xtask assets`.
+/// The committed fixtures, made by `cargo xtask assets`: the trees named in [`FIXTURES`].
 pub fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls")
 }
 
-/// The clear source file of a URI served from the fixtures: `/aes/x/y` and `/clear/x/y` (under any host)
-/// both map to `clear/x/y`; a query is ignored.
+/// The fixture trees under [`assets`], each as (clear tree, its AES-128 copy):
+/// - `clear`/`aes`: three TS variants, an fMP4 variant, a single-file byte-range variant, AAC audio in
+///   `en` (440 Hz) and `fr` (660 Hz), WebVTT subtitles in both; 12 s;
+/// - `cmaf`/`cmaf-aes`: one fMP4 video rendition and fMP4 AAC audio in `en` and `fr`, media time starting
+///   at 10 s, WebVTT subtitles whose cues span segment boundaries; 8 s;
+/// - `disc`/`disc-aes`: TS video, audio (`en`, `fr`) and subtitles, each made of two differently encoded
+///   parts (6 s, then 4 s of another pattern at another size, timestamps restarting) joined by
+///   `EXT-X-DISCONTINUITY`.
+pub const FIXTURES: [(&str, &str); 3] = [("clear", "aes"), ("cmaf", "cmaf-aes"), ("disc", "disc-aes")];
+
+/// The fMP4 (CMAF) asset's clear tree.
+pub fn cmaf() -> PathBuf {
+    assets().join("cmaf")
+}
+
+/// The discontinuity asset's clear tree.
+pub fn discontinuity() -> PathBuf {
+    assets().join("disc")
+}
+
+/// The clear source file of a URI served from the fixtures. The first path segment names the tree: a tree
+/// of [`FIXTURES`] or its encrypted copy maps to that clear tree (`/disc-aes/x/y` to `disc/x/y`), any
+/// other mount (`/aes`, `/clear`, `/seq`...) to `clear`, under any host; a query is ignored.
 pub fn clear_source(uri: &str) -> PathBuf {
     let path = uri.split_once("://").map_or(uri, |(_, rest)| rest);
     let path = &path[path.find('/').expect("the URI has a path") + 1..];
     let path = path.split('?').next().unwrap_or(path);
-    let rest = path.split_once('/').expect("the path has a first segment").1;
-    assets().join("clear").join(rest)
+    let (mount, rest) = path.split_once('/').expect("the path has a first segment");
+    let tree = FIXTURES
+        .iter()
+        .find(|(clear, encrypted)| mount == *clear || mount == *encrypted)
+        .map_or("clear", |(clear, _)| clear);
+    assets().join(tree).join(rest)
 }
 
 /// Resumes `task` and collects its events until it finishes or fails (30 s at most).
@@ -177,10 +202,24 @@ mod tests {
         let clear = assets().join("clear");
         assert_eq!(clear_source("http://127.0.0.1:8/aes/v0/seg1.ts?t=1"), clear.join("v0/seg1.ts"));
         assert_eq!(clear_source("https://[::1]:9/clear/a/b/c.vtt"), clear.join("a/b/c.vtt"));
+        assert_eq!(clear_source("http://127.0.0.1:8/tok/v0/seg1.ts"), clear.join("v0/seg1.ts"));
+        assert_eq!(
+            clear_source("http://127.0.0.1:8/disc-aes/video0/b000.ts"),
+            discontinuity().join("video0/b000.ts")
+        );
+        assert_eq!(
+            clear_source("http://127.0.0.1:8/cmaf/audio-fr/init.mp4"),
+            cmaf().join("audio-fr/init.mp4")
+        );
     }
 
     #[test]
     fn the_fixtures_are_where_they_are_said_to_be() {
-        assert!(assets().join("clear").is_dir() && assets().join("aes").is_dir());
+        for (clear, encrypted) in FIXTURES {
+            for tree in [clear, encrypted] {
+                assert!(assets().join(tree).join("master.m3u8").is_file(), "{tree}/master.m3u8");
+            }
+        }
+        assert!(cmaf().join("video0/init.mp4").is_file() && discontinuity().join("video0/b000.ts").is_file());
     }
 }

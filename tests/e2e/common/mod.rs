@@ -10,7 +10,7 @@ use stowage_fetch::{ClientConfig, RetryConfig, TlsConfig};
 use stowage_origin::{Fault, FaultRule, Files, HttpVersions, Origin, OriginConfig};
 use stowage_task::engine::RetryPolicy;
 use stowage_task::{DownloadSession, SessionConfig};
-use stowage_testkit::assets;
+use stowage_testkit::{FIXTURES, assets};
 
 /// How the client reaches the origin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,11 +36,13 @@ impl Transport {
     }
 }
 
-/// An origin on `transport` serving `clear/` under `/clear` and `aes/` under `/aes`.
+/// An origin on `transport` serving every fixture tree under its own name (`clear/` under `/clear`,
+/// `aes/` under `/aes`, `disc-aes/` under `/disc-aes`...).
 pub fn origin(transport: Transport, seed: u64) -> Origin {
     let files = Files::new();
-    files.load_dir("/clear", assets().join("clear")).unwrap();
-    files.load_dir("/aes", assets().join("aes")).unwrap();
+    for tree in FIXTURES.iter().flat_map(|(clear, encrypted)| [clear, encrypted]) {
+        files.load_dir(&format!("/{tree}"), assets().join(tree)).unwrap();
+    }
     let config = OriginConfig::default().seed(seed);
     let config = match transport {
         Transport::Http1 => config.versions(HttpVersions::Http1Only),
