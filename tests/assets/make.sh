@@ -6,7 +6,7 @@
 #   tests/assets/hls/aes/    the same asset with the TS variants and the audio renditions AES-128 encrypted,
 #                            keys rotating every two segments, explicit IVs; keys in aes/keys/;
 #   tests/assets/hls/cmaf/   an fMP4 (CMAF) asset: one H.264 video rendition, AAC audio renditions (en, fr)
-#                            all as fMP4 with an init section, media time starting at 10 s, and WebVTT
+#                            all as fMP4 with an init section, media time (tfdt) starting at 10 s, and WebVTT
 #                            subtitles whose cues span segment boundaries; cmaf-aes/ is its AES-128 copy;
 #   tests/assets/hls/disc/   a TS asset made of two different sources (another test pattern, another size,
 #                            timestamps restarting) joined by EXT-X-DISCONTINUITY in every rendition: video,
@@ -66,7 +66,10 @@ make_asset() {
 make_cmaf() {
   local out=$1 seconds=$2 lang freq
   rm -rf "$out"; mkdir -p "$out/video0"
-  local fmp4=(-output_ts_offset 10 "${hls[@]}" -hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4)
+  # frag_discont puts the media time in each fragment's tfdt (as CMAF packagers do) rather than in an
+  # empty edit of the init section's edit list.
+  local fmp4=(-output_ts_offset 10 "${hls[@]}" -hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4
+              -hls_segment_options movflags=+frag_discont)
   ffmpeg -nostdin -hide_banner -loglevel error -f lavfi -i "testsrc2=size=1280x720:rate=25:duration=$seconds" \
     -an -vf scale=480:270 "${x264[@]}" -b:v 250k -maxrate 250k -bufsize 500k "${fmp4[@]}" \
     -hls_segment_filename "$out/video0/seg%03d.m4s" "$out/video0/index.m3u8"
