@@ -1,0 +1,265 @@
+//! Creating a bundle, opening one to resume it (with what the opening repairs), and deleting it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::{Bundle, BundleOptions, DirRenames, Durability, Inner, JournalSync, State, lock_state};
+use crate::batch::Batch;
+use crate::error::{Error, IoContext, Result};
+use crate::id::SegmentId;
+use crate::journal::JOURNAL_HEADER;
+use crate::ledger::{
+    self, Finished, JOURNAL_FILE, KEYS_DIR, LOCK_FILE, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR,
+    SegmentProblem, TEMP_SUFFIX,
+};
+use crate::manifest::{BundlePlan, FORMAT_NAME, FORMAT_VERSION, Manifest, ManifestRendition, RenditionState};
+use crate::storage::{LocalFs, Storage, StorageFile, StorageLock};
+
+/// What [`Bundle::open`] found and repaired.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// Temporary files of unfinished writes, deleted.
+    pub removed_temp_files: Vec<PathBuf>,
+    /// Whether the journal ended in a torn record (a crash during an append); it was cut off.
+    pub torn_journal_tail: bool,
+    /// Line numbers of damaged records in the middle of the journal (ignored: those segments count as
+    /// not finished).
+    pub corrupt_journal_lines: Vec<usize>,
+    /// Journaled segments whose file is missing or has the wrong length: they count as not finished. After
+    /// a power loss during batched syncs this is expected (a record can outlive its rename on some
+    /// filesystems); otherwise it means the files were changed by something else.
+    pub damaged_segments: Vec<(SegmentId, SegmentProblem)>,
+    /// Journal records naming segments outside the plan (ignored).
+    pub unknown_records: usize,
+    /// Segments finished (journaled and intact).
+    pub finished_segments: usize,
+}
+
+impl Bundle {
+    /// Creates a bundle in `dir` on the local filesystem with default options. See [`Bundle::create_with`].
+    pub fn create(dir: impl AsRef<Path>, plan: BundlePlan) -> Result<Self> {
+        Self::create_with(Arc::new(LocalFs::new()), dir, plan, BundleOptions::default())
+    }
+
+    /// Creates a bundle in `dir` (created if missing) with `storage` and `options`.
+    ///
+    /// Fails with [`Error::AlreadyExists`] when `dir` already holds a bundle (open it instead), and with
+    /// [`Error::Locked`] when another writer holds it.
+    pub fn create_with(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        plan: BundlePlan,
+        options: BundleOptions,
+    ) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        plan.validate()?;
+        storage.create_dir_all(&dir).at(&dir)?;
+        let lock = take_lock(&*storage, &dir)?;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if storage.exists(&manifest_path).at(&manifest_path)? {
+            return Err(Error::AlreadyExists { path: dir });
+        }
+        // A folder without a manifest is a creation that did not finish: it is started again from scratch.
+        let source = dir.join(SOURCE_DIR);
+        storage.create_dir_all(&source).at(&source)?;
+        if let Some(master) = &plan.master_playlist {
+            ledger::write_atomic(&*storage, &source.join(MASTER_FILE), master.as_bytes())?;
+        }
+        for r in &plan.renditions {
+            let rdir = dir.join(r.id.as_str());
+            storage.create_dir_all(&rdir).at(&rdir)?;
+            ledger::write_atomic(&*storage, &source.join(format!("{}.m3u8", r.id)), r.playlist.as_bytes())?;
+        }
+        ledger::write_atomic(&*storage, &dir.join(JOURNAL_FILE), JOURNAL_HEADER.as_bytes())?;
+        let now = SystemTime::now();
+        let mut manifest = Manifest {
+            format: FORMAT_NAME.to_owned(),
+            version: FORMAT_VERSION,
+            asset: plan.asset.clone(),
+            created: now,
+            accessed: now,
+            policy: plan.policy,
+            key_policy: plan.key_policy,
+            integrity: plan.integrity,
+            finished: false,
+            complete: false,
+            size: 0,
+            has_master_playlist: plan.master_playlist.is_some(),
+            renditions: plan
+                .renditions
+                .into_iter()
+                .map(|mut r| {
+                    r.playlist = String::new();
+                    ManifestRendition { plan: r, state: RenditionState::default() }
+                })
+                .collect(),
+            gaps: Vec::new(),
+        };
+        let finished = HashMap::new();
+        ledger::refresh_manifest(&mut manifest, &finished);
+        // The manifest is written last: its presence is what makes the folder a bundle.
+        ledger::write_atomic(&*storage, &manifest_path, &manifest.to_json())?;
+        let journal_path = dir.join(JOURNAL_FILE);
+        let journal = storage.open_append(&journal_path).at(&journal_path)?;
+        let journal = (journal, JOURNAL_HEADER.len() as u64);
+        let bundle =
+            Self::assemble(storage, dir, options, lock, manifest, finished, journal, OpenReport::default());
+        {
+            // The manifest just written is up to date: only the playlists are missing (the manifest of a
+            // long plan is megabytes, not worth writing twice).
+            let state = lock_state(&bundle.inner.state);
+            crate::local::write_all(
+                &*bundle.inner.storage,
+                &bundle.inner.dir,
+                &state.manifest,
+                &state.finished,
+            )?;
+        }
+        Ok(bundle)
+    }
+
+    /// Opens the bundle in `dir` on the local filesystem with default options, to resume it. See
+    /// [`Bundle::open_with`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(Arc::new(LocalFs::new()), dir, BundleOptions::default())
+    }
+
+    /// Opens the bundle in `dir` with `storage` to resume it: takes the lock, reads the manifest and the
+    /// journal, cuts off a torn last journal record, deletes temporary files of unfinished writes, and checks
+    /// that every journaled segment exists with its recorded length (those that do not count as not
+    /// finished). What was found is in [`Bundle::open_report`].
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        options: BundleOptions,
+    ) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let lock = take_lock(&*storage, &dir)?;
+        let mut manifest = ledger::read_manifest(&*storage, &dir)?;
+        let mut report = OpenReport::default();
+        remove_temp_files(&*storage, &dir, &manifest, &mut report.removed_temp_files)?;
+
+        let contents = ledger::read_journal(&*storage, &dir)?;
+        let journal_path = dir.join(JOURNAL_FILE);
+        report.torn_journal_tail = contents.torn_tail;
+        report.corrupt_journal_lines = contents.corrupt_lines.clone();
+        let mut journal_len = contents.valid_len;
+        if journal_len == 0 {
+            // The header never reached the disk: write it again.
+            ledger::write_atomic(&*storage, &journal_path, JOURNAL_HEADER.as_bytes())?;
+            journal_len = JOURNAL_HEADER.len() as u64;
+        } else if contents.torn_tail {
+            storage.truncate(&journal_path, journal_len).at(&journal_path)?;
+        }
+        let index = ledger::index_plan(&manifest);
+        let (finished, problems, unknown) =
+            ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
+        report.damaged_segments = problems;
+        report.unknown_records = unknown;
+        report.finished_segments = finished.len();
+
+        manifest.accessed = SystemTime::now();
+        ledger::refresh_manifest(&mut manifest, &finished);
+        // Only the access time and the summary change here, and the manifest on disk stays valid if this
+        // write fails (it is atomic), so a full disk must not stop a resume: the error is not fatal.
+        let _ = ledger::write_atomic(&*storage, &dir.join(MANIFEST_FILE), &manifest.to_json());
+        let journal = storage.open_append(&journal_path).at(&journal_path)?;
+        Ok(Self::assemble(storage, dir, options, lock, manifest, finished, (journal, journal_len), report))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        options: BundleOptions,
+        lock: Box<dyn StorageLock>,
+        manifest: Manifest,
+        finished: HashMap<SegmentId, Finished>,
+        (journal, journal_len): (Box<dyn StorageFile>, u64),
+        report: OpenReport,
+    ) -> Self {
+        let index = ledger::index_plan(&manifest);
+        let state = State {
+            manifest,
+            index,
+            finished,
+            busy: HashSet::new(),
+            journal: Some(journal),
+            journal_len,
+            journal_epoch: 0,
+            summaries: Vec::new(),
+        };
+        let mut state = state;
+        state.rebuild_summaries();
+        let batch = match options.durability {
+            Durability::Full => None,
+            Durability::Batched { max_unsynced } => {
+                Some(Arc::new(Batch::new(&dir, Arc::clone(&storage), max_unsynced, options.max_sync_delay)))
+            }
+        };
+        Self {
+            inner: Arc::new(Inner {
+                dir,
+                storage,
+                journal_sync: Mutex::new(JournalSync::default()),
+                dir_renames: Mutex::new(DirRenames::default()),
+                dir_syncer: Mutex::new(()),
+                batch,
+                _lock: lock,
+                report,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// Deletes the bundle from disk (for a cancelled download whose partial bundle is not kept). Other
+    /// handles to it fail from then on.
+    pub fn delete(self) -> Result<()> {
+        let storage = Arc::clone(&self.inner.storage);
+        let dir = self.inner.dir.clone();
+        // The manifest goes first: from then on the folder is no bundle, whatever happens to the rest.
+        let manifest = dir.join(MANIFEST_FILE);
+        storage.remove_file(&manifest).at(&manifest)?;
+        storage.remove_dir_all(&dir).at(&dir)
+    }
+}
+
+fn take_lock(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn StorageLock>> {
+    let path = dir.join(LOCK_FILE);
+    match storage.try_lock(&path) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(Error::Locked { path: dir.to_path_buf() }),
+        Err(e) => Err(Error::from_io(&path, e)),
+    }
+}
+
+fn remove_temp_files(
+    storage: &dyn Storage,
+    dir: &Path,
+    manifest: &Manifest,
+    removed: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let mut dirs = vec![dir.to_path_buf(), dir.join(SOURCE_DIR)];
+    for r in &manifest.renditions {
+        dirs.push(dir.join(r.plan.id.as_str()));
+        dirs.push(dir.join(r.plan.id.as_str()).join(KEYS_DIR));
+    }
+    for d in dirs {
+        let entries = match storage.list_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::from_io(&d, e)),
+        };
+        for entry in entries {
+            if !entry.is_dir && entry.name.to_string_lossy().ends_with(TEMP_SUFFIX) {
+                let path = d.join(&entry.name);
+                storage.remove_file(&path).at(&path)?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The bundle writer: create or open a bundle, write segments durably, record gaps, finish.
+//!
+//! [`Bundle`] is one handle type whose methods are spread over modules by role:
+//!
+//! - `lifecycle`: creating, opening (with the repairs of a resume) and deleting a bundle;
+//! - `writer`: what a download records: segments through [`SegmentWriter`], gaps and keys;
+//! - `sync`: the journal appends and the syncs that make them durable (group commit, batching);
+//! - `playlists`: the manifest and local playlists, written at state boundaries, and added renditions;
+//! - `verify`: re-hashing finished segments, and repairing damaged ones;
+//! - `state`: the in-memory ledger behind the queries below (finished set, running totals, time ranges);
+//! - `options`: [`Durability`] and [`BundleOptions`].
+//!
+//! This module holds the handle itself and its read-only queries.
+
+mod lifecycle;
+mod options;
+mod playlists;
+mod state;
+mod sync;
+mod verify;
+mod writer;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::id::{RenditionId, SegmentId};
+use crate::ledger::{self, MASTER_FILE};
+use crate::manifest::{Gap, Manifest, TimeRange};
+use crate::storage::{Storage, StorageLock};
+
+pub use lifecycle::OpenReport;
+pub use options::{BundleOptions, Durability};
+pub use verify::VerifyReport;
+pub use writer::{FinishedSegment, SegmentWriter};
+
+use state::State;
+use sync::{DirRenames, JournalSync};
+
+/// An offline bundle open for writing. Only one `Bundle` per bundle directory exists at a time, across
+/// processes: it holds the bundle's lock until the last clone is dropped.
+///
+/// `Bundle` is cheap to clone and can be shared between threads: several [`SegmentWriter`]s may be open at
+/// once (one per segment). All methods do blocking disk IO; async callers run them on a blocking thread.
+#[derive(Clone)]
+pub struct Bundle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    /// Journal syncs of [`Durability::Full`], shared between concurrent writers (group commit).
+    journal_sync: Mutex<JournalSync>,
+    /// Folder syncs of [`Durability::Full`], shared the same way: renames register here...
+    dir_renames: Mutex<DirRenames>,
+    /// ...and one writer at a time syncs the folders for all renames registered so far.
+    dir_syncer: Mutex<()>,
+    /// The background syncs of [`Durability::Batched`] (`None` with [`Durability::Full`]).
+    batch: Option<Arc<Batch>>,
+    _lock: Box<dyn StorageLock>,
+    report: OpenReport,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bundle").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+/// Progress of one rendition.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RenditionProgress {
+    /// The rendition.
+    pub rendition: RenditionId,
+    /// Finished entries (segments and initialization sections).
+    pub segments_finished: usize,
+    /// Planned entries.
+    pub segments_total: usize,
+    /// Bytes of finished entries.
+    pub bytes_finished: u64,
+    /// Playable time ranges.
+    pub loaded_time_ranges: Vec<TimeRange>,
+    /// Total planned duration, in seconds.
+    pub duration: f64,
+}
+
+/// Progress of the whole bundle.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Finished entries, all renditions.
+    pub segments_finished: usize,
+    /// Planned entries, all renditions.
+    pub segments_total: usize,
+    /// Bytes of finished entries.
+    pub bytes_finished: u64,
+    /// Entries recorded as gaps.
+    pub gaps: usize,
+    /// Per rendition, in plan order.
+    pub renditions: Vec<RenditionProgress>,
+}
+
+fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // A panic while holding the lock cannot leave the state half-updated in a way that matters on disk: the
+    // journal is repaired before the next append. So a poisoned lock is taken over.
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Bundle {
+    /// The bundle directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The local master playlist (`master.m3u8`), the file to hand to a player.
+    pub fn master_playlist_path(&self) -> PathBuf {
+        self.inner.dir.join(MASTER_FILE)
+    }
+
+    /// What opening the bundle found and repaired (empty for a bundle just created).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.report
+    }
+
+    /// A copy of the manifest as it is now (with up-to-date state fields).
+    pub fn manifest(&self) -> Manifest {
+        let state = lock_state(&self.inner.state);
+        let mut manifest = state.manifest.clone();
+        ledger::refresh_manifest(&mut manifest, &state.finished);
+        manifest
+    }
+
+    /// Whether the segment is finished (durable and journaled).
+    pub fn is_finished(&self, id: &SegmentId) -> bool {
+        lock_state(&self.inner.state).finished.contains_key(id)
+    }
+
+    /// The finished segments, in plan order.
+    pub fn finished_segments(&self) -> Vec<SegmentId> {
+        let state = lock_state(&self.inner.state);
+        plan_ids(&state.manifest).filter(|id| state.finished.contains_key(id)).collect()
+    }
+
+    /// The segments still to fetch, in plan order: neither finished nor recorded as a gap.
+    pub fn pending_segments(&self) -> Vec<SegmentId> {
+        let state = lock_state(&self.inner.state);
+        let gaps: HashSet<&SegmentId> = state.manifest.gaps.iter().map(|g| &g.segment).collect();
+        plan_ids(&state.manifest)
+            .filter(|id| !state.finished.contains_key(id) && !gaps.contains(id))
+            .collect()
+    }
+
+    /// The gaps recorded so far.
+    pub fn gaps(&self) -> Vec<Gap> {
+        lock_state(&self.inner.state).manifest.gaps.clone()
+    }
+
+    /// Where a planned segment is (or will be) stored.
+    pub fn segment_path(&self, id: &SegmentId) -> Result<PathBuf> {
+        let state = lock_state(&self.inner.state);
+        let &(ri, _) = state.index.get(id).ok_or_else(|| Error::UnknownSegment { segment: id.clone() })?;
+        Ok(ledger::segment_path(&self.inner.dir, &state.manifest.renditions[ri].plan, id))
+    }
+
+    /// The playable time ranges of a rendition: finished media segments (with their initialization
+    /// section), in seconds from the rendition's start, merged where they touch.
+    pub fn loaded_time_ranges(&self, rendition: &RenditionId) -> Result<Vec<TimeRange>> {
+        let state = lock_state(&self.inner.state);
+        let ri = state
+            .manifest
+            .renditions
+            .iter()
+            .position(|r| &r.plan.id == rendition)
+            .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
+        Ok(state.summaries[ri].ranges.clone())
+    }
+
+    /// Progress, overall and per rendition.
+    pub fn progress(&self) -> Progress {
+        let state = lock_state(&self.inner.state);
+        let renditions: Vec<RenditionProgress> = state
+            .manifest
+            .renditions
+            .iter()
+            .zip(&state.summaries)
+            .map(|(r, summary)| RenditionProgress {
+                rendition: r.plan.id.clone(),
+                segments_finished: summary.finished,
+                segments_total: r.plan.segments.len(),
+                bytes_finished: summary.bytes,
+                loaded_time_ranges: summary.ranges.clone(),
+                duration: summary.starts.last().copied().unwrap_or(0.0)
+                    + r.plan.segments.last().map_or(0.0, |s| s.duration),
+            })
+            .collect();
+        Progress {
+            segments_finished: renditions.iter().map(|r| r.segments_finished).sum(),
+            segments_total: renditions.iter().map(|r| r.segments_total).sum(),
+            bytes_finished: renditions.iter().map(|r| r.bytes_finished).sum(),
+            gaps: state.manifest.gaps.len(),
+            renditions,
+        }
+    }
+}
+
+fn plan_ids(manifest: &Manifest) -> impl Iterator<Item = SegmentId> + '_ {
+    manifest.renditions.iter().flat_map(|r| r.plan.segment_ids())
+}
