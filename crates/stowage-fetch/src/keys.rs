@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
-use crate::client::{Client, Request};
+use crate::client::Client;
+use crate::request::Request;
 use crate::error::Error;
 use crate::retry::full_jitter;
 

@@ -63,6 +63,7 @@
 //! # }
 //! ```
 
+mod body;
 mod client;
 mod config;
 mod connect;
@@ -74,11 +75,14 @@ pub mod headers;
 pub mod keys;
 mod proxy;
 mod ratelimit;
+mod request;
 mod retry;
 mod uri;
 
-pub use client::{Body, ByteRange, Client, Request, Response};
+pub use body::{Body, Response};
+pub use client::Client;
 pub use config::{ClientConfig, ProxyConfig, RangeFallback, RetryCallback, RetryConfig, Timeouts, TlsConfig};
 pub use counters::{Counters, HostCounters};
 pub use error::{Error, TimeoutKind};
+pub use request::{ByteRange, Request};
 pub use retry::{RetryCause, RetryEvent};
