@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -17,7 +17,7 @@ use crate::client::{Inner, Op, error_chain, host_key};
 use crate::config::RangeFallback;
 use crate::decode::Decoder;
 use crate::error::{Error, TimeoutKind};
-use crate::headers::parse_content_range;
+use crate::range::{check_partial, content_length, range_value};
 use crate::request::Request;
 use crate::retry::RetryCause;
 
@@ -50,25 +50,11 @@ impl Response {
         let (parts, incoming) = resp.into_parts();
         let uri_str = uri.to_string();
         let max_size = req.max_size.unwrap_or(inner.cfg.max_response_size);
-        let content_length = header_u64(&parts.headers, &header::CONTENT_LENGTH);
+        let content_length = content_length(&parts.headers);
         let bad_range = |reason: String| Error::BadRange { uri: uri_str.clone(), reason };
         let (pos, start, end, sliced, complete_length) = match (req.range, parts.status) {
             (Some(r), StatusCode::PARTIAL_CONTENT) => {
-                let cr = parts
-                    .headers
-                    .get(header::CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range)
-                    .ok_or_else(|| bad_range("206 without a valid Content-Range".to_owned()))?;
-                if cr.first > r.offset || cr.last < r.offset {
-                    return Err(bad_range(format!(
-                        "asked from byte {}, got bytes {}-{}",
-                        r.offset, cr.first, cr.last
-                    )));
-                }
-                if content_length.is_some_and(|cl| cl != cr.len()) {
-                    return Err(bad_range("Content-Length does not match Content-Range".to_owned()));
-                }
+                let cr = check_partial(&parts.headers, r.offset).map_err(bad_range)?;
                 let end = match r.end() {
                     Some(want) => {
                         if cr.complete_length.is_some_and(|c| c < want) {
@@ -460,10 +446,7 @@ impl Body {
         tokio::time::sleep(delay).await;
 
         let mut headers = self.headers.clone();
-        let range = match self.end {
-            Some(end) => format!("bytes={at}-{}", end - 1),
-            None => format!("bytes={at}-"),
-        };
+        let range = range_value(at, self.end);
         headers.insert(
             header::RANGE,
             HeaderValue::from_str(&range).unwrap_or(HeaderValue::from_static("bytes=0-")),
@@ -491,18 +474,13 @@ impl Body {
         let h = resp.headers();
         match resp.status() {
             StatusCode::PARTIAL_CONTENT => {
-                let cr = h
-                    .get(header::CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_content_range)
-                    .ok_or_else(|| bad_range("206 without a valid Content-Range on resume".to_owned()))?;
-                if cr.first > at || cr.last < at {
-                    self.done = true;
-                    return Err(bad_range(format!(
-                        "resumed from byte {at}, got bytes {}-{}",
-                        cr.first, cr.last
-                    )));
-                }
+                let cr = match check_partial(h, at) {
+                    Ok(cr) => cr,
+                    Err(reason) => {
+                        self.done = true;
+                        return Err(bad_range(format!("{reason}, on resume")));
+                    }
+                };
                 if let (Some(known), Some(now)) = (self.complete_length, cr.complete_length)
                     && known != now
                 {
@@ -522,7 +500,7 @@ impl Body {
                 };
                 let validated = same(&self.etag, h.get(header::ETAG))
                     || (self.etag.is_none() && same(&self.last_modified, h.get(header::LAST_MODIFIED)));
-                let cl = header_u64(h, &header::CONTENT_LENGTH);
+                let cl = content_length(h);
                 let length_agrees = match (self.complete_length, cl) {
                     (Some(a), Some(b)) => a == b,
                     _ => validator.is_none(),
@@ -542,8 +520,4 @@ impl Body {
         self.incoming = Some(resp.into_body());
         Ok(())
     }
-}
-
-fn header_u64(h: &HeaderMap, name: &HeaderName) -> Option<u64> {
-    h.get(name)?.to_str().ok()?.trim().parse().ok()
 }

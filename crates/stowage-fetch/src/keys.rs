@@ -11,8 +11,8 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::client::Client;
-use crate::request::Request;
 use crate::error::Error;
+use crate::request::Request;
 use crate::retry::full_jitter;
 
 /// An AES-128 key.

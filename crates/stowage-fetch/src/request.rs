@@ -5,33 +5,7 @@ use http::Uri;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::Error;
-
-/// A contiguous byte range of a resource, as in `EXT-X-BYTERANGE`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct ByteRange {
-    /// First byte, counted from 0.
-    pub offset: u64,
-    /// Number of bytes; `None` means to the end of the resource.
-    pub length: Option<u64>,
-}
-
-impl ByteRange {
-    /// `length` bytes starting at `offset`.
-    pub fn new(offset: u64, length: u64) -> Self {
-        Self { offset, length: Some(length) }
-    }
-
-    /// Everything from `offset` to the end.
-    pub fn from_offset(offset: u64) -> Self {
-        Self { offset, length: None }
-    }
-
-    /// The exclusive end, when the length is known.
-    pub fn end(&self) -> Option<u64> {
-        self.length.map(|l| self.offset.saturating_add(l))
-    }
-}
+use crate::range::{ByteRange, range_value};
 
 /// A GET request: URI, headers, cookies, optional byte range and content decoding.
 #[derive(Debug, Clone)]
@@ -141,10 +115,7 @@ impl Request {
             if r.length == Some(0) {
                 return Err(invalid("empty byte range".to_owned()));
             }
-            let v = match r.end() {
-                Some(end) => format!("bytes={}-{}", r.offset, end - 1),
-                None => format!("bytes={}-", r.offset),
-            };
+            let v = range_value(r.offset, r.end());
             headers.insert(header::RANGE, HeaderValue::from_str(&v).map_err(|e| invalid(e.to_string()))?);
         }
         Ok(headers)

@@ -206,6 +206,34 @@ async fn declared_length_shorter_than_a_range_is_an_error() {
 }
 
 #[tokio::test]
+async fn resumed_answer_is_checked_like_a_first_answer() {
+    // The resumption of a cut transfer gets a 206 whose Content-Length disagrees with its Content-Range:
+    // the same answer to a first range request is refused, and so it is here, at once, instead of being
+    // read as a short body and asked for again until the retries run out.
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = requests.clone();
+    let addr = raw_server(move |n, _| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 0 {
+            let mut out = b"HTTP/1.1 200 OK\r\nContent-Length: 40000\r\nETag: \"v1\"\r\n\r\n".to_vec();
+            out.extend_from_slice(&[1u8; 20_000]);
+            return vec![Step::Send(out)];
+        }
+        let mut out = b"HTTP/1.1 206 Partial Content\r\nContent-Length: 10000\r\nContent-Range: bytes 20000-39999/40000\r\nETag: \"v1\"\r\n\r\n".to_vec();
+        out.extend_from_slice(&[1u8; 10_000]);
+        vec![Step::Send(out)]
+    })
+    .await;
+    let client = Client::new(quick()).unwrap();
+    let err = read_all(&client, Request::get(&format!("http://{addr}/seg.ts")).unwrap()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::BadRange { reason, .. } if reason.contains("Content-Length") && reason.contains("on resume")),
+        "{err}"
+    );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
 async fn changed_resource_is_detected_on_resume() {
     let body = data(300_000);
     let origin = origin(&body, HttpVersions::Http1Only);
