@@ -17,13 +17,18 @@
 //!   does not restart the segment;
 //! - delivers exactly the asked byte range or the declared length, or fails: a short or long body, a
 //!   mismatched `Content-Range`, or a `200` to a range request is never passed on as is;
-//! - streams bodies as [`Bytes`](bytes::Bytes) chunks with backpressure, under a shared token-bucket
+//! - streams bodies as [`Bytes`] chunks with backpressure, under a shared token-bucket
 //!   rate limit, through `CONNECT` proxies, with gzip/deflate/br decoding for playlists;
 //! - keeps [`Counters`] readable at any time;
 //! - loads keys ([`keys`]) from `http(s)` and `data:` URIs, once per key, with a hook for services that
 //!   sign key requests, and refuses early what cannot be decrypted (FairPlay, SAMPLE-AES).
 //!
 //! Decryption itself lives in [`decrypt`]: pure functions on byte slices, usable without the client.
+//!
+//! The types of [`http`] and `bytes` that appear in this API ([`Uri`], [`HeaderName`], [`HeaderValue`],
+//! [`HeaderMap`], [`StatusCode`], [`Version`], [`Bytes`]) are re-exported here, and so is the [`http`] crate
+//! itself (for its header names, such as [`http::header::AUTHORIZATION`]): a user of this crate does not
+//! need to depend on matching versions of those crates.
 //!
 //! What it does not do: parse playlists (`stowage-playlist`), decide what to fetch or in which order
 //! (`stowage-task`), or write anything to disk (`stowage-bundle`). It sits below `stowage-task`, beside
@@ -88,3 +93,9 @@ pub use error::{Error, TimeoutKind};
 pub use range::ByteRange;
 pub use request::Request;
 pub use retry::{RetryCause, RetryEvent};
+
+pub use bytes::Bytes;
+/// The `http` crate of the types in this API, for building requests (header names and values) without a
+/// dependency of one's own on a matching version.
+pub use http;
+pub use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version};

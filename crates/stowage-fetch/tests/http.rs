@@ -4,11 +4,9 @@ mod common;
 
 use std::io::Write;
 
-use bytes::Bytes;
 use common::{data, quick, serve};
-use http::{HeaderName, HeaderValue, Version};
 use http_body_util::Full;
-use stowage_fetch::{Client, Error, Request};
+use stowage_fetch::{Bytes, Client, Error, HeaderName, HeaderValue, Request, Version};
 use stowage_origin::{Files, Origin, OriginConfig};
 
 fn origin_with(path: &str, body: Vec<u8>) -> Origin {

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::quick;
-use http::{HeaderName, HeaderValue};
 use stowage_fetch::keys::{KeyAction, KeyConfig, KeyHook, KeyHookFuture, KeyLoader, hook_fn};
-use stowage_fetch::{Client, Error, Request};
+use stowage_fetch::{Client, Error, HeaderName, HeaderValue, Request};
 use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
 
 const KEY: [u8; 16] = *b"0123456789abcdef";

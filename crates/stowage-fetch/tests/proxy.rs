@@ -60,7 +60,7 @@ async fn http_and_https_through_a_connect_proxy() {
     let client = Client::new(quick().proxy(ProxyConfig::all(proxy)).tls(tls)).unwrap();
     assert_eq!(client.get_bytes(Request::get(&plain.url("/a.ts")).unwrap()).await.unwrap(), body);
     let resp = client.get(Request::get(&secure.url("/b.ts")).unwrap()).await.unwrap();
-    assert_eq!(resp.version(), http::Version::HTTP_2, "ALPN runs end to end through the tunnel");
+    assert_eq!(resp.version(), stowage_fetch::Version::HTTP_2, "ALPN runs end to end through the tunnel");
     assert_eq!(resp.bytes().await.unwrap(), body);
     let heads = heads.lock().unwrap();
     assert_eq!(heads.len(), 2);

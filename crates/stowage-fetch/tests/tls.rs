@@ -6,8 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{data, quick};
-use http::Version;
-use stowage_fetch::{Client, Error, Request, TlsConfig};
+use stowage_fetch::{Client, Error, Request, TlsConfig, Version};
 use stowage_origin::{Files, Origin, OriginConfig, TlsConfig as OriginTls};
 
 fn https_origin(tls: OriginTls, body: Vec<u8>) -> Origin {
