@@ -11,12 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{HeaderName, HeaderValue};
 use stowage_bundle::{Bundle, RenditionId, RenditionKind, SegmentId};
 use stowage_fetch::decrypt::{Decryptor, decrypt};
 use stowage_fetch::keys::{KeyAction, KeyConfig, KeyHook, KeyHookFuture, KeyLoader};
-use stowage_fetch::{RetryCause, RetryEvent, TimeoutKind};
+use stowage_fetch::{Bytes, HeaderName, HeaderValue, RetryCause, RetryEvent, TimeoutKind};
 use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect, resolve_uri};
 use tokio::sync::{SemaphorePermit, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};

@@ -193,7 +193,7 @@ async fn http2_prior_knowledge_and_tls_with_the_origins_ca() {
         .unwrap();
     common::run(&task).await;
     common::check_bundle(&task.wait().await.unwrap());
-    assert!(origin.log().iter().all(|r| r.version == http::Version::HTTP_2));
+    assert!(origin.log().iter().all(|r| r.version == stowage_fetch::Version::HTTP_2));
 
     // HTTPS with HTTP/2 by ALPN, trusting the origin's authority only.
     let origin = common::origin(OriginConfig::default().tls(stowage_origin::TlsConfig::default()));
@@ -210,7 +210,7 @@ async fn http2_prior_knowledge_and_tls_with_the_origins_ca() {
         .unwrap();
     common::run(&task).await;
     common::check_bundle(&task.wait().await.unwrap());
-    assert!(origin.log().iter().any(|r| r.version == http::Version::HTTP_2));
+    assert!(origin.log().iter().any(|r| r.version == stowage_fetch::Version::HTTP_2));
 
     // Without the authority, the task fails with a TLS error naming the URL.
     let store = tempfile::tempdir().unwrap();
