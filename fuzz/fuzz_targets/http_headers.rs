@@ -5,7 +5,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use stowage_fetch::headers::{parse_content_range, parse_http_date, parse_retry_after};
+use stowage_fetch::__fuzz::{parse_content_range, parse_http_date, parse_retry_after};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -85,7 +85,12 @@ pub struct JournalContents {
     pub corrupt_lines: Vec<usize>,
 }
 
-/// Reads a journal's bytes. `path` is only used to name the file in an error.
+/// Reads a journal's bytes: the records of what a bundle stores, as the bundle format describes them
+/// (`docs/bundle-format.md`). `path` is only used to name the file in an error.
+///
+/// For tools that look at a bundle from outside, without taking its lock (while another process writes
+/// it, for example): [`AssetCache`](crate::AssetCache) answers which segments are stored, checked against
+/// their files; this gives the journal's records as written, in order, withdrawn and gap records included.
 ///
 /// Never panics on any input. An empty journal, or one holding only part of its header (a crash during
 /// creation), reads as empty.

@@ -21,6 +21,8 @@
 //!   or a free-space target, and an admission check.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
 //!   loaded time ranges.
+//! - [`Manifest::parse`] and [`parse_journal`]: a bundle's manifest and journal read from bytes, for tools
+//!   that inspect bundles from outside (and for the fuzz targets).
 //!
 //! What it does not do: fetch anything (that is `stowage-fetch`), decide what to fetch (`stowage-task`), or
 //! decrypt. It is the only stowage crate that touches the disk, and it does so only through the small

@@ -1,7 +1,7 @@
 //! Parsers for the response headers the client acts on: `Retry-After` and `Content-Range`.
 //!
-//! They are plain functions on strings, public so that they can be fuzzed and reused. They never
-//! panic, whatever the input.
+//! They are plain functions on strings that never panic, whatever the input. They are not part of the API;
+//! the fuzz targets reach them through `__fuzz`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
