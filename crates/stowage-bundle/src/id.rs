@@ -95,6 +95,7 @@ impl ByteRange {
 /// Whether an identity names a media segment or an initialization section (`EXT-X-MAP`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum SegmentKind {
     /// An initialization section: the `EXT-X-MAP` in force for the media segment with the same sequences.
     Init,
@@ -108,6 +109,7 @@ pub enum SegmentKind {
 /// initialization section: the same for the first media segment it applies to, with [`SegmentKind::Init`]
 /// and the `EXT-X-MAP`'s own byte range.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SegmentId {
     /// The rendition the segment belongs to.
     pub rendition: RenditionId,
@@ -134,6 +136,7 @@ impl SegmentId {
     }
 
     /// The same identity with a byte range.
+    #[must_use]
     pub fn with_byte_range(mut self, range: ByteRange) -> Self {
         self.byte_range = Some(range);
         self

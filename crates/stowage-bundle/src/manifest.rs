@@ -43,18 +43,21 @@ impl AssetInfo {
     }
 
     /// Sets the title.
+    #[must_use]
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
     }
 
     /// Sets the source URL.
+    #[must_use]
     pub fn url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
         self
     }
 
     /// Sets the artwork URL.
+    #[must_use]
     pub fn artwork_url(mut self, url: impl Into<String>) -> Self {
         self.artwork_url = Some(url.into());
         self
@@ -64,6 +67,7 @@ impl AssetInfo {
 /// How important an asset is when space must be freed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Priority {
     /// Removed by `purge` when space is needed, least recently accessed first.
     #[default]
@@ -86,12 +90,14 @@ pub struct StoragePolicy {
 
 impl StoragePolicy {
     /// Sets the expiry time.
+    #[must_use]
     pub fn expires(mut self, at: SystemTime) -> Self {
         self.expires = Some(at);
         self
     }
 
     /// Sets the priority.
+    #[must_use]
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
         self
@@ -106,6 +112,7 @@ impl StoragePolicy {
 /// How encrypted content is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum KeyPolicy {
     /// Segments are stored decrypted; local playlists carry no `EXT-X-KEY`.
     #[default]
@@ -118,6 +125,7 @@ pub enum KeyPolicy {
 /// What happens when a segment cannot be had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum IntegrityPolicy {
     /// The download fails, naming the segment.
     #[default]
@@ -253,12 +261,14 @@ impl PlannedSegment {
     }
 
     /// Sets the byte range.
+    #[must_use]
     pub fn byte_range(mut self, range: ByteRange) -> Self {
         self.byte_range = Some(range);
         self
     }
 
     /// Sets the expected stored length.
+    #[must_use]
     pub fn expected_length(mut self, length: u64) -> Self {
         self.expected_length = Some(length);
         self
@@ -419,60 +429,70 @@ impl RenditionPlan {
     }
 
     /// Sets the container format (which gives the file extensions).
+    #[must_use]
     pub fn format(mut self, format: MediaFormat) -> Self {
         self.format = format;
         self
     }
 
     /// Marks the rendition as part of the primary selection.
+    #[must_use]
     pub fn primary(mut self, primary: bool) -> Self {
         self.primary = primary;
         self
     }
 
     /// Sets `NAME`.
+    #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Sets `LANGUAGE`.
+    #[must_use]
     pub fn language(mut self, language: impl Into<String>) -> Self {
         self.language = Some(language.into());
         self
     }
 
     /// Sets `GROUP-ID`.
+    #[must_use]
     pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
         self.group_id = Some(group_id.into());
         self
     }
 
     /// Sets `CHARACTERISTICS`.
+    #[must_use]
     pub fn characteristics(mut self, characteristics: impl Into<String>) -> Self {
         self.characteristics = Some(characteristics.into());
         self
     }
 
     /// Sets `BANDWIDTH`.
+    #[must_use]
     pub fn bandwidth(mut self, bandwidth: u64) -> Self {
         self.bandwidth = Some(bandwidth);
         self
     }
 
     /// Sets `CODECS`.
+    #[must_use]
     pub fn codecs(mut self, codecs: impl Into<String>) -> Self {
         self.codecs = Some(codecs.into());
         self
     }
 
     /// Sets `RESOLUTION`.
+    #[must_use]
     pub fn resolution(mut self, width: u64, height: u64) -> Self {
         self.resolution = Some((width, height));
         self
     }
 
     /// Sets the URI as written in the master playlist.
+    #[must_use]
     pub fn master_uri(mut self, uri: impl Into<String>) -> Self {
         self.master_uri = Some(uri.into());
         self
@@ -521,30 +541,35 @@ impl BundlePlan {
     }
 
     /// Adds a rendition.
+    #[must_use]
     pub fn rendition(mut self, rendition: RenditionPlan) -> Self {
         self.renditions.push(rendition);
         self
     }
 
     /// Sets the source master playlist text.
+    #[must_use]
     pub fn master_playlist(mut self, text: impl Into<String>) -> Self {
         self.master_playlist = Some(text.into());
         self
     }
 
     /// Sets the storage policy.
+    #[must_use]
     pub fn policy(mut self, policy: StoragePolicy) -> Self {
         self.policy = policy;
         self
     }
 
     /// Sets the key policy.
+    #[must_use]
     pub fn key_policy(mut self, key_policy: KeyPolicy) -> Self {
         self.key_policy = key_policy;
         self
     }
 
     /// Sets the integrity policy.
+    #[must_use]
     pub fn integrity(mut self, integrity: IntegrityPolicy) -> Self {
         self.integrity = integrity;
         self

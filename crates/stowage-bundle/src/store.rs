@@ -96,18 +96,21 @@ impl PurgeOptions {
     }
 
     /// Allows removing important bundles when the target needs it.
+    #[must_use]
     pub fn include_important(mut self, yes: bool) -> Self {
         self.include_important = yes;
         self
     }
 
     /// Keeps expired bundles when the target is met without removing them.
+    #[must_use]
     pub fn keep_expired_within_target(mut self, yes: bool) -> Self {
         self.keep_expired_within_target = yes;
         self
     }
 
     /// Judges expiry at `now` instead of the current time.
+    #[must_use]
     pub fn now(mut self, now: SystemTime) -> Self {
         self.now = Some(now);
         self
@@ -188,6 +191,7 @@ impl StorageManager {
     }
 
     /// Sets the options of the bundles this store creates and opens for writing.
+    #[must_use]
     pub fn bundle_options(mut self, options: BundleOptions) -> Self {
         self.options = options;
         self

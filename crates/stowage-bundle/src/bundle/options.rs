@@ -88,12 +88,14 @@ impl BundleOptions {
     pub const DEFAULT_MAX_SYNC_DELAY: Duration = Duration::from_secs(1);
 
     /// Sets the durability.
+    #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self
     }
 
     /// Sets the longest a finished segment waits for its background sync ([`Durability::Batched`]).
+    #[must_use]
     pub fn max_sync_delay(mut self, delay: Duration) -> Self {
         self.max_sync_delay = delay;
         self
