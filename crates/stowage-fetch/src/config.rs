@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::proxy::redacted;
 use crate::retry::RetryEvent;
 
 /// Deadlines for one request; each one that runs out gives [`Error::Timeout`](crate::Error::Timeout)
@@ -35,21 +36,25 @@ impl Default for Timeouts {
 
 impl Timeouts {
     /// Sets the connect deadline.
+    #[must_use]
     pub fn connect(mut self, d: Option<Duration>) -> Self {
         self.connect = d;
         self
     }
     /// Sets the time-to-first-byte deadline.
+    #[must_use]
     pub fn first_byte(mut self, d: Option<Duration>) -> Self {
         self.first_byte = d;
         self
     }
     /// Sets the stall deadline.
+    #[must_use]
     pub fn stall(mut self, d: Option<Duration>) -> Self {
         self.stall = d;
         self
     }
     /// Sets the total deadline.
+    #[must_use]
     pub fn total(mut self, d: Option<Duration>) -> Self {
         self.total = d;
         self
@@ -94,26 +99,31 @@ impl RetryConfig {
         Self { max_retries: 0, ..Self::default() }
     }
     /// Sets the number of retries after the first attempt.
+    #[must_use]
     pub fn max_retries(mut self, n: u32) -> Self {
         self.max_retries = n;
         self
     }
     /// Sets the first backoff ceiling.
+    #[must_use]
     pub fn base_delay(mut self, d: Duration) -> Self {
         self.base_delay = d;
         self
     }
     /// Sets the largest backoff ceiling.
+    #[must_use]
     pub fn max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
         self
     }
     /// Sets the time after which no retry starts.
+    #[must_use]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
         self.max_elapsed = d;
         self
     }
     /// Sets the longest `Retry-After` that is waited for.
+    #[must_use]
     pub fn max_retry_after(mut self, d: Duration) -> Self {
         self.max_retry_after = d;
         self
@@ -121,7 +131,9 @@ impl RetryConfig {
 }
 
 /// Where requests go through a proxy.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Its `Debug` output hides the credentials of proxy URIs.
+#[derive(Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ProxyConfig {
     /// Read `HTTPS_PROXY`/`https_proxy`, `HTTP_PROXY`/`http_proxy`, `ALL_PROXY`/`all_proxy` and
@@ -142,6 +154,22 @@ pub enum ProxyConfig {
         /// Hosts that bypass the proxy: a comma-separated list in the `NO_PROXY` syntax.
         no_proxy: String,
     },
+}
+
+impl fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FromEnv => f.write_str("FromEnv"),
+            Self::None => f.write_str("None"),
+            // Proxy URIs may carry `user:password@`: a password must never end up in logs.
+            Self::Explicit { http, https, no_proxy } => f
+                .debug_struct("Explicit")
+                .field("http", &http.as_deref().map(redacted))
+                .field("https", &https.as_deref().map(redacted))
+                .field("no_proxy", no_proxy)
+                .finish(),
+        }
+    }
 }
 
 impl ProxyConfig {
@@ -175,22 +203,26 @@ impl fmt::Debug for TlsConfig {
 
 impl TlsConfig {
     /// Trusts the CA certificates in this PEM text, in addition to the web PKI roots.
+    #[must_use]
     pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.extra_roots_pem.push(pem.into());
         self
     }
     /// Trusts this DER-encoded CA certificate, in addition to the web PKI roots.
+    #[must_use]
     pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
         self.extra_roots_der.push(der.into());
         self
     }
     /// Whether to trust the bundled web PKI roots (default `true`); set `false` to trust only the
     /// certificates added here.
+    #[must_use]
     pub fn webpki_roots(mut self, on: bool) -> Self {
         self.no_webpki_roots = !on;
         self
     }
     /// Presents a client certificate: the chain and the private key (PKCS#8, PKCS#1 or SEC1), as PEM.
+    #[must_use]
     pub fn client_identity_pem(mut self, cert_chain: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Self {
         self.client_identity_pem = Some((cert_chain.into(), key.into()));
         self
@@ -284,21 +316,25 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// The `User-Agent` header (default `stowage/<version>`).
+    #[must_use]
     pub fn user_agent(mut self, ua: impl Into<String>) -> Self {
         self.user_agent = ua.into();
         self
     }
     /// The deadlines.
+    #[must_use]
     pub fn timeouts(mut self, t: Timeouts) -> Self {
         self.timeouts = t;
         self
     }
     /// The retry policy.
+    #[must_use]
     pub fn retry(mut self, r: RetryConfig) -> Self {
         self.retry = r;
         self
     }
     /// Most redirects followed for one request (default 10).
+    #[must_use]
     pub fn max_redirects(mut self, n: u32) -> Self {
         self.max_redirects = n;
         self
@@ -307,69 +343,82 @@ impl ClientConfig {
     /// sending until its body is read to the end or dropped. With HTTP/1.1 this bounds the connections
     /// in use; idle pooled connections do not hold a turn, so they never keep another host waiting (they
     /// close after [`ClientConfig::pool_idle_timeout`]).
+    #[must_use]
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
         self
     }
     /// Most open connections to one host (scheme, host and port; default 8).
+    #[must_use]
     pub fn max_connections_per_host(mut self, n: usize) -> Self {
         self.max_connections_per_host = n.max(1);
         self
     }
     /// Whether to offer HTTP/2 through ALPN on TLS connections (default `true`).
+    #[must_use]
     pub fn http2(mut self, on: bool) -> Self {
         self.http2 = on;
         self
     }
     /// Speak HTTP/2 from the first byte on every connection, without negotiation ("prior knowledge";
     /// on plain-text connections this is h2c). Default `false`.
+    #[must_use]
     pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
         self.http2_prior_knowledge = on;
         self
     }
     /// TLS settings: extra CA certificates and a client identity.
+    #[must_use]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
         self.tls = tls;
         self
     }
     /// Accepts any server certificate, for any host. This removes all protection against
     /// impersonation: use it only against test servers you control.
+    #[must_use]
     pub fn danger_accept_invalid_certs(mut self, on: bool) -> Self {
         self.danger_accept_invalid_certs = on;
         self
     }
     /// The proxy settings (default: from the environment).
+    #[must_use]
     pub fn proxy(mut self, p: ProxyConfig) -> Self {
         self.proxy = p;
         self
     }
     /// A limit on body bytes per second, shared by every connection of the client (default none).
+    #[must_use]
     pub fn rate_limit(mut self, bytes_per_second: Option<u64>) -> Self {
         self.rate_limit = bytes_per_second.filter(|&r| r > 0);
         self
     }
     /// Largest response body accepted, in bytes, before and after content decoding (default 1 GiB).
+    #[must_use]
     pub fn max_response_size(mut self, bytes: u64) -> Self {
         self.max_response_size = bytes;
         self
     }
     /// What to do with a `200` answer to a byte-range request (default: slice out the asked range).
+    #[must_use]
     pub fn range_fallback(mut self, f: RangeFallback) -> Self {
         self.range_fallback = f;
         self
     }
     /// Whether an interrupted body is resumed with a `Range` request (default `true`).
+    #[must_use]
     pub fn resume(mut self, on: bool) -> Self {
         self.resume = on;
         self
     }
     /// How long an idle pooled connection is kept (default 30 s).
+    #[must_use]
     pub fn pool_idle_timeout(mut self, d: Duration) -> Self {
         self.pool_idle_timeout = d;
         self
     }
     /// A callback told about every retry and resume, with its cause. It runs on the fetching task:
     /// keep it short.
+    #[must_use]
     pub fn on_retry(mut self, f: impl Fn(&RetryEvent) + Send + Sync + 'static) -> Self {
         self.on_retry = Some(Arc::new(f));
         self

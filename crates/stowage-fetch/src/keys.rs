@@ -74,8 +74,8 @@ pub fn plan_key(
     }
 }
 
-/// What a [`KeyHook`] decides for a key URI.
-#[derive(Debug, Clone)]
+/// What a [`KeyHook`] decides for a key URI. Its `Debug` output never shows a key.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum KeyAction {
     /// Use this key; nothing is fetched.
@@ -84,6 +84,17 @@ pub enum KeyAction {
     Fetch(Box<Request>),
     /// Load the URI as usual.
     Default,
+}
+
+impl fmt::Debug for KeyAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Keys do not belong in logs.
+            Self::Use(_) => f.debug_tuple("Use").field(&format_args!("***")).finish(),
+            Self::Fetch(req) => f.debug_tuple("Fetch").field(req).finish(),
+            Self::Default => f.write_str("Default"),
+        }
+    }
 }
 
 /// The boxed future a [`KeyHook`] returns.
@@ -131,11 +142,13 @@ impl Default for KeyConfig {
 
 impl KeyConfig {
     /// Sets the attempts on 403 and 404.
+    #[must_use]
     pub fn attempts(mut self, n: u32) -> Self {
         self.attempts = n.max(1);
         self
     }
     /// Sets the backoff ceiling between those attempts.
+    #[must_use]
     pub fn delay(mut self, d: Duration) -> Self {
         self.delay = d;
         self
@@ -174,12 +187,14 @@ impl KeyLoader {
     }
 
     /// Sets the retry settings for key requests.
+    #[must_use]
     pub fn with_config(mut self, cfg: KeyConfig) -> Self {
         self.cfg = cfg;
         self
     }
 
     /// Sets the hook asked for each key URI before it is loaded.
+    #[must_use]
     pub fn with_hook(mut self, hook: Arc<dyn KeyHook>) -> Self {
         self.hook = Some(hook);
         self
@@ -333,6 +348,15 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_stay_out_of_debug_output() {
+        let debug = format!("{:?}", KeyAction::Use(*b"0123456789abcdef"));
+        assert_eq!(debug, "Use(***)");
+        assert!(!format!("{:?}", KeyAction::Use([0x42; 16])).contains("66"));
+        let req = Request::get("https://keys.example/k1").unwrap();
+        assert!(format!("{:?}", KeyAction::Fetch(Box::new(req))).contains("https://keys.example/k1"));
+    }
 
     #[test]
     fn data_uris() {

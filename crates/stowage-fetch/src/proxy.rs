@@ -113,8 +113,21 @@ fn no_proxy_matches(rule: &str, host: &str) -> bool {
     host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
 }
 
+/// A proxy URI as it may be printed: its `user:password@`, if any, replaced by `***@`, so that credentials
+/// never reach logs or error messages.
+pub(crate) fn redacted(uri: &str) -> String {
+    // The same split as `parse_proxy`: the authority runs to the first '/' after the scheme, and its
+    // credentials end at its last '@'.
+    let start = uri.find("://").map_or(0, |i| i + 3);
+    let end = uri[start..].find('/').map_or(uri.len(), |i| start + i);
+    match uri[start..end].rfind('@') {
+        Some(at) => format!("{}***{}", &uri[..start], &uri[start + at..]),
+        None => uri.to_owned(),
+    }
+}
+
 fn parse_proxy(s: &str) -> Result<Proxy, Error> {
-    let bad = |reason: &str| Error::Config(format!("proxy {s:?}: {reason}"));
+    let bad = |reason: &str| Error::Config(format!("proxy {:?}: {reason}", redacted(s)));
     let s = s.trim();
     // A bare `host:port` is taken as an http proxy, as curl does.
     let (tls, rest) = if let Some(r) = s.strip_prefix("http://") {
@@ -217,6 +230,22 @@ mod tests {
         assert_eq!(parse_proxy("proxy:8080").unwrap().port, 8080);
         assert!(parse_proxy("socks5://proxy:1080").is_err());
         assert!(parse_proxy("http://:80").is_err());
+    }
+
+    #[test]
+    fn credentials_are_never_printed() {
+        assert_eq!(redacted("http://user:secret@proxy.example:3128"), "http://***@proxy.example:3128");
+        assert_eq!(redacted("https://us%40er:p@ss@proxy/x@y"), "https://***@proxy/x@y");
+        assert_eq!(redacted("user:secret@proxy:8080"), "***@proxy:8080");
+        assert_eq!(redacted("http://proxy.example:3128/a@b"), "http://proxy.example:3128/a@b");
+        assert_eq!(redacted("proxy:8080"), "proxy:8080");
+        let err = parse_proxy("http://user:secret@:3128").unwrap_err().to_string();
+        assert!(err.contains("***@:3128") && !err.contains("secret"), "{err}");
+        let debug = format!("{:?}", ProxyConfig::all("http://user:secret@proxy.example:3128"));
+        assert!(debug.contains("***@proxy.example:3128") && !debug.contains("secret"), "{debug}");
+        let debug =
+            format!("{:?}", crate::ClientConfig::default().proxy(ProxyConfig::all("http://u:secret@p:1")));
+        assert!(!debug.contains("secret"), "{debug}");
     }
 
     #[test]

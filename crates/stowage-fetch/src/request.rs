@@ -1,6 +1,8 @@
 //! A GET request: what is asked (URI, headers, cookies, byte range, content decoding, size limit), and the
 //! headers it puts on the wire.
 
+use std::fmt;
+
 use http::Uri;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -8,7 +10,10 @@ use crate::error::Error;
 use crate::range::{ByteRange, range_value};
 
 /// A GET request: URI, headers, cookies, optional byte range and content decoding.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output hides credentials: the values of `Authorization`, `Proxy-Authorization` and `Cookie`
+/// headers, of headers marked sensitive ([`HeaderValue::set_sensitive`]), and of cookies.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Request {
     pub(crate) uri: Uri,
@@ -58,6 +63,7 @@ impl Request {
     }
 
     /// Adds a header (kept alongside others of the same name).
+    #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.append(name, value);
         self
@@ -69,6 +75,7 @@ impl Request {
     }
 
     /// Adds a cookie, sent in one `Cookie` header with the others.
+    #[must_use]
     pub fn cookie(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.cookies.push((name.into(), value.into()));
         self
@@ -76,6 +83,7 @@ impl Request {
 
     /// Asks for a byte range only. The body then holds exactly that range, whatever the server does,
     /// or the request fails.
+    #[must_use]
     pub fn range(mut self, range: ByteRange) -> Self {
         self.range = Some(range);
         self
@@ -83,15 +91,58 @@ impl Request {
 
     /// Accepts gzip, deflate and br and decodes the body (default off: bodies are delivered as sent,
     /// with `Accept-Encoding: identity`). Meant for playlists; segments are not compressed in transit.
+    #[must_use]
     pub fn decode_content(mut self, on: bool) -> Self {
         self.decode = on;
         self
     }
 
     /// A size limit for this response, overriding the client's.
+    #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.max_size = Some(bytes);
         self
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Requests end up in logs; tokens and session cookies must not.
+        struct Hidden;
+        impl fmt::Debug for Hidden {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("***")
+            }
+        }
+        struct Headers<'a>(&'a HeaderMap);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let credential = |name: &HeaderName, value: &HeaderValue| {
+                    value.is_sensitive()
+                        || [header::AUTHORIZATION, header::PROXY_AUTHORIZATION, header::COOKIE].contains(name)
+                };
+                f.debug_map()
+                    .entries(self.0.iter().map(|(name, value)| {
+                        let shown: &dyn fmt::Debug = if credential(name, value) { &Hidden } else { value };
+                        (name, shown)
+                    }))
+                    .finish()
+            }
+        }
+        struct Cookies<'a>(&'a [(String, String)]);
+        impl fmt::Debug for Cookies<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map().entries(self.0.iter().map(|(name, _)| (name, Hidden))).finish()
+            }
+        }
+        f.debug_struct("Request")
+            .field("uri", &self.uri)
+            .field("headers", &Headers(&self.headers))
+            .field("cookies", &Cookies(&self.cookies))
+            .field("range", &self.range)
+            .field("decode", &self.decode)
+            .field("max_size", &self.max_size)
+            .finish()
     }
 }
 
@@ -132,4 +183,34 @@ pub(crate) fn check_fetchable(uri: &Uri) -> Result<(), Error> {
         return Err(Error::InvalidUri { uri: uri.to_string(), reason: "no host".to_owned() });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_stay_out_of_debug_output() {
+        let mut token = HeaderValue::from_static("token-in-a-custom-header");
+        token.set_sensitive(true);
+        let req = Request::get("https://cdn.example/key")
+            .unwrap()
+            .header(header::AUTHORIZATION, HeaderValue::from_static("Bearer secret-token"))
+            .header(header::PROXY_AUTHORIZATION, HeaderValue::from_static("Basic c2VjcmV0"))
+            .header(header::COOKIE, HeaderValue::from_static("sid=secret-cookie"))
+            .header(HeaderName::from_static("x-api-key"), token)
+            .header(header::ACCEPT, HeaderValue::from_static("application/octet-stream"))
+            .cookie("session", "secret-session");
+        let debug = format!("{req:?}");
+        for secret in
+            ["secret-token", "c2VjcmV0", "secret-cookie", "token-in-a-custom-header", "secret-session"]
+        {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        for shown in
+            ["https://cdn.example/key", "authorization", "x-api-key", "application/octet-stream", "session"]
+        {
+            assert!(debug.contains(shown), "{shown} not in {debug}");
+        }
+    }
 }
