@@ -1,0 +1,170 @@
+//! The engine's private books: per job, per rendition and per host.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::Hasher;
+use std::time::{Duration, Instant};
+
+use super::ranges::RangeSet;
+use super::{JobId, RenditionProgress, TimeRange};
+
+/// Where a job stands, with what the engine needs to know about that state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    Ready,
+    Backoff,
+    InFlight { started: Instant },
+    AwaitingRefresh { status: u16 },
+    Done,
+    Gap,
+    Failed,
+    Dropped,
+}
+
+/// The engine's record of one job, kept small: a plan may hold a hundred thousand.
+#[derive(Debug, Clone)]
+pub(super) struct Job {
+    pub(super) id: JobId,
+    pub(super) rendition: u32,
+    pub(super) host: u32,
+    /// Timeline start and duration in nanoseconds: half the size of two `Duration`s, for plans of a
+    /// hundred thousand jobs (584 years fit).
+    pub(super) start_ns: u64,
+    pub(super) duration_ns: u64,
+    pub(super) expected: Option<u64>,
+    pub(super) slot: Slot,
+    /// Starts so far, cancelled ones included, so that `(job, attempt)` names one start.
+    pub(super) starts: u32,
+    /// Failed attempts counted by the retry policy (not refusals asking for fresh URLs).
+    pub(super) failures: u32,
+    pub(super) refreshes: u32,
+    pub(super) first_failure: Option<Instant>,
+    pub(super) prefetch: bool,
+}
+
+impl Job {
+    /// Its place in a host's ready queue: timeline start (a prefetch's moved earlier by the prefetch lead),
+    /// then prefetches before the renditions' jobs, then rendition, then the order in which jobs were added
+    /// (`index`).
+    pub(super) fn order(&self, prefetch_lead_ns: u64, index: u32) -> Reverse<(u64, u32, u32)> {
+        if self.prefetch {
+            return Reverse((self.start_ns.saturating_sub(prefetch_lead_ns), 0, index));
+        }
+        Reverse((self.start_ns, self.rendition.saturating_add(1), index))
+    }
+
+    pub(super) fn duration(&self) -> Duration {
+        Duration::from_nanos(self.duration_ns)
+    }
+
+    pub(super) fn range(&self) -> TimeRange {
+        let start = Duration::from_nanos(self.start_ns);
+        TimeRange::new(start, self.duration())
+    }
+}
+
+/// A multiplicative hasher for job ids. Ids are chosen by the driver, not by the network, so no
+/// adversary can aim at collisions, and SipHash's cost (a third of planning a large asset) buys nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing: the odd multiplier spreads consecutive ids over high and low bits alike.
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(super) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Per-rendition books. Sums are kept in `u128` (bytes, nanoseconds) so that no plan, however large or
+/// hostile its numbers, can overflow them, and adding then removing a job restores them exactly.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Rendition {
+    pub(super) bandwidth: Option<u64>,
+    pub(super) total: usize,
+    pub(super) done: usize,
+    pub(super) gaps: usize,
+    pub(super) done_bytes: u128,
+    pub(super) done_duration_ns: u128,
+    pub(super) pending_known_bytes: u128,
+    pub(super) pending_unknown: usize,
+    pub(super) pending_unknown_ns: u128,
+    pub(super) loaded: RangeSet,
+    pub(super) expected: Option<TimeRange>,
+}
+
+impl Rendition {
+    pub(super) fn add_pending(&mut self, job: &Job) {
+        match job.expected {
+            Some(bytes) => self.pending_known_bytes += u128::from(bytes),
+            None => {
+                self.pending_unknown += 1;
+                self.pending_unknown_ns += u128::from(job.duration_ns);
+            }
+        }
+    }
+
+    pub(super) fn remove_pending(&mut self, job: &Job) {
+        match job.expected {
+            Some(bytes) => self.pending_known_bytes -= u128::from(bytes),
+            None => {
+                self.pending_unknown -= 1;
+                self.pending_unknown_ns -= u128::from(job.duration_ns);
+            }
+        }
+    }
+
+    pub(super) fn add_done(&mut self, job: &Job, bytes: u64) {
+        self.done += 1;
+        self.done_bytes += u128::from(bytes);
+        self.done_duration_ns += u128::from(job.duration_ns);
+        self.loaded.insert(job.range());
+    }
+
+    pub(super) fn progress(&self, index: usize) -> RenditionProgress {
+        // Before any segment is stored, the declared bandwidth is the only guide; afterwards the measured
+        // bytes per second of media is better, since BANDWIDTH is a peak and overestimates.
+        let rate = if self.done_duration_ns > 0 && self.done_bytes > 0 {
+            Some(self.done_bytes as f64 / (self.done_duration_ns as f64 / 1e9))
+        } else {
+            self.bandwidth.map(|bps| bps as f64 / 8.0)
+        };
+        // The float-to-int cast saturates, so an absurd estimate stays a number.
+        let estimate = rate.map_or(0, |rate| (rate * (self.pending_unknown_ns as f64 / 1e9)).round() as u128);
+        let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        RenditionProgress {
+            rendition: index,
+            bytes_done: clamp(self.done_bytes),
+            bytes_expected: clamp(self.done_bytes + self.pending_known_bytes + estimate),
+            bytes_expected_exact: self.pending_unknown == 0,
+            segments_done: self.done,
+            segments_total: self.total,
+            segments_missing: self.gaps,
+            loaded_duration: self.loaded.total(),
+        }
+    }
+}
+
+/// One host's jobs in flight, ready queue and pause.
+#[derive(Debug, Clone)]
+pub(super) struct Host {
+    pub(super) name: Box<str>,
+    pub(super) in_flight: usize,
+    /// Ready jobs by (timeline start, rendition, job index). Entries whose job is no longer ready are
+    /// skipped when they reach the top.
+    pub(super) ready: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    pub(super) paused_until: Option<Instant>,
+}

@@ -1,0 +1,711 @@
+//! The engine itself: the state machine that owns the plan and decides what to fetch next.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::time::{Duration, Instant};
+
+use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
+use super::concurrency::Controller;
+use super::rng::SplitMix64;
+use super::{
+    Action, EngineConfig, EngineState, Failure, GiveUpReason, JobFailure, JobId, JobSpec, JobStatus,
+    LoadedTimeRange, Outcome, Plan, Progress, RenditionProgress, RenditionSpec, TimeRange,
+};
+use crate::Error;
+use crate::config::IntegrityPolicy;
+
+/// The sans-IO download engine. See the [module documentation](super).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use stowage_task::engine::{Action, Engine, EngineConfig, JobId, JobSpec, Outcome, Plan, RenditionSpec};
+///
+/// let mut plan = Plan::new();
+/// let video = plan.add_rendition(RenditionSpec::new().bandwidth(2_000_000));
+/// for i in 0..3u64 {
+///     let start = Duration::from_secs(6 * i);
+///     plan.add_job(JobSpec::new(JobId(i), video, start, Duration::from_secs(6), "cdn.example"));
+/// }
+/// let mut engine = Engine::new(EngineConfig::default(), plan)?;
+/// let now = Instant::now();
+/// engine.resume(now);
+/// let mut started = Vec::new();
+/// while let Some(action) = engine.poll_action() {
+///     if let Action::Start { job, .. } = action {
+///         started.push(job);
+///     }
+/// }
+/// assert_eq!(started, [JobId(0), JobId(1), JobId(2)]);
+/// for job in started {
+///     engine.handle_completed(now + Duration::from_millis(40), job, Outcome::success(1_500_000));
+/// }
+/// assert_eq!(engine.poll_action(), Some(Action::Finished { complete: true, gaps: 0 }));
+/// # Ok::<(), stowage_task::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Engine {
+    config: EngineConfig,
+    state: EngineState,
+    jobs: Vec<Job>,
+    index: HashMap<JobId, u32, BuildHasherDefault<IdHasher>>,
+    renditions: Vec<Rendition>,
+    hosts: Vec<Host>,
+    backoff: BinaryHeap<Reverse<(Instant, u32)>>,
+    actions: VecDeque<Action>,
+    rng: SplitMix64,
+    controller: Controller,
+    in_flight: usize,
+    /// Jobs neither done nor recorded as gaps.
+    remaining: usize,
+    gaps: usize,
+    refresh_pending: bool,
+}
+
+impl Engine {
+    /// Builds an engine for `plan`. It starts suspended, as a new download task does: call
+    /// [`resume`](Self::resume) to start.
+    ///
+    /// Fails on an invalid configuration, a job id used twice, or a job naming a rendition the plan does
+    /// not have.
+    pub fn new(config: EngineConfig, plan: Plan<'_>) -> Result<Self, Error> {
+        config.validate()?;
+        let limits = &config.concurrency;
+        let controller = Controller::new(limits.adaptive, limits.initial, limits.max_total);
+        let mut engine = Self {
+            rng: SplitMix64::new(config.seed),
+            config,
+            state: EngineState::Suspended,
+            jobs: Vec::new(),
+            index: HashMap::default(),
+            renditions: Vec::new(),
+            hosts: Vec::new(),
+            backoff: BinaryHeap::new(),
+            actions: VecDeque::new(),
+            controller,
+            in_flight: 0,
+            remaining: 0,
+            gaps: 0,
+            refresh_pending: false,
+        };
+        for rendition in plan.renditions {
+            engine.add_rendition(rendition);
+        }
+        engine.insert_jobs(plan.jobs)?;
+        Ok(engine)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The overall state.
+    pub fn state(&self) -> EngineState {
+        self.state
+    }
+
+    /// Jobs in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Jobs in flight now on `host`.
+    pub fn in_flight_on(&self, host: &str) -> usize {
+        self.hosts.iter().find(|h| &*h.name == host).map_or(0, |h| h.in_flight)
+    }
+
+    /// The current concurrency window (between one and the global limit).
+    pub fn window(&self) -> usize {
+        self.controller.window()
+    }
+
+    /// Where a job stands, or `None` for an id the engine does not know.
+    pub fn job_status(&self, job: JobId) -> Option<JobStatus> {
+        let index = *self.index.get(&job)?;
+        Some(match self.jobs[index as usize].slot {
+            Slot::Ready => JobStatus::Ready,
+            Slot::Backoff => JobStatus::Backoff,
+            Slot::InFlight { .. } => JobStatus::InFlight,
+            Slot::AwaitingRefresh { .. } => JobStatus::AwaitingRefresh,
+            Slot::Done => JobStatus::Done,
+            Slot::Gap => JobStatus::Gap,
+            Slot::Failed => JobStatus::Failed,
+            Slot::Dropped => JobStatus::Dropped,
+        })
+    }
+
+    /// The number of jobs in the plan.
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The number of renditions in the plan.
+    pub fn rendition_count(&self) -> usize {
+        self.renditions.len()
+    }
+
+    /// The time ranges of `rendition` loaded so far, sorted and merged. Empty for an unknown rendition.
+    pub fn loaded_ranges(&self, rendition: usize) -> &[TimeRange] {
+        self.renditions.get(rendition).map_or(&[], |r| r.loaded.as_slice())
+    }
+
+    /// The range `rendition` is expected to load: from the earliest job start to the latest job end.
+    pub fn expected_range(&self, rendition: usize) -> Option<TimeRange> {
+        self.renditions.get(rendition)?.expected
+    }
+
+    /// The "loaded time range added" event for a job that is done: its range, with every range of its
+    /// rendition loaded so far and the range expected. `None` for a job that is not done (or unknown).
+    pub fn loaded_time_range(&self, job: JobId) -> Option<LoadedTimeRange> {
+        let job = &self.jobs[*self.index.get(&job)? as usize];
+        if job.slot != Slot::Done || job.prefetch {
+            return None;
+        }
+        let rendition = job.rendition as usize;
+        Some(LoadedTimeRange::new(
+            rendition,
+            job.range(),
+            self.loaded_ranges(rendition).to_vec(),
+            self.expected_range(rendition),
+        ))
+    }
+
+    /// Bytes and segments done and expected, per rendition and in total.
+    ///
+    /// Expected bytes are exact once every remaining job's size is known; before, the unknown ones are
+    /// estimated from the media rate measured on stored segments, or from the declared bandwidth ×
+    /// duration while none is stored. Gaps are not expected any more.
+    pub fn progress(&self) -> Progress {
+        let renditions: Vec<RenditionProgress> =
+            self.renditions.iter().enumerate().map(|(i, r)| r.progress(i)).collect();
+        Progress::from_renditions(renditions)
+    }
+
+    /// Adds a rendition to a running plan (to augment a download) and returns its index.
+    pub fn add_rendition(&mut self, rendition: RenditionSpec) -> usize {
+        self.renditions.push(Rendition { bandwidth: rendition.bandwidth, ..Rendition::default() });
+        self.renditions.len() - 1
+    }
+
+    /// Adds jobs to the plan, for instance the segments of a media selection added to a download.
+    ///
+    /// Either every job is added or, on error, none. A finished engine runs again; a running one starts
+    /// the new jobs in their place on the timeline. Fails once the engine failed or was cancelled.
+    pub fn add_jobs<'a>(
+        &mut self,
+        now: Instant,
+        jobs: impl IntoIterator<Item = JobSpec<'a>>,
+    ) -> Result<(), Error> {
+        if self.state.is_closed() {
+            return Err(Error::EngineClosed);
+        }
+        let jobs: Vec<JobSpec<'a>> = jobs.into_iter().collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.insert_jobs(jobs)?;
+        if self.state == EngineState::Finished {
+            self.state = EngineState::Running;
+        }
+        self.dispatch(now);
+        self.check_finished();
+        Ok(())
+    }
+
+    fn insert_jobs(&mut self, jobs: Vec<JobSpec<'_>>) -> Result<(), Error> {
+        // Validate everything first so that a bad batch leaves the engine as it was. Ids are entered in
+        // the index as they are checked (one hash per job), and taken out again if the batch is refused.
+        let first = self.jobs.len();
+        if first + jobs.len() > u32::MAX as usize {
+            return Err(Error::InvalidConfig { reason: "a plan holds at most 2^32 - 1 jobs" });
+        }
+        self.index.reserve(jobs.len());
+        for (offset, job) in jobs.iter().enumerate() {
+            let refused = if job.rendition >= self.renditions.len() {
+                Some(Error::UnknownRendition { job: job.id, rendition: job.rendition })
+            } else if let Some(previous) = self.index.insert(job.id, (first + offset) as u32) {
+                self.index.insert(job.id, previous);
+                Some(Error::DuplicateJob { job: job.id })
+            } else {
+                None
+            };
+            if let Some(error) = refused {
+                // Remove the ids this batch entered, keeping those that were there before it.
+                for earlier in &jobs[..offset] {
+                    if self.index.get(&earlier.id).is_some_and(|&i| i as usize >= first) {
+                        self.index.remove(&earlier.id);
+                    }
+                }
+                return Err(error);
+            }
+        }
+        self.jobs.reserve(jobs.len());
+        for spec in jobs {
+            let index = self.jobs.len() as u32;
+            let host = self.intern(spec.host);
+            let job = Job {
+                id: spec.id,
+                rendition: spec.rendition as u32,
+                host,
+                start_ns: nanos(spec.start),
+                duration_ns: nanos(spec.duration),
+                expected: spec.expected_size,
+                slot: Slot::Ready,
+                starts: 0,
+                failures: 0,
+                refreshes: 0,
+                first_failure: None,
+                prefetch: spec.prefetch,
+            };
+            if spec.prefetch {
+                // Outside the renditions' books: neither progress nor the task's end waits for it.
+                let mut job = job;
+                match spec.finished {
+                    Some(_) => job.slot = Slot::Done,
+                    None => self.hosts[host as usize]
+                        .ready
+                        .push(job.order(nanos(self.config.prefetch_lead), index)),
+                }
+                self.jobs.push(job);
+                continue;
+            }
+            let rendition = &mut self.renditions[spec.rendition];
+            rendition.total += 1;
+            let range = TimeRange::new(spec.start, spec.duration);
+            rendition.expected = Some(match rendition.expected {
+                Some(e) => TimeRange { start: e.start.min(range.start), end: e.end.max(range.end) },
+                None => range,
+            });
+            let mut job = job;
+            match spec.finished {
+                Some(bytes) => {
+                    job.slot = Slot::Done;
+                    rendition.add_done(&job, bytes);
+                }
+                None => {
+                    rendition.add_pending(&job);
+                    self.remaining += 1;
+                    self.hosts[host as usize].ready.push(job.order(nanos(self.config.prefetch_lead), index));
+                }
+            }
+            self.jobs.push(job);
+        }
+        Ok(())
+    }
+
+    fn intern(&mut self, host: &str) -> u32 {
+        if let Some(i) = self.hosts.iter().position(|h| &*h.name == host) {
+            return i as u32;
+        }
+        self.hosts.push(Host {
+            name: host.into(),
+            in_flight: 0,
+            ready: BinaryHeap::new(),
+            paused_until: None,
+        });
+        (self.hosts.len() - 1) as u32
+    }
+
+    /// The next action for the driver, in the order they arose.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When the engine next needs [`handle_timeout`](Self::handle_timeout): the end of the earliest retry
+    /// delay or host pause. `None` while nothing waits on time (or the engine is not running).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        if self.state != EngineState::Running {
+            return None;
+        }
+        while let Some(&Reverse((_, index))) = self.backoff.peek() {
+            if self.jobs[index as usize].slot == Slot::Backoff {
+                break;
+            }
+            self.backoff.pop();
+        }
+        let retry = self.backoff.peek().map(|Reverse((at, _))| *at);
+        let pause = self.hosts.iter().filter(|h| !h.ready.is_empty()).filter_map(|h| h.paused_until).min();
+        match (retry, pause) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Time passed: wake jobs whose retry delay is over, lift host pauses, and start what may start.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state != EngineState::Running {
+            return;
+        }
+        self.wake_due(now);
+        self.dispatch(now);
+    }
+
+    /// A started job ended.
+    ///
+    /// A success is accepted for any job not yet done, also one that was cancelled by a suspend while its
+    /// bytes were being stored: stored work is never fetched again. A failure is taken only for a job in
+    /// flight; a failure of a start the engine already cancelled is ignored, as are reports for unknown
+    /// jobs and reports after the engine failed or was cancelled.
+    ///
+    /// When a cancelled job may already have been started again, a late failure of the cancelled start
+    /// cannot be told from a failure of the new one here; use
+    /// [`handle_attempt_completed`](Self::handle_attempt_completed), which can.
+    pub fn handle_completed(&mut self, now: Instant, job: JobId, outcome: Outcome) {
+        self.complete(now, job, None, outcome);
+    }
+
+    /// A start of a job ended: `attempt` is the number its [`Action::Start`] carried.
+    ///
+    /// A report about an earlier start than the one in flight is told apart: its failure is ignored, and
+    /// its success is kept (the bytes are stored) while the newer start is cancelled with
+    /// [`Action::Cancel`]. Otherwise as [`handle_completed`](Self::handle_completed).
+    pub fn handle_attempt_completed(&mut self, now: Instant, job: JobId, attempt: u32, outcome: Outcome) {
+        self.complete(now, job, Some(attempt), outcome);
+    }
+
+    fn complete(&mut self, now: Instant, job: JobId, attempt: Option<u32>, outcome: Outcome) {
+        if self.state.is_closed() {
+            return;
+        }
+        let Some(&index) = self.index.get(&job) else {
+            return;
+        };
+        let slot = self.jobs[index as usize].slot;
+        let stale = attempt.is_some_and(|a| a != self.jobs[index as usize].starts);
+        match (slot, outcome) {
+            (Slot::InFlight { .. }, Outcome::Success { bytes }) if stale => {
+                // An earlier start stored the bytes after all: keep them and stop the newer start.
+                self.leave_flight(index);
+                self.actions.push_back(Action::Cancel { job });
+                self.mark_done(index, bytes);
+            }
+            (Slot::InFlight { .. }, Outcome::Failure(_)) if stale => return,
+            (Slot::InFlight { started }, Outcome::Success { bytes }) => {
+                self.leave_flight(index);
+                self.controller.on_success(now, started, bytes);
+                self.mark_done(index, bytes);
+            }
+            (Slot::Ready | Slot::Backoff | Slot::AwaitingRefresh { .. }, Outcome::Success { bytes }) => {
+                // Stale heap entries of this job are skipped when they surface.
+                self.mark_done(index, bytes);
+            }
+            (Slot::InFlight { started }, Outcome::Failure(failure)) => {
+                self.leave_flight(index);
+                self.on_failure(now, index, started, failure);
+            }
+            _ => return,
+        }
+        self.dispatch(now);
+        self.check_finished();
+    }
+
+    /// The driver obtained fresh URLs: jobs waiting for them are ready again and starts resume.
+    pub fn handle_refreshed(&mut self, now: Instant) {
+        if self.state.is_closed() || !self.refresh_pending {
+            return;
+        }
+        self.requeue_awaiting_refresh(false);
+        self.dispatch(now);
+    }
+
+    /// The driver stopped waiting for fresh URLs without an answer (the task was suspended while the hook
+    /// ran): jobs waiting for them are ready again with the URLs they have, and the refresh they asked for
+    /// is not counted, so a refusal after [`Engine::resume`] asks again.
+    pub fn handle_refresh_abandoned(&mut self, now: Instant) {
+        if self.state.is_closed() || !self.refresh_pending {
+            return;
+        }
+        self.requeue_awaiting_refresh(true);
+        self.dispatch(now);
+    }
+
+    /// Ends the pending refresh: jobs waiting for it are ready again, in their places on the timeline;
+    /// `uncount` takes back the refresh each of them was charged when it asked.
+    fn requeue_awaiting_refresh(&mut self, uncount: bool) {
+        self.refresh_pending = false;
+        for index in 0..self.jobs.len() {
+            let job = &mut self.jobs[index];
+            if let Slot::AwaitingRefresh { .. } = job.slot {
+                if uncount {
+                    job.refreshes = job.refreshes.saturating_sub(1);
+                }
+                self.make_ready(index as u32);
+            }
+        }
+    }
+
+    /// Makes job `index` ready and puts it in its host's queue, in its place on the timeline.
+    fn make_ready(&mut self, index: u32) {
+        let lead = nanos(self.config.prefetch_lead);
+        let job = &mut self.jobs[index as usize];
+        job.slot = Slot::Ready;
+        self.hosts[job.host as usize].ready.push(job.order(lead, index));
+    }
+
+    /// The driver could not obtain fresh URLs: every job waiting for them gives up (a gap each under the
+    /// tolerant policy, the task's failure under the strict one).
+    pub fn handle_refresh_failed(&mut self, now: Instant) {
+        if self.state.is_closed() || !self.refresh_pending {
+            return;
+        }
+        self.refresh_pending = false;
+        for index in 0..self.jobs.len() {
+            if self.state.is_closed() {
+                break;
+            }
+            if let Slot::AwaitingRefresh { status } = self.jobs[index].slot {
+                self.give_up(index as u32, Failure::NeedsRefresh { status }, GiveUpReason::RefreshFailed);
+            }
+        }
+        self.dispatch(now);
+        self.check_finished();
+    }
+
+    /// Starts (or restarts) the engine. A finished plan reports [`Action::Finished`] at once.
+    pub fn resume(&mut self, now: Instant) {
+        if self.state != EngineState::Suspended {
+            return;
+        }
+        self.state = EngineState::Running;
+        self.wake_due(now);
+        self.dispatch(now);
+        self.check_finished();
+    }
+
+    /// Stops starting jobs and cancels those in flight ([`Action::Cancel`] for each), which go back to
+    /// the ready queue; a cancelled attempt does not count against the retry policy.
+    pub fn suspend(&mut self) {
+        if self.state != EngineState::Running {
+            return;
+        }
+        self.state = EngineState::Suspended;
+        self.cancel_in_flight(true);
+        self.controller.on_pause();
+    }
+
+    /// Cancels the task: [`Action::Cancel`] for each job in flight, then [`Action::Cancelled`].
+    pub fn cancel(&mut self) {
+        if self.state.is_closed() {
+            return;
+        }
+        self.cancel_in_flight(false);
+        self.state = EngineState::Cancelled;
+        self.actions.push_back(Action::Cancelled);
+    }
+
+    fn cancel_in_flight(&mut self, requeue: bool) {
+        if self.in_flight == 0 {
+            return;
+        }
+        for index in 0..self.jobs.len() {
+            if let Slot::InFlight { .. } = self.jobs[index].slot {
+                self.leave_flight(index as u32);
+                let job = &mut self.jobs[index];
+                job.slot = Slot::Ready;
+                self.actions.push_back(Action::Cancel { job: job.id });
+                if requeue {
+                    self.make_ready(index as u32);
+                }
+            }
+        }
+    }
+
+    fn leave_flight(&mut self, index: u32) {
+        let job = &mut self.jobs[index as usize];
+        job.slot = Slot::Ready;
+        self.hosts[job.host as usize].in_flight -= 1;
+        self.in_flight -= 1;
+    }
+
+    fn mark_done(&mut self, index: u32, bytes: u64) {
+        let job = &mut self.jobs[index as usize];
+        job.slot = Slot::Done;
+        if job.prefetch {
+            return;
+        }
+        let rendition = &mut self.renditions[job.rendition as usize];
+        rendition.remove_pending(job);
+        rendition.add_done(job, bytes);
+        self.remaining -= 1;
+    }
+
+    fn on_failure(&mut self, now: Instant, index: u32, started: Instant, failure: Failure) {
+        let retry = &self.config.retry;
+        let job = &mut self.jobs[index as usize];
+        let retry_after = match &failure {
+            Failure::Fatal { .. } => {
+                job.failures += 1;
+                return self.give_up(index, failure, GiveUpReason::Fatal);
+            }
+            Failure::NeedsRefresh { status } => {
+                job.refreshes = job.refreshes.saturating_add(1);
+                if job.refreshes > retry.max_refreshes {
+                    return self.give_up(index, failure, GiveUpReason::RefreshesExhausted);
+                }
+                let status = *status;
+                job.slot = Slot::AwaitingRefresh { status };
+                if !self.refresh_pending {
+                    self.refresh_pending = true;
+                    self.actions.push_back(Action::RefreshUrls { job: job.id, status });
+                }
+                return;
+            }
+            Failure::Superseded { .. } => {
+                // Ready again at once, in its place on the timeline; while a refresh is pending it waits
+                // for it like every other start.
+                self.make_ready(index);
+                return;
+            }
+            Failure::Retryable { retry_after, .. } => *retry_after,
+            Failure::Throttled { retry_after, .. } => *retry_after,
+            Failure::Stalled => None,
+        };
+        let first_failure = *job.first_failure.get_or_insert(now);
+        job.failures += 1;
+        let failures = job.failures;
+        let attempt = job.starts;
+        let host = job.host as usize;
+        if failure.is_congestion() {
+            self.controller.on_congestion(now, started);
+        }
+        if let (Failure::Throttled { .. }, Some(after)) = (&failure, retry_after) {
+            // No origin pauses a host for longer than a job may wait to be retried.
+            let until = now.checked_add(after.min(retry.max_retry_time));
+            if let Some(until) = until {
+                let host = &mut self.hosts[host];
+                host.paused_until = Some(host.paused_until.map_or(until, |p| p.max(until)));
+            }
+        }
+        if failures >= retry.max_attempts {
+            return self.give_up(index, failure, GiveUpReason::AttemptsExhausted);
+        }
+        let delay = match retry_after {
+            Some(after) => after,
+            None => {
+                let ceiling = retry.backoff_ceiling(failures);
+                let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+                Duration::from_nanos(self.rng.below_inclusive(nanos))
+            }
+        };
+        // Checked sums: a `Retry-After` of centuries must give up, not overflow the clock.
+        let deadline = first_failure.checked_add(self.config.retry.max_retry_time);
+        let due = match now.checked_add(delay) {
+            Some(due) if deadline.is_none_or(|d| due <= d) => due,
+            _ => return self.give_up(index, failure, GiveUpReason::RetryTimeExhausted),
+        };
+        let job = &mut self.jobs[index as usize];
+        job.slot = Slot::Backoff;
+        self.backoff.push(Reverse((due, index)));
+        self.actions.push_back(Action::Retried { job: job.id, attempt, cause: failure, delay });
+    }
+
+    fn give_up(&mut self, index: u32, cause: Failure, reason: GiveUpReason) {
+        let job = &mut self.jobs[index as usize];
+        if job.prefetch {
+            job.slot = Slot::Dropped;
+            return;
+        }
+        let failure =
+            JobFailure { job: job.id, cause, attempts: job.failures.saturating_add(job.refreshes), reason };
+        match self.config.integrity {
+            IntegrityPolicy::Tolerant => {
+                job.slot = Slot::Gap;
+                let rendition = &mut self.renditions[job.rendition as usize];
+                rendition.remove_pending(job);
+                rendition.gaps += 1;
+                self.remaining -= 1;
+                self.gaps += 1;
+                self.actions.push_back(Action::GapRecorded(failure));
+            }
+            IntegrityPolicy::Strict => {
+                job.slot = Slot::Failed;
+                self.cancel_in_flight(false);
+                self.state = EngineState::Failed;
+                self.actions.push_back(Action::Failed(failure));
+            }
+        }
+    }
+
+    fn wake_due(&mut self, now: Instant) {
+        while let Some(&Reverse((at, index))) = self.backoff.peek() {
+            if at > now {
+                break;
+            }
+            self.backoff.pop();
+            if self.jobs[index as usize].slot == Slot::Backoff {
+                self.make_ready(index);
+            }
+        }
+        for host in &mut self.hosts {
+            if host.paused_until.is_some_and(|until| until <= now) {
+                host.paused_until = None;
+            }
+        }
+    }
+
+    /// Starts ready jobs in timeline order while the window, the global limit and the host limits allow.
+    fn dispatch(&mut self, now: Instant) {
+        if self.state != EngineState::Running || self.refresh_pending {
+            return;
+        }
+        let window = self.controller.window().min(self.config.concurrency.max_total);
+        let per_host = self.config.concurrency.max_per_host;
+        let mut window_was_limit = false;
+        loop {
+            if self.in_flight >= window {
+                window_was_limit = true;
+                break;
+            }
+            let mut best: Option<(usize, (u64, u32, u32))> = None;
+            for (h, host) in self.hosts.iter_mut().enumerate() {
+                if host.in_flight >= per_host || host.paused_until.is_some_and(|until| until > now) {
+                    continue;
+                }
+                // Drop entries of jobs that left the ready state by another way (a raced success).
+                while let Some(&Reverse((_, _, index))) = host.ready.peek() {
+                    if self.jobs[index as usize].slot == Slot::Ready {
+                        break;
+                    }
+                    host.ready.pop();
+                }
+                if let Some(&Reverse(key)) = host.ready.peek()
+                    && best.is_none_or(|(_, b)| key < b)
+                {
+                    best = Some((h, key));
+                }
+            }
+            let Some((h, (_, _, index))) = best else {
+                break;
+            };
+            self.hosts[h].ready.pop();
+            self.hosts[h].in_flight += 1;
+            self.in_flight += 1;
+            let job = &mut self.jobs[index as usize];
+            job.slot = Slot::InFlight { started: now };
+            job.starts = job.starts.saturating_add(1);
+            self.actions.push_back(Action::Start { job: job.id, attempt: job.starts });
+        }
+        self.controller.on_dispatch(now, window_was_limit);
+    }
+
+    fn check_finished(&mut self) {
+        if self.state == EngineState::Running && self.remaining == 0 && self.in_flight == 0 {
+            self.state = EngineState::Finished;
+            self.actions.push_back(Action::Finished { complete: self.gaps == 0, gaps: self.gaps });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine's share of memory per planned job is its `Job` record, one ready-queue entry and one
+    /// index entry (about 130 bytes in all on 64-bit targets); this keeps it from growing unnoticed.
+    #[test]
+    fn per_job_state_stays_small() {
+        assert!(size_of::<Job>() <= 96, "Job grew to {} bytes", size_of::<Job>());
+        assert!(size_of::<Reverse<(u64, u32, u32)>>() <= 16);
+    }
+}

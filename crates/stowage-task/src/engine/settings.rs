@@ -1,0 +1,215 @@
+//! How an engine is configured: concurrency limits, the retry policy, the integrity policy.
+
+use std::time::Duration;
+
+use crate::Error;
+use crate::config::IntegrityPolicy;
+
+/// Concurrency limits and whether the window adapts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConcurrencyLimits {
+    /// Jobs in flight at once, in total. Never exceeded. Default 32.
+    pub max_total: usize,
+    /// Jobs in flight at once on one host. Never exceeded. Default 16: with segments of a few hundred
+    /// kilobytes, a download is bound by round trips, not bandwidth, and the time to fetch `n` segments
+    /// at `c` in flight is about `n × latency / c`; the adaptive window keeps fewer in flight where more
+    /// buy nothing, and halves on throttling.
+    pub max_per_host: usize,
+    /// Whether the window adapts to measured throughput and throttling (default) or stays at `max_total`.
+    ///
+    /// The adaptive window starts at `initial`, doubles while each doubling raises measured throughput by
+    /// at least 10 %, then probes one slot at a time (kept only for a 5 % gain), and halves on a 429, a
+    /// 503 or a stall, at most once per round trip. An epoch in which the window was not what limited the
+    /// starts (too few ready jobs, a per-host limit, a paused host) never widens it.
+    pub adaptive: bool,
+    /// The first window when adapting. Default 4.
+    pub initial: usize,
+}
+
+impl Default for ConcurrencyLimits {
+    fn default() -> Self {
+        Self { max_total: 32, max_per_host: 16, adaptive: true, initial: 4 }
+    }
+}
+
+impl ConcurrencyLimits {
+    /// Sets the global limit.
+    #[must_use]
+    pub fn max_total(mut self, n: usize) -> Self {
+        self.max_total = n;
+        self
+    }
+
+    /// Sets the per-host limit.
+    #[must_use]
+    pub fn max_per_host(mut self, n: usize) -> Self {
+        self.max_per_host = n;
+        self
+    }
+
+    /// Turns adaptation on or off.
+    #[must_use]
+    pub fn adaptive(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+
+    /// Sets the first window used when adapting.
+    #[must_use]
+    pub fn initial(mut self, n: usize) -> Self {
+        self.initial = n;
+        self
+    }
+}
+
+/// How failed jobs are retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Attempts per job, the first included. Default 10.
+    pub max_attempts: u32,
+    /// Backoff ceiling after the first failure. Default 250 ms.
+    pub backoff_base: Duration,
+    /// Largest backoff ceiling. Default 30 s.
+    pub backoff_cap: Duration,
+    /// How long after its first failure a job may still be retried. Default 10 minutes.
+    pub max_retry_time: Duration,
+    /// How many times one job may ask for fresh URLs (401, 403, 410) before it gives up. Default 2.
+    pub max_refreshes: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(30),
+            max_retry_time: Duration::from_secs(600),
+            max_refreshes: 2,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Sets the attempts per job, the first included.
+    #[must_use]
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Sets the backoff base and cap.
+    #[must_use]
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_cap = cap;
+        self
+    }
+
+    /// Sets the total retry time per job.
+    #[must_use]
+    pub fn max_retry_time(mut self, limit: Duration) -> Self {
+        self.max_retry_time = limit;
+        self
+    }
+
+    /// Sets how many URL refreshes one job may ask for.
+    #[must_use]
+    pub fn max_refreshes(mut self, n: u32) -> Self {
+        self.max_refreshes = n;
+        self
+    }
+
+    /// The largest delay the jitter may draw after the `failures`-th failed attempt (counting from one).
+    pub fn backoff_ceiling(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(63);
+        let factor = 1u32.checked_shl(doublings).unwrap_or(u32::MAX);
+        self.backoff_base.checked_mul(factor).unwrap_or(Duration::MAX).min(self.backoff_cap)
+    }
+}
+
+/// Everything an engine is configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// Concurrency limits.
+    pub concurrency: ConcurrencyLimits,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// What happens to a job that cannot be had.
+    pub integrity: IntegrityPolicy,
+    /// Seed of the jitter generator. Drivers should pass a fresh random value so that many clients do not
+    /// retry in step; tests pass a fixed one to be reproducible. Default 0.
+    pub seed: u64,
+    /// How far ahead on the timeline prefetches ([`JobSpec::prefetch`](super::JobSpec::prefetch)) are started: a prefetch goes
+    /// before the jobs that start up to this long before the first job that needs it, so that what it
+    /// fetches (a key) is there when that job starts, and no job waits for it. Default 60 s of media.
+    pub prefetch_lead: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: ConcurrencyLimits::default(),
+            retry: RetryPolicy::default(),
+            integrity: IntegrityPolicy::default(),
+            seed: 0,
+            prefetch_lead: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Sets the concurrency limits.
+    #[must_use]
+    pub fn concurrency(mut self, limits: ConcurrencyLimits) -> Self {
+        self.concurrency = limits;
+        self
+    }
+
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Sets the integrity policy.
+    #[must_use]
+    pub fn integrity(mut self, policy: IntegrityPolicy) -> Self {
+        self.integrity = policy;
+        self
+    }
+
+    /// Sets the jitter seed.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets how far ahead on the timeline prefetches are started.
+    #[must_use]
+    pub fn prefetch_lead(mut self, lead: Duration) -> Self {
+        self.prefetch_lead = lead;
+        self
+    }
+
+    pub(super) fn validate(&self) -> Result<(), Error> {
+        let invalid = |reason: &'static str| Err(Error::InvalidConfig { reason });
+        if self.concurrency.max_total == 0 {
+            return invalid("the global concurrency limit must be at least 1");
+        }
+        if self.concurrency.max_per_host == 0 {
+            return invalid("the per-host concurrency limit must be at least 1");
+        }
+        if self.retry.max_attempts == 0 {
+            return invalid("the retry policy must allow at least one attempt");
+        }
+        if self.retry.backoff_cap < self.retry.backoff_base {
+            return invalid("the backoff cap must not be below the backoff base");
+        }
+        Ok(())
+    }
+}
