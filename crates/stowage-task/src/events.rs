@@ -75,6 +75,16 @@ impl TaskEvent {
     }
 }
 
+/// An event of any task of a session.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionEvent {
+    /// The task's asset identifier.
+    pub asset: String,
+    /// The event.
+    pub event: TaskEvent,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,23 +84,25 @@
 //! # Ok::<(), stowage_task::Error>(())
 //! ```
 
+// The pure parts: plain data and plain functions, no tokio and no IO.
 pub mod config;
-mod driver;
 pub mod engine;
 mod error;
 pub mod events;
 mod planning;
 pub mod selection;
-mod session;
+// The tokio parts: the session, the task handles, and the driver of each task.
+mod runtime;
 
 pub use config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, MediaSelection, VariantQualifier,
 };
 pub use engine::Engine;
 pub use error::Error;
+pub use events::SessionEvent;
 pub use events::TaskEvent;
-pub use selection::ResolvedSelection;
-pub use session::{
+pub use runtime::{
     CancelMode, DownloadSession, DownloadTask, Refresh, RefreshFuture, RefreshHook, RefreshRequest,
-    SessionConfig, SessionEvent, SessionEvents, TaskEvents, TaskState, asset_id_for, refresh_fn,
+    SessionConfig, SessionEvents, TaskEvents, TaskState, asset_id_for, refresh_fn,
 };
+pub use selection::ResolvedSelection;

@@ -19,6 +19,9 @@ use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect, reso
 use tokio::sync::{SemaphorePermit, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
+use super::refresh_hook::{Refresh, RefreshHook, RefreshRequest};
+use super::shared::{SessionInner, lock};
+use super::task::{CancelMode, Control, Ending, TaskShared, TaskState};
 use crate::Error;
 use crate::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
@@ -31,9 +34,6 @@ use crate::engine::{
 use crate::events::TaskEvent;
 use crate::planning::{Built, Crypto, Job, Wanted, build_rendition, host_of, key_jobs, merge_inits};
 use crate::selection::resolve;
-use crate::session::{
-    CancelMode, Control, Ending, Refresh, RefreshRequest, SessionInner, TaskShared, TaskState, lock,
-};
 
 /// Largest playlist accepted, in bytes.
 const MAX_PLAYLIST: u64 = 16 << 20;
@@ -729,7 +729,7 @@ fn job_spec(id: JobId, job: &Job) -> JobSpec<'_> {
 /// within `timeout` counts as having no fresh URLs; its task is aborted then, and also when the caller
 /// stops waiting (the task was suspended or cancelled meanwhile).
 async fn call_refresh_hook(
-    hook: Arc<dyn crate::session::RefreshHook>,
+    hook: Arc<dyn RefreshHook>,
     request: RefreshRequest,
     timeout: Duration,
 ) -> Result<Option<Refresh>, Error> {

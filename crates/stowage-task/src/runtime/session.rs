@@ -1,0 +1,247 @@
+//! The session and task API: [`DownloadSession`] makes [`DownloadTask`]s and runs them on tokio.
+//!
+//! A session owns one HTTP client (so connection limits and the rate limit hold across all its tasks), a
+//! store directory of bundles, and a limit on the tasks running at once. A task starts suspended, as
+//! Apple's download tasks do: subscribe to its [`events`](DownloadTask::events), then
+//! [`resume`](DownloadTask::resume) it. [`DownloadSession::restore`] finds the unfinished bundles of the
+//! store after a restart or a crash and makes tasks for them; resuming one fetches only what its bundle's
+//! journal does not hold.
+//!
+//! ```no_run
+//! use stowage_task::config::MediaSelection;
+//! use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig, TaskEvent};
+//!
+//! # async fn run() -> Result<(), stowage_task::Error> {
+//! let session = DownloadSession::new(SessionConfig::new("downloads").max_connections(8))?;
+//! let config = DownloadConfiguration::new(
+//!     ContentConfiguration::new()
+//!         .media_selection(MediaSelection::audio_language("en"))
+//!         .media_selection(MediaSelection::subtitles_language("en")),
+//! );
+//! let task = session.download_task("https://example.com/master.m3u8", config)?;
+//! let mut events = task.events();
+//! task.resume();
+//! while let Some(event) = events.recv().await {
+//!     match event {
+//!         TaskEvent::Progress(p) => println!("{:.0} %", p.fraction() * 100.0),
+//!         TaskEvent::Finished { path, complete } => println!("{} (complete: {complete})", path.display()),
+//!         TaskEvent::Failed(e) => eprintln!("failed: {e}"),
+//!         _ => {}
+//!     }
+//! }
+//! let bundle = task.wait().await?;
+//! # let _ = bundle;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use stowage_bundle::StorageManager;
+use stowage_fetch::Client;
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+
+use super::driver;
+use super::event_streams::{EVENT_CAPACITY, SessionEvents};
+use super::session_config::SessionConfig;
+use super::shared::{SessionInner, lock};
+use super::task::{DownloadTask, TaskShared, TaskState};
+use crate::Error;
+use crate::config::DownloadConfiguration;
+use crate::events::Progress;
+
+/// A download session: the store, the HTTP client, the limits, and the tasks.
+///
+/// Must be created and used inside a tokio runtime (tasks are spawned on it). Dropping the session stops
+/// its tasks where they are (their bundles stay resumable); a new session on the same store finds them
+/// with [`restore`](Self::restore).
+pub struct DownloadSession {
+    inner: Arc<SessionInner>,
+    tasks: Mutex<Vec<DownloadTask>>,
+    _shutdown: watch::Sender<bool>,
+}
+
+impl fmt::Debug for DownloadSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadSession")
+            .field("config", &self.inner.config)
+            .field("tasks", &lock(&self.tasks).len())
+            .finish()
+    }
+}
+
+impl DownloadSession {
+    /// Creates a session. Fails on an invalid configuration or an unusable HTTP configuration (an
+    /// unreadable CA certificate, say).
+    pub fn new(config: SessionConfig) -> Result<Self, Error> {
+        if config.max_tasks == 0 {
+            return Err(Error::InvalidConfig { reason: "max_tasks must be at least 1" });
+        }
+        if config.max_connections == 0 || config.max_connections_per_host == 0 {
+            return Err(Error::InvalidConfig { reason: "connection limits must be at least 1" });
+        }
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        // The retry callback reaches the session through a cell filled once the session exists.
+        let cell: Arc<OnceLock<Weak<SessionInner>>> = Arc::new(OnceLock::new());
+        let reach = Arc::clone(&cell);
+        let http = config
+            .http
+            .clone()
+            .max_connections(config.max_connections)
+            .max_connections_per_host(config.max_connections_per_host)
+            .rate_limit(config.rate_limit)
+            .on_retry(move |event| {
+                if let Some(inner) = reach.get().and_then(Weak::upgrade) {
+                    inner.report_retry(event);
+                }
+            });
+        let client = Client::new(http).map_err(|e| Error::Fetch {
+            uri: String::new(),
+            status: None,
+            message: e.to_string(),
+        })?;
+        let inner = Arc::new(SessionInner {
+            store: StorageManager::new(&config.store).bundle_options(config.bundle.clone()),
+            task_slots: Semaphore::new(config.max_tasks),
+            request_slots: Semaphore::new(config.max_connections),
+            client,
+            config,
+            events,
+            listeners: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(0),
+            shutdown,
+        });
+        let _ = cell.set(Arc::downgrade(&inner));
+        Ok(Self { inner, tasks: Mutex::new(Vec::new()), _shutdown: shutdown_tx })
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// The store of bundles, to list, purge or inspect them.
+    pub fn store(&self) -> &StorageManager {
+        &self.inner.store
+    }
+
+    /// The HTTP client's counters (bytes, requests, retries, connections, throughput per host), for a
+    /// speed display: they count bytes as they arrive, also within segments not yet stored.
+    pub fn counters(&self) -> stowage_fetch::Counters {
+        self.inner.client.counters()
+    }
+
+    /// The events of every task.
+    pub fn events(&self) -> SessionEvents {
+        SessionEvents::new(self.inner.events.subscribe())
+    }
+
+    /// The tasks made by this session, in order.
+    pub fn tasks(&self) -> Vec<DownloadTask> {
+        lock(&self.tasks).clone()
+    }
+
+    /// Makes a task downloading the asset at `url` (a master or a media playlist) as `config` says, into
+    /// the bundle named after the URL. The task starts suspended: call [`DownloadTask::resume`].
+    ///
+    /// If the store already holds a bundle for the asset, the task continues it: finished segments are
+    /// not fetched again, and renditions the configuration adds to it are downloaded.
+    pub fn download_task(&self, url: &str, config: DownloadConfiguration) -> Result<DownloadTask, Error> {
+        self.download_task_named(&asset_id_for(url), url, config)
+    }
+
+    /// Like [`download_task`](Self::download_task), with the asset identifier (the bundle's folder name)
+    /// chosen by the caller: ASCII letters, digits, `-` and `_`, at most 64 bytes.
+    pub fn download_task_named(
+        &self,
+        asset: &str,
+        url: &str,
+        config: DownloadConfiguration,
+    ) -> Result<DownloadTask, Error> {
+        if let Some(existing) =
+            lock(&self.tasks).iter().find(|t| t.asset() == asset && !t.state().is_terminal())
+        {
+            return Err(Error::Bundle {
+                path: existing.bundle_path(),
+                message: "a task of this session is already downloading this asset".to_owned(),
+            });
+        }
+        let path = self.inner.store.bundle_path(asset).map_err(|e| Error::Bundle {
+            path: self.inner.store.dir().to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(self.spawn(asset, url, path, driver::Source::New(Box::new(config))))
+    }
+
+    /// Finds every unfinished bundle of the store (interrupted by a crash, a restart or a suspend) that no
+    /// task of this session holds, and makes a suspended task for each. Resuming one fetches the playlists
+    /// again and downloads only what the bundle's journal does not hold.
+    pub fn restore(&self) -> Result<Vec<DownloadTask>, Error> {
+        let listing = self.inner.store.list().map_err(|e| Error::Bundle {
+            path: self.inner.store.dir().to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut restored = Vec::new();
+        for summary in listing.bundles {
+            if summary.finished || summary.in_use {
+                continue;
+            }
+            let asset = summary.asset.id.clone();
+            if lock(&self.tasks).iter().any(|t| t.asset() == asset && !t.state().is_terminal()) {
+                continue;
+            }
+            let Some(url) = summary.asset.url.clone() else { continue };
+            restored.push(self.spawn(&asset, &url, summary.path.clone(), driver::Source::Restore));
+        }
+        Ok(restored)
+    }
+
+    fn spawn(&self, asset: &str, url: &str, bundle_path: PathBuf, source: driver::Source) -> DownloadTask {
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let shared = Arc::new(TaskShared {
+            asset: asset.to_owned(),
+            url: Mutex::new(url.to_owned()),
+            bundle_path,
+            control,
+            state: watch::channel(TaskState::Suspended).0,
+            ending: watch::channel(None).0,
+            events,
+            progress: Mutex::new(Progress::default()),
+            renditions: Mutex::new(Vec::new()),
+        });
+        let task = DownloadTask::new(Arc::clone(&shared));
+        tokio::spawn(driver::run(Arc::clone(&self.inner), shared, source, control_rx));
+        lock(&self.tasks).push(task.clone());
+        task
+    }
+}
+
+/// The asset identifier derived from a URL: readable parts of its host and path, and a hash of the whole
+/// URL without its query (signed URLs of one asset differ only there), so that it is stable and unique.
+pub fn asset_id_for(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or(url);
+    let rest = without_query.split_once("://").map_or(without_query, |(_, r)| r);
+    let mut readable = String::new();
+    for c in rest.trim_end_matches(".m3u8").chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
+        if !(c == '-' && (readable.is_empty() || readable.ends_with('-'))) {
+            readable.push(c);
+        }
+    }
+    let readable = readable.trim_end_matches('-');
+    // The tail of the path names the asset better than the host; keep the last 40 characters.
+    let start = readable.len().saturating_sub(40);
+    let readable = readable[start..].trim_start_matches('-');
+    // FNV-1a: stable across runs and platforms, unlike the standard library's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in without_query.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    if readable.is_empty() { format!("asset-{hash:016x}") } else { format!("{readable}-{hash:016x}") }
+}

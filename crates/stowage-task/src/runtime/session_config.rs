@@ -1,0 +1,199 @@
+//! The settings of a download session.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stowage_bundle::BundleOptions;
+use stowage_fetch::ClientConfig;
+use stowage_fetch::keys::KeyHook;
+
+use super::refresh_hook::RefreshHook;
+use crate::engine::RetryPolicy;
+
+/// Settings of a [`DownloadSession`](crate::DownloadSession).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The store: the directory holding one bundle per asset.
+    pub store: PathBuf,
+    /// A name for the session, for logs and for applications running several.
+    pub identifier: String,
+    /// Tasks downloading at once; others wait their turn. Default 4.
+    pub max_tasks: usize,
+    /// Segment requests in flight at once, all tasks together. Default 32.
+    pub max_connections: usize,
+    /// Segment requests in flight at once on one host, per task. Default 16.
+    pub max_connections_per_host: usize,
+    /// Whether each task's window adapts to throughput and throttling (default), within the limits.
+    pub adaptive: bool,
+    /// A rate limit in bytes per second over all tasks; `None` (default) for none.
+    pub rate_limit: Option<u64>,
+    /// The HTTP client's settings (TLS roots, timeouts, proxies, retries of single requests). The
+    /// session sets the connection limits and rate limit above on it, and installs its own retry
+    /// callback to report retries as [`TaskEvent::SegmentRetried`](crate::TaskEvent::SegmentRetried).
+    pub http: ClientConfig,
+    /// How the engine retries segments that failed after the fetch layer's own retries.
+    pub retry: RetryPolicy,
+    /// Headers sent with every request (a token, say).
+    pub headers: Vec<(String, String)>,
+    /// Cookies sent with every request.
+    pub cookies: Vec<(String, String)>,
+    /// Asked for fresh URLs, headers or cookies when a segment or key is refused (401, 403, 410).
+    pub refresh: Option<Arc<dyn RefreshHook>>,
+    /// How long the refresh hook may take to answer. Past it, the fresh URLs count as not obtained (the
+    /// refused segments fail, or become gaps under the tolerant policy) rather than the task waiting for
+    /// ever. Default 60 s.
+    pub refresh_timeout: Duration,
+    /// Asked for each key URI before it is loaded (signed key requests, keys supplied out of band).
+    pub key_hook: Option<Arc<dyn KeyHook>>,
+    /// How bundles are written. Every segment's bytes are synced before it is journaled; by default the
+    /// journal itself is synced in batches (at least every 32 segments or every second), so a power loss
+    /// may send the last segments back to be fetched, never leave a record of a partial one. A crash of
+    /// the process loses nothing either way.
+    pub bundle: BundleOptions,
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("store", &self.store)
+            .field("identifier", &self.identifier)
+            .field("max_tasks", &self.max_tasks)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("adaptive", &self.adaptive)
+            .field("rate_limit", &self.rate_limit)
+            .field("http", &self.http)
+            .field("retry", &self.retry)
+            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("cookies", &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field("refresh", &self.refresh.is_some())
+            .field("refresh_timeout", &self.refresh_timeout)
+            .field("key_hook", &self.key_hook.is_some())
+            .field("bundle", &self.bundle)
+            .finish()
+    }
+}
+
+impl SessionConfig {
+    /// A session storing bundles in `store`, with default limits.
+    pub fn new(store: impl Into<PathBuf>) -> Self {
+        Self {
+            store: store.into(),
+            identifier: "stowage".to_owned(),
+            max_tasks: 4,
+            max_connections: 32,
+            max_connections_per_host: 16,
+            adaptive: true,
+            rate_limit: None,
+            http: ClientConfig::default(),
+            retry: RetryPolicy::default(),
+            headers: Vec::new(),
+            cookies: Vec::new(),
+            refresh: None,
+            refresh_timeout: Duration::from_secs(60),
+            key_hook: None,
+            bundle: BundleOptions::default(),
+        }
+    }
+
+    /// Sets the session's name.
+    #[must_use]
+    pub fn identifier(mut self, identifier: impl Into<String>) -> Self {
+        self.identifier = identifier.into();
+        self
+    }
+
+    /// Sets how many tasks download at once.
+    #[must_use]
+    pub fn max_tasks(mut self, n: usize) -> Self {
+        self.max_tasks = n;
+        self
+    }
+
+    /// Sets the segment requests in flight at once, all tasks together.
+    #[must_use]
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets the segment requests in flight at once on one host.
+    #[must_use]
+    pub fn max_connections_per_host(mut self, n: usize) -> Self {
+        self.max_connections_per_host = n;
+        self
+    }
+
+    /// Turns the adaptive window on or off (off: always the limits).
+    #[must_use]
+    pub fn adaptive(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+
+    /// Sets a rate limit in bytes per second over all tasks.
+    #[must_use]
+    pub fn rate_limit(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.rate_limit = bytes_per_second;
+        self
+    }
+
+    /// Sets the HTTP client's settings.
+    #[must_use]
+    pub fn http(mut self, http: ClientConfig) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Sets the engine's retry policy.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Adds a header sent with every request.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a cookie sent with every request.
+    #[must_use]
+    pub fn cookie(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.cookies.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the hook asked for fresh URLs when a URL is refused.
+    #[must_use]
+    pub fn refresh_hook(mut self, hook: Arc<dyn RefreshHook>) -> Self {
+        self.refresh = Some(hook);
+        self
+    }
+
+    /// Sets how long the refresh hook may take to answer.
+    #[must_use]
+    pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout;
+        self
+    }
+
+    /// Sets how bundles are written (their durability).
+    #[must_use]
+    pub fn bundle_options(mut self, options: BundleOptions) -> Self {
+        self.bundle = options;
+        self
+    }
+
+    /// Sets the hook asked for each key URI before it is loaded.
+    #[must_use]
+    pub fn key_hook(mut self, hook: Arc<dyn KeyHook>) -> Self {
+        self.key_hook = Some(hook);
+        self
+    }
+}

@@ -1,0 +1,210 @@
+//! A task's handle, [`DownloadTask`], and what the handle shares with the task's driver.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::event_streams::TaskEvents;
+use super::shared::{SessionInner, lock};
+use crate::Error;
+use crate::config::MediaSelection;
+use crate::events::{Progress, SessionEvent, TaskEvent};
+
+/// Where a task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Not downloading: new, or suspended. [`DownloadTask::resume`] starts it.
+    Suspended,
+    /// Resumed, waiting for one of the session's task slots.
+    Waiting,
+    /// Downloading.
+    Running,
+    /// Done; `complete` is false when gaps were recorded under the tolerant policy.
+    Finished {
+        /// Whether every segment is stored.
+        complete: bool,
+    },
+    /// Failed; [`DownloadTask::wait`] gives the error.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl TaskState {
+    /// Whether the task will do nothing more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Finished { .. } | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// What [`DownloadTask::cancel`] does with the partial bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CancelMode {
+    /// Keep what was downloaded: a later task for the same asset continues from it (the default).
+    #[default]
+    KeepPartial,
+    /// Delete the bundle.
+    RemovePartial,
+}
+
+/// Orders from a task handle to its driver.
+#[derive(Debug)]
+pub(crate) enum Control {
+    Resume,
+    Suspend,
+    Cancel(CancelMode),
+    Augment(Vec<MediaSelection>, oneshot::Sender<Result<usize, Error>>),
+}
+
+/// The end of a task, as its driver reports it.
+#[derive(Debug, Clone)]
+pub(crate) enum Ending {
+    Finished { path: PathBuf, complete: bool },
+    Failed(Arc<Error>),
+    Cancelled,
+    Closed,
+}
+
+/// What a task's handle and its driver share.
+pub(crate) struct TaskShared {
+    pub(crate) asset: String,
+    pub(crate) url: Mutex<String>,
+    pub(crate) bundle_path: PathBuf,
+    pub(crate) control: mpsc::UnboundedSender<Control>,
+    pub(crate) state: watch::Sender<TaskState>,
+    pub(crate) ending: watch::Sender<Option<Ending>>,
+    pub(crate) events: broadcast::Sender<TaskEvent>,
+    pub(crate) progress: Mutex<Progress>,
+    /// Rendition identifiers in the engine's order (the index of per-rendition progress and ranges).
+    pub(crate) renditions: Mutex<Vec<String>>,
+}
+
+impl TaskShared {
+    pub(crate) fn emit(&self, session: &SessionInner, event: TaskEvent) {
+        if let TaskEvent::Progress(p) = &event {
+            *lock(&self.progress) = p.clone();
+        }
+        let _ = session.events.send(SessionEvent { asset: self.asset.clone(), event: event.clone() });
+        let _ = self.events.send(event);
+    }
+}
+
+/// A download of one asset. Cheap to clone: clones control the same task.
+#[derive(Clone)]
+pub struct DownloadTask {
+    shared: Arc<TaskShared>,
+}
+
+impl fmt::Debug for DownloadTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadTask")
+            .field("asset", &self.shared.asset)
+            .field("state", &self.state())
+            .field("bundle", &self.shared.bundle_path)
+            .finish()
+    }
+}
+
+impl DownloadTask {
+    pub(super) fn new(shared: Arc<TaskShared>) -> Self {
+        Self { shared }
+    }
+
+    /// The asset identifier (the bundle's folder name in the store).
+    pub fn asset(&self) -> &str {
+        &self.shared.asset
+    }
+
+    /// The playlist URL the task downloads from (the latest, after a refresh).
+    pub fn url(&self) -> String {
+        lock(&self.shared.url).clone()
+    }
+
+    /// The bundle directory the task writes to.
+    pub fn bundle_path(&self) -> PathBuf {
+        self.shared.bundle_path.clone()
+    }
+
+    /// Starts or continues the download.
+    pub fn resume(&self) {
+        let _ = self.shared.control.send(Control::Resume);
+    }
+
+    /// Stops starting segments and aborts those in flight; stored segments stay. [`resume`](Self::resume)
+    /// continues.
+    pub fn suspend(&self) {
+        let _ = self.shared.control.send(Control::Suspend);
+    }
+
+    /// Cancels the download, keeping or removing the partial bundle.
+    pub fn cancel(&self, mode: CancelMode) {
+        let _ = self.shared.control.send(Control::Cancel(mode));
+    }
+
+    /// Adds media selections (more audio languages, subtitles) to a running or suspended task: the
+    /// renditions they choose from the task's variant are downloaded too, and those already in the task
+    /// are not fetched again. Returns how many renditions were added.
+    ///
+    /// A task that has not started yet, or has ended, answers [`Error::InvalidConfig`]: make a new task
+    /// for the same asset with the larger configuration instead (it downloads only what is missing).
+    pub async fn add_media_selections(&self, selections: Vec<MediaSelection>) -> Result<usize, Error> {
+        let not_running = Error::InvalidConfig {
+            reason: "media selections can be added to a task only while it runs or is suspended after running",
+        };
+        let (tx, rx) = oneshot::channel();
+        self.shared.control.send(Control::Augment(selections, tx)).map_err(|_| not_running.clone())?;
+        rx.await.unwrap_or(Err(not_running))
+    }
+
+    /// Where the task stands.
+    pub fn state(&self) -> TaskState {
+        *self.shared.state.borrow()
+    }
+
+    /// Waits until the task's state satisfies `f`, and returns that state.
+    pub async fn wait_for_state(&self, mut f: impl FnMut(TaskState) -> bool) -> TaskState {
+        let mut rx = self.shared.state.subscribe();
+        *rx.wait_for(|s| f(*s)).await.expect("the task holds the sender")
+    }
+
+    /// The local identifiers of the task's renditions (their folder names in the bundle: `video-2`,
+    /// `audio-en`, ...), known once the playlists are read. The `rendition` index of per-rendition
+    /// progress and of loaded time ranges points into this list.
+    pub fn renditions(&self) -> Vec<String> {
+        lock(&self.shared.renditions).clone()
+    }
+
+    /// The latest progress.
+    pub fn progress(&self) -> Progress {
+        lock(&self.shared.progress).clone()
+    }
+
+    /// The task's events from now on. Subscribe before [`resume`](Self::resume) to see them all.
+    pub fn events(&self) -> TaskEvents {
+        TaskEvents::new(self.shared.events.subscribe())
+    }
+
+    /// Waits for the task to end: the bundle's path when it finished (see [`TaskState::Finished`] for
+    /// completeness), or the error it failed with ([`Error::Cancelled`] for a cancelled task,
+    /// [`Error::SessionClosed`] when its session was dropped).
+    pub async fn wait(&self) -> Result<PathBuf, Error> {
+        let mut rx = self.shared.ending.subscribe();
+        let ending = rx.wait_for(Option::is_some).await.expect("the task holds the sender").clone();
+        match ending.expect("waited for an ending") {
+            Ending::Finished { path, .. } => Ok(path),
+            Ending::Failed(e) => Err((*e).clone()),
+            Ending::Cancelled => Err(Error::Cancelled),
+            Ending::Closed => Err(Error::SessionClosed),
+        }
+    }
+}
+
+impl AsRef<Path> for DownloadTask {
+    fn as_ref(&self) -> &Path {
+        &self.shared.bundle_path
+    }
+}
