@@ -15,7 +15,7 @@ use stowage_bundle::{Bundle, RenditionId, RenditionKind, SegmentId};
 use stowage_fetch::decrypt::{Decryptor, decrypt};
 use stowage_fetch::keys::{KeyAction, KeyConfig, KeyHook, KeyHookFuture, KeyLoader};
 use stowage_fetch::{Bytes, HeaderName, HeaderValue, RetryCause, RetryEvent, TimeoutKind};
-use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect, resolve_uri};
+use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect};
 use tokio::sync::{SemaphorePermit, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -24,15 +24,17 @@ use super::shared::{SessionInner, lock};
 use super::task::{CancelMode, Control, Ending, TaskShared, TaskState};
 use crate::Error;
 use crate::config::{
-    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
-    Priority,
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection, Priority,
 };
 use crate::engine::{
     Action, ConcurrencyLimits, Engine, EngineConfig, Failure, JobFailure, JobId, JobSpec, Outcome, Plan,
     RenditionSpec,
 };
 use crate::events::TaskEvent;
-use crate::planning::{Built, Crypto, Job, Wanted, build_rendition, host_of, key_jobs, merge_inits};
+use crate::planning::{
+    Built, Crypto, Job, Wanted, build_rendition, bundle_key_policy, job_spec, key_jobs, merge_inits,
+    rebind_to_master, task_key_policy, wanted_from_manifest, wanted_from_selection,
+};
 use crate::selection::resolve;
 
 /// Largest playlist accepted, in bytes.
@@ -327,144 +329,6 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn kind_of(kind: MediaKind) -> RenditionKind {
-    match kind {
-        MediaKind::Audio => RenditionKind::Audio,
-        MediaKind::Subtitles => RenditionKind::Subtitles,
-        _ => RenditionKind::Video,
-    }
-}
-
-fn kind_prefix(kind: RenditionKind) -> &'static str {
-    match kind {
-        RenditionKind::Audio => "audio",
-        RenditionKind::Subtitles => "subs",
-        _ => "video",
-    }
-}
-
-/// A local rendition name not yet taken: `base`, or `base-N`.
-fn unique_id(base: &str, taken: &[RenditionId]) -> RenditionId {
-    let clean: String = base
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
-        .take(48)
-        .collect();
-    let clean = clean.trim_matches('-');
-    let clean = if clean.is_empty() { "rendition" } else { clean };
-    let mut n = 0usize;
-    loop {
-        let name = if n == 0 { clean.to_owned() } else { format!("{clean}-{n}") };
-        if let Ok(id) = RenditionId::new(name)
-            && !taken.contains(&id)
-        {
-            return id;
-        }
-        n += 1;
-    }
-}
-
-/// The renditions a configuration selects from a master playlist.
-fn wanted_from_selection(
-    selection: &crate::selection::ResolvedSelection,
-    master_url: &str,
-    taken: &mut Vec<RenditionId>,
-) -> Result<Vec<Wanted>, Error> {
-    let abs = |uri: &str| {
-        resolve_uri(master_url, uri)
-            .map_err(|e| Error::Playlist { uri: master_url.to_owned(), message: e.to_string() })
-    };
-    let mut out: Vec<Wanted> = Vec::new();
-    for (ci, content) in selection.contents.iter().enumerate() {
-        let v = &content.variant;
-        if out.iter().any(|w| w.master_uri.as_deref() == Some(v.uri.as_str())) {
-            continue;
-        }
-        let id = unique_id(&format!("video-{}", v.index), taken);
-        taken.push(id.clone());
-        out.push(Wanted {
-            id,
-            kind: RenditionKind::Video,
-            primary: ci == 0,
-            url: abs(&v.uri)?,
-            master_uri: Some(v.uri.clone()),
-            name: None,
-            language: None,
-            group_id: None,
-            characteristics: None,
-            bandwidth: Some(v.bandwidth),
-            estimate: Some(v.average_bandwidth.unwrap_or(v.bandwidth)),
-            codecs: v.codecs.clone(),
-            resolution: v.resolution.map(|r| (r.width, r.height)),
-        });
-    }
-    for (ci, content) in selection.contents.iter().enumerate() {
-        for r in &content.renditions {
-            let Some(uri) = &r.uri else { continue };
-            if out.iter().any(|w| w.master_uri.as_deref() == Some(uri.as_str())) {
-                continue;
-            }
-            let kind = kind_of(r.kind);
-            let label = r.language.clone().unwrap_or_else(|| r.index.to_string());
-            let id = unique_id(&format!("{}-{label}", kind_prefix(kind)), taken);
-            taken.push(id.clone());
-            out.push(Wanted {
-                id,
-                kind,
-                primary: ci == 0,
-                url: abs(uri)?,
-                master_uri: Some(uri.clone()),
-                name: Some(r.name.clone()),
-                language: r.language.clone(),
-                group_id: Some(r.group_id.clone()),
-                characteristics: None,
-                bandwidth: None,
-                estimate: None,
-                codecs: None,
-                resolution: None,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The renditions of a bundle's manifest, with their media playlist URLs taken from `url` (the master
-/// playlist's, fresh) when the asset has one.
-fn wanted_from_manifest(
-    manifest: &stowage_bundle::Manifest,
-    url: &str,
-    master: bool,
-) -> Result<Vec<Wanted>, Error> {
-    manifest
-        .renditions
-        .iter()
-        .map(|r| {
-            let p = &r.plan;
-            let media_url = match (&p.master_uri, master) {
-                (Some(uri), true) => resolve_uri(url, uri)
-                    .map_err(|e| Error::Playlist { uri: url.to_owned(), message: e.to_string() })?,
-                (_, false) => url.to_owned(),
-                (None, true) => p.url.clone(),
-            };
-            Ok(Wanted {
-                id: p.id.clone(),
-                kind: p.kind,
-                primary: p.primary,
-                url: media_url,
-                master_uri: p.master_uri.clone(),
-                name: p.name.clone(),
-                language: p.language.clone(),
-                group_id: p.group_id.clone(),
-                characteristics: p.characteristics.clone(),
-                bandwidth: p.bandwidth,
-                estimate: p.bandwidth,
-                codecs: p.codecs.clone(),
-                resolution: p.resolution,
-            })
-        })
-        .collect()
-}
-
 /// Fetches and reads every wanted media playlist, concurrently.
 async fn build_all(
     session: &Arc<SessionInner>,
@@ -494,20 +358,6 @@ async fn build_all(
         built[i] = Some(b);
     }
     Ok(built.into_iter().map(|b| b.expect("every playlist was built")).collect())
-}
-
-fn bundle_key_policy(policy: KeyPolicy) -> stowage_bundle::KeyPolicy {
-    match policy {
-        KeyPolicy::KeepEncrypted => stowage_bundle::KeyPolicy::KeepEncrypted,
-        _ => stowage_bundle::KeyPolicy::Decrypted,
-    }
-}
-
-fn task_key_policy(policy: stowage_bundle::KeyPolicy) -> KeyPolicy {
-    match policy {
-        stowage_bundle::KeyPolicy::KeepEncrypted => KeyPolicy::KeepEncrypted,
-        _ => KeyPolicy::Decrypt,
-    }
 }
 
 async fn prepare(
@@ -712,18 +562,6 @@ async fn prepare(
     Ok(Prepared { config, bundle, wanted, jobs, integrity, key_policy, master })
 }
 
-/// The engine's view of a job.
-fn job_spec(id: JobId, job: &Job) -> JobSpec<'_> {
-    let mut spec = JobSpec::new(id, job.rendition, job.start, job.duration, host_of(&job.uri));
-    if let Some(e) = job.expected {
-        spec = spec.expected_size(e);
-    }
-    if job.key {
-        spec = spec.prefetch();
-    }
-    spec
-}
-
 /// Asks the refresh hook, on a task of its own so that a panic in it is caught: a panicking hook fails the
 /// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging. A hook that does not answer
 /// within `timeout` counts as having no fresh URLs; its task is aborted then, and also when the caller
@@ -760,77 +598,6 @@ async fn call_refresh_hook(
         // The runtime is shutting down: no fresh URLs.
         Err(_) => Ok(None),
     }
-}
-
-/// The path of a URI without its query and fragment, to prefer the same resource among equals.
-fn path_part(uri: &str) -> &str {
-    uri.split(['?', '#']).next().unwrap_or(uri)
-}
-
-/// Finds each wanted rendition in a fresh master playlist by identity and takes its URI from there:
-/// a variant by its bandwidth, codecs and resolution, an alternative rendition by its type, group, name
-/// and language. Among several equal candidates the one with the same path (signature aside) is taken,
-/// else the first. A rendition the fresh playlist no longer has is an error naming it.
-fn rebind_to_master(
-    wanted: &mut [Wanted],
-    master: &MasterPlaylist<'_>,
-    master_url: &str,
-) -> Result<(), Error> {
-    for w in wanted.iter_mut() {
-        let Some(old) = w.master_uri.clone() else { continue };
-        let prefer = |candidates: Vec<&str>| -> Option<String> {
-            let same = candidates.iter().find(|u| path_part(u) == path_part(&old));
-            same.or(candidates.first()).map(|u| (*u).to_owned())
-        };
-        let variant = w.group_id.is_none() && w.name.is_none();
-        let found = if variant {
-            prefer(
-                master
-                    .variants()
-                    .filter(|v| {
-                        let inf = &v.stream_inf;
-                        inf.bandwidth() == w.bandwidth
-                            && inf.codecs() == w.codecs.as_deref()
-                            && inf.resolution().map(|r| (r.width, r.height)) == w.resolution
-                    })
-                    .map(|v| v.uri.as_ref())
-                    .collect(),
-            )
-        } else {
-            prefer(
-                master
-                    .renditions()
-                    .filter(|r| {
-                        kind_matches(r.media_type(), w.kind)
-                            && r.group_id() == w.group_id.as_deref()
-                            && r.name() == w.name.as_deref()
-                            && r.language() == w.language.as_deref()
-                    })
-                    .filter_map(|r| r.uri())
-                    .collect(),
-            )
-        };
-        let Some(uri) = found else {
-            return Err(Error::Playlist {
-                uri: master_url.to_owned(),
-                message: format!("the fresh master playlist no longer offers rendition {} ({old})", w.id),
-            });
-        };
-        w.url = resolve_uri(master_url, &uri)
-            .map_err(|e| Error::Playlist { uri: master_url.to_owned(), message: e.to_string() })?;
-        w.master_uri = Some(uri);
-    }
-    Ok(())
-}
-
-fn kind_matches(media: stowage_playlist::MediaType, kind: RenditionKind) -> bool {
-    use stowage_playlist::MediaType;
-    matches!(
-        (media, kind),
-        (MediaType::Audio, RenditionKind::Audio)
-            | (MediaType::Subtitles, RenditionKind::Subtitles)
-            | (MediaType::Video, RenditionKind::Video)
-    )
 }
 
 /// Loads a key to keep in the bundle. CDNs lose keys now and then (404): such a key is asked for again

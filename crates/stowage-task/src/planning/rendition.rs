@@ -1,97 +1,18 @@
-//! From fetched media playlists to the bundle's plan and the driver's jobs.
+//! From a fetched media playlist to the rendition's plan in the bundle and its jobs.
 //!
 //! Every entry gets its identity from where it sits in its rendition's timeline (discontinuity sequence,
 //! media sequence, byte range), never from its URI: URIs are kept beside the identity only to fetch, and are
 //! replaced by identity when signed URLs are refreshed.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use stowage_bundle::{
-    ByteRange, MediaFormat, PlannedSegment, RenditionId, RenditionKind, RenditionPlan, SegmentId,
-};
+use stowage_bundle::{ByteRange, MediaFormat, PlannedSegment, RenditionKind, RenditionPlan};
 use stowage_fetch::keys::{KeyPlan, plan_key};
 use stowage_playlist::{KeyMethod, MediaPlaylist, MediaTag, ParserOptions};
 
+use super::{Crypto, Job, Wanted};
 use crate::Error;
 use crate::config::KeyPolicy;
-
-/// A rendition the task wants, before its media playlist is read.
-#[derive(Debug, Clone)]
-pub(crate) struct Wanted {
-    /// The local identifier.
-    pub(crate) id: RenditionId,
-    pub(crate) kind: RenditionKind,
-    pub(crate) primary: bool,
-    /// The absolute URL of its media playlist.
-    pub(crate) url: String,
-    /// The URI as written in the master playlist.
-    pub(crate) master_uri: Option<String>,
-    pub(crate) name: Option<String>,
-    pub(crate) language: Option<String>,
-    pub(crate) group_id: Option<String>,
-    pub(crate) characteristics: Option<String>,
-    pub(crate) bandwidth: Option<u64>,
-    /// The bandwidth to estimate sizes with before any segment is stored.
-    pub(crate) estimate: Option<u64>,
-    pub(crate) codecs: Option<String>,
-    pub(crate) resolution: Option<(u64, u64)>,
-}
-
-/// How the bytes of a job are turned into what is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Crypto {
-    /// Stored as fetched (clear content, or ciphertext kept on purpose).
-    AsIs,
-    /// Decrypted with AES-128-CBC: the key at this URI, this IV.
-    Aes128 { key_uri: String, iv: [u8; 16] },
-}
-
-/// One fetch: a media segment, or an initialization section stored under one or more identities.
-#[derive(Debug, Clone)]
-pub(crate) struct Job {
-    /// Index of the rendition (in the task's rendition list, which is also the engine's).
-    pub(crate) rendition: usize,
-    /// The bundle entries the bytes are stored as (several for an initialization section shared by
-    /// several `EXT-X-MAP` tags).
-    pub(crate) ids: Vec<SegmentId>,
-    pub(crate) uri: String,
-    pub(crate) range: Option<ByteRange>,
-    pub(crate) crypto: Crypto,
-    pub(crate) start: Duration,
-    pub(crate) duration: Duration,
-    /// The stored length, when known before fetching (a clear byte range).
-    pub(crate) expected: Option<u64>,
-    pub(crate) init: bool,
-    /// A decryption key fetched ahead of the segments that need it: `uri` is the key's, `ids` holds the
-    /// identity of the first segment that needs it (to re-bind the key URI after a refresh), and nothing
-    /// is stored.
-    pub(crate) key: bool,
-    /// Marked `EXT-X-GAP` in the source playlist: there is nothing to fetch, and the bundle records a gap.
-    pub(crate) source_gap: bool,
-}
-
-impl Job {
-    /// The job for people: rendition, kind, sequences and URI.
-    pub(crate) fn describe(&self) -> String {
-        let id = &self.ids[0];
-        if self.key {
-            return format!(
-                "key of rendition {} (first needed by discontinuity {}, media sequence {}, {})",
-                id.rendition, id.discontinuity_sequence, id.media_sequence, self.uri
-            );
-        }
-        let range = id.byte_range.map(|r| format!(" bytes {}@{}", r.length, r.offset)).unwrap_or_default();
-        format!(
-            "{} of rendition {} (discontinuity {}, media sequence {}{range}, {})",
-            if self.init { "initialization section" } else { "segment" },
-            id.rendition,
-            id.discontinuity_sequence,
-            id.media_sequence,
-            self.uri
-        )
-    }
-}
 
 /// A rendition read from its media playlist.
 #[derive(Debug)]
@@ -289,76 +210,6 @@ pub(crate) fn build_rendition(
     Ok(Built { plan, jobs, keys })
 }
 
-/// Merges initialization sections that are the same resource (URI and byte range) into one job, so that
-/// each distinct `EXT-X-MAP` is fetched once, and returns the jobs in plan order.
-pub(crate) fn merge_inits(jobs: Vec<Job>) -> Vec<Job> {
-    let mut out: Vec<Job> = Vec::with_capacity(jobs.len());
-    let mut seen: HashMap<(String, Option<ByteRange>), usize> = HashMap::new();
-    for job in jobs {
-        if job.init {
-            let key = (job.uri.clone(), job.range);
-            if let Some(&i) = seen.get(&key)
-                && out[i].crypto == job.crypto
-            {
-                out[i].ids.extend(job.ids);
-                continue;
-            }
-            seen.insert(key, out.len());
-        }
-        out.push(job);
-    }
-    out
-}
-
-/// The key jobs for `jobs`: one per distinct key URI of the jobs `needed` says are still to fetch, at the
-/// earliest start among them, in the order the keys are first needed. `data:` keys need no request and get
-/// no job.
-pub(crate) fn key_jobs(jobs: &[Job], needed: impl Fn(usize) -> bool) -> Vec<Job> {
-    let mut keys: Vec<Job> = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let Crypto::Aes128 { key_uri, .. } = &job.crypto else { continue };
-        if job.key || job.source_gap || key_uri.starts_with("data:") || !needed(i) {
-            continue;
-        }
-        match seen.get(key_uri.as_str()) {
-            Some(&k) => {
-                if job.start < keys[k].start {
-                    keys[k].start = job.start;
-                    keys[k].rendition = job.rendition;
-                    keys[k].ids = vec![job.ids[0].clone()];
-                }
-            }
-            None => {
-                seen.insert(key_uri, keys.len());
-                keys.push(Job {
-                    rendition: job.rendition,
-                    ids: vec![job.ids[0].clone()],
-                    uri: key_uri.clone(),
-                    range: None,
-                    crypto: Crypto::AsIs,
-                    start: job.start,
-                    duration: Duration::ZERO,
-                    expected: None,
-                    init: false,
-                    key: true,
-                    source_gap: false,
-                });
-            }
-        }
-    }
-    // Stable: keys first needed at the same time keep the order of the plan.
-    keys.sort_by_key(|k| k.start);
-    keys
-}
-
-/// The host of an absolute URI, for per-host limits.
-pub(crate) fn host_of(uri: &str) -> &str {
-    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
-}
-
 fn secs(seconds: f64) -> Duration {
     if seconds.is_finite() && seconds > 0.0 {
         Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
@@ -369,7 +220,10 @@ fn secs(seconds: f64) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use stowage_bundle::RenditionId;
+
     use super::*;
+    use crate::planning::jobs::{host_of, merge_inits};
 
     fn wanted() -> Wanted {
         Wanted {
