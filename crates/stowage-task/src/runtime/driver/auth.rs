@@ -1,0 +1,71 @@
+//! The headers and cookies a task sends with every request, playlists, segments and keys alike.
+
+use std::sync::{Arc, Mutex};
+
+use stowage_fetch::keys::{KeyAction, KeyHook, KeyHookFuture};
+use stowage_fetch::{HeaderName, HeaderValue};
+
+use crate::Error;
+use crate::runtime::refresh_hook::Refresh;
+use crate::runtime::shared::lock;
+
+/// Headers and cookies sent with every request of a task, replaced by refreshes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Auth {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    cookies: Vec<(String, String)>,
+}
+
+impl Auth {
+    pub(super) fn new(headers: &[(String, String)], cookies: &[(String, String)]) -> Result<Self, Error> {
+        let mut auth = Self { headers: Vec::new(), cookies: cookies.to_vec() };
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::InvalidConfig { reason: "a header name is invalid" })?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| Error::InvalidConfig { reason: "a header value is invalid" })?;
+            auth.headers.push((name, value));
+        }
+        Ok(auth)
+    }
+
+    pub(super) fn request(&self, uri: &str) -> Result<stowage_fetch::Request, stowage_fetch::Error> {
+        let mut req = stowage_fetch::Request::get(uri)?;
+        for (name, value) in &self.headers {
+            req = req.header(name.clone(), value.clone());
+        }
+        for (name, value) in &self.cookies {
+            req = req.cookie(name.clone(), value.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Sends the task's headers and cookies with key requests, when the caller installed no key hook.
+pub(super) struct AuthKeys(pub(super) Arc<Mutex<Auth>>);
+
+impl KeyHook for AuthKeys {
+    fn resolve<'a>(&'a self, uri: &'a str) -> KeyHookFuture<'a> {
+        let action = if uri.starts_with("data:") {
+            KeyAction::Default
+        } else {
+            match lock(&self.0).request(uri) {
+                Ok(req) => KeyAction::Fetch(Box::new(req)),
+                Err(_) => KeyAction::Default,
+            }
+        };
+        Box::pin(async move { Ok(action) })
+    }
+}
+
+/// Takes the headers and cookies of a refresh.
+pub(super) fn apply_auth(auth: &Mutex<Auth>, answer: &Refresh) -> Result<(), Error> {
+    let mut auth = lock(auth);
+    if let Some(headers) = &answer.headers {
+        auth.headers = Auth::new(headers, &[])?.headers;
+    }
+    if let Some(cookies) = &answer.cookies {
+        auth.cookies.clone_from(cookies);
+    }
+    Ok(())
+}

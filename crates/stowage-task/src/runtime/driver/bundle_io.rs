@@ -1,0 +1,43 @@
+//! Calls into the bundle, which touch the disk, made on blocking threads.
+
+use stowage_bundle::{Bundle, SegmentId};
+
+use super::errors::bundle_error;
+use crate::Error;
+use crate::planning::Job;
+
+pub(super) async fn blocking<T: Send + 'static>(
+    path: &std::path::Path,
+    f: impl FnOnce() -> stowage_bundle::Result<T> + Send + 'static,
+) -> Result<T, Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| bundle_error(path, &e)),
+        Err(e) => {
+            Err(Error::Bundle { path: path.to_path_buf(), message: format!("bundle thread failed: {e}") })
+        }
+    }
+}
+
+/// Records the segments the source marks `EXT-X-GAP` as gaps: nobody can serve them, so they are never
+/// fetched, and the bundle says they are missing.
+pub(super) async fn record_source_gaps(
+    path: &std::path::Path,
+    bundle: &Bundle,
+    jobs: &[Job],
+) -> Result<(), Error> {
+    let declared: Vec<SegmentId> =
+        jobs.iter().filter(|j| j.source_gap).flat_map(|j| j.ids.iter().cloned()).collect();
+    if declared.is_empty() {
+        return Ok(());
+    }
+    let b = bundle.clone();
+    blocking(path, move || {
+        for id in &declared {
+            if !b.is_finished(id) {
+                b.record_gap(id, "marked EXT-X-GAP in the source playlist")?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}

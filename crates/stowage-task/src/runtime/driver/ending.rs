@@ -1,0 +1,81 @@
+//! How a task's run ends: finished, failed, cancelled, or closed with its session. Every ending stops the
+//! fetches and waits for their writers, so that the bundle is left consistent and its lock released.
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use super::bundle_io::blocking;
+use super::pipeline::read;
+use super::runner::Runner;
+use crate::Error;
+use crate::engine::JobFailure;
+use crate::events::TaskEvent;
+use crate::runtime::shared::lock;
+use crate::runtime::task::{CancelMode, Ending};
+
+impl<'a> Runner<'a> {
+    /// Stops every fetch and waits for their writer threads, so that the bundle is left consistent and
+    /// its lock released once the task's handles are dropped.
+    async fn stop_all(&mut self) {
+        for (_, (_, handle)) in self.inflight.drain() {
+            handle.abort();
+        }
+        for fetch in std::mem::take(&mut self.fetches) {
+            let _ = fetch.await;
+        }
+        let writers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.ctx.writers));
+        for w in writers {
+            let _ = w.await;
+        }
+    }
+
+    pub(super) async fn save_playlists(&self) {
+        let bundle = self.ctx.bundle.clone();
+        let _ = blocking(&self.task.bundle_path, move || bundle.write_playlists()).await;
+    }
+
+    pub(super) async fn finish(&mut self, complete: bool) -> Ending {
+        self.stop_all().await;
+        let bundle = self.ctx.bundle.clone();
+        let path = self.task.bundle_path.clone();
+        let complete = match blocking(&path, move || bundle.mark_finished()).await {
+            // Gaps the source declared are the bundle's too.
+            Ok(manifest) => complete && manifest.gaps.is_empty(),
+            Err(e) => return Ending::Failed(Arc::new(e)),
+        };
+        self.emit_progress();
+        let path = self.ctx.bundle.dir().to_path_buf();
+        self.emit(TaskEvent::Finished { path: path.clone(), complete });
+        Ending::Finished { path, complete }
+    }
+
+    pub(super) async fn fail(&mut self, failure: JobFailure) -> Ending {
+        let what = read(&self.ctx.bound).jobs[failure.job.0 as usize].describe();
+        self.fail_with(Error::JobFailed { what, failure }).await
+    }
+
+    pub(super) async fn fail_with(&mut self, error: Error) -> Ending {
+        self.stop_all().await;
+        self.save_playlists().await;
+        Ending::Failed(Arc::new(error))
+    }
+
+    pub(super) async fn cancelled(&mut self, mode: CancelMode) -> Ending {
+        self.stop_all().await;
+        if mode == CancelMode::RemovePartial {
+            let bundle = self.ctx.bundle.clone();
+            let _ = blocking(&self.task.bundle_path, move || bundle.delete()).await;
+        } else {
+            self.save_playlists().await;
+        }
+        Ending::Cancelled
+    }
+
+    pub(super) async fn closed(&mut self) -> Ending {
+        self.engine.suspend();
+        self.stop_all().await;
+        self.save_playlists().await;
+        Ending::Closed
+    }
+}

@@ -1,0 +1,61 @@
+//! Fetching playlists: the first one, and the media playlists of the renditions a task wants.
+
+use std::sync::{Arc, Mutex};
+
+use stowage_playlist::{PlaylistKind, detect};
+
+use super::auth::Auth;
+use super::errors::fetch_error;
+use crate::Error;
+use crate::config::KeyPolicy;
+use crate::planning::{Built, Wanted, build_rendition};
+use crate::runtime::shared::{SessionInner, lock};
+
+/// Largest playlist accepted, in bytes.
+const MAX_PLAYLIST: u64 = 16 << 20;
+
+/// Fetches a playlist as text; returns it with the final URL (after redirects).
+pub(super) async fn fetch_text(
+    session: &SessionInner,
+    auth: &Mutex<Auth>,
+    url: &str,
+) -> Result<(String, String), Error> {
+    let req = lock(auth).request(url).map_err(|e| fetch_error(url, &e))?.max_size(MAX_PLAYLIST);
+    let response = session.client.get(req).await.map_err(|e| fetch_error(url, &e))?;
+    let final_url = response.uri().to_owned();
+    let bytes = response.bytes().await.map_err(|e| fetch_error(url, &e))?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::Playlist { uri: final_url.clone(), message: "not UTF-8 text".to_owned() })?;
+    Ok((text, final_url))
+}
+
+/// Fetches and reads every wanted media playlist, concurrently.
+pub(super) async fn build_all(
+    session: &Arc<SessionInner>,
+    auth: &Arc<Mutex<Auth>>,
+    wanted: &[Wanted],
+    first: usize,
+    key_policy: KeyPolicy,
+) -> Result<Vec<Built>, Error> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, w) in wanted.iter().enumerate() {
+        let (session, auth, w) = (Arc::clone(session), Arc::clone(auth), w.clone());
+        set.spawn(async move {
+            let (text, final_url) = fetch_text(&session, &auth, &w.url).await?;
+            if detect(text.as_bytes()) == Some(PlaylistKind::Master) {
+                return Err(Error::Playlist {
+                    uri: final_url,
+                    message: "a master playlist where a media playlist was expected".to_owned(),
+                });
+            }
+            build_rendition(&w, first + i, &text, &final_url, key_policy).map(|b| (i, b))
+        });
+    }
+    let mut built: Vec<Option<Built>> = (0..wanted.len()).map(|_| None).collect();
+    while let Some(r) = set.join_next().await {
+        let (i, b) =
+            r.map_err(|e| Error::Fetch { uri: String::new(), status: None, message: e.to_string() })??;
+        built[i] = Some(b);
+    }
+    Ok(built.into_iter().map(|b| b.expect("every playlist was built")).collect())
+}

@@ -1,0 +1,177 @@
+//! Fresh URLs, headers and cookies: asking the caller's hook, and re-binding the task's jobs to its
+//! answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stowage_bundle::SegmentId;
+use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use super::auth::apply_auth;
+use super::pipeline::{read, write};
+use super::playlists::{build_all, fetch_text};
+use super::runner::Runner;
+use crate::Error;
+use crate::engine::{Failure, JobId, Outcome};
+use crate::planning::{Crypto, rebind_to_master};
+use crate::runtime::refresh_hook::{Refresh, RefreshHook, RefreshRequest};
+use crate::runtime::shared::lock;
+
+/// Asks the refresh hook, on a task of its own so that a panic in it is caught: a panicking hook fails the
+/// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging. A hook that does not answer
+/// within `timeout` counts as having no fresh URLs; its task is aborted then, and also when the caller
+/// stops waiting (the task was suspended or cancelled meanwhile).
+pub(super) async fn call_refresh_hook(
+    hook: Arc<dyn RefreshHook>,
+    request: RefreshRequest,
+    timeout: Duration,
+) -> Result<Option<Refresh>, Error> {
+    /// Aborts the hook's task when dropped, whether it answered, timed out or was abandoned.
+    struct AbortOnDrop(AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let refused_uri = request.refused_uri.clone();
+    let mut handle = tokio::spawn(async move { hook.refresh(&request).await });
+    let _abort = AbortOnDrop(handle.abort_handle());
+    let Ok(joined) = tokio::time::timeout(timeout, &mut handle).await else {
+        return Ok(None);
+    };
+    match joined {
+        Ok(answer) => Ok(answer),
+        Err(e) if e.is_panic() => {
+            let panic = e.into_panic();
+            let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(text), _) => (*text).to_owned(),
+                (_, Some(text)) => text.clone(),
+                _ => "no message".to_owned(),
+            };
+            Err(Error::RefreshHookPanicked { refused_uri, message })
+        }
+        // The runtime is shutting down: no fresh URLs.
+        Err(_) => Ok(None),
+    }
+}
+
+/// Holds [`FetchCtx::refreshing`](super::pipeline::FetchCtx::refreshing) up while fresh URLs are being obtained, and lowers it when dropped.
+struct Refreshing(Arc<watch::Sender<bool>>);
+
+impl Refreshing {
+    fn raise(flag: &Arc<watch::Sender<bool>>) -> Self {
+        flag.send_replace(true);
+        Self(Arc::clone(flag))
+    }
+}
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
+}
+
+impl<'a> Runner<'a> {
+    /// Asks the caller's hook for fresh URLs, headers or cookies, and re-binds pending jobs by identity.
+    ///
+    /// Fetches wait while this runs, so that no request leaves with a URL about to be replaced. Only a
+    /// panicking hook is an error: it ends the task. A hook past the session's `refresh_timeout` counts as
+    /// no answer.
+    pub(super) async fn refresh(&mut self, job: JobId, status: u16) -> Result<(), Error> {
+        let Some(hook) = self.session.config.refresh.clone() else {
+            self.engine.handle_refresh_failed(Instant::now());
+            return Ok(());
+        };
+        let refused = lock(&self.ctx.refused).remove(&job).map(|(uri, _)| uri);
+        let refused_uri = refused.unwrap_or_else(|| read(&self.ctx.bound).jobs[job.0 as usize].uri.clone());
+        let request = RefreshRequest {
+            asset: self.task.asset.clone(),
+            url: lock(&self.task.url).clone(),
+            refused_uri,
+            status,
+        };
+        // Fetches wait while this flag is up; the guard lowers it also when this future is dropped
+        // (the task was suspended or cancelled while the hook ran).
+        let refreshing = Refreshing::raise(&self.ctx.refreshing);
+        let applied = match call_refresh_hook(hook, request, self.session.config.refresh_timeout).await? {
+            Some(answer) => self.apply_refresh(answer).await.is_ok(),
+            None => false,
+        };
+        drop(refreshing);
+        if applied {
+            self.engine.handle_refreshed(Instant::now());
+        } else {
+            self.engine.handle_refresh_failed(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Takes a refresh's answer: headers and cookies, and with a fresh playlist URL, the playlists read
+    /// again and every job re-bound by identity to its fresh URI (and key URI). A fresh master playlist
+    /// is resolved to the same renditions: variants by their attributes, renditions by type, group, name
+    /// and language, so that URIs signed anew in the master are the ones used.
+    async fn apply_refresh(&mut self, answer: Refresh) -> Result<(), Error> {
+        apply_auth(&self.ctx.auth, &answer)?;
+        let Some(url) = answer.url else {
+            write(&self.ctx.bound).generation += 1;
+            return Ok(());
+        };
+        let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
+        let master = detect(text.as_bytes()) == Some(PlaylistKind::Master);
+        if master != self.master {
+            return Err(Error::Playlist {
+                uri: final_url,
+                message: "the fresh playlist is not of the same kind as the first".to_owned(),
+            });
+        }
+        let mut wanted = self.wanted.clone();
+        if master {
+            let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
+                .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
+            rebind_to_master(&mut wanted, &parsed.playlist, &final_url)?;
+        } else {
+            for w in &mut wanted {
+                w.url.clone_from(&final_url);
+            }
+        }
+        let built = build_all(self.session, &self.ctx.auth, &wanted, 0, self.key_policy).await?;
+        let fresh: HashMap<SegmentId, (String, Crypto)> =
+            built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
+        {
+            let mut bound = write(&self.ctx.bound);
+            for job in &mut bound.jobs {
+                let Some((uri, crypto)) = job.ids.first().and_then(|id| fresh.get(id)) else { continue };
+                if !job.key {
+                    job.uri.clone_from(uri);
+                    job.crypto = crypto.clone();
+                } else if let Crypto::Aes128 { key_uri, .. } = crypto {
+                    // A key job follows the key of the first segment that needs it.
+                    job.uri.clone_from(key_uri);
+                }
+            }
+            bound.generation += 1;
+        }
+        self.index_key_jobs();
+        self.wanted = wanted;
+        *lock(&self.task.url) = url;
+        Ok(())
+    }
+
+    /// A refusal of a URI that a refresh has replaced since it was sent says nothing about the fresh
+    /// one: the engine retries the job with its current binding instead of asking for another refresh.
+    pub(super) fn superseded(&self, job: JobId, outcome: Outcome) -> Outcome {
+        let Outcome::Failure(Failure::NeedsRefresh { status }) = outcome else { return outcome };
+        let generation = read(&self.ctx.bound).generation;
+        let mut refused = lock(&self.ctx.refused);
+        match refused.get(&job) {
+            Some((_, used)) if *used < generation => {
+                refused.remove(&job);
+                Outcome::Failure(Failure::Superseded { status })
+            }
+            _ => outcome,
+        }
+    }
+}
