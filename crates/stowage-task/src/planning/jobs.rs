@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use stowage_bundle::{ByteRange, SegmentId};
 
-use crate::engine::{JobId, JobSpec};
+use super::Wanted;
+use crate::engine::{JobId, JobSpec, Plan, RenditionSpec};
 
 /// How the bytes of a job are turned into what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +136,43 @@ pub(crate) fn job_spec(id: JobId, job: &Job) -> JobSpec<'_> {
         spec = spec.prefetch();
     }
     spec
+}
+
+/// The engine's plan for `jobs` (the job at index `i` is `JobId(i)`), one rendition per wanted one.
+///
+/// Jobs whose entries `finished` says are stored already are marked done. Per-segment lengths of a
+/// resumed bundle are not kept apart from its journal, so each rendition's stored bytes and segments
+/// (`stored`, in the order of `wanted`) are spread over its finished jobs, so that totals are exact.
+/// Gaps the source declared get no job.
+pub(crate) fn engine_plan<'j>(
+    wanted: &[Wanted],
+    jobs: &'j [Job],
+    mut stored: Vec<(u64, usize)>,
+    finished: impl Fn(&SegmentId) -> bool,
+) -> Plan<'j> {
+    let mut plan = Plan::new();
+    for w in wanted {
+        plan.add_rendition(match w.estimate {
+            Some(b) => RenditionSpec::new().bandwidth(b),
+            None => RenditionSpec::new(),
+        });
+    }
+    for (i, job) in jobs.iter().enumerate() {
+        if job.source_gap {
+            continue;
+        }
+        let mut spec = job_spec(JobId(i as u64), job);
+        if !job.key && job.ids.iter().all(&finished) {
+            let (bytes, count) = &mut stored[job.rendition];
+            let share = if *count > 0 { *bytes / *count as u64 } else { 0 };
+            let share = if *count <= job.ids.len() { *bytes } else { share * job.ids.len() as u64 };
+            *bytes -= share.min(*bytes);
+            *count = count.saturating_sub(job.ids.len());
+            spec = spec.finished(share);
+        }
+        plan.add_job(spec);
+    }
+    plan
 }
 
 /// The host of an absolute URI, for per-host limits.

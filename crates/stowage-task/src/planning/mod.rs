@@ -4,14 +4,17 @@
 //! * `wanted`: the renditions a task wants, from its configuration, its bundle, or a fresh master playlist.
 //! * `rendition`: a media playlist read into the bundle's rendition plan and the driver's jobs.
 //! * `jobs`: the jobs themselves, the key jobs fetched ahead of the segments, and the engine's view of them.
-//! * `policies`: the task's policies as the bundle records them.
+//! * `policies`: the task's policies, from its configuration or its bundle, and a new bundle's plan.
 
 mod jobs;
 mod policies;
 mod rendition;
 mod wanted;
 
-pub(crate) use jobs::{Crypto, Job, job_spec, key_jobs, merge_inits};
-pub(crate) use policies::{bundle_key_policy, task_key_policy};
+pub(crate) use jobs::{Crypto, Job, engine_plan, job_spec, key_jobs, merge_inits};
+pub(crate) use policies::{bundle_plan, task_policies};
 pub(crate) use rendition::{Built, build_rendition};
-pub(crate) use wanted::{Wanted, rebind_to_master, wanted_from_manifest, wanted_from_selection};
+pub(crate) use wanted::{
+    Wanted, add_selected, rebind_to_master, wanted_for_media_playlist, wanted_from_manifest,
+    wanted_from_selection,
+};

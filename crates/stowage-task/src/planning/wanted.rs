@@ -30,6 +30,42 @@ pub(crate) struct Wanted {
     pub(crate) resolution: Option<(u64, u64)>,
 }
 
+/// Adds the renditions `selection` chooses from the master playlist at `master_url` to those the task
+/// wants already (a bundle's, when it is continued), leaving out those it has.
+pub(crate) fn add_selected(
+    wanted: &mut Vec<Wanted>,
+    selection: &ResolvedSelection,
+    master_url: &str,
+) -> Result<(), Error> {
+    let mut taken: Vec<RenditionId> = wanted.iter().map(|w| w.id.clone()).collect();
+    for w in wanted_from_selection(selection, master_url, &mut taken)? {
+        if !wanted.iter().any(|have| have.master_uri == w.master_uri) {
+            wanted.push(w);
+        }
+    }
+    Ok(())
+}
+
+/// The one rendition of an asset given as a media playlist at `url`.
+pub(crate) fn wanted_for_media_playlist(url: &str) -> Wanted {
+    Wanted {
+        // "media" is a valid rendition name (ASCII letters), so this cannot fail.
+        id: RenditionId::new("media").expect("a valid name"),
+        kind: RenditionKind::Video,
+        primary: true,
+        url: url.to_owned(),
+        master_uri: None,
+        name: None,
+        language: None,
+        group_id: None,
+        characteristics: None,
+        bandwidth: None,
+        estimate: None,
+        codecs: None,
+        resolution: None,
+    }
+}
+
 /// The renditions a configuration selects from a master playlist.
 pub(crate) fn wanted_from_selection(
     selection: &ResolvedSelection,

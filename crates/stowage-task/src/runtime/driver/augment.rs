@@ -3,11 +3,10 @@
 use std::time::Instant;
 
 use stowage_bundle::RenditionId;
-use stowage_playlist::{MasterPlaylist, ParserOptions};
 
 use super::bundle_io::{blocking, record_source_gaps};
 use super::pipeline::{read, write};
-use super::playlists::{build_all, fetch_text};
+use super::playlists::{build_all, fetch_text, parse_master};
 use super::runner::Runner;
 use crate::Error;
 use crate::config::{ContentConfiguration, DownloadConfiguration, MediaSelection};
@@ -34,9 +33,8 @@ impl<'a> Runner<'a> {
         }
         let url = lock(&self.task.url).clone();
         let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
-        let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
-            .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
-        let selection = resolve(&config, &parsed.playlist)?;
+        let master = parse_master(&text, &final_url)?;
+        let selection = resolve(&config, &master)?;
         let variants: Vec<&str> = selection.contents.iter().map(|c| c.variant.uri.as_str()).collect();
         let mut taken: Vec<RenditionId> = self.wanted.iter().map(|w| w.id.clone()).collect();
         let added: Vec<Wanted> = wanted_from_selection(&selection, &final_url, &mut taken)?

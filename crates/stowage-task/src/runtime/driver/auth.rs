@@ -2,12 +2,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use stowage_fetch::keys::{KeyAction, KeyHook, KeyHookFuture};
+use stowage_fetch::keys::{KeyAction, KeyConfig, KeyHook, KeyHookFuture, KeyLoader};
 use stowage_fetch::{HeaderName, HeaderValue};
 
 use crate::Error;
 use crate::runtime::refresh_hook::Refresh;
-use crate::runtime::shared::lock;
+use crate::runtime::shared::{SessionInner, lock};
 
 /// Headers and cookies sent with every request of a task, replaced by refreshes.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +42,7 @@ impl Auth {
 }
 
 /// Sends the task's headers and cookies with key requests, when the caller installed no key hook.
-pub(super) struct AuthKeys(pub(super) Arc<Mutex<Auth>>);
+struct AuthKeys(Arc<Mutex<Auth>>);
 
 impl KeyHook for AuthKeys {
     fn resolve<'a>(&'a self, uri: &'a str) -> KeyHookFuture<'a> {
@@ -56,6 +56,19 @@ impl KeyHook for AuthKeys {
         };
         Box::pin(async move { Ok(action) })
     }
+}
+
+/// The task's key loader: the caller's key hook, or else one that sends the task's headers and cookies.
+pub(super) fn key_loader(session: &SessionInner, auth: &Arc<Mutex<Auth>>) -> Arc<KeyLoader> {
+    let hook: Arc<dyn KeyHook> = match &session.config.key_hook {
+        Some(h) => Arc::clone(h),
+        None => Arc::new(AuthKeys(Arc::clone(auth))),
+    };
+    // One try per load: a refused key goes to the refresh hook at once (rather than being asked again
+    // with a signature known to have expired), and a lost key (404) is retried by the engine under the
+    // task's retry policy, like any other job.
+    let config = KeyConfig::default().attempts(1);
+    Arc::new(KeyLoader::new(session.client.clone()).with_config(config).with_hook(hook))
 }
 
 /// Takes the headers and cookies of a refresh.

@@ -3,11 +3,11 @@
 use std::sync::{Arc, Mutex};
 
 use stowage_bundle::Bundle;
-use stowage_fetch::keys::{KeyConfig, KeyHook, KeyLoader};
-use tokio::sync::{mpsc, watch};
+use stowage_fetch::keys::KeyLoader;
+use tokio::sync::{SemaphorePermit, mpsc, watch};
 
-use super::auth::{Auth, AuthKeys};
-use super::prepare::prepare;
+use super::auth::{Auth, key_loader};
+use super::prepare::{Prepared, prepare};
 use super::runner::Runner;
 use crate::config::DownloadConfiguration;
 use crate::events::TaskEvent;
@@ -20,6 +20,16 @@ pub(crate) enum Source {
     New(Box<DownloadConfiguration>),
     /// An unfinished bundle found in the store: the renditions are those of its manifest.
     Restore,
+}
+
+impl Source {
+    /// The configuration of a new task; `None` for a restored one.
+    pub(super) fn config(&self) -> Option<&DownloadConfiguration> {
+        match self {
+            Self::New(config) => Some(config),
+            Self::Restore => None,
+        }
+    }
 }
 
 /// Runs a task to its end and publishes the ending.
@@ -43,42 +53,9 @@ pub(crate) async fn run(
     task.ending.send_replace(Some(ending));
 }
 
-enum Wait {
-    Go,
-    End(Ending),
-}
-
-/// Waits for a resume (a new task starts suspended). A cancel before any start removes the bundle if asked.
-async fn wait_for_resume(
-    session: &SessionInner,
-    task: &TaskShared,
-    control: &mut mpsc::UnboundedReceiver<Control>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Wait {
-    loop {
-        tokio::select! {
-            c = control.recv() => match c {
-                Some(Control::Resume) => return Wait::Go,
-                Some(Control::Suspend | Control::Augment(..)) => {}
-                Some(Control::Cancel(mode)) => {
-                    if mode == CancelMode::RemovePartial {
-                        remove_bundle(session, &task.asset).await;
-                    }
-                    return Wait::End(Ending::Cancelled);
-                }
-                None => return Wait::End(Ending::Closed),
-            },
-            _ = shutdown.changed() => return Wait::End(Ending::Closed),
-        }
-    }
-}
-
-async fn remove_bundle(session: &SessionInner, asset: &str) {
-    let store = session.store.clone();
-    let asset = asset.to_owned();
-    let _ = tokio::task::spawn_blocking(move || store.open_bundle(&asset).and_then(Bundle::delete)).await;
-}
-
+/// The task's life until it ends: suspended until resumed (a new task starts suspended), waiting for one
+/// of the session's task slots, then prepared and run. A suspend while waiting for a slot goes back to the
+/// start.
 async fn run_task(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -88,82 +65,145 @@ async fn run_task(
     let mut shutdown = session.shutdown.clone();
     loop {
         task.state.send_replace(TaskState::Suspended);
-        if let Wait::End(ending) = wait_for_resume(session, task, control, &mut shutdown).await {
+        if let Some(ending) = wait_for_resume(session, task, control, &mut shutdown).await {
             return ending;
         }
         task.state.send_replace(TaskState::Waiting);
-        let mut suspended = false;
-        let permit = loop {
-            tokio::select! {
-                p = session.task_slots.acquire() => match p {
-                    Ok(p) => break Some(p),
-                    Err(_) => return Ending::Closed,
-                },
-                c = control.recv() => match c {
-                    // A resume while waiting keeps waiting; an augment before the start has nothing to add to.
-                    Some(Control::Resume | Control::Augment(..)) => {}
-                    Some(Control::Suspend) => {
-                        suspended = true;
-                        break None;
-                    }
-                    Some(Control::Cancel(mode)) => {
-                        if mode == CancelMode::RemovePartial {
-                            remove_bundle(session, &task.asset).await;
-                        }
-                        return Ending::Cancelled;
-                    }
-                    None => return Ending::Closed,
-                },
-                _ = shutdown.changed() => return Ending::Closed,
-            }
+        let permit = match wait_for_task_slot(session, task, control, &mut shutdown).await {
+            Slot::Taken(permit) => permit,
+            Slot::Suspended => continue,
+            Slot::End(ending) => return ending,
         };
-        let Some(permit) = permit.filter(|_| !suspended) else { continue };
         task.state.send_replace(TaskState::Running);
-        let auth = match Auth::new(&session.config.headers, &session.config.cookies) {
-            Ok(a) => Arc::new(Mutex::new(a)),
-            Err(e) => return Ending::Failed(Arc::new(e)),
-        };
-        let loader = {
-            let hook: Arc<dyn KeyHook> = match &session.config.key_hook {
-                Some(h) => Arc::clone(h),
-                None => Arc::new(AuthKeys(Arc::clone(&auth))),
-            };
-            // One try per load: a refused key goes to the refresh hook at once (rather than being asked
-            // again with a signature known to have expired), and a lost key (404) is retried by the
-            // engine under the task's retry policy, like any other job.
-            let config = KeyConfig::default().attempts(1);
-            Arc::new(KeyLoader::new(session.client.clone()).with_config(config).with_hook(hook))
-        };
-        let mut preparing = Box::pin(prepare(session, task, &source, &auth, &loader));
-        let mut suspend_after = false;
-        let prepared = loop {
-            tokio::select! {
-                p = preparing.as_mut() => break p,
-                c = control.recv() => match c {
-                    Some(Control::Cancel(mode)) => {
-                        if mode == CancelMode::RemovePartial {
-                            remove_bundle(session, &task.asset).await;
-                        }
-                        return Ending::Cancelled;
-                    }
-                    // A suspend while the playlists load takes effect once the bundle is open.
-                    Some(Control::Suspend) => suspend_after = true,
-                    Some(Control::Resume) => suspend_after = false,
-                    Some(Control::Augment(..)) => {}
-                    None => return Ending::Closed,
-                },
-                _ = shutdown.changed() => return Ending::Closed,
-            }
-        };
-        let prepared = match prepared {
-            Ok(p) => p,
-            Err(e) => return Ending::Failed(Arc::new(e)),
-        };
-        drop(preparing);
-        let mut runner = match Runner::new(session, task, prepared, auth, loader, Some(permit)) {
-            Ok(r) => r,
-            Err(e) => return Ending::Failed(Arc::new(e)),
-        };
-        return runner.run(control, &mut shutdown, suspend_after).await;
+        return prepare_and_run(session, task, &source, permit, control, &mut shutdown).await;
     }
+}
+
+/// Waits for a resume; `Some` when the task ended first. A cancel before any start removes the bundle if
+/// asked.
+async fn wait_for_resume(
+    session: &SessionInner,
+    task: &TaskShared,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Ending> {
+    loop {
+        tokio::select! {
+            c = control.recv() => match c {
+                Some(Control::Resume) => return None,
+                Some(Control::Suspend | Control::Augment(..)) => {}
+                Some(Control::Cancel(mode)) => return Some(cancel_before_start(session, task, mode).await),
+                None => return Some(Ending::Closed),
+            },
+            _ = shutdown.changed() => return Some(Ending::Closed),
+        }
+    }
+}
+
+/// What waiting for a task slot came to.
+enum Slot<'s> {
+    /// The slot, held while the task runs.
+    Taken(SemaphorePermit<'s>),
+    /// The task was suspended meanwhile.
+    Suspended,
+    /// The task ended meanwhile.
+    End(Ending),
+}
+
+/// Waits for one of the session's task slots.
+async fn wait_for_task_slot<'s>(
+    session: &'s SessionInner,
+    task: &TaskShared,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Slot<'s> {
+    loop {
+        tokio::select! {
+            p = session.task_slots.acquire() => match p {
+                Ok(p) => return Slot::Taken(p),
+                Err(_) => return Slot::End(Ending::Closed),
+            },
+            c = control.recv() => match c {
+                // A resume while waiting keeps waiting; an augment before the start has nothing to add to.
+                Some(Control::Resume | Control::Augment(..)) => {}
+                Some(Control::Suspend) => return Slot::Suspended,
+                Some(Control::Cancel(mode)) => return Slot::End(cancel_before_start(session, task, mode).await),
+                None => return Slot::End(Ending::Closed),
+            },
+            _ = shutdown.changed() => return Slot::End(Ending::Closed),
+        }
+    }
+}
+
+/// Prepares the task and runs its engine to the end.
+async fn prepare_and_run<'a>(
+    session: &'a Arc<SessionInner>,
+    task: &'a Arc<TaskShared>,
+    source: &Source,
+    permit: SemaphorePermit<'a>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ending {
+    let auth = match Auth::new(&session.config.headers, &session.config.cookies) {
+        Ok(a) => Arc::new(Mutex::new(a)),
+        Err(e) => return Ending::Failed(Arc::new(e)),
+    };
+    let loader = key_loader(session, &auth);
+    let (prepared, suspend_after) =
+        match prepare_listening(session, task, source, &auth, &loader, control, shutdown).await {
+            Ok(prepared) => prepared,
+            Err(ending) => return ending,
+        };
+    let mut runner = match Runner::new(session, task, prepared, auth, loader, Some(permit)) {
+        Ok(r) => r,
+        Err(e) => return Ending::Failed(Arc::new(e)),
+    };
+    runner.run(control, shutdown, suspend_after).await
+}
+
+/// Prepares the task while honouring its orders: a cancel or the session's end stops the preparation, a
+/// suspend takes effect once the bundle is open. Gives what was prepared and whether to start suspended;
+/// `Err` when the task ended.
+async fn prepare_listening(
+    session: &Arc<SessionInner>,
+    task: &Arc<TaskShared>,
+    source: &Source,
+    auth: &Arc<Mutex<Auth>>,
+    loader: &Arc<KeyLoader>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(Prepared, bool), Ending> {
+    let mut preparing = Box::pin(prepare(session, task, source, auth, loader));
+    let mut suspend_after = false;
+    let prepared = loop {
+        tokio::select! {
+            p = preparing.as_mut() => break p,
+            c = control.recv() => match c {
+                Some(Control::Cancel(mode)) => return Err(cancel_before_start(session, task, mode).await),
+                // A suspend while the playlists load takes effect once the bundle is open.
+                Some(Control::Suspend) => suspend_after = true,
+                Some(Control::Resume) => suspend_after = false,
+                Some(Control::Augment(..)) => {}
+                None => return Err(Ending::Closed),
+            },
+            _ = shutdown.changed() => return Err(Ending::Closed),
+        }
+    };
+    let prepared = prepared.map_err(|e| Ending::Failed(Arc::new(e)))?;
+    drop(preparing);
+    Ok((prepared, suspend_after))
+}
+
+/// Ends a task cancelled before its engine ran, removing its bundle if asked.
+async fn cancel_before_start(session: &SessionInner, task: &TaskShared, mode: CancelMode) -> Ending {
+    if mode == CancelMode::RemovePartial {
+        remove_bundle(session, &task.asset).await;
+    }
+    Ending::Cancelled
+}
+
+async fn remove_bundle(session: &SessionInner, asset: &str) {
+    let store = session.store.clone();
+    let asset = asset.to_owned();
+    let _ = tokio::task::spawn_blocking(move || store.open_bundle(&asset).and_then(Bundle::delete)).await;
 }

@@ -9,6 +9,7 @@ mod auth;
 mod bundle_io;
 mod ending;
 mod errors;
+mod kept_keys;
 mod lifecycle;
 mod pipeline;
 mod playlists;

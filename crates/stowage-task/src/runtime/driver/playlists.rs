@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use stowage_playlist::{PlaylistKind, detect};
+use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect};
 
 use super::auth::Auth;
 use super::errors::fetch_error;
@@ -27,6 +27,13 @@ pub(super) async fn fetch_text(
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::Playlist { uri: final_url.clone(), message: "not UTF-8 text".to_owned() })?;
     Ok((text, final_url))
+}
+
+/// Reads a master playlist fetched from `uri`.
+pub(super) fn parse_master<'t>(text: &'t str, uri: &str) -> Result<MasterPlaylist<'t>, Error> {
+    let parsed = MasterPlaylist::parse_with(text, &ParserOptions::lenient())
+        .map_err(|e| Error::Playlist { uri: uri.to_owned(), message: e.to_string() })?;
+    Ok(parsed.playlist)
 }
 
 /// Fetches and reads every wanted media playlist, concurrently.

@@ -1,24 +1,25 @@
 //! Fresh URLs, headers and cookies: asking the caller's hook, and re-binding the task's jobs to its
 //! answer.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use stowage_bundle::SegmentId;
-use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect};
-use tokio::sync::watch;
+use stowage_playlist::{PlaylistKind, detect};
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
-use super::auth::apply_auth;
+use super::auth::{Auth, apply_auth};
 use super::pipeline::{read, write};
-use super::playlists::{build_all, fetch_text};
+use super::playlists::{build_all, fetch_text, parse_master};
 use super::runner::Runner;
 use crate::Error;
 use crate::engine::{Failure, JobId, Outcome};
 use crate::planning::{Crypto, rebind_to_master};
 use crate::runtime::refresh_hook::{Refresh, RefreshHook, RefreshRequest};
-use crate::runtime::shared::lock;
+use crate::runtime::shared::{SessionInner, lock};
+use crate::runtime::task::{Control, Ending, TaskShared};
 
 /// Asks the refresh hook, on a task of its own so that a panic in it is caught: a panicking hook fails the
 /// task with [`Error::RefreshHookPanicked`] instead of leaving it hanging. A hook that does not answer
@@ -58,6 +59,38 @@ pub(super) async fn call_refresh_hook(
     }
 }
 
+/// Asks the refresh hook for a fresh playlist URL after the task's own was refused with `status`, and
+/// takes its answer (headers and cookies too). Returns the URL to fetch the playlist from now.
+pub(super) async fn refresh_playlist_url(
+    session: &SessionInner,
+    task: &TaskShared,
+    auth: &Mutex<Auth>,
+    hook: Arc<dyn RefreshHook>,
+    url: &str,
+    status: u16,
+) -> Result<String, Error> {
+    let request = RefreshRequest {
+        asset: task.asset.clone(),
+        url: url.to_owned(),
+        refused_uri: url.to_owned(),
+        status,
+    };
+    let refreshed =
+        call_refresh_hook(hook, request, session.config.refresh_timeout).await?.ok_or_else(|| {
+            Error::Fetch {
+                uri: url.to_owned(),
+                status: Some(status),
+                message: format!(
+                    "the playlist URL was refused with HTTP {status} and no fresh one was given"
+                ),
+            }
+        })?;
+    apply_auth(auth, &refreshed)?;
+    let fresh = refreshed.url.unwrap_or_else(|| url.to_owned());
+    *lock(&task.url) = fresh.clone();
+    Ok(fresh)
+}
+
 /// Holds [`FetchCtx::refreshing`](super::pipeline::FetchCtx::refreshing) up while fresh URLs are being obtained, and lowers it when dropped.
 struct Refreshing(Arc<watch::Sender<bool>>);
 
@@ -75,6 +108,49 @@ impl Drop for Refreshing {
 }
 
 impl<'a> Runner<'a> {
+    /// Obtains fresh URLs for the refusal of `job` (with `status`), while honouring the task's orders:
+    /// the hook may take long, so a suspend, a cancel and the session's end are carried out while it
+    /// runs (the refresh is then dropped unanswered); a resume or an augment waits for its answer, in
+    /// `deferred`. `Some` when the task ends.
+    pub(super) async fn refresh_while_listening(
+        &mut self,
+        job: JobId,
+        status: u16,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        shutdown: &mut watch::Receiver<bool>,
+        deferred: &mut VecDeque<Control>,
+    ) -> Option<Ending> {
+        let interrupted = {
+            let mut refreshing = std::pin::pin!(self.refresh(job, status));
+            loop {
+                tokio::select! {
+                    done = &mut refreshing => match done {
+                        Ok(()) => break None,
+                        Err(e) => break Some(Err(e)),
+                    },
+                    c = control.recv() => match c {
+                        Some(Control::Resume | Control::Augment(..)) => deferred.extend(c),
+                        other => break Some(Ok(other)),
+                    },
+                    _ = shutdown.changed() => break Some(Ok(None)),
+                }
+            }
+        };
+        match interrupted {
+            None => None,
+            Some(Err(e)) => Some(self.fail_with(e).await),
+            Some(Ok(c)) => {
+                // The refresh was dropped unanswered. Suspended, the task asks again when a refusal comes
+                // after the resume; cancelled or closed, it ends.
+                if matches!(c, Some(Control::Suspend)) {
+                    self.engine.suspend();
+                    self.engine.handle_refresh_abandoned(Instant::now());
+                }
+                self.on_control(c).await
+            }
+        }
+    }
+
     /// Asks the caller's hook for fresh URLs, headers or cookies, and re-binds pending jobs by identity.
     ///
     /// Fetches wait while this runs, so that no request leaves with a URL about to be replaced. Only a
@@ -129,9 +205,8 @@ impl<'a> Runner<'a> {
         }
         let mut wanted = self.wanted.clone();
         if master {
-            let parsed = MasterPlaylist::parse_with(&text, &ParserOptions::lenient())
-                .map_err(|e| Error::Playlist { uri: final_url.clone(), message: e.to_string() })?;
-            rebind_to_master(&mut wanted, &parsed.playlist, &final_url)?;
+            let parsed = parse_master(&text, &final_url)?;
+            rebind_to_master(&mut wanted, &parsed, &final_url)?;
         } else {
             for w in &mut wanted {
                 w.url.clone_from(&final_url);

@@ -1,10 +1,11 @@
 //! The engine loop of one task: the engine's actions carried out, the fetches' reports and the handle's
 //! orders fed back to it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use stowage_bundle::{Bundle, SegmentId};
 use stowage_fetch::RetryEvent;
 use stowage_fetch::keys::KeyLoader;
 use tokio::sync::{SemaphorePermit, mpsc, watch};
@@ -16,12 +17,11 @@ use super::errors::retry_failure;
 use super::pipeline::{Bound, FetchCtx, Report, fetch_job, read};
 use super::prepare::Prepared;
 use crate::Error;
-use crate::config::{DownloadConfiguration, KeyPolicy};
-use crate::engine::{
-    Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, Outcome, Plan, RenditionSpec,
-};
+use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
+use crate::engine::{Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, Outcome};
 use crate::events::TaskEvent;
-use crate::planning::{Wanted, job_spec, key_jobs};
+use crate::planning::{Wanted, engine_plan, key_jobs};
+use crate::runtime::session_config::SessionConfig;
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
 
@@ -44,8 +44,50 @@ pub(super) struct Runner<'a> {
     /// so its lock, until it is dropped, so the task's ending waits for all of them.
     pub(super) fetches: Vec<JoinHandle<()>>,
     pub(super) permit: Option<SemaphorePermit<'a>>,
+    /// What a cancel does with the bundle, as the latest cancel order said.
+    pub(super) cancel_mode: CancelMode,
 }
 
+/// What carrying out the engine's pending actions came to.
+enum AfterActions {
+    /// Nothing to do until a fetch reports, a retry is due or an order comes.
+    Wait,
+    /// The engine asked for fresh URLs after `job` was refused with `status`.
+    Refresh { job: JobId, status: u16 },
+    /// The task ended.
+    End(Ending),
+}
+
+/// The engine's configuration for a task of a session configured with `config`.
+fn engine_config(config: &SessionConfig, integrity: IntegrityPolicy) -> EngineConfig {
+    // The engine counts a job in flight until its bytes are durable, the session's request slots only
+    // while it is on the network. Letting the engine hand out twice as many jobs as there are slots
+    // overlaps the sync of one segment with the fetch of the next, so that a latency-bound download is
+    // not also bound by the disk; requests in flight stay within the slots.
+    let limits = ConcurrencyLimits::default()
+        .max_total(config.max_connections.saturating_mul(2))
+        .max_per_host(config.max_connections_per_host.saturating_mul(2))
+        .adaptive(config.adaptive)
+        .initial(4.min(config.max_connections));
+    EngineConfig::default().concurrency(limits).retry(config.retry.clone()).integrity(integrity).seed(seed())
+}
+
+/// The bytes and segments the bundle holds already for each of `wanted`, in that order.
+fn stored_per_rendition(bundle: &Bundle, wanted: &[Wanted]) -> Vec<(u64, usize)> {
+    let progress = bundle.progress();
+    wanted
+        .iter()
+        .map(|w| {
+            progress
+                .renditions
+                .iter()
+                .find(|r| r.rendition == w.id)
+                .map_or((0, 0), |r| (r.bytes_finished, r.segments_finished))
+        })
+        .collect()
+}
+
+/// A fresh seed for the engine's jitter, so that many clients do not retry in step.
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -57,7 +99,7 @@ fn seed() -> u64 {
 
 /// The next request for a task: one deferred while the refresh hook ran, else the next from its handle.
 async fn next_control(
-    deferred: &mut std::collections::VecDeque<Control>,
+    deferred: &mut VecDeque<Control>,
     control: &mut mpsc::UnboundedReceiver<Control>,
 ) -> Option<Control> {
     match deferred.pop_front() {
@@ -77,59 +119,12 @@ impl<'a> Runner<'a> {
     ) -> Result<Self, Error> {
         let Prepared { config: download_config, bundle, wanted, mut jobs, integrity, key_policy, master } =
             prepared;
+        let finished = |id: &SegmentId| bundle.is_finished(id);
         // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
-        let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(|id| bundle.is_finished(id)));
+        let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(finished));
         jobs.extend(keys);
-        // Per-segment lengths of a resumed bundle are not kept apart from its journal; each rendition's
-        // stored bytes are spread over its finished segments so that totals are exact.
-        let progress = bundle.progress();
-        let mut per_rendition: Vec<(u64, usize)> = wanted
-            .iter()
-            .map(|w| {
-                progress
-                    .renditions
-                    .iter()
-                    .find(|r| r.rendition == w.id)
-                    .map_or((0, 0), |r| (r.bytes_finished, r.segments_finished))
-            })
-            .collect();
-        let mut plan = Plan::new();
-        for w in &wanted {
-            plan.add_rendition(match w.estimate {
-                Some(b) => RenditionSpec::new().bandwidth(b),
-                None => RenditionSpec::new(),
-            });
-        }
-        for (i, job) in jobs.iter().enumerate() {
-            if job.source_gap {
-                continue;
-            }
-            let mut spec = job_spec(JobId(i as u64), job);
-            if !job.key && job.ids.iter().all(|id| bundle.is_finished(id)) {
-                let (bytes, count) = &mut per_rendition[job.rendition];
-                let share = if *count > 0 { *bytes / *count as u64 } else { 0 };
-                let share = if *count <= job.ids.len() { *bytes } else { share * job.ids.len() as u64 };
-                *bytes -= share.min(*bytes);
-                *count = count.saturating_sub(job.ids.len());
-                spec = spec.finished(share);
-            }
-            plan.add_job(spec);
-        }
-        // The engine counts a job in flight until its bytes are durable, the session's request slots
-        // only while it is on the network. Letting the engine hand out twice as many jobs as there are
-        // slots overlaps the sync of one segment with the fetch of the next, so that a latency-bound
-        // download is not also bound by the disk; requests in flight stay within the slots.
-        let limits = ConcurrencyLimits::default()
-            .max_total(session.config.max_connections.saturating_mul(2))
-            .max_per_host(session.config.max_connections_per_host.saturating_mul(2))
-            .adaptive(session.config.adaptive)
-            .initial(4.min(session.config.max_connections));
-        let config = EngineConfig::default()
-            .concurrency(limits)
-            .retry(session.config.retry.clone())
-            .integrity(integrity)
-            .seed(seed());
-        let engine = Engine::new(config, plan)?;
+        let plan = engine_plan(&wanted, &jobs, stored_per_rendition(&bundle, &wanted), finished);
+        let engine = Engine::new(engine_config(&session.config, integrity), plan)?;
         *lock(&task.renditions) = wanted.iter().map(|w| w.id.to_string()).collect();
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (retries_tx, retries) = mpsc::unbounded_channel();
@@ -160,6 +155,7 @@ impl<'a> Runner<'a> {
             key_jobs: HashMap::new(),
             fetches: Vec::new(),
             permit,
+            cancel_mode: CancelMode::KeepPartial,
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -185,12 +181,32 @@ impl<'a> Runner<'a> {
         self.emit(TaskEvent::Progress(self.engine.progress()));
     }
 
+    /// Runs the engine until the task ends; `suspended` when a suspend came while it was being prepared.
     pub(super) async fn run(
         &mut self,
         control: &mut mpsc::UnboundedReceiver<Control>,
         shutdown: &mut watch::Receiver<bool>,
         suspended: bool,
     ) -> Ending {
+        self.begin(suspended);
+        // Requests that came while the refresh hook ran, handled once it answered.
+        let mut deferred = VecDeque::new();
+        loop {
+            let ended = match self.carry_out_actions().await {
+                AfterActions::End(ending) => Some(ending),
+                AfterActions::Refresh { job, status } => {
+                    self.refresh_while_listening(job, status, control, shutdown, &mut deferred).await
+                }
+                AfterActions::Wait => self.wait_for_news(control, shutdown, &mut deferred).await,
+            };
+            if let Some(ending) = ended {
+                return ending;
+            }
+        }
+    }
+
+    /// Reports where the task starts from, and starts the engine unless the task is to stay suspended.
+    fn begin(&mut self, suspended: bool) {
         self.emit_progress();
         if suspended {
             self.permit = None;
@@ -198,120 +214,88 @@ impl<'a> Runner<'a> {
         } else {
             self.engine.resume(Instant::now());
         }
-        let mut cancel_mode = CancelMode::KeepPartial;
-        // Requests that came while the refresh hook ran, handled once it answered.
-        let mut deferred = std::collections::VecDeque::new();
-        loop {
-            let mut refresh = None;
-            while let Some(action) = self.engine.poll_action() {
-                match action {
-                    Action::Start { job, attempt } => self.start(job, attempt),
-                    Action::Cancel { job } => {
-                        if let Some((_, handle)) = self.inflight.remove(&job) {
-                            handle.abort();
-                        }
-                    }
-                    Action::GapRecorded(failure) => {
-                        self.record_gap(&failure).await;
-                        if let Some(event) = TaskEvent::from_action(&Action::GapRecorded(failure)) {
-                            self.emit(event);
-                        }
-                        self.emit_progress();
-                    }
-                    Action::RefreshUrls { job, status } => refresh = Some((job, status)),
-                    Action::Finished { complete, .. } => return self.finish(complete).await,
-                    Action::Failed(failure) => return self.fail(failure).await,
-                    Action::Cancelled => return self.cancelled(cancel_mode).await,
-                    other => {
-                        if let Some(event) = TaskEvent::from_action(&other) {
-                            self.emit(event);
-                        }
+    }
+
+    /// Carries out every action the engine has pending, until it has none or the task ends.
+    async fn carry_out_actions(&mut self) -> AfterActions {
+        let mut refresh = None;
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Start { job, attempt } => self.start(job, attempt),
+                Action::Cancel { job } => self.abort(job),
+                Action::GapRecorded(failure) => self.gap_recorded(failure).await,
+                Action::RefreshUrls { job, status } => refresh = Some(AfterActions::Refresh { job, status }),
+                Action::Finished { complete, .. } => return AfterActions::End(self.finish(complete).await),
+                Action::Failed(failure) => return AfterActions::End(self.fail(failure).await),
+                Action::Cancelled => return AfterActions::End(self.cancelled(self.cancel_mode).await),
+                other => {
+                    if let Some(event) = TaskEvent::from_action(&other) {
+                        self.emit(event);
                     }
                 }
             }
-            if let Some((job, status)) = refresh {
-                // The hook may take long: suspend, cancel and the session's end are honoured while it
-                // runs; a resume or an augment waits for its answer.
-                let interrupted = {
-                    let mut refreshing = std::pin::pin!(self.refresh(job, status));
-                    loop {
-                        tokio::select! {
-                            done = &mut refreshing => match done {
-                                Ok(()) => break None,
-                                Err(e) => break Some(Err(e)),
-                            },
-                            c = control.recv() => match c {
-                                Some(Control::Resume | Control::Augment(..)) => deferred.extend(c),
-                                other => break Some(Ok(other)),
-                            },
-                            _ = shutdown.changed() => break Some(Ok(None)),
-                        }
-                    }
-                };
-                match interrupted {
-                    None => {}
-                    Some(Err(e)) => return self.fail_with(e).await,
-                    Some(Ok(c)) => {
-                        // The refresh was dropped unanswered. Suspended, the task asks again when a
-                        // refusal comes after the resume; cancelled or closed, it ends.
-                        if matches!(c, Some(Control::Suspend)) {
-                            self.engine.suspend();
-                            self.engine.handle_refresh_abandoned(Instant::now());
-                        }
-                        if let Some(ending) = self.on_control(c, &mut cancel_mode).await {
-                            return ending;
-                        }
-                    }
-                }
-                continue;
+        }
+        refresh.unwrap_or(AfterActions::Wait)
+    }
+
+    /// Waits for the first of: a fetch's report, a retry of the fetch layer, the engine's next timeout, an
+    /// order from the task's handle (one deferred first), or the session's end; and handles it. `Some`
+    /// when the task ends.
+    async fn wait_for_news(
+        &mut self,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        shutdown: &mut watch::Receiver<bool>,
+        deferred: &mut VecDeque<Control>,
+    ) -> Option<Ending> {
+        let deadline = self.engine.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
             }
-            let deadline = self.engine.poll_timeout();
-            let sleep = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                Some((job, attempt, outcome)) = self.reports.recv() => {
-                    if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
-                        self.inflight.remove(&job);
-                    }
-                    let success = matches!(outcome, Outcome::Success { .. });
-                    let outcome = self.superseded(job, outcome);
-                    self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
-                    if success {
-                        self.emit_progress();
-                        if let Some(range) = self.engine.loaded_time_range(job)
-                            && !read(&self.ctx.bound).jobs[job.0 as usize].init
-                        {
-                            self.emit(TaskEvent::LoadedTimeRangeAdded(range));
-                        }
-                    }
-                }
-                Some((job, event)) = self.retries.recv() => {
-                    let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
-                    self.emit(TaskEvent::SegmentRetried {
-                        job,
-                        attempt,
-                        cause: retry_failure(&event.cause, event.delay),
-                        delay: event.delay,
-                    });
-                }
-                () = sleep => self.engine.handle_timeout(Instant::now()),
-                c = next_control(&mut deferred, control) => {
-                    if let Some(ending) = self.on_control(c, &mut cancel_mode).await {
-                        return ending;
-                    }
-                }
-                _ = shutdown.changed() => return self.closed().await,
+        };
+        tokio::select! {
+            Some((job, attempt, outcome)) = self.reports.recv() => self.on_report(job, attempt, outcome),
+            Some((job, event)) = self.retries.recv() => self.on_retry(job, &event),
+            () = sleep => self.engine.handle_timeout(Instant::now()),
+            c = next_control(deferred, control) => return self.on_control(c).await,
+            _ = shutdown.changed() => return Some(self.closed().await),
+        }
+        None
+    }
+
+    /// A start of `job` ended (its bytes stored, for a success): the engine is told, and listeners.
+    fn on_report(&mut self, job: JobId, attempt: u32, outcome: Outcome) {
+        if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
+            self.inflight.remove(&job);
+        }
+        let success = matches!(outcome, Outcome::Success { .. });
+        let outcome = self.superseded(job, outcome);
+        self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
+        if success {
+            self.emit_progress();
+            if let Some(range) = self.engine.loaded_time_range(job)
+                && !read(&self.ctx.bound).jobs[job.0 as usize].init
+            {
+                self.emit(TaskEvent::LoadedTimeRangeAdded(range));
             }
         }
     }
 
+    /// The fetch layer retried a request of `job` on its own: listeners are told.
+    fn on_retry(&self, job: JobId, event: &RetryEvent) {
+        let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
+        self.emit(TaskEvent::SegmentRetried {
+            job,
+            attempt,
+            cause: retry_failure(&event.cause, event.delay),
+            delay: event.delay,
+        });
+    }
+
     /// Carries out a request from the task's handle; `Some` when the task ends with it (the handle and
     /// the session are gone, or no task slot can be had any more).
-    async fn on_control(&mut self, c: Option<Control>, cancel_mode: &mut CancelMode) -> Option<Ending> {
+    pub(super) async fn on_control(&mut self, c: Option<Control>) -> Option<Ending> {
         match c {
             Some(Control::Resume) => {
                 if self.permit.is_none() {
@@ -331,7 +315,7 @@ impl<'a> Runner<'a> {
                 self.save_playlists().await;
             }
             Some(Control::Cancel(mode)) => {
-                *cancel_mode = mode;
+                self.cancel_mode = mode;
                 self.engine.cancel();
             }
             Some(Control::Augment(selections, reply)) => {
@@ -362,7 +346,23 @@ impl<'a> Runner<'a> {
         self.fetches.push(handle);
     }
 
-    pub(super) async fn record_gap(&self, failure: &JobFailure) {
+    /// Aborts the fetch of a start of `job` the engine cancelled.
+    fn abort(&mut self, job: JobId) {
+        if let Some((_, handle)) = self.inflight.remove(&job) {
+            handle.abort();
+        }
+    }
+
+    /// Under the tolerant policy, `failure`'s job gave up: the bundle records the gap, listeners are told.
+    async fn gap_recorded(&mut self, failure: JobFailure) {
+        self.record_gap(&failure).await;
+        if let Some(event) = TaskEvent::from_action(&Action::GapRecorded(failure)) {
+            self.emit(event);
+        }
+        self.emit_progress();
+    }
+
+    async fn record_gap(&self, failure: &JobFailure) {
         let ids = read(&self.ctx.bound).jobs[failure.job.0 as usize].ids.clone();
         let (bundle, reason) = (self.ctx.bundle.clone(), failure.to_string());
         let path = self.task.bundle_path.clone();
