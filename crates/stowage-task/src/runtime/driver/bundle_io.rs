@@ -6,6 +6,8 @@ use super::errors::bundle_error;
 use crate::Error;
 use crate::planning::Job;
 
+/// Runs `f`, a call into the bundle, on a blocking thread; its error names the bundle at `path` (or the
+/// file concerned).
 pub(super) async fn blocking<T: Send + 'static>(
     path: &std::path::Path,
     f: impl FnOnce() -> stowage_bundle::Result<T> + Send + 'static,
@@ -30,11 +32,21 @@ pub(super) async fn record_source_gaps(
     if declared.is_empty() {
         return Ok(());
     }
-    let b = bundle.clone();
+    record_gaps(path, bundle, declared, "marked EXT-X-GAP in the source playlist".to_owned()).await
+}
+
+/// Records the entries `ids` as gaps in the bundle, for `reason`, except those stored meanwhile.
+pub(super) async fn record_gaps(
+    path: &std::path::Path,
+    bundle: &Bundle,
+    ids: Vec<SegmentId>,
+    reason: String,
+) -> Result<(), Error> {
+    let bundle = bundle.clone();
     blocking(path, move || {
-        for id in &declared {
-            if !b.is_finished(id) {
-                b.record_gap(id, "marked EXT-X-GAP in the source playlist")?;
+        for id in &ids {
+            if !bundle.is_finished(id) {
+                bundle.record_gap(id, reason.clone())?;
             }
         }
         Ok(())

@@ -30,11 +30,14 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Writes the bundle's local playlists as they stand, so that what is stored plays (a suspended or
+    /// failed task's bundle included).
     pub(super) async fn save_playlists(&self) {
         let bundle = self.ctx.bundle.clone();
         let _ = blocking(&self.task.bundle_path, move || bundle.write_playlists()).await;
     }
 
+    /// Every job is done or a gap: the bundle is marked finished (complete unless gaps were recorded).
     pub(super) async fn finish(&mut self, complete: bool) -> Ending {
         self.stop_all().await;
         let bundle = self.ctx.bundle.clone();
@@ -50,17 +53,20 @@ impl<'a> Runner<'a> {
         Ending::Finished { path, complete }
     }
 
+    /// Under the strict policy, a job gave up: the task fails, naming it.
     pub(super) async fn fail(&mut self, failure: JobFailure) -> Ending {
         let what = read(&self.ctx.bound).jobs[failure.job.0 as usize].describe();
         self.fail_with(Error::JobFailed { what, failure }).await
     }
 
+    /// The task fails with `error`; what is stored stays, with its playlists.
     pub(super) async fn fail_with(&mut self, error: Error) -> Ending {
         self.stop_all().await;
         self.save_playlists().await;
         Ending::Failed(Arc::new(error))
     }
 
+    /// The task was cancelled: the bundle is removed or kept, as `mode` says.
     pub(super) async fn cancelled(&mut self, mode: CancelMode) -> Ending {
         self.stop_all().await;
         if mode == CancelMode::RemovePartial {
@@ -72,6 +78,7 @@ impl<'a> Runner<'a> {
         Ending::Cancelled
     }
 
+    /// The task's handles or its session are gone: it stops where it is, its bundle resumable.
     pub(super) async fn closed(&mut self) -> Ending {
         self.engine.suspend();
         self.stop_all().await;

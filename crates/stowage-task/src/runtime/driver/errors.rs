@@ -7,10 +7,12 @@ use stowage_fetch::{RetryCause, TimeoutKind};
 use crate::Error;
 use crate::engine::Failure;
 
+/// The task's error for a fetch of `uri` that failed.
 pub(super) fn fetch_error(uri: &str, e: &stowage_fetch::Error) -> Error {
     Error::Fetch { uri: e.uri().unwrap_or(uri).to_owned(), status: e.status(), message: e.to_string() }
 }
 
+/// The task's error for a call into the bundle at `path` that failed.
 pub(super) fn bundle_error(path: &std::path::Path, e: &stowage_bundle::Error) -> Error {
     Error::Bundle {
         path: e.path().map_or_else(|| path.to_path_buf(), std::path::Path::to_path_buf),
@@ -48,6 +50,7 @@ pub(super) fn retry_failure(cause: &RetryCause, delay: Duration) -> Failure {
     }
 }
 
+/// The engine's failure for a job whose bytes could not be stored: retrying cannot help.
 pub(super) fn store_failure(e: &stowage_bundle::Error) -> Failure {
     Failure::fatal(format!("cannot store: {e}"))
 }

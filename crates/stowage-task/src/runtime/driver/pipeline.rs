@@ -28,6 +28,7 @@ const MAX_INIT: u64 = 16 << 20;
 /// Chunks in flight between a fetch and its writer thread: memory per segment stays a few chunks.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
+/// What a job's pipeline reports: the job, the start (as the engine numbered it), and how it ended.
 pub(super) type Report = (JobId, u32, Outcome);
 
 /// What a spawned fetch needs.
@@ -58,19 +59,21 @@ pub(super) struct Bound {
     pub(super) jobs: Vec<Job>,
 }
 
+/// Reads the binding, going on with one that a panic poisoned.
 pub(super) fn read(bound: &RwLock<Bound>) -> RwLockReadGuard<'_, Bound> {
     bound.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Writes the binding, going on with one that a panic poisoned.
 pub(super) fn write(bound: &RwLock<Bound>) -> RwLockWriteGuard<'_, Bound> {
     bound.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Unregisters a request from the retry callback, also when the fetch is aborted.
 struct Listening<'a> {
-    pub(super) session: &'a SessionInner,
-    pub(super) uri: String,
-    pub(super) token: u64,
+    session: &'a SessionInner,
+    uri: String,
+    token: u64,
 }
 
 impl Drop for Listening<'_> {

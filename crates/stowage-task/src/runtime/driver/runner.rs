@@ -12,7 +12,7 @@ use tokio::sync::{SemaphorePermit, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::auth::Auth;
-use super::bundle_io::blocking;
+use super::bundle_io::record_gaps;
 use super::errors::retry_failure;
 use super::pipeline::{Bound, FetchCtx, Report, fetch_job, read};
 use super::prepare::Prepared;
@@ -364,16 +364,6 @@ impl<'a> Runner<'a> {
 
     async fn record_gap(&self, failure: &JobFailure) {
         let ids = read(&self.ctx.bound).jobs[failure.job.0 as usize].ids.clone();
-        let (bundle, reason) = (self.ctx.bundle.clone(), failure.to_string());
-        let path = self.task.bundle_path.clone();
-        let _ = blocking(&path, move || {
-            for id in &ids {
-                if !bundle.is_finished(id) {
-                    bundle.record_gap(id, reason.clone())?;
-                }
-            }
-            Ok(())
-        })
-        .await;
+        let _ = record_gaps(&self.task.bundle_path, &self.ctx.bundle, ids, failure.to_string()).await;
     }
 }

@@ -11,10 +11,14 @@ use crate::engine::{Failure, Outcome};
 
 /// A message from a fetch to its writer thread.
 pub(super) enum Piece {
+    /// The next bytes of the body.
     Chunk(Bytes),
+    /// The body is complete.
     End,
 }
 
+/// Decrypts an initialization section (read whole) and stores it under each of `ids` not stored yet;
+/// returns the bytes stored.
 pub(super) fn store_init(
     bundle: &Bundle,
     ids: &[SegmentId],
