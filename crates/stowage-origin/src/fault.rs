@@ -1,8 +1,13 @@
 //! Fault injection: what can go wrong, on which requests, and when.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::clock::Clock;
 
 /// Which request paths a [`FaultRule`] applies to. The query string is not part of the path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +95,18 @@ pub enum Fault {
     ContentLengthDelta(i64),
     /// Answer a range request with `200` and the full body, as servers without range support do.
     IgnoreRange,
+    /// Read the request and never answer it, as when packets to the server are lost: the request is held
+    /// until the rule's [`window`](FaultRule::window) ends, then its connection is closed without a
+    /// response (what a client eventually sees of a connection that died in an outage). Without a window
+    /// the request is held until the client gives up or the origin stops. Other faults of the request do
+    /// not apply.
+    BlackHole,
+    /// Refuse connections: while the rule's [`window`](FaultRule::window) lasts (or, without a window,
+    /// until the rule is removed) the origin closes its listening socket, so that new connections are
+    /// refused (`ECONNREFUSED`), and closes the connections already open; it listens again on the same
+    /// port afterwards. This acts before any request is read, so only the window applies: the path, query,
+    /// count and probability conditions of the rule are ignored.
+    Refuse,
 }
 
 impl Fault {
@@ -122,6 +139,10 @@ impl Fault {
 /// A fault plus the requests it applies to: a path pattern, an optional query substring, and conditions
 /// on the request count, the time and chance. All conditions must hold for the fault to fire.
 ///
+/// Two clocks are involved: [`FaultRule::after_time`] counts wall time from the moment the rule was added,
+/// while [`FaultRule::during`] is a window of the origin's stream time ([`Clock`]), so that a script of
+/// faults lines up with a live stream's timeline, at any clock speed.
+///
 /// Counting is per rule (or per path with [`FaultRule::per_path`]): every request whose path and query
 /// match is counted, whether the fault fires or not, so "the first 2 requests fail" means exactly the
 /// first two matching requests.
@@ -144,6 +165,8 @@ pub struct FaultRule {
     pub probability: Option<f64>,
     /// Count requests per path rather than for the rule as a whole.
     pub per_path: bool,
+    /// Fire only while the origin's stream time ([`Clock::now`]) is within this window.
+    pub window: Option<Range<Duration>>,
 }
 
 impl FaultRule {
@@ -158,6 +181,7 @@ impl FaultRule {
             after_time: None,
             probability: None,
             per_path: false,
+            window: None,
         }
     }
 
@@ -223,6 +247,18 @@ impl FaultRule {
         self.per_path = true;
         self
     }
+
+    /// Only while the origin's stream time is at least `from` and less than `until` (see [`Clock`]).
+    #[must_use]
+    pub fn during(mut self, from: Duration, until: Duration) -> Self {
+        self.window = Some(from..until);
+        self
+    }
+
+    /// Whether the rule's window (if any) contains stream time `now`.
+    fn in_window(&self, now: Duration) -> bool {
+        self.window.as_ref().is_none_or(|w| w.contains(&now))
+    }
 }
 
 /// The seed used unless another is configured.
@@ -240,6 +276,9 @@ pub struct RuleId(u64);
 #[derive(Clone, Debug)]
 pub struct Faults {
     inner: Arc<Mutex<FaultState>>,
+    clock: Clock,
+    /// Bumped whenever the rules change, so that the accept loop reconsiders refusals.
+    changed: Arc<watch::Sender<u64>>,
 }
 
 #[derive(Debug)]
@@ -265,31 +304,98 @@ impl Default for Faults {
 }
 
 impl Faults {
-    /// No rules, with the given seed for probabilistic decisions.
+    /// No rules, with the given seed for probabilistic decisions, on a real-time clock starting now.
     pub fn with_seed(seed: u64) -> Self {
-        Self { inner: Arc::new(Mutex::new(FaultState { seed, next_id: 0, rules: Vec::new() })) }
+        Self::with_clock(seed, Clock::real_time())
+    }
+
+    /// No rules, with the given seed, measuring [`FaultRule::during`] windows on `clock`.
+    pub(crate) fn with_clock(seed: u64, clock: Clock) -> Self {
+        let (changed, _) = watch::channel(0);
+        Self {
+            inner: Arc::new(Mutex::new(FaultState { seed, next_id: 0, rules: Vec::new() })),
+            clock,
+            changed: Arc::new(changed),
+        }
+    }
+
+    /// The clock that [`FaultRule::during`] windows are measured on (the origin's).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Adds a rule; rules are evaluated in the order they were added.
     pub fn add(&self, rule: FaultRule) -> RuleId {
-        let mut state = self.lock();
-        let id = RuleId(state.next_id);
-        state.next_id += 1;
-        state.rules.push(ActiveRule { id, rule, added: Instant::now(), count: 0, per_path: HashMap::new() });
+        let id = {
+            let mut state = self.lock();
+            let id = RuleId(state.next_id);
+            state.next_id += 1;
+            state.rules.push(ActiveRule {
+                id,
+                rule,
+                added: Instant::now(),
+                count: 0,
+                per_path: HashMap::new(),
+            });
+            id
+        };
+        self.notify();
         id
     }
 
     /// Removes a rule; returns whether it was present.
     pub fn remove(&self, id: RuleId) -> bool {
-        let mut state = self.lock();
-        let before = state.rules.len();
-        state.rules.retain(|r| r.id != id);
-        state.rules.len() != before
+        let removed = {
+            let mut state = self.lock();
+            let before = state.rules.len();
+            state.rules.retain(|r| r.id != id);
+            state.rules.len() != before
+        };
+        self.notify();
+        removed
     }
 
     /// Removes every rule.
     pub fn clear(&self) {
         self.lock().rules.clear();
+        self.notify();
+    }
+
+    /// Whether connections are refused at stream time `now`, and if so until when (`None`: until a rule
+    /// is removed).
+    pub(crate) fn refusing(&self, now: Duration) -> Option<Option<Duration>> {
+        let state = self.lock();
+        let mut until: Option<Option<Duration>> = None;
+        for active in state.rules.iter().filter(|r| r.rule.fault == Fault::Refuse && r.rule.in_window(now)) {
+            let end = active.rule.window.as_ref().map(|w| w.end);
+            until = Some(match (until, end) {
+                (None, end) => end,
+                (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                _ => None,
+            });
+        }
+        until
+    }
+
+    /// The earliest stream time after `now` at which a refusal window opens.
+    pub(crate) fn next_refusal(&self, now: Duration) -> Option<Duration> {
+        let state = self.lock();
+        state
+            .rules
+            .iter()
+            .filter(|r| r.rule.fault == Fault::Refuse)
+            .filter_map(|r| r.rule.window.as_ref().map(|w| w.start))
+            .filter(|&start| start > now)
+            .min()
+    }
+
+    /// A receiver that sees every change of the rules.
+    pub(crate) fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Changes the seed used for probabilistic decisions from now on.
@@ -304,12 +410,13 @@ impl Faults {
 
     /// Evaluates every rule against one request, updating the counters, and returns what to inject.
     pub(crate) fn evaluate(&self, path: &str, query: Option<&str>) -> Effects {
+        let now = self.clock.now();
         let mut state = self.lock();
         let seed = state.seed;
         let mut effects = Effects::default();
         for active in &mut state.rules {
             let rule = &active.rule;
-            if !rule.pattern.matches(path) {
+            if rule.fault == Fault::Refuse || !rule.pattern.matches(path) {
                 continue;
             }
             if let Some(needle) = &rule.query_contains
@@ -329,9 +436,11 @@ impl Faults {
             let fires = rule.first.is_none_or(|n| index < n)
                 && rule.after_requests.is_none_or(|n| index >= n)
                 && rule.after_time.is_none_or(|t| active.added.elapsed() >= t)
+                && rule.in_window(now)
                 && rule.probability.is_none_or(|p| rng.next_f64() < p);
             if fires {
-                effects.apply(&rule.fault, rng.next_u64());
+                let until = rule.window.as_ref().map(|w| w.end);
+                effects.apply(&rule.fault, rng.next_u64(), until);
             }
         }
         effects
@@ -363,12 +472,14 @@ pub(crate) struct Effects {
     pub(crate) throttle: Option<u64>,
     pub(crate) length_delta: i64,
     pub(crate) ignore_range: bool,
+    /// Hold the request unanswered until this stream time (`Some(None)`: for good).
+    pub(crate) black_hole: Option<Option<Duration>>,
     /// A short description of each fault that fired, for the request log.
     pub(crate) fired: Vec<String>,
 }
 
 impl Effects {
-    fn apply(&mut self, fault: &Fault, draw: u64) {
+    fn apply(&mut self, fault: &Fault, draw: u64, window_end: Option<Duration>) {
         match fault {
             Fault::Latency(d) => self.latency += *d,
             Fault::Status { .. } | Fault::Redirect { .. } => {
@@ -396,6 +507,16 @@ impl Effects {
             }
             Fault::ContentLengthDelta(delta) => self.length_delta = *delta,
             Fault::IgnoreRange => self.ignore_range = true,
+            Fault::BlackHole => {
+                // Of several black holes, the request is held until the last one closes.
+                self.black_hole = Some(match (self.black_hole, window_end) {
+                    (None, end) => end,
+                    (Some(Some(a)), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                });
+            }
+            // Refusals act on the listening socket, not on requests; `evaluate` skips them.
+            Fault::Refuse => return,
         }
         self.fired.push(describe(fault));
     }
@@ -412,6 +533,8 @@ fn describe(fault: &Fault) -> String {
         Fault::Throttle { bytes_per_second } => format!("throttle {bytes_per_second}B/s"),
         Fault::ContentLengthDelta(d) => format!("content-length {d:+}"),
         Fault::IgnoreRange => "ignore range".to_owned(),
+        Fault::BlackHole => "black hole".to_owned(),
+        Fault::Refuse => "refuse connections".to_owned(),
     }
 }
 
@@ -518,5 +641,33 @@ mod tests {
         assert_eq!(e.cut, Some(Cut::After(50)));
         assert_eq!(e.replace, Some(Fault::status(404)));
         assert_eq!(e.fired.len(), 5);
+    }
+
+    #[test]
+    fn windows_follow_the_stream_clock() {
+        let clock = Clock::manual();
+        let faults = Faults::with_clock(1, clock.clone());
+        let s = Duration::from_secs;
+        faults.add(FaultRule::new(Fault::status(503)).during(s(10), s(20)));
+        faults.add(FaultRule::new(Fault::BlackHole).prefix("/live").during(s(15), s(30)));
+        faults.add(FaultRule::new(Fault::Refuse).during(s(40), s(45)));
+        faults.add(FaultRule::new(Fault::Refuse).during(s(42), s(50)));
+        let at = |t: u64, path: &str| {
+            clock.advance(s(t) - clock.now());
+            faults.evaluate(path, None)
+        };
+        assert_eq!(at(0, "/a").replace, None);
+        assert_eq!(at(10, "/a").replace, Some(Fault::status(503)));
+        let e = at(16, "/live/x");
+        assert_eq!((e.replace.is_some(), e.black_hole), (true, Some(Some(s(30)))));
+        assert_eq!(at(20, "/live/x").black_hole, Some(Some(s(30))));
+        assert_eq!(at(20, "/a").replace, None);
+        // Refusals are never request effects; the accept loop asks for them.
+        assert!(at(43, "/a").fired.is_empty());
+        assert_eq!(faults.refusing(s(43)), Some(Some(s(50))));
+        assert_eq!(faults.refusing(s(50)), None);
+        assert_eq!(faults.next_refusal(s(0)), Some(s(40)));
+        assert_eq!(faults.next_refusal(s(41)), Some(s(42)));
+        assert_eq!(faults.next_refusal(s(42)), None);
     }
 }

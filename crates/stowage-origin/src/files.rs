@@ -44,6 +44,13 @@ impl Resource {
         self
     }
 
+    /// Replaces the body and its ETag (quotes included), keeping the other fields.
+    pub(crate) fn with_body(mut self, body: Bytes, etag: Option<String>) -> Self {
+        self.body = body;
+        self.etag = etag;
+        self
+    }
+
     /// Sets the Last-Modified time; `None` sends none.
     #[must_use]
     pub fn with_last_modified(mut self, last_modified: Option<SystemTime>) -> Self {
@@ -221,7 +228,7 @@ pub(crate) fn http_date(time: SystemTime) -> String {
 }
 
 /// Days since 1970-01-01 to a (year, month, day) civil date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -340,7 +340,7 @@ pub fn encrypt_master(
 }
 
 /// The value of a quoted attribute (`NAME="value"`) in an attribute list.
-fn quoted_attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn quoted_attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = attributes;
     while let Some(at) = rest.find(name) {
         let before_ok = at == 0 || rest.as_bytes()[at - 1] == b',';
@@ -354,7 +354,7 @@ fn quoted_attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Resolves a segment URI against the playlist's directory; `None` for URIs on other origins.
-fn resolve(dir: &str, uri: &str) -> Option<String> {
+pub(crate) fn resolve(dir: &str, uri: &str) -> Option<String> {
     let uri = uri.split(['?', '#']).next().unwrap_or(uri);
     if uri.contains("://") || uri.starts_with("//") || uri.starts_with("data:") {
         return None;
@@ -375,7 +375,7 @@ fn resolve(dir: &str, uri: &str) -> Option<String> {
 }
 
 /// SplitMix64: a tiny deterministic generator for keys and IVs (test material, not secrets).
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
     fn next_u64(&mut self) -> u64 {
@@ -386,7 +386,7 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn fill(&mut self, out: &mut [u8; 16]) {
+    pub(crate) fn fill(&mut self, out: &mut [u8; 16]) {
         out[..8].copy_from_slice(&self.next_u64().to_le_bytes());
         out[8..].copy_from_slice(&self.next_u64().to_le_bytes());
     }

@@ -46,9 +46,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod clock;
 mod fault;
 mod files;
 pub mod hls;
+pub mod live;
 mod log;
 mod server;
 #[cfg(feature = "tls")]
@@ -60,6 +62,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+pub use clock::Clock;
 pub use fault::{Fault, FaultRule, Faults, PathPattern, RuleId};
 pub use files::{Files, Resource, content_type_for};
 pub use log::RequestRecord;
@@ -94,8 +97,14 @@ pub enum OriginError {
         /// The URL path that was looked up.
         path: String,
     },
-    /// A playlist cannot be encrypted as asked.
-    #[error("cannot encrypt the playlist {path}: {reason}")]
+    /// A live origin's configuration or script cannot be carried out.
+    #[error("cannot start the live stream: {reason}")]
+    Live {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A playlist cannot be encrypted or played live as asked.
+    #[error("cannot use the playlist {path}: {reason}")]
     Playlist {
         /// The playlist's URL path.
         path: String,
@@ -132,6 +141,11 @@ pub struct OriginConfig {
     pub worker_threads: usize,
     /// The port to bind on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// The clock fault windows ([`FaultRule::during`]) are measured on; `None`: real time from the start.
+    pub clock: Option<Clock>,
+    /// Keep only this many of the latest requests in the log (`None`: all), so that a long run's memory
+    /// stays flat.
+    pub log_limit: Option<usize>,
     /// HTTPS settings; `None` serves plain HTTP.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
@@ -145,6 +159,8 @@ impl Default for OriginConfig {
             chunk_size: 64 * 1024,
             worker_threads: 2,
             port: 0,
+            clock: None,
+            log_limit: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -187,6 +203,20 @@ impl OriginConfig {
         self
     }
 
+    /// Measures fault windows on `clock` (a live origin sets its own).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Keeps only the latest `records` requests in the log.
+    #[must_use]
+    pub fn log_limit(mut self, records: usize) -> Self {
+        self.log_limit = Some(records);
+        self
+    }
+
     /// Serves HTTPS with these settings.
     #[cfg(feature = "tls")]
     #[must_use]
@@ -215,6 +245,15 @@ pub struct Origin {
 impl Origin {
     /// Starts serving `files` on 127.0.0.1 as configured. Returns once the port is bound.
     pub fn start(files: Files, config: OriginConfig) -> Result<Self, OriginError> {
+        Self::launch(files, config, None)
+    }
+
+    /// Starts serving `files`, and a live stream when given one.
+    pub(crate) fn launch(
+        files: Files,
+        config: OriginConfig,
+        live: Option<Arc<live::LiveState>>,
+    ) -> Result<Self, OriginError> {
         let listener =
             std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).map_err(OriginError::Start)?;
         listener.set_nonblocking(true).map_err(OriginError::Start)?;
@@ -236,13 +275,16 @@ impl Origin {
         #[cfg(not(feature = "tls"))]
         let scheme = "http";
 
-        let faults = Faults::with_seed(config.seed);
-        let log = RequestLog::default();
+        let clock = config.clock.clone().unwrap_or_default();
+        let faults = Faults::with_clock(config.seed, clock.clone());
+        let log = RequestLog::with_limit(config.log_limit);
         let shared = Arc::new(Shared {
             files: files.clone(),
             faults: faults.clone(),
             log: log.clone(),
             chunk_size: config.chunk_size.max(1),
+            clock,
+            live,
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads.max(1))
@@ -260,6 +302,7 @@ impl Origin {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
                     server::accept_loop(
                         listener,
+                        addr,
                         shared,
                         builder,
                         #[cfg(feature = "tls")]
@@ -306,6 +349,11 @@ impl Origin {
     /// The files served; changes take effect on the next request.
     pub fn files(&self) -> &Files {
         &self.files
+    }
+
+    /// The origin's clock (stream time; real time unless configured otherwise).
+    pub fn clock(&self) -> &Clock {
+        self.faults.clock()
     }
 
     /// The fault rules; changes take effect on the next request.

@@ -1,5 +1,6 @@
 //! The request log tests read to check what a client did.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -49,16 +50,29 @@ pub(crate) struct RequestLog {
 #[derive(Debug, Default)]
 struct LogState {
     next: u64,
-    entries: Vec<RequestRecord>,
+    entries: VecDeque<RequestRecord>,
+    limit: Option<usize>,
 }
 
 impl RequestLog {
+    /// A log keeping at most `limit` of the latest records (all of them without a limit).
+    pub(crate) fn with_limit(limit: Option<usize>) -> Self {
+        let log = Self::default();
+        log.lock().limit = limit;
+        log
+    }
+
     /// Appends a record and returns its index.
     pub(crate) fn push(&self, mut record: RequestRecord) -> u64 {
         let mut state = self.lock();
         record.index = state.next;
         state.next += 1;
-        state.entries.push(record);
+        state.entries.push_back(record);
+        if let Some(limit) = state.limit {
+            while state.entries.len() > limit {
+                state.entries.pop_front();
+            }
+        }
         state.next - 1
     }
 
@@ -74,7 +88,7 @@ impl RequestLog {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<RequestRecord> {
-        self.lock().entries.clone()
+        self.lock().entries.iter().cloned().collect()
     }
 
     pub(crate) fn clear(&self) {

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,8 +23,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
+use crate::clock::Clock;
 use crate::fault::{Cut, Effects, Fault, Faults};
-use crate::files::Files;
+use crate::files::{Files, Resource};
+use crate::live::LiveState;
 use crate::log::{RequestLog, RequestRecord};
 
 /// How long a graceful shutdown waits for open connections before closing them.
@@ -48,11 +51,18 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     pub(crate) log: RequestLog,
     pub(crate) chunk_size: usize,
+    /// The clock fault windows and the live stream go by.
+    pub(crate) clock: Clock,
+    /// The live stream served beside the files, if any.
+    pub(crate) live: Option<Arc<LiveState>>,
 }
 
-/// Accepts connections until told to stop, serving each on its own task.
+/// Accepts connections until told to stop, serving each on its own task. While a [`Fault::Refuse`] rule
+/// is in force the listening socket is closed (and the open connections with it), then bound again to
+/// `addr`.
 pub(crate) async fn accept_loop(
     listener: TcpListener,
+    addr: SocketAddr,
     shared: Arc<Shared>,
     builder: auto::Builder<TokioExecutor>,
     #[cfg(feature = "tls")] tls: Option<tokio_rustls::TlsAcceptor>,
@@ -60,9 +70,42 @@ pub(crate) async fn accept_loop(
 ) {
     let mut connections = JoinSet::new();
     let next_id = AtomicU64::new(0);
+    let mut listener = Some(listener);
+    let mut rule_changes = shared.faults.changes();
+    let mut clock_changes = shared.clock.changes();
     loop {
+        let now = shared.clock.now();
+        if let Some(until) = shared.faults.refusing(now) {
+            // Closing the listener makes the kernel refuse new connections; aborting the connection tasks
+            // drops their sockets.
+            listener = None;
+            connections.abort_all();
+            tokio::select! {
+                () = shared.clock.wait_until_opt(until) => {}
+                _ = rule_changes.changed() => {}
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() != Stop::Running {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if listener.is_none() {
+            listener = rebind(addr);
+        }
+        let Some(accepting) = listener.as_ref() else {
+            // The port is briefly unavailable (for example still being released); try again soon.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let next_refusal = shared.faults.next_refusal(now);
         tokio::select! {
-            accepted = listener.accept() => {
+            // A refusal window opens, the rules change, or the clock is moved: look again.
+            () = shared.clock.wait_until_opt(next_refusal) => {}
+            _ = rule_changes.changed() => {}
+            _ = clock_changes.changed() => {}
+            accepted = accepting.accept() => {
                 let Ok((stream, _peer)) = accepted else {
                     // Accept errors (for example too many open files) are transient; back off briefly.
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -102,6 +145,14 @@ pub(crate) async fn accept_loop(
         let _ = tokio::time::timeout(GRACEFUL_TIMEOUT, drain).await;
     }
     connections.shutdown().await;
+}
+
+/// Binds the listening socket again after a refusal. The standard library sets `SO_REUSEADDR` on Unix, so
+/// connections of the previous socket lingering in `TIME_WAIT` do not hold the port.
+fn rebind(addr: SocketAddr) -> Option<TcpListener> {
+    let listener = std::net::TcpListener::bind(addr).ok()?;
+    listener.set_nonblocking(true).ok()?;
+    TcpListener::from_std(listener).ok()
 }
 
 /// Serves one connection until it ends, is cut by a fault, or the origin stops.
@@ -275,12 +326,45 @@ async fn handle(
     let version = req.version();
 
     let effects = shared.faults.evaluate(&path, query.as_deref());
+    if let Some(until) = effects.black_hole {
+        let record = RequestRecord {
+            index: 0,
+            connection: conn.id,
+            method,
+            path,
+            query,
+            range,
+            if_range,
+            version,
+            status: 0,
+            bytes_sent: 0,
+            completed: false,
+            faults: effects.fired.clone(),
+            received,
+        };
+        shared.log.push(record);
+        shared.clock.wait_until_opt(until).await;
+        // The connection dies unanswered; the driver drops it, and this future with it.
+        conn.close.notify_one();
+        let never: Infallible = std::future::pending().await;
+        match never {}
+    }
     if !effects.latency.is_zero() {
         tokio::time::sleep(effects.latency).await;
     }
 
-    let (status, headers, body) =
-        respond(&shared.files, &method, &path, range.as_deref(), if_range.as_deref(), &effects);
+    // A fault that replaces the response comes first; otherwise the live stream answers its own paths.
+    let resource = match (&shared.live, &effects.replace) {
+        (Some(live), None) if method == Method::GET || method == Method::HEAD => {
+            live.answer(&path, query.as_deref()).await
+        }
+        _ => None,
+    };
+    let (status, headers, body) = match resource {
+        Some(Ok(resource)) => respond_with(resource, range.as_deref(), if_range.as_deref(), &effects),
+        Some(Err(refusal)) => text_answer(refusal.status.as_u16(), format!("{}\n", refusal.reason)),
+        None => respond(&shared.files, &method, &path, range.as_deref(), if_range.as_deref(), &effects),
+    };
     let record = RequestRecord {
         index: 0,
         connection: conn.id,
@@ -320,6 +404,13 @@ async fn handle(
 
 type Headers = Vec<(header::HeaderName, HeaderValue)>;
 
+/// A short text answer with `status`.
+fn text_answer(status: u16, message: String) -> (StatusCode, Headers, Bytes) {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))];
+    (status, headers, Bytes::from(message))
+}
+
 /// The status, headers (other than Content-Length) and full body for a request, before body faults.
 fn respond(
     files: &Files,
@@ -329,11 +420,7 @@ fn respond(
     if_range: Option<&str>,
     effects: &Effects,
 ) -> (StatusCode, Headers, Bytes) {
-    let text = |status: u16, message: String| {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))];
-        (status, headers, Bytes::from(message))
-    };
+    let text = text_answer;
     match &effects.replace {
         Some(Fault::Status { status, retry_after }) => {
             let (status, mut headers, body) = text(*status, format!("injected fault: status {status}\n"));
@@ -359,6 +446,17 @@ fn respond(
     let Some(resource) = files.get(path) else {
         return text(404, format!("no file at {path}\n"));
     };
+    respond_with(resource, range, if_range, effects)
+}
+
+/// The answer for a resource, with range and validator handling.
+fn respond_with(
+    resource: Resource,
+    range: Option<&str>,
+    if_range: Option<&str>,
+    effects: &Effects,
+) -> (StatusCode, Headers, Bytes) {
+    let text = text_answer;
     let last_modified = resource.last_modified_header();
     let mut headers: Headers = vec![(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))];
     if let Ok(value) = HeaderValue::from_str(&resource.content_type) {
