@@ -132,8 +132,9 @@ impl Clock {
         }
     }
 
-    /// Waits until the clock reads `at`.
-    pub(crate) async fn wait_until(&self, at: Duration) {
+    /// Waits until the clock reads `at` (inside a tokio runtime with its timer enabled): what a client's
+    /// driver sleeps on to keep pace with an accelerated or manual stream.
+    pub async fn wait_until(&self, at: Duration) {
         let mut changes = self.inner.changed.subscribe();
         loop {
             match self.wall_until(at) {

@@ -11,6 +11,15 @@
 //! got. The [`hls`] module encrypts clear HLS renditions (AES-128, key rotation, explicit or
 //! sequence-number IVs) so that an asset can be served encrypted.
 //!
+//! The [`live`] module plays an asset as a live or EVENT stream ([`live::LiveOrigin`]): a sliding window
+//! over the source's segments in a loop, every rendition in step, on a [`Clock`] that can run faster than
+//! real time or be moved by hand, with outages, stalls, stale copies, discontinuities, key rotation,
+//! media sequence jumps and a late `EXT-X-ENDLIST` on a [`live::Script`], low-latency HLS with blocking
+//! playlist reloads, and an oracle that tells a test which bytes each media sequence number carries and
+//! which segments no client could have had. Fault windows ([`FaultRule::during`]) are measured on the
+//! origin's clock, so a script of faults lines up with the stream at any speed; a black hole
+//! ([`Fault::BlackHole`]) and refused connections ([`Fault::Refuse`]) make the origin unreachable.
+//!
 //! It is what stowage's integration and end-to-end tests, its benchmarks against other downloaders, and
 //! the `stowage demo` command run against.
 //!

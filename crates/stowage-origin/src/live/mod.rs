@@ -22,7 +22,8 @@
 //! six seconds, and with a manual clock ([`LiveConfig::speed`] 0) it moves only when the test calls
 //! [`Clock::advance`]. Playlists say what the stream says (`EXT-X-TARGETDURATION:2` for 2 s segments,
 //! whatever the speed), so a client that should keep pace with an accelerated stream must run on the
-//! same clock ([`LiveOrigin::clock`]); at speed 1 any client keeps pace.
+//! same clock ([`LiveOrigin::clock`]: [`Clock::now`] for its deadlines, [`Clock::wait_until`] to sleep);
+//! at speed 1 any client keeps pace.
 //!
 //! # URLs
 //!
@@ -466,7 +467,9 @@ impl LiveOrigin {
     }
 
     /// Starts serving `source` as `config` says, on an origin configured by `origin`, whose clock is
-    /// replaced by one running at [`LiveConfig::speed`].
+    /// replaced by one running at [`LiveConfig::speed`]. The live stream itself holds no state per segment
+    /// (its memory does not grow with the recording); for runs of many thousands of requests, also bound
+    /// the request log with [`OriginConfig::log_limit`].
     pub fn start_with(
         source: LiveSource,
         config: LiveConfig,
