@@ -342,9 +342,12 @@ impl Timeline {
     }
 
     /// The segments no client could have been shown, however often it reloaded: those listed only while the
-    /// script's outages made the origin unreachable. A recorder that keeps up with the stream misses
-    /// exactly these (and a stale copy or a stall can only add to what a real one misses, never to
-    /// this list, since this assumes a client that reloads continuously whenever the origin answers).
+    /// script's outages made the origin unreachable (stalls are taken into account: a frozen playlist lists
+    /// nothing new). This is the floor: a recorder that fetches every segment it is shown misses exactly
+    /// these when its last reload before an outage came after the last segment made before it (as with
+    /// reloads at least once per segment duration); otherwise the segments made in between too, which
+    /// [`LiveOrigin::unlisted`](super::LiveOrigin::unlisted) tells from the playlists it was actually
+    /// answered.
     pub fn lost_to_outages(&self) -> Vec<Loss> {
         let mut merged: Vec<(u64, u64)> = Vec::new();
         for outage in &self.outages {
