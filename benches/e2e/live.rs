@@ -92,9 +92,9 @@ fn peers() -> Vec<Recorder> {
         ),
         Recorder::from_command_line(
             "streamlink, tuned: --hls-live-edge 15 --stream-segment-attempts 100 --stream-timeout 600 \
-             --hls-playlist-reload-attempts 100",
+             --hls-playlist-reload-attempts 100 --hls-segment-queue-threshold 0",
             "streamlink --hls-live-edge 15 --stream-segment-attempts 100 --stream-timeout 600 \
-             --hls-playlist-reload-attempts 100 -o {out}/out.ts {url} best",
+             --hls-playlist-reload-attempts 100 --hls-segment-queue-threshold 0 -o {out}/out.ts {url} best",
         ),
         Recorder::from_command_line(
             "ffmpeg -i URL -c copy",
