@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
@@ -97,7 +97,12 @@ impl Response {
         if let Some(end) = end
             && end - start > max_size
         {
-            return Err(Error::TooLarge { uri: uri_str, limit: max_size });
+            return Err(Error::TooLarge {
+                uri: uri_str,
+                limit: max_size,
+                declared: Some(end - start),
+                received: 0,
+            });
         }
         let decoder = if req.decode {
             match parts.headers.get(header::CONTENT_ENCODING) {
@@ -138,6 +143,7 @@ impl Response {
             op,
             done: false,
             permit: Some(permit),
+            window: RateWindow::default(),
         };
         Ok(Self {
             status: parts.status,
@@ -238,6 +244,16 @@ pub struct Body {
     done: bool,
     /// The client's in-flight permit, released as soon as the body is over.
     permit: Option<OwnedSemaphorePermit>,
+    /// What the current window of the minimum rate has seen.
+    window: RateWindow,
+}
+
+/// One window of the minimum rate: the time spent waiting for the network in it, and the bytes that
+/// came. It starts again as soon as it has brought its bytes, and with every resumed transfer.
+#[derive(Debug, Default, Clone, Copy)]
+struct RateWindow {
+    waited: Duration,
+    bytes: u64,
 }
 
 impl std::fmt::Debug for Body {
@@ -272,17 +288,42 @@ impl Body {
             if self.done {
                 return Ok(None);
             }
-            let Some(incoming) = self.incoming.as_mut() else {
+            if self.incoming.is_none() {
                 return self.finish();
+            }
+            // The wait for the next frame ends at the idle-body timeout or at the end of the minimum
+            // rate's window, whichever comes first. A window that ran out without its bytes (the last
+            // wait ended with a few bytes just at its end) fails here, before waiting again.
+            let min_rate = self.inner.cfg.timeouts.min_rate.filter(|m| m.bytes_per_second > 0);
+            if let Some(m) = min_rate
+                && self.window.waited >= m.window
+            {
+                self.incoming = None;
+                self.resume(self.too_slow(m.window)).await?;
+                continue;
+            }
+            let Some(incoming) = self.incoming.as_mut() else { continue };
+            let timeouts = &self.inner.cfg.timeouts;
+            let window_left = min_rate.map(|m| m.window.saturating_sub(self.window.waited));
+            let (stage, kind) = match (timeouts.stall, window_left) {
+                (Some(stall), Some(left)) if left < stall => (Some(left), TimeoutKind::MinRate),
+                (None, Some(left)) => (Some(left), TimeoutKind::MinRate),
+                (stall, _) => (stall, TimeoutKind::Stall),
             };
-            let stall = self.inner.cfg.timeouts.stall;
-            let frame =
-                self.inner.timed(incoming.frame(), stall, TimeoutKind::Stall, &self.op, &self.uri).await;
+            let waiting = Instant::now();
+            let frame = self.inner.timed(incoming.frame(), stage, kind, &self.op, &self.uri).await;
+            self.window.waited += waiting.elapsed();
             let failure = match frame {
                 Ok(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else { continue };
                     if data.is_empty() {
                         continue;
+                    }
+                    if let Some(m) = min_rate {
+                        self.window.bytes += data.len() as u64;
+                        if self.window.bytes >= m.bytes_per_window() {
+                            self.window = RateWindow::default();
+                        }
                     }
                     match self.accept(data).await? {
                         Some(out) => return Ok(Some(out)),
@@ -310,11 +351,19 @@ impl Body {
                     },
                     None => Error::Transfer { uri: self.uri_str.clone(), message: error_chain(&e) },
                 },
+                // The window's deadline reports the time left in it; the error names the whole window.
+                Err(Error::Timeout { kind: TimeoutKind::MinRate, .. }) => {
+                    self.too_slow(min_rate.map(|m| m.window).unwrap_or_default())
+                }
                 Err(e) => e,
             };
             self.incoming = None;
             self.resume(failure).await?;
         }
+    }
+
+    fn too_slow(&self, window: Duration) -> Error {
+        Error::Timeout { uri: self.uri_str.clone(), kind: TimeoutKind::MinRate, after: window }
     }
 
     /// Bytes delivered so far (before content decoding).
@@ -354,7 +403,7 @@ impl Body {
         if self.delivered > self.max_size {
             self.done = true;
             self.incoming = None;
-            return Err(Error::TooLarge { uri: self.uri_str.clone(), limit: self.max_size });
+            return Err(self.too_large(self.delivered));
         }
         let wait = self.inner.bucket.take(n, now);
         if !wait.is_zero() {
@@ -378,7 +427,7 @@ impl Body {
                 self.decoded += out.len() as u64;
                 if self.decoded > self.max_size {
                     self.done = true;
-                    return Err(Error::TooLarge { uri: self.uri_str.clone(), limit: self.max_size });
+                    return Err(self.too_large(self.decoded));
                 }
                 out
             }
@@ -397,6 +446,10 @@ impl Body {
         Ok(if out.is_empty() { None } else { Some(out) })
     }
 
+    fn too_large(&self, received: u64) -> Error {
+        Error::TooLarge { uri: self.uri_str.clone(), limit: self.max_size, declared: None, received }
+    }
+
     /// Ends the body: flushes the decoder, if any.
     fn finish(&mut self) -> Result<Option<Bytes>, Error> {
         self.done = true;
@@ -408,7 +461,7 @@ impl Body {
         })?;
         self.decoded += tail.len() as u64;
         if self.decoded > self.max_size {
-            return Err(Error::TooLarge { uri: self.uri_str.clone(), limit: self.max_size });
+            return Err(self.too_large(self.decoded));
         }
         Ok(if tail.is_empty() { None } else { Some(tail) })
     }
@@ -437,11 +490,11 @@ impl Body {
             Error::Timeout { kind, .. } => RetryCause::Timeout(*kind),
             other => RetryCause::Transfer(other.to_string()),
         };
-        let Some(delay) = self.op.plan_retry(&inner.cfg, None) else {
+        let Ok(delay) = self.op.plan_retry(&inner.cfg, None) else {
             self.done = true;
             return Err(failure);
         };
-        inner.report_retry(&self.uri, self.op.retries, cause, delay, Some(at));
+        inner.report_retry(&self.uri, self.op.retries, cause, delay, None, Some(at));
         inner.counters.resumes.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(delay).await;
 
@@ -518,6 +571,7 @@ impl Body {
             }
         }
         self.incoming = Some(resp.into_body());
+        self.window = RateWindow::default();
         Ok(())
     }
 }

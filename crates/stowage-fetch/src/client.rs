@@ -61,29 +61,45 @@ impl Op {
         Self { started, deadline: cfg.timeouts.total.map(|t| started + t), retries: 0 }
     }
 
-    /// The delay before the next retry, or `None` when the budget (attempts, elapsed time, deadline,
-    /// longest `Retry-After`) does not allow one.
+    /// The delay before the next retry, or why there is none: the budget (attempts, elapsed time,
+    /// deadline) is spent, or the server's `Retry-After` is longer than allowed.
     pub(crate) fn plan_retry(
         &mut self,
         cfg: &ClientConfig,
         retry_after: Option<Duration>,
-    ) -> Option<Duration> {
+    ) -> Result<Duration, NoRetry> {
         let r = &cfg.retry;
+        if let Some(ra) = retry_after
+            && ra > r.max_retry_after
+        {
+            return Err(NoRetry::RetryAfterTooLong { retry_after: ra, limit: r.max_retry_after });
+        }
         let elapsed = self.started.elapsed();
         if self.retries >= r.max_retries || elapsed >= r.max_elapsed {
-            return None;
+            return Err(NoRetry::Spent);
         }
         let delay = match retry_after {
-            Some(ra) if ra > r.max_retry_after => return None,
             Some(ra) => ra,
             None => full_jitter(backoff_ceiling(r, self.retries)),
         };
-        if elapsed + delay > r.max_elapsed || self.deadline.is_some_and(|d| Instant::now() + delay >= d) {
-            return None;
+        // A backoff of our own that would end past the elapsed budget is not worth starting; a wait the
+        // server asked for is, within `max_retry_after`: the server said when it will answer.
+        if (retry_after.is_none() && elapsed + delay > r.max_elapsed)
+            || self.deadline.is_some_and(|d| Instant::now() + delay >= d)
+        {
+            return Err(NoRetry::Spent);
         }
         self.retries += 1;
-        Some(delay)
+        Ok(delay)
     }
+}
+
+/// Why a failed request is not tried again.
+pub(crate) enum NoRetry {
+    /// The attempts, the elapsed time or the total deadline are spent: the last failure stands.
+    Spent,
+    /// The server asked for a longer wait than allowed.
+    RetryAfterTooLong { retry_after: Duration, limit: Duration },
 }
 
 impl Client {
@@ -247,9 +263,21 @@ impl Inner {
                         kind: TimeoutKind::Connect,
                         after: self.cfg.timeouts.connect.unwrap_or_default(),
                     },
+                    ConnectFailure::TlsTimeout => Error::Timeout {
+                        uri,
+                        kind: TimeoutKind::TlsHandshake,
+                        after: self.cfg.timeouts.tls_handshake.unwrap_or_default(),
+                    },
                     ConnectFailure::Tls(message) => Error::Tls { uri, message: message.clone() },
                     ConnectFailure::Other(message) => Error::Connect { uri, message: message.clone() },
                 };
+            }
+            // A malformed answer (conflicting `Content-Length` headers, a broken status line) is what
+            // the server sends; asking again gets the same.
+            if let Some(h) = s.downcast_ref::<hyper::Error>()
+                && h.is_parse()
+            {
+                return Error::Protocol { uri: uri.to_string(), message: error_chain(h) };
             }
             src = s.source();
         }
@@ -266,11 +294,13 @@ impl Inner {
         retry: u32,
         cause: RetryCause,
         delay: Duration,
+        retry_after: Option<Duration>,
         resume_from: Option<u64>,
     ) {
         self.counters.retries.fetch_add(1, Ordering::Relaxed);
         if let Some(cb) = &self.cfg.on_retry {
-            cb(&RetryEvent { uri: uri.to_string(), retry, cause, delay, resume_from });
+            let until = SystemTime::now().checked_add(delay).unwrap_or(SystemTime::now());
+            cb(&RetryEvent { uri: uri.to_string(), retry, cause, delay, retry_after, until, resume_from });
         }
     }
 
@@ -339,10 +369,19 @@ impl Inner {
                 }
                 Err(e) => return Err(e),
             };
-            let Some(delay) = op.plan_retry(&self.cfg, retry_after) else {
-                return Err(err);
+            let delay = match op.plan_retry(&self.cfg, retry_after) {
+                Ok(delay) => delay,
+                Err(NoRetry::Spent) => return Err(err),
+                Err(NoRetry::RetryAfterTooLong { retry_after, limit }) => {
+                    return Err(Error::RetryAfterTooLong {
+                        uri: current.to_string(),
+                        status: err.status().unwrap_or_default(),
+                        retry_after,
+                        limit,
+                    });
+                }
             };
-            self.report_retry(&current, op.retries, cause, delay, None);
+            self.report_retry(&current, op.retries, cause, delay, retry_after, None);
             tokio::time::sleep(delay).await;
         }
     }

@@ -8,17 +8,39 @@ use crate::proxy::redacted;
 use crate::retry::RetryEvent;
 
 /// Deadlines for one request; each one that runs out gives [`Error::Timeout`](crate::Error::Timeout)
-/// with its [`TimeoutKind`](crate::TimeoutKind). `None` disables a deadline.
+/// with its [`TimeoutKind`](crate::TimeoutKind), naming the URI. `None` disables a deadline.
+///
+/// Together they make sure that no request waits for ever on an origin that stops answering, answers
+/// a byte at a time, or does not speak the protocol it is asked in:
+///
+/// | deadline | default | runs from, to | kind |
+/// |---|---|---|---|
+/// | [`connect`](Self::connect) | 10 s | DNS, TCP and proxy tunnel | [`Connect`](crate::TimeoutKind::Connect) |
+/// | [`tls_handshake`](Self::tls_handshake) | 10 s | the TLS handshake, once connected | [`TlsHandshake`](crate::TimeoutKind::TlsHandshake) |
+/// | [`first_byte`](Self::first_byte) | 30 s | sending the request, to its response headers (the header timeout) | [`FirstByte`](crate::TimeoutKind::FirstByte) |
+/// | [`stall`](Self::stall) | 30 s | the longest gap between body bytes (the idle-body timeout) | [`Stall`](crate::TimeoutKind::Stall) |
+/// | [`min_rate`](Self::min_rate) | 1024 bytes/s over 30 s | a body arriving slower than this | [`MinRate`](crate::TimeoutKind::MinRate) |
+/// | [`total`](Self::total) | none | the whole operation: redirects, retries, body and resumes | [`Total`](crate::TimeoutKind::Total) |
+///
+/// The idle-body timeout starts again with every byte, so a body trickling in at one byte a second
+/// never trips it; the minimum rate does. A TLS handshake that does not complete is not retried: it
+/// almost always means a port that does not speak TLS (an `https://` URL pointing at a plain-HTTP
+/// server), which retrying cannot fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
-    /// DNS, TCP, proxy tunnel and TLS handshake. Default 10 s.
+    /// DNS, TCP and proxy tunnel. Default 10 s.
     pub connect: Option<Duration>,
-    /// From starting the request to its response headers: waiting for a free connection under the
-    /// connection limits, connecting, and the server's time to answer. Default 30 s.
+    /// The TLS handshake with the origin (and with an `https://` proxy), once the connection is open.
+    /// Default 10 s.
+    pub tls_handshake: Option<Duration>,
+    /// The header timeout: from starting the request to its response headers (waiting for a free
+    /// connection under the connection limits, connecting, and the server's time to answer). Default 30 s.
     pub first_byte: Option<Duration>,
-    /// Longest gap without body bytes. Default 30 s.
+    /// The idle-body timeout: the longest gap without body bytes. Default 30 s.
     pub stall: Option<Duration>,
+    /// The slowest a body may arrive. Default 1024 bytes/s over 30 s.
+    pub min_rate: Option<MinRate>,
     /// The whole operation: redirects, retries, body and resumes. Default none.
     pub total: Option<Duration>,
 }
@@ -27,8 +49,10 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             connect: Some(Duration::from_secs(10)),
+            tls_handshake: Some(Duration::from_secs(10)),
             first_byte: Some(Duration::from_secs(30)),
             stall: Some(Duration::from_secs(30)),
+            min_rate: Some(MinRate::new(1024, Duration::from_secs(30))),
             total: None,
         }
     }
@@ -41,16 +65,28 @@ impl Timeouts {
         self.connect = d;
         self
     }
-    /// Sets the time-to-first-byte deadline.
+    /// Sets the TLS handshake deadline.
+    #[must_use]
+    pub fn tls_handshake(mut self, d: Option<Duration>) -> Self {
+        self.tls_handshake = d;
+        self
+    }
+    /// Sets the header timeout (time to the response headers).
     #[must_use]
     pub fn first_byte(mut self, d: Option<Duration>) -> Self {
         self.first_byte = d;
         self
     }
-    /// Sets the stall deadline.
+    /// Sets the idle-body timeout.
     #[must_use]
     pub fn stall(mut self, d: Option<Duration>) -> Self {
         self.stall = d;
+        self
+    }
+    /// Sets the minimum rate of a body.
+    #[must_use]
+    pub fn min_rate(mut self, rate: Option<MinRate>) -> Self {
+        self.min_rate = rate;
         self
     }
     /// Sets the total deadline.
@@ -61,11 +97,43 @@ impl Timeouts {
     }
 }
 
+/// The slowest a response body may arrive: a body that delivers fewer than `bytes_per_second × window`
+/// bytes within `window` fails with [`TimeoutKind::MinRate`](crate::TimeoutKind::MinRate) (and is
+/// resumed or retried like a stalled one).
+///
+/// Only time spent waiting for the network counts: time the reader takes between chunks, and waits
+/// imposed by the client's own [rate limit](ClientConfig::rate_limit), do not. A body that ends before a
+/// window is over is never too slow, so small responses (keys, short playlists) are not held to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MinRate {
+    /// The lowest acceptable average rate, in bytes per second.
+    pub bytes_per_second: u64,
+    /// How long the average is taken over.
+    pub window: Duration,
+}
+
+impl MinRate {
+    /// At least `bytes_per_second` on average over every `window` of waiting.
+    pub fn new(bytes_per_second: u64, window: Duration) -> Self {
+        Self { bytes_per_second, window }
+    }
+
+    /// The bytes a window must bring.
+    pub(crate) fn bytes_per_window(&self) -> u64 {
+        let bytes = u128::from(self.bytes_per_second) * self.window.as_millis() / 1000;
+        u64::try_from(bytes).unwrap_or(u64::MAX)
+    }
+}
+
 /// When and how failed requests are tried again.
 ///
-/// Connection errors, timeouts, interrupted bodies, 5xx, 408 and 429 are retried; other 4xx never are.
-/// The delay before retry `n` (counting from 0) is drawn uniformly from `0..=min(max_delay,
-/// base_delay × 2ⁿ)` ("full jitter"), unless the server sent `Retry-After`, which is then honoured.
+/// Connection errors, timeouts (other than of the TLS handshake), interrupted bodies, 5xx, 408 and 429
+/// are retried; other 4xx and protocol errors never are. The delay before retry `n` (counting from 0) is
+/// drawn uniformly from `0..=min(max_delay, base_delay × 2ⁿ)` ("full jitter"), unless the server sent
+/// `Retry-After`, which is then honoured, up to [`max_retry_after`](Self::max_retry_after): a longer one
+/// fails the request at once with [`Error::RetryAfterTooLong`](crate::Error::RetryAfterTooLong), which
+/// names it. Every retry is reported first ([`ClientConfig::on_retry`]), with its delay and when it is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetryConfig {
@@ -75,9 +143,11 @@ pub struct RetryConfig {
     pub base_delay: Duration,
     /// The largest backoff ceiling. Default 15 s.
     pub max_delay: Duration,
-    /// No retry starts once this much time has passed since the first attempt. Default 2 min.
+    /// No retry is planned once this much time has passed since the first attempt, and a backoff that
+    /// would end after it is not waited for (a `Retry-After` within `max_retry_after` is). Default 60 s.
     pub max_elapsed: Duration,
-    /// A `Retry-After` longer than this is not waited for: the request fails instead. Default 2 min.
+    /// A `Retry-After` longer than this is not waited for: the request fails instead, with an error that
+    /// names it. Default 2 min.
     pub max_retry_after: Duration,
 }
 
@@ -87,7 +157,7 @@ impl Default for RetryConfig {
             max_retries: 5,
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(15),
-            max_elapsed: Duration::from_secs(120),
+            max_elapsed: Duration::from_secs(60),
             max_retry_after: Duration::from_secs(120),
         }
     }
@@ -116,7 +186,7 @@ impl RetryConfig {
         self.max_delay = d;
         self
     }
-    /// Sets the time after which no retry starts.
+    /// Sets the time after which no retry is planned.
     #[must_use]
     pub fn max_elapsed(mut self, d: Duration) -> Self {
         self.max_elapsed = d;
@@ -207,6 +277,15 @@ impl TlsConfig {
     pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.extra_roots_pem.push(pem.into());
         self
+    }
+    /// Like [`add_root_certificates_pem`](Self::add_root_certificates_pem), with the PEM text checked now
+    /// rather than when the client is built: it fails when the text holds no certificate, or one that
+    /// cannot be read, so that the caller can name the file the text came from.
+    pub fn try_add_root_certificates_pem(self, pem: impl Into<Vec<u8>>) -> Result<Self, crate::Error> {
+        let pem = pem.into();
+        crate::connect::add_roots_pem(&mut rustls::RootCertStore::empty(), &pem)
+            .map_err(crate::Error::Config)?;
+        Ok(self.add_root_certificates_pem(pem))
     }
     /// Trusts this DER-encoded CA certificate, in addition to the web PKI roots.
     #[must_use]

@@ -34,6 +34,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 #[derive(Debug)]
 pub(crate) enum ConnectFailure {
     Timeout,
+    TlsTimeout,
     Tls(String),
     Other(String),
 }
@@ -42,6 +43,7 @@ impl std::fmt::Display for ConnectFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Timeout => f.write_str("connect timeout"),
+            Self::TlsTimeout => f.write_str("TLS handshake timeout"),
             Self::Tls(m) | Self::Other(m) => f.write_str(m),
         }
     }
@@ -115,6 +117,7 @@ struct ConnectorInner {
     proxy_tls: tokio_rustls::TlsConnector,
     proxies: ProxyRules,
     connect_timeout: Option<Duration>,
+    tls_timeout: Option<Duration>,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_host_max: usize,
     counters: Arc<CounterSet>,
@@ -139,6 +142,7 @@ impl Connector {
                 proxy_tls: tokio_rustls::TlsConnector::from(Arc::new(proxy_tls)),
                 proxies: ProxyRules::from_config(&cfg.proxy)?,
                 connect_timeout: cfg.timeouts.connect,
+                tls_timeout: cfg.timeouts.tls_handshake,
                 per_host: Mutex::new(HashMap::new()),
                 per_host_max: cfg.max_connections_per_host,
                 counters,
@@ -183,25 +187,28 @@ impl ConnectorInner {
             .await
             .map_err(|_| ConnectFailure::Other("connection limiter closed".to_owned()))?;
 
-        let open = self.open(https, &host, port);
-        let (io, h2) = match self.connect_timeout {
-            Some(t) => tokio::time::timeout(t, open).await.map_err(|_| ConnectFailure::Timeout)??,
-            None => open.await?,
-        };
+        let (io, h2) = self.open(https, &host, port).await?;
         self.counters.opened.fetch_add(1, Ordering::Relaxed);
         Ok(Conn { io: TokioIo::new(io), h2, info: ConnInfo::default(), _host_permit: host_permit })
     }
 
+    /// Opens the connection: the connect deadline covers DNS, TCP and the proxy tunnel, the TLS
+    /// handshake deadline the handshake with the origin.
     async fn open(&self, https: bool, host: &str, port: u16) -> Result<(Box<dyn Io>, bool), ConnectFailure> {
-        let stream: Box<dyn Io> = match self.proxies.for_target(https, host) {
-            Some(proxy) => self.tunnel(proxy, host, port).await?,
-            None => Box::new(tcp_connect(host, port).await?),
+        let connecting = async {
+            Ok::<Box<dyn Io>, ConnectFailure>(match self.proxies.for_target(https, host) {
+                Some(proxy) => self.tunnel(proxy, host, port).await?,
+                None => Box::new(tcp_connect(host, port).await?),
+            })
         };
+        let stream = within(self.connect_timeout, ConnectFailure::Timeout, connecting).await??;
         if !https {
             return Ok((stream, false));
         }
         let name = server_name(host)?;
-        let tls = self.tls.connect(name, stream).await.map_err(tls_failure)?;
+        let handshake = self.tls.connect(name, stream);
+        let tls =
+            within(self.tls_timeout, ConnectFailure::TlsTimeout, handshake).await?.map_err(tls_failure)?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         Ok((Box::new(tls), h2))
     }
@@ -211,7 +218,12 @@ impl ConnectorInner {
         let tcp = tcp_connect(&proxy.host, proxy.port).await?;
         let mut stream: Box<dyn Io> = if proxy.tls {
             let name = server_name(&proxy.host)?;
-            Box::new(self.proxy_tls.connect(name, tcp).await.map_err(tls_failure)?)
+            let handshake = self.proxy_tls.connect(name, tcp);
+            Box::new(
+                within(self.tls_timeout, ConnectFailure::TlsTimeout, handshake)
+                    .await?
+                    .map_err(tls_failure)?,
+            )
         } else {
             Box::new(tcp)
         };
@@ -273,13 +285,47 @@ fn server_name(host: &str) -> Result<ServerName<'static>, ConnectFailure> {
         .map_err(|e| ConnectFailure::Tls(format!("invalid server name {host}: {e}")))
 }
 
+/// Runs `fut` under an optional deadline; `failure` when it runs out.
+async fn within<F: Future>(
+    deadline: Option<Duration>,
+    failure: ConnectFailure,
+    fut: F,
+) -> Result<F::Output, ConnectFailure> {
+    match deadline {
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| failure),
+        None => Ok(fut.await),
+    }
+}
+
 fn tls_failure(e: io::Error) -> ConnectFailure {
     // tokio-rustls reports handshake failures as io errors wrapping the rustls error; connection-level
     // failures during the handshake are not TLS problems and stay retryable.
     match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        // The first byte of a TLS record is its content type; a plain-HTTP server answers a
+        // ClientHello with text ("HTTP/1.1 400"), whose first byte is no content type at all.
+        Some(tls @ rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            ConnectFailure::Tls(format!(
+                "{tls}: the server did not answer in TLS (is this a plain-HTTP port?)"
+            ))
+        }
         Some(tls) => ConnectFailure::Tls(tls.to_string()),
         None => ConnectFailure::Other(format!("TLS handshake: {e}")),
     }
+}
+
+/// Adds the CA certificates of a PEM text to `roots`; fails, saying why, on a text that holds no
+/// certificate or one that cannot be read.
+pub(crate) fn add_roots_pem(roots: &mut rustls::RootCertStore, pem: &[u8]) -> Result<(), String> {
+    let mut n = 0;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("CA certificate PEM: {e}"))?;
+        roots.add(cert).map_err(|e| format!("CA certificate: {e}"))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err("the CA certificate PEM text holds no certificate".to_owned());
+    }
+    Ok(())
 }
 
 /// Builds the rustls configuration: roots, client identity and the `danger` switch.
@@ -296,15 +342,7 @@ fn tls_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, Error> {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         for pem in &cfg.tls.extra_roots_pem {
-            let mut n = 0;
-            for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| Error::Config(format!("CA certificate PEM: {e}")))?;
-                roots.add(cert).map_err(|e| Error::Config(format!("CA certificate: {e}")))?;
-                n += 1;
-            }
-            if n == 0 {
-                return Err(Error::Config("CA certificate PEM holds no certificate".to_owned()));
-            }
+            add_roots_pem(&mut roots, pem).map_err(Error::Config)?;
         }
         for der in &cfg.tls.extra_roots_der {
             roots

@@ -2,16 +2,20 @@
 
 use std::time::Duration;
 
-/// Which deadline ran out.
+/// Which deadline ran out (see [`Timeouts`](crate::Timeouts)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeoutKind {
-    /// Opening the connection (DNS, TCP, proxy tunnel and TLS handshake) took too long.
+    /// Opening the connection (DNS, TCP, proxy tunnel) took too long.
     Connect,
-    /// The response headers did not arrive in time after the request was sent.
+    /// The TLS handshake did not complete in time: the port most likely does not speak TLS.
+    TlsHandshake,
+    /// The response headers did not arrive in time after the request was sent (the header timeout).
     FirstByte,
-    /// No body bytes arrived for too long in the middle of a response.
+    /// No body bytes arrived for too long in the middle of a response (the idle-body timeout).
     Stall,
+    /// The body arrived slower than the minimum rate.
+    MinRate,
     /// The whole operation, retries and resumes included, took too long.
     Total,
 }
@@ -20,10 +24,46 @@ impl std::fmt::Display for TimeoutKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Connect => "connect",
-            Self::FirstByte => "first-byte",
-            Self::Stall => "stall",
+            Self::TlsHandshake => "TLS handshake",
+            Self::FirstByte => "header",
+            Self::Stall => "idle-body",
+            Self::MinRate => "minimum-rate",
             Self::Total => "total",
         })
+    }
+}
+
+/// The message of [`Error::Timeout`]: which deadline, after how long, and what it means.
+fn timeout_message(uri: &str, kind: TimeoutKind, after: Duration) -> String {
+    let what = match kind {
+        TimeoutKind::Connect => format!("no connection within {after:?}"),
+        TimeoutKind::TlsHandshake => format!(
+            "the server accepted the connection but completed no TLS handshake within {after:?} \
+             (does it speak TLS on this port?)"
+        ),
+        TimeoutKind::FirstByte => format!("no response headers within {after:?}"),
+        TimeoutKind::Stall => format!("no body bytes for {after:?}"),
+        TimeoutKind::MinRate => {
+            format!("the body arrived slower than the minimum rate over {after:?}")
+        }
+        TimeoutKind::Total => format!("the whole operation took longer than {after:?}"),
+    };
+    format!("{kind} timeout fetching {uri}: {what}")
+}
+
+fn status_message(uri: &str, status: u16, retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(after) => format!("HTTP status {status} from {uri} (Retry-After: {} s)", after.as_secs()),
+        None => format!("HTTP status {status} from {uri}"),
+    }
+}
+
+fn too_large_message(uri: &str, limit: u64, declared: Option<u64>, received: u64) -> String {
+    match declared {
+        Some(declared) => {
+            format!("response from {uri} declares {declared} bytes, more than the limit of {limit} bytes")
+        }
+        None => format!("response from {uri} exceeds the limit of {limit} bytes (received {received} bytes)"),
     }
 }
 
@@ -76,7 +116,7 @@ pub enum Error {
         message: String,
     },
     /// A deadline ran out.
-    #[error("{kind} timeout after {after:?} fetching {uri}")]
+    #[error("{}", timeout_message(uri, *kind, *after))]
     Timeout {
         /// The URI being fetched.
         uri: String,
@@ -94,7 +134,7 @@ pub enum Error {
         message: String,
     },
     /// The server answered with a status that is not a success (after any retries).
-    #[error("HTTP status {status} from {uri}")]
+    #[error("{}", status_message(uri, *status, *retry_after))]
     Status {
         /// The URI that answered.
         uri: String,
@@ -103,6 +143,32 @@ pub enum Error {
         /// The server's `Retry-After`, when it sent one (typically with 429 or 503), so that a caller
         /// scheduling its own retries can honour it too.
         retry_after: Option<Duration>,
+    },
+    /// The server asked to be retried later (`429` or `503` with `Retry-After`) than
+    /// [`RetryConfig::max_retry_after`](crate::RetryConfig::max_retry_after) allows to wait.
+    #[error(
+        "HTTP status {status} from {uri} asks to retry after {} s, longer than the {} s allowed to wait",
+        retry_after.as_secs(),
+        limit.as_secs()
+    )]
+    RetryAfterTooLong {
+        /// The URI that answered.
+        uri: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The server's `Retry-After`.
+        retry_after: Duration,
+        /// The longest wait allowed.
+        limit: Duration,
+    },
+    /// The server broke the HTTP protocol (a malformed status line or header, conflicting
+    /// `Content-Length` headers). Retrying would get the same answer, so it is not retried.
+    #[error("protocol error in the answer from {uri}: {message}")]
+    Protocol {
+        /// The URI being fetched.
+        uri: String,
+        /// What the HTTP layer reported.
+        message: String,
     },
     /// More redirects than allowed.
     #[error("more than {limit} redirects starting from {uri}")]
@@ -152,13 +218,18 @@ pub enum Error {
         /// Bytes declared.
         expected: u64,
     },
-    /// The response is larger than the configured maximum.
-    #[error("response from {uri} exceeds the limit of {limit} bytes")]
+    /// The response is larger than the configured maximum (the client's, or the request's own): its
+    /// declared length is, and it is refused before its body is read, or its body went past the limit.
+    #[error("{}", too_large_message(uri, *limit, *declared, *received))]
     TooLarge {
         /// The URI being fetched.
         uri: String,
-        /// The configured limit in bytes.
+        /// The limit in bytes.
         limit: u64,
+        /// The length the answer declared (`Content-Length`, `Content-Range`), when it was over the limit.
+        declared: Option<u64>,
+        /// Bytes received when the limit was reached (0 when the declared length was refused).
+        received: u64,
     },
     /// The answer to a byte-range request does not match what was asked.
     #[error("bad answer to a byte-range request for {uri}: {reason}")]
@@ -230,6 +301,8 @@ impl Error {
             | Self::Timeout { uri, .. }
             | Self::Transfer { uri, .. }
             | Self::Status { uri, .. }
+            | Self::RetryAfterTooLong { uri, .. }
+            | Self::Protocol { uri, .. }
             | Self::TooManyRedirects { uri, .. }
             | Self::RedirectLoop { uri }
             | Self::BadRedirect { uri, .. }
@@ -247,18 +320,20 @@ impl Error {
         }
     }
 
-    /// The HTTP status, for [`Error::Status`].
+    /// The HTTP status, for [`Error::Status`] and [`Error::RetryAfterTooLong`].
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status { status, .. } => Some(*status),
+            Self::Status { status, .. } | Self::RetryAfterTooLong { status, .. } => Some(*status),
             _ => None,
         }
     }
 
-    /// The server's `Retry-After` delay, for [`Error::Status`] when one was sent.
+    /// The server's `Retry-After` delay, for [`Error::Status`] when one was sent, and for
+    /// [`Error::RetryAfterTooLong`].
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Status { retry_after, .. } => *retry_after,
+            Self::RetryAfterTooLong { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -268,12 +343,13 @@ impl Error {
         matches!(self, Self::Timeout { .. })
     }
 
-    /// Whether the error is transient: a later attempt may succeed (connection failures, timeouts,
-    /// cut transfers, 5xx, 408 and 429).
+    /// Whether the error is transient: a later attempt may succeed (connection failures, timeouts other
+    /// than the TLS handshake's and the total, cut transfers, 5xx, 408 and 429). A `Retry-After` beyond
+    /// the limit, a protocol error, a TLS failure and a body over the size limit are not.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Connect { .. } | Self::Transfer { .. } | Self::BodyTooShort { .. } => true,
-            Self::Timeout { kind, .. } => *kind != TimeoutKind::Total,
+            Self::Timeout { kind, .. } => !matches!(kind, TimeoutKind::Total | TimeoutKind::TlsHandshake),
             Self::Status { status, .. } => is_retryable_status(*status),
             _ => false,
         }

@@ -8,11 +8,15 @@
 //!   global limit on requests in flight;
 //! - verifies TLS by default against the bundled web PKI roots (plus CA certificates and a client
 //!   certificate you add; switching verification off is [`ClientConfig::danger_accept_invalid_certs`]);
-//! - bounds every wait with a typed deadline: connect, first byte, stall and total ([`TimeoutKind`]);
+//! - bounds every wait with a typed deadline ([`Timeouts`], [`TimeoutKind`]): connect, TLS handshake,
+//!   response headers, idle body, a minimum body rate, and optionally the whole operation, so that no
+//!   request waits for ever on an origin that stops answering or answers a byte at a time;
 //! - follows redirects up to a limit, detects loops, never goes from https to http, and reports the
 //!   final URI ([`Response::uri`]);
 //! - retries connection errors, timeouts, 5xx, 408 and 429 with exponential backoff and full jitter,
-//!   honours `Retry-After`, never retries other 4xx, and reports every retry ([`RetryEvent`]);
+//!   honours `Retry-After` up to a limit (a longer one is an error that names it), never retries other
+//!   4xx or protocol errors (conflicting `Content-Length` headers), and reports every retry with its
+//!   delay and when it is due ([`RetryEvent`]);
 //! - resumes an interrupted body with a `Range` request validated by `If-Range`, so a cut mid-segment
 //!   does not restart the segment;
 //! - delivers exactly the asked byte range or the declared length, or fails: a short or long body, a
@@ -87,7 +91,9 @@ mod uri;
 
 pub use body::{Body, Response};
 pub use client::Client;
-pub use config::{ClientConfig, ProxyConfig, RangeFallback, RetryCallback, RetryConfig, Timeouts, TlsConfig};
+pub use config::{
+    ClientConfig, MinRate, ProxyConfig, RangeFallback, RetryCallback, RetryConfig, Timeouts, TlsConfig,
+};
 pub use counters::{Counters, HostCounters};
 pub use error::{Error, TimeoutKind};
 pub use range::ByteRange;

@@ -3,7 +3,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::config::RetryConfig;
 use crate::error::TimeoutKind;
@@ -55,6 +55,10 @@ pub struct RetryEvent {
     pub cause: RetryCause,
     /// How long the client waits before trying again.
     pub delay: Duration,
+    /// The server's `Retry-After`, when the delay is the wait it asked for.
+    pub retry_after: Option<Duration>,
+    /// When the next attempt is due, by the system clock: when the event was made, plus `delay`.
+    pub until: SystemTime,
     /// For a resumed body: the byte offset in the resource the new request starts from.
     pub resume_from: Option<u64>,
 }

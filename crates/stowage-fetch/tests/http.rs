@@ -154,9 +154,38 @@ async fn response_size_limit() {
     let origin = origin_with("/big.ts", data(100_000));
     let client = Client::new(quick().max_response_size(50_000)).unwrap();
     let err = client.get_bytes(Request::get(&origin.url("/big.ts")).unwrap()).await.unwrap_err();
-    assert!(matches!(err, Error::TooLarge { limit: 50_000, .. }), "{err}");
+    // The declared length is over the limit: refused before the body is read, with the numbers.
+    assert!(
+        matches!(err, Error::TooLarge { limit: 50_000, declared: Some(100_000), received: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("100000") && err.to_string().contains("50000"), "{err}");
     let ok = client.get_bytes(Request::get(&origin.url("/big.ts")).unwrap().max_size(100_000)).await.unwrap();
     assert_eq!(ok.len(), 100_000);
+}
+
+#[tokio::test]
+async fn an_endless_body_stops_at_the_limit_with_the_numbers() {
+    // No declared length: a body that goes on until the connection closes, and goes on long.
+    let addr = common::raw_server(|_, _| {
+        let mut steps = vec![common::Step::Send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec())];
+        steps.extend((0..1000).map(|_| common::Step::Send(vec![0x47; 16 * 1024])));
+        steps
+    })
+    .await;
+    let uri = format!("http://{addr}/endless.ts");
+    let client = Client::new(quick()).unwrap();
+    let err = client.get_bytes(Request::get(&uri).unwrap().max_size(200_000)).await.unwrap_err();
+    match &err {
+        Error::TooLarge { uri: u, limit, declared, received } => {
+            assert_eq!(u, &uri);
+            assert_eq!((*limit, *declared), (200_000, None));
+            // Stopped with the chunk that crossed the limit, not at the end of the 16 MB.
+            assert!(*received > 200_000 && *received < 400_000, "{received}");
+        }
+        other => panic!("expected a body over the limit, got {other}"),
+    }
+    assert!(err.to_string().contains("200000") && err.to_string().contains(&uri), "{err}");
 }
 
 #[tokio::test]

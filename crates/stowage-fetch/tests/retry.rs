@@ -52,21 +52,6 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
-async fn too_many_requests_with_a_retry_after_beyond_the_limit_fails_at_once() {
-    let origin = origin(&data(1000));
-    origin.faults().add(FaultRule::new(Fault::too_many_requests(3600)).path("/seg.ts"));
-    let client =
-        Client::new(quick().retry(RetryConfig::default().max_retry_after(Duration::from_secs(5)))).unwrap();
-    let started = Instant::now();
-    let err = client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap_err();
-    assert_eq!(err.status(), Some(429));
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)), "passed on to the caller");
-    assert!(err.is_transient());
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(origin.request_count("/seg.ts"), 1);
-}
-
-#[tokio::test]
 async fn too_many_requests_and_request_timeout_are_retried() {
     let body = data(2000);
     let origin = origin(&body);

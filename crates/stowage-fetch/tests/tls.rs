@@ -86,6 +86,26 @@ async fn bad_certificate_settings_fail_at_build_time() {
     assert!(matches!(err, Error::Config(_)), "{err}");
 }
 
+#[tokio::test]
+async fn ca_certificates_checked_when_added_say_what_is_wrong() {
+    let origin = https_origin(OriginTls::default(), data(1000));
+    let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    let broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    for (pem, why) in [
+        ("", "holds no certificate"),
+        ("plain words, no PEM at all", "holds no certificate"),
+        (key.as_str(), "holds no certificate"),
+        (broken, "CA certificate PEM"),
+    ] {
+        let err = TlsConfig::default().try_add_root_certificates_pem(pem).unwrap_err();
+        assert!(matches!(&err, Error::Config(m) if m.contains(why)), "{pem:?}: {err}");
+    }
+    // A good one is taken, and trusted.
+    let tls = TlsConfig::default().try_add_root_certificates_pem(origin.ca_pem().unwrap()).unwrap();
+    let client = Client::new(quick().tls(tls)).unwrap();
+    assert_eq!(client.get_bytes(Request::get(&origin.url("/seg.ts")).unwrap()).await.unwrap().len(), 1000);
+}
+
 /// A TLS server of the test's own that requires a client certificate signed by its CA.
 #[tokio::test]
 async fn client_certificate_is_presented() {
