@@ -337,3 +337,30 @@ fn keep_encrypted_stores_ciphertext_with_the_keys_in_the_bundle() {
         assert!(out.status.success() && out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn ca_file_errors_name_the_file_and_say_why() {
+    let store = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let words = dir.path().join("words.pem");
+    std::fs::write(&words, "these are words, not a certificate\n").unwrap();
+    let key = dir.path().join("key-only.pem");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n").unwrap();
+    for (path, why) in [
+        (missing.as_path(), "No such file"),
+        (dir.path(), "Is a directory"),
+        (empty.as_path(), "holds no certificate"),
+        (words.as_path(), "holds no certificate"),
+        (key.as_path(), "holds no certificate"),
+    ] {
+        let out = run(stowage(store.path())
+            .args(["download", "https://127.0.0.1:9/master.m3u8", "--ca-file"])
+            .arg(path));
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("--ca-file {}", path.display())) && err.contains(why), "{err}");
+    }
+}

@@ -146,9 +146,14 @@ pub(crate) fn session_config(store: &StoreArgs, net: &NetArgs) -> anyhow::Result
         config = config.max_connections(n).max_connections_per_host(n);
     }
     if let Some(path) = &net.ca_file {
-        let pem = std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
-        config =
-            config.http(ClientConfig::default().tls(TlsConfig::default().add_root_certificates_pem(pem)));
+        // Both the reading and the reading of certificates are checked here, so that what goes wrong
+        // names the file: missing, unreadable, or holding no certificate that can be used.
+        let pem =
+            std::fs::read(path).with_context(|| format!("--ca-file {}: cannot read it", path.display()))?;
+        let tls = TlsConfig::default()
+            .try_add_root_certificates_pem(pem)
+            .with_context(|| format!("--ca-file {}", path.display()))?;
+        config = config.http(ClientConfig::default().tls(tls));
     }
     Ok(config)
 }
