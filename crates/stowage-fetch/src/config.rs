@@ -400,6 +400,11 @@ impl ClientConfig {
         self.user_agent = ua.into();
         self
     }
+    /// The retry policy set with [`retry`](Self::retry), for a caller that adjusts it (a download task
+    /// holds the retries of one request within its own retry time).
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry
+    }
     /// The deadlines.
     #[must_use]
     pub fn timeouts(mut self, t: Timeouts) -> Self {

@@ -536,6 +536,88 @@ pub enum IntegrityPolicy {
     Tolerant,
 }
 
+/// How large a media segment may be, from what its playlist says of it: a guard against endless or bloated
+/// bodies, which would otherwise be written until the fetch layer's response limit (1 GiB) for each of the
+/// segments in flight. Set on the session ([`SessionConfig::segment_size_limit`](crate::SessionConfig)).
+///
+/// A segment of `d` seconds in a variant of `BANDWIDTH` bits per second is expected to hold about
+/// `BANDWIDTH × d / 8` bytes (HLS makes `BANDWIDTH` the peak bit rate of any segment). Its cap is
+/// [`multiple`](Self::multiple) times that, and never below [`floor`](Self::floor), which covers tiny
+/// segments and understated bandwidths. An audio or subtitle rendition is held to its variant's
+/// `BANDWIDTH` (which counts every rendition played with it); a rendition without one (a media playlist
+/// downloaded on its own) is assumed to run at [`unknown_bandwidth`](Self::unknown_bandwidth).
+///
+/// A segment over its cap fails at once and is not retried (the same answer would come again): refused
+/// before its body is read when its declared length is over the cap, cut as soon as its body goes past
+/// it, with the URI, what was declared or received, what was expected, and the cap in the error. Byte-range
+/// segments are exempt (their length is the playlist's own and is enforced exactly), and initialization
+/// sections have a limit of their own (16 MiB).
+///
+/// ```
+/// use std::time::Duration;
+/// use stowage_task::config::SegmentSizeLimit;
+///
+/// let limit = SegmentSizeLimit::default();
+/// // 8 Mbit/s for 10 s: 10 MB expected, a cap of 40 MB.
+/// assert_eq!(limit.expected(Some(8_000_000), Duration::from_secs(10)), 10_000_000);
+/// assert_eq!(limit.cap(Some(8_000_000), Duration::from_secs(10)), 40_000_000);
+/// // A 2-second segment of 100 kbit/s is held to the floor, 16 MiB.
+/// assert_eq!(limit.cap(Some(100_000), Duration::from_secs(2)), 16 << 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SegmentSizeLimit {
+    /// How many times its expected size a segment may be. Default 4.
+    pub multiple: u32,
+    /// The smallest cap, in bytes. Default 16 MiB.
+    pub floor: u64,
+    /// The bandwidth assumed for a rendition that declares none, in bits per second. Default 25 Mbit/s
+    /// (so a cap of 100 Mbit/s of media: ten-second segments of 125 MB).
+    pub unknown_bandwidth: u64,
+}
+
+impl Default for SegmentSizeLimit {
+    fn default() -> Self {
+        Self { multiple: 4, floor: 16 << 20, unknown_bandwidth: 25_000_000 }
+    }
+}
+
+impl SegmentSizeLimit {
+    /// Sets how many times its expected size a segment may be.
+    #[must_use]
+    pub fn multiple(mut self, multiple: u32) -> Self {
+        self.multiple = multiple;
+        self
+    }
+
+    /// Sets the smallest cap, in bytes.
+    #[must_use]
+    pub fn floor(mut self, bytes: u64) -> Self {
+        self.floor = bytes;
+        self
+    }
+
+    /// Sets the bandwidth assumed for a rendition that declares none, in bits per second.
+    #[must_use]
+    pub fn unknown_bandwidth(mut self, bits_per_second: u64) -> Self {
+        self.unknown_bandwidth = bits_per_second;
+        self
+    }
+
+    /// The size a segment of `duration` at `bandwidth` bits per second is expected to have, in bytes
+    /// (saturating at `u64::MAX` for absurd numbers).
+    pub fn expected(&self, bandwidth: Option<u64>, duration: std::time::Duration) -> u64 {
+        let bits_per_second = u128::from(bandwidth.unwrap_or(self.unknown_bandwidth));
+        let bytes = bits_per_second.checked_mul(duration.as_millis()).map(|b| b / 8000);
+        bytes.and_then(|b| u64::try_from(b).ok()).unwrap_or(u64::MAX)
+    }
+
+    /// The cap of a segment of `duration` at `bandwidth` bits per second, in bytes.
+    pub fn cap(&self, bandwidth: Option<u64>, duration: std::time::Duration) -> u64 {
+        self.expected(bandwidth, duration).saturating_mul(u64::from(self.multiple)).max(self.floor)
+    }
+}
+
 /// Reads a bandwidth like `800000`, `800k`, `5M`, `1.5M` or `2G` (decimal multiples, bits per second).
 fn parse_bandwidth(text: &str) -> Option<u64> {
     let text = text.trim();

@@ -546,7 +546,7 @@ fn randomized_run(seed: u64) {
                 status: 503,
                 retry_after: rng.chance(50).then(|| ms(rng.below(2000))),
             }),
-            90..94 => Outcome::Failure(Failure::Stalled),
+            90..94 => Outcome::Failure(Failure::stalled("stalled")),
             94..97 => Outcome::Failure(Failure::NeedsRefresh { status: 403 }),
             _ => Outcome::Failure(Failure::fatal("HTTP 404")),
         };
@@ -667,7 +667,7 @@ fn same_seed_same_schedule() {
         d.resume();
         let mut delays = Vec::new();
         for _ in 0..5 {
-            if let [Action::Retried { delay, .. }] = d.fail(JobId(0), Failure::Stalled)[..] {
+            if let [Action::Retried { delay, .. }] = d.fail(JobId(0), Failure::stalled("stalled"))[..] {
                 delays.push(delay);
             }
             d.jump_to_timeout();
@@ -808,6 +808,28 @@ fn total_retry_time_bounds_a_job() {
 }
 
 #[test]
+fn retry_time_counts_from_the_start_of_the_first_failed_attempt() {
+    // Attempts that spend long failing (a header timeout after the fetch layer's own retries): the
+    // retry time runs from when the first of them started, so a stalled origin fails the job within it.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 1);
+    let retry = RetryPolicy::default().max_attempts(1000).backoff(ms(10), ms(100)).max_retry_time(secs(90));
+    let mut d = Driver::new(fixed(1, 1).retry(retry), plan);
+    d.resume();
+    let first_start = d.now;
+    d.advance(secs(60));
+    let actions = d.fail(JobId(0), Failure::retryable("header timeout"));
+    assert!(matches!(actions[..], [Action::Retried { .. }]), "{actions:?}");
+    d.jump_to_timeout();
+    d.advance(secs(60));
+    let actions = d.fail(JobId(0), Failure::retryable("header timeout"));
+    let [Action::Failed(failure)] = &actions[..] else { panic!("{actions:?}") };
+    assert_eq!(failure.reason, GiveUpReason::RetryTimeExhausted);
+    assert!(d.now - first_start < secs(125), "{:?}", d.now - first_start);
+}
+
+#[test]
 fn window_ramps_up_while_throughput_grows() {
     // A latency-bound origin: every job takes 50 ms whatever the concurrency, so throughput grows with
     // the window and the window should reach the global limit.
@@ -870,7 +892,7 @@ fn throttling_and_stalls_halve_the_window() {
     // A stall of a job started after the decrease halves again.
     let late = *d.started().last().unwrap();
     d.advance(ms(100));
-    d.fail(late, Failure::Stalled);
+    d.fail(late, Failure::stalled("stalled"));
     assert_eq!(d.engine.window(), 4);
 }
 
@@ -1339,7 +1361,7 @@ fn unknown_and_stale_reports_are_ignored() {
     d.succeed(JobId(0), 10);
     // A duplicate report of a done job changes nothing.
     d.engine.handle_completed(d.now, JobId(0), Outcome::success(10));
-    d.engine.handle_completed(d.now, JobId(0), Outcome::Failure(Failure::Stalled));
+    d.engine.handle_completed(d.now, JobId(0), Outcome::Failure(Failure::stalled("stalled")));
     assert!(d.drain().is_empty());
     assert_eq!(d.engine.progress().bytes_done, 10);
 }

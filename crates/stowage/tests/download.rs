@@ -364,3 +364,136 @@ fn ca_file_errors_name_the_file_and_say_why() {
         assert!(err.contains(&format!("--ca-file {}", path.display())) && err.contains(why), "{err}");
     }
 }
+
+/// Waits until the origin has answered a request for `path` since its log was cleared (it logs a
+/// request when its answer starts).
+fn wait_for_request(origin: &Origin, path: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while origin.request_count(path) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "stowage ended before asking for {path}");
+        assert!(Instant::now() < deadline, "{path} not asked for within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGINT to the child and waits for it, which must take less than ten seconds.
+fn interrupt(mut child: Child) -> (Output, Duration) {
+    let sent = Instant::now();
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    while child.try_wait().unwrap().is_none() {
+        if sent.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("Ctrl-C was not honoured within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child.wait_with_output().unwrap(), sent.elapsed())
+}
+
+#[test]
+fn ctrl_c_while_a_playlist_is_held_suspends_at_once_and_the_bundle_resumes() {
+    let origin = aes_origin();
+    let store = tempfile::tempdir().unwrap();
+    let url = origin.url("/aes/master.m3u8");
+
+    // A new download whose master playlist comes a byte a second: Ctrl-C ends it at once, and nothing is
+    // promised that was not stored.
+    origin.faults().add(FaultRule::new(Fault::throttle(1)).path("/aes/master.m3u8"));
+    let mut child = stowage(store.path())
+        .args(["download", &url, "--name", "held", "--connections", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_request(&origin, "/aes/master.m3u8", &mut child);
+    let (out, _) = interrupt(child);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("suspended") && !err.contains("resume held"), "{err}");
+
+    // A download stopped in the middle of its segments...
+    origin.faults().clear();
+    origin.faults().add(FaultRule::new(Fault::throttle(150_000)).glob("/aes/*/seg*"));
+    let mut child = stowage(store.path())
+        .args(["download", &url, "--name", "held", "--connections", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_journal(store.path(), "held", 2, &mut child);
+    let (out, _) = interrupt(child);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // ...resumed while a media playlist is held: Ctrl-C again ends it at once.
+    origin.faults().clear();
+    origin.clear_log();
+    origin.faults().add(FaultRule::new(Fault::throttle(1)).glob("/aes/*/index.m3u8"));
+    let mut child = stowage(store.path())
+        .args(["resume", "held"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !origin.log().iter().any(|r| r.path.ends_with("/index.m3u8") && r.path != "/aes/master.m3u8") {
+        assert!(child.try_wait().unwrap().is_none(), "the resume ended before asking for a media playlist");
+        assert!(Instant::now() < deadline, "no media playlist asked for within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (out, _) = interrupt(child);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("suspended") && err.contains("resume held"), "{err}");
+
+    // The bundle is whole and resumable.
+    origin.faults().clear();
+    stdout_ok(&run(stowage(store.path()).args(["resume", "held"])));
+    let listed = stdout_ok(&run(stowage(store.path()).args(["list"])));
+    assert!(listed.lines().any(|l| l.contains("held") && l.contains("complete")), "{listed}");
+    stdout_ok(&run(stowage(store.path()).args(["verify", "held"])));
+}
+
+#[test]
+fn retry_after_waits_are_shown_with_their_end_and_a_longer_one_fails_naming_it() {
+    let origin = aes_origin();
+    let url = origin.url("/aes/master.m3u8");
+    origin.faults().add(FaultRule::new(Fault::too_many_requests(1)).path("/aes/master.m3u8").first(1));
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::service_unavailable(Some(1))).path("/aes/video0/seg002.ts").first(1));
+    let store = tempfile::tempdir().unwrap();
+    let out = run(stowage(store.path()).args([
+        "download",
+        &url,
+        "--name",
+        "waited",
+        "--json",
+        "--variant",
+        "max-resolution=320x180",
+    ]));
+    let events = json_lines(&stdout_ok(&out));
+    let playlist = events
+        .iter()
+        .find(|e| e["event"] == "request_retried" && e["uri"] == url.as_str())
+        .unwrap_or_else(|| panic!("no retry of {url} shown: {events:?}"));
+    assert_eq!(playlist["retry_after"], 1.0);
+    assert!(playlist["cause"].as_str().unwrap().contains("429"), "{playlist}");
+    assert!(playlist["until"].as_str().is_some_and(|u| u.ends_with('Z')), "{playlist}");
+    let segment = events
+        .iter()
+        .find(|e| e["event"] == "segment_retried" && e["retry_after"] == 1.0)
+        .unwrap_or_else(|| panic!("no segment wait shown: {events:?}"));
+    assert!(segment["until"].as_str().is_some_and(|u| u.ends_with('Z')), "{segment}");
+    assert_eq!(events.iter().find(|e| e["event"] == "finished").unwrap()["complete"], true);
+
+    // An hour is longer than the wait allowed: the download fails at once and says why.
+    origin.faults().clear();
+    origin.faults().add(FaultRule::new(Fault::too_many_requests(3600)).path("/aes/master.m3u8"));
+    let started = Instant::now();
+    let out = run(stowage(store.path()).args(["download", &url, "--name", "refused"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&url) && err.contains("3600 s") && err.contains("429"), "{err}");
+}

@@ -38,6 +38,7 @@ pub(super) struct Job {
     /// Failed attempts counted by the retry policy (not refusals asking for fresh URLs).
     pub(super) failures: u32,
     pub(super) refreshes: u32,
+    /// When the first failed attempt started: the retry time counts from there.
     pub(super) first_failure: Option<Instant>,
     pub(super) prefetch: bool,
 }

@@ -34,8 +34,9 @@
 //! [`EngineConfig::seed`]. A `Retry-After` given with the failure replaces the jittered delay. A throttled
 //! answer with `Retry-After` also pauses every new start on that host until then, since the origin asked
 //! for quiet, not just for this one segment. A job gives up after [`RetryPolicy::max_attempts`] attempts,
-//! or when the next attempt would come later than [`RetryPolicy::max_retry_time`] after its first failure
-//! (so a hostile `Retry-After` cannot hang the task). Starts cancelled by a suspend and refusals that ask
+//! or when the next attempt would come later than [`RetryPolicy::max_retry_time`] after the start of its
+//! first failed attempt (so a hostile `Retry-After` cannot hang the task, and the time an attempt spent
+//! failing, the fetch layer's own retries included, counts). Starts cancelled by a suspend and refusals that ask
 //! for fresh URLs are not counted as attempts; refusals have their own bound,
 //! [`RetryPolicy::max_refreshes`].
 //!
@@ -81,8 +82,8 @@
 //!    its bytes are durable for a success), the instant of [`Engine::poll_timeout`] (then
 //!    [`Engine::handle_timeout`]), or a user's suspend, resume, cancel or added selection. Go to 2.
 //!
-//! The engine does not time out fetches in flight: the fetch layer's connect, first-byte, stall and total
-//! timeouts do, and report [`Failure::Stalled`] or [`Failure::Retryable`].
+//! The engine does not time out fetches in flight: the fetch layer's connect, header, idle-body,
+//! minimum-rate and total timeouts do, and report [`Failure::Stalled`] or [`Failure::Retryable`].
 
 // One file per concept. The engine's vocabulary: `plan` (what it is given), `outcome` (what the driver
 // reports back), `action` (what it asks for, where it stands), `progress` and `ranges` (what it has

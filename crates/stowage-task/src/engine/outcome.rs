@@ -23,8 +23,12 @@ pub enum Failure {
         /// A `Retry-After` the server sent: the job waits that long and the host takes no new job before.
         retry_after: Option<Duration>,
     },
-    /// The body stopped flowing: retried, and the concurrency window halves.
-    Stalled,
+    /// The body stopped flowing, or trickled in below the minimum rate: retried, and the concurrency
+    /// window halves.
+    Stalled {
+        /// Which deadline ran out, on what, for people.
+        detail: String,
+    },
     /// Retrying cannot help (404, a bad key, a decryption error, a full disk): the job gives up at once.
     Fatal {
         /// What happened, for people.
@@ -53,6 +57,11 @@ impl Failure {
         Self::Retryable { retry_after: None, detail: detail.into() }
     }
 
+    /// A stalled body.
+    pub fn stalled(detail: impl Into<String>) -> Self {
+        Self::Stalled { detail: detail.into() }
+    }
+
     /// A fatal failure.
     pub fn fatal(detail: impl Into<String>) -> Self {
         Self::Fatal { detail: detail.into() }
@@ -60,7 +69,7 @@ impl Failure {
 
     /// Whether this failure is a sign of congestion (throttling or a stall).
     pub fn is_congestion(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Stalled)
+        matches!(self, Self::Throttled { .. } | Self::Stalled { .. })
     }
 }
 
@@ -75,7 +84,7 @@ impl fmt::Display for Failure {
                 write!(f, "throttled with HTTP {status} (retry after {} s)", after.as_secs_f64())
             }
             Self::Throttled { status, retry_after: None } => write!(f, "throttled with HTTP {status}"),
-            Self::Stalled => f.write_str("the response body stalled"),
+            Self::Stalled { detail } => f.write_str(detail),
             Self::Fatal { detail } => f.write_str(detail),
             Self::NeedsRefresh { status } => write!(f, "the URL was refused with HTTP {status}"),
             Self::Superseded { status } => {

@@ -559,9 +559,12 @@ impl Engine {
             }
             Failure::Retryable { retry_after, .. } => *retry_after,
             Failure::Throttled { retry_after, .. } => *retry_after,
-            Failure::Stalled => None,
+            Failure::Stalled { .. } => None,
         };
-        let first_failure = *job.first_failure.get_or_insert(now);
+        // The retry time counts from the start of the first attempt that failed, not from its end: an
+        // attempt may spend long failing (the fetch layer's deadlines and its own retries), and a
+        // stalled origin must fail the task within the retry time, not that long after a first failure.
+        let first_failure = *job.first_failure.get_or_insert(started);
         job.failures += 1;
         let failures = job.failures;
         let attempt = job.starts;

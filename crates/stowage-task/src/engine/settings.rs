@@ -73,7 +73,9 @@ pub struct RetryPolicy {
     pub backoff_base: Duration,
     /// Largest backoff ceiling. Default 30 s.
     pub backoff_cap: Duration,
-    /// How long after its first failure a job may still be retried. Default 10 minutes.
+    /// How long after the start of its first failed attempt a job may still be retried: no retry is
+    /// planned that would start later. Default 90 s, so that with the fetch layer's deadlines an origin
+    /// that stalls fails the task in about two minutes, naming the URI and the deadline that ran out.
     pub max_retry_time: Duration,
     /// How many times one job may ask for fresh URLs (401, 403, 410) before it gives up. Default 2.
     pub max_refreshes: u32,
@@ -85,7 +87,7 @@ impl Default for RetryPolicy {
             max_attempts: 10,
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(30),
-            max_retry_time: Duration::from_secs(600),
+            max_retry_time: Duration::from_secs(90),
             max_refreshes: 2,
         }
     }

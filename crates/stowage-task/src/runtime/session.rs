@@ -88,9 +88,14 @@ impl DownloadSession {
         // The retry callback reaches the session through a cell filled once the session exists.
         let cell: Arc<OnceLock<Weak<SessionInner>>> = Arc::new(OnceLock::new());
         let reach = Arc::clone(&cell);
+        // The fetch layer's retries of one request count against a job's retry time: they never outlast
+        // it, so that one attempt cannot spend longer failing than the task allows for all of them.
+        let mut retry = config.http.retry_config().clone();
+        retry.max_elapsed = retry.max_elapsed.min(config.retry.max_retry_time);
         let http = config
             .http
             .clone()
+            .retry(retry)
             .max_connections(config.max_connections)
             .max_connections_per_host(config.max_connections_per_host)
             .rate_limit(config.rate_limit)

@@ -10,6 +10,7 @@ use stowage_fetch::ClientConfig;
 use stowage_fetch::keys::KeyHook;
 
 use super::refresh_hook::RefreshHook;
+use crate::config::SegmentSizeLimit;
 use crate::engine::RetryPolicy;
 
 /// Settings of a [`DownloadSession`](crate::DownloadSession).
@@ -30,12 +31,18 @@ pub struct SessionConfig {
     pub adaptive: bool,
     /// A rate limit in bytes per second over all tasks; `None` (default) for none.
     pub rate_limit: Option<u64>,
-    /// The HTTP client's settings (TLS roots, timeouts, proxies, retries of single requests). The
-    /// session sets the connection limits and rate limit above on it, and installs its own retry
-    /// callback to report retries as [`TaskEvent::SegmentRetried`](crate::TaskEvent::SegmentRetried).
+    /// The HTTP client's settings (TLS roots, deadlines, proxies, retries of single requests). The
+    /// session sets the connection limits and rate limit above on it, holds the fetch layer's retries of
+    /// one request within the retry time of [`retry`](Self::retry), and installs its own retry callback
+    /// to report retries as [`TaskEvent::SegmentRetried`](crate::TaskEvent::SegmentRetried) and
+    /// [`TaskEvent::RequestRetried`](crate::TaskEvent::RequestRetried).
     pub http: ClientConfig,
-    /// How the engine retries segments that failed after the fetch layer's own retries.
+    /// How the engine retries segments that failed after the fetch layer's own retries. Its
+    /// [`max_retry_time`](RetryPolicy::max_retry_time) bounds the time one job spends failing, so that a
+    /// stalled origin fails the task in about two minutes by default.
     pub retry: RetryPolicy,
+    /// How large a media segment may be, from its duration and its variant's `BANDWIDTH`.
+    pub segment_size_limit: SegmentSizeLimit,
     /// Headers sent with every request (a token, say).
     pub headers: Vec<(String, String)>,
     /// Cookies sent with every request.
@@ -67,6 +74,7 @@ impl fmt::Debug for SessionConfig {
             .field("rate_limit", &self.rate_limit)
             .field("http", &self.http)
             .field("retry", &self.retry)
+            .field("segment_size_limit", &self.segment_size_limit)
             .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("cookies", &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("refresh", &self.refresh.is_some())
@@ -90,6 +98,7 @@ impl SessionConfig {
             rate_limit: None,
             http: ClientConfig::default(),
             retry: RetryPolicy::default(),
+            segment_size_limit: SegmentSizeLimit::default(),
             headers: Vec::new(),
             cookies: Vec::new(),
             refresh: None,
@@ -180,6 +189,13 @@ impl SessionConfig {
     #[must_use]
     pub fn refresh_timeout(mut self, timeout: Duration) -> Self {
         self.refresh_timeout = timeout;
+        self
+    }
+
+    /// Sets how large a media segment may be.
+    #[must_use]
+    pub fn segment_size_limit(mut self, limit: SegmentSizeLimit) -> Self {
+        self.segment_size_limit = limit;
         self
     }
 

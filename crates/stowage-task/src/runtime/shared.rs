@@ -2,27 +2,58 @@
 //! fetch layer's retries.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use stowage_bundle::StorageManager;
 use stowage_fetch::{Client, RetryEvent};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
+use super::driver::retry_failure;
 use super::session_config::SessionConfig;
+use super::task::TaskShared;
 use crate::engine::JobId;
-use crate::events::SessionEvent;
+use crate::events::{SessionEvent, TaskEvent};
 
 /// Locks a mutex, going on with one that a panic poisoned: one failed fetch or hook must not stop the task.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Who hears of the fetch layer's retries of a request in flight.
+#[derive(Clone)]
+pub(crate) enum Hearer {
+    /// A job's fetch: the task's runner tells it as [`TaskEvent::SegmentRetried`].
+    Job(JobId, mpsc::UnboundedSender<(JobId, RetryEvent)>),
+    /// A request of the task's own (a playlist, a key loaded before the segments): told at once as
+    /// [`TaskEvent::RequestRetried`].
+    Task(Arc<TaskShared>),
+}
+
 /// A request in flight that the fetch layer's retry callback reports to.
 pub(crate) struct Listener {
-    pub(crate) token: u64,
-    pub(crate) job: JobId,
-    pub(crate) tx: mpsc::UnboundedSender<(JobId, RetryEvent)>,
+    token: u64,
+    hearer: Hearer,
+}
+
+/// Keeps a request registered with the retry callback, and unregisters it when dropped (also when the
+/// fetch is aborted).
+pub(crate) struct Listening<'a> {
+    session: &'a SessionInner,
+    uri: String,
+    token: u64,
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        let mut listeners = lock(&self.session.listeners);
+        if let Some(v) = listeners.get_mut(&self.uri) {
+            v.retain(|l| l.token != self.token);
+            if v.is_empty() {
+                listeners.remove(&self.uri);
+            }
+        }
+    }
 }
 
 /// What the session's tasks share.
@@ -41,34 +72,34 @@ pub(crate) struct SessionInner {
 
 impl SessionInner {
     pub(super) fn report_retry(&self, event: &RetryEvent) {
-        let listeners = lock(&self.listeners);
-        if let Some(l) = listeners.get(&event.uri).and_then(|v| v.first()) {
-            let _ = l.tx.send((l.job, event.clone()));
-        }
-    }
-
-    pub(crate) fn listen(
-        &self,
-        uri: &str,
-        job: JobId,
-        tx: &mpsc::UnboundedSender<(JobId, RetryEvent)>,
-    ) -> u64 {
-        let token = self.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.listeners).entry(uri.to_owned()).or_default().push(Listener {
-            token,
-            job,
-            tx: tx.clone(),
-        });
-        token
-    }
-
-    pub(crate) fn unlisten(&self, uri: &str, token: u64) {
-        let mut listeners = lock(&self.listeners);
-        if let Some(v) = listeners.get_mut(uri) {
-            v.retain(|l| l.token != token);
-            if v.is_empty() {
-                listeners.remove(uri);
+        let hearer = lock(&self.listeners).get(&event.uri).and_then(|v| v.first()).map(|l| l.hearer.clone());
+        match hearer {
+            Some(Hearer::Job(job, tx)) => {
+                let _ = tx.send((job, event.clone()));
             }
+            Some(Hearer::Task(task)) => task.emit(
+                self,
+                TaskEvent::RequestRetried {
+                    uri: event.uri.clone(),
+                    retry: event.retry,
+                    cause: retry_failure(event),
+                    delay: event.delay,
+                    retry_after: event.retry_after,
+                    until: event.until,
+                },
+            ),
+            None => {}
         }
+    }
+
+    /// Registers a request of `uri` with the retry callback until the guard is dropped.
+    pub(crate) fn listen(&self, uri: &str, hearer: Hearer) -> Listening<'_> {
+        // Retries are reported with the URI as the fetch layer prints it, which may differ from the
+        // playlist's text (a `/` added to an empty path): both are read the same way.
+        let uri = uri.parse::<stowage_fetch::Uri>().map_or_else(|_| uri.to_owned(), |u| u.to_string());
+        let uri = uri.as_str();
+        let token = self.next_token.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.listeners).entry(uri.to_owned()).or_default().push(Listener { token, hearer });
+        Listening { session: self, uri: uri.to_owned(), token }
     }
 }

@@ -135,7 +135,8 @@ impl DownloadTask {
     }
 
     /// Stops starting segments and aborts those in flight; stored segments stay. [`resume`](Self::resume)
-    /// continues.
+    /// continues. A task still being prepared (its playlists being fetched) stops at once too, and is
+    /// prepared again when resumed.
     pub fn suspend(&self) {
         let _ = self.shared.control.send(Control::Suspend);
     }

@@ -19,7 +19,7 @@ use stowage_task::selection::ResolvedSelection;
 use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
 
 use super::store::StoreArgs;
-use super::units::{human_duration, parse_expiry, parse_size};
+use super::units::{format_utc, human_duration, parse_expiry, parse_size};
 
 /// Network options shared by the commands that download.
 #[derive(Debug, Clone, clap::Args)]
@@ -252,12 +252,7 @@ pub(crate) async fn run_tasks(
                     task.wait_for_state(|s| !matches!(s, TaskState::Running | TaskState::Waiting)).await;
                 }
                 ui.finish();
-                let names: Vec<&str> = tasks.iter().map(DownloadTask::asset).collect();
-                eprintln!(
-                    "\nsuspended; finished segments are kept. Resume with:\n  stowage --store {} resume{}",
-                    session.store().dir().display(),
-                    if names.len() == 1 { format!(" {}", names[0]) } else { String::new() }
-                );
+                eprintln!("\n{}", suspended_hint(session, &tasks));
                 std::process::exit(130);
             }
         }
@@ -293,6 +288,26 @@ pub(crate) async fn run_tasks(
             failures.join("\n"),
             session.store().dir().display()
         )
+    }
+}
+
+/// What to say once Ctrl-C suspended the tasks: how to resume those that stored something. A task
+/// stopped before its bundle was made (while its playlists were being fetched) has nothing to resume.
+fn suspended_hint(session: &DownloadSession, tasks: &[DownloadTask]) -> String {
+    let stored: Vec<String> = session
+        .store()
+        .list()
+        .map(|listing| listing.bundles.into_iter().map(|b| b.asset.id).collect())
+        .unwrap_or_default();
+    let resumable: Vec<&str> =
+        tasks.iter().map(DownloadTask::asset).filter(|a| stored.iter().any(|s| s == a)).collect();
+    let dir = session.store().dir().display();
+    match resumable[..] {
+        [] => "suspended before anything was stored; run the same download again to start it".to_owned(),
+        [one] => format!(
+            "suspended; finished segments are kept. Resume with:\n  stowage --store {dir} resume {one}"
+        ),
+        _ => format!("suspended; finished segments are kept. Resume with:\n  stowage --store {dir} resume"),
     }
 }
 
@@ -386,11 +401,12 @@ impl Ui {
                         }
                     }
                     TaskEvent::Progress(progress) => update(bars, progress),
-                    TaskEvent::SegmentRetried { job, attempt, cause, delay } => {
-                        bars.total.set_message(format!(
-                            "retrying {job} (attempt {attempt}) in {:.1}s: {cause}",
-                            delay.as_secs_f64()
-                        ));
+                    TaskEvent::SegmentRetried { job, attempt, cause, delay, retry_after, until, .. } => {
+                        let what = format!("{job} (attempt {attempt})");
+                        bars.total.set_message(waiting(&what, cause, *delay, *retry_after, *until));
+                    }
+                    TaskEvent::RequestRetried { uri, cause, delay, retry_after, until, .. } => {
+                        bars.total.set_message(waiting(uri, cause, *delay, *retry_after, *until));
                     }
                     TaskEvent::SegmentMissing(failure) => {
                         bars.total.println(format!("gap recorded: {failure}"));
@@ -436,6 +452,25 @@ impl Ui {
                 }
             }
         }
+    }
+}
+
+/// What the progress line says while a retry waits: what for, why, and until when, naming the server's
+/// `Retry-After` when the wait is the one it asked for.
+fn waiting(
+    what: &str,
+    cause: &impl std::fmt::Display,
+    delay: Duration,
+    retry_after: Option<Duration>,
+    until: SystemTime,
+) -> String {
+    match retry_after {
+        Some(after) => format!(
+            "waiting until {} (Retry-After: {} s) to retry {what}: {cause}",
+            format_utc(until),
+            after.as_secs()
+        ),
+        None => format!("retrying {what} in {:.1}s: {cause}", delay.as_secs_f64()),
     }
 }
 
@@ -529,12 +564,23 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "loaded": r.loaded.iter().map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])).collect::<Vec<_>>(),
             "expected": r.expected.map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])),
         }),
-        TaskEvent::SegmentRetried { job, attempt, cause, delay } => json!({
+        TaskEvent::SegmentRetried { job, attempt, cause, delay, retry_after, until, .. } => json!({
             "event": "segment_retried",
             "job": job.to_string(),
             "attempt": attempt,
             "cause": cause.to_string(),
             "delay": delay.as_secs_f64(),
+            "retry_after": retry_after.map(|d| d.as_secs_f64()),
+            "until": format_utc(*until),
+        }),
+        TaskEvent::RequestRetried { uri, retry, cause, delay, retry_after, until, .. } => json!({
+            "event": "request_retried",
+            "uri": uri,
+            "retry": retry,
+            "cause": cause.to_string(),
+            "delay": delay.as_secs_f64(),
+            "retry_after": retry_after.map(|d| d.as_secs_f64()),
+            "until": format_utc(*until),
         }),
         TaskEvent::SegmentMissing(failure) => json!({
             "event": "segment_missing",

@@ -32,7 +32,7 @@ impl<'a> Runner<'a> {
             config.primary = config.primary.media_selection(selection);
         }
         let url = lock(&self.task.url).clone();
-        let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
+        let (text, final_url) = fetch_text(self.session, self.task, &self.ctx.auth, &url).await?;
         let master = parse_master(&text, &final_url)?;
         let selection = resolve(&config, &master)?;
         let variants: Vec<&str> = selection.contents.iter().map(|c| c.variant.uri.as_str()).collect();
@@ -47,7 +47,8 @@ impl<'a> Runner<'a> {
         }
         self.emit(TaskEvent::MediaSelectionResolved(selection));
         let built =
-            build_all(self.session, &self.ctx.auth, &added, self.wanted.len(), self.key_policy).await?;
+            build_all(self.session, self.task, &self.ctx.auth, &added, self.wanted.len(), self.key_policy)
+                .await?;
         let plans: Vec<_> = built.iter().map(|b| b.plan.clone()).collect();
         let bundle = self.ctx.bundle.clone();
         blocking(&self.task.bundle_path, move || bundle.add_renditions(plans)).await?;

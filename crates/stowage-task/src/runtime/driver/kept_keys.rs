@@ -12,12 +12,14 @@ use super::errors::{classify, fetch_error};
 use crate::Error;
 use crate::engine::Failure;
 use crate::planning::Built;
-use crate::runtime::shared::SessionInner;
+use crate::runtime::shared::{Hearer, SessionInner};
+use crate::runtime::task::TaskShared;
 
 /// Loads every key of `built` and writes it into `bundle`. The keys are loaded side by side (one request
 /// each, since the loader shares a key among the renditions that use it), within the per-host limit.
 pub(super) async fn store_kept_keys(
     session: &Arc<SessionInner>,
+    task: &Arc<TaskShared>,
     loader: &Arc<KeyLoader>,
     bundle: &Bundle,
     built: &[Built],
@@ -28,11 +30,13 @@ pub(super) async fn store_kept_keys(
     for b in built {
         for (index, uri) in &b.keys {
             let (session, loader, slots) = (Arc::clone(session), Arc::clone(loader), Arc::clone(&slots));
+            let task = Arc::clone(task);
             let (bundle, path, id, index, uri) =
                 (bundle.clone(), path.to_path_buf(), b.plan.id.clone(), *index, uri.clone());
             set.spawn(async move {
                 let key = {
                     let _slot = slots.acquire().await;
+                    let _listening = session.listen(&uri, Hearer::Task(task));
                     load_kept_key(&session, &loader, &uri).await?
                 };
                 blocking(&path, move || bundle.write_key(&id, index, &key)).await

@@ -54,8 +54,8 @@ pub(crate) async fn run(
 }
 
 /// The task's life until it ends: suspended until resumed (a new task starts suspended), waiting for one
-/// of the session's task slots, then prepared and run. A suspend while waiting for a slot goes back to the
-/// start.
+/// of the session's task slots, then prepared and run. A suspend while waiting for a slot, or while the
+/// task is being prepared, goes back to the start.
 async fn run_task(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -75,7 +75,10 @@ async fn run_task(
             Slot::End(ending) => return ending,
         };
         task.state.send_replace(TaskState::Running);
-        return prepare_and_run(session, task, &source, permit, control, &mut shutdown).await;
+        match prepare_and_run(session, task, &source, permit, control, &mut shutdown).await {
+            Some(ending) => return ending,
+            None => continue,
+        }
     }
 }
 
@@ -135,7 +138,8 @@ async fn wait_for_task_slot<'s>(
     }
 }
 
-/// Prepares the task and runs its engine to the end.
+/// Prepares the task and runs its engine to the end; `None` when the task was suspended while being
+/// prepared.
 async fn prepare_and_run<'a>(
     session: &'a Arc<SessionInner>,
     task: &'a Arc<TaskShared>,
@@ -143,27 +147,38 @@ async fn prepare_and_run<'a>(
     permit: SemaphorePermit<'a>,
     control: &mut mpsc::UnboundedReceiver<Control>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Ending {
+) -> Option<Ending> {
     let auth = match Auth::new(&session.config.headers, &session.config.cookies) {
         Ok(a) => Arc::new(Mutex::new(a)),
-        Err(e) => return Ending::Failed(Arc::new(e)),
+        Err(e) => return Some(Ending::Failed(Arc::new(e))),
     };
     let loader = key_loader(session, &auth);
-    let (prepared, suspend_after) =
-        match prepare_listening(session, task, source, &auth, &loader, control, shutdown).await {
-            Ok(prepared) => prepared,
-            Err(ending) => return ending,
-        };
+    let prepared = match prepare_listening(session, task, source, &auth, &loader, control, shutdown).await {
+        Ok(prepared) => prepared,
+        Err(Interrupted::Suspended) => return None,
+        Err(Interrupted::Ended(ending)) => return Some(ending),
+    };
     let mut runner = match Runner::new(session, task, prepared, auth, loader, Some(permit)) {
         Ok(r) => r,
-        Err(e) => return Ending::Failed(Arc::new(e)),
+        Err(e) => return Some(Ending::Failed(Arc::new(e))),
     };
-    runner.run(control, shutdown, suspend_after).await
+    Some(runner.run(control, shutdown).await)
 }
 
-/// Prepares the task while honouring its orders: a cancel or the session's end stops the preparation, a
-/// suspend takes effect once the bundle is open. Gives what was prepared and whether to start suspended;
-/// `Err` when the task ended.
+/// Why a preparation did not come to its end.
+enum Interrupted {
+    /// The task was suspended.
+    Suspended,
+    /// The task ended.
+    Ended(Ending),
+}
+
+/// Prepares the task while honouring its orders at once: a cancel or the session's end stops the
+/// preparation and ends the task; a suspend stops it too, and the task waits for a resume, which prepares
+/// it again (the playlists may have changed meanwhile). Dropping the preparation is safe at any point:
+/// what it writes to the bundle (creating it, adding renditions, kept keys) is written by the bundle's
+/// own atomic calls, which run to their end on their blocking threads, so the bundle is left as it was or
+/// as the next preparation expects to find it.
 async fn prepare_listening(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -172,26 +187,24 @@ async fn prepare_listening(
     loader: &Arc<KeyLoader>,
     control: &mut mpsc::UnboundedReceiver<Control>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<(Prepared, bool), Ending> {
+) -> Result<Prepared, Interrupted> {
     let mut preparing = Box::pin(prepare(session, task, source, auth, loader));
-    let mut suspend_after = false;
     let prepared = loop {
         tokio::select! {
             p = preparing.as_mut() => break p,
             c = control.recv() => match c {
-                Some(Control::Cancel(mode)) => return Err(cancel_before_start(session, task, mode).await),
-                // A suspend while the playlists load takes effect once the bundle is open.
-                Some(Control::Suspend) => suspend_after = true,
-                Some(Control::Resume) => suspend_after = false,
-                Some(Control::Augment(..)) => {}
-                None => return Err(Ending::Closed),
+                Some(Control::Cancel(mode)) => {
+                    drop(preparing);
+                    return Err(Interrupted::Ended(cancel_before_start(session, task, mode).await));
+                }
+                Some(Control::Suspend) => return Err(Interrupted::Suspended),
+                Some(Control::Resume | Control::Augment(..)) => {}
+                None => return Err(Interrupted::Ended(Ending::Closed)),
             },
-            _ = shutdown.changed() => return Err(Ending::Closed),
+            _ = shutdown.changed() => return Err(Interrupted::Ended(Ending::Closed)),
         }
     };
-    let prepared = prepared.map_err(|e| Ending::Failed(Arc::new(e)))?;
-    drop(preparing);
-    Ok((prepared, suspend_after))
+    prepared.map_err(|e| Interrupted::Ended(Ending::Failed(Arc::new(e))))
 }
 
 /// Ends a task cancelled before its engine ran, removing its bundle if asked.

@@ -18,4 +18,5 @@ mod refresh;
 mod runner;
 mod writer;
 
+pub(crate) use errors::retry_failure;
 pub(crate) use lifecycle::{Source, run};

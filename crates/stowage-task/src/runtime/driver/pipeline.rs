@@ -16,11 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::auth::Auth;
-use super::errors::classify;
+use super::errors::{classify, over_cap};
 use super::writer::{Piece, store_init, write_segment};
 use crate::engine::{Failure, JobId, Outcome};
 use crate::planning::{Crypto, Job};
-use crate::runtime::shared::{SessionInner, lock};
+use crate::runtime::shared::{Hearer, SessionInner, lock};
 
 /// Largest initialization section accepted, in bytes (it is held in memory to be stored once per map).
 const MAX_INIT: u64 = 16 << 20;
@@ -50,6 +50,9 @@ pub(super) struct FetchCtx {
     /// Whether fresh URLs are being obtained: fetches wait for the fresh binding instead of sending
     /// requests with URLs about to be replaced.
     pub(super) refreshing: Arc<watch::Sender<bool>>,
+    /// The `BANDWIDTH` the task's media segments are held to (see [`SegmentSizeLimit`](crate::config::SegmentSizeLimit)); `None` when no
+    /// rendition declares one.
+    pub(super) bandwidth: Option<u64>,
 }
 
 /// The jobs and the URIs they are fetched from, as the latest refresh bound them.
@@ -67,19 +70,6 @@ pub(super) fn read(bound: &RwLock<Bound>) -> RwLockReadGuard<'_, Bound> {
 /// Writes the binding, going on with one that a panic poisoned.
 pub(super) fn write(bound: &RwLock<Bound>) -> RwLockWriteGuard<'_, Bound> {
     bound.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Unregisters a request from the retry callback, also when the fetch is aborted.
-struct Listening<'a> {
-    session: &'a SessionInner,
-    uri: String,
-    token: u64,
-}
-
-impl Drop for Listening<'_> {
-    fn drop(&mut self) {
-        self.session.unlisten(&self.uri, self.token);
-    }
 }
 
 pub(super) async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
@@ -139,6 +129,7 @@ async fn fetch_key(
     spec: &Job,
     generation: u64,
 ) -> Result<(), Failure> {
+    let _listening = ctx.session.listen(&spec.uri, Hearer::Job(job, ctx.retries.clone()));
     let key = ctx.loader.load(&spec.uri).await;
     let key = key.map_err(|e| note_refusal(ctx, job, generation, &spec.uri, classify(&e, true)))?;
     let _ = ctx.reports.send((job, attempt, Outcome::success(key.len() as u64)));
@@ -169,20 +160,26 @@ async fn fetch_and_store(
     if let Some(r) = spec.range {
         req = req.range(stowage_fetch::ByteRange::new(r.offset, r.length));
     }
+    // A media segment without a byte range gets the cap its duration and BANDWIDTH allow; a byte range
+    // is delivered exactly as the playlist says.
+    let limit = &ctx.session.config.segment_size_limit;
+    let cap = (!spec.init && spec.range.is_none()).then(|| limit.cap(ctx.bandwidth, spec.duration));
     if spec.init {
         req = req.max_size(MAX_INIT);
+    } else if let Some(cap) = cap {
+        req = req.max_size(cap);
     }
-    let _listening = Listening {
-        session: &ctx.session,
-        uri: spec.uri.clone(),
-        token: ctx.session.listen(&spec.uri, job, &ctx.retries),
+    let failure_of = |e: &stowage_fetch::Error| match cap {
+        Some(_) => over_cap(e, limit, ctx.bandwidth, spec.duration).unwrap_or_else(|| classify(e, false)),
+        None => classify(e, false),
     };
-    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, classify(&e, false)))?;
+    let _listening = ctx.session.listen(&spec.uri, Hearer::Job(job, ctx.retries.clone()));
+    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, failure_of(&e)))?;
     let mut body = response.into_body();
     if spec.init {
         // Initialization sections are small and may be stored under several identities: read whole.
         let mut data = Vec::new();
-        while let Some(chunk) = body.chunk().await.map_err(|e| classify(&e, false))? {
+        while let Some(chunk) = body.chunk().await.map_err(|e| failure_of(&e))? {
             data.extend_from_slice(&chunk);
         }
         let (bundle, ids, reports) = (ctx.bundle.clone(), spec.ids.clone(), ctx.reports.clone());
@@ -204,7 +201,7 @@ async fn fetch_and_store(
         }
     });
     lock(&ctx.writers).push(handle);
-    while let Some(chunk) = body.chunk().await.map_err(|e| classify(&e, false))? {
+    while let Some(chunk) = body.chunk().await.map_err(|e| failure_of(&e))? {
         if tx.send(Piece::Chunk(chunk)).await.is_err() {
             // The writer failed and reports it.
             return Ok(());

@@ -9,18 +9,22 @@ use super::errors::fetch_error;
 use crate::Error;
 use crate::config::KeyPolicy;
 use crate::planning::{Built, Wanted, build_rendition};
-use crate::runtime::shared::{SessionInner, lock};
+use crate::runtime::shared::{Hearer, SessionInner, lock};
+use crate::runtime::task::TaskShared;
 
 /// Largest playlist accepted, in bytes.
 const MAX_PLAYLIST: u64 = 16 << 20;
 
-/// Fetches a playlist as text; returns it with the final URL (after redirects).
+/// Fetches a playlist as text; returns it with the final URL (after redirects). The fetch layer's retries
+/// of it are told to the task's listeners as they happen.
 pub(super) async fn fetch_text(
     session: &SessionInner,
+    task: &Arc<TaskShared>,
     auth: &Mutex<Auth>,
     url: &str,
 ) -> Result<(String, String), Error> {
     let req = lock(auth).request(url).map_err(|e| fetch_error(url, &e))?.max_size(MAX_PLAYLIST);
+    let _listening = session.listen(req.uri().to_string().as_str(), Hearer::Task(Arc::clone(task)));
     let response = session.client.get(req).await.map_err(|e| fetch_error(url, &e))?;
     let final_url = response.uri().to_owned();
     let bytes = response.bytes().await.map_err(|e| fetch_error(url, &e))?;
@@ -39,6 +43,7 @@ pub(super) fn parse_master<'t>(text: &'t str, uri: &str) -> Result<MasterPlaylis
 /// Fetches and reads every wanted media playlist, concurrently.
 pub(super) async fn build_all(
     session: &Arc<SessionInner>,
+    task: &Arc<TaskShared>,
     auth: &Arc<Mutex<Auth>>,
     wanted: &[Wanted],
     first: usize,
@@ -46,9 +51,9 @@ pub(super) async fn build_all(
 ) -> Result<Vec<Built>, Error> {
     let mut set = tokio::task::JoinSet::new();
     for (i, w) in wanted.iter().enumerate() {
-        let (session, auth, w) = (Arc::clone(session), Arc::clone(auth), w.clone());
+        let (session, task, auth, w) = (Arc::clone(session), Arc::clone(task), Arc::clone(auth), w.clone());
         set.spawn(async move {
-            let (text, final_url) = fetch_text(&session, &auth, &w.url).await?;
+            let (text, final_url) = fetch_text(&session, &task, &auth, &w.url).await?;
             if detect(text.as_bytes()) == Some(PlaylistKind::Master) {
                 return Err(Error::Playlist {
                     uri: final_url,

@@ -61,7 +61,7 @@ pub(super) async fn prepare(
     if let Source::New(config) = source {
         add_configured_renditions(session, task, config, parsed.as_ref(), &final_url, &mut wanted)?;
     }
-    let built = build_all(session, auth, &wanted, 0, policies.key_policy).await?;
+    let built = build_all(session, task, auth, &wanted, 0, policies.key_policy).await?;
     let bundle = match existing {
         Some(bundle) => {
             let known = manifest.as_ref().map_or(0, |m| m.renditions.len());
@@ -76,7 +76,7 @@ pub(super) async fn prepare(
     task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
     if policies.key_policy == KeyPolicy::KeepEncrypted {
         // Every key is stored before any segment.
-        store_kept_keys(session, loader, &bundle, &built, &path).await?;
+        store_kept_keys(session, task, loader, &bundle, &built, &path).await?;
     }
     let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
     record_source_gaps(&path, &bundle, &jobs).await?;
@@ -109,15 +109,15 @@ async fn open_existing_bundle(session: &SessionInner, task: &TaskShared) -> Resu
 /// once, for a fresh one.
 async fn fetch_first_playlist(
     session: &SessionInner,
-    task: &TaskShared,
+    task: &Arc<TaskShared>,
     auth: &Mutex<Auth>,
     url: &str,
 ) -> Result<(String, String), Error> {
-    let first = fetch_text(session, auth, url).await;
+    let first = fetch_text(session, task, auth, url).await;
     let Err(Error::Fetch { status: Some(status @ (401 | 403 | 410)), .. }) = first else { return first };
     let Some(hook) = session.config.refresh.clone() else { return first };
     let fresh = refresh_playlist_url(session, task, auth, hook, url, status).await?;
-    fetch_text(session, auth, &fresh).await
+    fetch_text(session, task, auth, &fresh).await
 }
 
 /// Whether the playlist is a master playlist (else a media playlist).

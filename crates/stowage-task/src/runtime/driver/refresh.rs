@@ -195,7 +195,7 @@ impl<'a> Runner<'a> {
             write(&self.ctx.bound).generation += 1;
             return Ok(());
         };
-        let (text, final_url) = fetch_text(self.session, &self.ctx.auth, &url).await?;
+        let (text, final_url) = fetch_text(self.session, self.task, &self.ctx.auth, &url).await?;
         let master = detect(text.as_bytes()) == Some(PlaylistKind::Master);
         if master != self.master {
             return Err(Error::Playlist {
@@ -212,7 +212,7 @@ impl<'a> Runner<'a> {
                 w.url.clone_from(&final_url);
             }
         }
-        let built = build_all(self.session, &self.ctx.auth, &wanted, 0, self.key_policy).await?;
+        let built = build_all(self.session, self.task, &self.ctx.auth, &wanted, 0, self.key_policy).await?;
         let fresh: HashMap<SegmentId, (String, Crypto)> =
             built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
         {

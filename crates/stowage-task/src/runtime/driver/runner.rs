@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use stowage_bundle::{Bundle, SegmentId};
 use stowage_fetch::RetryEvent;
@@ -91,9 +91,7 @@ fn stored_per_rendition(bundle: &Bundle, wanted: &[Wanted]) -> Vec<(u64, usize)>
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
-    );
+    h.write_u128(SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.finish()
 }
 
@@ -139,6 +137,8 @@ impl<'a> Runner<'a> {
             refused: Arc::new(Mutex::new(HashMap::new())),
             bound: Arc::new(RwLock::new(Bound { generation: 0, jobs })),
             refreshing: Arc::new(watch::Sender::new(false)),
+            // Every rendition of a task plays with its variant: the variant's BANDWIDTH bounds them all.
+            bandwidth: wanted.iter().filter_map(|w| w.bandwidth).max(),
         };
         let mut runner = Self {
             session,
@@ -181,14 +181,13 @@ impl<'a> Runner<'a> {
         self.emit(TaskEvent::Progress(self.engine.progress()));
     }
 
-    /// Runs the engine until the task ends; `suspended` when a suspend came while it was being prepared.
+    /// Runs the engine until the task ends.
     pub(super) async fn run(
         &mut self,
         control: &mut mpsc::UnboundedReceiver<Control>,
         shutdown: &mut watch::Receiver<bool>,
-        suspended: bool,
     ) -> Ending {
-        self.begin(suspended);
+        self.begin();
         // Requests that came while the refresh hook ran, handled once it answered.
         let mut deferred = VecDeque::new();
         loop {
@@ -205,15 +204,10 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Reports where the task starts from, and starts the engine unless the task is to stay suspended.
-    fn begin(&mut self, suspended: bool) {
+    /// Reports where the task starts from, and starts the engine.
+    fn begin(&mut self) {
         self.emit_progress();
-        if suspended {
-            self.permit = None;
-            self.task.state.send_replace(TaskState::Suspended);
-        } else {
-            self.engine.resume(Instant::now());
-        }
+        self.engine.resume(Instant::now());
     }
 
     /// Carries out every action the engine has pending, until it has none or the task ends.
@@ -229,7 +223,7 @@ impl<'a> Runner<'a> {
                 Action::Failed(failure) => return AfterActions::End(self.fail(failure).await),
                 Action::Cancelled => return AfterActions::End(self.cancelled(self.cancel_mode).await),
                 other => {
-                    if let Some(event) = TaskEvent::from_action(&other) {
+                    if let Some(event) = TaskEvent::from_action(&other, SystemTime::now()) {
                         self.emit(event);
                     }
                 }
@@ -288,8 +282,10 @@ impl<'a> Runner<'a> {
         self.emit(TaskEvent::SegmentRetried {
             job,
             attempt,
-            cause: retry_failure(&event.cause, event.delay),
+            cause: retry_failure(event),
             delay: event.delay,
+            retry_after: event.retry_after,
+            until: event.until,
         });
     }
 
@@ -356,7 +352,7 @@ impl<'a> Runner<'a> {
     /// Under the tolerant policy, `failure`'s job gave up: the bundle records the gap, listeners are told.
     async fn gap_recorded(&mut self, failure: JobFailure) {
         self.record_gap(&failure).await;
-        if let Some(event) = TaskEvent::from_action(&Action::GapRecorded(failure)) {
+        if let Some(event) = TaskEvent::from_action(&Action::GapRecorded(failure), SystemTime::now()) {
             self.emit(event);
         }
         self.emit_progress();
