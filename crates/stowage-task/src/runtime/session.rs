@@ -89,9 +89,11 @@ impl DownloadSession {
         let cell: Arc<OnceLock<Weak<SessionInner>>> = Arc::new(OnceLock::new());
         let reach = Arc::clone(&cell);
         // The fetch layer's retries of one request count against a job's retry time: they never outlast
-        // it, so that one attempt cannot spend longer failing than the task allows for all of them.
+        // it, so that one attempt cannot spend longer failing than the task allows for all of them, and a
+        // `Retry-After` longer than it fails at once, naming it, rather than being waited for in vain.
         let mut retry = config.http.retry_config().clone();
         retry.max_elapsed = retry.max_elapsed.min(config.retry.max_retry_time);
+        retry.max_retry_after = retry.max_retry_after.min(config.retry.max_retry_time);
         let http = config
             .http
             .clone()

@@ -33,7 +33,8 @@ pub struct SessionConfig {
     pub rate_limit: Option<u64>,
     /// The HTTP client's settings (TLS roots, deadlines, proxies, retries of single requests). The
     /// session sets the connection limits and rate limit above on it, holds the fetch layer's retries of
-    /// one request within the retry time of [`retry`](Self::retry), and installs its own retry callback
+    /// one request, and the longest `Retry-After` it waits for, within the retry time of
+    /// [`retry`](Self::retry), and installs its own retry callback
     /// to report retries as [`TaskEvent::SegmentRetried`](crate::TaskEvent::SegmentRetried) and
     /// [`TaskEvent::RequestRetried`](crate::TaskEvent::RequestRetried).
     pub http: ClientConfig,
