@@ -79,7 +79,7 @@ impl<'a> AttributeList<'a> {
     pub fn parse(text: &'a str) -> Result<Self, crate::Error> {
         let max = crate::Limits::default().max_attributes_per_tag;
         let mut raw = Vec::new();
-        let context = || crate::parse::shorten(text);
+        let context = || crate::reader::shorten(text);
         match parse_attributes(text, max, false, &mut raw, &mut |_| {}) {
             Ok(()) => Ok(Self {
                 attrs: raw
@@ -389,6 +389,8 @@ pub(crate) enum Kind {
     Float,
     SignedFloat,
     Quoted,
+    /// A quoted-string that is a URI: offered to the URI rewrite.
+    Uri,
     Enum,
     Resolution,
     YesNo,
@@ -405,7 +407,7 @@ impl Kind {
             Self::Hex => !quoted && parse_hex(value).is_some(),
             Self::Float => !quoted && parse_float(value, false).is_some(),
             Self::SignedFloat => !quoted && parse_float(value, true).is_some(),
-            Self::Quoted => quoted,
+            Self::Quoted | Self::Uri => quoted,
             Self::Enum => !quoted && !value.is_empty(),
             Self::Resolution => !quoted && Resolution::parse(value).is_some(),
             Self::YesNo => !quoted && matches!(value, "YES" | "NO"),
@@ -422,7 +424,7 @@ impl Kind {
             Self::Hex => "a hexadecimal-sequence (0x...)",
             Self::Float => "a decimal-floating-point",
             Self::SignedFloat => "a signed-decimal-floating-point",
-            Self::Quoted => "a quoted-string",
+            Self::Quoted | Self::Uri => "a quoted-string",
             Self::Enum => "an enumerated-string",
             Self::Resolution => "a decimal-resolution (WIDTHxHEIGHT)",
             Self::YesNo => "YES or NO",
@@ -442,6 +444,43 @@ pub(crate) struct Spec {
 impl Spec {
     pub(crate) fn kind_of(&self, name: &str) -> Option<Kind> {
         self.attrs.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
+
+    /// The name of the attribute of kind [`Kind::Uri`], if the tag has one.
+    pub(crate) const fn uri_attribute(&self) -> Option<&'static str> {
+        let mut i = 0;
+        while i < self.attrs.len() {
+            if matches!(self.attrs[i].1, Kind::Uri) {
+                return Some(self.attrs[i].0);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Whether every attribute named `URI` or `...-URI` is of kind [`Kind::Uri`] and no other is, and
+    /// there is one at most: checked at compile time for every tag, so that the URI rewrite cannot miss a
+    /// URI.
+    pub(crate) const fn uri_kinds_are_consistent(&self) -> bool {
+        let mut uris = 0;
+        let mut i = 0;
+        while i < self.attrs.len() {
+            let (name, kind) = self.attrs[i];
+            let (b, n) = (name.as_bytes(), name.len());
+            let named_uri = n >= 3
+                && b[n - 3] == b'U'
+                && b[n - 2] == b'R'
+                && b[n - 1] == b'I'
+                && (n == 3 || b[n - 4] == b'-');
+            if named_uri != matches!(kind, Kind::Uri) {
+                return false;
+            }
+            if named_uri {
+                uris += 1;
+            }
+            i += 1;
+        }
+        uris <= 1
     }
 }
 

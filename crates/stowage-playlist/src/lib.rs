@@ -11,6 +11,11 @@
 //! **What it does not do.** No IO, no async, no network, no decryption: fetching is `stowage-fetch`,
 //! storing is `stowage-bundle`. It does not choose variants either (that is `stowage-task`).
 //!
+//! **How it reads.** A line scanner (one `memchr` pass over the input) hands each line to the reader of
+//! the playlist's kind, which has one method per kind of line. #EXTINF, EXT-X-BYTERANGE and URI lines
+//! have hand-written fast paths; every other tag is read through the tag table below, and attribute lists
+//! by a small nom grammar. nom stays inside: none of its types is in the API, and errors are this crate's.
+//!
 //! **Strict by default.** A deviation from the grammar is an [`Error`] with line, column and what was
 //! expected. [`ParserOptions::lenient`] (or single tolerances) parses on and reports each tolerance as a
 //! located [`Warning`]. [`Limits`] bound what hostile input can make the parser do.
@@ -57,14 +62,25 @@
 //! assert!(local.to_string().contains("#EXTINF:5.005,\n1.ts\n#EXT-X-ENDLIST"));
 //! # Ok::<(), stowage_playlist::Error>(())
 //! ```
+//!
+//! **Adding a tag.** Every tag this crate reads into a typed value is one row of the tag table
+//! (`src/tags/table.rs`): its variant of [`MediaTag`] or [`MasterTag`] and the type of its value, its
+//! name, in a media playlist whether it applies to the playlist or to the next segment and whether it may
+//! appear once, and the [`UriRole`] of the URI it carries, or `none`. Reading, writing, `into_owned`,
+//! [`MediaTag::is_segment_tag`], [`detect`] and [`MediaPlaylist::rewrite_uris`] follow from the row.
+//! A tag with an attribute list also has its type, declared with `attribute_tag!` in
+//! `src/tags/attribute.rs` and re-exported here; a tag that carries a URI also has its [`UriRole`]
+//! variant. The build fails when an attribute named `URI` or `...-URI` is not declared of kind `Uri`, or
+//! when a row whose value carries a URI names no role: a new tag cannot leave an offline copy pointing at
+//! the origin.
 
 mod attr;
 mod error;
 mod master;
 mod media;
 mod options;
-mod parse;
 mod playlist;
+mod reader;
 mod resolve;
 mod rewrite;
 mod sequence;
@@ -74,16 +90,18 @@ mod value;
 
 pub use attr::{Attribute, AttributeList, AttributeValue};
 pub use error::{Error, LimitKind, PlaylistKind, Warning, WarningKind};
-pub use master::{MasterPlaylist, MasterTag};
-pub use media::{MediaPlaylist, MediaTag, PlaylistType, Segment, SegmentTags};
+pub use master::MasterPlaylist;
+pub use media::{MediaPlaylist, Segment, SegmentTags};
 pub use options::{Limits, ParserOptions};
-pub use parse::Parsed;
 pub use playlist::{Playlist, detect};
+pub use reader::Parsed;
 pub use resolve::{ResolvedKey, ResolvedMap, ResolvedMedia, ResolvedSegment};
 pub use rewrite::{Rewrite, UriRef, UriRole};
-pub use tags::{
+pub use tags::attribute::{
     ContentSteering, DateRange, Define, IFrameStreamInf, Key, KeyMethod, Map, MediaType, Part, PartInf,
     PreloadHint, Rendition, RenditionReport, ServerControl, SessionData, Skip, Start, StreamInf, Variant,
 };
+pub use tags::value::PlaylistType;
+pub use tags::{MasterTag, MediaTag};
 pub use uri::resolve_uri;
 pub use value::{ByteRange, DateTime, Decimal, Resolution};

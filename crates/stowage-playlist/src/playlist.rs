@@ -6,7 +6,8 @@ use crate::error::{Error, PlaylistKind};
 use crate::master::MasterPlaylist;
 use crate::media::MediaPlaylist;
 use crate::options::ParserOptions;
-use crate::parse::{Parsed, is_master_tag, is_media_tag};
+use crate::reader::Parsed;
+use crate::tags::table::{is_master_tag, is_media_tag};
 
 /// A parsed playlist of either kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -4,9 +4,10 @@
 use std::borrow::Cow;
 
 use crate::error::Error;
-use crate::media::{MediaPlaylist, MediaTag};
+use crate::media::MediaPlaylist;
 use crate::sequence::{map_byte_range, positions};
-use crate::tags::{Key, KeyMethod, Map};
+use crate::tags::MediaTag;
+use crate::tags::attribute::{Key, KeyMethod, Map};
 use crate::uri::resolve_uri;
 use crate::value::{ByteRange, DateTime, Decimal};
 

@@ -2,14 +2,14 @@
 
 use std::borrow::Cow;
 
-use crate::attr::AttributeList;
 use crate::error::Error;
-use crate::master::{MasterPlaylist, MasterTag};
-use crate::media::{MediaPlaylist, MediaTag};
+use crate::master::MasterPlaylist;
+use crate::media::MediaPlaylist;
 use crate::sequence::{SegmentPosition, map_byte_range, positions};
+use crate::tags::{MediaTag, UriSlot};
 use crate::value::ByteRange;
 
-/// What a URI in a playlist points at.
+/// What a URI in a playlist points at. Each tag that carries a URI names its role in the tag table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum UriRole {
@@ -87,16 +87,58 @@ pub enum Rewrite {
     Remove,
 }
 
-fn set_attr_uri(attrs: &mut AttributeList<'_>, name: &'static str, action: &Rewrite, range_attrs: &[&str]) {
-    match action {
-        Rewrite::Replace(u) => attrs.set_quoted(name, u.clone()),
-        Rewrite::ReplaceWhole(u) => {
-            attrs.set_quoted(name, u.clone());
-            for r in range_attrs {
-                attrs.remove(r);
-            }
+impl UriRole {
+    /// The attributes that say which bytes of the resource are used, removed by
+    /// [`Rewrite::ReplaceWhole`].
+    fn range_attributes(self) -> &'static [&'static str] {
+        match self {
+            Self::Map | Self::Part => &["BYTERANGE"],
+            Self::PreloadHint => &["BYTERANGE-START", "BYTERANGE-LENGTH"],
+            // A segment's byte range is its EXT-X-BYTERANGE line, not an attribute.
+            Self::Segment
+            | Self::Key
+            | Self::RenditionReport
+            | Self::Variant
+            | Self::IFrameVariant
+            | Self::Rendition
+            | Self::SessionKey
+            | Self::SessionData
+            | Self::ContentSteering => &[],
         }
-        Rewrite::Keep | Rewrite::Remove => {}
+    }
+}
+
+impl<'a> UriSlot<'_, 'a> {
+    /// The URI as written; `None` for an optional URI attribute that is absent (EXT-X-MEDIA's).
+    fn uri(&self) -> Option<&str> {
+        match self {
+            Self::Attribute(attrs, name) => attrs.quoted(name),
+            Self::Line(uri) => Some(uri),
+        }
+    }
+
+    /// The byte range the URI is used with, as written in a BYTERANGE attribute.
+    fn byte_range(&self) -> Option<ByteRange> {
+        match self {
+            Self::Attribute(attrs, _) => attrs.byte_range("BYTERANGE"),
+            Self::Line(_) => None,
+        }
+    }
+
+    /// Applies a replacement; keeping and removing change nothing here.
+    fn apply(self, action: &Rewrite, role: UriRole) {
+        let (Rewrite::Replace(uri) | Rewrite::ReplaceWhole(uri)) = action else { return };
+        match self {
+            Self::Attribute(attrs, name) => {
+                attrs.set_quoted(name, uri.clone());
+                if let Rewrite::ReplaceWhole(_) = action {
+                    for r in role.range_attributes() {
+                        attrs.remove(r);
+                    }
+                }
+            }
+            Self::Line(line) => *line = Cow::Owned(uri.clone()),
+        }
     }
 }
 
@@ -205,20 +247,13 @@ fn rewrite_media_tag(
     position: Option<&SegmentPosition>,
     f: &mut impl FnMut(&UriRef<'_>) -> Rewrite,
 ) -> Result<bool, Error> {
-    let (role, attrs, name, ranges): (UriRole, &mut AttributeList<'_>, &'static str, &[&str]) = match tag {
-        MediaTag::Key(k) => (UriRole::Key, &mut k.attributes, "URI", &[]),
-        MediaTag::Map(m) => (UriRole::Map, &mut m.attributes, "URI", &["BYTERANGE"]),
-        MediaTag::Part(p) => (UriRole::Part, &mut p.attributes, "URI", &["BYTERANGE"]),
-        MediaTag::PreloadHint(p) => {
-            (UriRole::PreloadHint, &mut p.attributes, "URI", &["BYTERANGE-START", "BYTERANGE-LENGTH"])
-        }
-        MediaTag::RenditionReport(r) => (UriRole::RenditionReport, &mut r.attributes, "URI", &[]),
-        _ => return Ok(false),
-    };
-    let Some(uri) = attrs.quoted(name) else {
+    let Some((role, slot)) = tag.uri_mut() else {
         return Ok(false);
     };
-    let byte_range = attrs.byte_range("BYTERANGE");
+    let Some(uri) = slot.uri() else {
+        return Ok(false);
+    };
+    let byte_range = slot.byte_range();
     let action = f(&UriRef {
         role,
         uri,
@@ -234,7 +269,7 @@ fn rewrite_media_tag(
         }
         return Ok(true);
     }
-    set_attr_uri(attrs, name, &action, ranges);
+    slot.apply(&action, role);
     Ok(false)
 }
 
@@ -267,7 +302,15 @@ impl MasterPlaylist<'_> {
     pub fn rewrite_uris(&mut self, mut f: impl FnMut(&UriRef<'_>) -> Rewrite) -> Result<(), Error> {
         let mut remove = Vec::with_capacity(self.tags().len());
         for (i, tag) in self.tags_mut().iter_mut().enumerate() {
-            let mk = |role, uri| UriRef {
+            let Some((role, slot)) = tag.uri_mut() else {
+                remove.push(false);
+                continue;
+            };
+            let Some(uri) = slot.uri() else {
+                remove.push(false);
+                continue;
+            };
+            let action = f(&UriRef {
                 role,
                 uri,
                 index: Some(i),
@@ -275,33 +318,9 @@ impl MasterPlaylist<'_> {
                 discontinuity_sequence: None,
                 byte_range: None,
                 absolute_byte_range: None,
-            };
-            let (role, attrs, name): (UriRole, &mut AttributeList<'_>, &'static str) = match tag {
-                MasterTag::Variant(v) => {
-                    let action = f(&mk(UriRole::Variant, &v.uri));
-                    remove.push(action == Rewrite::Remove);
-                    if let Rewrite::Replace(u) | Rewrite::ReplaceWhole(u) = action {
-                        v.uri = Cow::Owned(u);
-                    }
-                    continue;
-                }
-                MasterTag::IFrameVariant(v) => (UriRole::IFrameVariant, &mut v.attributes, "URI"),
-                MasterTag::Rendition(v) => (UriRole::Rendition, &mut v.attributes, "URI"),
-                MasterTag::SessionKey(v) => (UriRole::SessionKey, &mut v.attributes, "URI"),
-                MasterTag::SessionData(v) => (UriRole::SessionData, &mut v.attributes, "URI"),
-                MasterTag::ContentSteering(v) => (UriRole::ContentSteering, &mut v.attributes, "SERVER-URI"),
-                _ => {
-                    remove.push(false);
-                    continue;
-                }
-            };
-            let Some(uri) = attrs.quoted(name) else {
-                remove.push(false);
-                continue;
-            };
-            let action = f(&mk(role, uri));
-            set_attr_uri(attrs, name, &action, &[]);
+            });
             remove.push(action == Rewrite::Remove);
+            slot.apply(&action, role);
         }
         let mut it = remove.into_iter();
         self.tags_mut().retain(|_| !it.next().unwrap_or(false));

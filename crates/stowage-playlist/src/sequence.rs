@@ -2,7 +2,8 @@
 //! and byte-range offsets. The resolved view and the URI rewrite both read it from here, so that a file
 //! named after a segment's identity in one is found under the same identity in the other.
 
-use crate::media::{MediaPlaylist, MediaTag};
+use crate::media::MediaPlaylist;
+use crate::tags::MediaTag;
 use crate::value::ByteRange;
 
 /// Where one segment sits in its playlist's numbering.

@@ -308,6 +308,90 @@ fn rewrite_master_and_drop_renditions() {
     assert!(matches!(m.tags()[0], MasterTag::Variant(_)));
 }
 
+/// Every URI a media playlist can carry, one line each, all on the origin.
+const MEDIA_URIS: &[(&str, UriRole)] = &[
+    ("#EXT-X-KEY:METHOD=AES-128,URI=\"https://origin.example/key\"", UriRole::Key),
+    ("#EXT-X-MAP:URI=\"https://origin.example/init.mp4\",BYTERANGE=\"600@0\"", UriRole::Map),
+    ("#EXT-X-PART:DURATION=1,URI=\"https://origin.example/part.mp4\"", UriRole::Part),
+    ("#EXTINF:4,\nhttps://origin.example/segment.mp4", UriRole::Segment),
+    ("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"https://origin.example/hint.mp4\"", UriRole::PreloadHint),
+    (
+        "#EXT-X-RENDITION-REPORT:URI=\"https://origin.example/other.m3u8\",LAST-MSN=1",
+        UriRole::RenditionReport,
+    ),
+];
+
+/// Every URI a master playlist can carry, one line each, all on the origin.
+const MASTER_URIS: &[(&str, UriRole)] = &[
+    (
+        "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"https://origin.example/en.m3u8\"",
+        UriRole::Rendition,
+    ),
+    ("#EXT-X-STREAM-INF:BANDWIDTH=1,AUDIO=\"a\"\nhttps://origin.example/v.m3u8", UriRole::Variant),
+    ("#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI=\"https://origin.example/i.m3u8\"", UriRole::IFrameVariant),
+    ("#EXT-X-SESSION-KEY:METHOD=AES-128,URI=\"https://origin.example/key\"", UriRole::SessionKey),
+    ("#EXT-X-SESSION-DATA:DATA-ID=\"d\",URI=\"https://origin.example/data.json\"", UriRole::SessionData),
+    ("#EXT-X-CONTENT-STEERING:SERVER-URI=\"https://origin.example/steer\"", UriRole::ContentSteering),
+];
+
+/// An offline copy must not point at the origin: every URI-bearing tag is offered to the rewrite under
+/// its role, and replacing every URI leaves none of the origin's in the written playlist.
+#[test]
+fn every_uri_bearing_tag_is_offered_and_rewritten() {
+    let lines: String = MEDIA_URIS.iter().map(|(line, _)| format!("{line}\n")).collect();
+    let text = format!("{HEAD}{lines}#EXT-X-ENDLIST\n");
+    let mut p = MediaPlaylist::parse(&text).unwrap();
+    let mut offered = Vec::new();
+    p.rewrite_uris(|u| {
+        offered.push(u.role);
+        Rewrite::ReplaceWhole(format!("local-{}", offered.len()))
+    })
+    .unwrap();
+    let expected: Vec<UriRole> = MEDIA_URIS.iter().map(|(_, role)| *role).collect();
+    assert_eq!(offered, expected);
+    let written = p.to_string();
+    assert!(!written.contains("origin.example"), "{written}");
+    assert!(written.contains("#EXT-X-MAP:URI=\"local-2\"\n"), "{written}");
+
+    let lines: String = MASTER_URIS.iter().map(|(line, _)| format!("{line}\n")).collect();
+    let text = format!("#EXTM3U\n{lines}");
+    let mut m = MasterPlaylist::parse(&text).unwrap();
+    let mut offered = Vec::new();
+    m.rewrite_uris(|u| {
+        offered.push(u.role);
+        Rewrite::Replace(format!("local-{}", offered.len()))
+    })
+    .unwrap();
+    let expected: Vec<UriRole> = MASTER_URIS.iter().map(|(_, role)| *role).collect();
+    assert_eq!(offered, expected);
+    let written = m.to_string();
+    assert!(!written.contains("origin.example"), "{written}");
+    assert!(written.contains("\nlocal-2\n"), "{written}");
+
+    // Removing each one removes its line.
+    let mut m = MasterPlaylist::parse(&text).unwrap();
+    m.rewrite_uris(|_| Rewrite::Remove).unwrap();
+    assert_eq!(m.to_string(), "#EXTM3U\n");
+}
+
+/// EXT-X-PROGRAM-DATE-TIME without its colon and date is malformed, as every known tag without its
+/// value is: an error, or leniently a line kept verbatim with a warning.
+#[test]
+fn program_date_time_without_value_is_malformed() {
+    let e = media_error("#EXT-X-PROGRAM-DATE-TIME\n");
+    assert_eq!(location(&e), (3, 25));
+    assert!(e.to_string().contains("RFC 3339 date"), "{e}");
+    let text = format!("{HEAD}#EXT-X-PROGRAM-DATE-TIME\n#EXTINF:9.5,\nseg.ts\n");
+    let parsed = MediaPlaylist::parse_with(&text, &ParserOptions::lenient()).unwrap();
+    assert!(
+        matches!(&parsed.warnings[..], [w] if matches!(&w.kind, WarningKind::MalformedTag { tag, .. } if tag == "EXT-X-PROGRAM-DATE-TIME")),
+        "{:?}",
+        parsed.warnings
+    );
+    assert!(matches!(&parsed.playlist.header()[1], MediaTag::Unknown(s) if s == "#EXT-X-PROGRAM-DATE-TIME"));
+    assert_eq!(parsed.playlist.to_string(), text);
+}
+
 #[test]
 fn lenient_duplicate_byte_ranges_after_extinf_round_trip() {
     // Of two EXT-X-BYTERANGE the later applies; the earlier is kept verbatim where it was. Written back,

@@ -3,12 +3,19 @@
 use std::borrow::Cow;
 
 use crate::attr::{AttributeList, Kind, Spec};
+use crate::reader::{Ctx, Fail};
+use crate::tags::value::attribute_text;
+use crate::tags::{TagValue, UriSlot};
 use crate::value::{ByteRange, DateTime, Resolution};
 
+/// Declares an attribute-list tag: its type, its name, the attributes it requires, an optional check run
+/// after its attributes are read, and one typed getter per known attribute with the attribute's kind. An
+/// attribute that is a URI is of kind `Uri`, so that the URI rewrite reaches it; the build fails when an
+/// attribute named `URI` or `...-URI` is declared otherwise, or when a tag declares two.
 macro_rules! attribute_tag {
     (
         $(#[$doc:meta])*
-        $name:ident = $tag:literal, required: [$($req:literal),*],
+        $name:ident = $tag:literal, required: [$($req:literal),*], $(check: $check:path,)?
         { $( $fn:ident : $attr:literal => $kind:ident, $getter:ident -> $ret:ty; )* }
     ) => {
         $(#[$doc])*
@@ -53,14 +60,51 @@ macro_rules! attribute_tag {
                 }
             )*
         }
+
+        const _: () = assert!(
+            $name::SPEC.uri_kinds_are_consistent(),
+            concat!(
+                $tag,
+                ": an attribute named URI or ...-URI is of kind Uri (so that the URI rewrite reaches it), \
+                 and a tag has one at most"
+            )
+        );
+
+        impl<'a> TagValue<'a> for $name<'a> {
+            type Owned = $name<'static>;
+
+            const HAS_URI: bool = Self::SPEC.uri_attribute().is_some();
+
+            fn read(ctx: &mut Ctx<'a, '_>, value: Option<&'a str>) -> Result<Self, Fail> {
+                let text = attribute_text(ctx, value)?;
+                let tag = Self { attributes: ctx.attributes(text, &Self::SPEC)? };
+                $(
+                    let column = ctx.column_of(text);
+                    $check(&tag, ctx, column)?;
+                )?
+                Ok(tag)
+            }
+
+            fn write(&self, out: &mut String) {
+                self.attributes.write(out);
+            }
+
+            fn into_owned(self) -> $name<'static> {
+                Self::into_owned(self)
+            }
+
+            fn uri_slot(&mut self) -> Option<UriSlot<'_, 'a>> {
+                Self::SPEC.uri_attribute().map(|name| UriSlot::Attribute(&mut self.attributes, name))
+            }
+        }
     };
 }
 
 attribute_tag! {
     /// EXT-X-KEY (and EXT-X-SESSION-KEY in a master playlist): how the following segments are encrypted.
-    Key = "EXT-X-KEY", required: ["METHOD"], {
+    Key = "EXT-X-KEY", required: ["METHOD"], check: check_key, {
         method_text: "METHOD" => Enum, enumerated -> &str;
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         iv_bytes: "IV" => Hex, hex -> Vec<u8>;
         keyformat_text: "KEYFORMAT" => Quoted, quoted -> &str;
         keyformat_versions_text: "KEYFORMATVERSIONS" => Quoted, quoted -> &str;
@@ -81,6 +125,18 @@ pub enum KeyMethod {
     SampleAesCtr,
     /// A method this crate does not know.
     Other,
+}
+
+/// A key other than NONE needs a URI; NONE takes no other attribute.
+fn check_key<'a>(key: &Key<'a>, _: &mut Ctx<'a, '_>, column: usize) -> Result<(), Fail> {
+    let none = key.method_text() == Some("NONE");
+    if !none && key.uri().is_none() {
+        return Err(Fail::Tag { column, expected: "the required attribute URI (METHOD is not NONE)" });
+    }
+    if none && key.attributes().len() > 1 {
+        return Err(Fail::Tag { column, expected: "no attribute other than METHOD=NONE" });
+    }
+    Ok(())
 }
 
 impl Key<'_> {
@@ -124,7 +180,7 @@ impl Key<'_> {
 attribute_tag! {
     /// EXT-X-MAP: the media initialization section of the following segments.
     Map = "EXT-X-MAP", required: ["URI"], {
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         byte_range: "BYTERANGE" => QuotedByteRange, byte_range -> ByteRange;
     }
 }
@@ -169,12 +225,17 @@ attribute_tag! {
 
 attribute_tag! {
     /// EXT-X-DEFINE: a variable for `{$name}` substitution (NAME/VALUE, IMPORT or QUERYPARAM).
-    Define = "EXT-X-DEFINE", required: [], {
+    Define = "EXT-X-DEFINE", required: [], check: register_define, {
         name: "NAME" => Quoted, quoted -> &str;
         value: "VALUE" => Quoted, quoted -> &str;
         import: "IMPORT" => Quoted, quoted -> &str;
         query_param: "QUERYPARAM" => Quoted, quoted -> &str;
     }
+}
+
+/// Makes the variable of an EXT-X-DEFINE known to the rest of the parse.
+fn register_define<'a>(define: &Define<'a>, ctx: &mut Ctx<'a, '_>, column: usize) -> Result<(), Fail> {
+    ctx.define(define, column)
 }
 
 attribute_tag! {
@@ -198,7 +259,7 @@ attribute_tag! {
 attribute_tag! {
     /// EXT-X-PART: a partial segment of a low-latency playlist.
     Part = "EXT-X-PART", required: ["URI", "DURATION"], {
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         duration: "DURATION" => Float, float -> f64;
         independent: "INDEPENDENT" => YesNo, yes_no -> bool;
         byte_range: "BYTERANGE" => QuotedByteRange, byte_range -> ByteRange;
@@ -210,7 +271,7 @@ attribute_tag! {
     /// EXT-X-PRELOAD-HINT: a resource the client may request before it is listed.
     PreloadHint = "EXT-X-PRELOAD-HINT", required: ["TYPE", "URI"], {
         hint_type: "TYPE" => Enum, enumerated -> &str;
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         byte_range_start: "BYTERANGE-START" => Int, integer -> u64;
         byte_range_length: "BYTERANGE-LENGTH" => Int, integer -> u64;
     }
@@ -219,7 +280,7 @@ attribute_tag! {
 attribute_tag! {
     /// EXT-X-RENDITION-REPORT: the last segment and part of another rendition.
     RenditionReport = "EXT-X-RENDITION-REPORT", required: ["URI"], {
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         last_msn: "LAST-MSN" => Int, integer -> u64;
         last_part: "LAST-PART" => Int, integer -> u64;
     }
@@ -237,7 +298,7 @@ attribute_tag! {
     /// EXT-X-MEDIA: an alternative rendition (audio, video, subtitles, closed captions).
     Rendition = "EXT-X-MEDIA", required: ["TYPE", "GROUP-ID", "NAME"], {
         media_type_text: "TYPE" => Enum, enumerated -> &str;
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         group_id: "GROUP-ID" => Quoted, quoted -> &str;
         language: "LANGUAGE" => Quoted, quoted -> &str;
         assoc_language: "ASSOC-LANGUAGE" => Quoted, quoted -> &str;
@@ -310,7 +371,7 @@ attribute_tag! {
 attribute_tag! {
     /// EXT-X-I-FRAME-STREAM-INF: a variant of I-frames only.
     IFrameStreamInf = "EXT-X-I-FRAME-STREAM-INF", required: ["BANDWIDTH", "URI"], {
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         bandwidth: "BANDWIDTH" => Int, integer -> u64;
         average_bandwidth: "AVERAGE-BANDWIDTH" => Int, integer -> u64;
         score: "SCORE" => Float, float -> f64;
@@ -333,7 +394,7 @@ attribute_tag! {
     SessionData = "EXT-X-SESSION-DATA", required: ["DATA-ID"], {
         data_id: "DATA-ID" => Quoted, quoted -> &str;
         value: "VALUE" => Quoted, quoted -> &str;
-        uri: "URI" => Quoted, quoted -> &str;
+        uri: "URI" => Uri, quoted -> &str;
         format: "FORMAT" => Enum, enumerated -> &str;
         language: "LANGUAGE" => Quoted, quoted -> &str;
     }
@@ -342,7 +403,7 @@ attribute_tag! {
 attribute_tag! {
     /// EXT-X-CONTENT-STEERING: the content steering server.
     ContentSteering = "EXT-X-CONTENT-STEERING", required: ["SERVER-URI"], {
-        server_uri: "SERVER-URI" => Quoted, quoted -> &str;
+        server_uri: "SERVER-URI" => Uri, quoted -> &str;
         pathway_id: "PATHWAY-ID" => Quoted, quoted -> &str;
     }
 }
@@ -360,6 +421,32 @@ impl Variant<'_> {
     /// A copy that borrows nothing.
     pub fn into_owned(self) -> Variant<'static> {
         Variant { stream_inf: self.stream_inf.into_owned(), uri: Cow::Owned(self.uri.into_owned()) }
+    }
+}
+
+/// A variant is read in two steps: its EXT-X-STREAM-INF here, with an empty URI, and its URI line by the
+/// master reader, from the line that follows.
+impl<'a> TagValue<'a> for Variant<'a> {
+    type Owned = Variant<'static>;
+
+    const HAS_URI: bool = true;
+
+    fn read(ctx: &mut Ctx<'a, '_>, value: Option<&'a str>) -> Result<Self, Fail> {
+        Ok(Self { stream_inf: StreamInf::read(ctx, value)?, uri: Cow::Borrowed("") })
+    }
+
+    fn write(&self, out: &mut String) {
+        self.stream_inf.write(out);
+        out.push('\n');
+        out.push_str(&self.uri);
+    }
+
+    fn into_owned(self) -> Variant<'static> {
+        Self::into_owned(self)
+    }
+
+    fn uri_slot(&mut self) -> Option<UriSlot<'_, 'a>> {
+        Some(UriSlot::Line(&mut self.uri))
     }
 }
 

@@ -1,5 +1,6 @@
-//! What the media and master parsers share: line iteration, the parse context (options, warnings,
-//! variables), attribute lists checked against a tag's spec, and error locations.
+//! What the media and master readers share: the line scanner (one memchr pass over the input), the parse
+//! context (options, warnings, variables), attribute lists checked against a tag's spec (read by the nom
+//! grammar of [`attr`](crate::attr)), and error locations.
 
 use std::borrow::Cow;
 
@@ -258,7 +259,11 @@ impl<'a, 'o> Ctx<'a, 'o> {
     }
 
     /// Registers an EXT-X-DEFINE.
-    pub(crate) fn define(&mut self, define: &crate::tags::Define<'a>, column: usize) -> Result<(), Fail> {
+    pub(crate) fn define(
+        &mut self,
+        define: &crate::tags::attribute::Define<'a>,
+        column: usize,
+    ) -> Result<(), Fail> {
         self.has_defines = true;
         let attrs = define.attributes();
         let (name, value): (Cow<'a, str>, Option<Cow<'a, str>>) = if let Some(AttributeValue::Quoted(n)) =
@@ -406,45 +411,4 @@ pub(crate) fn is_header(line: &str, ctx: &mut Ctx<'_, '_>) -> bool {
         return true;
     }
     false
-}
-
-/// Tags that only a master playlist has.
-pub(crate) fn is_master_tag(name: &str) -> bool {
-    matches!(
-        name,
-        "EXT-X-STREAM-INF"
-            | "EXT-X-I-FRAME-STREAM-INF"
-            | "EXT-X-MEDIA"
-            | "EXT-X-SESSION-DATA"
-            | "EXT-X-SESSION-KEY"
-            | "EXT-X-CONTENT-STEERING"
-    )
-}
-
-/// Tags that only a media playlist has.
-pub(crate) fn is_media_tag(name: &str) -> bool {
-    matches!(
-        name,
-        "EXTINF"
-            | "EXT-X-TARGETDURATION"
-            | "EXT-X-MEDIA-SEQUENCE"
-            | "EXT-X-DISCONTINUITY-SEQUENCE"
-            | "EXT-X-ENDLIST"
-            | "EXT-X-PLAYLIST-TYPE"
-            | "EXT-X-I-FRAMES-ONLY"
-            | "EXT-X-BYTERANGE"
-            | "EXT-X-DISCONTINUITY"
-            | "EXT-X-KEY"
-            | "EXT-X-MAP"
-            | "EXT-X-PROGRAM-DATE-TIME"
-            | "EXT-X-DATERANGE"
-            | "EXT-X-GAP"
-            | "EXT-X-BITRATE"
-            | "EXT-X-PART"
-            | "EXT-X-PART-INF"
-            | "EXT-X-SERVER-CONTROL"
-            | "EXT-X-PRELOAD-HINT"
-            | "EXT-X-RENDITION-REPORT"
-            | "EXT-X-SKIP"
-    )
 }

@@ -1,0 +1,8 @@
+//! Master (multivariant) playlists: the model ([`model`]), its reader ([`reader`]) and its writer
+//! ([`writer`]).
+
+mod model;
+mod reader;
+mod writer;
+
+pub use model::MasterPlaylist;
