@@ -13,7 +13,7 @@ use stowage_origin::{Files, Origin, OriginConfig, Resource};
 use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig};
 
 fn fixtures() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/assets/hls")
+    stowage_testkit::assets()
 }
 
 fn hundred_tasks(scratch: &Path) {

@@ -463,28 +463,16 @@ mod tests {
     }
 
     /// Every media playlist of the peer corpus (real-world playlists collected by other HLS parsers,
-    /// beside the repository in `shared/peer-fixtures/`) is planned with `RenditionPlan::from_playlist`
-    /// and rewritten; the local copy parses back with the same segments, all local. The corpus is required
-    /// unless `STOWAGE_ALLOW_MISSING_PEERS` is set.
+    /// kept outside the repository: `stowage_testkit::peer_corpus`) is planned with
+    /// `RenditionPlan::from_playlist` and rewritten; the local copy parses back with the same segments,
+    /// all local. Skipped when the corpus is missing, unless `STOWAGE_REQUIRE_CORPUS` is set.
     #[test]
     fn peer_corpus_media_playlists_rewrite() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peer-fixtures");
-        if !root.is_dir() {
-            assert!(std::env::var_os("STOWAGE_ALLOW_MISSING_PEERS").is_some(), "missing {}", root.display());
-            return;
-        }
-        let mut files = Vec::new();
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "m3u8") {
-                    files.push(path);
-                }
-            }
-        }
+        let Some(root) = stowage_testkit::peer_corpus() else { return };
+        let files: Vec<_> = stowage_testkit::corpus_playlists(&root)
+            .into_iter()
+            .filter(|path| path.extension().is_some_and(|e| e == "m3u8"))
+            .collect();
         let rendition = RenditionId::new("v").unwrap();
         let (mut rewritten, mut refused) = (0, Vec::new());
         for path in files {

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use stowage_playlist::{MasterPlaylist, MasterTag, MediaPlaylist, MediaTag, ParserOptions, Playlist, detect};
+use stowage_testkit::Snapshots;
 
 const BASE: &str = "https://example.com/path/index.m3u8";
 
@@ -262,7 +263,6 @@ fn render(input: &[u8], options: &ParserOptions) -> String {
 }
 
 fn check_dir(dir: &Path) {
-    let bless = std::env::var_os("STOWAGE_BLESS").is_some();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -270,26 +270,13 @@ fn check_dir(dir: &Path) {
         .collect();
     cases.sort();
     assert!(!cases.is_empty());
-    let mut failures = Vec::new();
+    let mut snapshots = Snapshots::new();
     for case in &cases {
         let input = std::fs::read(case).unwrap();
         let actual = render(&input, &options_for(case));
-        let expected_path = case.with_extension("expected");
-        match std::fs::read_to_string(&expected_path) {
-            Ok(expected) if expected == actual => {}
-            _ if bless => std::fs::write(&expected_path, &actual).unwrap(),
-            Ok(expected) => {
-                failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", case.display()));
-            }
-            Err(_) => failures.push(format!("{}: no .expected file; actual:\n{actual}", case.display())),
-        }
+        snapshots.check(&case.with_extension("expected"), &actual);
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ (STOWAGE_BLESS=1 rewrites them):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    snapshots.finish();
 }
 
 #[test]

@@ -1,10 +1,8 @@
 //! Segment identities: the numbers a URI rewrite offers for each URI (media sequence, discontinuity
 //! sequence, byte range with its offset made explicit) are those of the resolved view, and rewriting
-//! changes none of them. Checked over the media playlists of the peer corpus (see `peer_corpus.rs` for
-//! where it is found) and over seeded generated playlists with discontinuities (also before the first
+//! changes none of them. Checked over the media playlists of the peer corpus (skipped when it is not
+//! there, see `stowage_testkit::peer_corpus`) and over seeded generated playlists with discontinuities (also before the first
 //! segment), EXT-X-SKIP, byte ranges with implicit offsets and EXT-X-MAP changes.
-
-mod common;
 
 use stowage_playlist::{ByteRange, MediaPlaylist, ParserOptions, Rewrite, UriRole};
 
@@ -125,8 +123,8 @@ fn check(name: &str, text: &str) -> bool {
 
 #[test]
 fn peer_corpus_media_playlists() {
-    let Some(dir) = common::corpus_dir() else { return };
-    let paths: Vec<_> = common::playlists(&dir)
+    let Some(dir) = stowage_testkit::peer_corpus() else { return };
+    let paths: Vec<_> = stowage_testkit::corpus_playlists(&dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "m3u8" || e == "m3u"))
         .collect();

@@ -1,12 +1,11 @@
-//! The peer corpus: real-world playlists collected by five other HLS parsers, kept beside the repository
-//! in `shared/peer-fixtures/`. Every file must parse leniently without panicking (or fail with a typed
-//! error listed below with its reason), round-trip (parse → write → parse gives an equal playlist), and
-//! for the videojs cases the fields both models share must match videojs's expected parse.
+//! The peer corpus: real-world playlists collected by five other HLS parsers, kept outside the repository
+//! (`stowage_testkit::peer_corpus` says where). Every file must parse leniently without panicking (or
+//! fail with a typed error listed below with its reason), round-trip (parse → write → parse gives an
+//! equal playlist), and for the videojs cases the fields both models share must match videojs's expected
+//! parse.
 //!
-//! The corpus is found at `$CARGO_MANIFEST_DIR/../../../shared/peer-fixtures`. When it is missing the
-//! test fails, unless `STOWAGE_ALLOW_MISSING_PEERS` is set, in which case it is skipped.
-
-mod common;
+//! When the corpus is missing the test is skipped with the reason printed, unless `STOWAGE_REQUIRE_CORPUS`
+//! is set (as CI sets it), in which case it fails.
 
 use std::collections::BTreeMap;
 
@@ -237,12 +236,12 @@ fn compare(path: &str, ours: &Value, expected: &Value, diffs: &mut Vec<String>) 
 
 #[test]
 fn peer_corpus() {
-    let Some(dir) = common::corpus_dir() else { return };
+    let Some(dir) = stowage_testkit::peer_corpus() else { return };
     let lenient = ParserOptions::lenient();
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut on_purpose = Vec::new();
-    for path in common::playlists(&dir) {
+    for path in stowage_testkit::corpus_playlists(&dir) {
         let rel = path.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/");
         let folder = rel.split('/').next().unwrap().to_owned();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();

@@ -2,31 +2,28 @@
 //!
 //! Each `tests/selection/NAME.case` names a master playlist and a configuration; the resolved selection
 //! (or the error) is rendered as text and compared with `NAME.expected`. Adding a case is adding a file;
-//! `UPDATE_EXPECT=1 cargo test -p stowage-task --test selection` writes the expected files of new or
+//! `STOWAGE_BLESS=1 cargo test -p stowage-task --test selection` writes the expected files of new or
 //! changed cases for review.
 //!
 //! A case file holds `key: value` lines (`#` starts a comment):
 //!
-//! * `master: assets/…` is a playlist of this repository's `tests/assets`; `master: peer/…` one of the peer
-//!   corpus kept beside the repository in `shared/peer-fixtures` (when it is missing the test fails, unless
-//!   `STOWAGE_ALLOW_MISSING_PEERS` is set, in which case those cases are skipped).
+//! * `master: assets/hls/…` is a playlist of this repository's committed fixtures; `master: peer/…` one of
+//!   the peer corpus kept outside the repository (when it is missing those cases are skipped with the
+//!   reason printed, unless `STOWAGE_REQUIRE_CORPUS` is set, in which case the test fails).
 //! * `variant:` a variant qualifier in the text syntax of `VariantQualifier::from_str` (repeatable, in order).
 //! * `audio:`, `subtitles:`, `closed-captions:`, `video:` selections as `MediaSelection::parse_list` reads them.
 //! * `auxiliary` alone on a line starts an auxiliary content configuration.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use stowage_playlist::{MasterPlaylist, ParserOptions};
 use stowage_task::config::{ContentConfiguration, DownloadConfiguration, MediaKind, MediaSelection};
 use stowage_task::selection::{ChosenBy, ResolvedSelection, resolve};
+use stowage_testkit::Snapshots;
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn peer_dir() -> PathBuf {
-    manifest_dir().join("../../../shared/peer-fixtures")
 }
 
 /// Reads a case into the master playlist's path and the configuration.
@@ -118,23 +115,21 @@ fn selection_cases() {
         .collect();
     cases.sort();
     assert!(cases.len() >= 10, "the case files are missing from {}", dir.display());
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let allow_missing_peers = std::env::var_os("STOWAGE_ALLOW_MISSING_PEERS").is_some();
-    let mut failures = Vec::new();
+    let corpus = stowage_testkit::peer_corpus();
+    let mut snapshots = Snapshots::new();
     let mut skipped = 0;
     for case in &cases {
         let (master_path, config) = read_case(&std::fs::read_to_string(case).unwrap());
         let path: PathBuf = if let Some(rest) = master_path.strip_prefix("peer/") {
-            let path = peer_dir().join(rest);
-            if !path.exists() && allow_missing_peers {
+            let Some(corpus) = &corpus else {
                 skipped += 1;
                 continue;
-            }
-            path
-        } else if let Some(rest) = master_path.strip_prefix("assets/") {
-            manifest_dir().join("../../tests/assets").join(rest)
+            };
+            corpus.join(rest)
+        } else if let Some(rest) = master_path.strip_prefix("assets/hls/") {
+            stowage_testkit::assets().join(rest)
         } else {
-            panic!("{}: master must start with assets/ or peer/", case.display());
+            panic!("{}: master must start with assets/hls/ or peer/", case.display());
         };
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // Playlists from the wild need the parser's tolerances (spaces after commas, say).
@@ -145,20 +140,8 @@ fn selection_cases() {
             Ok(resolved) => render(&resolved),
             Err(error) => format!("error: {error}\n"),
         };
-        let expected_path = case.with_extension("expected");
-        if update {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != actual {
-            failures.push(format!("{}:\n--- expected\n{expected}--- actual\n{actual}", name(case)));
-        }
+        snapshots.check(&case.with_extension("expected"), &actual);
     }
     println!("{} selection cases, {skipped} skipped (peer corpus missing)", cases.len());
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-fn name(path: &Path) -> String {
-    path.file_stem().unwrap().to_string_lossy().into_owned()
+    snapshots.finish();
 }

@@ -1,21 +1,43 @@
 //! What stowage's test suites share, so that each check is written once: where the committed ffmpeg-made
-//! fixtures are and which clear file a served URI stands for, a byte-for-byte check of a finished bundle
-//! against those clear sources, ffmpeg and ffprobe decoding a bundle, and running a task to its end.
+//! fixtures and the peer corpus are, the snapshot check of data-driven tests, and, with the feature
+//! `download`, a byte-for-byte check of a finished bundle against the clear sources, ffmpeg and ffprobe
+//! decoding a bundle, and running a task to its end.
 //!
 //! This crate is for tests only (it panics on anything unexpected, as a test should) and is not
-//! published. It does no network IO; the origin that serves the fixtures is `stowage-origin`.
+//! published. It does no network IO; the origin that serves the fixtures is `stowage-origin`. Without
+//! features it depends on nothing, so that the lowest crates' tests can use it.
+//!
+//! Environment variables:
+//!
+//! - `STOWAGE_REQUIRE_CORPUS`: a test that needs the peer corpus fails when it is missing, instead of
+//!   being skipped with the reason printed (CI sets it).
+//! - `STOWAGE_PEER_CORPUS`: where the peer corpus is, when it is not `shared/peer-fixtures` beside the
+//!   repository.
+//! - `STOWAGE_BLESS`: the snapshot checks write the expected files instead of comparing (review the diff).
+//! - `STOWAGE_SKIP_FFMPEG`: the ffmpeg checks are skipped when ffmpeg is not installed, instead of failing.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "download")]
 use std::process::Command;
+#[cfg(feature = "download")]
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "download")]
 use serde_json::Value;
+#[cfg(feature = "download")]
 use stowage_bundle::{Bundle, SegmentKind};
+#[cfg(feature = "download")]
 use stowage_task::{DownloadTask, TaskEvent};
+
+/// The repository's root.
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
 
 /// The committed fixtures, made by `cargo xtask assets`: the trees named in [`FIXTURES`].
 pub fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls")
+    repository().join("tests/assets/hls")
 }
 
 /// The fixture trees under [`assets`], each as (clear tree, its AES-128 copy):
@@ -53,6 +75,114 @@ pub fn clear_source(uri: &str) -> PathBuf {
     assets().join(tree).join(rest)
 }
 
+/// The peer corpus: real-world playlists collected by other HLS parsers, kept outside the repository (in
+/// `shared/peer-fixtures` beside it, or where `STOWAGE_PEER_CORPUS` says). `None` when it is not there: the
+/// test that asked skips what needs it, and the reason is printed (past the test harness's capture, so
+/// that a skip is seen). With `STOWAGE_REQUIRE_CORPUS` set, a missing corpus fails the test instead, so that
+/// CI never passes by skipping.
+#[track_caller]
+pub fn peer_corpus() -> Option<PathBuf> {
+    let dir = match std::env::var_os("STOWAGE_PEER_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => repository().join("../shared/peer-fixtures"),
+    };
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("STOWAGE_REQUIRE_CORPUS").is_none(),
+        "the peer corpus is not at {} and STOWAGE_REQUIRE_CORPUS is set (STOWAGE_PEER_CORPUS says where it is)",
+        dir.display()
+    );
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    // Written to the process's stderr, not through `eprintln!`, which the test harness captures.
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: skipped what needs the peer corpus, which is not at {} (STOWAGE_PEER_CORPUS says where it \
+         is; STOWAGE_REQUIRE_CORPUS=1 makes it required)",
+        dir.display()
+    );
+    None
+}
+
+/// Every playlist file of the peer corpus below `dir`, sorted: all files but notes, licences and the
+/// expected parses (`expected/` folders and JSON files).
+pub fn corpus_playlists(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+        for entry in entries {
+            let path = entry.unwrap_or_else(|e| panic!("{}: {e}", d.display())).path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "expected") {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let skip = name.ends_with(".md") || name.ends_with(".json") || name.starts_with("LICENSE");
+            if !skip {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The snapshot check of data-driven tests: each case's rendered output is compared with its expected
+/// file, and every difference is reported at the end, all at once. With `STOWAGE_BLESS` set, an expected
+/// file that differs or is missing is written instead; review the diff before committing it.
+#[derive(Debug)]
+pub struct Snapshots {
+    bless: bool,
+    checked: usize,
+    failures: Vec<String>,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Snapshots {
+    /// A check with nothing compared yet.
+    pub fn new() -> Self {
+        Self { bless: std::env::var_os("STOWAGE_BLESS").is_some(), checked: 0, failures: Vec::new() }
+    }
+
+    /// Compares `actual` with the file `expected` (or writes it, when blessing).
+    pub fn check(&mut self, expected: &Path, actual: &str) {
+        self.checked += 1;
+        let current = std::fs::read_to_string(expected);
+        match current {
+            Ok(current) if current == actual => {}
+            _ if self.bless => {
+                std::fs::write(expected, actual).unwrap_or_else(|e| panic!("{}: {e}", expected.display()));
+            }
+            Ok(current) => self
+                .failures
+                .push(format!("{}:\n--- expected\n{current}--- actual\n{actual}", expected.display())),
+            Err(_) => self.failures.push(format!("{}: missing; actual:\n{actual}", expected.display())),
+        }
+    }
+
+    /// Fails, listing every difference, if any case differed; returns how many were checked.
+    pub fn finish(self) -> usize {
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} snapshot(s) differ (STOWAGE_BLESS=1 rewrites them):\n{}",
+            self.failures.len(),
+            self.checked,
+            self.failures.join("\n")
+        );
+        self.checked
+    }
+}
+
+#[cfg(feature = "download")]
 /// Resumes `task` and collects its events until it finishes or fails (30 s at most).
 pub async fn run(task: &DownloadTask) -> Vec<TaskEvent> {
     let mut events = task.events();
@@ -71,6 +201,7 @@ pub async fn run(task: &DownloadTask) -> Vec<TaskEvent> {
     seen
 }
 
+#[cfg(feature = "download")]
 /// Opens the bundle at `dir` once the task that wrote it has let go of it. `DownloadTask::wait` can return
 /// a moment before the driver drops its handle on the bundle, whose lock then still answers `Locked`;
 /// anything else, or a lock held for more than five seconds, fails.
@@ -87,6 +218,7 @@ pub fn open_when_released(dir: &Path) -> Bundle {
     }
 }
 
+#[cfg(feature = "download")]
 /// What [`check_bundle`] compared.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Compared {
@@ -96,6 +228,7 @@ pub struct Compared {
     pub subtitles: usize,
 }
 
+#[cfg(feature = "download")]
 /// Opens the finished bundle at `dir` and checks that it is finished, complete (no gaps) and that every
 /// stored entry is byte for byte its clear source (the sub-range of it for byte-range segments).
 pub fn check_bundle(dir: &Path) -> Compared {
@@ -126,6 +259,7 @@ pub fn check_bundle(dir: &Path) -> Compared {
     compared
 }
 
+#[cfg(feature = "download")]
 /// Whether ffmpeg and ffprobe can be run. CI installs them; without them a test fails, unless
 /// `STOWAGE_SKIP_FFMPEG` is set, so that a missing tool is never a silent pass.
 pub fn have_ffmpeg() -> bool {
@@ -137,6 +271,7 @@ pub fn have_ffmpeg() -> bool {
     ok
 }
 
+#[cfg(feature = "download")]
 /// The streams ffprobe lists for a bundle, and its duration.
 #[derive(Debug)]
 pub struct Decoded {
@@ -146,6 +281,7 @@ pub struct Decoded {
     pub duration: f64,
 }
 
+#[cfg(feature = "download")]
 impl Decoded {
     /// Whether a stream of `kind` ("video", "audio", "subtitle") with `language` ("" for none) is listed.
     pub fn has(&self, kind: &str, language: &str) -> bool {
@@ -153,6 +289,7 @@ impl Decoded {
     }
 }
 
+#[cfg(feature = "download")]
 /// Decodes every video and audio frame of `bundle/master.m3u8` with ffmpeg (any decoding error or
 /// complaint fails), then lists its streams and duration with ffprobe (WebVTT renditions need
 /// `-strict experimental`).
@@ -221,5 +358,26 @@ mod tests {
             }
         }
         assert!(cmaf().join("video0/init.mp4").is_file() && discontinuity().join("video0/b000.ts").is_file());
+    }
+
+    #[test]
+    fn snapshots_compare_and_report_every_difference() {
+        let dir = std::env::temp_dir().join(format!("stowage-testkit-snapshots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("same.expected"), "a\n").unwrap();
+        std::fs::write(dir.join("other.expected"), "b\n").unwrap();
+        let mut snapshots = Snapshots { bless: false, checked: 0, failures: Vec::new() };
+        snapshots.check(&dir.join("same.expected"), "a\n");
+        snapshots.check(&dir.join("other.expected"), "c\n");
+        snapshots.check(&dir.join("missing.expected"), "d\n");
+        assert_eq!(snapshots.checked, 3);
+        assert_eq!(snapshots.failures.len(), 2, "{:?}", snapshots.failures);
+        let mut blessing = Snapshots { bless: true, checked: 0, failures: Vec::new() };
+        blessing.check(&dir.join("other.expected"), "c\n");
+        blessing.check(&dir.join("missing.expected"), "d\n");
+        assert_eq!(blessing.finish(), 2);
+        assert_eq!(std::fs::read_to_string(dir.join("other.expected")).unwrap(), "c\n");
+        assert_eq!(std::fs::read_to_string(dir.join("missing.expected")).unwrap(), "d\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -123,7 +123,7 @@ fn demo_downloads_decrypts_verifies_and_plays() {
 
 fn aes_origin() -> Origin {
     let files = Files::new();
-    files.load_dir("/aes", repo().join("tests/assets/hls/aes")).unwrap();
+    files.load_dir("/aes", stowage_testkit::assets().join("aes")).unwrap();
     Origin::start(files, OriginConfig::default()).unwrap()
 }
 
@@ -153,7 +153,7 @@ fn download_selects_and_decrypts_rotating_keys_byte_identically() {
     let bundle = store.path().join("sample");
     // 6 video, 7 audio and 6 subtitle segments, decrypted with three keys each, explicit and derived IVs.
     let compared =
-        assert_identical_to_clear(store.path(), "sample", &bundle, &repo().join("tests/assets/hls/clear"));
+        assert_identical_to_clear(store.path(), "sample", &bundle, &stowage_testkit::assets().join("clear"));
     assert_eq!(compared, 19);
     let master = std::fs::read_to_string(bundle.join("master.m3u8")).unwrap();
     assert!(!master.contains("video0") && !master.contains("LANGUAGE=\"de\""), "{master}");
@@ -238,7 +238,7 @@ fn sigkill_mid_download_then_resume_fetches_no_finished_segment_twice() {
     }
     let bundle = store.path().join("killed");
     let compared =
-        assert_identical_to_clear(store.path(), "killed", &bundle, &repo().join("tests/assets/hls/clear"));
+        assert_identical_to_clear(store.path(), "killed", &bundle, &stowage_testkit::assets().join("clear"));
     assert_eq!(compared, 6 + 7 + 7);
     stdout_ok(&run(stowage(store.path()).args(["verify", "killed"])));
 }
@@ -312,7 +312,7 @@ fn keep_encrypted_stores_ciphertext_with_the_keys_in_the_bundle() {
     let bundle = store.path().join("sealed");
     // Stored bytes are the ciphertext as served.
     let compared =
-        assert_identical_to_clear(store.path(), "sealed", &bundle, &repo().join("tests/assets/hls/aes"));
+        assert_identical_to_clear(store.path(), "sealed", &bundle, &stowage_testkit::assets().join("aes"));
     assert_eq!(compared, 6 + 7);
     // The local playlists point at key files inside the bundle, never at the origin.
     for (rendition, _) in stored_segments(&bundle) {

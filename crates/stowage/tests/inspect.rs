@@ -2,15 +2,11 @@
 //! and on URLs served by an in-process origin.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
-
-fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls")
-}
+use stowage_testkit::assets;
 
 fn stowage(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))

@@ -11,7 +11,7 @@ use stowage_bundle::{
 };
 
 fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls/clear")
+    stowage_testkit::assets().join("clear")
 }
 
 /// Stores the first `stored` segments of the fixture's 320x180 variant as asset `id`.
