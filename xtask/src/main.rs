@@ -1,6 +1,7 @@
 //! The workspace's chores behind one entry point: `cargo xtask <command>`.
 //!
 //! - `ci`: the checks CI applies: fmt, clippy with warnings as errors, tests, docs with warnings as errors.
+//!   `.ci/run` installs what they need and runs this, so that the two cannot drift.
 //! - `fuzz [--seconds N] [TARGET...]`: builds every fuzz target, then runs each for N seconds (default 30)
 //!   seeded from `fuzz/seeds/TARGET/`. Installs cargo-fuzz when it is missing.
 //! - `bench [ARGS...]`: `cargo bench` over the workspace, passing ARGS through to criterion.
@@ -56,6 +57,8 @@ fn root() -> PathBuf {
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
+/// A cargo command in the workspace root: the cargo that runs xtask (`$CARGO`), so that every step uses
+/// the same toolchain.
 fn cargo() -> Command {
     let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(root());
@@ -110,28 +113,23 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         }
     }
     let fuzz_dir = root().join("fuzz");
-    let have_cargo_fuzz =
-        Command::new("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    // cargo-fuzz builds with sanitizers, a nightly feature: RUSTC_BOOTSTRAP lets the stable toolchain do it.
+    let fuzz_cmd = || {
+        let mut command = cargo();
+        command.current_dir(&fuzz_dir).env("RUSTC_BOOTSTRAP", "1");
+        command
+    };
+    let have_cargo_fuzz = fuzz_cmd().args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
     if !have_cargo_fuzz {
         run("install cargo-fuzz", cargo().args(["install", "--locked", "cargo-fuzz"]))?;
     }
     if targets.is_empty() {
-        let out = Command::new("cargo")
-            .args(["fuzz", "list"])
-            .current_dir(&fuzz_dir)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .output()
-            .map_err(|e| format!("cargo fuzz list: {e}"))?;
+        let out = fuzz_cmd().args(["fuzz", "list"]).output().map_err(|e| format!("cargo fuzz list: {e}"))?;
         if !out.status.success() {
             return Err(format!("cargo fuzz list failed: {}", String::from_utf8_lossy(&out.stderr)));
         }
         targets = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
     }
-    let fuzz_cmd = || {
-        let mut command = Command::new("cargo");
-        command.current_dir(&fuzz_dir).env("RUSTC_BOOTSTRAP", "1");
-        command
-    };
     run("fuzz build", fuzz_cmd().args(["fuzz", "build", "-O"]))?;
     for target in &targets {
         // A fresh corpus directory per run, seeded from the committed seeds, keeps runs reproducible
