@@ -108,7 +108,7 @@ impl UriRole {
     }
 }
 
-impl<'a> UriSlot<'_, 'a> {
+impl UriSlot<'_, '_> {
     /// The URI as written; `None` for an optional URI attribute that is absent (EXT-X-MEDIA's).
     fn uri(&self) -> Option<&str> {
         match self {
