@@ -30,9 +30,10 @@ use stowage_bundle::{Bundle, SegmentKind};
 #[cfg(feature = "download")]
 use stowage_task::{DownloadTask, TaskEvent};
 
-/// The repository's root.
+/// The repository's root (this crate is `crates/stowage-testkit` in it).
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }
 
 /// The committed fixtures, made by `cargo xtask assets`: the trees named in [`FIXTURES`].
@@ -83,8 +84,8 @@ pub fn clear_source(uri: &str) -> PathBuf {
 #[track_caller]
 pub fn peer_corpus() -> Option<PathBuf> {
     let dir = match std::env::var_os("STOWAGE_PEER_CORPUS") {
-        Some(dir) => PathBuf::from(dir),
-        None => repository().join("../shared/peer-fixtures"),
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => repository().parent().unwrap_or(Path::new("..")).join("shared/peer-fixtures"),
     };
     if dir.is_dir() {
         return Some(dir);
