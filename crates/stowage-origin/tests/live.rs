@@ -23,7 +23,7 @@ fn s(seconds: u64) -> Duration {
 }
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls/clear")
+    stowage_testkit::assets().join("clear")
 }
 
 /// The committed fixtures' master: 6 segments of 2 s per rendition (audio cut to 6), five variants, two
