@@ -135,7 +135,7 @@ fn verify_finds_damage_and_repair_withdraws_it() {
     let out = stowage(store.path(), &["verify", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("does not match its checksum"), "{text}");
+    assert!(text.contains("does not match the checksum"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--repair"));
 
     let text = stdout_ok(&stowage(store.path(), &["verify", "--repair", "asset"]));
@@ -144,6 +144,59 @@ fn verify_finds_damage_and_repair_withdraws_it() {
         serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "asset"]))).unwrap();
     assert_eq!(v["renditions"][0]["segments_finished"], 5);
     stdout_ok(&stowage(store.path(), &["verify", "asset"]));
+}
+
+#[test]
+fn verify_names_segments_cut_short_deleted_linked_away_or_lost_from_the_journal() {
+    let store = tempfile::tempdir().unwrap();
+    let dir = store_asset(store.path(), "asset", 6, StoragePolicy::default());
+    let outside = store.path().join("outside.ts");
+    std::fs::copy(dir.join("video/seg-d0-s2.ts"), &outside).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("video/seg-d0-s0.ts"))
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    std::fs::remove_file(dir.join("video/seg-d0-s1.ts")).unwrap();
+    std::fs::remove_file(dir.join("video/seg-d0-s2.ts")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("video/seg-d0-s2.ts")).unwrap();
+    // The journal loses the record of the fourth segment, whose file stays.
+    let journal = std::fs::read_to_string(dir.join("journal.log")).unwrap();
+    let kept: String =
+        journal.lines().filter(|l| !l.contains(r#""media_sequence":3"#)).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("journal.log"), kept).unwrap();
+
+    for _ in 0..2 {
+        let out = stowage(store.path(), &["verify", "asset"]);
+        assert_eq!(out.status.code(), Some(1), "damage is a failure, every time it is found");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("seg-d0-s0.ts is 10 bytes long"), "{text}");
+        assert!(text.contains("seg-d0-s1.ts is missing"), "{text}");
+        assert!(text.contains("seg-d0-s2.ts is not a regular file"), "{text}");
+        assert!(text.contains("seg-d0-s3.ts is there but the journal has no record of it"), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("4 damaged or lost segment(s)") && err.contains("--repair"), "{err}");
+    }
+    let text = stdout_ok(&stowage(store.path(), &["verify", "--repair", "asset"]));
+    assert!(text.contains("4 damaged or lost segment(s) are pending again") && text.contains("resume asset"));
+    let v: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "asset"]))).unwrap();
+    assert_eq!(
+        (v["renditions"][0]["segments_finished"].as_u64(), v["finished"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert!(std::fs::metadata(&outside).is_ok(), "what the link pointed at is left alone");
+    stdout_ok(&stowage(store.path(), &["verify", "asset"]));
+
+    // A journal deleted outright: every stored file is named as unrecorded.
+    let other = store_asset(store.path(), "other", 6, StoragePolicy::default());
+    std::fs::remove_file(other.join("journal.log")).unwrap();
+    let out = stowage(store.path(), &["verify", "other"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("journal.log is missing"), "{text}");
+    assert_eq!(text.matches("the journal has no record of it").count(), 6, "{text}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use stowage_bundle::{
     AssetCache, Bundle, BundleSummary, Manifest, Priority, PurgeOptions, PurgeReason, RenditionKind,
-    SegmentProblem, StorageManager, StoragePolicy,
+    StorageManager, StoragePolicy,
 };
 
 use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
@@ -218,8 +218,7 @@ fn kind_name(kind: RenditionKind) -> &'static str {
 /// Bytes on disk of the bundle at `dir`, every file of its folder, as `list` counts them; `None` when the
 /// folder cannot be read.
 fn size_on_disk(dir: &Path) -> Option<u64> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    StorageManager::new(parent).size_on_disk(dir).ok()
+    StorageManager::new(store_of(dir)).size_on_disk(dir).ok()
 }
 
 fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: Option<u64>) -> Value {
@@ -337,36 +336,49 @@ pub(crate) fn verify(store: &StoreArgs, args: &VerifyArgs) -> anyhow::Result<()>
     let bundle = Bundle::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let report = bundle.verify(args.repair).with_context(|| format!("verifying {}", dir.display()))?;
     let mut out = format!(
-        "{}: {} segment(s), {} re-hashed\n",
+        "{}: {} stored segment(s) re-hashed, {}\n",
         dir.display(),
         report.checked,
         human_bytes(report.bytes_checked)
     );
+    if report.journal_missing {
+        out.push_str("  journal.log is missing: nothing counts as stored\n");
+    }
+    for line in &report.corrupt_journal_lines {
+        out.push_str(&format!(
+            "  journal.log line {line} is damaged: the entry it recorded counts as not stored\n"
+        ));
+    }
     for (id, problem) in &report.problems {
-        let what = match problem {
-            SegmentProblem::Missing { path } => format!("missing: {}", path.display()),
-            SegmentProblem::WrongLength { path, expected, actual } => {
-                format!("{} is {actual} bytes, the journal says {expected}", path.display())
-            }
-            SegmentProblem::WrongChecksum { path } => {
-                format!("{} does not match its checksum", path.display())
-            }
-            other => format!("{other:?}"),
-        };
-        out.push_str(&format!("  {id}: {what}\n"));
+        out.push_str(&format!("  {id}: {problem}\n"));
     }
     print(&out)?;
-    if report.problems.is_empty() {
-        Ok(())
-    } else if report.repaired {
+    if report.is_ok() {
+        return Ok(());
+    }
+    let manifest = bundle.manifest();
+    drop(bundle);
+    let resume = format!("stowage --store {} resume {}", store_of(&dir).display(), manifest.asset.id);
+    if report.repaired {
         print(&format!(
-            "repaired: {} damaged segment(s) removed; `stowage resume {}` fetches them again\n",
-            report.problems.len(),
-            args.bundle
+            "repaired: {} damaged or lost segment(s) are pending again; `{resume}` fetches them\n",
+            report.problems.len()
         ))
     } else {
-        bail!("{} damaged segment(s); run again with --repair to remove them", report.problems.len())
+        bail!(
+            "{} damaged or lost segment(s) in {}{}; `stowage verify --repair {}` makes them pending again, then \
+             `{resume}` fetches them",
+            report.problems.len(),
+            dir.display(),
+            if report.journal_missing { ", and its journal is missing" } else { "" },
+            args.bundle
+        )
     }
+}
+
+/// The store a bundle folder is in: the folder around it.
+fn store_of(dir: &Path) -> &Path {
+    dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 pub(crate) fn remove(store: &StoreArgs, args: &RemoveArgs) -> anyhow::Result<()> {
