@@ -68,7 +68,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn is_regular_file(&self, path: &Path) -> io::Result<bool> {
         self.len(path).map(|_| true)
     }
-    /// Renames a file atomically, replacing the destination.
+    /// Renames a file atomically, replacing the destination, or a folder (to a name not in use).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Shortens a file to `len` bytes.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;

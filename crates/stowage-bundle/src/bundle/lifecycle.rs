@@ -244,12 +244,8 @@ impl Bundle {
     /// Deletes the bundle from disk (for a cancelled download whose partial bundle is not kept). Other
     /// handles to it fail from then on.
     pub fn delete(self) -> Result<()> {
-        let storage = Arc::clone(&self.inner.storage);
-        let dir = self.inner.dir.clone();
-        // The manifest goes first: from then on the folder is no bundle, whatever happens to the rest.
-        let manifest = dir.join(MANIFEST_FILE);
-        storage.remove_file(&manifest).at(&manifest)?;
-        storage.remove_dir_all(&dir).at(&dir)
+        // Renamed first, then deleted: a crash leaves a folder marked for removal, never half a bundle.
+        crate::store::remove_bundle_dir(&*self.inner.storage, &self.inner.dir)
     }
 }
 

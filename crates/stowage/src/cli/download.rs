@@ -186,21 +186,50 @@ pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()>
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
         let mut tasks = session.restore()?;
+        // What restoring passes over is said, never taken for "nothing to do": bundles that cannot be
+        // read, and unfinished ones that another process is writing.
+        let store = session.store().dir().display().to_string();
+        let listing = session.store().list().with_context(|| format!("listing {store}"))?;
+        let mut damaged: Vec<String> =
+            listing.damaged.iter().map(|d| format!("{}: damaged: {}", d.id, d.error)).collect();
+        let busy: Vec<String> = listing
+            .bundles
+            .iter()
+            .filter(|b| !b.finished && b.in_use)
+            .map(|b| format!("{}: being written by another process", b.asset.id))
+            .collect();
         if let Some(asset) = &args.asset {
             tasks.retain(|t| t.asset() == asset);
+            damaged.retain(|d| d.starts_with(&format!("{asset}: ")));
+            if let Some(why) = damaged.first().or(busy.iter().find(|b| b.starts_with(&format!("{asset}: "))))
+            {
+                bail!("cannot resume {why}");
+            }
             if tasks.is_empty() {
-                bail!(
-                    "`{asset}` is not an unfinished asset of the store {}",
-                    session.store().dir().display()
-                );
+                bail!("`{asset}` is not an unfinished asset of the store {store}");
             }
         }
-        if tasks.is_empty() {
-            let message = "nothing to resume: every asset in the store is finished\n";
-            std::io::stdout().lock().write_all(message.as_bytes()).context("writing to standard output")?;
+        if tasks.is_empty() && damaged.is_empty() && busy.is_empty() {
+            println_out("nothing to resume: every asset in the store is finished\n")?;
             return Ok(());
         }
-        run_tasks(&session, tasks, args.net.json).await
+        for line in &busy {
+            println_out(&format!("skipped {line}\n"))?;
+        }
+        let ran = if tasks.is_empty() { Ok(()) } else { run_tasks(&session, tasks, args.net.json).await };
+        if damaged.is_empty() {
+            return ran;
+        }
+        let damaged = format!(
+            "{} bundle(s) of the store {store} cannot be resumed:\n  {}\n`stowage list` shows them; \
+             `stowage remove ASSET` deletes one",
+            damaged.len(),
+            damaged.join("\n  ")
+        );
+        match ran {
+            Ok(()) => bail!("{damaged}"),
+            Err(e) => bail!("{e:#}\n{damaged}"),
+        }
     })
 }
 

@@ -167,41 +167,54 @@ pub(crate) fn list(store: &StoreArgs, args: &ListArgs) -> anyhow::Result<()> {
     let manager = store.manager()?;
     let listing = manager.list().with_context(|| format!("listing {}", manager.dir().display()))?;
     if args.json {
-        let unreadable: Vec<Value> = listing
-            .unreadable
+        let damaged: Vec<Value> = listing
+            .damaged
             .iter()
-            .map(|u| json!({"path": u.path, "error": u.error.to_string()}))
+            .map(
+                |d| json!({"id": d.id, "path": d.path, "size_on_disk": d.size, "error": d.error.to_string()}),
+            )
             .collect();
         let bundles: Vec<Value> = listing.bundles.iter().map(summary_json).collect();
-        return print(&(json!({"bundles": bundles, "unreadable": unreadable}).to_string() + "\n"));
+        return print(&(json!({"bundles": bundles, "damaged": damaged}).to_string() + "\n"));
     }
     let mut out = format!("store  {}\n", manager.dir().display());
-    if listing.bundles.is_empty() {
+    if listing.bundles.is_empty() && listing.damaged.is_empty() {
         out.push_str("  (no assets)\n");
-    } else {
-        let mut rows = vec![
-            ["asset", "title", "on disk", "state", "priority", "expires", "last access"]
-                .map(str::to_owned)
-                .to_vec(),
-        ];
-        let mut total = 0;
-        for b in &listing.bundles {
-            total += b.size;
-            rows.push(vec![
-                b.asset.id.clone(),
-                b.asset.title.clone().unwrap_or_else(|| "-".into()),
-                human_bytes(b.size),
-                state_of(b.finished, b.complete, b.in_use).to_owned(),
-                priority_name(b.policy.priority).to_owned(),
-                b.policy.expires.map_or_else(|| "never".to_owned(), format_utc),
-                format_utc(b.accessed),
-            ]);
-        }
-        super::table(&mut out, &rows);
-        out.push_str(&format!("  {} asset(s), {} in all\n", listing.bundles.len(), human_bytes(total)));
+        return print(&out);
     }
-    for u in &listing.unreadable {
-        out.push_str(&format!("  unreadable: {}: {}\n", u.path.display(), u.error));
+    let mut rows = vec![
+        ["asset", "title", "on disk", "state", "priority", "expires", "last access"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    let mut total = 0;
+    for b in &listing.bundles {
+        total += b.size;
+        rows.push(vec![
+            b.asset.id.clone(),
+            b.asset.title.clone().unwrap_or_else(|| "-".into()),
+            human_bytes(b.size),
+            state_of(b.finished, b.complete, b.in_use).to_owned(),
+            priority_name(b.policy.priority).to_owned(),
+            b.policy.expires.map_or_else(|| "never".to_owned(), format_utc),
+            format_utc(b.accessed),
+        ]);
+    }
+    for d in &listing.damaged {
+        total += d.size;
+        let dash = || "-".to_owned();
+        rows.push(vec![d.id.clone(), dash(), human_bytes(d.size), "DAMAGED".into(), dash(), dash(), dash()]);
+    }
+    super::table(&mut out, &rows);
+    out.push_str(&format!("  {} asset(s), {} in all\n", listing.bundles.len(), human_bytes(total)));
+    if !listing.damaged.is_empty() {
+        out.push_str(&format!(
+            "\ndamaged ({}): not resumable; `stowage remove ASSET` deletes one\n",
+            listing.damaged.len()
+        ));
+        for d in &listing.damaged {
+            out.push_str(&format!("  {}: {}\n", d.id, d.error));
+        }
     }
     print(&out)
 }
@@ -403,6 +416,13 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
     options = options.include_important(args.include_important);
     let report = manager.purge(options).with_context(|| format!("purging {}", manager.dir().display()))?;
     let mut out = String::new();
+    for (path, size) in &report.leftovers {
+        out.push_str(&format!(
+            "removed {} ({}): what was left of a bundle whose creation did not finish\n",
+            path.display(),
+            human_bytes(*size)
+        ));
+    }
     for r in &report.removed {
         let why = match r.reason {
             PurgeReason::Expired => "expired",
@@ -424,7 +444,10 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
     if report.target_met {
         Ok(())
     } else {
-        bail!("the target could not be met without removing assets that are important or in use")
+        bail!(
+            "the target could not be met without removing assets that are important, in use or damaged \
+             (`stowage list` shows them)"
+        )
     }
 }
 
