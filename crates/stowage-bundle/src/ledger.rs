@@ -190,8 +190,10 @@ pub(crate) fn load_finished(
                 finished.insert(id.clone(), Finished { length: *length, crc32: *crc32 });
                 gaps.retain(|g| &g.segment != id);
             }
+            // A drop withdraws the entry's earlier record, whether it stored the entry or recorded a gap.
             JournalRecord::Drop { id } => {
                 finished.remove(id);
+                gaps.retain(|g| &g.segment != id);
             }
             JournalRecord::Gap { id, reason } => match gaps.iter_mut().find(|g| &g.segment == id) {
                 Some(gap) => gap.reason.clone_from(reason),
