@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
+use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig, TlsConfig};
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls")
@@ -187,4 +187,66 @@ fn url_input_follows_redirects_and_loads_media_playlists() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("404") && err.contains("/hls/nothing.m3u8"), "{err}");
+}
+
+fn clear_origin(config: OriginConfig) -> Origin {
+    let files = Files::new();
+    files.load_dir("/hls", assets().join("clear")).unwrap();
+    Origin::start(files, config).unwrap()
+}
+
+#[test]
+fn url_input_sends_the_headers_and_cookies_of_download() {
+    let origin = clear_origin(OriginConfig::default());
+    // Master and media playlists alike need both the token and the cookie.
+    origin.faults().add(
+        FaultRule::new(Fault::status(401)).prefix("/hls").missing_header("authorization", "Bearer s3cret"),
+    );
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::status(403)).prefix("/hls").missing_header("cookie", "session=abc"));
+    let url = origin.url("/hls/master.m3u8");
+
+    let out = stowage(&["inspect", &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = stowage(&["inspect", "-H", "Authorization: Bearer s3cret", &url], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let v = json(&stowage(
+        &["inspect", "--json", "-H", "Authorization: Bearer s3cret", "--cookie", "session=abc", &url],
+        None,
+    ));
+    let variants = v["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 5);
+    assert!(variants.iter().all(|v| v["media"]["duration"] == 12.0), "the media playlists were loaded: {v}");
+    assert!(v["renditions"].as_array().unwrap().iter().all(|r| r["media_error"].is_null()), "{v}");
+
+    let out = stowage(&["inspect", "-H", "no colon", &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-H no colon"));
+    let out = stowage(&["inspect", "-H", "Bad Name: x", &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid header name"));
+}
+
+#[test]
+fn url_input_trusts_the_certificate_authorities_of_ca_file() {
+    let origin = clear_origin(OriginConfig::default().tls(TlsConfig::default()));
+    let url = origin.url("/hls/master.m3u8");
+    assert!(url.starts_with("https://"));
+    let out = stowage(&["inspect", &url], None);
+    assert_eq!(out.status.code(), Some(1), "the test authority is not one of the web's");
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("certificate"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, origin.ca_pem().unwrap()).unwrap();
+    let v = json(&stowage(&["inspect", "--json", "--ca-file", ca.to_str().unwrap(), &url], None));
+    assert_eq!(v["variants"][0]["media"]["duration"], 12.0);
+
+    let missing = dir.path().join("missing.pem");
+    let out = stowage(&["inspect", "--ca-file", missing.to_str().unwrap(), &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"));
 }

@@ -3,13 +3,11 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
-use stowage_fetch::{ClientConfig, TlsConfig};
 use stowage_task::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
     Priority, StoragePolicy, VariantQualifier,
@@ -18,27 +16,25 @@ use stowage_task::events::{Progress, TaskEvent};
 use stowage_task::selection::ResolvedSelection;
 use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
 
+use super::request::RequestArgs;
 use super::store::StoreArgs;
 use super::units::{format_utc, human_duration, parse_expiry, parse_size};
 
-/// Network options shared by the commands that download.
+/// Options of the commands that run downloads (`download` and `resume`).
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct NetArgs {
-    /// An HTTP header for every request, as `Name: value` (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    headers: Vec<String>,
-    /// A cookie for every request, as `name=value` (repeatable).
-    #[arg(long = "cookie", value_name = "NAME=VALUE")]
-    cookies: Vec<String>,
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    request: RequestArgs,
     /// A limit on the download rate, in bytes per second (like 5M or 500K).
     #[arg(long, value_name = "RATE")]
     rate_limit: Option<String>,
     /// Connections at once, in total (default 32; 16 per host).
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
-    /// Trust the certificate authorities in this PEM file, besides the web's.
-    #[arg(long, value_name = "PEM")]
-    ca_file: Option<PathBuf>,
+    /// When a rendition's media playlist changed since its download began, drop what was stored of it and
+    /// download it anew (without this, the download stops and says what changed).
+    #[arg(long)]
+    restart_changed: bool,
     /// Print the events as JSON lines instead of progress bars.
     #[arg(long)]
     json: bool,
@@ -77,7 +73,7 @@ pub(crate) struct DownloadArgs {
     #[arg(long)]
     tolerant: bool,
     #[command(flatten)]
-    net: NetArgs,
+    run: RunArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,7 +81,7 @@ pub(crate) struct ResumeArgs {
     /// The asset to resume (default: every unfinished asset in the store).
     asset: Option<String>,
     #[command(flatten)]
-    net: NetArgs,
+    run: RunArgs,
 }
 
 fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
@@ -122,40 +118,25 @@ fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
     Ok(config)
 }
 
-pub(crate) fn session_config(store: &StoreArgs, net: &NetArgs) -> anyhow::Result<SessionConfig> {
-    let mut config = SessionConfig::new(store.dir()?);
-    for header in &net.headers {
-        let Some((name, value)) = header.split_once(':') else {
-            bail!("-H {header}: expected `Name: value`");
-        };
-        config = config.header(name.trim(), value.trim());
+pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result<SessionConfig> {
+    let mut config = SessionConfig::new(store.dir()?).restart_changed_renditions(run.restart_changed);
+    for (name, value) in run.request.headers()? {
+        // A valid header value is visible ASCII, so it reads back as text.
+        config = config.header(name.as_str(), value.to_str().unwrap_or_default());
     }
-    for cookie in &net.cookies {
-        let Some((name, value)) = cookie.split_once('=') else {
-            bail!("--cookie {cookie}: expected `name=value`");
-        };
-        config = config.cookie(name.trim(), value.trim());
+    for (name, value) in run.request.cookies()? {
+        config = config.cookie(name, value);
     }
-    if let Some(rate) = &net.rate_limit {
+    if let Some(rate) = &run.rate_limit {
         config = config.rate_limit(Some(parse_size(rate).context("--rate-limit")?));
     }
-    if let Some(n) = net.connections {
+    if let Some(n) = run.connections {
         if n == 0 {
             bail!("--connections must be at least 1");
         }
         config = config.max_connections(n).max_connections_per_host(n);
     }
-    if let Some(path) = &net.ca_file {
-        // Both the reading and the reading of certificates are checked here, so that what goes wrong
-        // names the file: missing, unreadable, or holding no certificate that can be used.
-        let pem =
-            std::fs::read(path).with_context(|| format!("--ca-file {}: cannot read it", path.display()))?;
-        let tls = TlsConfig::default()
-            .try_add_root_certificates_pem(pem)
-            .with_context(|| format!("--ca-file {}", path.display()))?;
-        config = config.http(ClientConfig::default().tls(tls));
-    }
-    Ok(config)
+    Ok(config.http(run.request.client_config()?))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -168,7 +149,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result<()> {
     let config = configuration(args)?;
-    let session_config = session_config(store, &args.net)?;
+    let session_config = session_config(store, &args.run)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
@@ -176,12 +157,12 @@ pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result
             Some(name) => session.download_task_named(name, &args.url, config)?,
             None => session.download_task(&args.url, config)?,
         };
-        run_tasks(&session, vec![task], args.net.json).await
+        run_tasks(&session, vec![task], args.run.json).await
     })
 }
 
 pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()> {
-    let session_config = session_config(store, &args.net)?;
+    let session_config = session_config(store, &args.run)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
@@ -216,7 +197,7 @@ pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()>
         for line in &busy {
             println_out(&format!("skipped {line}\n"))?;
         }
-        let ran = if tasks.is_empty() { Ok(()) } else { run_tasks(&session, tasks, args.net.json).await };
+        let ran = if tasks.is_empty() { Ok(()) } else { run_tasks(&session, tasks, args.run.json).await };
         if damaged.is_empty() {
             return ran;
         }
@@ -302,22 +283,42 @@ pub(crate) async fn run_tasks(
                 }
             }
             Err(e) => {
+                let changed = matches!(e, stowage_task::Error::PlaylistChanged { .. });
                 let line = format!("{}: {e}", task.asset());
-                if !failures.contains(&line) {
-                    failures.push(line);
+                if !failures.iter().any(|(l, _, _)| l == &line) {
+                    failures.push((line, task.asset().to_owned(), changed));
                 }
             }
         }
     }
     if failures.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "{}\nfinished segments are kept; `stowage --store {} resume` continues",
-            failures.join("\n"),
-            session.store().dir().display()
-        )
+        return Ok(());
     }
+    // What to try next names only what exists: a failure before anything was stored leaves nothing to
+    // resume.
+    let store = session.store().dir().display().to_string();
+    let resumable: Vec<String> = session
+        .store()
+        .list()
+        .map(|l| l.bundles.into_iter().filter(|b| !b.finished).map(|b| b.asset.id).collect())
+        .unwrap_or_default();
+    let mut lines = Vec::new();
+    for (line, asset, changed) in failures {
+        lines.push(line);
+        if changed {
+            lines.push(format!(
+                "what was stored of the changed rendition(s) is kept until `stowage --store {store} resume \
+                 --restart-changed {asset}` downloads them anew"
+            ));
+        } else if resumable.contains(&asset) {
+            lines.push(format!(
+                "finished segments are kept; `stowage --store {store} resume {asset}` continues"
+            ));
+        } else {
+            lines.push(format!("nothing of {asset} was stored"));
+        }
+    }
+    bail!("{}", lines.join("\n"))
 }
 
 /// What to say once Ctrl-C suspended the tasks: how to resume those that stored something. A task

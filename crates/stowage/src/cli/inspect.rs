@@ -12,6 +12,7 @@ use stowage_playlist::{
     PlaylistType, Rendition, ResolvedMedia, Variant, Warning, resolve_uri,
 };
 
+use super::request::RequestArgs;
 use super::source::{Loaded, Loader, Location};
 use super::table;
 use super::units::{human_bytes, human_duration};
@@ -35,10 +36,12 @@ pub(crate) struct InspectArgs {
     /// List every segment of a media playlist in the summary.
     #[arg(long)]
     segments: bool,
+    #[command(flatten)]
+    request: RequestArgs,
 }
 
 pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let mut loader = Loader::default();
+    let mut loader = Loader::new(&args.request)?;
     let loaded = loader.load(&args.source)?;
     let options = if args.lenient { ParserOptions::lenient() } else { ParserOptions::strict() };
     let parsed = Playlist::parse_with(&loaded.bytes, &options)

@@ -3,6 +3,7 @@
 mod demo;
 mod download;
 mod inspect;
+mod request;
 mod source;
 mod store;
 mod units;
