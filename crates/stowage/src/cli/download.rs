@@ -2,7 +2,6 @@
 //! their events; Ctrl-C suspends cleanly and says how to resume.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -16,6 +15,7 @@ use stowage_task::events::{Progress, TaskEvent};
 use stowage_task::selection::ResolvedSelection;
 use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
 
+use super::output;
 use super::request::RequestArgs;
 use super::store::StoreArgs;
 use super::units::{format_utc, human_duration, parse_expiry, parse_size};
@@ -191,11 +191,11 @@ pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()>
             }
         }
         if tasks.is_empty() && damaged.is_empty() && busy.is_empty() {
-            println_out("nothing to resume: every asset in the store is finished\n")?;
+            output::print("nothing to resume: every asset in the store is finished\n")?;
             return Ok(());
         }
         for line in &busy {
-            println_out(&format!("skipped {line}\n"))?;
+            output::print(&format!("skipped {line}\n"))?;
         }
         let ran = if tasks.is_empty() { Ok(()) } else { run_tasks(&session, tasks, args.run.json).await };
         if damaged.is_empty() {
@@ -262,7 +262,9 @@ pub(crate) async fn run_tasks(
                     task.wait_for_state(|s| !matches!(s, TaskState::Running | TaskState::Waiting)).await;
                 }
                 ui.finish();
-                eprintln!("\n{}", suspended_hint(session, &tasks));
+                output::eprint(&format!("
+{}
+", suspended_hint(session, &tasks)));
                 std::process::exit(130);
             }
         }
@@ -274,7 +276,7 @@ pub(crate) async fn run_tasks(
             Ok(path) => {
                 if !json {
                     let complete = matches!(task.state(), TaskState::Finished { complete: true });
-                    println_out(&format!(
+                    output::print(&format!(
                         "{} {}\n  play it: ffplay {}\n",
                         if complete { "downloaded" } else { "downloaded, INCOMPLETE (gaps recorded):" },
                         path.display(),
@@ -341,10 +343,6 @@ fn suspended_hint(session: &DownloadSession, tasks: &[DownloadTask]) -> String {
     }
 }
 
-fn println_out(text: &str) -> anyhow::Result<()> {
-    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to standard output")
-}
-
 /// Labels for a task's renditions, in plan order, from the resolved selection.
 fn labels(selection: &ResolvedSelection) -> Vec<String> {
     let mut out = Vec::new();
@@ -396,7 +394,7 @@ impl Ui {
             total.set_style(bar_style(
                 "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
             ));
-            total.set_prefix(short(task.asset(), 14));
+            total.set_prefix(output::line(&short(task.asset(), 14)));
             total.set_message("starting");
             map.insert(
                 task.asset().to_owned(),
@@ -413,33 +411,45 @@ impl Ui {
                 if let Value::Object(map) = &mut line {
                     map.insert("asset".into(), json!(task.asset()));
                 }
-                println_out(&(line.to_string() + "\n"))
+                output::print_json(&line)
             }
             Self::Bars { multi, tasks } => {
                 let Some(bars) = tasks.get_mut(task.asset()) else { return Ok(()) };
                 match event {
                     TaskEvent::WillDownloadTo { path } => {
-                        bars.total.println(format!("downloading to {}", path.display()));
+                        bars.total.println(output::line(&format!("downloading to {}", path.display())));
                     }
                     TaskEvent::MediaSelectionResolved(selection) => {
                         bars.labels = labels(selection);
                         for label in &bars.labels {
                             let bar = multi.insert_before(&bars.total, ProgressBar::new(0));
                             bar.set_style(bar_style("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {msg}"));
-                            bar.set_prefix(short(label, 14));
+                            bar.set_prefix(output::line(&short(label, 14)));
                             bars.renditions.push(bar);
                         }
                     }
                     TaskEvent::Progress(progress) => update(bars, progress),
                     TaskEvent::SegmentRetried { job, attempt, cause, delay, retry_after, until, .. } => {
                         let what = format!("{job} (attempt {attempt})");
-                        bars.total.set_message(waiting(&what, cause, *delay, *retry_after, *until));
+                        bars.total.set_message(output::line(&waiting(
+                            &what,
+                            cause,
+                            *delay,
+                            *retry_after,
+                            *until,
+                        )));
                     }
                     TaskEvent::RequestRetried { uri, cause, delay, retry_after, until, .. } => {
-                        bars.total.set_message(waiting(uri, cause, *delay, *retry_after, *until));
+                        bars.total.set_message(output::line(&waiting(
+                            uri,
+                            cause,
+                            *delay,
+                            *retry_after,
+                            *until,
+                        )));
                     }
                     TaskEvent::SegmentMissing(failure) => {
-                        bars.total.println(format!("gap recorded: {failure}"));
+                        bars.total.println(output::line(&format!("gap recorded: {failure}")));
                     }
                     TaskEvent::Finished { complete, .. } => {
                         for bar in &bars.renditions {
@@ -455,7 +465,7 @@ impl Ui {
                         for bar in &bars.renditions {
                             bar.abandon();
                         }
-                        bars.total.abandon_with_message(format!("failed: {e}"));
+                        bars.total.abandon_with_message(output::line(&format!("failed: {e}")));
                     }
                     _ => {}
                 }

@@ -3,7 +3,6 @@
 //! The JSON shape is documented in the crate's root docs; keep the two in step.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -12,6 +11,7 @@ use stowage_playlist::{
     PlaylistType, Rendition, ResolvedMedia, Variant, Warning, resolve_uri,
 };
 
+use super::output;
 use super::request::RequestArgs;
 use super::source::{Loaded, Loader, Location};
 use super::table;
@@ -56,7 +56,7 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
             let children =
                 if args.shallow { Vec::new() } else { load_children(&mut loader, &loaded.location, master) };
             if args.json {
-                master_json(master, base, &children, &parsed.warnings)?.to_string() + "\n"
+                output::json(&master_json(master, base, &children, &parsed.warnings)?) + "\n"
             } else {
                 master_text(master, &loaded.location, &children, &parsed.warnings)
             }
@@ -64,14 +64,13 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
         Playlist::Media(media) => {
             let resolved = media.resolve(base)?;
             if args.json {
-                media_json(media, &resolved, &parsed.warnings).to_string() + "\n"
+                output::json(&media_json(media, &resolved, &parsed.warnings)) + "\n"
             } else {
                 media_text(media, &resolved, &loaded.location, &parsed.warnings, args.segments)
             }
         }
     };
-    std::io::stdout().lock().write_all(out.as_bytes()).context("writing to standard output")?;
-    Ok(())
+    output::print(&out)
 }
 
 /// What a child media playlist told us: its duration, or why it could not be had.

@@ -1,6 +1,5 @@
 //! The store of bundles: `list`, `info`, `verify`, `remove`, `purge`, `policy`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -11,6 +10,7 @@ use stowage_bundle::{
     StorageManager, StoragePolicy,
 };
 
+use super::output::{print, print_json};
 use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
 
 /// Where bundles are kept, shared by every command that uses the store.
@@ -119,10 +119,6 @@ pub(crate) struct PolicyArgs {
     priority: Option<String>,
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
-    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to standard output")
-}
-
 fn priority_name(priority: Priority) -> &'static str {
     match priority {
         Priority::Important => "important",
@@ -175,7 +171,7 @@ pub(crate) fn list(store: &StoreArgs, args: &ListArgs) -> anyhow::Result<()> {
             )
             .collect();
         let bundles: Vec<Value> = listing.bundles.iter().map(summary_json).collect();
-        return print(&(json!({"bundles": bundles, "damaged": damaged}).to_string() + "\n"));
+        return print_json(&json!({"bundles": bundles, "damaged": damaged}));
     }
     let mut out = format!("store  {}\n", manager.dir().display());
     if listing.bundles.is_empty() && listing.damaged.is_empty() {
@@ -285,7 +281,7 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
     let manifest = cache.manifest();
     let on_disk = size_on_disk(&dir);
     if args.json {
-        return print(&(manifest_json(&dir, manifest, &cache, on_disk).to_string() + "\n"));
+        return print_json(&manifest_json(&dir, manifest, &cache, on_disk));
     }
     let mut out = format!(
         "{}  {}\n",
