@@ -250,3 +250,32 @@ fn url_input_trusts_the_certificate_authorities_of_ca_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"));
 }
+
+#[test]
+fn a_device_or_endless_input_is_read_no_further_than_the_limit() {
+    // A device says its length is 0.
+    let out = stowage(&["inspect", "/dev/zero"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/zero") && err.contains("larger than 67108864 bytes"), "{err}");
+
+    // Standard input says nothing: an endless one is cut at the limit (the writer then finds the pipe
+    // closed).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .args(["inspect", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'#'; 1 << 20];
+        while stdin.write_all(&chunk).is_ok() {}
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standard input") && err.contains("larger than 67108864 bytes"), "{err}");
+}

@@ -70,14 +70,7 @@ impl Loader {
     /// Loads what the user named: `-` for standard input, an http(s) URL, or a file path.
     pub(crate) fn load(&mut self, source: &str) -> anyhow::Result<Loaded> {
         if source == "-" {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .take(MAX_PLAYLIST_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .context("reading standard input")?;
-            if bytes.len() as u64 > MAX_PLAYLIST_BYTES {
-                bail!("standard input is larger than {MAX_PLAYLIST_BYTES} bytes");
-            }
+            let bytes = read_limited(std::io::stdin()).context("standard input")?;
             return Ok(Loaded { bytes, location: Location::Stdin });
         }
         if is_http(source) {
@@ -185,11 +178,20 @@ async fn fetch(client: &Client, credentials: &Credentials, url: &str) -> anyhow:
     Ok(Loaded { bytes, location })
 }
 
+/// Reads a playlist file, never more than the limit: the limit is applied while reading, since a device
+/// (`/dev/zero`), a pipe or a file still growing says nothing true of its length beforehand.
 fn read_file(path: &Path) -> anyhow::Result<Loaded> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.len() > MAX_PLAYLIST_BYTES {
-        bail!("{}: larger than {MAX_PLAYLIST_BYTES} bytes, not a playlist", path.display());
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let bytes = read_limited(file).with_context(|| format!("{}", path.display()))?;
     Ok(Loaded { bytes, location: Location::File(path.to_owned()) })
+}
+
+/// Reads everything `input` holds, failing once it holds more than [`MAX_PLAYLIST_BYTES`].
+fn read_limited(input: impl Read) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input.take(MAX_PLAYLIST_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PLAYLIST_BYTES {
+        bail!("larger than {MAX_PLAYLIST_BYTES} bytes, not a playlist");
+    }
+    Ok(bytes)
 }
