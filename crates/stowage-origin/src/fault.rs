@@ -168,8 +168,8 @@ pub struct FaultRule {
     /// Fire only while the origin's stream time ([`Clock::now`]) is within this window.
     pub window: Option<Range<Duration>>,
     /// Only requests whose header of this name (case-insensitive) is missing or does not contain this text:
-    /// what a protected origin refuses.
-    pub missing_header: Option<(String, String)>,
+    /// what a protected origin refuses. Boxed: rules are kept in scripts by value, and most have none.
+    pub missing_header: Option<Box<(String, String)>>,
 }
 
 impl FaultRule {
@@ -250,7 +250,7 @@ impl FaultRule {
     /// header of that name is looked at.
     #[must_use]
     pub fn missing_header(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
-        self.missing_header = Some((name.into(), text.into()));
+        self.missing_header = Some(Box::new((name.into(), text.into())));
         self
     }
 
@@ -448,7 +448,7 @@ impl Faults {
             {
                 continue;
             }
-            if let Some((name, text)) = &rule.missing_header
+            if let Some((name, text)) = rule.missing_header.as_deref()
                 && headers
                     .get_all(name.as_str())
                     .iter()
