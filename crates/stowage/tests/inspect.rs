@@ -279,3 +279,124 @@ fn a_device_or_endless_input_is_read_no_further_than_the_limit() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("standard input") && err.contains("larger than 67108864 bytes"), "{err}");
 }
+
+/// The rows of the table of `inspect --json` objects in the crate's root docs: each row's object paths
+/// and the members it documents (the backquoted names outside parentheses).
+fn documented_shape() -> Vec<(Vec<String>, Vec<String>)> {
+    let docs = include_str!("../src/lib.rs");
+    let section = &docs[docs.find("## `inspect --json`").expect("the docs have the section")..];
+    let backquoted =
+        |text: &str| -> Vec<String> { text.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let mut rows = Vec::new();
+    for line in section.lines().map(|l| l.trim_start_matches("//!").trim()) {
+        if !line.starts_with("| `") {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 2, "{line}");
+        let mut outside = String::new();
+        let mut depth = 0;
+        for c in cells[1].chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ if depth == 0 => outside.push(c),
+                _ => {}
+            }
+        }
+        let members: Vec<String> = backquoted(&outside)
+            .into_iter()
+            .filter(|m| m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .collect();
+        rows.push((backquoted(cells[0]), members));
+    }
+    assert!(rows.len() > 20, "{rows:?}");
+    rows
+}
+
+/// Members that are maps of attribute names, not objects of their own.
+const MAPS: [&str; 2] = ["other_attributes", "client_attributes"];
+
+/// Checks every object of `value` at `path` (and below) against the documented rows: exactly the
+/// documented members, and a row for every object member. Records which members were seen non-empty.
+fn walk(
+    value: &Value,
+    path: &str,
+    rows: &[(Vec<String>, Vec<String>)],
+    seen: &mut std::collections::BTreeSet<(usize, String)>,
+) {
+    let Value::Object(object) = value else { return };
+    let row = rows.iter().position(|(paths, _)| paths.iter().any(|p| p == path));
+    let row = row.unwrap_or_else(|| panic!("{path} is not documented"));
+    let mut documented: Vec<&str> = rows[row].1.iter().map(String::as_str).collect();
+    let mut present: Vec<&str> = object.keys().map(String::as_str).collect();
+    documented.sort_unstable();
+    present.sort_unstable();
+    assert_eq!(present, documented, "the members of {path}");
+    for (key, child) in object {
+        let empty = match child {
+            Value::Null => true,
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            seen.insert((row, key.clone()));
+        }
+        if MAPS.contains(&key.as_str()) {
+            assert!(child.as_object().is_some_and(|m| m.values().all(Value::is_string)), "{path}.{key}");
+            continue;
+        }
+        match child {
+            Value::Object(_) => walk(child, &format!("{path}.{key}"), rows, seen),
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, &format!("{path}.{key}[]"), rows, seen);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Compares `actual` with the expected file (or writes it with STOWAGE_BLESS set).
+fn check_snapshot(expected: &Path, actual: &str) {
+    if std::env::var_os("STOWAGE_BLESS").is_some() {
+        std::fs::write(expected, actual).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(expected).unwrap_or_default();
+    assert!(current == actual, "{} differs (STOWAGE_BLESS=1 rewrites it):\n{actual}", expected.display());
+}
+
+#[test]
+fn json_of_playlists_with_every_tag_has_every_documented_member_and_nothing_else() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/inspect");
+    let rows = documented_shape();
+    let mut seen = std::collections::BTreeSet::new();
+    for (root, args) in [
+        ("media", vec!["--base", "https://origin.example/live/index.m3u8", "media.m3u8"]),
+        ("master", vec!["master/master.m3u8"]),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_stowage"))
+            .args(["inspect", "--json", "--lenient"])
+            .args(&args)
+            .current_dir(&data)
+            .output()
+            .unwrap();
+        let v = json(&output);
+        walk(&v, root, &rows, &mut seen);
+        let pretty = serde_json::to_string_pretty(&v).unwrap() + "\n";
+        check_snapshot(&data.join(format!("{root}.json")), &pretty);
+    }
+    // The playlists exercise every tag and attribute: every documented member is seen with a value.
+    for (row, (paths, members)) in rows.iter().enumerate() {
+        for member in members {
+            assert!(
+                seen.contains(&(row, member.clone())),
+                "{} never has a value for {member}",
+                paths.join(", ")
+            );
+        }
+    }
+}
