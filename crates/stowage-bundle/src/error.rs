@@ -143,6 +143,13 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A folder of the store holds what is left of a bundle but no manifest: its creation did not finish
+    /// (or an older version's removal was cut short). It holds no asset; `purge` and `remove` delete it.
+    #[error("{path} has no manifest.json: what is left of a bundle whose creation did not finish")]
+    Leftover {
+        /// The folder.
+        path: PathBuf,
+    },
     /// No bundle with this identifier exists in the store.
     #[error("no bundle {id:?} in the store {store}")]
     NoSuchBundle {
@@ -193,7 +200,8 @@ impl Error {
             | Self::InvalidJournal { path, .. }
             | Self::UnsupportedVersion { path, .. }
             | Self::Incomplete { path, .. }
-            | Self::Playlist { path, .. } => Some(path),
+            | Self::Playlist { path, .. }
+            | Self::Leftover { path } => Some(path),
             Self::NoSuchBundle { store, .. } => Some(store),
             _ => None,
         }

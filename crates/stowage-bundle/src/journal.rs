@@ -37,7 +37,8 @@ pub enum JournalRecord {
         /// The CRC-32 (IEEE) of its bytes.
         crc32: u32,
     },
-    /// An earlier record of this segment is withdrawn (its file was found damaged and removed by `verify`).
+    /// The segment's earlier record is withdrawn, whether it stored the segment or recorded a gap: its file
+    /// was found damaged and removed by `verify`, or its rendition was started again.
     Drop {
         /// The segment.
         id: SegmentId,

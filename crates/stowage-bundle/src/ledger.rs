@@ -54,6 +54,63 @@ pub enum SegmentProblem {
         /// The file.
         path: PathBuf,
     },
+    /// Something other than a regular file is where the entry is stored: a symbolic link (which could lead
+    /// a player out of the bundle), a folder or a device (found by `verify`).
+    NotAFile {
+        /// Where the file should be.
+        path: PathBuf,
+    },
+    /// A file is where the entry is stored, but the journal has no record of it: a record was lost, or the
+    /// journal deleted. Its bytes cannot be checked, so the entry counts as not stored (found by `verify`).
+    Unrecorded {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The entry is neither stored nor recorded as a gap, although the manifest said the download was
+    /// over: the journal lost its record, and no file is there.
+    Unaccounted {
+        /// Where the file should be.
+        path: PathBuf,
+    },
+}
+
+impl SegmentProblem {
+    /// The file concerned (or where it should be).
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Missing { path }
+            | Self::WrongLength { path, .. }
+            | Self::WrongChecksum { path }
+            | Self::NotAFile { path }
+            | Self::Unrecorded { path }
+            | Self::Unaccounted { path } => path,
+        }
+    }
+}
+
+impl std::fmt::Display for SegmentProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing { path } => write!(f, "{} is missing", path.display()),
+            Self::WrongLength { path, expected, actual } => {
+                write!(f, "{} is {actual} bytes long, the journal recorded {expected}", path.display())
+            }
+            Self::WrongChecksum { path } => {
+                write!(f, "{} does not match the checksum the journal recorded", path.display())
+            }
+            Self::NotAFile { path } => {
+                write!(f, "{} is not a regular file (a symbolic link, a folder or a device)", path.display())
+            }
+            Self::Unrecorded { path } => {
+                write!(f, "{} is there but the journal has no record of it", path.display())
+            }
+            Self::Unaccounted { path } => write!(
+                f,
+                "{} is neither stored nor recorded as a gap, though the manifest said the download was over",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// The path of a planned entry's file.
@@ -133,8 +190,10 @@ pub(crate) fn load_finished(
                 finished.insert(id.clone(), Finished { length: *length, crc32: *crc32 });
                 gaps.retain(|g| &g.segment != id);
             }
+            // A drop withdraws the entry's earlier record, whether it stored the entry or recorded a gap.
             JournalRecord::Drop { id } => {
                 finished.remove(id);
+                gaps.retain(|g| &g.segment != id);
             }
             JournalRecord::Gap { id, reason } => match gaps.iter_mut().find(|g| &g.segment == id) {
                 Some(gap) => gap.reason.clone_from(reason),

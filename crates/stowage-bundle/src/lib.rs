@@ -107,6 +107,6 @@ pub use manifest::{
 };
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
 pub use store::{
-    Admission, BundleSummary, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager, StoreListing,
-    UnreadableBundle,
+    Admission, BundleSummary, DamagedBundle, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager,
+    StoreListing,
 };

@@ -59,7 +59,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn len(&self, path: &Path) -> io::Result<u64>;
     /// Whether a path exists.
     fn exists(&self, path: &Path) -> io::Result<bool>;
-    /// Renames a file atomically, replacing the destination.
+    /// Whether `path` is a regular file itself: not a symbolic link (even to a file), a folder or a device.
+    /// An error of kind `NotFound` when nothing is there. A bundle only ever writes regular files, so
+    /// anything else where a stored file should be was put there by something else, and a link could lead
+    /// a reader out of the bundle.
+    ///
+    /// The default, for backends that have no links or special files, asks [`len`](Self::len).
+    fn is_regular_file(&self, path: &Path) -> io::Result<bool> {
+        self.len(path).map(|_| true)
+    }
+    /// Renames a file atomically, replacing the destination, or a folder (to a name not in use).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Shortens a file to `len` bytes.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
@@ -140,6 +149,10 @@ impl Storage for LocalFs {
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
         path.try_exists()
+    }
+
+    fn is_regular_file(&self, path: &Path) -> io::Result<bool> {
+        Ok(fs::symlink_metadata(path)?.file_type().is_file())
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

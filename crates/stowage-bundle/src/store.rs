@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crate::bundle::{Bundle, BundleOptions};
 use crate::error::{Error, IoContext, Result};
 use crate::id::check_local_name;
-use crate::ledger::{self, LOCK_FILE, MANIFEST_FILE};
+use crate::ledger::{self, INDEX_FILE, JOURNAL_FILE, LOCK_FILE, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
 use crate::manifest::{AssetInfo, BundlePlan, Priority, StoragePolicy};
 use crate::storage::{LocalFs, Storage};
 
@@ -47,13 +47,19 @@ pub struct BundleSummary {
     pub in_use: bool,
 }
 
-/// A folder of the store that looks like a bundle but cannot be read.
+/// A folder of the store that holds a bundle, or what is left of one, that cannot be used: its manifest
+/// is corrupt, cut short, of a newer format or names unsafe paths, its lock file is not a file, or it has
+/// no manifest at all (a creation that did not finish).
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct UnreadableBundle {
+pub struct DamagedBundle {
     /// The folder.
     pub path: PathBuf,
-    /// Why it cannot be read.
+    /// The folder's name: the identifier of the asset it holds (or held).
+    pub id: String,
+    /// Bytes on disk (every file of the folder; 0 when it cannot be listed).
+    pub size: u64,
+    /// What is wrong with it.
     pub error: Error,
 }
 
@@ -63,8 +69,10 @@ pub struct UnreadableBundle {
 pub struct StoreListing {
     /// The bundles, sorted by asset identifier.
     pub bundles: Vec<BundleSummary>,
-    /// Folders with a manifest that could not be read (reported, never removed by `purge`).
-    pub unreadable: Vec<UnreadableBundle>,
+    /// Folders that hold a bundle, or what is left of one, that cannot be used, sorted by identifier.
+    /// `purge` removes those without a manifest (the leftovers of a creation that did not finish), and
+    /// never the others: [`StorageManager::remove`] does, when asked.
+    pub damaged: Vec<DamagedBundle>,
 }
 
 /// How much space a purge must free.
@@ -149,6 +157,9 @@ pub struct Removed {
 pub struct PurgeReport {
     /// Bundles removed, in removal order.
     pub removed: Vec<Removed>,
+    /// Folders without a manifest removed first (the leftovers of a creation that did not finish), with
+    /// the bytes each freed.
+    pub leftovers: Vec<(PathBuf, u64)>,
     /// Bundles skipped because a writer holds them.
     pub skipped_in_use: Vec<PathBuf>,
     /// Bytes freed.
@@ -217,6 +228,8 @@ impl StorageManager {
     /// Creates a bundle for `plan` in its folder (named by the asset identifier).
     pub fn create_bundle(&self, plan: BundlePlan) -> Result<Bundle> {
         let path = self.bundle_path(&plan.asset.id)?;
+        // Space that removals cut short still hold is given back before more is taken.
+        self.finish_removals()?;
         Bundle::create_with(Arc::clone(&self.storage), path, plan, self.options.clone())
     }
 
@@ -236,7 +249,9 @@ impl StorageManager {
         }
     }
 
-    /// Lists the bundles of the store. A store folder that does not exist yet lists as empty.
+    /// Lists the bundles of the store, and the folders that hold a damaged bundle or what is left of one.
+    /// Removals that were cut short (a crash, a kill) are finished first. A store folder that does not
+    /// exist yet lists as empty.
     pub fn list(&self) -> Result<StoreListing> {
         let mut listing = StoreListing::default();
         let entries = match self.storage.list_dir(&self.dir) {
@@ -246,17 +261,76 @@ impl StorageManager {
         };
         for entry in entries.into_iter().filter(|e| e.is_dir) {
             let path = self.dir.join(&entry.name);
+            let Some(name) = entry.name.to_str() else { continue };
+            if let Some(id) = name.strip_prefix(REMOVING_PREFIX) {
+                if let Err(error) = remove_marked(&*self.storage, &path) {
+                    let size = dir_size(&*self.storage, &path).unwrap_or(0);
+                    listing.damaged.push(DamagedBundle { id: id.to_owned(), size, error, path });
+                }
+                continue;
+            }
             let manifest_path = path.join(MANIFEST_FILE);
             if !self.storage.exists(&manifest_path).at(&manifest_path)? {
+                if let Some(damaged) = self.leftover(&path, name)? {
+                    listing.damaged.push(damaged);
+                }
                 continue;
             }
             match self.summary(&path) {
                 Ok(summary) => listing.bundles.push(summary),
-                Err(error) => listing.unreadable.push(UnreadableBundle { path, error }),
+                Err(error) => {
+                    let size = dir_size(&*self.storage, &path).unwrap_or(0);
+                    listing.damaged.push(DamagedBundle { id: name.to_owned(), size, error, path });
+                }
             }
         }
         listing.bundles.sort_by(|a, b| a.asset.id.cmp(&b.asset.id));
+        listing.damaged.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(listing)
+    }
+
+    /// A folder without a manifest that holds what a bundle leaves: its lock file, journal, source
+    /// playlists or local master playlist, or a rendition folder. Folders of other kinds are not the
+    /// store's and are left out; so is a bundle being created (its writer holds the lock).
+    fn leftover(&self, path: &Path, name: &str) -> Result<Option<DamagedBundle>> {
+        if check_local_name(name).is_err() {
+            return Ok(None);
+        }
+        let entries = match self.storage.list_dir(path) {
+            Ok(entries) => entries,
+            Err(e) => return Err(Error::from_io(path, e)),
+        };
+        let mut bundle_like = entries.iter().any(|e| {
+            [LOCK_FILE, JOURNAL_FILE, SOURCE_DIR, MASTER_FILE].iter().any(|known| e.name == **known)
+        });
+        for e in entries.iter().filter(|e| e.is_dir) {
+            if bundle_like {
+                break;
+            }
+            let index = path.join(&e.name).join(INDEX_FILE);
+            bundle_like = self.storage.exists(&index).at(&index)?;
+        }
+        if !bundle_like || self.is_in_use(path).unwrap_or(false) {
+            return Ok(None);
+        }
+        let size = dir_size(&*self.storage, path)?;
+        let error = Error::Leftover { path: path.to_path_buf() };
+        Ok(Some(DamagedBundle { path: path.to_path_buf(), id: name.to_owned(), size, error }))
+    }
+
+    /// Finishes the removals that were cut short: folders marked for removal are deleted.
+    fn finish_removals(&self) -> Result<()> {
+        let entries = match self.storage.list_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::from_io(&self.dir, e)),
+        };
+        for entry in entries.into_iter().filter(|e| e.is_dir) {
+            if entry.name.to_str().is_some_and(|n| n.starts_with(REMOVING_PREFIX)) {
+                remove_marked(&*self.storage, &self.dir.join(&entry.name))?;
+            }
+        }
+        Ok(())
     }
 
     fn summary(&self, path: &Path) -> Result<BundleSummary> {
@@ -309,30 +383,48 @@ impl StorageManager {
         ledger::write_atomic(&*self.storage, &path.join(MANIFEST_FILE), &manifest.to_json())
     }
 
-    /// Removes the bundle of asset `id`. Fails with [`Error::Locked`] while a writer holds it.
+    /// Removes the bundle of asset `id`, or the folder of a damaged one (as [`list`](Self::list) reports
+    /// it). Fails with [`Error::Locked`] while a writer holds it.
+    ///
+    /// A removal is resumable: the folder is first renamed to a name marked for removal, then deleted. A
+    /// removal cut short leaves only a marked folder, which the next [`list`](Self::list),
+    /// [`purge`](Self::purge), `remove` or [`create_bundle`](Self::create_bundle) deletes.
     pub fn remove(&self, id: &str) -> Result<u64> {
-        let path = self.existing(id)?;
+        self.finish_removals()?;
+        let path = match self.existing(id) {
+            Ok(path) => path,
+            Err(missing @ Error::NoSuchBundle { .. }) => {
+                let path = self.bundle_path(id)?;
+                match self.leftover(&path, id) {
+                    Ok(Some(_)) => path,
+                    _ => return Err(missing),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         self.remove_path(&path)?.ok_or(Error::Locked { path })
     }
 
     /// Removes a bundle folder under its lock; `None` when a writer holds it.
     fn remove_path(&self, path: &Path) -> Result<Option<u64>> {
         let lock_path = path.join(LOCK_FILE);
-        let Some(lock) = self.storage.try_lock(&lock_path).at(&lock_path)? else {
-            return Ok(None);
+        let lock = match self.storage.try_lock(&lock_path) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => return Ok(None),
+            // A lock file that is a folder can be held by no writer: nothing stands in the way.
+            Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => None,
+            Err(e) => return Err(Error::from_io(&lock_path, e)),
         };
         let size = dir_size(&*self.storage, path)?;
-        // The manifest goes first: from then on the folder is no bundle, whatever happens to the rest.
-        let manifest = path.join(MANIFEST_FILE);
-        self.storage.remove_file(&manifest).at(&manifest)?;
-        self.storage.remove_dir_all(path).at(path)?;
+        remove_bundle_dir(&*self.storage, path)?;
         drop(lock);
         Ok(Some(size))
     }
 
-    /// The store's total size in bytes (all bundle folders).
+    /// The store's total size in bytes (all bundle folders, damaged ones included).
     pub fn used(&self) -> Result<u64> {
-        Ok(self.list()?.bundles.iter().map(|b| b.size).sum())
+        let listing = self.list()?;
+        Ok(listing.bundles.iter().map(|b| b.size).chain(listing.damaged.iter().map(|d| d.size)).sum())
     }
 
     /// Removes bundles until the target is met: expired ones first, then default-priority ones by least
@@ -341,7 +433,8 @@ impl StorageManager {
     pub fn purge(&self, options: PurgeOptions) -> Result<PurgeReport> {
         let now = options.now.unwrap_or_else(SystemTime::now);
         let listing = self.list()?;
-        let mut used: u64 = listing.bundles.iter().map(|b| b.size).sum();
+        let mut used: u64 = listing.bundles.iter().map(|b| b.size).sum::<u64>()
+            + listing.damaged.iter().map(|d| d.size).sum::<u64>();
         let mut available = match options.free_space {
             Some(_) => self.available_space()?,
             None => None,
@@ -370,6 +463,15 @@ impl StorageManager {
             }
         }
         let mut report = PurgeReport::default();
+        // What is left of creations that did not finish holds no asset: it goes first, whatever the target.
+        for d in listing.damaged.iter().filter(|d| matches!(d.error, Error::Leftover { .. })) {
+            if let Some(size) = self.remove_path(&d.path)? {
+                used = used.saturating_sub(size);
+                available = available.map(|a| a.saturating_add(size));
+                report.freed += size;
+                report.leftovers.push((d.path.clone(), size));
+            }
+        }
         for (b, reason) in candidates {
             let needed = !met(used, available);
             let expired_anyway = reason == PurgeReason::Expired && !options.keep_expired_within_target;
@@ -418,7 +520,8 @@ impl StorageManager {
     pub fn check_admission(&self, estimated: u64, quota: Option<u64>) -> Result<Admission> {
         let listing = self.list()?;
         let now = SystemTime::now();
-        let used: u64 = listing.bundles.iter().map(|b| b.size).sum();
+        let used: u64 =
+            listing.bundles.iter().map(|b| b.size).chain(listing.damaged.iter().map(|d| d.size)).sum();
         let reclaimable: u64 = listing
             .bundles
             .iter()
@@ -443,6 +546,34 @@ impl StorageManager {
             (None, None) => u64::MAX,
         };
         Ok(Admission::Refused { used, estimated, limit })
+    }
+}
+
+/// The prefix of a folder being removed: a removal renames the bundle folder to this prefix and the asset
+/// identifier (a name no asset can have) before deleting it, so that a removal cut short leaves a folder
+/// that is plainly not a bundle and that the next pass deletes.
+pub(crate) const REMOVING_PREFIX: &str = ".removing-";
+
+/// Removes a bundle folder so that a crash at any point leaves either the whole bundle or a folder marked
+/// for removal: renamed first (the rename made durable), then deleted.
+pub(crate) fn remove_bundle_dir(storage: &dyn Storage, path: &Path) -> Result<()> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut marked = std::ffi::OsString::from(REMOVING_PREFIX);
+    marked.push(path.file_name().unwrap_or_default());
+    let marked = parent.join(marked);
+    // An earlier removal of a bundle of the same name that was cut short is finished first.
+    remove_marked(storage, &marked)?;
+    storage.rename(path, &marked).at(path)?;
+    storage.sync_dir(parent).at(parent)?;
+    remove_marked(storage, &marked)
+}
+
+/// Deletes a folder marked for removal; one already gone (another process finished it) is fine.
+fn remove_marked(storage: &dyn Storage, marked: &Path) -> Result<()> {
+    match storage.remove_dir_all(marked) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::from_io(marked, e)),
     }
 }
 

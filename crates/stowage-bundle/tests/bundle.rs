@@ -359,3 +359,60 @@ fn time_ranges_grow_and_merge_in_any_order() {
     assert_eq!((progress.segments_finished, progress.bytes_finished), (5, 5));
     assert_eq!(progress.renditions[0].duration, 30.0);
 }
+
+#[test]
+fn a_rendition_started_again_keeps_nothing_of_its_old_plan_even_after_reopening() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let plan = simple_plan("a", 4).rendition(ts_rendition("audio", RenditionKind::Audio, 3, 0, 6.0));
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    let video = rid("video");
+    let old: Vec<SegmentId> =
+        bundle.pending_segments().into_iter().filter(|id| id.rendition == video).collect();
+    for id in &old[..3] {
+        write_segment(&bundle, id, &segment_bytes(id, 1, 2000)).unwrap();
+    }
+    bundle.record_gap(&old[3], "404").unwrap();
+    bundle.write_key(&video, 0, &[7; 16]).unwrap();
+    let audio: Vec<SegmentId> =
+        bundle.pending_segments().into_iter().filter(|id| id.rendition != video).collect();
+    for id in &audio[..2] {
+        write_segment(&bundle, id, &segment_bytes(id, 1, 1000)).unwrap();
+    }
+    bundle.write_playlists().unwrap();
+
+    // The source now has five segments of four seconds, the first identities the same as before.
+    let new = ts_rendition("video", RenditionKind::Video, 5, 0, 4.0).primary(true);
+    let new_text = new.playlist.clone();
+    assert!(matches!(
+        bundle.reset_rendition(ts_rendition("nope", RenditionKind::Video, 1, 0, 4.0)),
+        Err(Error::UnknownRendition { .. })
+    ));
+    bundle.reset_rendition(new).unwrap();
+    let check = |bundle: &Bundle| {
+        let pending = bundle.pending_segments();
+        assert_eq!(pending.iter().filter(|id| id.rendition == video).count(), 5, "{pending:?}");
+        assert_eq!(pending.iter().filter(|id| id.rendition != video).count(), 1, "audio is untouched");
+        assert!(bundle.gaps().is_empty(), "the old gap went with its plan");
+        let manifest = bundle.manifest();
+        assert!(!manifest.finished);
+        assert_eq!(manifest.renditions[0].plan.segments.len(), 5);
+        assert_eq!(manifest.renditions[0].plan.duration(), 20.0);
+    };
+    check(&bundle);
+    assert!(!dir.join("video/seg-d0-s0.ts").exists() && !dir.join("video/keys").exists());
+    assert_eq!(fs::read_to_string(dir.join("source/video.m3u8")).unwrap(), new_text);
+    assert!(!fs::read_to_string(dir.join("video/index.m3u8")).unwrap().contains("#EXTINF:6.000,"));
+    drop(bundle);
+
+    // The journal's old records of identities the new plan has too do not come back.
+    let bundle = Bundle::open(&dir).unwrap();
+    check(&bundle);
+    for id in bundle.pending_segments() {
+        write_segment(&bundle, &id, &segment_bytes(&id, 2, 1500)).unwrap();
+    }
+    assert!(bundle.mark_finished().unwrap().complete);
+    assert!(bundle.verify(false).unwrap().is_ok());
+    let index = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
+    assert_eq!(index.matches("#EXTINF:4.000,").count(), 5, "{index}");
+}

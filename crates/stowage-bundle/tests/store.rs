@@ -2,10 +2,16 @@
 
 mod common;
 
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use stowage_bundle::{Admission, Error, Priority, PurgeOptions, PurgeReason, StorageManager, StoragePolicy};
+use stowage_bundle::{
+    Admission, DirEntry, Error, LocalFs, Priority, PurgeOptions, PurgeReason, Storage, StorageFile,
+    StorageLock, StorageManager, StoragePolicy,
+};
 
 /// Creates a finished bundle of `count` segments of 10,000 bytes with `policy`, accessed at `accessed`
 /// seconds after the epoch.
@@ -50,8 +56,8 @@ fn list_shows_identity_size_completeness_and_policy() {
     assert_eq!(b.policy.priority, Priority::Important);
     assert!(b.size > 20_000 && a.size > 500, "sizes count every file: {} {}", a.size, b.size);
     assert_eq!(store.size_on_disk(&b.path).unwrap(), b.size, "one bundle's size, counted alike");
-    assert_eq!(listing.unreadable.len(), 1);
-    assert!(matches!(listing.unreadable[0].error, Error::InvalidManifest { .. }));
+    assert_eq!(listing.damaged.len(), 1);
+    assert!(matches!(listing.damaged[0].error, Error::InvalidManifest { .. }));
 }
 
 #[test]
@@ -164,4 +170,174 @@ fn admission_counts_what_purge_could_free() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(store.check_admission(u64::MAX / 2, None).unwrap(), Admission::Refused { .. }));
+}
+
+/// The local filesystem, except that deleting a folder stops after removing `files` files and fails, as a
+/// removal of a process killed midway stops.
+#[derive(Debug)]
+struct CutShort {
+    inner: LocalFs,
+    files: usize,
+}
+
+impl Storage for CutShort {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(path)
+    }
+    fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        self.inner.create(path)
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        self.inner.open_append(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        self.inner.open_read(path)
+    }
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        self.inner.len(path)
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.inner.truncate(path, len)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut left = self.files;
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                if entry.file_type()?.is_dir() {
+                    stack.push(entry.path());
+                } else if left == 0 {
+                    return Err(io::Error::other("killed in the middle of a removal"));
+                } else {
+                    std::fs::remove_file(entry.path())?;
+                    left -= 1;
+                }
+            }
+        }
+        Err(io::Error::other("killed in the middle of a removal"))
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        self.inner.list_dir(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.inner.sync_dir(path)
+    }
+    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
+        self.inner.try_lock(path)
+    }
+    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        self.inner.available_space(path)
+    }
+}
+
+/// The names in the store folder.
+fn folder_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_removal_or_purge_cut_short_is_finished_by_the_next_pass_and_leaks_no_space() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    for id in ["a", "b", "c"] {
+        add(&store, id, 3, StoragePolicy::default(), 1);
+    }
+    let killed =
+        StorageManager::with_storage(Arc::new(CutShort { inner: LocalFs::new(), files: 2 }), tmp.path());
+    assert!(killed.remove("a").is_err());
+    let listing = store.list().unwrap();
+    let ids: Vec<&str> = listing.bundles.iter().map(|b| b.asset.id.as_str()).collect();
+    assert_eq!(ids, ["b", "c"], "the bundle cut short is gone, not half there");
+    assert!(listing.damaged.is_empty(), "{:?}", listing.damaged);
+    assert_eq!(folder_names(tmp.path()), ["b", "c"], "listing finished the removal");
+
+    // A purge killed while removing its first bundle: the next purge finishes it and goes on.
+    assert!(killed.purge(PurgeOptions::quota(0)).is_err());
+    let report = store.purge(PurgeOptions::quota(0)).unwrap();
+    assert!(report.target_met);
+    assert_eq!(folder_names(tmp.path()), Vec::<String>::new());
+    assert_eq!(store.used().unwrap(), 0);
+}
+
+#[test]
+fn leftovers_without_a_manifest_are_listed_as_damaged_and_purged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    add(&store, "gone", 3, StoragePolicy::default(), 1);
+    add(&store, "kept", 3, StoragePolicy::default().priority(Priority::Important), 2);
+    // What a removal that took the manifest first and was killed after it leaves, and a folder that is
+    // not the store's.
+    std::fs::remove_file(tmp.path().join("gone/manifest.json")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("photos")).unwrap();
+    std::fs::write(tmp.path().join("photos/a.jpg"), b"jpeg").unwrap();
+
+    let listing = store.list().unwrap();
+    assert_eq!(listing.bundles.len(), 1);
+    assert_eq!(listing.damaged.len(), 1, "{:?}", listing.damaged);
+    let leftover = &listing.damaged[0];
+    assert_eq!(leftover.id, "gone");
+    assert!(matches!(leftover.error, Error::Leftover { .. }));
+    assert!(leftover.size > 30_000, "its space is counted: {}", leftover.size);
+    assert!(store.used().unwrap() > leftover.size);
+
+    let report = store.purge(PurgeOptions::quota(u64::MAX)).unwrap();
+    assert_eq!(report.leftovers.len(), 1);
+    assert_eq!(report.freed, report.leftovers[0].1);
+    assert!(report.removed.is_empty());
+    assert_eq!(folder_names(tmp.path()), ["kept", "photos"]);
+    assert!(store.list().unwrap().damaged.is_empty());
+}
+
+#[test]
+fn damaged_bundles_are_listed_with_the_reason_kept_by_purge_and_removable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    for id in ["corrupt", "cut", "future", "hostile", "lockdir", "fine"] {
+        add(&store, id, 2, StoragePolicy::default(), 1);
+    }
+    let manifest = |id: &str| tmp.path().join(id).join("manifest.json");
+    std::fs::write(manifest("corrupt"), b"\x00\x01 not json").unwrap();
+    let text = std::fs::read_to_string(manifest("cut")).unwrap();
+    std::fs::write(manifest("cut"), &text[..text.len() / 2]).unwrap();
+    std::fs::write(manifest("future"), text.replacen("\"version\": 1", "\"version\": 99", 1)).unwrap();
+    let hostile =
+        std::fs::read_to_string(manifest("hostile")).unwrap().replacen("\"video\"", "\"../../x\"", 1);
+    std::fs::write(manifest("hostile"), hostile).unwrap();
+    std::fs::remove_file(tmp.path().join("lockdir/.lock")).unwrap();
+    std::fs::create_dir(tmp.path().join("lockdir/.lock")).unwrap();
+
+    let listing = store.list().unwrap();
+    assert_eq!(listing.bundles.len(), 1);
+    let damaged: Vec<(&str, String)> =
+        listing.damaged.iter().map(|d| (d.id.as_str(), d.error.to_string())).collect();
+    assert_eq!(damaged.len(), 5, "{damaged:?}");
+    assert!(matches!(listing.damaged[0].error, Error::InvalidManifest { .. }), "{damaged:?}");
+    assert!(matches!(listing.damaged[1].error, Error::InvalidManifest { .. }), "{damaged:?}");
+    assert!(matches!(listing.damaged[2].error, Error::UnsupportedVersion { found: 99, .. }), "{damaged:?}");
+    assert!(damaged[3].1.contains("../../x"), "{damaged:?}");
+    assert!(damaged[4].1.contains(".lock"), "{damaged:?}");
+    assert!(listing.damaged.iter().all(|d| d.size > 0));
+
+    let report = store.purge(PurgeOptions::quota(0)).unwrap();
+    assert_eq!(report.removed.len(), 1, "only the readable bundle goes");
+    assert!(!report.target_met, "the damaged ones still take space");
+    for (id, _) in &damaged {
+        assert!(store.remove(id).unwrap() > 0, "{id}");
+    }
+    assert_eq!(folder_names(tmp.path()), Vec::<String>::new());
 }

@@ -167,6 +167,9 @@ pub struct FaultRule {
     pub per_path: bool,
     /// Fire only while the origin's stream time ([`Clock::now`]) is within this window.
     pub window: Option<Range<Duration>>,
+    /// Only requests whose header of this name (case-insensitive) is missing or does not contain this text:
+    /// what a protected origin refuses. Boxed: rules are kept in scripts by value, and most have none.
+    pub missing_header: Option<Box<(String, String)>>,
 }
 
 impl FaultRule {
@@ -182,6 +185,7 @@ impl FaultRule {
             probability: None,
             per_path: false,
             window: None,
+            missing_header: None,
         }
     }
 
@@ -238,6 +242,15 @@ impl FaultRule {
     #[must_use]
     pub fn probability(mut self, fraction: f64) -> Self {
         self.probability = Some(fraction.clamp(0.0, 1.0));
+        self
+    }
+
+    /// Only requests that lack a header `name` containing `text`: an origin that requires a token or a
+    /// cookie, as in `FaultRule::new(Fault::status(403)).missing_header("cookie", "session=abc")`. Every
+    /// header of that name is looked at.
+    #[must_use]
+    pub fn missing_header(mut self, name: impl Into<String>, text: impl Into<String>) -> Self {
+        self.missing_header = Some(Box::new((name.into(), text.into())));
         self
     }
 
@@ -408,8 +421,19 @@ impl Faults {
         self.lock().rules.iter().map(|r| (r.id, r.rule.clone())).collect()
     }
 
-    /// Evaluates every rule against one request, updating the counters, and returns what to inject.
+    /// Evaluates every rule against a request without headers.
+    #[cfg(test)]
     pub(crate) fn evaluate(&self, path: &str, query: Option<&str>) -> Effects {
+        self.evaluate_request(path, query, &http::HeaderMap::new())
+    }
+
+    /// Evaluates every rule against one request, updating the counters, and returns what to inject.
+    pub(crate) fn evaluate_request(
+        &self,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Effects {
         let now = self.clock.now();
         let mut state = self.lock();
         let seed = state.seed;
@@ -421,6 +445,14 @@ impl Faults {
             }
             if let Some(needle) = &rule.query_contains
                 && !query.is_some_and(|q| q.contains(needle.as_str()))
+            {
+                continue;
+            }
+            if let Some((name, text)) = rule.missing_header.as_deref()
+                && headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .any(|v| v.to_str().is_ok_and(|v| v.contains(text.as_str())))
             {
                 continue;
             }
@@ -611,6 +643,27 @@ mod tests {
         assert_eq!(fired("/k1", Some("sig=old&x=1")), Some(Fault::status(403)));
         assert_eq!(fired("/k1", Some("sig=new")), None);
         assert_eq!(fired("/k1", None), None);
+    }
+
+    #[test]
+    fn a_required_header_or_cookie_lets_requests_through() {
+        let faults = Faults::default();
+        faults
+            .add(FaultRule::new(Fault::status(401)).prefix("/p").missing_header("authorization", "Bearer t"));
+        faults.add(FaultRule::new(Fault::status(403)).prefix("/c").missing_header("cookie", "session=abc"));
+        let fired = |p: &str, headers: &[(&'static str, &str)]| {
+            let mut map = http::HeaderMap::new();
+            for (name, value) in headers {
+                map.append(*name, http::HeaderValue::from_str(value).unwrap());
+            }
+            faults.evaluate_request(p, None, &map).replace
+        };
+        assert_eq!(fired("/p", &[]), Some(Fault::status(401)));
+        assert_eq!(fired("/p", &[("authorization", "Bearer x")]), Some(Fault::status(401)));
+        assert_eq!(fired("/p", &[("authorization", "Bearer t")]), None);
+        assert_eq!(fired("/c", &[("cookie", "a=1; session=abc")]), None);
+        assert_eq!(fired("/c", &[("cookie", "a=1"), ("cookie", "session=abc")]), None);
+        assert_eq!(fired("/c", &[("cookie", "session=abd")]), Some(Fault::status(403)));
     }
 
     #[test]

@@ -325,7 +325,7 @@ async fn handle(
     let method = req.method().clone();
     let version = req.version();
 
-    let effects = shared.faults.evaluate(&path, query.as_deref());
+    let effects = shared.faults.evaluate_request(&path, query.as_deref(), req.headers());
     if let Some(until) = effects.black_hole {
         let record = RequestRecord {
             index: 0,

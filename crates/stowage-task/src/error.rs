@@ -104,12 +104,60 @@ pub enum Error {
         /// The panic's message, when it carried one.
         message: String,
     },
+    /// Media playlists of renditions the bundle holds changed since it was made (other segments, durations,
+    /// or files at the same sequence numbers): what is stored of them belongs to the old playlists and
+    /// cannot be completed from the new ones without mixing both. Starting them again
+    /// ([`SessionConfig::restart_changed_renditions`](crate::SessionConfig::restart_changed_renditions))
+    /// drops what was stored of them and fetches them anew.
+    #[error(
+        "{}; the stored segments belong to the old playlist: start the changed rendition(s) again to download \
+         them anew",
+        describe_changed(.renditions)
+    )]
+    PlaylistChanged {
+        /// Each changed rendition, and what changed.
+        renditions: Vec<ChangedRendition>,
+    },
     /// The task was cancelled.
     #[error("the download was cancelled")]
     Cancelled,
     /// The session that ran the task was dropped before the task ended; `restore` finds it again.
     #[error("the download session was closed before the task ended")]
     SessionClosed,
+}
+
+/// A rendition whose media playlist changed since its bundle was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChangedRendition {
+    /// The rendition's identifier in the bundle.
+    pub rendition: String,
+    /// Where its media playlist was read now.
+    pub uri: String,
+    /// What changed, for people: segment counts, and examples of entries no longer listed, new, of other
+    /// durations, or with other files at the same sequence numbers.
+    pub changes: Vec<String>,
+}
+
+impl ChangedRendition {
+    pub(crate) fn new(rendition: String, uri: String, changes: Vec<String>) -> Self {
+        Self { rendition, uri, changes }
+    }
+}
+
+fn describe_changed(renditions: &[ChangedRendition]) -> String {
+    renditions
+        .iter()
+        .map(|r| {
+            format!(
+                "the media playlist of rendition {} changed since the download began ({}): {}",
+                r.rendition,
+                r.uri,
+                r.changes.join("; ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn describe_group(kind: &str, group: Option<&str>) -> String {

@@ -98,7 +98,7 @@ pub use config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, MediaSelection, VariantQualifier,
 };
 pub use engine::Engine;
-pub use error::Error;
+pub use error::{ChangedRendition, Error};
 pub use events::SessionEvent;
 pub use events::TaskEvent;
 pub use runtime::{

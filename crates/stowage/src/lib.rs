@@ -61,10 +61,11 @@
 //!
 //! # The command-line tool
 //!
-//! `stowage inspect FILE|-|URL [--base URL] [--lenient] [--json] [--shallow] [--segments]` shows what a
-//! playlist holds. For a master playlist it loads the media playlists it refers to (files beside it, or
-//! over http(s), all at once) to give each variant's duration and estimated size, like `yt-dlp -F`;
-//! `--shallow` skips that.
+//! `stowage inspect FILE|-|URL [--base URL] [--lenient] [--json] [--shallow] [--segments] [-H HEADER]
+//! [--cookie NAME=VALUE] [--ca-file PEM]` shows what a playlist holds. For a master playlist it loads the
+//! media playlists it refers to (files beside it, or over http(s), all at once) to give each variant's
+//! duration and estimated size, like `yt-dlp -F`; `--shallow` skips that. Over http(s) it sends the
+//! headers and cookies given, and trusts the certificate authorities of `--ca-file`, as `download` does.
 //!
 //! `stowage download URL` downloads into the store with live progress bars (per rendition and in total:
 //! bytes, speed, ETA, loaded duration) or, with `--json`, one JSON line per event; `stowage resume`
@@ -77,37 +78,53 @@
 //!
 //! ## `inspect --json`
 //!
-//! One JSON object on one line. Absent attributes are `null`; durations and times are seconds (numbers).
+//! One JSON object on one line: the whole model the parser keeps, every tag and every attribute.
 //!
-//! A **media playlist** gives `kind: "media"`, `version`, `target_duration`, `media_sequence`,
-//! `discontinuity_sequence`, `playlist_type` (`"VOD"`, `"EVENT"` or `null`), `ended`, `i_frames_only`,
-//! `independent_segments`, `total_duration`, `warnings`, and `segments`, each with:
-//! `media_sequence`, `discontinuity_sequence`, `discontinuity` (an EXT-X-DISCONTINUITY precedes it), `gap`,
-//! `uri` (resolved against `--base` or the URL it was fetched from; as written otherwise),
-//! `uri_as_written`, `duration`, `title`, `start` (its start on the playlist's timeline),
-//! `program_date_time` (RFC 3339, extrapolated from the last EXT-X-PROGRAM-DATE-TIME), `bitrate`,
-//! `byte_range` (`{length, offset}` with the offset resolved, or `null`), `map` (`{uri, byte_range}` of its
-//! initialization section, or `null`), and `keys`: every key in force, one per KEYFORMAT, each
-//! `{method, keyformat, uri, iv, iv_is_explicit}` where `iv` is `0x` and 32 hex digits, from the IV
-//! attribute or else the media sequence number.
+//! - Absent attributes are `null`; durations and times are seconds (numbers); dates are RFC 3339 text;
+//!   hexadecimal values are text as written (`0x...`); a byte range is `{length, offset}` and a resolution
+//!   `{width, height}`.
+//! - A tag with an attribute list is an object with a member per attribute of the tag (its name in snake
+//!   case) and `other_attributes`: every other attribute, as written (`{"X-NAME": "text"}`), so that client
+//!   attributes and the attributes of newer versions of HLS are kept.
+//! - A URI is resolved against `--base`, or the URL the playlist was fetched from (as written when there
+//!   is neither), and given beside the URI as written (`uri_as_written`).
+//! - `warnings` (with `--lenient`) lists what was tolerated, as `{line, column, message}`.
 //!
-//! A **master playlist** gives `kind: "master"`, `version`, `independent_segments`, `warnings`,
-//! `session_keys` (`{method, uri, keyformat}`), `session_data` (`{data_id, value, uri, language}`),
-//! `content_steering` (`{server_uri, pathway_id}` or `null`), `i_frame_variants` (`{uri, bandwidth,
-//! average_bandwidth, codecs, resolution, video_range, video}`), and:
-//! - `variants`, each with `uri`, `uri_as_written`, the EXT-X-STREAM-INF attributes in snake case
-//!   (`bandwidth`, `average_bandwidth`, `score`, `codecs`, `supplemental_codecs`, `resolution` as
-//!   `{width, height}`, `frame_rate`, `hdcp_level`, `allowed_cpc`, `video_range`, `req_video_layout`,
-//!   `stable_variant_id`, `audio`, `video`, `subtitles`, `closed_captions`, `pathway_id`, `program_id`),
-//!   `media` (`{duration, segments}` from its media playlist, or `null`), `media_error` (why it could not be
-//!   loaded, or `null`) and `estimated_bytes` (the sum of its byte ranges when they cover every segment,
-//!   else AVERAGE-BANDWIDTH, or BANDWIDTH, × duration);
-//! - `renditions`, each with `type` (`"AUDIO"`, `"VIDEO"`, `"SUBTITLES"`, `"CLOSED-CAPTIONS"`), `uri`,
-//!   `uri_as_written`, the EXT-X-MEDIA attributes in snake case (`group_id`, `language`,
-//!   `assoc_language`, `name`, `stable_rendition_id`, `default`, `autoselect`, `forced`, `instream_id`,
-//!   `bit_depth`, `sample_rate`, `characteristics`, `channels`), `media` and `media_error`.
+//! The objects, by where they are (`[]` is each element of an array); every member is always present:
 //!
-//! `warnings` (with `--lenient`) lists what was tolerated: `{line, column, message}`.
+//! | object | members |
+//! |---|---|
+//! | `media` | `kind` (`"media"`), `version`, `target_duration`, `media_sequence`, `discontinuity_sequence`, `playlist_type` (`"VOD"`, `"EVENT"` or `null`), `ended` (EXT-X-ENDLIST), `i_frames_only`, `independent_segments`, `total_duration`, `start` (EXT-X-START or `null`), `server_control` (EXT-X-SERVER-CONTROL or `null`), `part_inf` (EXT-X-PART-INF or `null`), `skip` (EXT-X-SKIP or `null`), `defines` (EXT-X-DEFINE), `segments`, `pending_parts` (the EXT-X-PART tags after the last segment: the parts of the segment being made), `date_ranges`, `preload_hints`, `rendition_reports`, `unknown_tags`, `comments`, `warnings` |
+//! | `media.start`, `master.start` | `time_offset`, `precise`, `other_attributes` |
+//! | `media.server_control` | `can_skip_until`, `can_skip_dateranges`, `hold_back`, `part_hold_back`, `can_block_reload`, `other_attributes` |
+//! | `media.part_inf` | `part_target`, `other_attributes` |
+//! | `media.skip` | `skipped_segments`, `recently_removed_dateranges`, `other_attributes` |
+//! | `media.defines[]`, `master.defines[]` | `name`, `value`, `import`, `query_param`, `other_attributes` |
+//! | `media.segments[]` | `media_sequence`, `discontinuity_sequence`, `discontinuity` (an EXT-X-DISCONTINUITY precedes it), `gap` (EXT-X-GAP), `uri`, `uri_as_written`, `duration`, `title`, `start` (its start on the playlist's timeline), `program_date_time` (extrapolated from the last EXT-X-PROGRAM-DATE-TIME), `bitrate` (EXT-X-BITRATE in force), `byte_range` (the offset resolved, or `null`), `map` (its EXT-X-MAP, or `null`), `keys` (every EXT-X-KEY in force, one per KEYFORMAT), `parts` (its EXT-X-PART tags) |
+//! | `media.segments[].map` | `uri`, `uri_as_written`, `byte_range` (the offset resolved), `other_attributes` |
+//! | `media.segments[].keys[]` | `method`, `uri`, `uri_as_written`, `iv` (`0x` and 32 hex digits: the IV attribute, or else the media sequence number), `iv_is_explicit`, `keyformat` (`"identity"` when absent), `keyformat_versions`, `other_attributes` |
+//! | `media.segments[].parts[]`, `media.pending_parts[]` | `uri`, `uri_as_written`, `duration`, `independent`, `byte_range`, `gap`, `other_attributes` |
+//! | `media.segments[].byte_range`, `media.segments[].map.byte_range`, `media.segments[].parts[].byte_range`, `media.pending_parts[].byte_range` | `length`, `offset` |
+//! | `media.date_ranges[]` | `id`, `class`, `start_date`, `cue`, `end_date`, `duration`, `planned_duration`, `scte35_cmd`, `scte35_out`, `scte35_in`, `end_on_next`, `client_attributes` (the `X-` attributes, as written), `other_attributes` (the others it does not know), `segment` (the index of the segment it precedes, or `null`) |
+//! | `media.preload_hints[]` | `type`, `uri`, `uri_as_written`, `byte_range_start`, `byte_range_length`, `other_attributes` |
+//! | `media.rendition_reports[]` | `uri`, `uri_as_written`, `last_msn`, `last_part`, `other_attributes` |
+//! | `media.unknown_tags[]` | `tag` (the whole line), `segment` (the index of the segment it precedes, or `null`) |
+//! | `media.comments[]` | `text` (the whole line), `segment` (the index of the segment it precedes, or `null`) |
+//! | `media.warnings[]`, `master.warnings[]` | `line`, `column`, `message` |
+//! | `master` | `kind` (`"master"`), `version`, `independent_segments`, `start`, `defines`, `variants`, `renditions`, `i_frame_variants`, `session_keys`, `session_data`, `content_steering` (or `null`), `unknown_tags`, `comments`, `warnings` |
+//! | `master.variants[]` | `uri`, `uri_as_written`, the EXT-X-STREAM-INF attributes: `bandwidth`, `average_bandwidth`, `score`, `codecs`, `supplemental_codecs`, `resolution`, `frame_rate`, `hdcp_level`, `allowed_cpc`, `video_range`, `req_video_layout`, `stable_variant_id`, `audio`, `video`, `subtitles`, `closed_captions`, `pathway_id`, `program_id`, `other_attributes`; and `media` (from its media playlist, or `null`), `media_error` (why it could not be loaded, or `null`), `estimated_bytes` (the sum of its byte ranges when they cover every segment, else AVERAGE-BANDWIDTH, or BANDWIDTH, × duration) |
+//! | `master.variants[].media`, `master.renditions[].media` | `duration`, `segments` (how many) |
+//! | `master.variants[].resolution`, `master.i_frame_variants[].resolution` | `width`, `height` |
+//! | `master.renditions[]` | `type` (`"AUDIO"`, `"VIDEO"`, `"SUBTITLES"`, `"CLOSED-CAPTIONS"`), `uri`, `uri_as_written`, `group_id`, `language`, `assoc_language`, `name`, `stable_rendition_id`, `default`, `autoselect`, `forced` (each `false` when absent), `instream_id`, `bit_depth`, `sample_rate`, `characteristics`, `channels`, `other_attributes`, `media`, `media_error` |
+//! | `master.i_frame_variants[]` | `uri`, `uri_as_written`, `bandwidth`, `average_bandwidth`, `score`, `codecs`, `supplemental_codecs`, `resolution`, `hdcp_level`, `allowed_cpc`, `video_range`, `req_video_layout`, `stable_variant_id`, `video`, `pathway_id`, `program_id`, `other_attributes` |
+//! | `master.session_keys[]` | `method`, `uri`, `uri_as_written`, `iv`, `keyformat` (`"identity"` when absent), `keyformat_versions`, `other_attributes` |
+//! | `master.session_data[]` | `data_id`, `value`, `uri`, `uri_as_written`, `format`, `language`, `other_attributes` |
+//! | `master.content_steering` | `server_uri`, `server_uri_as_written`, `pathway_id`, `other_attributes` |
+//! | `master.unknown_tags[]` | `tag` (the whole line) |
+//! | `master.comments[]` | `text` (the whole line) |
+//!
+//! `other_attributes` and `client_attributes` are maps from attribute names to their text. A member that
+//! holds an object or an array of objects is described by its own row.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -15,8 +15,7 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // `{:#}` prints the whole chain of context on one line: what failed, then why.
-            eprintln!("stowage: {e:#}");
+            cli::report_error(&e);
             ExitCode::FAILURE
         }
     }

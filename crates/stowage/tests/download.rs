@@ -497,3 +497,98 @@ fn retry_after_waits_are_shown_with_their_end_and_a_longer_one_fails_naming_it()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&url) && err.contains("3600 s") && err.contains("429"), "{err}");
 }
+
+/// A media playlist of the clear `video0` segments in `order`, two seconds each.
+fn video0_playlist(order: &[usize]) -> String {
+    let mut text =
+        String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n");
+    for i in order {
+        text.push_str(&format!("#EXTINF:2.000000,\n/clear/video0/seg{i:03}.ts\n"));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+/// The stored segments of the bundle's one rendition, in playlist order.
+fn stored_bytes(bundle: &Path) -> Vec<Vec<u8>> {
+    let segments = stored_segments(bundle);
+    segments.values().next().unwrap().iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn clear_video0(order: &[usize]) -> Vec<Vec<u8>> {
+    let dir = repo().join("tests/assets/hls/clear/video0");
+    order.iter().map(|i| std::fs::read(dir.join(format!("seg{i:03}.ts"))).unwrap()).collect()
+}
+
+#[test]
+fn a_playlist_changed_since_the_interrupt_is_named_and_started_again_with_restart_changed() {
+    let files = Files::new();
+    files.load_dir("/clear", repo().join("tests/assets/hls/clear")).unwrap();
+    files.insert_bytes("/changing/index.m3u8", video0_playlist(&[0, 1, 2, 3, 4, 5]));
+    let origin = Origin::start(files, OriginConfig::default()).unwrap();
+    origin.faults().add(FaultRule::new(Fault::throttle(100_000)).prefix("/clear/video0/seg"));
+    let store = tempfile::tempdir().unwrap();
+    let url = origin.url("/changing/index.m3u8");
+    let mut child = stowage(store.path())
+        .args(["download", &url, "--name", "changing", "--connections", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = store.path().join("changing/journal.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&journal).map_or(0, |j| j.matches(r#""op":"segment""#).count()) < 2 {
+        assert!(child.try_wait().unwrap().is_none() && Instant::now() < deadline, "the download goes on");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    origin.faults().clear();
+
+    // Regenerated meanwhile: five segments, other files at the same sequence numbers.
+    origin.files().insert_bytes("/changing/index.m3u8", video0_playlist(&[3, 4, 5, 0, 1]));
+    let out = run(stowage(store.path()).args(["resume", "changing"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the media playlist of rendition media changed since the download began"), "{err}");
+    assert!(err.contains("6 segments before, 5 now"), "{err}");
+    assert!(err.contains("segment 0: /clear/video0/seg000.ts before, /clear/video0/seg003.ts now"), "{err}");
+    assert!(err.contains("resume --restart-changed changing"), "{err}");
+
+    let out = run(stowage(store.path()).args(["resume", "--restart-changed", "changing"]));
+    stdout_ok(&out);
+    let bundle = store.path().join("changing");
+    assert!(
+        stored_bytes(&bundle) == clear_video0(&[3, 4, 5, 0, 1]),
+        "the bundle is the new playlist's alone"
+    );
+    stdout_ok(&run(stowage(store.path()).args(["verify", "changing"])));
+
+    // Downloading a finished asset again compares it too.
+    origin.files().insert_bytes("/changing/index.m3u8", video0_playlist(&[2, 4]));
+    let out = run(stowage(store.path()).args(["download", &url, "--name", "changing"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5 segments before, 2 now"));
+    stdout_ok(&run(stowage(store.path()).args([
+        "download",
+        &url,
+        "--name",
+        "changing",
+        "--restart-changed",
+    ])));
+    assert!(stored_bytes(&bundle) == clear_video0(&[2, 4]));
+}
+
+#[test]
+fn a_failure_that_stored_nothing_suggests_no_resume() {
+    let origin = aes_origin();
+    let store = tempfile::tempdir().unwrap();
+    let out =
+        run(stowage(store.path()).args(["download", &origin.url("/aes/nothing.m3u8"), "--name", "none"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("404") && err.contains("nothing of none was stored"), "{err}");
+    assert!(!err.contains("resume"), "{err}");
+    let text = stdout_ok(&run(stowage(store.path()).args(["resume"])));
+    assert!(text.contains("nothing to resume"), "{text}");
+}

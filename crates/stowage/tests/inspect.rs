@@ -2,10 +2,11 @@
 //! and on URLs served by an in-process origin.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
+use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig, TlsConfig};
 use stowage_testkit::assets;
 
 fn stowage(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -183,4 +184,216 @@ fn url_input_follows_redirects_and_loads_media_playlists() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("404") && err.contains("/hls/nothing.m3u8"), "{err}");
+}
+
+fn clear_origin(config: OriginConfig) -> Origin {
+    let files = Files::new();
+    files.load_dir("/hls", assets().join("clear")).unwrap();
+    Origin::start(files, config).unwrap()
+}
+
+#[test]
+fn url_input_sends_the_headers_and_cookies_of_download() {
+    let origin = clear_origin(OriginConfig::default());
+    // Master and media playlists alike need both the token and the cookie.
+    origin.faults().add(
+        FaultRule::new(Fault::status(401)).prefix("/hls").missing_header("authorization", "Bearer s3cret"),
+    );
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::status(403)).prefix("/hls").missing_header("cookie", "session=abc"));
+    let url = origin.url("/hls/master.m3u8");
+
+    let out = stowage(&["inspect", &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = stowage(&["inspect", "-H", "Authorization: Bearer s3cret", &url], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let v = json(&stowage(
+        &["inspect", "--json", "-H", "Authorization: Bearer s3cret", "--cookie", "session=abc", &url],
+        None,
+    ));
+    let variants = v["variants"].as_array().unwrap();
+    assert_eq!(variants.len(), 5);
+    assert!(variants.iter().all(|v| v["media"]["duration"] == 12.0), "the media playlists were loaded: {v}");
+    assert!(v["renditions"].as_array().unwrap().iter().all(|r| r["media_error"].is_null()), "{v}");
+
+    let out = stowage(&["inspect", "-H", "no colon", &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-H no colon"));
+    let out = stowage(&["inspect", "-H", "Bad Name: x", &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid header name"));
+}
+
+#[test]
+fn url_input_trusts_the_certificate_authorities_of_ca_file() {
+    let origin = clear_origin(OriginConfig::default().tls(TlsConfig::default()));
+    let url = origin.url("/hls/master.m3u8");
+    assert!(url.starts_with("https://"));
+    let out = stowage(&["inspect", &url], None);
+    assert_eq!(out.status.code(), Some(1), "the test authority is not one of the web's");
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("certificate"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, origin.ca_pem().unwrap()).unwrap();
+    let v = json(&stowage(&["inspect", "--json", "--ca-file", ca.to_str().unwrap(), &url], None));
+    assert_eq!(v["variants"][0]["media"]["duration"], 12.0);
+
+    let missing = dir.path().join("missing.pem");
+    let out = stowage(&["inspect", "--ca-file", missing.to_str().unwrap(), &url], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pem"));
+}
+
+#[test]
+fn a_device_or_endless_input_is_read_no_further_than_the_limit() {
+    // A device says its length is 0.
+    let out = stowage(&["inspect", "/dev/zero"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/dev/zero") && err.contains("larger than 67108864 bytes"), "{err}");
+
+    // Standard input says nothing: an endless one is cut at the limit (the writer then finds the pipe
+    // closed).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .args(["inspect", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'#'; 1 << 20];
+        while stdin.write_all(&chunk).is_ok() {}
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("standard input") && err.contains("larger than 67108864 bytes"), "{err}");
+}
+
+/// The rows of the table of `inspect --json` objects in the crate's root docs: each row's object paths
+/// and the members it documents (the backquoted names outside parentheses).
+fn documented_shape() -> Vec<(Vec<String>, Vec<String>)> {
+    let docs = include_str!("../src/lib.rs");
+    let section = &docs[docs.find("## `inspect --json`").expect("the docs have the section")..];
+    let backquoted =
+        |text: &str| -> Vec<String> { text.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let mut rows = Vec::new();
+    for line in section.lines().map(|l| l.trim_start_matches("//!").trim()) {
+        if !line.starts_with("| `") {
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        assert_eq!(cells.len(), 2, "{line}");
+        let mut outside = String::new();
+        let mut depth = 0;
+        for c in cells[1].chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ if depth == 0 => outside.push(c),
+                _ => {}
+            }
+        }
+        let members: Vec<String> = backquoted(&outside)
+            .into_iter()
+            .filter(|m| m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .collect();
+        rows.push((backquoted(cells[0]), members));
+    }
+    assert!(rows.len() > 20, "{rows:?}");
+    rows
+}
+
+/// Members that are maps of attribute names, not objects of their own.
+const MAPS: [&str; 2] = ["other_attributes", "client_attributes"];
+
+/// Checks every object of `value` at `path` (and below) against the documented rows: exactly the
+/// documented members, and a row for every object member. Records which members were seen non-empty.
+fn walk(
+    value: &Value,
+    path: &str,
+    rows: &[(Vec<String>, Vec<String>)],
+    seen: &mut std::collections::BTreeSet<(usize, String)>,
+) {
+    let Value::Object(object) = value else { return };
+    let row = rows.iter().position(|(paths, _)| paths.iter().any(|p| p == path));
+    let row = row.unwrap_or_else(|| panic!("{path} is not documented"));
+    let mut documented: Vec<&str> = rows[row].1.iter().map(String::as_str).collect();
+    let mut present: Vec<&str> = object.keys().map(String::as_str).collect();
+    documented.sort_unstable();
+    present.sort_unstable();
+    assert_eq!(present, documented, "the members of {path}");
+    for (key, child) in object {
+        let empty = match child {
+            Value::Null => true,
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            seen.insert((row, key.clone()));
+        }
+        if MAPS.contains(&key.as_str()) {
+            assert!(child.as_object().is_some_and(|m| m.values().all(Value::is_string)), "{path}.{key}");
+            continue;
+        }
+        match child {
+            Value::Object(_) => walk(child, &format!("{path}.{key}"), rows, seen),
+            Value::Array(items) => {
+                for item in items {
+                    walk(item, &format!("{path}.{key}[]"), rows, seen);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Compares `actual` with the expected file (or writes it with STOWAGE_BLESS set).
+fn check_snapshot(expected: &Path, actual: &str) {
+    if std::env::var_os("STOWAGE_BLESS").is_some() {
+        std::fs::write(expected, actual).unwrap();
+        return;
+    }
+    let current = std::fs::read_to_string(expected).unwrap_or_default();
+    assert!(current == actual, "{} differs (STOWAGE_BLESS=1 rewrites it):\n{actual}", expected.display());
+}
+
+#[test]
+fn json_of_playlists_with_every_tag_has_every_documented_member_and_nothing_else() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/inspect");
+    let rows = documented_shape();
+    let mut seen = std::collections::BTreeSet::new();
+    for (root, args) in [
+        ("media", vec!["--base", "https://origin.example/live/index.m3u8", "media.m3u8"]),
+        ("master", vec!["master/master.m3u8"]),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_stowage"))
+            .args(["inspect", "--json", "--lenient"])
+            .args(&args)
+            .current_dir(&data)
+            .output()
+            .unwrap();
+        let v = json(&output);
+        walk(&v, root, &rows, &mut seen);
+        let pretty = serde_json::to_string_pretty(&v).unwrap() + "\n";
+        check_snapshot(&data.join(format!("{root}.json")), &pretty);
+    }
+    // The playlists exercise every tag and attribute: every documented member is seen with a value.
+    for (row, (paths, members)) in rows.iter().enumerate() {
+        for member in members {
+            assert!(
+                seen.contains(&(row, member.clone())),
+                "{} never has a value for {member}",
+                paths.join(", ")
+            );
+        }
+    }
 }

@@ -135,7 +135,7 @@ fn verify_finds_damage_and_repair_withdraws_it() {
     let out = stowage(store.path(), &["verify", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("does not match its checksum"), "{text}");
+    assert!(text.contains("does not match the checksum"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--repair"));
 
     let text = stdout_ok(&stowage(store.path(), &["verify", "--repair", "asset"]));
@@ -144,6 +144,133 @@ fn verify_finds_damage_and_repair_withdraws_it() {
         serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "asset"]))).unwrap();
     assert_eq!(v["renditions"][0]["segments_finished"], 5);
     stdout_ok(&stowage(store.path(), &["verify", "asset"]));
+}
+
+#[test]
+fn verify_names_segments_cut_short_deleted_linked_away_or_lost_from_the_journal() {
+    let store = tempfile::tempdir().unwrap();
+    let dir = store_asset(store.path(), "asset", 6, StoragePolicy::default());
+    let outside = store.path().join("outside.ts");
+    std::fs::copy(dir.join("video/seg-d0-s2.ts"), &outside).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("video/seg-d0-s0.ts"))
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    std::fs::remove_file(dir.join("video/seg-d0-s1.ts")).unwrap();
+    std::fs::remove_file(dir.join("video/seg-d0-s2.ts")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("video/seg-d0-s2.ts")).unwrap();
+    // The journal loses the record of the fourth segment, whose file stays.
+    let journal = std::fs::read_to_string(dir.join("journal.log")).unwrap();
+    let kept: String =
+        journal.lines().filter(|l| !l.contains(r#""media_sequence":3"#)).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("journal.log"), kept).unwrap();
+
+    for _ in 0..2 {
+        let out = stowage(store.path(), &["verify", "asset"]);
+        assert_eq!(out.status.code(), Some(1), "damage is a failure, every time it is found");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("seg-d0-s0.ts is 10 bytes long"), "{text}");
+        assert!(text.contains("seg-d0-s1.ts is missing"), "{text}");
+        assert!(text.contains("seg-d0-s2.ts is not a regular file"), "{text}");
+        assert!(text.contains("seg-d0-s3.ts is there but the journal has no record of it"), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("4 damaged or lost segment(s)") && err.contains("--repair"), "{err}");
+    }
+    let text = stdout_ok(&stowage(store.path(), &["verify", "--repair", "asset"]));
+    assert!(text.contains("4 damaged or lost segment(s) are pending again") && text.contains("resume asset"));
+    let v: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "asset"]))).unwrap();
+    assert_eq!(
+        (v["renditions"][0]["segments_finished"].as_u64(), v["finished"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert!(std::fs::metadata(&outside).is_ok(), "what the link pointed at is left alone");
+    stdout_ok(&stowage(store.path(), &["verify", "asset"]));
+
+    // A journal deleted outright: every stored file is named as unrecorded.
+    let other = store_asset(store.path(), "other", 6, StoragePolicy::default());
+    std::fs::remove_file(other.join("journal.log")).unwrap();
+    let out = stowage(store.path(), &["verify", "other"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("journal.log is missing"), "{text}");
+    assert_eq!(text.matches("the journal has no record of it").count(), 6, "{text}");
+}
+
+#[test]
+fn list_and_resume_show_damaged_bundles_with_the_reason() {
+    let store = tempfile::tempdir().unwrap();
+    // "fine" is finished, so that resuming has nothing to fetch (its URL is not served).
+    for id in ["corrupt", "cut", "future", "hostile", "lockdir", "fine"] {
+        store_asset(store.path(), id, if id == "fine" { 6 } else { 3 }, StoragePolicy::default());
+    }
+    let manifest = |id: &str| store.path().join(id).join("manifest.json");
+    std::fs::write(manifest("corrupt"), "{ this is not json").unwrap();
+    let text = std::fs::read_to_string(manifest("cut")).unwrap();
+    std::fs::write(manifest("cut"), &text[..text.len() / 3]).unwrap();
+    std::fs::write(manifest("future"), text.replacen("\"version\": 1", "\"version\": 7", 1)).unwrap();
+    let hostile =
+        std::fs::read_to_string(manifest("hostile")).unwrap().replacen("\"video\"", "\"../../etc\"", 1);
+    std::fs::write(manifest("hostile"), hostile).unwrap();
+    std::fs::remove_file(store.path().join("lockdir/.lock")).unwrap();
+    std::fs::create_dir(store.path().join("lockdir/.lock")).unwrap();
+
+    let text = stdout_ok(&stowage(store.path(), &["list"]));
+    assert_eq!(text.matches("DAMAGED").count(), 5, "{text}");
+    assert!(text.contains("damaged (5)"), "{text}");
+    assert!(text.contains("corrupt: invalid manifest") && text.contains("cut: invalid manifest"), "{text}");
+    assert!(text.contains("future: ") && text.contains("format version 7"), "{text}");
+    assert!(text.contains("hostile: ") && text.contains("../../etc"), "{text}");
+    assert!(text.contains("lockdir: ") && text.contains(".lock"), "{text}");
+    let v: Value = serde_json::from_str(&stdout_ok(&stowage(store.path(), &["list", "--json"]))).unwrap();
+    assert_eq!(v["damaged"].as_array().unwrap().len(), 5);
+    assert!(v["damaged"][0]["size_on_disk"].as_u64().unwrap() > 0);
+
+    // The damaged ones are named, and the command fails.
+    let out = stowage(store.path(), &["resume"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("nothing to resume"));
+    assert!(err.contains("5 bundle(s)") && err.contains("cannot be resumed"), "{err}");
+    for id in ["corrupt", "cut", "future", "hostile", "lockdir"] {
+        assert!(err.contains(&format!("{id}: damaged")), "{id}: {err}");
+    }
+    let out = stowage(store.path(), &["resume", "future"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot resume future: damaged") && err.contains("version 7"), "{err}");
+
+    for id in ["corrupt", "cut", "future", "hostile", "lockdir"] {
+        stdout_ok(&stowage(store.path(), &["remove", id]));
+    }
+    let text = stdout_ok(&stowage(store.path(), &["list"]));
+    assert!(!text.contains("DAMAGED"), "{text}");
+}
+
+#[test]
+fn what_a_removal_cut_short_left_is_listed_and_purged() {
+    let store = tempfile::tempdir().unwrap();
+    store_asset(store.path(), "kept", 6, StoragePolicy::default().priority(Priority::Important));
+    // What a purge killed after taking the manifest leaves, and what a removal killed after marking the
+    // folder leaves.
+    let left = store_asset(store.path(), "left", 6, StoragePolicy::default());
+    std::fs::remove_file(left.join("manifest.json")).unwrap();
+    let marked = store_asset(store.path(), "marked", 6, StoragePolicy::default());
+    std::fs::rename(&marked, store.path().join(".removing-marked")).unwrap();
+
+    let text = stdout_ok(&stowage(store.path(), &["list"]));
+    let line = text.lines().find(|l| l.trim_start().starts_with("left")).expect("the leftover is listed");
+    assert!(line.contains("DAMAGED") && line.contains("KB"), "{text}");
+    assert!(text.contains("left: ") && text.contains("no manifest.json"), "{text}");
+    assert!(!store.path().join(".removing-marked").exists(), "listing finishes a marked removal");
+
+    let text = stdout_ok(&stowage(store.path(), &["purge", "--quota", "1T"]));
+    assert!(text.contains("removed") && text.contains("left") && text.contains("did not finish"), "{text}");
+    assert!(!left.exists());
+    let text = stdout_ok(&stowage(store.path(), &["list"]));
+    assert!(text.contains("1 asset(s)") && !text.contains("DAMAGED"), "{text}");
 }
 
 #[test]

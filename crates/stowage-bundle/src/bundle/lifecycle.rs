@@ -34,6 +34,13 @@ pub struct OpenReport {
     pub damaged_segments: Vec<(SegmentId, SegmentProblem)>,
     /// Journal records naming segments outside the plan (ignored).
     pub unknown_records: usize,
+    /// Whether the journal file was missing (deleted, or never written by a creation that did not finish):
+    /// nothing counts as stored.
+    pub journal_missing: bool,
+    /// Entries that are neither stored nor recorded as gaps although the manifest, as last written, said
+    /// the download was over: the journal lost their records. They count as not stored, and the manifest
+    /// says so from now on.
+    pub unaccounted_segments: Vec<SegmentId>,
     /// Segments finished (journaled and intact).
     pub finished_segments: usize,
 }
@@ -142,8 +149,9 @@ impl Bundle {
         let mut report = OpenReport::default();
         remove_temp_files(&*storage, &dir, &manifest, &mut report.removed_temp_files)?;
 
-        let contents = ledger::read_journal(&*storage, &dir)?;
         let journal_path = dir.join(JOURNAL_FILE);
+        report.journal_missing = !storage.exists(&journal_path).at(&journal_path)?;
+        let contents = ledger::read_journal(&*storage, &dir)?;
         report.torn_journal_tail = contents.torn_tail;
         report.corrupt_journal_lines = contents.corrupt_lines.clone();
         let mut journal_len = contents.valid_len;
@@ -160,6 +168,15 @@ impl Bundle {
         report.damaged_segments = problems;
         report.unknown_records = unknown;
         report.finished_segments = finished.len();
+        if manifest.finished {
+            // The manifest as last written said every entry was stored or a gap; what the journal does not
+            // account for now was lost with its record.
+            let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+            let damaged: HashSet<&SegmentId> = report.damaged_segments.iter().map(|(id, _)| id).collect();
+            report.unaccounted_segments = super::plan_ids(&manifest)
+                .filter(|id| !finished.contains_key(id) && !gaps.contains(id) && !damaged.contains(id))
+                .collect();
+        }
 
         manifest.accessed = SystemTime::now();
         ledger::refresh_manifest(&mut manifest, &finished);
@@ -182,11 +199,20 @@ impl Bundle {
         report: OpenReport,
     ) -> Self {
         let index = ledger::index_plan(&manifest);
+        let mut damaged: HashMap<SegmentId, SegmentProblem> =
+            report.damaged_segments.iter().cloned().collect();
+        for id in &report.unaccounted_segments {
+            if let Some(&(ri, _)) = index.get(id) {
+                let path = ledger::segment_path(&dir, &manifest.renditions[ri].plan, id);
+                damaged.insert(id.clone(), SegmentProblem::Unaccounted { path });
+            }
+        }
         let state = State {
             manifest,
             index,
             finished,
             busy: HashSet::new(),
+            damaged,
             journal: Some(journal),
             journal_len,
             journal_epoch: 0,
@@ -218,12 +244,8 @@ impl Bundle {
     /// Deletes the bundle from disk (for a cancelled download whose partial bundle is not kept). Other
     /// handles to it fail from then on.
     pub fn delete(self) -> Result<()> {
-        let storage = Arc::clone(&self.inner.storage);
-        let dir = self.inner.dir.clone();
-        // The manifest goes first: from then on the folder is no bundle, whatever happens to the rest.
-        let manifest = dir.join(MANIFEST_FILE);
-        storage.remove_file(&manifest).at(&manifest)?;
-        storage.remove_dir_all(&dir).at(&dir)
+        // Renamed first, then deleted: a crash leaves a folder marked for removal, never half a bundle.
+        crate::store::remove_bundle_dir(&*self.inner.storage, &self.inner.dir)
     }
 }
 

@@ -3,7 +3,9 @@
 
 use super::{Bundle, State, lock_state};
 use crate::error::{Error, IoContext, Result};
-use crate::ledger::{self, MANIFEST_FILE, SOURCE_DIR};
+use crate::id::SegmentId;
+use crate::journal::JournalRecord;
+use crate::ledger::{self, KEYS_DIR, MANIFEST_FILE, SOURCE_DIR};
 use crate::manifest::{
     BundlePlan, Manifest, ManifestRendition, RenditionPlan, RenditionState, StoragePolicy,
 };
@@ -32,6 +34,78 @@ impl Bundle {
             r.playlist = String::new();
             state.manifest.renditions.push(ManifestRendition { plan: r, state: RenditionState::default() });
         }
+        state.index = ledger::index_plan(&state.manifest);
+        state.rebuild_summaries();
+        self.save_manifest(&mut state)?;
+        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished)
+    }
+
+    /// Starts a rendition again from a new plan, for a source media playlist that changed since the bundle
+    /// was made (a re-encoded asset, a playlist regenerated with other segments): what is stored of the
+    /// old one cannot be mixed with the new one. Every stored entry of the rendition is withdrawn from the
+    /// journal and its file removed, its kept keys and its gaps go, and its plan, source playlist and local
+    /// playlist are replaced; every entry of the new plan is pending and the bundle is no longer finished.
+    /// The other renditions are untouched.
+    ///
+    /// A crash at any point leaves a consistent bundle: the withdrawals are durable before anything is
+    /// removed, and the source playlist is replaced before the plan, so that a bundle still planned from
+    /// the old playlist is found changed again when it is next compared with the source.
+    ///
+    /// Fails with [`Error::UnknownRendition`] when the bundle has no rendition `plan.id`, and with
+    /// [`Error::InvalidPlan`] when the new plan is not usable.
+    pub fn reset_rendition(&self, plan: RenditionPlan) -> Result<()> {
+        // What is durable is what the withdrawals below follow.
+        self.inner.flush()?;
+        let storage = &*self.inner.storage;
+        let mut state = lock_state(&self.inner.state);
+        let ri = state
+            .manifest
+            .renditions
+            .iter()
+            .position(|r| r.plan.id == plan.id)
+            .ok_or_else(|| Error::UnknownRendition { rendition: plan.id.to_string() })?;
+        let mut check = BundlePlan::new(state.manifest.asset.clone());
+        check.renditions = state.manifest.renditions.iter().map(|r| r.plan.clone()).collect();
+        check.renditions[ri] = plan.clone();
+        check.validate()?;
+
+        let old = state.manifest.renditions[ri].plan.clone();
+        let gaps: Vec<SegmentId> = state
+            .manifest
+            .gaps
+            .iter()
+            .filter(|g| g.segment.rendition == old.id)
+            .map(|g| g.segment.clone())
+            .collect();
+        let recorded: Vec<SegmentId> =
+            old.segment_ids().filter(|id| state.finished.contains_key(id) || gaps.contains(id)).collect();
+        for (i, id) in recorded.iter().enumerate() {
+            // One sync for them all, with the last.
+            let last = i + 1 == recorded.len();
+            self.append_record(&mut state, &JournalRecord::Drop { id: id.clone() }, last)?;
+            state.remove_finished(id);
+        }
+        state.manifest.gaps.retain(|g| g.segment.rendition != old.id);
+        state.damaged.retain(|id, _| id.rendition != old.id);
+        for id in old.segment_ids() {
+            let path = ledger::segment_path(&self.inner.dir, &old, &id);
+            match storage.remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::from_io(&path, e)),
+            }
+        }
+        let keys = self.inner.dir.join(old.id.as_str()).join(KEYS_DIR);
+        match storage.remove_dir_all(&keys) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::from_io(&keys, e)),
+        }
+        let source = self.inner.dir.join(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
+        ledger::write_atomic(storage, &source, plan.playlist.as_bytes())?;
+        let mut plan = plan;
+        plan.playlist = String::new();
+        state.manifest.renditions[ri] = ManifestRendition { plan, state: RenditionState::default() };
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;

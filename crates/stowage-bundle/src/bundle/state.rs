@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::id::{SegmentId, SegmentKind};
-use crate::ledger::{self, Finished};
+use crate::ledger::{self, Finished, SegmentProblem};
 use crate::manifest::{Manifest, TimeRange};
 use crate::storage::StorageFile;
 
@@ -14,6 +14,9 @@ pub(super) struct State {
     pub(super) index: HashMap<SegmentId, (usize, usize)>,
     pub(super) finished: HashMap<SegmentId, Finished>,
     pub(super) busy: HashSet<SegmentId>,
+    /// Entries found damaged or lost when the bundle was opened, not stored again since: what `verify`
+    /// reports (and repairs) besides what it finds itself.
+    pub(super) damaged: HashMap<SegmentId, SegmentProblem>,
     /// The open journal, `None` after a failed append until it is repaired.
     pub(super) journal: Option<Box<dyn StorageFile>>,
     /// The journal's length up to its last complete record.
@@ -84,6 +87,7 @@ impl State {
         let is_init = entry.kind == SegmentKind::Init;
         let duration = entry.duration;
         let rendition = self.manifest.renditions[ri].plan.id.clone();
+        self.damaged.remove(&id);
         if let Some(old) = self.finished.insert(id, finished) {
             // Replaced: count it once.
             self.summaries[ri].finished -= 1;

@@ -5,12 +5,15 @@
 //! * `rendition`: a media playlist read into the bundle's rendition plan and the driver's jobs.
 //! * `jobs`: the jobs themselves, the key jobs fetched ahead of the segments, and the engine's view of them.
 //! * `policies`: the task's policies, from its configuration or its bundle, and a new bundle's plan.
+//! * `changes`: what differs between a bundle's plan of a rendition and its media playlist read again.
 
+mod changes;
 mod jobs;
 mod policies;
 mod rendition;
 mod wanted;
 
+pub(crate) use changes::playlist_changes;
 pub(crate) use jobs::{Crypto, Job, engine_plan, job_spec, key_jobs, merge_inits};
 pub(crate) use policies::{bundle_plan, task_policies};
 pub(crate) use rendition::{Built, build_rendition};

@@ -61,6 +61,11 @@ pub struct SessionConfig {
     /// may send the last segments back to be fetched, never leave a record of a partial one. A crash of
     /// the process loses nothing either way.
     pub bundle: BundleOptions,
+    /// Whether a rendition whose media playlist changed since its bundle was made (found when a task
+    /// continues a bundle) is started again: what was stored of it is dropped and it is fetched anew.
+    /// Off by default: the task then fails with [`Error::PlaylistChanged`](crate::Error::PlaylistChanged),
+    /// naming what changed, and nothing stored is touched.
+    pub restart_changed_renditions: bool,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -82,6 +87,7 @@ impl fmt::Debug for SessionConfig {
             .field("refresh_timeout", &self.refresh_timeout)
             .field("key_hook", &self.key_hook.is_some())
             .field("bundle", &self.bundle)
+            .field("restart_changed_renditions", &self.restart_changed_renditions)
             .finish()
     }
 }
@@ -106,7 +112,16 @@ impl SessionConfig {
             refresh_timeout: Duration::from_secs(60),
             key_hook: None,
             bundle: BundleOptions::default(),
+            restart_changed_renditions: false,
         }
+    }
+
+    /// Starts again the renditions whose media playlist changed since their bundle was made, instead of
+    /// failing.
+    #[must_use]
+    pub fn restart_changed_renditions(mut self, yes: bool) -> Self {
+        self.restart_changed_renditions = yes;
+        self
     }
 
     /// Sets the session's name.

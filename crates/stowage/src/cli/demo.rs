@@ -2,8 +2,6 @@
 //! variants, English and French audio, English and French WebVTT subtitles) carried in the binary, served
 //! AES-128 encrypted from an in-process origin on 127.0.0.1.
 
-use std::io::Write as _;
-
 use anyhow::Context;
 use stowage_bundle::{AssetCache, Bundle};
 use stowage_origin::hls::{EncryptOptions, encrypt_rendition};
@@ -12,6 +10,7 @@ use stowage_task::config::{ContentConfiguration, DownloadConfiguration, MediaSel
 use stowage_task::{DownloadSession, SessionConfig};
 
 use super::download::run_tasks;
+use super::output;
 use super::store::StoreArgs;
 use super::units::human_bytes;
 
@@ -70,10 +69,8 @@ pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
     let demo = DemoOrigin::start(args.port)?;
     let url = demo.master_url();
     if args.serve {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{url}").context("writing to standard output")?;
-        out.flush().context("writing to standard output")?;
-        eprintln!("serving the demo asset, AES-128 encrypted, until interrupted (Ctrl-C)");
+        output::print(&format!("{url}\n"))?;
+        output::eprint("serving the demo asset, AES-128 encrypted, until interrupted (Ctrl-C)\n");
         loop {
             std::thread::park();
         }
@@ -91,7 +88,7 @@ pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    eprintln!("serving the built-in sample (H.264 + AAC, AES-128 encrypted) at {url}");
+    output::eprint(&format!("serving the built-in sample (H.264 + AAC, AES-128 encrypted) at {url}\n"));
     let path = runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
         // The demo always downloads afresh, so that it shows a whole download.
@@ -108,7 +105,7 @@ pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
     })?;
     let bundle = Bundle::open(&path).with_context(|| format!("opening {}", path.display()))?;
     let report = bundle.verify(false).with_context(|| format!("verifying {}", path.display()))?;
-    if !report.problems.is_empty() {
+    if !report.is_ok() {
         anyhow::bail!("the downloaded demo bundle has {} damaged segment(s)", report.problems.len());
     }
     let cache = AssetCache::open(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -117,14 +114,13 @@ pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|o| o.language.clone().map(|l| format!("{l} ({:?})", o.kind).to_lowercase()))
         .collect();
-    eprintln!(
-        "verified: {} segment(s), {} re-hashed; playable offline: {}; selections: {}",
+    output::eprint(&format!(
+        "verified: {} segment(s), {} re-hashed; playable offline: {}; selections: {}\n",
         report.checked,
         human_bytes(report.bytes_checked),
         if cache.is_playable_offline() { "yes" } else { "no" },
         languages.join(", ")
-    );
-    let mut out = std::io::stdout().lock();
+    ));
     if args.json {
         let line = serde_json::json!({
             "event": "verified",
@@ -133,10 +129,9 @@ pub(crate) fn run(store: &StoreArgs, args: &DemoArgs) -> anyhow::Result<()> {
             "bytes": report.bytes_checked,
             "playable_offline": cache.is_playable_offline(),
         });
-        writeln!(out, "{line}").context("writing to standard output")?;
-        return Ok(());
+        return output::print_json(&line);
     }
-    writeln!(out, "{}", path.display()).context("writing to standard output")?;
-    eprintln!("inspect:  stowage --store {} info {DEMO_ASSET}", store.dir()?.display());
+    output::print(&format!("{}\n", path.display()))?;
+    output::eprint(&format!("inspect:  stowage --store {} info {DEMO_ASSET}\n", store.dir()?.display()));
     Ok(())
 }

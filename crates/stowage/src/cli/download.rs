@@ -2,14 +2,11 @@
 //! their events; Ctrl-C suspends cleanly and says how to resume.
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
-use stowage_fetch::{ClientConfig, TlsConfig};
 use stowage_task::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
     Priority, StoragePolicy, VariantQualifier,
@@ -18,27 +15,26 @@ use stowage_task::events::{Progress, TaskEvent};
 use stowage_task::selection::ResolvedSelection;
 use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
 
+use super::output;
+use super::request::RequestArgs;
 use super::store::StoreArgs;
 use super::units::{format_utc, human_duration, parse_expiry, parse_size};
 
-/// Network options shared by the commands that download.
+/// Options of the commands that run downloads (`download` and `resume`).
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct NetArgs {
-    /// An HTTP header for every request, as `Name: value` (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    headers: Vec<String>,
-    /// A cookie for every request, as `name=value` (repeatable).
-    #[arg(long = "cookie", value_name = "NAME=VALUE")]
-    cookies: Vec<String>,
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    request: RequestArgs,
     /// A limit on the download rate, in bytes per second (like 5M or 500K).
     #[arg(long, value_name = "RATE")]
     rate_limit: Option<String>,
     /// Connections at once, in total (default 32; 16 per host).
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
-    /// Trust the certificate authorities in this PEM file, besides the web's.
-    #[arg(long, value_name = "PEM")]
-    ca_file: Option<PathBuf>,
+    /// When a rendition's media playlist changed since its download began, drop what was stored of it and
+    /// download it anew (without this, the download stops and says what changed).
+    #[arg(long)]
+    restart_changed: bool,
     /// Print the events as JSON lines instead of progress bars.
     #[arg(long)]
     json: bool,
@@ -77,7 +73,7 @@ pub(crate) struct DownloadArgs {
     #[arg(long)]
     tolerant: bool,
     #[command(flatten)]
-    net: NetArgs,
+    run: RunArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,7 +81,7 @@ pub(crate) struct ResumeArgs {
     /// The asset to resume (default: every unfinished asset in the store).
     asset: Option<String>,
     #[command(flatten)]
-    net: NetArgs,
+    run: RunArgs,
 }
 
 fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
@@ -122,40 +118,25 @@ fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
     Ok(config)
 }
 
-pub(crate) fn session_config(store: &StoreArgs, net: &NetArgs) -> anyhow::Result<SessionConfig> {
-    let mut config = SessionConfig::new(store.dir()?);
-    for header in &net.headers {
-        let Some((name, value)) = header.split_once(':') else {
-            bail!("-H {header}: expected `Name: value`");
-        };
-        config = config.header(name.trim(), value.trim());
+pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result<SessionConfig> {
+    let mut config = SessionConfig::new(store.dir()?).restart_changed_renditions(run.restart_changed);
+    for (name, value) in run.request.headers()? {
+        // A valid header value is visible ASCII, so it reads back as text.
+        config = config.header(name.as_str(), value.to_str().unwrap_or_default());
     }
-    for cookie in &net.cookies {
-        let Some((name, value)) = cookie.split_once('=') else {
-            bail!("--cookie {cookie}: expected `name=value`");
-        };
-        config = config.cookie(name.trim(), value.trim());
+    for (name, value) in run.request.cookies()? {
+        config = config.cookie(name, value);
     }
-    if let Some(rate) = &net.rate_limit {
+    if let Some(rate) = &run.rate_limit {
         config = config.rate_limit(Some(parse_size(rate).context("--rate-limit")?));
     }
-    if let Some(n) = net.connections {
+    if let Some(n) = run.connections {
         if n == 0 {
             bail!("--connections must be at least 1");
         }
         config = config.max_connections(n).max_connections_per_host(n);
     }
-    if let Some(path) = &net.ca_file {
-        // Both the reading and the reading of certificates are checked here, so that what goes wrong
-        // names the file: missing, unreadable, or holding no certificate that can be used.
-        let pem =
-            std::fs::read(path).with_context(|| format!("--ca-file {}: cannot read it", path.display()))?;
-        let tls = TlsConfig::default()
-            .try_add_root_certificates_pem(pem)
-            .with_context(|| format!("--ca-file {}", path.display()))?;
-        config = config.http(ClientConfig::default().tls(tls));
-    }
-    Ok(config)
+    Ok(config.http(run.request.client_config()?))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -168,7 +149,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result<()> {
     let config = configuration(args)?;
-    let session_config = session_config(store, &args.net)?;
+    let session_config = session_config(store, &args.run)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
@@ -176,31 +157,60 @@ pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result
             Some(name) => session.download_task_named(name, &args.url, config)?,
             None => session.download_task(&args.url, config)?,
         };
-        run_tasks(&session, vec![task], args.net.json).await
+        run_tasks(&session, vec![task], args.run.json).await
     })
 }
 
 pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()> {
-    let session_config = session_config(store, &args.net)?;
+    let session_config = session_config(store, &args.run)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
         let mut tasks = session.restore()?;
+        // What restoring passes over is said, never taken for "nothing to do": bundles that cannot be
+        // read, and unfinished ones that another process is writing.
+        let store = session.store().dir().display().to_string();
+        let listing = session.store().list().with_context(|| format!("listing {store}"))?;
+        let mut damaged: Vec<String> =
+            listing.damaged.iter().map(|d| format!("{}: damaged: {}", d.id, d.error)).collect();
+        let busy: Vec<String> = listing
+            .bundles
+            .iter()
+            .filter(|b| !b.finished && b.in_use)
+            .map(|b| format!("{}: being written by another process", b.asset.id))
+            .collect();
         if let Some(asset) = &args.asset {
             tasks.retain(|t| t.asset() == asset);
+            damaged.retain(|d| d.starts_with(&format!("{asset}: ")));
+            if let Some(why) = damaged.first().or(busy.iter().find(|b| b.starts_with(&format!("{asset}: "))))
+            {
+                bail!("cannot resume {why}");
+            }
             if tasks.is_empty() {
-                bail!(
-                    "`{asset}` is not an unfinished asset of the store {}",
-                    session.store().dir().display()
-                );
+                bail!("`{asset}` is not an unfinished asset of the store {store}");
             }
         }
-        if tasks.is_empty() {
-            let message = "nothing to resume: every asset in the store is finished\n";
-            std::io::stdout().lock().write_all(message.as_bytes()).context("writing to standard output")?;
+        if tasks.is_empty() && damaged.is_empty() && busy.is_empty() {
+            output::print("nothing to resume: every asset in the store is finished\n")?;
             return Ok(());
         }
-        run_tasks(&session, tasks, args.net.json).await
+        for line in &busy {
+            output::print(&format!("skipped {line}\n"))?;
+        }
+        let ran = if tasks.is_empty() { Ok(()) } else { run_tasks(&session, tasks, args.run.json).await };
+        if damaged.is_empty() {
+            return ran;
+        }
+        let damaged = format!(
+            "{} bundle(s) of the store {store} cannot be resumed:\n  {}\n`stowage list` shows them; \
+             `stowage remove ASSET` deletes one",
+            damaged.len(),
+            damaged.join("\n  ")
+        );
+        match ran {
+            Ok(()) => bail!("{damaged}"),
+            Err(e) => bail!("{e:#}\n{damaged}"),
+        }
     })
 }
 
@@ -252,7 +262,9 @@ pub(crate) async fn run_tasks(
                     task.wait_for_state(|s| !matches!(s, TaskState::Running | TaskState::Waiting)).await;
                 }
                 ui.finish();
-                eprintln!("\n{}", suspended_hint(session, &tasks));
+                output::eprint(&format!("
+{}
+", suspended_hint(session, &tasks)));
                 std::process::exit(130);
             }
         }
@@ -264,7 +276,7 @@ pub(crate) async fn run_tasks(
             Ok(path) => {
                 if !json {
                     let complete = matches!(task.state(), TaskState::Finished { complete: true });
-                    println_out(&format!(
+                    output::print(&format!(
                         "{} {}\n  play it: ffplay {}\n",
                         if complete { "downloaded" } else { "downloaded, INCOMPLETE (gaps recorded):" },
                         path.display(),
@@ -273,22 +285,42 @@ pub(crate) async fn run_tasks(
                 }
             }
             Err(e) => {
+                let changed = matches!(e, stowage_task::Error::PlaylistChanged { .. });
                 let line = format!("{}: {e}", task.asset());
-                if !failures.contains(&line) {
-                    failures.push(line);
+                if !failures.iter().any(|(l, _, _)| l == &line) {
+                    failures.push((line, task.asset().to_owned(), changed));
                 }
             }
         }
     }
     if failures.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "{}\nfinished segments are kept; `stowage --store {} resume` continues",
-            failures.join("\n"),
-            session.store().dir().display()
-        )
+        return Ok(());
     }
+    // What to try next names only what exists: a failure before anything was stored leaves nothing to
+    // resume.
+    let store = session.store().dir().display().to_string();
+    let resumable: Vec<String> = session
+        .store()
+        .list()
+        .map(|l| l.bundles.into_iter().filter(|b| !b.finished).map(|b| b.asset.id).collect())
+        .unwrap_or_default();
+    let mut lines = Vec::new();
+    for (line, asset, changed) in failures {
+        lines.push(line);
+        if changed {
+            lines.push(format!(
+                "what was stored of the changed rendition(s) is kept until `stowage --store {store} resume \
+                 --restart-changed {asset}` downloads them anew"
+            ));
+        } else if resumable.contains(&asset) {
+            lines.push(format!(
+                "finished segments are kept; `stowage --store {store} resume {asset}` continues"
+            ));
+        } else {
+            lines.push(format!("nothing of {asset} was stored"));
+        }
+    }
+    bail!("{}", lines.join("\n"))
 }
 
 /// What to say once Ctrl-C suspended the tasks: how to resume those that stored something. A task
@@ -309,10 +341,6 @@ fn suspended_hint(session: &DownloadSession, tasks: &[DownloadTask]) -> String {
         ),
         _ => format!("suspended; finished segments are kept. Resume with:\n  stowage --store {dir} resume"),
     }
-}
-
-fn println_out(text: &str) -> anyhow::Result<()> {
-    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to standard output")
 }
 
 /// Labels for a task's renditions, in plan order, from the resolved selection.
@@ -366,7 +394,7 @@ impl Ui {
             total.set_style(bar_style(
                 "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
             ));
-            total.set_prefix(short(task.asset(), 14));
+            total.set_prefix(output::line(&short(task.asset(), 14)));
             total.set_message("starting");
             map.insert(
                 task.asset().to_owned(),
@@ -383,33 +411,45 @@ impl Ui {
                 if let Value::Object(map) = &mut line {
                     map.insert("asset".into(), json!(task.asset()));
                 }
-                println_out(&(line.to_string() + "\n"))
+                output::print_json(&line)
             }
             Self::Bars { multi, tasks } => {
                 let Some(bars) = tasks.get_mut(task.asset()) else { return Ok(()) };
                 match event {
                     TaskEvent::WillDownloadTo { path } => {
-                        bars.total.println(format!("downloading to {}", path.display()));
+                        bars.total.println(output::line(&format!("downloading to {}", path.display())));
                     }
                     TaskEvent::MediaSelectionResolved(selection) => {
                         bars.labels = labels(selection);
                         for label in &bars.labels {
                             let bar = multi.insert_before(&bars.total, ProgressBar::new(0));
                             bar.set_style(bar_style("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {msg}"));
-                            bar.set_prefix(short(label, 14));
+                            bar.set_prefix(output::line(&short(label, 14)));
                             bars.renditions.push(bar);
                         }
                     }
                     TaskEvent::Progress(progress) => update(bars, progress),
                     TaskEvent::SegmentRetried { job, attempt, cause, delay, retry_after, until, .. } => {
                         let what = format!("{job} (attempt {attempt})");
-                        bars.total.set_message(waiting(&what, cause, *delay, *retry_after, *until));
+                        bars.total.set_message(output::line(&waiting(
+                            &what,
+                            cause,
+                            *delay,
+                            *retry_after,
+                            *until,
+                        )));
                     }
                     TaskEvent::RequestRetried { uri, cause, delay, retry_after, until, .. } => {
-                        bars.total.set_message(waiting(uri, cause, *delay, *retry_after, *until));
+                        bars.total.set_message(output::line(&waiting(
+                            uri,
+                            cause,
+                            *delay,
+                            *retry_after,
+                            *until,
+                        )));
                     }
                     TaskEvent::SegmentMissing(failure) => {
-                        bars.total.println(format!("gap recorded: {failure}"));
+                        bars.total.println(output::line(&format!("gap recorded: {failure}")));
                     }
                     TaskEvent::Finished { complete, .. } => {
                         for bar in &bars.renditions {
@@ -425,7 +465,7 @@ impl Ui {
                         for bar in &bars.renditions {
                             bar.abandon();
                         }
-                        bars.total.abandon_with_message(format!("failed: {e}"));
+                        bars.total.abandon_with_message(output::line(&format!("failed: {e}")));
                     }
                     _ => {}
                 }

@@ -2,16 +2,18 @@
 //!
 //! The JSON shape is documented in the crate's root docs; keep the two in step.
 
+mod json;
+
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use anyhow::Context;
-use serde_json::{Value, json};
 use stowage_playlist::{
     ByteRange, IFrameStreamInf, KeyMethod, MasterPlaylist, MediaPlaylist, MediaType, ParserOptions, Playlist,
     PlaylistType, Rendition, ResolvedMedia, Variant, Warning, resolve_uri,
 };
 
+use super::output;
+use super::request::RequestArgs;
 use super::source::{Loaded, Loader, Location};
 use super::table;
 use super::units::{human_bytes, human_duration};
@@ -35,10 +37,12 @@ pub(crate) struct InspectArgs {
     /// List every segment of a media playlist in the summary.
     #[arg(long)]
     segments: bool,
+    #[command(flatten)]
+    request: RequestArgs,
 }
 
 pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let mut loader = Loader::default();
+    let mut loader = Loader::new(&args.request)?;
     let loaded = loader.load(&args.source)?;
     let options = if args.lenient { ParserOptions::lenient() } else { ParserOptions::strict() };
     let parsed = Playlist::parse_with(&loaded.bytes, &options)
@@ -53,7 +57,7 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
             let children =
                 if args.shallow { Vec::new() } else { load_children(&mut loader, &loaded.location, master) };
             if args.json {
-                master_json(master, base, &children, &parsed.warnings)?.to_string() + "\n"
+                output::json(&json::master_json(master, base, &children, &parsed.warnings)?) + "\n"
             } else {
                 master_text(master, &loaded.location, &children, &parsed.warnings)
             }
@@ -61,14 +65,13 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
         Playlist::Media(media) => {
             let resolved = media.resolve(base)?;
             if args.json {
-                media_json(media, &resolved, &parsed.warnings).to_string() + "\n"
+                output::json(&json::media_json(media, &resolved, base, &parsed.warnings)?) + "\n"
             } else {
                 media_text(media, &resolved, &loaded.location, &parsed.warnings, args.segments)
             }
         }
     };
-    std::io::stdout().lock().write_all(out.as_bytes()).context("writing to standard output")?;
-    Ok(())
+    output::print(&out)
 }
 
 /// What a child media playlist told us: its duration, or why it could not be had.
@@ -467,189 +470,9 @@ fn media_text(
     out
 }
 
-fn warnings_json(warnings: &[Warning]) -> Value {
-    warnings
-        .iter()
-        .map(|w| json!({"line": w.line, "column": w.column, "message": w.kind.to_string()}))
-        .collect()
-}
-
-fn range_json(range: Option<ByteRange>) -> Value {
-    match range {
-        Some(r) => json!({"length": r.length, "offset": r.offset}),
-        None => Value::Null,
-    }
-}
-
-fn resolve_opt(base: Option<&str>, uri: &str) -> anyhow::Result<String> {
-    match base {
-        Some(base) => Ok(resolve_uri(base, uri)?),
-        None => Ok(uri.to_owned()),
-    }
-}
-
-fn child_json(child: Option<&Child>) -> (Value, Value) {
-    match child {
-        Some(Ok(c)) => (json!({"duration": c.duration, "segments": c.segments}), Value::Null),
-        Some(Err(e)) => (Value::Null, json!(e)),
-        None => (Value::Null, Value::Null),
-    }
-}
-
-fn master_json(
-    master: &MasterPlaylist<'_>,
-    base: Option<&str>,
-    children: &[Child],
-    warnings: &[Warning],
-) -> anyhow::Result<Value> {
-    let mut variants = Vec::new();
-    for (i, v) in master.variants().enumerate() {
-        let inf = &v.stream_inf;
-        let child = children.get(i);
-        let (media, error) = child_json(child);
-        variants.push(json!({
-            "uri": resolve_opt(base, &v.uri)?,
-            "uri_as_written": v.uri,
-            "bandwidth": inf.bandwidth(),
-            "average_bandwidth": inf.average_bandwidth(),
-            "score": inf.score(),
-            "codecs": inf.codecs(),
-            "supplemental_codecs": inf.supplemental_codecs(),
-            "resolution": inf.resolution().map(|r| json!({"width": r.width, "height": r.height})),
-            "frame_rate": inf.frame_rate(),
-            "hdcp_level": inf.hdcp_level(),
-            "allowed_cpc": inf.allowed_cpc(),
-            "video_range": inf.video_range(),
-            "req_video_layout": inf.req_video_layout(),
-            "stable_variant_id": inf.stable_variant_id(),
-            "audio": inf.audio(),
-            "video": inf.video(),
-            "subtitles": inf.subtitles(),
-            "closed_captions": inf.closed_captions(),
-            "pathway_id": inf.pathway_id(),
-            "program_id": inf.program_id(),
-            "media": media,
-            "media_error": error,
-            "estimated_bytes": estimated_bytes(v, child),
-        }));
-    }
-    let mut renditions = Vec::new();
-    let mut child_index = master.variants().count();
-    for r in master.renditions() {
-        let child = if r.uri().is_some() {
-            child_index += 1;
-            children.get(child_index - 1)
-        } else {
-            None
-        };
-        let (media, error) = child_json(child);
-        renditions.push(json!({
-            "type": media_type_name(r.media_type(), r.media_type_text()),
-            "uri": r.uri().map(|u| resolve_opt(base, u)).transpose()?,
-            "uri_as_written": r.uri(),
-            "group_id": r.group_id(),
-            "language": r.language(),
-            "assoc_language": r.assoc_language(),
-            "name": r.name(),
-            "stable_rendition_id": r.stable_rendition_id(),
-            "default": r.default().unwrap_or(false),
-            "autoselect": r.autoselect().unwrap_or(false),
-            "forced": r.forced().unwrap_or(false),
-            "instream_id": r.instream_id(),
-            "bit_depth": r.bit_depth(),
-            "sample_rate": r.sample_rate(),
-            "characteristics": r.characteristics(),
-            "channels": r.channels(),
-            "media": media,
-            "media_error": error,
-        }));
-    }
-    let mut i_frame_variants = Vec::new();
-    for v in master.i_frame_variants() {
-        i_frame_variants.push(json!({
-            "uri": v.uri().map(|u| resolve_opt(base, u)).transpose()?,
-            "bandwidth": v.bandwidth(),
-            "average_bandwidth": v.average_bandwidth(),
-            "codecs": v.codecs(),
-            "resolution": v.resolution().map(|r| json!({"width": r.width, "height": r.height})),
-            "video_range": v.video_range(),
-            "video": v.video(),
-        }));
-    }
-    let session_keys: Vec<Value> = master
-        .session_keys()
-        .map(|k| json!({"method": method_name(k.method()), "uri": k.uri(), "keyformat": k.keyformat()}))
-        .collect();
-    let session_data: Vec<Value> = master
-        .session_data()
-        .map(
-            |d| json!({"data_id": d.data_id(), "value": d.value(), "uri": d.uri(), "language": d.language()}),
-        )
-        .collect();
-    Ok(json!({
-        "kind": "master",
-        "version": master.version(),
-        "independent_segments": master.has_independent_segments(),
-        "variants": variants,
-        "renditions": renditions,
-        "i_frame_variants": i_frame_variants,
-        "session_keys": session_keys,
-        "session_data": session_data,
-        "content_steering": master.content_steering().map(|c| json!({
-            "server_uri": c.server_uri(), "pathway_id": c.pathway_id()
-        })),
-        "warnings": warnings_json(warnings),
-    }))
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::from("0x"), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
-    })
-}
-
-fn media_json(media: &MediaPlaylist<'_>, resolved: &ResolvedMedia<'_>, warnings: &[Warning]) -> Value {
-    let segments: Vec<Value> = resolved
-        .segments
-        .iter()
-        .map(|s| {
-            json!({
-                "media_sequence": s.media_sequence,
-                "discontinuity_sequence": s.discontinuity_sequence,
-                "discontinuity": s.discontinuity,
-                "gap": s.gap,
-                "uri": s.uri,
-                "uri_as_written": s.uri_as_written,
-                "duration": s.duration.to_f64(),
-                "title": s.title,
-                "start": s.start,
-                "program_date_time": s.program_date_time.map(|t| t.to_string()),
-                "bitrate": s.bitrate,
-                "byte_range": range_json(s.byte_range),
-                "map": s.map.as_ref().map(|m| json!({"uri": m.uri, "byte_range": range_json(m.byte_range)})),
-                "keys": s.keys.iter().map(|k| json!({
-                    "method": method_name(k.method),
-                    "keyformat": k.keyformat,
-                    "uri": k.uri,
-                    "iv": hex(&k.iv),
-                    "iv_is_explicit": k.iv_is_explicit,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json!({
-        "kind": "media",
-        "version": media.version(),
-        "target_duration": media.target_duration().map(|d| d.to_f64()),
-        "media_sequence": media.media_sequence(),
-        "discontinuity_sequence": media.discontinuity_sequence(),
-        "playlist_type": playlist_type_name(media.playlist_type()),
-        "ended": media.is_ended(),
-        "i_frames_only": media.is_i_frames_only(),
-        "independent_segments": media.has_independent_segments(),
-        "total_duration": resolved.total_duration,
-        "segments": segments,
-        "warnings": warnings_json(warnings),
     })
 }

@@ -3,6 +3,8 @@
 mod demo;
 mod download;
 mod inspect;
+mod output;
+mod request;
 mod source;
 mod store;
 mod units;
@@ -62,8 +64,18 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Lays out rows as columns separated by two spaces, each as wide as its widest cell.
+/// Writes the error that ended the command to standard error.
+pub(crate) fn report_error(e: &anyhow::Error) {
+    // `{:#}` prints the whole chain of context on one line: what failed, then why.
+    output::eprint(&format!("stowage: {e:#}\n"));
+}
+
+/// Lays out rows as columns separated by two spaces, each as wide as its widest cell. Cells are made
+/// inert first, so that the columns line up with what is shown.
 fn table(out: &mut String, rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|row| row.iter().map(|cell| output::inert(cell).into_owned()).collect()).collect();
+    let rows = &rows;
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))

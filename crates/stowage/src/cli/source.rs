@@ -7,6 +7,8 @@ use anyhow::{Context, bail};
 use stowage_fetch::{Client, ClientConfig, Request};
 use stowage_playlist::resolve_uri;
 
+use super::request::{Credentials, RequestArgs};
+
 /// Playlists larger than this are refused before parsing, whatever their source: the parser's own input
 /// limit says the same, but reading stops here first.
 const MAX_PLAYLIST_BYTES: u64 = 64 << 20;
@@ -48,6 +50,10 @@ pub(crate) struct Loaded {
 #[derive(Default)]
 pub(crate) struct Loader {
     http: Option<(tokio::runtime::Runtime, Client)>,
+    /// The client's settings (certificate authorities).
+    config: ClientConfig,
+    /// Headers and cookies sent with every request.
+    credentials: Credentials,
 }
 
 fn is_http(s: &str) -> bool {
@@ -56,17 +62,15 @@ fn is_http(s: &str) -> bool {
 }
 
 impl Loader {
+    /// A loader that makes its requests with `request`'s headers, cookies and certificate authorities.
+    pub(crate) fn new(request: &RequestArgs) -> anyhow::Result<Self> {
+        Ok(Self { http: None, config: request.client_config()?, credentials: Credentials::new(request)? })
+    }
+
     /// Loads what the user named: `-` for standard input, an http(s) URL, or a file path.
     pub(crate) fn load(&mut self, source: &str) -> anyhow::Result<Loaded> {
         if source == "-" {
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .take(MAX_PLAYLIST_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .context("reading standard input")?;
-            if bytes.len() as u64 > MAX_PLAYLIST_BYTES {
-                bail!("standard input is larger than {MAX_PLAYLIST_BYTES} bytes");
-            }
+            let bytes = read_limited(std::io::stdin()).context("standard input")?;
             return Ok(Loaded { bytes, location: Location::Stdin });
         }
         if is_http(source) {
@@ -137,7 +141,7 @@ impl Loader {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")
-                .and_then(|rt| Ok((rt, Client::new(ClientConfig::default())?)));
+                .and_then(|rt| Ok((rt, Client::new(self.config.clone())?)));
             match made {
                 Ok(pair) => self.http = Some(pair),
                 Err(e) => {
@@ -150,8 +154,8 @@ impl Loader {
         runtime.block_on(async {
             let mut set = tokio::task::JoinSet::new();
             for (i, url) in urls.into_iter().enumerate() {
-                let client = client.clone();
-                set.spawn(async move { (i, fetch(&client, &url).await) });
+                let (client, credentials) = (client.clone(), self.credentials.clone());
+                set.spawn(async move { (i, fetch(&client, &credentials, &url).await) });
             }
             let mut results: Vec<Option<anyhow::Result<Loaded>>> = Vec::new();
             results.resize_with(set.len(), || None);
@@ -166,19 +170,28 @@ impl Loader {
     }
 }
 
-async fn fetch(client: &Client, url: &str) -> anyhow::Result<Loaded> {
-    let request = Request::get(url)?.decode_content(true).max_size(MAX_PLAYLIST_BYTES);
+async fn fetch(client: &Client, credentials: &Credentials, url: &str) -> anyhow::Result<Loaded> {
+    let request = credentials.apply(Request::get(url)?).decode_content(true).max_size(MAX_PLAYLIST_BYTES);
     let response = client.get(request).await?;
     let location = Location::Url(response.uri().to_owned());
     let bytes = response.bytes().await?.to_vec();
     Ok(Loaded { bytes, location })
 }
 
+/// Reads a playlist file, never more than the limit: the limit is applied while reading, since a device
+/// (`/dev/zero`), a pipe or a file still growing says nothing true of its length beforehand.
 fn read_file(path: &Path) -> anyhow::Result<Loaded> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.len() > MAX_PLAYLIST_BYTES {
-        bail!("{}: larger than {MAX_PLAYLIST_BYTES} bytes, not a playlist", path.display());
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let bytes = read_limited(file).with_context(|| format!("{}", path.display()))?;
     Ok(Loaded { bytes, location: Location::File(path.to_owned()) })
+}
+
+/// Reads everything `input` holds, failing once it holds more than [`MAX_PLAYLIST_BYTES`].
+fn read_limited(input: impl Read) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input.take(MAX_PLAYLIST_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PLAYLIST_BYTES {
+        bail!("larger than {MAX_PLAYLIST_BYTES} bytes, not a playlist");
+    }
+    Ok(bytes)
 }

@@ -1,6 +1,5 @@
 //! The store of bundles: `list`, `info`, `verify`, `remove`, `purge`, `policy`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -8,9 +7,10 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use stowage_bundle::{
     AssetCache, Bundle, BundleSummary, Manifest, Priority, PurgeOptions, PurgeReason, RenditionKind,
-    SegmentProblem, StorageManager, StoragePolicy,
+    StorageManager, StoragePolicy,
 };
 
+use super::output::{print, print_json};
 use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
 
 /// Where bundles are kept, shared by every command that uses the store.
@@ -119,10 +119,6 @@ pub(crate) struct PolicyArgs {
     priority: Option<String>,
 }
 
-fn print(text: &str) -> anyhow::Result<()> {
-    std::io::stdout().lock().write_all(text.as_bytes()).context("writing to standard output")
-}
-
 fn priority_name(priority: Priority) -> &'static str {
     match priority {
         Priority::Important => "important",
@@ -167,41 +163,54 @@ pub(crate) fn list(store: &StoreArgs, args: &ListArgs) -> anyhow::Result<()> {
     let manager = store.manager()?;
     let listing = manager.list().with_context(|| format!("listing {}", manager.dir().display()))?;
     if args.json {
-        let unreadable: Vec<Value> = listing
-            .unreadable
+        let damaged: Vec<Value> = listing
+            .damaged
             .iter()
-            .map(|u| json!({"path": u.path, "error": u.error.to_string()}))
+            .map(
+                |d| json!({"id": d.id, "path": d.path, "size_on_disk": d.size, "error": d.error.to_string()}),
+            )
             .collect();
         let bundles: Vec<Value> = listing.bundles.iter().map(summary_json).collect();
-        return print(&(json!({"bundles": bundles, "unreadable": unreadable}).to_string() + "\n"));
+        return print_json(&json!({"bundles": bundles, "damaged": damaged}));
     }
     let mut out = format!("store  {}\n", manager.dir().display());
-    if listing.bundles.is_empty() {
+    if listing.bundles.is_empty() && listing.damaged.is_empty() {
         out.push_str("  (no assets)\n");
-    } else {
-        let mut rows = vec![
-            ["asset", "title", "on disk", "state", "priority", "expires", "last access"]
-                .map(str::to_owned)
-                .to_vec(),
-        ];
-        let mut total = 0;
-        for b in &listing.bundles {
-            total += b.size;
-            rows.push(vec![
-                b.asset.id.clone(),
-                b.asset.title.clone().unwrap_or_else(|| "-".into()),
-                human_bytes(b.size),
-                state_of(b.finished, b.complete, b.in_use).to_owned(),
-                priority_name(b.policy.priority).to_owned(),
-                b.policy.expires.map_or_else(|| "never".to_owned(), format_utc),
-                format_utc(b.accessed),
-            ]);
-        }
-        super::table(&mut out, &rows);
-        out.push_str(&format!("  {} asset(s), {} in all\n", listing.bundles.len(), human_bytes(total)));
+        return print(&out);
     }
-    for u in &listing.unreadable {
-        out.push_str(&format!("  unreadable: {}: {}\n", u.path.display(), u.error));
+    let mut rows = vec![
+        ["asset", "title", "on disk", "state", "priority", "expires", "last access"]
+            .map(str::to_owned)
+            .to_vec(),
+    ];
+    let mut total = 0;
+    for b in &listing.bundles {
+        total += b.size;
+        rows.push(vec![
+            b.asset.id.clone(),
+            b.asset.title.clone().unwrap_or_else(|| "-".into()),
+            human_bytes(b.size),
+            state_of(b.finished, b.complete, b.in_use).to_owned(),
+            priority_name(b.policy.priority).to_owned(),
+            b.policy.expires.map_or_else(|| "never".to_owned(), format_utc),
+            format_utc(b.accessed),
+        ]);
+    }
+    for d in &listing.damaged {
+        total += d.size;
+        let dash = || "-".to_owned();
+        rows.push(vec![d.id.clone(), dash(), human_bytes(d.size), "DAMAGED".into(), dash(), dash(), dash()]);
+    }
+    super::table(&mut out, &rows);
+    out.push_str(&format!("  {} asset(s), {} in all\n", listing.bundles.len(), human_bytes(total)));
+    if !listing.damaged.is_empty() {
+        out.push_str(&format!(
+            "\ndamaged ({}): not resumable; `stowage remove ASSET` deletes one\n",
+            listing.damaged.len()
+        ));
+        for d in &listing.damaged {
+            out.push_str(&format!("  {}: {}\n", d.id, d.error));
+        }
     }
     print(&out)
 }
@@ -218,8 +227,7 @@ fn kind_name(kind: RenditionKind) -> &'static str {
 /// Bytes on disk of the bundle at `dir`, every file of its folder, as `list` counts them; `None` when the
 /// folder cannot be read.
 fn size_on_disk(dir: &Path) -> Option<u64> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    StorageManager::new(parent).size_on_disk(dir).ok()
+    StorageManager::new(store_of(dir)).size_on_disk(dir).ok()
 }
 
 fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: Option<u64>) -> Value {
@@ -273,7 +281,7 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
     let manifest = cache.manifest();
     let on_disk = size_on_disk(&dir);
     if args.json {
-        return print(&(manifest_json(&dir, manifest, &cache, on_disk).to_string() + "\n"));
+        return print_json(&manifest_json(&dir, manifest, &cache, on_disk));
     }
     let mut out = format!(
         "{}  {}\n",
@@ -337,36 +345,49 @@ pub(crate) fn verify(store: &StoreArgs, args: &VerifyArgs) -> anyhow::Result<()>
     let bundle = Bundle::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let report = bundle.verify(args.repair).with_context(|| format!("verifying {}", dir.display()))?;
     let mut out = format!(
-        "{}: {} segment(s), {} re-hashed\n",
+        "{}: {} stored segment(s) re-hashed, {}\n",
         dir.display(),
         report.checked,
         human_bytes(report.bytes_checked)
     );
+    if report.journal_missing {
+        out.push_str("  journal.log is missing: nothing counts as stored\n");
+    }
+    for line in &report.corrupt_journal_lines {
+        out.push_str(&format!(
+            "  journal.log line {line} is damaged: the entry it recorded counts as not stored\n"
+        ));
+    }
     for (id, problem) in &report.problems {
-        let what = match problem {
-            SegmentProblem::Missing { path } => format!("missing: {}", path.display()),
-            SegmentProblem::WrongLength { path, expected, actual } => {
-                format!("{} is {actual} bytes, the journal says {expected}", path.display())
-            }
-            SegmentProblem::WrongChecksum { path } => {
-                format!("{} does not match its checksum", path.display())
-            }
-            other => format!("{other:?}"),
-        };
-        out.push_str(&format!("  {id}: {what}\n"));
+        out.push_str(&format!("  {id}: {problem}\n"));
     }
     print(&out)?;
-    if report.problems.is_empty() {
-        Ok(())
-    } else if report.repaired {
+    if report.is_ok() {
+        return Ok(());
+    }
+    let manifest = bundle.manifest();
+    drop(bundle);
+    let resume = format!("stowage --store {} resume {}", store_of(&dir).display(), manifest.asset.id);
+    if report.repaired {
         print(&format!(
-            "repaired: {} damaged segment(s) removed; `stowage resume {}` fetches them again\n",
-            report.problems.len(),
-            args.bundle
+            "repaired: {} damaged or lost segment(s) are pending again; `{resume}` fetches them\n",
+            report.problems.len()
         ))
     } else {
-        bail!("{} damaged segment(s); run again with --repair to remove them", report.problems.len())
+        bail!(
+            "{} damaged or lost segment(s) in {}{}; `stowage verify --repair {}` makes them pending again, then \
+             `{resume}` fetches them",
+            report.problems.len(),
+            dir.display(),
+            if report.journal_missing { ", and its journal is missing" } else { "" },
+            args.bundle
+        )
     }
+}
+
+/// The store a bundle folder is in: the folder around it.
+fn store_of(dir: &Path) -> &Path {
+    dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 pub(crate) fn remove(store: &StoreArgs, args: &RemoveArgs) -> anyhow::Result<()> {
@@ -391,6 +412,13 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
     options = options.include_important(args.include_important);
     let report = manager.purge(options).with_context(|| format!("purging {}", manager.dir().display()))?;
     let mut out = String::new();
+    for (path, size) in &report.leftovers {
+        out.push_str(&format!(
+            "removed {} ({}): what was left of a bundle whose creation did not finish\n",
+            path.display(),
+            human_bytes(*size)
+        ));
+    }
     for r in &report.removed {
         let why = match r.reason {
             PurgeReason::Expired => "expired",
@@ -412,7 +440,10 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
     if report.target_met {
         Ok(())
     } else {
-        bail!("the target could not be met without removing assets that are important or in use")
+        bail!(
+            "the target could not be met without removing assets that are important, in use or damaged \
+             (`stowage list` shows them)"
+        )
     }
 }
 

@@ -16,10 +16,11 @@ use super::playlists::{build_all, fetch_text, parse_master};
 use super::refresh::refresh_playlist_url;
 use crate::Error;
 use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
+use crate::error::ChangedRendition;
 use crate::events::TaskEvent;
 use crate::planning::{
-    Built, Job, Wanted, add_selected, bundle_plan, merge_inits, rebind_to_master, task_policies,
-    wanted_for_media_playlist, wanted_from_manifest,
+    Built, Job, Wanted, add_selected, bundle_plan, merge_inits, playlist_changes, rebind_to_master,
+    task_policies, wanted_for_media_playlist, wanted_from_manifest,
 };
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::TaskShared;
@@ -65,6 +66,7 @@ pub(super) async fn prepare(
     let bundle = match existing {
         Some(bundle) => {
             let known = manifest.as_ref().map_or(0, |m| m.renditions.len());
+            restart_changed(session, &path, &bundle, manifest.as_ref(), &built[..known]).await?;
             add_new_renditions(&path, bundle, &built[known..]).await?
         }
         None => {
@@ -170,6 +172,39 @@ fn add_configured_renditions(
         wanted.push(wanted_for_media_playlist(url));
     }
     Ok(())
+}
+
+/// Compares the renditions of the bundle the task continues with their media playlists read now
+/// (`built`, in the manifest's order). A changed one fails the task, naming what changed, unless the
+/// session starts such renditions again.
+async fn restart_changed(
+    session: &SessionInner,
+    path: &Path,
+    bundle: &Bundle,
+    manifest: Option<&Manifest>,
+    built: &[Built],
+) -> Result<(), Error> {
+    let Some(manifest) = manifest else { return Ok(()) };
+    let changed: Vec<(&Built, Vec<String>)> = manifest
+        .renditions
+        .iter()
+        .zip(built)
+        .map(|(r, b)| (b, playlist_changes(&r.plan, &b.plan)))
+        .filter(|(_, changes)| !changes.is_empty())
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    if !session.config.restart_changed_renditions {
+        let renditions = changed
+            .into_iter()
+            .map(|(b, changes)| ChangedRendition::new(b.plan.id.to_string(), b.plan.url.clone(), changes))
+            .collect();
+        return Err(Error::PlaylistChanged { renditions });
+    }
+    let plans: Vec<_> = changed.into_iter().map(|(b, _)| b.plan.clone()).collect();
+    let bundle = bundle.clone();
+    blocking(path, move || plans.into_iter().try_for_each(|plan| bundle.reset_rendition(plan))).await
 }
 
 /// Adds to the bundle the task continues the renditions it does not have yet.
