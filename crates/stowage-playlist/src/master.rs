@@ -378,7 +378,8 @@ fn parse_master<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Mast
         );
         pl.tags.push(MasterTag::Unknown(Cow::Borrowed(inf_text)));
     }
-    Ok(Parsed { playlist: pl, warnings: ctx.warnings })
+    let variables = ctx.variables();
+    Ok(Parsed { playlist: pl, warnings: ctx.warnings, variables })
 }
 
 fn master_tag<'a>(

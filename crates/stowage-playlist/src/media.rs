@@ -971,7 +971,8 @@ fn parse_media<'a>(input: &'a [u8], opts: &ParserOptions) -> Result<Parsed<Media
             },
         );
     }
-    Ok(Parsed { playlist: pl, warnings: ctx.warnings })
+    let variables = ctx.variables();
+    Ok(Parsed { playlist: pl, warnings: ctx.warnings, variables })
 }
 
 /// For the tags a playlist may hold only once: a bit to track them and their name.
