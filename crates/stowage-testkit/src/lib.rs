@@ -1,9 +1,12 @@
 //! What stowage's test suites share, so that each check is written once: where the committed ffmpeg-made
 //! fixtures are and which clear file a served URI stands for, a byte-for-byte check of a finished bundle
-//! against those clear sources, ffmpeg and ffprobe decoding a bundle, and running a task to its end.
+//! against those clear sources, ffmpeg and ffprobe decoding a bundle, running a task to its end, and a
+//! disk that fills up on purpose.
 //!
 //! This crate is for tests only (it panics on anything unexpected, as a test should) and is not
 //! published. It does no network IO; the origin that serves the fixtures is `stowage-origin`.
+
+mod full_disk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use stowage_bundle::{Bundle, SegmentKind};
 use stowage_task::{DownloadTask, TaskEvent};
+
+pub use full_disk::FullDisk;
 
 /// The committed fixtures, made by `cargo xtask assets`: the trees named in [`FIXTURES`].
 pub fn assets() -> PathBuf {
@@ -53,21 +58,28 @@ pub fn clear_source(uri: &str) -> PathBuf {
     assets().join(tree).join(rest)
 }
 
-/// Resumes `task` and collects its events until it finishes or fails (30 s at most).
+/// Resumes `task` and collects its events until their stream ends (30 s at most), checking that the
+/// stream ends right after one terminal event, and that the task's state says it ended when that event
+/// comes.
 pub async fn run(task: &DownloadTask) -> Vec<TaskEvent> {
     let mut events = task.events();
     task.resume();
     let mut seen = Vec::new();
     let collect = async {
         while let Some(event) = events.recv().await {
-            let end = matches!(event, TaskEvent::Finished { .. } | TaskEvent::Failed(_));
-            seen.push(event);
-            if end {
-                break;
+            if event.is_terminal() {
+                let state = task.state();
+                assert!(
+                    state.is_terminal() || state == stowage_task::TaskState::Suspended,
+                    "{event:?} came while the task was {state:?}"
+                );
             }
+            assert!(!seen.last().is_some_and(TaskEvent::is_terminal), "{event:?} came after the end");
+            seen.push(event);
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the task ends within 30 s");
+    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the task's events end within 30 s");
+    assert!(seen.last().is_some_and(TaskEvent::is_terminal), "the last event is terminal: {:?}", seen.last());
     seen
 }
 

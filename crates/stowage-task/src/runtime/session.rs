@@ -48,10 +48,9 @@ use super::driver;
 use super::event_streams::{EVENT_CAPACITY, SessionEvents};
 use super::session_config::SessionConfig;
 use super::shared::{SessionInner, lock};
-use super::task::{DownloadTask, TaskShared, TaskState};
+use super::task::{DownloadTask, TaskShared};
 use crate::Error;
 use crate::config::DownloadConfiguration;
-use crate::events::Progress;
 
 /// A download session: the store, the HTTP client, the limits, and the tasks.
 ///
@@ -106,13 +105,13 @@ impl DownloadSession {
                     inner.report_retry(event);
                 }
             });
-        let client = Client::new(http).map_err(|e| Error::Fetch {
-            uri: String::new(),
-            status: None,
-            message: e.to_string(),
-        })?;
+        let client = Client::new(http).map_err(|source| Error::ClientConfig { source })?;
+        let store = match &config.storage {
+            Some(storage) => StorageManager::with_storage(Arc::clone(storage), &config.store),
+            None => StorageManager::new(&config.store),
+        };
         let inner = Arc::new(SessionInner {
-            store: StorageManager::new(&config.store).bundle_options(config.bundle.clone()),
+            store: store.bundle_options(config.bundle.clone()),
             task_slots: Semaphore::new(config.max_tasks),
             request_slots: Semaphore::new(config.max_connections),
             client,
@@ -172,15 +171,9 @@ impl DownloadSession {
         if let Some(existing) =
             lock(&self.tasks).iter().find(|t| t.asset() == asset && !t.state().is_terminal())
         {
-            return Err(Error::Bundle {
-                path: existing.bundle_path(),
-                message: "a task of this session is already downloading this asset".to_owned(),
-            });
+            return Err(Error::AssetBusy { asset: asset.to_owned(), path: existing.bundle_path() });
         }
-        let path = self.inner.store.bundle_path(asset).map_err(|e| Error::Bundle {
-            path: self.inner.store.dir().to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let path = self.inner.store.bundle_path(asset).map_err(|e| self.store_error(e))?;
         Ok(self.spawn(asset, url, path, driver::Source::New(Box::new(config))))
     }
 
@@ -188,10 +181,7 @@ impl DownloadSession {
     /// task of this session holds, and makes a suspended task for each. Resuming one fetches the playlists
     /// again and downloads only what the bundle's journal does not hold.
     pub fn restore(&self) -> Result<Vec<DownloadTask>, Error> {
-        let listing = self.inner.store.list().map_err(|e| Error::Bundle {
-            path: self.inner.store.dir().to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let listing = self.inner.store.list().map_err(|e| self.store_error(e))?;
         let mut restored = Vec::new();
         for summary in listing.bundles {
             if summary.finished || summary.in_use {
@@ -207,20 +197,17 @@ impl DownloadSession {
         Ok(restored)
     }
 
+    /// The task's error for a failure of the store.
+    fn store_error(&self, e: stowage_bundle::Error) -> Error {
+        let path =
+            e.path().map_or_else(|| self.inner.store.dir().to_path_buf(), std::path::Path::to_path_buf);
+        Error::Bundle { path, source: Arc::new(e) }
+    }
+
     fn spawn(&self, asset: &str, url: &str, bundle_path: PathBuf, source: driver::Source) -> DownloadTask {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let shared = Arc::new(TaskShared {
-            asset: asset.to_owned(),
-            url: Mutex::new(url.to_owned()),
-            bundle_path,
-            control,
-            state: watch::channel(TaskState::Suspended).0,
-            ending: watch::channel(None).0,
-            events,
-            progress: Mutex::new(Progress::default()),
-            renditions: Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(TaskShared::new(asset, url, bundle_path, control, events));
         let task = DownloadTask::new(Arc::clone(&shared));
         tokio::spawn(driver::run(Arc::clone(&self.inner), shared, source, control_rx));
         lock(&self.tasks).push(task.clone());

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stowage_bundle::BundleOptions;
+use stowage_bundle::{BundleOptions, Storage};
 use stowage_fetch::ClientConfig;
 use stowage_fetch::keys::KeyHook;
 
@@ -61,6 +61,9 @@ pub struct SessionConfig {
     /// may send the last segments back to be fetched, never leave a record of a partial one. A crash of
     /// the process loses nothing either way.
     pub bundle: BundleOptions,
+    /// Where bundles are written: the local filesystem (`None`, the default), or another implementation
+    /// of the bundle's [`Storage`] seam (object storage, or a test's disk that fills up on purpose).
+    pub storage: Option<Arc<dyn Storage>>,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -82,6 +85,7 @@ impl fmt::Debug for SessionConfig {
             .field("refresh_timeout", &self.refresh_timeout)
             .field("key_hook", &self.key_hook.is_some())
             .field("bundle", &self.bundle)
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -106,6 +110,7 @@ impl SessionConfig {
             refresh_timeout: Duration::from_secs(60),
             key_hook: None,
             bundle: BundleOptions::default(),
+            storage: None,
         }
     }
 
@@ -204,6 +209,13 @@ impl SessionConfig {
     #[must_use]
     pub fn bundle_options(mut self, options: BundleOptions) -> Self {
         self.bundle = options;
+        self
+    }
+
+    /// Sets where bundles are written, instead of the local filesystem.
+    #[must_use]
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
         self
     }
 

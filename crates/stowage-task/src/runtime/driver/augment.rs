@@ -34,14 +34,15 @@ impl<'a> Runner<'a> {
         let url = lock(&self.task.url).clone();
         let (text, final_url) = fetch_text(self.session, self.task, &self.ctx.auth, &url).await?;
         let master = parse_master(&text, &final_url)?;
-        let selection = resolve(&config, &master)?;
+        let selection = resolve(&config, &master.playlist)?;
         let variants: Vec<&str> = selection.contents.iter().map(|c| c.variant.uri.as_str()).collect();
         let mut taken: Vec<RenditionId> = self.wanted.iter().map(|w| w.id.clone()).collect();
-        let added: Vec<Wanted> = wanted_from_selection(&selection, &final_url, &mut taken)?
-            .into_iter()
-            .filter(|w| w.master_uri.as_deref().is_some_and(|u| !variants.contains(&u)))
-            .filter(|w| !self.wanted.iter().any(|have| have.master_uri == w.master_uri))
-            .collect();
+        let added: Vec<Wanted> =
+            wanted_from_selection(&selection, &final_url, &master.variables, &mut taken)?
+                .into_iter()
+                .filter(|w| w.master_uri.as_deref().is_some_and(|u| !variants.contains(&u)))
+                .filter(|w| !self.wanted.iter().any(|have| have.master_uri == w.master_uri))
+                .collect();
         if added.is_empty() {
             return Ok(0);
         }

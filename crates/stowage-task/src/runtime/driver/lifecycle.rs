@@ -11,7 +11,7 @@ use super::prepare::{Prepared, prepare};
 use super::runner::Runner;
 use crate::config::DownloadConfiguration;
 use crate::events::TaskEvent;
-use crate::runtime::shared::SessionInner;
+use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
 
 /// Where a task's renditions come from.
@@ -32,7 +32,9 @@ impl Source {
     }
 }
 
-/// Runs a task to its end and publishes the ending.
+/// Runs a task to its end and publishes the ending: the task's state and ending first, then its summary
+/// and its terminal event, so that a listener that receives the event finds the task ended; then the
+/// task's event streams end.
 pub(crate) async fn run(
     session: Arc<SessionInner>,
     task: Arc<TaskShared>,
@@ -40,17 +42,22 @@ pub(crate) async fn run(
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let ending = run_task(&session, &task, source, &mut control).await;
-    let state = match &ending {
-        Ending::Finished { complete, .. } => TaskState::Finished { complete: *complete },
-        Ending::Failed(e) => {
-            task.emit(&session, TaskEvent::Failed(Arc::clone(e)));
-            TaskState::Failed
-        }
-        Ending::Cancelled => TaskState::Cancelled,
-        Ending::Closed => TaskState::Suspended,
+    let (state, event) = match &ending {
+        Ending::Finished { path, complete } => (
+            TaskState::Finished { complete: *complete },
+            TaskEvent::Finished { path: path.clone(), complete: *complete },
+        ),
+        Ending::Failed(e) => (TaskState::Failed, TaskEvent::Failed(Arc::clone(e))),
+        Ending::Cancelled { removed } => (TaskState::Cancelled, TaskEvent::Cancelled { removed: *removed }),
+        Ending::Closed => (TaskState::Suspended, TaskEvent::Suspended { path: task.bundle_path.clone() }),
     };
+    let summary = task.summary_now();
+    *lock(&task.summary) = Some(summary.clone());
     task.state.send_replace(state);
     task.ending.send_replace(Some(ending));
+    task.emit(&session, TaskEvent::Summary(summary));
+    task.emit(&session, event);
+    task.close_events();
 }
 
 /// The task's life until it ends: suspended until resumed (a new task starts suspended), waiting for one
@@ -75,6 +82,7 @@ async fn run_task(
             Slot::End(ending) => return ending,
         };
         task.state.send_replace(TaskState::Running);
+        task.mark_started();
         match prepare_and_run(session, task, &source, permit, control, &mut shutdown).await {
             Some(ending) => return ending,
             None => continue,
@@ -152,7 +160,7 @@ async fn prepare_and_run<'a>(
         Ok(a) => Arc::new(Mutex::new(a)),
         Err(e) => return Some(Ending::Failed(Arc::new(e))),
     };
-    let loader = key_loader(session, &auth);
+    let loader = key_loader(session, &auth, &task.counters);
     let prepared = match prepare_listening(session, task, source, &auth, &loader, control, shutdown).await {
         Ok(prepared) => prepared,
         Err(Interrupted::Suspended) => return None,
@@ -209,10 +217,11 @@ async fn prepare_listening(
 
 /// Ends a task cancelled before its engine ran, removing its bundle if asked.
 async fn cancel_before_start(session: &SessionInner, task: &TaskShared, mode: CancelMode) -> Ending {
-    if mode == CancelMode::RemovePartial {
+    let removed = mode == CancelMode::RemovePartial;
+    if removed {
         remove_bundle(session, &task.asset).await;
     }
-    Ending::Cancelled
+    Ending::Cancelled { removed }
 }
 
 async fn remove_bundle(session: &SessionInner, asset: &str) {

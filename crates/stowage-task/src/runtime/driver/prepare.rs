@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use stowage_bundle::{Bundle, Manifest};
 use stowage_fetch::keys::KeyLoader;
-use stowage_playlist::{MasterPlaylist, PlaylistKind, detect};
+use stowage_playlist::{PlaylistKind, detect};
 
 use super::auth::Auth;
 use super::bundle_io::{blocking, record_source_gaps};
+use super::errors::bundle_error;
 use super::kept_keys::store_kept_keys;
 use super::lifecycle::Source;
-use super::playlists::{build_all, fetch_text, parse_master};
+use super::playlists::{Master, build_all, fetch_text, parse_master};
 use super::refresh::refresh_playlist_url;
 use crate::Error;
 use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
@@ -56,7 +57,11 @@ pub(super) async fn prepare(
     let parsed = if master { Some(parse_master(&text, &final_url)?) } else { None };
     let mut wanted = renditions_of_bundle(manifest.as_ref(), parsed.as_ref(), &final_url, master)?;
     let Some(policies) = task_policies(source.config(), manifest.as_ref()) else {
-        return Err(Error::Bundle { path, message: "the bundle to restore is gone".to_owned() });
+        let gone = stowage_bundle::Error::NoSuchBundle {
+            id: task.asset.clone(),
+            store: session.store.dir().to_path_buf(),
+        };
+        return Err(bundle_error(&path, gone));
     };
     if let Source::New(config) = source {
         add_configured_renditions(session, task, config, parsed.as_ref(), &final_url, &mut wanted)?;
@@ -114,9 +119,12 @@ async fn fetch_first_playlist(
     url: &str,
 ) -> Result<(String, String), Error> {
     let first = fetch_text(session, task, auth, url).await;
-    let Err(Error::Fetch { status: Some(status @ (401 | 403 | 410)), .. }) = first else { return first };
+    let refused = match &first {
+        Err(e @ Error::Fetch { .. }) if matches!(e.status(), Some(401 | 403 | 410)) => e.clone(),
+        _ => return first,
+    };
     let Some(hook) = session.config.refresh.clone() else { return first };
-    let fresh = refresh_playlist_url(session, task, auth, hook, url, status).await?;
+    let fresh = refresh_playlist_url(session, task, auth, hook, url, refused).await?;
     fetch_text(session, task, auth, &fresh).await
 }
 
@@ -128,6 +136,7 @@ fn is_master(text: &str, uri: &str) -> Result<bool, Error> {
         _ => Err(Error::Playlist {
             uri: uri.to_owned(),
             message: "neither a master nor a media playlist".to_owned(),
+            source: None,
         }),
     }
 }
@@ -136,7 +145,7 @@ fn is_master(text: &str, uri: &str) -> Result<bool, Error> {
 /// URLs taken from the playlist at `url` read now.
 fn renditions_of_bundle(
     manifest: Option<&Manifest>,
-    master: Option<&MasterPlaylist<'_>>,
+    master: Option<&Master<'_>>,
     url: &str,
     has_master: bool,
 ) -> Result<Vec<Wanted>, Error> {
@@ -147,7 +156,7 @@ fn renditions_of_bundle(
     // The master playlist read now may sign its URIs anew: the renditions of the bundle are found in it
     // by identity, not by the URIs written when the bundle was made.
     if let Some(master) = master {
-        rebind_to_master(&mut wanted, master, url)?;
+        rebind_to_master(&mut wanted, &master.playlist, url, &master.variables)?;
     }
     Ok(wanted)
 }
@@ -158,14 +167,14 @@ fn add_configured_renditions(
     session: &SessionInner,
     task: &TaskShared,
     config: &DownloadConfiguration,
-    master: Option<&MasterPlaylist<'_>>,
+    master: Option<&Master<'_>>,
     url: &str,
     wanted: &mut Vec<Wanted>,
 ) -> Result<(), Error> {
     if let Some(master) = master {
-        let selection = resolve(config, master)?;
+        let selection = resolve(config, &master.playlist)?;
         task.emit(session, TaskEvent::MediaSelectionResolved(selection.clone()));
-        add_selected(wanted, &selection, url)?;
+        add_selected(wanted, &selection, url, &master.variables)?;
     } else if wanted.is_empty() {
         wanted.push(wanted_for_media_playlist(url));
     }
