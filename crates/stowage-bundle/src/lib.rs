@@ -101,9 +101,9 @@ pub use id::{ByteRange, MAX_RENDITION_ID_LEN, RenditionId, SegmentId, SegmentKin
 pub use journal::{JOURNAL_HEADER, JournalContents, JournalRecord, MAX_RECORD_LEN, parse_journal};
 pub use ledger::SegmentProblem;
 pub use manifest::{
-    AssetInfo, BundlePlan, FORMAT_NAME, FORMAT_VERSION, Gap, IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN,
-    Manifest, ManifestRendition, MediaFormat, PlannedSegment, Priority, RenditionKind, RenditionPlan,
-    RenditionState, StoragePolicy, TimeRange,
+    AssetInfo, BundlePlan, ContentRequest, DownloadRequest, FORMAT_NAME, FORMAT_VERSION, Gap,
+    IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN, Manifest, ManifestChanges, ManifestRendition, MediaFormat,
+    PlannedSegment, Priority, RenditionKind, RenditionPlan, RenditionState, StoragePolicy, TimeRange,
 };
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
 pub use store::{
