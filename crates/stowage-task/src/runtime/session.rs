@@ -51,6 +51,7 @@ use super::shared::{SessionInner, lock};
 use super::task::{DownloadTask, TaskShared};
 use crate::Error;
 use crate::config::DownloadConfiguration;
+use crate::planning::{bundle_plan, new_bundle_policies, renewal};
 
 /// A download session: the store, the HTTP client, the limits, and the tasks.
 ///
@@ -154,8 +155,12 @@ impl DownloadSession {
     /// Makes a task downloading the asset at `url` (a master or a media playlist) as `config` says, into
     /// the bundle named after the URL. The task starts suspended: call [`DownloadTask::resume`].
     ///
-    /// If the store already holds a bundle for the asset, the task continues it: finished segments are
-    /// not fetched again, and renditions the configuration adds to it are downloaded.
+    /// The task is recorded in the store at once (a bundle with nothing planned yet, which records the URL
+    /// and the configuration), so that [`restore`](Self::restore) finds it after a restart even if it
+    /// never ran. If the store already holds a bundle for the asset, the task continues it: finished
+    /// segments are not fetched again, renditions the configuration adds are downloaded, and the
+    /// configuration's title, storage and integrity policies and its selections replace those the bundle
+    /// recorded (its key policy stays). Fails when the bundle is being written by another process.
     pub fn download_task(&self, url: &str, config: DownloadConfiguration) -> Result<DownloadTask, Error> {
         self.download_task_named(&asset_id_for(url), url, config)
     }
@@ -174,17 +179,38 @@ impl DownloadSession {
             return Err(Error::AssetBusy { asset: asset.to_owned(), path: existing.bundle_path() });
         }
         let path = self.inner.store.bundle_path(asset).map_err(|e| self.store_error(e))?;
+        self.record(asset, url, &config)?;
         Ok(self.spawn(asset, url, path, driver::Source::New(Box::new(config))))
     }
 
-    /// Finds every unfinished bundle of the store (interrupted by a crash, a restart or a suspend) that no
-    /// task of this session holds, and makes a suspended task for each. Resuming one fetches the playlists
-    /// again and downloads only what the bundle's journal does not hold.
+    /// Records the download in the store before it starts, as Apple's session keeps its tasks, so that
+    /// [`restore`](Self::restore) finds it after a restart even if it never ran: a bundle with nothing
+    /// planned yet, which records the URL and the configuration. When the asset has a bundle already, the
+    /// new task's URL, title, policies and configuration replace what it records, and a download that was
+    /// cancelled is one no longer.
+    fn record(&self, asset: &str, url: &str, config: &DownloadConfiguration) -> Result<(), Error> {
+        let store = &self.inner.store;
+        match store.update(asset, renewal(url, config)) {
+            Ok(()) => Ok(()),
+            Err(stowage_bundle::Error::NoSuchBundle { .. }) => {
+                let plan = bundle_plan(asset, url, &new_bundle_policies(config), Some(config), None, &[]);
+                // The bundle's lock is released when the handle goes: the task's driver opens it again.
+                store.create_bundle(plan).map(drop).map_err(|e| self.store_error(e))
+            }
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
+    /// Finds every unfinished bundle of the store (interrupted by a crash, a restart or a suspend, or made
+    /// for a task that never started) that no task of this session holds, and makes a suspended task for
+    /// each. Resuming one fetches the playlists again and downloads only what the bundle's journal does
+    /// not hold, as its recorded configuration asks. Downloads cancelled with their partial content kept
+    /// are not restored: a new task for the asset continues from them.
     pub fn restore(&self) -> Result<Vec<DownloadTask>, Error> {
         let listing = self.inner.store.list().map_err(|e| self.store_error(e))?;
         let mut restored = Vec::new();
         for summary in listing.bundles {
-            if summary.finished || summary.in_use {
+            if summary.finished || summary.in_use || summary.cancelled {
                 continue;
             }
             let asset = summary.asset.id.clone();

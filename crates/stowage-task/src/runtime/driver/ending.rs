@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use stowage_bundle::ManifestChanges;
 use tokio::task::JoinHandle;
 
 use super::bundle_io::blocking;
@@ -81,10 +82,16 @@ impl<'a> Runner<'a> {
     pub(super) async fn cancelled(&mut self, mode: CancelMode) -> Ending {
         self.stop_all().await;
         let removed = mode == CancelMode::RemovePartial;
+        let bundle = self.ctx.bundle.clone();
         if removed {
-            let bundle = self.ctx.bundle.clone();
             let _ = blocking(&self.task.bundle_path, move || bundle.delete()).await;
         } else {
+            // Recorded, so that a restore does not take the download up again (a new task for the asset
+            // continues it); the local playlists show what is stored.
+            let _ = blocking(&self.task.bundle_path, move || {
+                bundle.update(ManifestChanges::new().cancelled(true))
+            })
+            .await;
             self.save_playlists().await;
         }
         Ending::Cancelled { removed }

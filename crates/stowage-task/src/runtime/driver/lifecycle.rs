@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use stowage_bundle::Bundle;
+use stowage_bundle::{Bundle, ManifestChanges};
 use stowage_fetch::keys::KeyLoader;
 use tokio::sync::{SemaphorePermit, mpsc, watch};
 
@@ -18,18 +18,9 @@ use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
 pub(crate) enum Source {
     /// A new task with its configuration.
     New(Box<DownloadConfiguration>),
-    /// An unfinished bundle found in the store: the renditions are those of its manifest.
+    /// An unfinished bundle found in the store: the renditions are those of its manifest, and those the
+    /// configuration it recorded selects.
     Restore,
-}
-
-impl Source {
-    /// The configuration of a new task; `None` for a restored one.
-    pub(super) fn config(&self) -> Option<&DownloadConfiguration> {
-        match self {
-            Self::New(config) => Some(config),
-            Self::Restore => None,
-        }
-    }
 }
 
 /// Runs a task to its end and publishes the ending: the task's state and ending first, then its summary
@@ -215,11 +206,20 @@ async fn prepare_listening(
     prepared.map_err(|e| Interrupted::Ended(Ending::Failed(Arc::new(e))))
 }
 
-/// Ends a task cancelled before its engine ran, removing its bundle if asked.
+/// Ends a task cancelled before its engine ran, removing its bundle if asked, else recording that it was
+/// cancelled (so that a restore does not take it up again).
 async fn cancel_before_start(session: &SessionInner, task: &TaskShared, mode: CancelMode) -> Ending {
     let removed = mode == CancelMode::RemovePartial;
     if removed {
         remove_bundle(session, &task.asset).await;
+    } else {
+        let store = session.store.clone();
+        let asset = task.asset.clone();
+        // A bundle gone meanwhile has nothing to record; another failure leaves it restorable, which is
+        // the safe side.
+        let _ =
+            tokio::task::spawn_blocking(move || store.update(&asset, ManifestChanges::new().cancelled(true)))
+                .await;
     }
     Ending::Cancelled { removed }
 }

@@ -19,8 +19,8 @@ use crate::Error;
 use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
 use crate::events::TaskEvent;
 use crate::planning::{
-    Built, Job, Wanted, add_selected, bundle_plan, merge_inits, rebind_to_master, task_policies,
-    wanted_for_media_playlist, wanted_from_manifest,
+    Built, Job, Wanted, add_selected, bundle_plan, configuration_of, merge_inits, rebind_to_master,
+    task_policies, wanted_for_media_playlist, wanted_from_manifest,
 };
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::TaskShared;
@@ -28,8 +28,6 @@ use crate::selection::resolve;
 
 /// What preparing a task gives: the bundle, the renditions and their jobs.
 pub(super) struct Prepared {
-    /// The configuration of a new task; `None` for a restored one.
-    pub(super) config: Option<DownloadConfiguration>,
     pub(super) bundle: Bundle,
     pub(super) wanted: Vec<Wanted>,
     pub(super) jobs: Vec<Job>,
@@ -41,6 +39,9 @@ pub(super) struct Prepared {
 /// Prepares a task: reads its playlist, chooses its renditions (those of the bundle it continues, and
 /// those its configuration selects), reads their media playlists, creates or extends the bundle, stores
 /// the keys it keeps, and plans the jobs.
+///
+/// The bundle normally exists: a task records its download in the store when it is made, before any
+/// playlist is read. A restored task takes the configuration its bundle recorded.
 pub(super) async fn prepare(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -54,26 +55,37 @@ pub(super) async fn prepare(
     let (text, final_url) = fetch_first_playlist(session, task, auth, &url).await?;
     let master = is_master(&text, &final_url)?;
     let manifest = existing.as_ref().map(Bundle::manifest);
+    let config = match (source, &manifest) {
+        (Source::New(config), _) => Some((**config).clone()),
+        (Source::Restore, Some(manifest)) => configuration_of(manifest)?,
+        (Source::Restore, None) => None,
+    };
     let parsed = if master { Some(parse_master(&text, &final_url)?) } else { None };
     let mut wanted = renditions_of_bundle(manifest.as_ref(), parsed.as_ref(), &final_url, master)?;
-    let Some(policies) = task_policies(source.config(), manifest.as_ref()) else {
+    let Some(policies) = task_policies(config.as_ref(), manifest.as_ref()) else {
         let gone = stowage_bundle::Error::NoSuchBundle {
             id: task.asset.clone(),
             store: session.store.dir().to_path_buf(),
         };
         return Err(bundle_error(&path, gone));
     };
-    if let Source::New(config) = source {
+    if let Some(config) = &config {
         add_configured_renditions(session, task, config, parsed.as_ref(), &final_url, &mut wanted)?;
     }
     let built = build_all(session, task, auth, &wanted, 0, policies.key_policy).await?;
-    let bundle = match existing {
-        Some(bundle) => {
-            let known = manifest.as_ref().map_or(0, |m| m.renditions.len());
-            add_new_renditions(&path, bundle, &built[known..]).await?
+    let bundle = match (existing, &manifest) {
+        (Some(bundle), Some(manifest)) => {
+            if master && !manifest.has_master_playlist {
+                // A bundle recorded before its playlists were read keeps the master playlist now.
+                let (b, text, final_url) = (bundle.clone(), text.clone(), final_url.clone());
+                blocking(&path, move || b.set_master_playlist(text, final_url)).await?;
+            }
+            add_new_renditions(&path, bundle, &built[manifest.renditions.len()..]).await?
         }
-        None => {
-            let plan = bundle_plan(&task.asset, &url, &policies, master.then_some(text.as_str()), &built);
+        // The bundle recorded when the task was made is gone (removed meanwhile): it is made again.
+        _ => {
+            let master_playlist = master.then_some((text.as_str(), final_url.as_str()));
+            let plan = bundle_plan(&task.asset, &url, &policies, config.as_ref(), master_playlist, &built);
             let store = session.store.clone();
             blocking(&path, move || store.create_bundle(plan)).await?
         }
@@ -86,7 +98,6 @@ pub(super) async fn prepare(
     let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
     record_source_gaps(&path, &bundle, &jobs).await?;
     Ok(Prepared {
-        config: source.config().cloned(),
         bundle,
         wanted,
         jobs,

@@ -17,7 +17,7 @@ use super::errors::retry_failure;
 use super::pipeline::{Bound, FetchCtx, Report, fetch_job_guarded, read};
 use super::prepare::Prepared;
 use crate::Error;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
+use crate::config::{IntegrityPolicy, KeyPolicy};
 use crate::engine::{Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, Outcome};
 use crate::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, VariantSummary};
 use crate::planning::{Wanted, engine_plan, key_jobs};
@@ -33,7 +33,6 @@ pub(super) struct Runner<'a> {
     pub(super) wanted: Vec<Wanted>,
     pub(super) key_policy: KeyPolicy,
     pub(super) master: bool,
-    pub(super) download_config: Option<DownloadConfiguration>,
     pub(super) ctx: FetchCtx,
     pub(super) reports: mpsc::UnboundedReceiver<Report>,
     pub(super) retries: mpsc::UnboundedReceiver<(JobId, RetryEvent)>,
@@ -131,8 +130,7 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { config: download_config, bundle, wanted, mut jobs, integrity, key_policy, master } =
-            prepared;
+        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master } = prepared;
         let finished = |id: &SegmentId| bundle.is_finished(id);
         // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
         let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(finished));
@@ -165,7 +163,6 @@ impl<'a> Runner<'a> {
             wanted,
             key_policy,
             master,
-            download_config,
             ctx,
             reports,
             retries,
