@@ -535,3 +535,31 @@ fn retry_after_waits_are_shown_with_their_end_and_a_longer_one_fails_naming_it()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&url) && err.contains("3600 s") && err.contains("429"), "{err}");
 }
+
+#[test]
+fn downloading_an_asset_again_applies_its_new_title_priority_and_expiry() {
+    let origin = aes_origin();
+    let store = tempfile::tempdir().unwrap();
+    let url = origin.url("/aes/video0/index.m3u8");
+    let download = |args: &[&str]| {
+        stdout_ok(&run(stowage(store.path()).args(["download", &url, "--name", "again"]).args(args)));
+    };
+    let info = || -> Value {
+        serde_json::from_str(&stdout_ok(&run(stowage(store.path()).args(["info", "--json", "again"]))))
+            .unwrap()
+    };
+    download(&["--title", "First", "--priority", "important", "--expires", "2030-01-31"]);
+    let v = info();
+    assert_eq!((v["title"].as_str(), v["policy"]["priority"].as_str()), (Some("First"), Some("important")));
+    assert_eq!(v["policy"]["expires"], "2030-01-31 00:00:00Z");
+    // Again, with a new title and expiry: they are applied; the priority, not given, stays.
+    download(&["--title", "Second", "--expires", "2031-02-01"]);
+    let v = info();
+    assert_eq!((v["title"].as_str(), v["policy"]["priority"].as_str()), (Some("Second"), Some("important")));
+    assert_eq!(v["policy"]["expires"], "2031-02-01 00:00:00Z");
+    // And a new priority alone.
+    download(&["--priority", "default"]);
+    let v = info();
+    assert_eq!((v["title"].as_str(), v["policy"]["priority"].as_str()), (Some("Second"), Some("default")));
+    assert_eq!(v["policy"]["expires"], "2031-02-01 00:00:00Z");
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
-use stowage_bundle::RenditionKind;
+use stowage_bundle::{AssetCache, Manifest, RenditionKind};
 use stowage_fetch::{ClientConfig, TlsConfig};
 use stowage_task::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
@@ -17,7 +17,7 @@ use stowage_task::config::{
 };
 use stowage_task::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, TaskSummary};
 use stowage_task::selection::ResolvedSelection;
-use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
+use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState, asset_id_for};
 
 use super::store::StoreArgs;
 use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
@@ -59,18 +59,19 @@ pub(crate) struct DownloadArgs {
     /// Subtitle renditions: languages or `all` (default: none).
     #[arg(long, value_name = "LANGS|all")]
     subs: Option<String>,
-    /// A title, shown by `list` and `info`.
+    /// A title, shown by `list` and `info` (downloading an asset again with a new title renames it).
     #[arg(long)]
     title: Option<String>,
     /// The asset's name in the store (default: derived from the URL).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31).
+    /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31). Downloading an
+    /// asset again with it changes it; without it, the asset keeps its expiry.
     #[arg(long, value_name = "WHEN")]
     expires: Option<String>,
-    /// Purge priority.
-    #[arg(long, value_parser = ["important", "default"], default_value = "default")]
-    priority: String,
+    /// Purge priority (default: `default` for a new asset; an asset downloaded again keeps its own).
+    #[arg(long, value_parser = ["important", "default"])]
+    priority: Option<String>,
     /// Store segments as fetched, with their keys in the bundle, instead of decrypting them.
     #[arg(long)]
     keep_encrypted: bool,
@@ -89,7 +90,9 @@ pub(crate) struct ResumeArgs {
     net: NetArgs,
 }
 
-fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
+/// The configuration `download` asks for. An asset downloaded again (`existing`, its bundle's record)
+/// keeps the expiry and priority that the command line does not change.
+fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Result<DownloadConfiguration> {
     let mut content = ContentConfiguration::new();
     for text in &args.variants {
         let qualifier: VariantQualifier = text.parse().with_context(|| format!("--variant {text}"))?;
@@ -107,10 +110,18 @@ fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
         }
     }
     let mut storage = StoragePolicy::new();
-    if let Some(expires) = &args.expires {
-        storage = storage.expires(parse_expiry(expires, SystemTime::now()).context("--expires")?);
+    let expires = match &args.expires {
+        Some(text) => Some(parse_expiry(text, SystemTime::now()).context("--expires")?),
+        None => existing.and_then(|m| m.policy.expires),
+    };
+    if let Some(at) = expires {
+        storage = storage.expires(at);
     }
-    if args.priority == "important" {
+    let important = match args.priority.as_deref() {
+        Some(priority) => priority == "important",
+        None => existing.is_some_and(|m| m.policy.priority == stowage_bundle::Priority::Important),
+    };
+    if important {
         storage = storage.priority(Priority::Important);
     }
     let mut config = DownloadConfiguration::new(content)
@@ -168,7 +179,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result<()> {
-    let config = configuration(args)?;
+    let asset = args.name.clone().unwrap_or_else(|| asset_id_for(&args.url));
+    let existing = existing_record(store, &asset)?;
+    let config = configuration(args, existing.as_ref())?;
     let session_config = session_config(store, &args.net)?;
     let runtime = runtime()?;
     runtime.block_on(async {
@@ -179,6 +192,16 @@ pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result
         };
         run_tasks(&session, vec![task], args.net.json).await
     })
+}
+
+/// The record of asset `asset` in the store, when it has a bundle there already.
+fn existing_record(store: &StoreArgs, asset: &str) -> anyhow::Result<Option<Manifest>> {
+    let Ok(path) = store.manager()?.bundle_path(asset) else { return Ok(None) };
+    match AssetCache::open(&path) {
+        Ok(cache) => Ok(Some(cache.manifest().clone())),
+        Err(stowage_bundle::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading the asset {asset} already in the store")),
+    }
 }
 
 pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()> {
