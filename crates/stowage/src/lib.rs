@@ -18,28 +18,39 @@
 //! **What it does not do.** It adds no behaviour of its own beyond composing the layers: parsing rules,
 //! network policy and storage live in the crates named above.
 //!
-//! ```no_run
+//! A download, its events read until their stream ends (after the task's last event):
+//!
+//! ```
 //! use stowage::{ContentConfiguration, DownloadConfiguration, DownloadSession, MediaSelection, SessionConfig};
 //!
-//! # async fn run() -> Result<(), stowage::Error> {
-//! let session = DownloadSession::new(SessionConfig::new("downloads"))?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), stowage::Error> {
+//! # // An origin on 127.0.0.1 serving the repository's test asset, and a store in a temporary folder.
+//! # let files = stowage_origin::Files::new();
+//! # files.load_dir("/hls", stowage_testkit::assets().join("clear")).expect("the test asset");
+//! # let origin = stowage_origin::Origin::start(files, stowage_origin::OriginConfig::default()).expect("an origin");
+//! # let url = origin.url("/hls/master.m3u8");
+//! # let store = tempfile::tempdir().map_err(|e| stowage::Error::io("a temporary folder", e))?;
+//! # let downloads = store.path();
+//! # // An example that hangs fails instead of blocking the tests.
+//! # tokio::time::timeout(std::time::Duration::from_secs(60), async {
+//! let session = DownloadSession::new(SessionConfig::new(downloads))?;
 //! let config = DownloadConfiguration::new(
 //!     ContentConfiguration::new()
 //!         .variant_qualifier("max-resolution=1920x1080".parse()?)
 //!         .media_selection(MediaSelection::audio_language("fr"))
 //!         .media_selection(MediaSelection::subtitles_all()),
 //! );
-//! let task = session.download_task("https://example.com/master.m3u8", config)?;
+//! let task = session.download_task(&url, config)?;
 //! let mut events = task.events();
 //! task.resume();
 //! while let Some(event) = events.recv().await {
 //!     println!("{event:?}");
-//!     if task.state().is_terminal() {
-//!         break;
-//!     }
 //! }
 //! let bundle = task.wait().await?; // play it: ffplay BUNDLE/master.m3u8
-//! # let _ = bundle;
+//! assert!(bundle.join("master.m3u8").is_file());
+//! # Ok::<(), stowage::Error>(())
+//! # }).await.expect("the download ends within a minute")?;
 //! # Ok(()) }
 //! ```
 //!
@@ -118,6 +129,11 @@ pub use stowage_playlist as playlist;
 pub use stowage_task as task;
 
 pub use stowage_bundle::{AssetCache, StorageManager};
+
+// The README's examples run as doctests too, so that none of them can rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 pub use stowage_task::{
     CancelMode, ContentConfiguration, DownloadConfiguration, DownloadSession, DownloadTask, IntegrityPolicy,
     MediaSelection, SessionConfig, TaskEvent, TaskState, VariantQualifier,

@@ -7,32 +7,7 @@
 //! store after a restart or a crash and makes tasks for them; resuming one fetches only what its bundle's
 //! journal does not hold.
 //!
-//! ```no_run
-//! use stowage_task::config::MediaSelection;
-//! use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig, TaskEvent};
-//!
-//! # async fn run() -> Result<(), stowage_task::Error> {
-//! let session = DownloadSession::new(SessionConfig::new("downloads").max_connections(8))?;
-//! let config = DownloadConfiguration::new(
-//!     ContentConfiguration::new()
-//!         .media_selection(MediaSelection::audio_language("en"))
-//!         .media_selection(MediaSelection::subtitles_language("en")),
-//! );
-//! let task = session.download_task("https://example.com/master.m3u8", config)?;
-//! let mut events = task.events();
-//! task.resume();
-//! while let Some(event) = events.recv().await {
-//!     match event {
-//!         TaskEvent::Progress(p) => println!("{:.0} %", p.fraction() * 100.0),
-//!         TaskEvent::Finished { path, complete } => println!("{} (complete: {complete})", path.display()),
-//!         TaskEvent::Failed(e) => eprintln!("failed: {e}"),
-//!         _ => {}
-//!     }
-//! }
-//! let bundle = task.wait().await?;
-//! # let _ = bundle;
-//! # Ok(()) }
-//! ```
+//! [`DownloadSession`]'s documentation shows a whole download.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -58,6 +33,49 @@ use crate::planning::{bundle_plan, new_bundle_policies, renewal};
 /// Must be created and used inside a tokio runtime (tasks are spawned on it). Dropping the session stops
 /// its tasks where they are (their bundles stay resumable); a new session on the same store finds them
 /// with [`restore`](Self::restore).
+///
+/// A download with English audio and subtitles, its events read until their stream ends (after the
+/// task's last event, here [`TaskEvent::Finished`]):
+///
+/// ```
+/// use stowage_task::config::MediaSelection;
+/// use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig, TaskEvent};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # // An origin on 127.0.0.1 serving the repository's test asset, and a store in a temporary folder.
+/// # let files = stowage_origin::Files::new();
+/// # files.load_dir("/hls", stowage_testkit::assets().join("clear"))?;
+/// # let origin = stowage_origin::Origin::start(files, stowage_origin::OriginConfig::default())?;
+/// # let url = origin.url("/hls/master.m3u8");
+/// # let store = tempfile::tempdir()?;
+/// # let downloads = store.path();
+/// # // An example that hangs fails instead of blocking the tests.
+/// # tokio::time::timeout(std::time::Duration::from_secs(60), async {
+/// let session = DownloadSession::new(SessionConfig::new(downloads).max_connections(8))?;
+/// let config = DownloadConfiguration::new(
+///     ContentConfiguration::new()
+///         .media_selection(MediaSelection::audio_language("en"))
+///         .media_selection(MediaSelection::subtitles_language("en")),
+/// );
+/// let task = session.download_task(&url, config)?;
+/// let mut events = task.events();
+/// task.resume();
+/// while let Some(event) = events.recv().await {
+///     match event {
+///         TaskEvent::Progress(p) => println!("{:.0} %", p.fraction() * 100.0),
+///         TaskEvent::RenditionCompleted(r) => println!("{} complete", r.id),
+///         TaskEvent::Finished { path, complete } => println!("{} (complete: {complete})", path.display()),
+///         TaskEvent::Failed(e) => eprintln!("failed: {e}"),
+///         _ => {}
+///     }
+/// }
+/// let bundle = task.wait().await?;
+/// assert!(bundle.join("master.m3u8").is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).await??;
+/// # Ok(()) }
+/// ```
 pub struct DownloadSession {
     inner: Arc<SessionInner>,
     tasks: Mutex<Vec<DownloadTask>>,
