@@ -272,13 +272,16 @@ pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<Segme
         r.state = rendition_state(&r.plan, finished);
     }
     manifest.size = finished.values().map(|f| f.length).sum();
+    // A bundle with nothing planned yet (a download asked for, its playlists not read) is not done.
+    let planned = !manifest.renditions.is_empty();
     let all_done = manifest.renditions.iter().all(|r| r.state.complete);
-    manifest.complete = all_done && manifest.gaps.is_empty();
+    manifest.complete = planned && all_done && manifest.gaps.is_empty();
     let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
-    manifest.finished = manifest
-        .renditions
-        .iter()
-        .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
+    manifest.finished = planned
+        && manifest
+            .renditions
+            .iter()
+            .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
 }
 
 /// Writes a file atomically: temporary file, sync, rename, sync of the directory.

@@ -59,23 +59,35 @@
 //! # Ok::<(), stowage_bundle::Error>(())
 //! ```
 //!
-//! Writing it (on disk, so not run here):
+//! Writing it:
 //!
-//! ```no_run
+//! ```
 //! # use stowage_bundle::*;
-//! # fn run(plan: BundlePlan, id: SegmentId, body: &[&[u8]]) -> Result<()> {
-//! let store = StorageManager::new("downloads");
+//! # let video = RenditionId::new("video-720p")?;
+//! # let playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\na.ts\n#EXTINF:4,\nb.ts\n#EXT-X-ENDLIST\n";
+//! # let segments = vec![
+//! #     PlannedSegment::media(0, 0, 6.0, "https://example.com/a.ts"),
+//! #     PlannedSegment::media(0, 1, 4.0, "https://example.com/b.ts"),
+//! # ];
+//! # let rendition = RenditionPlan::new(
+//! #     video, RenditionKind::Video, MediaFormat::Ts, "https://example.com/v.m3u8", playlist, segments,
+//! # )
+//! # .primary(true);
+//! # let plan = BundlePlan::new(AssetInfo::new("my-asset").title("My asset")).rendition(rendition);
+//! # let downloads = tempfile::tempdir()?;
+//! # let downloads = downloads.path();
+//! let store = StorageManager::new(downloads);
 //! let bundle = store.create_bundle(plan)?; // or store.open_bundle("my-asset")? to resume
 //! for id in bundle.pending_segments() {
 //!     let mut writer = bundle.segment_writer(&id)?;
-//!     for chunk in body {
+//!     for chunk in [&b"the segment's bytes"[..], b", as they arrive"] {
 //!         writer.write(chunk)?;
 //!     }
 //!     writer.finish()?; // durable and journaled
 //! }
 //! bundle.mark_finished()?;
 //! assert!(AssetCache::open(bundle.dir())?.is_playable_offline());
-//! # Ok(()) }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod batch;
@@ -101,9 +113,9 @@ pub use id::{ByteRange, MAX_RENDITION_ID_LEN, RenditionId, SegmentId, SegmentKin
 pub use journal::{JOURNAL_HEADER, JournalContents, JournalRecord, MAX_RECORD_LEN, parse_journal};
 pub use ledger::SegmentProblem;
 pub use manifest::{
-    AssetInfo, BundlePlan, FORMAT_NAME, FORMAT_VERSION, Gap, IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN,
-    Manifest, ManifestRendition, MediaFormat, PlannedSegment, Priority, RenditionKind, RenditionPlan,
-    RenditionState, StoragePolicy, TimeRange,
+    AssetInfo, BundlePlan, ContentRequest, DownloadRequest, FORMAT_NAME, FORMAT_VERSION, Gap,
+    IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN, Manifest, ManifestChanges, ManifestRendition, MediaFormat,
+    PlannedSegment, Priority, RenditionKind, RenditionPlan, RenditionState, StoragePolicy, TimeRange,
 };
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
 pub use store::{

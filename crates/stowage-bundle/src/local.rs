@@ -15,6 +15,10 @@
 //!   `EXT-X-ENDLIST`; a finished one ends with `EXT-X-ENDLIST`.
 //! - Every other line is kept as it is, in order: date ranges, discontinuities, program date-times, and
 //!   tags this crate does not know.
+//! - Variables (`EXT-X-DEFINE`) are substituted where they are used and their definitions removed, so that
+//!   a local playlist reads alone: a `QUERYPARAM` or `IMPORT` definition would name values a player reading
+//!   the local copy has no way to know. The source playlists are read with the values they were read with
+//!   when downloaded: the query of the URL each came from, and the master playlist's variables.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -32,30 +36,58 @@ use crate::storage::Storage;
 /// Source playlists larger than this are refused (the playlist crate's own limit is of the same order).
 const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
 
-/// Writes every rendition's `index.m3u8` and the `master.m3u8`.
+/// Writes every rendition's `index.m3u8` and the `master.m3u8`; nothing while no rendition is planned.
 pub(crate) fn write_all(
     storage: &dyn Storage,
     dir: &Path,
     manifest: &Manifest,
     finished: &HashMap<SegmentId, Finished>,
 ) -> Result<()> {
+    if manifest.renditions.is_empty() {
+        return Ok(());
+    }
+    let master_source = dir.join(SOURCE_DIR).join(MASTER_FILE);
+    let master_text =
+        if manifest.has_master_playlist { Some(read_text(storage, &master_source)?) } else { None };
+    let master_url = manifest.master_url.as_deref().or(manifest.asset.url.as_deref());
+    let master_options = parser_options(master_url, &[]);
+    // The master playlist's variables are what its media playlists import. One it cannot read has none;
+    // rewriting it below says what is wrong with it.
+    let imports = master_text
+        .as_deref()
+        .and_then(|text| MasterPlaylist::parse_with(text, &master_options).ok())
+        .map(|parsed| parsed.variables)
+        .unwrap_or_default();
     for r in &manifest.renditions {
         let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
         let text = read_text(storage, &source)?;
-        let local = rewrite_media(&text, &r.plan, manifest.key_policy, manifest.finished, &|id| {
+        let options = parser_options(Some(&r.plan.url), &imports);
+        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, manifest.finished, &|id| {
             finished.contains_key(id)
         })
         .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
         ledger::write_atomic(storage, &dir.join(r.plan.id.as_str()).join(INDEX_FILE), local.as_bytes())?;
     }
-    let master = if manifest.has_master_playlist {
-        let source = dir.join(SOURCE_DIR).join(MASTER_FILE);
-        let text = read_text(storage, &source)?;
-        rewrite_master(&text, manifest).map_err(|reason| Error::Playlist { path: source.clone(), reason })?
-    } else {
-        generate_master(manifest)
+    let master = match &master_text {
+        Some(text) => rewrite_master(text, &master_options, manifest)
+            .map_err(|reason| Error::Playlist { path: master_source.clone(), reason })?,
+        None => generate_master(manifest),
     };
     ledger::write_atomic(storage, &dir.join(MASTER_FILE), master.as_bytes())
+}
+
+/// How a source playlist read from `url` is parsed: leniently, as the downloader read it, with the URL's
+/// query for `EXT-X-DEFINE:QUERYPARAM` and `imports` for `EXT-X-DEFINE:IMPORT`.
+fn parser_options(url: Option<&str>, imports: &[(String, String)]) -> ParserOptions {
+    let mut options = ParserOptions::lenient();
+    let query = url.and_then(|u| u.split('#').next()).and_then(|u| u.split_once('?')).map(|(_, q)| q);
+    if let Some(query) = query {
+        options = options.query(query);
+    }
+    for (name, value) in imports {
+        options = options.import(name.clone(), value.clone());
+    }
+    options
 }
 
 fn read_text(storage: &dyn Storage, path: &Path) -> Result<String> {
@@ -76,6 +108,7 @@ pub(crate) fn local_name(plan: &RenditionPlan, id: &SegmentId) -> String {
 /// media segments (media entries); a playlist that does not match its plan is an error.
 pub(crate) fn rewrite_media(
     source: &str,
+    options: &ParserOptions,
     plan: &RenditionPlan,
     key_policy: KeyPolicy,
     finished: bool,
@@ -97,7 +130,7 @@ pub(crate) fn rewrite_media(
     // A partly downloaded playlist ends at its last playable segment.
     let listed = if finished { medias.len() } else { playable.iter().rposition(|&p| p).map_or(0, |i| i + 1) };
 
-    let parsed = MediaPlaylist::parse_with(source, &ParserOptions::lenient()).map_err(|e| e.to_string())?;
+    let parsed = MediaPlaylist::parse_with(source, options).map_err(|e| e.to_string())?;
     let mut playlist = parsed.playlist;
     if playlist.segments().len() != medias.len() {
         return Err(format!("{} media segments, {} planned", playlist.segments().len(), medias.len()));
@@ -176,11 +209,16 @@ pub(crate) fn rewrite_media(
             playlist.header_mut().push(MediaTag::MediaSequence(first));
         }
     }
-    // Live-only tags, and the end marker, which is ours to place.
+    // Live-only tags, the end marker, which is ours to place, and variable definitions, substituted in
+    // what is written.
     playlist.retain_tags(|t| {
         !matches!(
             t,
-            MediaTag::ServerControl(_) | MediaTag::PartInf(_) | MediaTag::Skip(_) | MediaTag::EndList
+            MediaTag::ServerControl(_)
+                | MediaTag::PartInf(_)
+                | MediaTag::Skip(_)
+                | MediaTag::EndList
+                | MediaTag::Define(_)
         )
     });
 
@@ -213,14 +251,21 @@ pub(crate) fn rewrite_media(
 
 /// Rewrites the source master playlist: variants and renditions that are stored point at their local
 /// `index.m3u8`, the others are removed, and references to groups left empty are removed.
-pub(crate) fn rewrite_master(source: &str, manifest: &Manifest) -> std::result::Result<String, String> {
+pub(crate) fn rewrite_master(
+    source: &str,
+    options: &ParserOptions,
+    manifest: &Manifest,
+) -> std::result::Result<String, String> {
     let local: HashMap<&str, String> = manifest
         .renditions
         .iter()
         .filter_map(|r| r.plan.master_uri.as_deref().map(|u| (u, format!("{}/{INDEX_FILE}", r.plan.id))))
         .collect();
-    let parsed = MasterPlaylist::parse_with(source, &ParserOptions::lenient()).map_err(|e| e.to_string())?;
+    let parsed = MasterPlaylist::parse_with(source, options).map_err(|e| e.to_string())?;
     let mut master = parsed.playlist;
+    // Variables are substituted in what is written; their definitions would name values (a query
+    // parameter) that a player reading the local copy cannot know.
+    master.tags_mut().retain(|t| !matches!(t, MasterTag::Define(_)));
     master
         .rewrite_uris(|u| match u.role {
             UriRole::Variant | UriRole::Rendition => match local.get(u.uri) {
@@ -424,7 +469,10 @@ mod tests {
                 "",
                 segments,
             );
-            let local = rewrite_media(&source, &plan, KeyPolicy::Decrypted, true, &|_| true)
+            let local =
+                rewrite_media(&source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| {
+                    true
+                })
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
             let kept: Vec<&str> = local
                 .lines()
@@ -454,7 +502,9 @@ mod tests {
                 .unwrap();
         let planned: Vec<u64> = plan.segments.iter().map(|s| s.media_sequence).collect();
         assert_eq!(planned, [105, 106], "the plan numbers skipped segments in");
-        let local = rewrite_media(source, &plan, KeyPolicy::Decrypted, true, &|_| true).unwrap();
+        let local =
+            rewrite_media(source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
+                .unwrap();
         assert!(!local.contains("EXT-X-SKIP") && !local.contains("SERVER-CONTROL"), "{local}");
         let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
         let resolved = parsed.resolve(None).unwrap();
@@ -492,8 +542,9 @@ mod tests {
                     continue;
                 }
             };
-            let local = rewrite_media(&text, &plan, KeyPolicy::Decrypted, true, &|_| true)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let local =
+                rewrite_media(&text, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let parsed = MediaPlaylist::parse_with(local.as_str(), &ParserOptions::lenient())
                 .unwrap_or_else(|e| panic!("{}: {e}\n{local}", path.display()))
                 .playlist;

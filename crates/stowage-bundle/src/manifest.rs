@@ -509,6 +509,149 @@ impl RenditionPlan {
     }
 }
 
+/// What a download was asked for, recorded with the bundle so that a download can be planned, or its
+/// choices made again, after a restart: its content configurations (the primary first), each a list of
+/// variant qualifiers and media selections written in the downloader's text notation (that of
+/// `stowage download --variant` and `--audio`/`--subs`, see `docs/bundle-format.md`). This crate keeps
+/// them as text; it does not read them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DownloadRequest {
+    /// The content configurations: the primary first, then the auxiliary ones.
+    pub contents: Vec<ContentRequest>,
+    /// Whether an auxiliary content may share the primary content's variant rather than add one.
+    #[serde(default = "yes")]
+    pub optimize_auxiliary: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl DownloadRequest {
+    /// A request of these content configurations, the primary first.
+    pub fn new(contents: Vec<ContentRequest>) -> Self {
+        Self { contents, optimize_auxiliary: true }
+    }
+
+    /// Sets whether auxiliary contents may share the primary content's variant.
+    #[must_use]
+    pub fn optimize_auxiliary(mut self, yes: bool) -> Self {
+        self.optimize_auxiliary = yes;
+        self
+    }
+}
+
+/// One content configuration of a [`DownloadRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ContentRequest {
+    /// Variant qualifiers, tried in order (`max-resolution=1280x720,codec=avc1`).
+    #[serde(default)]
+    pub variants: Vec<String>,
+    /// Media selections, each with its kind (`audio:en`, `subtitles:all`).
+    #[serde(default)]
+    pub media: Vec<String>,
+}
+
+impl ContentRequest {
+    /// A content configuration of these variant qualifiers and media selections.
+    pub fn new(variants: Vec<String>, media: Vec<String>) -> Self {
+        Self { variants, media }
+    }
+}
+
+/// Changes to a bundle's record of its download, made in one write of the manifest: what a new download
+/// of the asset asks for (its URL, title, policies and request), and whether the download was cancelled.
+/// Unset fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ManifestChanges {
+    /// A new source URL.
+    pub url: Option<String>,
+    /// A new title.
+    pub title: Option<String>,
+    /// A new storage policy.
+    pub policy: Option<StoragePolicy>,
+    /// A new integrity policy.
+    pub integrity: Option<IntegrityPolicy>,
+    /// A new request.
+    pub request: Option<DownloadRequest>,
+    /// Whether the download is cancelled (see [`Manifest::cancelled`]).
+    pub cancelled: Option<bool>,
+}
+
+impl ManifestChanges {
+    /// No changes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the source URL.
+    #[must_use]
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Sets the title.
+    #[must_use]
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Sets the storage policy.
+    #[must_use]
+    pub fn policy(mut self, policy: StoragePolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Sets the integrity policy.
+    #[must_use]
+    pub fn integrity(mut self, integrity: IntegrityPolicy) -> Self {
+        self.integrity = Some(integrity);
+        self
+    }
+
+    /// Sets the request.
+    #[must_use]
+    pub fn request(mut self, request: DownloadRequest) -> Self {
+        self.request = Some(request);
+        self
+    }
+
+    /// Marks the download cancelled, or not.
+    #[must_use]
+    pub fn cancelled(mut self, cancelled: bool) -> Self {
+        self.cancelled = Some(cancelled);
+        self
+    }
+
+    /// Applies the changes to `manifest`.
+    pub(crate) fn apply(self, manifest: &mut Manifest) {
+        if let Some(url) = self.url {
+            manifest.asset.url = Some(url);
+        }
+        if let Some(title) = self.title {
+            manifest.asset.title = Some(title);
+        }
+        if let Some(policy) = self.policy {
+            manifest.policy = policy;
+        }
+        if let Some(integrity) = self.integrity {
+            manifest.integrity = integrity;
+        }
+        if let Some(request) = self.request {
+            manifest.request = Some(request);
+        }
+        if let Some(cancelled) = self.cancelled {
+            manifest.cancelled = cancelled;
+        }
+    }
+}
+
 /// Everything a bundle is created with.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -519,24 +662,36 @@ pub struct BundlePlan {
     pub renditions: Vec<RenditionPlan>,
     /// The source master playlist's text, when the asset came from one.
     pub master_playlist: Option<String>,
+    /// The URL the source master playlist was read from (after redirects): its query gives the values of
+    /// the playlist's `EXT-X-DEFINE:QUERYPARAM` variables when the local playlists are written.
+    pub master_url: Option<String>,
     /// Expiry and priority.
     pub policy: StoragePolicy,
     /// Decrypted or ciphertext with keys.
     pub key_policy: KeyPolicy,
     /// Strict or tolerant.
     pub integrity: IntegrityPolicy,
+    /// What the download was asked for.
+    pub request: Option<DownloadRequest>,
 }
 
 impl BundlePlan {
     /// A plan for `asset` with no renditions yet and default policies.
+    ///
+    /// A bundle may be created with no renditions: it records a download asked for and not yet planned
+    /// (its playlists not read), so that it is found again after a restart. Renditions are added to it
+    /// with [`Bundle::add_renditions`](crate::Bundle::add_renditions), the master playlist with
+    /// [`Bundle::set_master_playlist`](crate::Bundle::set_master_playlist).
     pub fn new(asset: AssetInfo) -> Self {
         Self {
             asset,
             renditions: Vec::new(),
             master_playlist: None,
+            master_url: None,
             policy: StoragePolicy::default(),
             key_policy: KeyPolicy::default(),
             integrity: IntegrityPolicy::default(),
+            request: None,
         }
     }
 
@@ -551,6 +706,20 @@ impl BundlePlan {
     #[must_use]
     pub fn master_playlist(mut self, text: impl Into<String>) -> Self {
         self.master_playlist = Some(text.into());
+        self
+    }
+
+    /// Sets the URL the source master playlist was read from (after redirects).
+    #[must_use]
+    pub fn master_url(mut self, url: impl Into<String>) -> Self {
+        self.master_url = Some(url.into());
+        self
+    }
+
+    /// Sets the request the download was made with.
+    #[must_use]
+    pub fn request(mut self, request: DownloadRequest) -> Self {
+        self.request = Some(request);
         self
     }
 
@@ -579,9 +748,6 @@ impl BundlePlan {
     pub(crate) fn validate(&self) -> Result<()> {
         check_local_name(&self.asset.id)?;
         let invalid = |reason: String| Err(Error::InvalidPlan { reason });
-        if self.renditions.is_empty() {
-            return invalid("the plan has no renditions".into());
-        }
         let mut ids = std::collections::HashSet::new();
         for r in &self.renditions {
             if !ids.insert(&r.id) {
@@ -686,7 +852,8 @@ pub struct Manifest {
     pub key_policy: KeyPolicy,
     /// Strict or tolerant.
     pub integrity: IntegrityPolicy,
-    /// Whether the download is over: every planned entry is finished or recorded as a gap.
+    /// Whether the download is over: every planned entry is finished or recorded as a gap (false while
+    /// nothing is planned).
     pub finished: bool,
     /// Whether every planned entry is finished (no gap, nothing missing).
     pub complete: bool,
@@ -695,6 +862,17 @@ pub struct Manifest {
     /// Whether a source master playlist is stored (`source/master.m3u8`).
     #[serde(default)]
     pub has_master_playlist: bool,
+    /// The URL the source master playlist was read from, after redirects (for its `QUERYPARAM`
+    /// variables); `None` in bundles made before it was recorded, which use the asset's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_url: Option<String>,
+    /// What the download was asked for, when it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<DownloadRequest>,
+    /// Whether the download was cancelled, its partial content kept: a restore does not resume it, and a
+    /// new download of the asset continues from it (and clears this).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
     /// The renditions.
     pub renditions: Vec<ManifestRendition>,
     /// Segments recorded as missing.
@@ -729,9 +907,11 @@ impl Manifest {
             asset: manifest.asset.clone(),
             renditions: manifest.renditions.iter().map(|r| r.plan.clone()).collect(),
             master_playlist: None,
+            master_url: None,
             policy: manifest.policy,
             key_policy: manifest.key_policy,
             integrity: manifest.integrity,
+            request: None,
         };
         plan.validate().map_err(|e| invalid(e.to_string()))?;
         Ok(manifest)

@@ -8,7 +8,7 @@ use crate::bundle::{Bundle, BundleOptions};
 use crate::error::{Error, IoContext, Result};
 use crate::id::check_local_name;
 use crate::ledger::{self, INDEX_FILE, JOURNAL_FILE, LOCK_FILE, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
-use crate::manifest::{AssetInfo, BundlePlan, Priority, StoragePolicy};
+use crate::manifest::{AssetInfo, BundlePlan, ManifestChanges, Priority, StoragePolicy};
 use crate::storage::{LocalFs, Storage};
 
 /// A directory of bundles, one folder per asset (named by the asset's identifier).
@@ -45,6 +45,9 @@ pub struct BundleSummary {
     pub accessed: SystemTime,
     /// Whether a writer holds it now.
     pub in_use: bool,
+    /// Whether its download was cancelled, its partial content kept (see
+    /// [`Manifest::cancelled`](crate::Manifest::cancelled)).
+    pub cancelled: bool,
 }
 
 /// A folder of the store that holds a bundle, or what is left of one, that cannot be used: its manifest
@@ -348,6 +351,7 @@ impl StorageManager {
             asset: manifest.asset,
             size,
             in_use,
+            cancelled: manifest.cancelled,
         })
     }
 
@@ -362,6 +366,12 @@ impl StorageManager {
     /// writer changes it with [`Bundle::set_policy`].
     pub fn set_policy(&self, id: &str, policy: StoragePolicy) -> Result<()> {
         self.update_manifest(id, |m| m.policy = policy)
+    }
+
+    /// Changes the record of asset `id`'s download (URL, title, policies, request, cancelled). Fails with
+    /// [`Error::Locked`] while a writer holds it: the writer changes it with [`Bundle::update`].
+    pub fn update(&self, id: &str, changes: ManifestChanges) -> Result<()> {
+        self.update_manifest(id, |m| changes.apply(m))
     }
 
     /// Records that asset `id` was accessed now (for least-recently-accessed ordering in purge).

@@ -241,3 +241,53 @@ fn plans_made_from_the_playlist_write_back_consistently() {
     assert!(text.contains("#EXT-X-MAP:URI=\"init-d4-s12.mp4\"\n"), "{text}");
     assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
 }
+
+#[test]
+fn variables_are_read_with_their_values_and_the_local_copies_read_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vars");
+    // The master defines a variable of its own and takes one from its URL's query; the media playlist
+    // imports the first and takes its own token from its URL.
+    let master = "#EXTM3U\n#EXT-X-DEFINE:NAME=\"cdn\",VALUE=\"https://cdn.example\"\n\
+                  #EXT-X-DEFINE:QUERYPARAM=\"token\"\n\
+                  #EXT-X-STREAM-INF:BANDWIDTH=1000,RESOLUTION=640x360\n{$cdn}/v.m3u8?token={$token}\n";
+    let media = "#EXTM3U\n#EXT-X-VERSION:8\n#EXT-X-TARGETDURATION:4\n#EXT-X-DEFINE:IMPORT=\"cdn\"\n\
+                 #EXT-X-DEFINE:QUERYPARAM=\"token\"\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+                 #EXT-X-MAP:URI=\"{$cdn}/init.mp4?token={$token}\"\n\
+                 #EXTINF:4.0,\n{$cdn}/seg0.m4s?token={$token}\n#EXTINF:4.0,\n{$cdn}/seg1.m4s?token={$token}\n\
+                 #EXT-X-ENDLIST\n";
+    let segments = vec![
+        PlannedSegment::init(0, 0, "https://cdn.example/init.mp4?token=m"),
+        PlannedSegment::media(0, 0, 4.0, "https://cdn.example/seg0.m4s?token=m"),
+        PlannedSegment::media(0, 1, 4.0, "https://cdn.example/seg1.m4s?token=m"),
+    ];
+    let video = RenditionPlan::new(
+        rid("video"),
+        RenditionKind::Video,
+        MediaFormat::Fmp4,
+        "https://cdn.example/v.m3u8?token=m",
+        media,
+        segments,
+    )
+    .primary(true)
+    .master_uri("https://cdn.example/v.m3u8?token=abc");
+    let plan = BundlePlan::new(AssetInfo::new("vars").url("https://origin.example/master.m3u8?token=old"))
+        .master_playlist(master)
+        .master_url("https://origin.example/master.m3u8?token=abc")
+        .rendition(video);
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    fill(&bundle);
+    bundle.mark_finished().unwrap();
+    // The variant was found by its URI as the download read it, with the master URL's token.
+    let local_master = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    let parsed = MasterPlaylist::parse(local_master.as_str()).unwrap();
+    assert_eq!(parsed.variants().map(|v| v.uri.to_string()).collect::<Vec<_>>(), ["video/index.m3u8"]);
+    // The local copies define no variables (a player reading them has no query to take a token from) and
+    // parse strictly, with nothing left undefined.
+    let local_media = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
+    for text in [&local_master, &local_media] {
+        assert!(!text.contains("EXT-X-DEFINE") && !text.contains("{$"), "{text}");
+    }
+    assert_points_at_files(&dir.join("video"), &local_media);
+    assert!(MediaPlaylist::parse(local_media.as_str()).unwrap().is_ended());
+}

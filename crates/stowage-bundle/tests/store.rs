@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use stowage_bundle::{
-    Admission, DirEntry, Error, LocalFs, Priority, PurgeOptions, PurgeReason, Storage, StorageFile,
-    StorageLock, StorageManager, StoragePolicy,
+    Admission, AssetCache, AssetInfo, BundlePlan, ContentRequest, DirEntry, DownloadRequest, Error, LocalFs,
+    ManifestChanges, Priority, PurgeOptions, PurgeReason, RenditionKind, Storage, StorageFile, StorageLock,
+    StorageManager, StoragePolicy,
 };
 
 /// Creates a finished bundle of `count` segments of 10,000 bytes with `policy`, accessed at `accessed`
@@ -340,4 +341,60 @@ fn damaged_bundles_are_listed_with_the_reason_kept_by_purge_and_removable() {
         assert!(store.remove(id).unwrap() > 0, "{id}");
     }
     assert_eq!(folder_names(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_download_asked_for_and_not_yet_planned_is_recorded_and_planned_later() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    let request = DownloadRequest::new(vec![ContentRequest::new(
+        vec!["max-resolution=1280x720".to_owned()],
+        vec!["audio:fr".to_owned(), "subtitles:all".to_owned()],
+    )]);
+    let plan = BundlePlan::new(AssetInfo::new("later").url("https://cdn.example/master.m3u8").title("Later"))
+        .request(request.clone());
+    drop(store.create_bundle(plan).unwrap());
+    // Nothing planned is not finished: a restore finds it; there is no local playlist to play yet.
+    let listed = store.list().unwrap();
+    let summary = &listed.bundles[0];
+    assert!(!summary.finished && !summary.complete && !summary.cancelled, "{summary:?}");
+    let dir = store.bundle_path("later").unwrap();
+    assert!(!dir.join("master.m3u8").exists());
+    let manifest = AssetCache::open(&dir).unwrap().manifest().clone();
+    assert_eq!(manifest.request.as_ref(), Some(&request));
+    assert!(manifest.renditions.is_empty());
+
+    // A cancel keeping the partial content is recorded; a new download of the asset clears it and takes
+    // its title, policy and URL.
+    store.update("later", ManifestChanges::new().cancelled(true)).unwrap();
+    assert!(store.list().unwrap().bundles[0].cancelled);
+    let policy = StoragePolicy::default().priority(Priority::Important);
+    let changes = ManifestChanges::new()
+        .cancelled(false)
+        .title("Later, again")
+        .policy(policy)
+        .url("https://cdn.example/master.m3u8?token=2");
+    store.update("later", changes).unwrap();
+    let summary = &store.list().unwrap().bundles[0];
+    assert!(!summary.cancelled);
+    assert_eq!(summary.policy, policy);
+    assert_eq!(summary.asset.title.as_deref(), Some("Later, again"));
+    assert_eq!(summary.asset.url.as_deref(), Some("https://cdn.example/master.m3u8?token=2"));
+
+    // Planned once its playlists are read: the master playlist, then the renditions.
+    let bundle = store.open_bundle("later").unwrap();
+    let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nhttps://cdn.example/video.m3u8\n";
+    bundle.set_master_playlist(master.to_owned(), "https://cdn.example/master.m3u8".to_owned()).unwrap();
+    assert!(bundle.set_master_playlist(master.to_owned(), String::new()).is_err(), "one master playlist");
+    let video = ts_rendition("video", RenditionKind::Video, 2, 0, 4.0)
+        .primary(true)
+        .master_uri("https://cdn.example/video.m3u8");
+    bundle.add_renditions(vec![video]).unwrap();
+    for seg in bundle.pending_segments() {
+        write_segment(&bundle, &seg, &segment_bytes(&seg, 5, 1_000)).unwrap();
+    }
+    let manifest = bundle.mark_finished().unwrap();
+    assert!(manifest.finished && manifest.complete && manifest.has_master_playlist);
+    let local = std::fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    assert!(local.contains("video/index.m3u8"), "{local}");
 }

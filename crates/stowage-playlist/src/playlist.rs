@@ -41,11 +41,15 @@ impl<'a> Playlist<'a> {
         match detect(input) {
             Some(PlaylistKind::Master) => {
                 let p = MasterPlaylist::parse_with(input, options)?;
-                Ok(Parsed { playlist: Self::Master(p.playlist), warnings: p.warnings })
+                Ok(Parsed {
+                    playlist: Self::Master(p.playlist),
+                    warnings: p.warnings,
+                    variables: p.variables,
+                })
             }
             _ => {
                 let p = MediaPlaylist::parse_with(input, options)?;
-                Ok(Parsed { playlist: Self::Media(p.playlist), warnings: p.warnings })
+                Ok(Parsed { playlist: Self::Media(p.playlist), warnings: p.warnings, variables: p.variables })
             }
         }
     }

@@ -16,6 +16,14 @@ pub struct Parsed<T> {
     pub playlist: T,
     /// Every tolerance used, located; empty after a strict parse.
     pub warnings: Vec<Warning>,
+    /// The variables the playlist defines with `EXT-X-DEFINE`, with the values they took (a `NAME`'s
+    /// `VALUE`, an `IMPORT` from [`ParserOptions::import`], a `QUERYPARAM` from [`ParserOptions::query`]),
+    /// in definition order. Those left undefined under
+    /// [`allow_undefined_variables`](ParserOptions::allow_undefined_variables) are not listed.
+    ///
+    /// The variables of a multivariant playlist are what its media playlists may import: give each to
+    /// [`ParserOptions::import`] when parsing them.
+    pub variables: Vec<(String, String)>,
 }
 
 /// One line of input: its number, and its text (or its bytes when they are not UTF-8).
@@ -129,6 +137,11 @@ pub(crate) struct Ctx<'a, 'o> {
 }
 
 impl<'a, 'o> Ctx<'a, 'o> {
+    /// The variables defined so far, with their values, in definition order.
+    pub(crate) fn variables(&self) -> Vec<(String, String)> {
+        self.vars.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+    }
+
     pub(crate) fn new(opts: &'o ParserOptions) -> Self {
         Self {
             opts,

@@ -179,6 +179,35 @@ fn define_substitutes_in_uris_and_quoted_strings() {
 }
 
 #[test]
+fn a_master_playlists_variables_are_what_its_media_playlists_import() {
+    let master = "#EXTM3U\n#EXT-X-DEFINE:NAME=\"cdn\",VALUE=\"https://cdn.example\"\n\
+                  #EXT-X-DEFINE:QUERYPARAM=\"token\"\n#EXT-X-DEFINE:QUERYPARAM=\"missing\"\n\
+                  #EXT-X-STREAM-INF:BANDWIDTH=1\n{$cdn}/v.m3u8?token={$token}\n";
+    let opts = ParserOptions::lenient().query("a=1&token=t%3D1");
+    let parsed = MasterPlaylist::parse_with(master, &opts).unwrap();
+    // The undefined QUERYPARAM is tolerated (and warned about), so it has no value to give.
+    assert_eq!(
+        parsed.variables,
+        [("cdn".to_owned(), "https://cdn.example".to_owned()), ("token".to_owned(), "t=1".to_owned())]
+    );
+    assert_eq!(parsed.playlist.variants().next().unwrap().uri, "https://cdn.example/v.m3u8?token=t=1");
+    let media = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-DEFINE:IMPORT=\"cdn\"\n\
+                 #EXT-X-DEFINE:NAME=\"local\",VALUE=\"x\"\n#EXTINF:1,\n{$cdn}/{$local}.ts\n";
+    let opts = parsed.variables.iter().fold(ParserOptions::default(), |o, (n, v)| o.import(n, v));
+    let media = MediaPlaylist::parse_with(media, &opts).unwrap();
+    assert_eq!(media.playlist.segments()[0].uri(), "https://cdn.example/x.ts");
+    let names: Vec<&str> = media.variables.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["cdn", "local"]);
+    // A playlist without definitions has no variables.
+    assert!(
+        MediaPlaylist::parse_with("#EXTM3U\n#EXT-X-TARGETDURATION:1\n", &ParserOptions::default())
+            .unwrap()
+            .variables
+            .is_empty()
+    );
+}
+
+#[test]
 fn low_latency_tags() {
     let p = media(
         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,CAN-SKIP-DATERANGES=YES,HOLD-BACK=9.0,PART-HOLD-BACK=1.5\n\

@@ -29,7 +29,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 /// The whole configuration of a download task.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DownloadConfiguration {
     /// The content to download first: its variant and media selections.
@@ -46,6 +46,31 @@ pub struct DownloadConfiguration {
     pub keys: KeyPolicy,
     /// What happens to a segment that cannot be had.
     pub integrity: IntegrityPolicy,
+    /// Whether an auxiliary content configuration may take the primary content's video rather than add a
+    /// second one (Apple's `optimizesAuxiliaryContentConfigurations`), on by default.
+    ///
+    /// When on, an auxiliary content whose media selections the primary content's variant can carry
+    /// (their renditions are in its groups), and whose variant qualifiers it satisfies, takes that
+    /// variant: only its renditions are downloaded. Otherwise, among the variants it may take, one with
+    /// the primary content's video (the same media playlist, with other rendition groups: multichannel
+    /// audio beside stereo, say) is preferred. Off, every content configuration chooses its variant on
+    /// its own.
+    pub optimize_auxiliary_contents: bool,
+}
+
+impl Default for DownloadConfiguration {
+    fn default() -> Self {
+        Self {
+            primary: ContentConfiguration::default(),
+            auxiliary: Vec::new(),
+            title: None,
+            artwork: None,
+            storage: StoragePolicy::default(),
+            keys: KeyPolicy::default(),
+            integrity: IntegrityPolicy::default(),
+            optimize_auxiliary_contents: true,
+        }
+    }
 }
 
 impl DownloadConfiguration {
@@ -93,6 +118,14 @@ impl DownloadConfiguration {
     #[must_use]
     pub fn integrity(mut self, policy: IntegrityPolicy) -> Self {
         self.integrity = policy;
+        self
+    }
+
+    /// Sets whether auxiliary content configurations may take the primary content's video (see
+    /// [`DownloadConfiguration::optimize_auxiliary_contents`]).
+    #[must_use]
+    pub fn optimize_auxiliary_contents(mut self, on: bool) -> Self {
+        self.optimize_auxiliary_contents = on;
         self
     }
 
@@ -640,6 +673,51 @@ fn parse_resolution(text: &str) -> Option<Resolution> {
     Some(Resolution::new(w.trim().parse().ok()?, h.trim().parse().ok()?))
 }
 
+impl fmt::Display for VariantQualifier {
+    /// The qualifier in the text notation [`VariantQualifier::from_str`](std::str::FromStr::from_str)
+    /// reads, which reads it back equal: `max-resolution=1280x720,codec=avc1,lowest`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut terms: Vec<String> = Vec::new();
+        let mut bound = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                terms.push(format!("{name}={value}"));
+            }
+        };
+        bound("min-bandwidth", self.min_bandwidth.map(|b| b.to_string()));
+        bound("max-bandwidth", self.max_bandwidth.map(|b| b.to_string()));
+        bound("min-average-bandwidth", self.min_average_bandwidth.map(|b| b.to_string()));
+        bound("max-average-bandwidth", self.max_average_bandwidth.map(|b| b.to_string()));
+        // A bound on one dimension is kept with the other at its neutral value (0 for a minimum, the
+        // largest number for a maximum): it is written as the one-dimension term it was read from.
+        if let Some(r) = self.min_resolution {
+            match (r.width, r.height) {
+                (w, 0) => bound("min-width", Some(w.to_string())),
+                (0, h) => bound("min-height", Some(h.to_string())),
+                _ => bound("min-resolution", Some(format!("{}x{}", r.width, r.height))),
+            }
+        }
+        if let Some(r) = self.max_resolution {
+            match (r.width, r.height) {
+                (w, u64::MAX) => bound("max-width", Some(w.to_string())),
+                (u64::MAX, h) => bound("max-height", Some(h.to_string())),
+                _ => bound("max-resolution", Some(format!("{}x{}", r.width, r.height))),
+            }
+        }
+        for codec in &self.codecs {
+            bound("codec", Some(codec.clone()));
+        }
+        bound("video-range", self.video_range.map(|r| r.as_str().to_ascii_lowercase()));
+        bound("min-frame-rate", self.min_frame_rate.map(|r| r.to_string()));
+        bound("max-frame-rate", self.max_frame_rate.map(|r| r.to_string()));
+        bound("min-channels", self.min_channels.map(|c| c.to_string()));
+        bound("max-channels", self.max_channels.map(|c| c.to_string()));
+        if self.prefer == Preference::Lowest || terms.is_empty() {
+            terms.push(if self.prefer == Preference::Lowest { "lowest" } else { "highest" }.to_owned());
+        }
+        f.write_str(&terms.join(","))
+    }
+}
+
 impl std::str::FromStr for VariantQualifier {
     type Err = crate::Error;
 
@@ -742,6 +820,11 @@ impl MediaSelection {
     /// # Ok::<(), stowage_task::Error>(())
     /// ```
     pub fn parse_list(kind: MediaKind, text: &str) -> Result<Vec<Self>, crate::Error> {
+        text.split(',').map(|item| Self::parse_one(kind, item)).collect()
+    }
+
+    /// Reads one selection of `kind` in the notation of [`parse_list`](Self::parse_list).
+    fn parse_one(kind: MediaKind, item: &str) -> Result<Self, crate::Error> {
         let what = match kind {
             MediaKind::Audio => "audio selection",
             MediaKind::Subtitles => "subtitle selection",
@@ -753,36 +836,75 @@ impl MediaSelection {
             text: item.to_owned(),
             reason: reason.to_owned(),
         };
-        text.split(',')
-            .map(str::trim)
-            .map(|item| {
-                let criterion = if item.eq_ignore_ascii_case("all") {
-                    Criterion::All
-                } else if item.eq_ignore_ascii_case("default") {
-                    Criterion::Default
-                } else if let Some(name) = item.strip_prefix("name=") {
-                    if name.is_empty() {
-                        return Err(invalid(item, "an empty name"));
-                    }
-                    Criterion::Name(name.to_owned())
-                } else if let Some(list) = item.strip_prefix("characteristic=") {
-                    // Several characteristics are joined with `+`, since commas separate selections.
-                    let list: Vec<String> = list.split('+').map(|c| c.trim().to_owned()).collect();
-                    if list.iter().any(String::is_empty) {
-                        return Err(invalid(item, "an empty characteristic"));
-                    }
-                    Criterion::Characteristics(list)
-                } else if is_language_tag(item) {
-                    Criterion::Language(item.to_owned())
-                } else {
-                    return Err(invalid(
-                        item,
-                        "expected a language tag (en, pt-BR), all, default, name=NAME or characteristic=UTI",
-                    ));
-                };
-                Ok(Self::new(kind, criterion))
-            })
-            .collect()
+        let item = item.trim();
+        let criterion = if item.eq_ignore_ascii_case("all") {
+            Criterion::All
+        } else if item.eq_ignore_ascii_case("default") {
+            Criterion::Default
+        } else if let Some(name) = item.strip_prefix("name=") {
+            if name.is_empty() {
+                return Err(invalid(item, "an empty name"));
+            }
+            Criterion::Name(name.to_owned())
+        } else if let Some(list) = item.strip_prefix("characteristic=") {
+            // Several characteristics are joined with `+`, since commas separate selections.
+            let list: Vec<String> = list.split('+').map(|c| c.trim().to_owned()).collect();
+            if list.iter().any(String::is_empty) {
+                return Err(invalid(item, "an empty characteristic"));
+            }
+            Criterion::Characteristics(list)
+        } else if is_language_tag(item) {
+            Criterion::Language(item.to_owned())
+        } else {
+            return Err(invalid(
+                item,
+                "expected a language tag (en, pt-BR), all, default, name=NAME or characteristic=UTI",
+            ));
+        };
+        Ok(Self::new(kind, criterion))
+    }
+
+    /// The selection as text, with its kind: `audio:en`, `subtitles:all`, `audio:name=Commentary`,
+    /// `audio:characteristic=public.accessibility.describes-video`. [`from_text`](Self::from_text) reads it
+    /// back.
+    ///
+    /// ```
+    /// use stowage_task::config::MediaSelection;
+    ///
+    /// let selection = MediaSelection::audio_language("pt-BR");
+    /// assert_eq!(selection.to_text(), "audio:pt-BR");
+    /// assert_eq!(MediaSelection::from_text("audio:pt-BR")?, selection);
+    /// # Ok::<(), stowage_task::Error>(())
+    /// ```
+    pub fn to_text(&self) -> String {
+        let criterion = match &self.criterion {
+            Criterion::Language(language) => language.clone(),
+            Criterion::Name(name) => format!("name={name}"),
+            Criterion::Characteristics(list) => format!("characteristic={}", list.join("+")),
+            Criterion::Default => "default".to_owned(),
+            Criterion::All => "all".to_owned(),
+        };
+        format!("{}:{criterion}", self.kind.as_str())
+    }
+
+    /// Reads a selection written by [`to_text`](Self::to_text): its kind (`audio`, `subtitles`,
+    /// `closed-captions`, `video`), a colon, and one selection as [`parse_list`](Self::parse_list) reads
+    /// them.
+    pub fn from_text(text: &str) -> Result<Self, crate::Error> {
+        let invalid = |reason: &str| crate::Error::InvalidSelectionText {
+            what: "media selection",
+            text: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (kind, item) = text.split_once(':').ok_or_else(|| invalid("expected KIND:SELECTION"))?;
+        let kind = match kind.trim() {
+            "audio" => MediaKind::Audio,
+            "subtitles" => MediaKind::Subtitles,
+            "closed-captions" => MediaKind::ClosedCaptions,
+            "video" => MediaKind::Video,
+            _ => return Err(invalid("the kind is audio, subtitles, closed-captions or video")),
+        };
+        Self::parse_one(kind, item)
     }
 }
 
@@ -836,6 +958,15 @@ mod tests {
             .max_channels(8)
             .prefer(Preference::Lowest);
         assert_eq!(q, expected);
+        // The text form reads back equal, one-dimension bounds and defaults included.
+        for q in [
+            expected,
+            "max-height=720,min-width=640".parse().unwrap(),
+            VariantQualifier::new(),
+            "min-frame-rate=29.97,video-range=hlg".parse().unwrap(),
+        ] {
+            assert_eq!(q.to_string().parse::<VariantQualifier>().unwrap(), q, "{q}");
+        }
     }
 
     #[test]
@@ -877,5 +1008,16 @@ mod tests {
         for bad in ["", "e", "english language", "name=", "characteristic=a++b", "en-toolongsubtag"] {
             assert!(MediaSelection::parse_list(MediaKind::Subtitles, bad).is_err(), "{bad:?}");
         }
+        // The text form with its kind reads back equal, a name with a comma included.
+        for selection in list.into_iter().chain([
+            MediaSelection::new(MediaKind::Audio, Criterion::Name("Director, and cast".into())),
+            MediaSelection::subtitles_all(),
+            MediaSelection::closed_captions_language("en"),
+        ]) {
+            assert_eq!(MediaSelection::from_text(&selection.to_text()).unwrap(), selection);
+        }
+        assert!(
+            MediaSelection::from_text("audio").is_err() && MediaSelection::from_text("sound:en").is_err()
+        );
     }
 }

@@ -1,9 +1,21 @@
 //! The error type of this crate.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use stowage_fetch::decrypt::DecryptError;
+
 use crate::engine::{JobFailure, JobId};
+use crate::events::SegmentRef;
 
 /// Everything that can go wrong in configuring, resolving and scheduling a download.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+///
+/// Failures of the layers below keep their typed cause: [`Error::Fetch`] holds the fetch layer's error
+/// (with its URI and HTTP status), [`Error::Bundle`] the bundle's (with its path), [`Error::Playlist`] the
+/// parser's (with its line and column), and a segment that could not be had ([`Error::JobFailed`]) holds
+/// the error of its last attempt. [`Error::fetch_error`], [`Error::bundle_error`] and
+/// [`Error::playlist_error`] reach them through that chain, as [`std::error::Error::source`] does.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A configuration value is out of range.
@@ -11,6 +23,14 @@ pub enum Error {
     InvalidConfig {
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The session's HTTP client cannot be made from its configuration (an unreadable CA certificate, an
+    /// invalid proxy URL).
+    #[error("the session's HTTP configuration cannot be used: {source}")]
+    ClientConfig {
+        /// What the fetch layer found wrong.
+        #[source]
+        source: stowage_fetch::Error,
     },
     /// Two jobs of a plan have the same id.
     #[error("{job} is planned twice")]
@@ -36,6 +56,12 @@ pub enum Error {
         what: String,
         /// Which job failed, why, and after how many attempts.
         failure: JobFailure,
+        /// The segment (or key, or initialization section) of the job, when the driver knows it.
+        segment: Option<SegmentRef>,
+        /// The error of the job's last attempt, typed ([`Error::Fetch`] for an HTTP failure,
+        /// [`Error::Bundle`] for a full disk, ...), when there was one.
+        #[source]
+        cause: Option<Box<Error>>,
     },
     /// The master playlist offers no variant that can be downloaded.
     #[error("the master playlist offers no downloadable variant")]
@@ -60,15 +86,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// Fetching a playlist or a key failed (after the fetch layer's retries).
-    #[error("cannot fetch {uri}: {message}")]
+    /// Fetching a playlist, a key or a segment failed (after the fetch layer's retries).
+    #[error("cannot fetch {uri}: {source}")]
     Fetch {
         /// The URI that was fetched.
         uri: String,
-        /// The HTTP status, when the server answered with one.
-        status: Option<u16>,
-        /// What went wrong.
-        message: String,
+        /// What the fetch layer reported: the HTTP status ([`stowage_fetch::Error::status`]), a timeout,
+        /// a TLS or connection failure.
+        #[source]
+        source: stowage_fetch::Error,
     },
     /// A playlist could not be read.
     #[error("cannot read the playlist {uri}: {message}")]
@@ -77,6 +103,18 @@ pub enum Error {
         uri: String,
         /// What is wrong with it (with line and column when the parser gave them).
         message: String,
+        /// The parser's error, when the text could not be parsed.
+        #[source]
+        source: Option<stowage_playlist::Error>,
+    },
+    /// A segment or key could not be decrypted (a wrong key, a truncated segment).
+    #[error("cannot decrypt {uri}: {source}")]
+    Decrypt {
+        /// The segment's (or initialization section's) URI.
+        uri: String,
+        /// What was wrong.
+        #[source]
+        source: DecryptError,
     },
     /// The content is encrypted in a way that cannot be decrypted here (SAMPLE-AES, FairPlay); keeping
     /// the ciphertext ([`KeyPolicy::KeepEncrypted`](crate::config::KeyPolicy::KeepEncrypted)) is the way
@@ -89,12 +127,21 @@ pub enum Error {
         message: String,
     },
     /// Reading or writing the bundle failed.
-    #[error("bundle {}: {message}", path.display())]
+    #[error("bundle {}: {source}", path.display())]
     Bundle {
-        /// The bundle directory (or the file concerned).
-        path: std::path::PathBuf,
-        /// What went wrong.
-        message: String,
+        /// The bundle directory, or the file concerned.
+        path: PathBuf,
+        /// What the bundle layer reported ([`stowage_bundle::Error::is_disk_full`], say).
+        #[source]
+        source: Arc<stowage_bundle::Error>,
+    },
+    /// A task of this session is already downloading the asset (one task per asset at a time).
+    #[error("a task of this session is already downloading {asset} into {}", path.display())]
+    AssetBusy {
+        /// The asset identifier.
+        asset: String,
+        /// Its bundle directory.
+        path: PathBuf,
     },
     /// The caller's refresh hook panicked while asked for fresh URLs; the task cannot go on without them.
     #[error("the refresh hook panicked when asked about {refused_uri}: {message}")]
@@ -117,6 +164,16 @@ pub enum Error {
     PlaylistChanged {
         /// Each changed rendition, and what changed.
         renditions: Vec<ChangedRendition>,
+    },
+    /// A task the download runs internally (the fetch of a segment, the writer that stores it, the load
+    /// of a playlist or key) panicked, in this crate or in a hook of the caller's it called (a key hook,
+    /// say). What it was doing is not finished; what is stored stays.
+    #[error("{what} stopped unexpectedly: {message}")]
+    Crashed {
+        /// What the task was doing.
+        what: String,
+        /// The panic's message, when it carried one.
+        message: String,
     },
     /// The task was cancelled.
     #[error("the download was cancelled")]
@@ -164,5 +221,75 @@ fn describe_group(kind: &str, group: Option<&str>) -> String {
     match group {
         Some(group) => format!("the chosen variant's {kind} group {group:?} has none that does"),
         None => format!("the chosen variant names no {kind} group"),
+    }
+}
+
+impl Error {
+    /// The error of the fetch layer behind this one: a fetch that failed, or the last attempt of a
+    /// segment that could not be had.
+    pub fn fetch_error(&self) -> Option<&stowage_fetch::Error> {
+        match self {
+            Self::Fetch { source, .. } | Self::ClientConfig { source } => Some(source),
+            Self::JobFailed { cause: Some(cause), .. } => cause.fetch_error(),
+            _ => None,
+        }
+    }
+
+    /// The error of the bundle layer behind this one: a bundle call that failed, or the store of a
+    /// segment that could not be had (a full disk, say).
+    pub fn bundle_error(&self) -> Option<&stowage_bundle::Error> {
+        match self {
+            Self::Bundle { source, .. } => Some(source),
+            Self::JobFailed { cause: Some(cause), .. } => cause.bundle_error(),
+            _ => None,
+        }
+    }
+
+    /// The parser's error behind this one, when a playlist could not be parsed.
+    pub fn playlist_error(&self) -> Option<&stowage_playlist::Error> {
+        match self {
+            Self::Playlist { source, .. } => source.as_ref(),
+            Self::JobFailed { cause: Some(cause), .. } => cause.playlist_error(),
+            _ => None,
+        }
+    }
+
+    /// The decryption error behind this one, when a segment could not be decrypted.
+    pub fn decrypt_error(&self) -> Option<&DecryptError> {
+        match self {
+            Self::Decrypt { source, .. } => Some(source),
+            Self::JobFailed { cause: Some(cause), .. } => cause.decrypt_error(),
+            _ => None,
+        }
+    }
+
+    /// The URI the error concerns: the one that was fetched, the playlist that could not be read, or
+    /// the segment (or key) that could not be had.
+    pub fn uri(&self) -> Option<&str> {
+        match self {
+            Self::Fetch { uri, .. } | Self::Playlist { uri, .. } | Self::Decrypt { uri, .. } => Some(uri),
+            Self::ClientConfig { source } => source.uri(),
+            Self::UnsupportedEncryption { uri, .. } => uri.as_deref(),
+            Self::RefreshHookPanicked { refused_uri, .. } => Some(refused_uri),
+            Self::JobFailed { segment, cause, .. } => {
+                segment.as_ref().map(|s| s.uri.as_str()).or_else(|| cause.as_ref().and_then(|c| c.uri()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a server answered with, when that is what went wrong.
+    pub fn status(&self) -> Option<u16> {
+        self.fetch_error().and_then(stowage_fetch::Error::status)
+    }
+
+    /// The file or directory the error concerns: the bundle's (or one of its files) for a bundle error.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Bundle { path, source } => source.path().or(Some(path)),
+            Self::AssetBusy { path, .. } => Some(path),
+            Self::JobFailed { cause: Some(cause), .. } => cause.path(),
+            _ => None,
+        }
     }
 }

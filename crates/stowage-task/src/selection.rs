@@ -15,8 +15,8 @@ use stowage_playlist::{AttributeValue, MasterPlaylist, MediaType};
 
 use crate::Error;
 use crate::config::{
-    ContentConfiguration, Criterion, DownloadConfiguration, MediaKind, Preference, Resolution,
-    VariantQualifier,
+    ContentConfiguration, Criterion, DownloadConfiguration, MediaKind, MediaSelection, Preference,
+    Resolution, VariantQualifier,
 };
 
 /// What a [`DownloadConfiguration`] chose from a master playlist:
@@ -98,6 +98,13 @@ pub enum ChosenBy {
     Qualifier(usize),
     /// Automatically (no qualifier, or none satisfied): the highest bandwidth.
     Automatic,
+    /// For an auxiliary content configuration: a variant with the primary content's video, which carries
+    /// what the configuration asks, so that no second video is downloaded (see
+    /// [`DownloadConfiguration::optimize_auxiliary_contents`]). The primary's own variant when it
+    /// carries it.
+    PrimaryVideo,
+    /// The variant a task downloads already, to which media selections are added.
+    Task,
 }
 
 /// A chosen variant (`EXT-X-STREAM-INF`).
@@ -177,6 +184,12 @@ pub fn resolve(
     config: &DownloadConfiguration,
     master: &MasterPlaylist<'_>,
 ) -> Result<ResolvedSelection, Error> {
+    let (variants, renditions) = views(master);
+    resolve_views(config, &variants, &renditions)
+}
+
+/// The master playlist's variants and renditions as the resolver sees them.
+fn views<'m>(master: &'m MasterPlaylist<'_>) -> (Vec<VariantView<'m>>, Vec<RenditionView<'m>>) {
     let variants: Vec<VariantView<'_>> = master
         .variants()
         .map(|v| {
@@ -221,7 +234,7 @@ pub fn resolve(
             channels: r.channels(),
         })
         .collect();
-    resolve_views(config, &variants, &renditions)
+    (variants, renditions)
 }
 
 /// A variant as the resolver sees it: the attributes qualifiers look at.
@@ -348,11 +361,28 @@ pub(crate) fn resolve_views(
     variants: &[VariantView<'_>],
     renditions: &[RenditionView<'_>],
 ) -> Result<ResolvedSelection, Error> {
-    let contents = config
-        .contents()
-        .map(|content| resolve_content(content, variants, renditions))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut contents: Vec<ResolvedContent> = Vec::new();
+    for content in config.contents() {
+        let primary =
+            contents.first().filter(|_| config.optimize_auxiliary_contents).map(|p| p.variant.index);
+        contents.push(resolve_content(content, variants, renditions, primary)?);
+    }
     Ok(ResolvedSelection { contents })
+}
+
+/// Resolves the media selections of `content` against the variant at `variant` (an index among the master
+/// playlist's variants): the renditions of that variant's groups they choose, and nothing else (no
+/// default audio). This is how media selections are added to a task, from the variant it downloads.
+pub(crate) fn resolve_for_variant(
+    content: &ContentConfiguration,
+    master: &MasterPlaylist<'_>,
+    variant: usize,
+) -> Result<ResolvedContent, Error> {
+    let (variants, renditions) = views(master);
+    if variant >= variants.len() {
+        return Err(Error::NoVariant);
+    }
+    choose_renditions(content, variant, ChosenBy::Task, &variants, &renditions, false)
 }
 
 fn pick<'v>(
@@ -373,69 +403,115 @@ fn pick<'v>(
     best.map(|(index, _)| index)
 }
 
+/// Resolves one content configuration: its variant (see the module documentation), then its renditions.
+/// `primary` is the primary content's variant when this is an auxiliary content that may share its video.
 fn resolve_content(
     content: &ContentConfiguration,
     variants: &[VariantView<'_>],
     renditions: &[RenditionView<'_>],
+    primary: Option<usize>,
 ) -> Result<ResolvedContent, Error> {
     if variants.is_empty() {
         return Err(Error::NoVariant);
     }
+    // The variants the content may take: those of the first qualifier some variant satisfies, else all.
     let mut chosen = None;
     for (q_index, qualifier) in content.variant_qualifiers.iter().enumerate() {
-        let candidates = variants.iter().enumerate().filter(|(_, v)| v.satisfies(qualifier, renditions));
-        if let Some(index) = pick(candidates, qualifier.prefer) {
-            chosen = Some((index, ChosenBy::Qualifier(q_index)));
+        let candidates: Vec<usize> =
+            (0..variants.len()).filter(|&i| variants[i].satisfies(qualifier, renditions)).collect();
+        if !candidates.is_empty() {
+            chosen = Some((candidates, ChosenBy::Qualifier(q_index), qualifier.prefer));
             break;
         }
     }
-    let (index, chosen_by) = match chosen {
-        Some(found) => found,
-        None => (
-            pick(variants.iter().enumerate(), Preference::Highest).ok_or(Error::NoVariant)?,
-            ChosenBy::Automatic,
-        ),
-    };
-    let variant = &variants[index];
+    let (candidates, chosen_by, prefer) =
+        chosen.unwrap_or_else(|| ((0..variants.len()).collect(), ChosenBy::Automatic, Preference::Highest));
+    // An auxiliary content that a variant with the primary's video can serve takes it (the primary's own
+    // first): only its renditions are then downloaded, not a second video.
+    if let Some(primary) = primary {
+        let video = variants[primary].uri;
+        let sharing = candidates.iter().copied().filter(|&i| variants[i].uri == video);
+        let mut serving: Vec<usize> =
+            sharing.filter(|&i| carries(content, &variants[i], renditions)).collect();
+        serving.sort_by_key(|&i| i != primary);
+        if let Some(&index) = serving.first() {
+            return choose_renditions(content, index, ChosenBy::PrimaryVideo, variants, renditions, true);
+        }
+    }
+    let index = pick(candidates.iter().map(|&i| (i, &variants[i])), prefer).ok_or(Error::NoVariant)?;
+    choose_renditions(content, index, chosen_by, variants, renditions, true)
+}
 
+/// Whether the variant's groups hold a rendition for each of the content's media selections (`all`
+/// always holds).
+fn carries(
+    content: &ContentConfiguration,
+    variant: &VariantView<'_>,
+    renditions: &[RenditionView<'_>],
+) -> bool {
+    content.media_selections.iter().all(|selection| {
+        selection.criterion == Criterion::All || !matching(selection, variant, renditions).is_empty()
+    })
+}
+
+/// The renditions of the variant's group for the selection's kind that it chooses.
+fn matching(
+    selection: &MediaSelection,
+    variant: &VariantView<'_>,
+    renditions: &[RenditionView<'_>],
+) -> Vec<usize> {
+    let kind = selection.kind;
+    let group = variant.group(kind);
+    let in_group = || {
+        renditions
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| r.kind == Some(kind) && group.is_some_and(|g| r.group_id == g))
+    };
+    match &selection.criterion {
+        Criterion::All => in_group().map(|(i, _)| i).collect(),
+        Criterion::Default => default_of(in_group()).into_iter().collect(),
+        Criterion::Language(wanted) => in_group()
+            .filter(|(_, r)| {
+                [r.language, r.assoc_language].into_iter().flatten().any(|l| language_matches(l, wanted))
+            })
+            .map(|(i, _)| i)
+            .collect(),
+        Criterion::Name(name) => in_group().filter(|(_, r)| r.name == name).map(|(i, _)| i).collect(),
+        Criterion::Characteristics(wanted) => in_group()
+            .filter(|(_, r)| {
+                let have: Vec<&str> = r.characteristics.unwrap_or("").split(',').map(str::trim).collect();
+                wanted.iter().all(|w| have.contains(&w.trim()))
+            })
+            .map(|(i, _)| i)
+            .collect(),
+    }
+}
+
+/// The renditions `content` chooses from the groups of the variant at `index`, chosen `chosen_by`; with
+/// `default_audio`, the group's default audio when no audio is selected.
+fn choose_renditions(
+    content: &ContentConfiguration,
+    index: usize,
+    chosen_by: ChosenBy,
+    variants: &[VariantView<'_>],
+    renditions: &[RenditionView<'_>],
+    default_audio: bool,
+) -> Result<ResolvedContent, Error> {
+    let variant = &variants[index];
     let mut picked: Vec<(usize, Option<usize>)> = Vec::new();
     let mut add = |rendition: usize, by: Option<usize>| {
         if !picked.iter().any(|(r, _)| *r == rendition) {
             picked.push((rendition, by));
         }
     };
-    let in_group = |kind: MediaKind| {
-        let group = variant.group(kind);
-        renditions
-            .iter()
-            .enumerate()
-            .filter(move |(_, r)| r.kind == Some(kind) && group.is_some_and(|g| r.group_id == g))
-    };
     for (s_index, selection) in content.media_selections.iter().enumerate() {
-        let kind = selection.kind;
-        let matches: Vec<usize> = match &selection.criterion {
-            Criterion::All => in_group(kind).map(|(i, _)| i).collect(),
-            Criterion::Default => default_of(in_group(kind)).into_iter().collect(),
-            Criterion::Language(wanted) => in_group(kind)
-                .filter(|(_, r)| {
-                    [r.language, r.assoc_language].into_iter().flatten().any(|l| language_matches(l, wanted))
-                })
-                .map(|(i, _)| i)
-                .collect(),
-            Criterion::Name(name) => in_group(kind).filter(|(_, r)| r.name == name).map(|(i, _)| i).collect(),
-            Criterion::Characteristics(wanted) => in_group(kind)
-                .filter(|(_, r)| {
-                    let have: Vec<&str> = r.characteristics.unwrap_or("").split(',').map(str::trim).collect();
-                    wanted.iter().all(|w| have.contains(&w.trim()))
-                })
-                .map(|(i, _)| i)
-                .collect(),
-        };
+        let matches = matching(selection, variant, renditions);
         if matches.is_empty() && selection.criterion != Criterion::All {
             return Err(Error::NoRenditionMatches {
-                kind: kind.as_str(),
+                kind: selection.kind.as_str(),
                 criterion: selection.criterion.to_string(),
-                group: variant.group(kind).map(str::to_owned),
+                group: variant.group(selection.kind).map(str::to_owned),
             });
         }
         for rendition in matches {
@@ -443,10 +519,15 @@ fn resolve_content(
         }
     }
     // A variant is not watchable without its sound: without an audio selection, take the default one.
-    if !content.media_selections.iter().any(|s| s.kind == MediaKind::Audio)
-        && let Some(rendition) = default_of(in_group(MediaKind::Audio))
-    {
-        add(rendition, None);
+    if default_audio && !content.media_selections.iter().any(|s| s.kind == MediaKind::Audio) {
+        let group = variant.group(MediaKind::Audio);
+        let audio = renditions
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == Some(MediaKind::Audio) && group.is_some_and(|g| r.group_id == g));
+        if let Some(rendition) = default_of(audio) {
+            add(rendition, None);
+        }
     }
     picked.sort_by_key(|(rendition, _)| *rendition);
     let renditions = picked
@@ -742,14 +823,15 @@ mod tests {
         let err =
             resolve(ContentConfiguration::new().media_selection(MediaSelection::subtitles_language("es")))
                 .unwrap_err();
-        assert_eq!(
-            err,
-            Error::NoRenditionMatches {
-                kind: "subtitles",
-                criterion: "language \"es\"".into(),
-                group: Some("subs".into())
+        match &err {
+            Error::NoRenditionMatches { kind, criterion, group } => {
+                assert_eq!(
+                    (*kind, criterion.as_str(), group.as_deref()),
+                    ("subtitles", "language \"es\"", Some("subs"))
+                );
             }
-        );
+            other => panic!("{other:?}"),
+        }
         assert!(err.to_string().contains("language \"es\""));
         // "All" of something the variant has none of is fine.
         let r = resolve(
@@ -792,6 +874,6 @@ mod tests {
     #[test]
     fn no_variant_is_an_error() {
         let config = DownloadConfiguration::default();
-        assert_eq!(resolve_views(&config, &[], &[]), Err(Error::NoVariant));
+        assert!(matches!(resolve_views(&config, &[], &[]), Err(Error::NoVariant)));
     }
 }

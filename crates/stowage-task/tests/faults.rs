@@ -117,7 +117,7 @@ async fn strict_fails_naming_the_segment_and_tolerant_records_the_gap() {
     let path = task.wait().await.unwrap();
     assert_eq!(task.state(), TaskState::Finished { complete: false });
     assert!(matches!(events.last(), Some(TaskEvent::Finished { complete: false, .. })));
-    assert!(events.iter().any(|e| matches!(e, TaskEvent::SegmentMissing(_))));
+    assert!(events.iter().any(|e| matches!(e, TaskEvent::SegmentMissing { .. })));
     let bundle = Bundle::open(&path).unwrap();
     let manifest = bundle.manifest();
     assert!(!manifest.complete);
@@ -175,8 +175,9 @@ async fn a_restored_task_whose_playlist_url_expired_asks_the_refresh_hook() {
         while task.progress().segments_done < 2 {
             events.recv().await.unwrap();
         }
-        task.cancel(stowage_task::CancelMode::KeepPartial);
-        assert!(matches!(task.wait().await, Err(Error::Cancelled)));
+        // The application quits in the middle of the download.
+        drop(session);
+        assert!(matches!(task.wait().await, Err(Error::SessionClosed)));
     }
     // Days later, the old token is refused.
     origin.faults().add(FaultRule::new(Fault::status(410)).query_contains("token=old"));
@@ -244,4 +245,112 @@ async fn throttling_beyond_the_fetch_layers_retries_reaches_the_engine_with_retr
         .count();
     // Two from the fetch layer (one retry per engine attempt) and two from the engine itself.
     assert!(throttled >= 3, "{throttled} throttled retries reported");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_errors_name_the_segment_and_keep_the_http_cause() {
+    let origin = common::origin(OriginConfig::default());
+    origin.faults().add(FaultRule::new(Fault::status(404)).path("/clear/video0/seg003.ts"));
+    let url = origin.url("/clear/video0/index.m3u8");
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+
+    let task = session.download_task_named("strict", &url, media()).unwrap();
+    common::run(&task).await;
+    // The error keeps the fetch layer's error, with its URI and status.
+    let err = task.wait().await.unwrap_err();
+    assert_eq!(err.status(), Some(404), "{err:?}");
+    assert!(err.uri().is_some_and(|u| u.ends_with("/clear/video0/seg003.ts")), "{err:?}");
+    let fetch = err.fetch_error().expect("the fetch layer's error is kept");
+    assert!(matches!(fetch, stowage_fetch::Error::Status { status: 404, .. }), "{fetch:?}");
+    match &err {
+        Error::JobFailed { segment: Some(segment), cause: Some(cause), .. } => {
+            assert_eq!((segment.rendition(), segment.id.media_sequence), ("media", 3));
+            assert!(matches!(**cause, Error::Fetch { .. }), "{cause:?}");
+        }
+        other => panic!("expected the job's failure, got {other:?}"),
+    }
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.to_string().contains("404"), "{source}");
+
+    // A segment answered once with 503 is retried, and the retry names it.
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::service_unavailable(Some(0))).path("/clear/video0/seg001.ts").first(1));
+    let task =
+        session.download_task_named("tolerant", &url, media().integrity(IntegrityPolicy::Tolerant)).unwrap();
+    let events = common::run(&task).await;
+    let retried = events
+        .iter()
+        .find_map(|e| match e {
+            TaskEvent::SegmentRetried { segment, .. } => Some(segment),
+            _ => None,
+        })
+        .expect("the 503 was retried");
+    assert_eq!((retried.rendition(), retried.id.media_sequence), ("media", 1));
+    assert!(retried.uri.ends_with("/clear/video0/seg001.ts"), "{}", retried.uri);
+    let (segment, failure) = events
+        .iter()
+        .find_map(|e| match e {
+            TaskEvent::SegmentMissing { segment, failure } => Some((segment, failure)),
+            _ => None,
+        })
+        .expect("the gap is told");
+    assert_eq!(
+        (segment.rendition(), segment.id.discontinuity_sequence, segment.id.media_sequence),
+        ("media", 0, 3)
+    );
+    assert!(segment.uri.ends_with("/clear/video0/seg003.ts"));
+    assert!(failure.cause.to_string().contains("404"), "{failure}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_the_task_with_the_bundle_error_and_its_path() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let disk = Arc::new(stowage_testkit::FullDisk::for_paths_containing("/seg-"));
+    let session = DownloadSession::new(common::config(store.path()).storage(disk)).unwrap();
+    let task = session.download_task_named("full", &origin.url("/clear/video0/index.m3u8"), media()).unwrap();
+    common::run(&task).await;
+    let err = task.wait().await.unwrap_err();
+    let bundle = err.bundle_error().expect("the bundle's error is kept");
+    assert!(bundle.is_disk_full(), "{bundle:?}");
+    let path = err.path().expect("the file is named");
+    assert!(path.starts_with(task.bundle_path()) && path.to_string_lossy().contains("/seg-"), "{path:?}");
+    assert!(err.to_string().contains("no space left"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_key_hook_fails_the_task_instead_of_hanging() {
+    struct Panics;
+    impl stowage_fetch::keys::KeyHook for Panics {
+        fn resolve<'a>(&'a self, _uri: &'a str) -> stowage_fetch::keys::KeyHookFuture<'a> {
+            panic!("the key service is down")
+        }
+    }
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = DownloadSession::new(common::config(store.path()).key_hook(Arc::new(Panics))).unwrap();
+    let task = session.download_task_named("crash", &origin.url("/aes/video0/index.m3u8"), media()).unwrap();
+    task.resume();
+    let ended = tokio::time::timeout(Duration::from_secs(20), task.wait()).await;
+    let err = ended.expect("the task ends instead of waiting for ever").unwrap_err();
+    let mut cause: &Error = &err;
+    while let Error::JobFailed { cause: Some(inner), .. } = cause {
+        cause = inner;
+    }
+    match cause {
+        Error::Crashed { message, .. } => assert!(message.contains("the key service is down"), "{message}"),
+        other => panic!("expected a crashed task, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_http_configuration_is_an_error_of_its_own() {
+    let store = tempfile::tempdir().unwrap();
+    let tls = stowage_fetch::TlsConfig::default().add_root_certificates_pem(b"not a certificate".to_vec());
+    let config = common::config(store.path()).http(common::http().tls(tls));
+    let err = DownloadSession::new(config).unwrap_err();
+    assert!(matches!(err, Error::ClientConfig { .. }), "{err:?}");
+    assert!(err.fetch_error().is_some());
 }

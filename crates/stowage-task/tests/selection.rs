@@ -13,6 +13,8 @@
 //! * `variant:` a variant qualifier in the text syntax of `VariantQualifier::from_str` (repeatable, in order).
 //! * `audio:`, `subtitles:`, `closed-captions:`, `video:` selections as `MediaSelection::parse_list` reads them.
 //! * `auxiliary` alone on a line starts an auxiliary content configuration.
+//! * `optimize: no` lets each auxiliary content choose its variant on its own (the default, `yes`, lets
+//!   one take the primary content's video).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -29,6 +31,7 @@ fn manifest_dir() -> PathBuf {
 /// Reads a case into the master playlist's path and the configuration.
 fn read_case(text: &str) -> (String, DownloadConfiguration) {
     let mut master = None;
+    let mut optimize = true;
     let mut contents = vec![ContentConfiguration::new()];
     for (number, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap().trim();
@@ -46,6 +49,7 @@ fn read_case(text: &str) -> (String, DownloadConfiguration) {
         let selections = |kind| MediaSelection::parse_list(kind, value).expect("a valid selection");
         match key.trim() {
             "master" => master = Some(value.to_owned()),
+            "optimize" => optimize = value == "yes",
             "variant" => content.variant_qualifiers.push(value.parse().expect("a valid qualifier")),
             "audio" => content.media_selections.extend(selections(MediaKind::Audio)),
             "subtitles" => content.media_selections.extend(selections(MediaKind::Subtitles)),
@@ -55,7 +59,8 @@ fn read_case(text: &str) -> (String, DownloadConfiguration) {
         }
     }
     let mut contents = contents.into_iter();
-    let mut config = DownloadConfiguration::new(contents.next().unwrap());
+    let mut config =
+        DownloadConfiguration::new(contents.next().unwrap()).optimize_auxiliary_contents(optimize);
     for content in contents {
         config = config.auxiliary(content);
     }
@@ -70,6 +75,7 @@ fn render(resolved: &ResolvedSelection) -> String {
         let by = match v.chosen_by {
             ChosenBy::Qualifier(q) => format!("qualifier {q}"),
             ChosenBy::Automatic => "automatic".to_owned(),
+            ChosenBy::PrimaryVideo => "the primary's video".to_owned(),
             other => format!("{other:?}"),
         };
         write!(out, "{label}: variant #{} {} BANDWIDTH={}", v.index, v.uri, v.bandwidth).unwrap();

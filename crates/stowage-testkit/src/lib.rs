@@ -1,7 +1,7 @@
 //! What stowage's test suites share, so that each check is written once: where the committed ffmpeg-made
 //! fixtures and the peer corpus are, the snapshot check of data-driven tests, and, with the feature
 //! `download`, a byte-for-byte check of a finished bundle against the clear sources, ffmpeg and ffprobe
-//! decoding a bundle, and running a task to its end.
+//! decoding a bundle, running a task to its end, and a disk that fills up on purpose.
 //!
 //! This crate is for tests only (it panics on anything unexpected, as a test should) and is not
 //! published. It does no network IO; the origin that serves the fixtures is `stowage-origin`. Without
@@ -35,6 +35,11 @@ fn repository() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
 }
+
+#[cfg(feature = "download")]
+mod full_disk;
+#[cfg(feature = "download")]
+pub use full_disk::FullDisk;
 
 /// The committed fixtures, made by `cargo xtask assets`: the trees named in [`FIXTURES`].
 pub fn assets() -> PathBuf {
@@ -184,21 +189,28 @@ impl Snapshots {
 }
 
 #[cfg(feature = "download")]
-/// Resumes `task` and collects its events until it finishes or fails (30 s at most).
+/// Resumes `task` and collects its events until their stream ends (30 s at most), checking that the
+/// stream ends right after one terminal event, and that the task's state says it ended when that event
+/// comes.
 pub async fn run(task: &DownloadTask) -> Vec<TaskEvent> {
     let mut events = task.events();
     task.resume();
     let mut seen = Vec::new();
     let collect = async {
         while let Some(event) = events.recv().await {
-            let end = matches!(event, TaskEvent::Finished { .. } | TaskEvent::Failed(_));
-            seen.push(event);
-            if end {
-                break;
+            if event.is_terminal() {
+                let state = task.state();
+                assert!(
+                    state.is_terminal() || state == stowage_task::TaskState::Suspended,
+                    "{event:?} came while the task was {state:?}"
+                );
             }
+            assert!(!seen.last().is_some_and(TaskEvent::is_terminal), "{event:?} came after the end");
+            seen.push(event);
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the task ends within 30 s");
+    tokio::time::timeout(Duration::from_secs(30), collect).await.expect("the task's events end within 30 s");
+    assert!(seen.last().is_some_and(TaskEvent::is_terminal), "the last event is terminal: {:?}", seen.last());
     seen
 }
 

@@ -18,28 +18,39 @@
 //! **What it does not do.** It adds no behaviour of its own beyond composing the layers: parsing rules,
 //! network policy and storage live in the crates named above.
 //!
-//! ```no_run
+//! A download, its events read until their stream ends (after the task's last event):
+//!
+//! ```
 //! use stowage::{ContentConfiguration, DownloadConfiguration, DownloadSession, MediaSelection, SessionConfig};
 //!
-//! # async fn run() -> Result<(), stowage::Error> {
-//! let session = DownloadSession::new(SessionConfig::new("downloads"))?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), stowage::Error> {
+//! # // An origin on 127.0.0.1 serving the repository's test asset, and a store in a temporary folder.
+//! # let files = stowage_origin::Files::new();
+//! # files.load_dir("/hls", stowage_testkit::assets().join("clear")).expect("the test asset");
+//! # let origin = stowage_origin::Origin::start(files, stowage_origin::OriginConfig::default()).expect("an origin");
+//! # let url = origin.url("/hls/master.m3u8");
+//! # let store = tempfile::tempdir().map_err(|e| stowage::Error::io("a temporary folder", e))?;
+//! # let downloads = store.path();
+//! # // An example that hangs fails instead of blocking the tests.
+//! # tokio::time::timeout(std::time::Duration::from_secs(60), async {
+//! let session = DownloadSession::new(SessionConfig::new(downloads))?;
 //! let config = DownloadConfiguration::new(
 //!     ContentConfiguration::new()
 //!         .variant_qualifier("max-resolution=1920x1080".parse()?)
 //!         .media_selection(MediaSelection::audio_language("fr"))
 //!         .media_selection(MediaSelection::subtitles_all()),
 //! );
-//! let task = session.download_task("https://example.com/master.m3u8", config)?;
+//! let task = session.download_task(&url, config)?;
 //! let mut events = task.events();
 //! task.resume();
 //! while let Some(event) = events.recv().await {
 //!     println!("{event:?}");
-//!     if task.state().is_terminal() {
-//!         break;
-//!     }
 //! }
 //! let bundle = task.wait().await?; // play it: ffplay BUNDLE/master.m3u8
-//! # let _ = bundle;
+//! assert!(bundle.join("master.m3u8").is_file());
+//! # Ok::<(), stowage::Error>(())
+//! # }).await.expect("the download ends within a minute")?;
 //! # Ok(()) }
 //! ```
 //!
@@ -127,7 +138,7 @@
 //! holds an object or an array of objects is described by its own row.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use stowage_bundle as bundle;
 pub use stowage_fetch as fetch;
@@ -135,13 +146,24 @@ pub use stowage_playlist as playlist;
 pub use stowage_task as task;
 
 pub use stowage_bundle::{AssetCache, StorageManager};
+
+// The README's examples run as doctests too, so that none of them can rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 pub use stowage_task::{
     CancelMode, ContentConfiguration, DownloadConfiguration, DownloadSession, DownloadTask, IntegrityPolicy,
     MediaSelection, SessionConfig, TaskEvent, TaskState, VariantQualifier,
 };
 
-/// Everything that can go wrong in stowage, opaque: ask it with the `is_*` predicates, read its message
-/// with `Display`, and reach the layer's own error through [`std::error::Error::source`].
+/// Everything that can go wrong in stowage, opaque: ask it with the `is_*` predicates and the accessors,
+/// read its message with `Display`, and reach the layer's own error through
+/// [`std::error::Error::source`].
+///
+/// The predicates look through a download's error to its cause: a task that failed because a segment
+/// answered 404 is [`is_task`](Self::is_task) and [`is_fetch`](Self::is_fetch), with the segment's
+/// [`uri`](Self::uri) and the [`status`](Self::status); one that failed on a full disk is
+/// [`is_task`](Self::is_task) and [`is_bundle`](Self::is_bundle), with the file's [`path`](Self::path).
 pub struct Error {
     inner: Inner,
 }
@@ -160,19 +182,25 @@ impl Error {
         Self { inner: Inner::Io { path: path.into(), source } }
     }
 
-    /// A playlist could not be parsed, resolved or rewritten.
+    /// A playlist could not be parsed, resolved or rewritten (also when that is why a download failed).
     pub fn is_playlist(&self) -> bool {
-        matches!(self.inner, Inner::Playlist(_))
+        match &self.inner {
+            Inner::Playlist(_) => true,
+            Inner::Task(e) => matches!(e, task::Error::Playlist { .. }) || e.playlist_error().is_some(),
+            _ => false,
+        }
     }
 
-    /// A fetch failed: the network, TLS, HTTP status, timeouts, keys or decryption.
+    /// A fetch failed: the network, TLS, HTTP status, timeouts, keys or decryption (also when that is why
+    /// a download failed).
     pub fn is_fetch(&self) -> bool {
-        matches!(self.inner, Inner::Fetch(_))
+        self.fetch_error().is_some() || matches!(&self.inner, Inner::Task(e) if e.decrypt_error().is_some())
     }
 
-    /// The offline bundle or the store failed: disk full, permissions, a locked or damaged bundle.
+    /// The offline bundle or the store failed: disk full, permissions, a locked or damaged bundle (also
+    /// when that is why a download failed).
     pub fn is_bundle(&self) -> bool {
-        matches!(self.inner, Inner::Bundle(_))
+        self.bundle_error().is_some()
     }
 
     /// A download task failed: a segment that could not be had (named), an unsupported encryption, a
@@ -190,6 +218,50 @@ impl Error {
     pub fn line(&self) -> Option<usize> {
         match &self.inner {
             Inner::Playlist(e) => e.line(),
+            Inner::Task(e) => e.playlist_error().and_then(playlist::Error::line),
+            _ => None,
+        }
+    }
+
+    /// The URI the error concerns: the one whose fetch failed, the playlist that could not be read, the
+    /// segment (or key) a download could not have.
+    pub fn uri(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Fetch(e) => e.uri(),
+            Inner::Task(e) => e.uri(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status a server answered with, when that is what went wrong.
+    pub fn status(&self) -> Option<u16> {
+        self.fetch_error().and_then(fetch::Error::status)
+    }
+
+    /// The file or directory the error concerns: a bundle's, one of its files, or a local file.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner {
+            Inner::Bundle(e) => e.path(),
+            Inner::Task(e) => e.path(),
+            Inner::Io { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The fetch layer's error, when a fetch failed (or made a download fail).
+    pub fn fetch_error(&self) -> Option<&fetch::Error> {
+        match &self.inner {
+            Inner::Fetch(e) => Some(e),
+            Inner::Task(e) => e.fetch_error(),
+            _ => None,
+        }
+    }
+
+    /// The bundle layer's error, when the bundle or the store failed (or made a download fail).
+    pub fn bundle_error(&self) -> Option<&bundle::Error> {
+        match &self.inner {
+            Inner::Bundle(e) => Some(e),
+            Inner::Task(e) => e.bundle_error(),
             _ => None,
         }
     }

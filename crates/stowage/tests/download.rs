@@ -89,13 +89,36 @@ fn demo_downloads_decrypts_verifies_and_plays() {
     let out = stdout_ok(&run(stowage(store.path()).args(["demo", "--json"])));
     let events = json_lines(&out);
     let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    for expected in
-        ["will_download_to", "media_selection_resolved", "progress", "loaded_time_range_added", "finished"]
-    {
+    for expected in [
+        "will_download_to",
+        "media_selection_resolved",
+        "progress",
+        "loaded_time_range_added",
+        "rendition_completed",
+        "summary",
+        "finished",
+    ] {
         assert!(names.contains(&expected), "no {expected} event in {names:?}");
     }
-    let finished = events.iter().find(|e| e["event"] == "finished").unwrap();
-    assert_eq!(finished["complete"], true);
+    let finished = events.iter().position(|e| e["event"] == "finished").unwrap();
+    assert_eq!(events[finished]["complete"], true);
+    // Every rendition is told complete, with its kind and language; the summary comes just before the end.
+    let completed: Vec<(String, String)> = events
+        .iter()
+        .filter(|e| e["event"] == "rendition_completed")
+        .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["language"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(completed.len(), 5, "{completed:?}");
+    for (kind, lang) in
+        [("video", ""), ("audio", "en"), ("audio", "fr"), ("subtitles", "en"), ("subtitles", "fr")]
+    {
+        assert!(completed.contains(&(kind.to_owned(), lang.to_owned())), "{kind} {lang} in {completed:?}");
+    }
+    let summary = &events[finished - 1];
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["segments_stored"], 22);
+    assert!(summary["requests"].as_u64().unwrap() >= 22 + 6, "{summary}");
+    assert!(summary["variant"]["id"].as_str().unwrap().starts_with("video-"), "{summary}");
     let verified = events.last().unwrap();
     assert_eq!(verified["event"], "verified");
     assert_eq!(verified["playable_offline"], true);
@@ -285,12 +308,27 @@ fn a_segment_that_never_comes_fails_strictly_or_becomes_a_named_gap() {
     assert!(err.contains("video0/seg003.ts") && err.contains("404"), "{err}");
     assert!(err.contains("resume"), "{err}");
 
+    // Events name the segments: a retried one and the missing one, by rendition, identity and URI.
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::service_unavailable(Some(0))).path("/aes/video0/seg001.ts").first(1));
     let out = run(stowage(store.path())
         .args(["download", &url, "--name", "tolerant", "--tolerant", "--json"])
         .args(variant));
     let events = json_lines(&stdout_ok(&out));
     let missing: Vec<&Value> = events.iter().filter(|e| e["event"] == "segment_missing").collect();
     assert_eq!(missing.len(), 1, "{events:?}");
+    let segment = &missing[0]["segment"];
+    assert_eq!(
+        (segment["rendition"].as_str(), segment["media_sequence"].as_u64()),
+        (Some("video-0"), Some(3))
+    );
+    assert!(segment["uri"].as_str().unwrap().ends_with("/aes/video0/seg003.ts"), "{segment}");
+    assert!(missing[0]["reason"].as_str().unwrap().contains("404"), "{}", missing[0]);
+    let retried = events.iter().find(|e| e["event"] == "segment_retried").expect("a retry is told");
+    assert_eq!(retried["segment"]["media_sequence"], 1);
+    assert_eq!(retried["segment"]["kind"], "media");
+    assert!(retried.get("job").is_none(), "no engine job numbers: {retried}");
     assert_eq!(events.iter().find(|e| e["event"] == "finished").unwrap()["complete"], false);
     let info: Value =
         serde_json::from_str(&stdout_ok(&run(stowage(store.path()).args(["info", "--json", "tolerant"]))))
@@ -591,4 +629,32 @@ fn a_failure_that_stored_nothing_suggests_no_resume() {
     assert!(!err.contains("resume"), "{err}");
     let text = stdout_ok(&run(stowage(store.path()).args(["resume"])));
     assert!(text.contains("nothing to resume"), "{text}");
+}
+
+#[test]
+fn downloading_an_asset_again_applies_its_new_title_priority_and_expiry() {
+    let origin = aes_origin();
+    let store = tempfile::tempdir().unwrap();
+    let url = origin.url("/aes/video0/index.m3u8");
+    let download = |args: &[&str]| {
+        stdout_ok(&run(stowage(store.path()).args(["download", &url, "--name", "again"]).args(args)));
+    };
+    let info = || -> Value {
+        serde_json::from_str(&stdout_ok(&run(stowage(store.path()).args(["info", "--json", "again"]))))
+            .unwrap()
+    };
+    download(&["--title", "First", "--priority", "important", "--expires", "2030-01-31"]);
+    let v = info();
+    assert_eq!((v["title"].as_str(), v["policy"]["priority"].as_str()), (Some("First"), Some("important")));
+    assert_eq!(v["policy"]["expires"], "2030-01-31 00:00:00Z");
+    // Again, with a new title and expiry: they are applied; the priority, not given, stays.
+    download(&["--title", "Second", "--expires", "2031-02-01"]);
+    let v = info();
+    assert_eq!((v["title"].as_str(), v["policy"]["priority"].as_str()), (Some("Second"), Some("important")));
+    assert_eq!(v["policy"]["expires"], "2031-02-01 00:00:00Z");
+    // And a new priority alone.
+    download(&["--priority", "default"]);
+    let v = info();
+    assert_eq!((v["title"].as_str(), v["policy"]["priority"].as_str()), (Some("Second"), Some("default")));
+    assert_eq!(v["policy"]["expires"], "2031-02-01 00:00:00Z");
 }

@@ -397,3 +397,45 @@ fn json_of_playlists_with_every_tag_has_every_documented_member_and_nothing_else
         }
     }
 }
+
+#[test]
+fn variables_take_the_query_of_the_url_and_the_master_playlists_definitions() {
+    let files = Files::new();
+    files.insert_bytes(
+        "/def/master.m3u8",
+        "#EXTM3U\n#EXT-X-VERSION:8\n#EXT-X-DEFINE:NAME=\"cdn\",VALUE=\"/media\"\n\
+         #EXT-X-DEFINE:QUERYPARAM=\"token\"\n\
+         #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n{$cdn}/v.m3u8?token={$token}\n",
+    );
+    files.insert_bytes(
+        "/media/v.m3u8",
+        "#EXTM3U\n#EXT-X-VERSION:8\n#EXT-X-TARGETDURATION:4\n#EXT-X-DEFINE:IMPORT=\"cdn\"\n\
+         #EXT-X-DEFINE:QUERYPARAM=\"token\"\n#EXTINF:4,\n{$cdn}/s0.ts?token={$token}\n\
+         #EXTINF:4,\n{$cdn}/s1.ts?token={$token}\n#EXT-X-ENDLIST\n",
+    );
+    let origin = Origin::start(files, OriginConfig::default()).unwrap();
+    // A master playlist over HTTP: its token from its URL, its media playlist read with the master's
+    // definition and its own URL's token.
+    let url = origin.url("/def/master.m3u8?token=abc");
+    let v = json(&stowage(&["inspect", "--json", &url], None));
+    let variant = &v["variants"][0];
+    assert_eq!(variant["uri"], origin.url("/media/v.m3u8?token=abc"), "{v}");
+    assert_eq!(variant["media_error"], Value::Null, "{v}");
+    assert_eq!(variant["media"]["segments"], 2, "{v}");
+    let media =
+        origin.log().into_iter().find(|r| r.path == "/media/v.m3u8").expect("the media playlist was loaded");
+    assert_eq!(media.query.as_deref(), Some("token=abc"));
+
+    // A media playlist from a file, with --base standing for the URL it came from, token included.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.m3u8");
+    std::fs::write(
+        &file,
+        "#EXTM3U\n#EXT-X-VERSION:8\n#EXT-X-TARGETDURATION:4\n#EXT-X-DEFINE:QUERYPARAM=\"token\"\n\
+         #EXTINF:4,\ns0.ts?token={$token}\n#EXT-X-ENDLIST\n",
+    )
+    .unwrap();
+    let base = "https://cdn.example/media/v.m3u8?token=xyz";
+    let v = json(&stowage(&["inspect", "--json", file.to_str().unwrap(), "--base", base], None));
+    assert_eq!(v["segments"][0]["uri"], "https://cdn.example/media/s0.ts?token=xyz", "{v}");
+}

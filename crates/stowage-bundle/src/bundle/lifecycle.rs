@@ -95,6 +95,9 @@ impl Bundle {
             complete: false,
             size: 0,
             has_master_playlist: plan.master_playlist.is_some(),
+            master_url: plan.master_url.clone(),
+            request: plan.request.clone(),
+            cancelled: false,
             renditions: plan
                 .renditions
                 .into_iter()

@@ -5,9 +5,9 @@ use super::{Bundle, State, lock_state};
 use crate::error::{Error, IoContext, Result};
 use crate::id::SegmentId;
 use crate::journal::JournalRecord;
-use crate::ledger::{self, KEYS_DIR, MANIFEST_FILE, SOURCE_DIR};
+use crate::ledger::{self, KEYS_DIR, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
 use crate::manifest::{
-    BundlePlan, Manifest, ManifestRendition, RenditionPlan, RenditionState, StoragePolicy,
+    BundlePlan, Manifest, ManifestChanges, ManifestRendition, RenditionPlan, RenditionState, StoragePolicy,
 };
 
 impl Bundle {
@@ -110,6 +110,35 @@ impl Bundle {
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;
         crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished)
+    }
+
+    /// Stores the source master playlist of a bundle created before its playlists were read (see
+    /// [`BundlePlan::new`]), with the URL it was read from (after redirects). The local master playlist
+    /// is written from it from now on.
+    ///
+    /// Fails with [`Error::InvalidPlan`] when the bundle has one already.
+    pub fn set_master_playlist(&self, text: String, url: String) -> Result<()> {
+        let mut state = lock_state(&self.inner.state);
+        if state.manifest.has_master_playlist {
+            return Err(Error::InvalidPlan {
+                reason: "the bundle has a source master playlist already".into(),
+            });
+        }
+        let source = self.inner.dir.join(SOURCE_DIR);
+        let storage = &*self.inner.storage;
+        storage.create_dir_all(&source).at(&source)?;
+        ledger::write_atomic(storage, &source.join(MASTER_FILE), text.as_bytes())?;
+        state.manifest.has_master_playlist = true;
+        state.manifest.master_url = Some(url);
+        self.save_manifest(&mut state)
+    }
+
+    /// Changes the bundle's record of its download (URL, title, policies, request, cancelled), in one
+    /// write of the manifest.
+    pub fn update(&self, changes: ManifestChanges) -> Result<()> {
+        let mut state = lock_state(&self.inner.state);
+        changes.apply(&mut state.manifest);
+        self.save_manifest(&mut state)
     }
 
     /// Changes the storage policy (expiry and priority).

@@ -236,6 +236,7 @@ impl<'a, 'o> MasterReader<'a, 'o> {
         if let Some(pending) = self.pending.take() {
             self.variant_without_uri(pending)?;
         }
-        Ok(Parsed { playlist: self.playlist, warnings: self.ctx.warnings })
+        let variables = self.ctx.variables();
+        Ok(Parsed { playlist: self.playlist, warnings: self.ctx.warnings, variables })
     }
 }

@@ -459,7 +459,8 @@ impl<'a, 'o> MediaReader<'a, 'o> {
                 },
             );
         }
-        Ok(Parsed { playlist: self.playlist, warnings: self.ctx.warnings })
+        let variables = self.ctx.variables();
+        Ok(Parsed { playlist: self.playlist, warnings: self.ctx.warnings, variables })
     }
 }
 

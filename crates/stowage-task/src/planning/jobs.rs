@@ -7,6 +7,7 @@ use stowage_bundle::{ByteRange, SegmentId};
 
 use super::Wanted;
 use crate::engine::{JobId, JobSpec, Plan, RenditionSpec};
+use crate::events::SegmentRef;
 
 /// How the bytes of a job are turned into what is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,24 +43,9 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// The job for people: rendition, kind, sequences and URI.
-    pub(crate) fn describe(&self) -> String {
-        let id = &self.ids[0];
-        if self.key {
-            return format!(
-                "key of rendition {} (first needed by discontinuity {}, media sequence {}, {})",
-                id.rendition, id.discontinuity_sequence, id.media_sequence, self.uri
-            );
-        }
-        let range = id.byte_range.map(|r| format!(" bytes {}@{}", r.length, r.offset)).unwrap_or_default();
-        format!(
-            "{} of rendition {} (discontinuity {}, media sequence {}{range}, {})",
-            if self.init { "initialization section" } else { "segment" },
-            id.rendition,
-            id.discontinuity_sequence,
-            id.media_sequence,
-            self.uri
-        )
+    /// What the job fetches, for events and errors: its segment's rendition, identity and URI.
+    pub(crate) fn segment(&self) -> SegmentRef {
+        SegmentRef { key: self.key, ..SegmentRef::new(self.ids[0].clone(), self.uri.clone()) }
     }
 }
 

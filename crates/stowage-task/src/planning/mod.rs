@@ -15,8 +15,8 @@ mod wanted;
 
 pub(crate) use changes::playlist_changes;
 pub(crate) use jobs::{Crypto, Job, engine_plan, job_spec, key_jobs, merge_inits};
-pub(crate) use policies::{bundle_plan, task_policies};
-pub(crate) use rendition::{Built, build_rendition};
+pub(crate) use policies::{bundle_plan, configuration_of, new_bundle_policies, renewal, task_policies};
+pub(crate) use rendition::{Built, build_rendition, parser_options};
 pub(crate) use wanted::{
     Wanted, add_selected, rebind_to_master, wanted_for_media_playlist, wanted_from_manifest,
     wanted_from_selection,

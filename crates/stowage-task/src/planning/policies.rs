@@ -1,10 +1,14 @@
 //! The task's policies: where they come from (the configuration, or the bundle being continued), how the
 //! bundle records them, and the plan of a new bundle.
 
-use stowage_bundle::{AssetInfo, BundlePlan, Manifest};
+use stowage_bundle::{AssetInfo, BundlePlan, ContentRequest, DownloadRequest, Manifest, ManifestChanges};
 
 use super::Built;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, Priority, StoragePolicy};
+use crate::Error;
+use crate::config::{
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection, Priority,
+    StoragePolicy, VariantQualifier,
+};
 
 /// The policies a task runs under, and what a new bundle records with them.
 #[derive(Debug, Clone)]
@@ -33,12 +37,7 @@ pub(crate) fn task_policies(
             storage: None,
             title: config.title.clone(),
         },
-        (Some(config), None) => TaskPolicies {
-            key_policy: config.keys,
-            integrity: config.integrity,
-            storage: Some(config.storage),
-            title: config.title.clone(),
-        },
+        (Some(config), None) => new_bundle_policies(config),
         (None, Some(m)) => TaskPolicies {
             key_policy: task_key_policy(m.key_policy),
             integrity: task_integrity(m.integrity),
@@ -49,13 +48,25 @@ pub(crate) fn task_policies(
     })
 }
 
-/// The plan of a new bundle for `asset` downloaded from `url`: its policies, the master playlist when
+/// The policies of a task with `config` that makes a new bundle.
+pub(crate) fn new_bundle_policies(config: &DownloadConfiguration) -> TaskPolicies {
+    TaskPolicies {
+        key_policy: config.keys,
+        integrity: config.integrity,
+        storage: Some(config.storage),
+        title: config.title.clone(),
+    }
+}
+
+/// The plan of a new bundle for `asset` downloaded from `url` as `config` asks (a restored task has
+/// none): its policies and request, the master playlist (its text and the URL it was read from) when
 /// there is one, and the renditions read from their media playlists.
 pub(crate) fn bundle_plan(
     asset: &str,
     url: &str,
     policies: &TaskPolicies,
-    master_playlist: Option<&str>,
+    config: Option<&DownloadConfiguration>,
+    master_playlist: Option<(&str, &str)>,
     renditions: &[Built],
 ) -> BundlePlan {
     let mut info = AssetInfo::new(asset.to_owned()).url(url.to_owned());
@@ -66,22 +77,97 @@ pub(crate) fn bundle_plan(
         .key_policy(bundle_key_policy(policies.key_policy))
         .integrity(bundle_integrity(policies.integrity));
     if let Some(storage) = policies.storage {
-        let mut policy = stowage_bundle::StoragePolicy::default();
-        if let Some(at) = storage.expires {
-            policy = policy.expires(at);
-        }
-        if storage.priority == Priority::Important {
-            policy = policy.priority(stowage_bundle::Priority::Important);
-        }
-        plan = plan.policy(policy);
+        plan = plan.policy(bundle_storage_policy(storage));
     }
-    if let Some(text) = master_playlist {
-        plan = plan.master_playlist(text.to_owned());
+    if let Some(config) = config {
+        plan = plan.request(request_of(config));
+    }
+    if let Some((text, url)) = master_playlist {
+        plan = plan.master_playlist(text.to_owned()).master_url(url.to_owned());
     }
     for b in renditions {
         plan = plan.rendition(b.plan.clone());
     }
     plan
+}
+
+/// What a new task with `config` records in the bundle of its asset when the bundle exists already: its
+/// URL, title, policies and request; and that the download is not cancelled (any more). The key policy
+/// stays the bundle's: mixing clear and encrypted segments would make its local playlists wrong.
+pub(crate) fn renewal(url: &str, config: &DownloadConfiguration) -> ManifestChanges {
+    let mut changes = ManifestChanges::new()
+        .url(url)
+        .policy(bundle_storage_policy(config.storage))
+        .integrity(bundle_integrity(config.integrity))
+        .request(request_of(config))
+        .cancelled(false);
+    if let Some(title) = &config.title {
+        changes = changes.title(title.clone());
+    }
+    changes
+}
+
+/// The request a bundle records for `config`: its content configurations as text.
+pub(crate) fn request_of(config: &DownloadConfiguration) -> DownloadRequest {
+    let contents = config
+        .contents()
+        .map(|c| {
+            ContentRequest::new(
+                c.variant_qualifiers.iter().map(ToString::to_string).collect(),
+                c.media_selections.iter().map(MediaSelection::to_text).collect(),
+            )
+        })
+        .collect();
+    DownloadRequest::new(contents).optimize_auxiliary(config.optimize_auxiliary_contents)
+}
+
+/// The configuration a bundle's manifest records (its request, title and policies), to plan a restored
+/// task as it was asked for; `None` when it records no request. A request this version cannot read is an
+/// error naming what is wrong.
+pub(crate) fn configuration_of(manifest: &Manifest) -> Result<Option<DownloadConfiguration>, Error> {
+    let Some(request) = &manifest.request else { return Ok(None) };
+    let content = |c: &ContentRequest| -> Result<ContentConfiguration, Error> {
+        let mut content = ContentConfiguration::new();
+        for text in &c.variants {
+            content = content.variant_qualifier(text.parse::<VariantQualifier>()?);
+        }
+        for text in &c.media {
+            content = content.media_selection(MediaSelection::from_text(text)?);
+        }
+        Ok(content)
+    };
+    let mut contents = request.contents.iter();
+    let primary = contents.next().map(content).transpose()?.unwrap_or_default();
+    let mut config = DownloadConfiguration::new(primary)
+        .keys(task_key_policy(manifest.key_policy))
+        .integrity(task_integrity(manifest.integrity))
+        .optimize_auxiliary_contents(request.optimize_auxiliary);
+    for c in contents {
+        config = config.auxiliary(content(c)?);
+    }
+    let mut storage = StoragePolicy::new();
+    if let Some(at) = manifest.policy.expires {
+        storage = storage.expires(at);
+    }
+    if manifest.policy.priority == stowage_bundle::Priority::Important {
+        storage = storage.priority(Priority::Important);
+    }
+    config = config.storage(storage);
+    if let Some(title) = &manifest.asset.title {
+        config = config.title(title.clone());
+    }
+    Ok(Some(config))
+}
+
+fn bundle_storage_policy(storage: StoragePolicy) -> stowage_bundle::StoragePolicy {
+    let mut policy = stowage_bundle::StoragePolicy::default();
+    if let Some(at) = storage.expires {
+        policy = policy.expires(at);
+    }
+    if storage.priority == Priority::Important {
+        policy = policy.priority(stowage_bundle::Priority::Important);
+    }
+    policy
 }
 
 fn bundle_key_policy(policy: KeyPolicy) -> stowage_bundle::KeyPolicy {
@@ -109,5 +195,34 @@ fn task_integrity(policy: stowage_bundle::IntegrityPolicy) -> IntegrityPolicy {
     match policy {
         stowage_bundle::IntegrityPolicy::Tolerant => IntegrityPolicy::Tolerant,
         _ => IntegrityPolicy::Strict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Criterion;
+
+    #[test]
+    fn a_configuration_recorded_in_a_bundle_reads_back_as_it_was() {
+        let config = DownloadConfiguration::new(
+            ContentConfiguration::new()
+                .variant_qualifier("max-resolution=1280x720,codec=avc1".parse().unwrap())
+                .variant_qualifier("lowest".parse().unwrap())
+                .media_selection(MediaSelection::audio_language("fr"))
+                .media_selection(MediaSelection::subtitles_all()),
+        )
+        .auxiliary(ContentConfiguration::new().media_selection(MediaSelection::new(
+            crate::config::MediaKind::Audio,
+            Criterion::Characteristics(vec!["public.accessibility.describes-video".into()]),
+        )))
+        .optimize_auxiliary_contents(false)
+        .integrity(IntegrityPolicy::Tolerant)
+        .title("Le film");
+        let policies = new_bundle_policies(&config);
+        let plan = bundle_plan("film", "https://cdn.example/m.m3u8", &policies, Some(&config), None, &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = stowage_bundle::StorageManager::new(dir.path()).create_bundle(plan).unwrap();
+        assert_eq!(configuration_of(&bundle.manifest()).unwrap(), Some(config));
     }
 }

@@ -23,6 +23,21 @@ pub(crate) struct Built {
     pub(crate) keys: Vec<(u32, String)>,
 }
 
+/// How the driver reads a playlist fetched from `url`: leniently (playlists from the wild that players
+/// accept), with the URL's query for `EXT-X-DEFINE:QUERYPARAM` and `imports` (a master playlist's
+/// variables) for `EXT-X-DEFINE:IMPORT`.
+pub(crate) fn parser_options(url: &str, imports: &[(String, String)]) -> ParserOptions {
+    let mut options = ParserOptions::lenient();
+    let without_fragment = url.split('#').next().unwrap_or(url);
+    if let Some((_, query)) = without_fragment.split_once('?') {
+        options = options.query(query);
+    }
+    for (name, value) in imports {
+        options = options.import(name.clone(), value.clone());
+    }
+    options
+}
+
 /// Reads a media playlist fetched from `final_url` and builds its rendition plan and jobs.
 pub(crate) fn build_rendition(
     wanted: &Wanted,
@@ -31,11 +46,15 @@ pub(crate) fn build_rendition(
     final_url: &str,
     key_policy: KeyPolicy,
 ) -> Result<Built, Error> {
-    let playlist_error = |message: String| Error::Playlist { uri: final_url.to_owned(), message };
-    let parsed = MediaPlaylist::parse_with(text, &ParserOptions::lenient())
-        .map_err(|e| playlist_error(e.to_string()))?;
+    let playlist_error = |e: stowage_playlist::Error| Error::Playlist {
+        uri: final_url.to_owned(),
+        message: e.to_string(),
+        source: Some(e),
+    };
+    let parsed = MediaPlaylist::parse_with(text, &parser_options(final_url, &wanted.imports))
+        .map_err(playlist_error)?;
     let playlist = parsed.playlist;
-    let resolved = playlist.resolve(Some(final_url)).map_err(|e| playlist_error(e.to_string()))?;
+    let resolved = playlist.resolve(Some(final_url)).map_err(playlist_error)?;
     let keep = key_policy == KeyPolicy::KeepEncrypted;
 
     // The bundle numbers key files by the source playlist's EXT-X-KEY tags with a URI, in written order.
@@ -240,6 +259,7 @@ mod tests {
             estimate: Some(1_000_000),
             codecs: None,
             resolution: None,
+            imports: Vec::new(),
         }
     }
 
@@ -270,6 +290,19 @@ mod tests {
         let kept = build_rendition(&wanted(), 0, text, url, KeyPolicy::KeepEncrypted).unwrap();
         assert_eq!(kept.jobs[0].crypto, Crypto::AsIs);
         assert_eq!(kept.keys, [(0, "https://cdn.example/v/k".to_owned())]);
+    }
+
+    #[test]
+    fn variables_come_from_the_query_and_the_master_playlist() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-DEFINE:QUERYPARAM=\"token\"\n\
+                    #EXT-X-DEFINE:IMPORT=\"cdn\"\n#EXT-X-MAP:URI=\"{$cdn}/init.mp4?token={$token}\"\n\
+                    #EXTINF:2,\n{$cdn}/a.m4s?token={$token}\n#EXT-X-ENDLIST\n";
+        let mut w = wanted();
+        w.imports = vec![("cdn".to_owned(), "https://edge.example/v".to_owned())];
+        let url = "https://cdn.example/v/index.m3u8?a=b&token=abc#frag";
+        let built = build_rendition(&w, 0, text, url, KeyPolicy::Decrypt).unwrap();
+        assert_eq!(built.jobs[0].uri, "https://edge.example/v/init.mp4?token=abc");
+        assert_eq!(built.jobs[1].uri, "https://edge.example/v/a.m4s?token=abc");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub(crate) struct Wanted {
     pub(crate) estimate: Option<u64>,
     pub(crate) codecs: Option<String>,
     pub(crate) resolution: Option<(u64, u64)>,
+    /// The master playlist's variables, which the media playlist may import (`EXT-X-DEFINE:IMPORT`).
+    pub(crate) imports: Vec<(String, String)>,
 }
 
 /// Adds the renditions `selection` chooses from the master playlist at `master_url` to those the task
@@ -36,9 +38,10 @@ pub(crate) fn add_selected(
     wanted: &mut Vec<Wanted>,
     selection: &ResolvedSelection,
     master_url: &str,
+    variables: &[(String, String)],
 ) -> Result<(), Error> {
     let mut taken: Vec<RenditionId> = wanted.iter().map(|w| w.id.clone()).collect();
-    for w in wanted_from_selection(selection, master_url, &mut taken)? {
+    for w in wanted_from_selection(selection, master_url, variables, &mut taken)? {
         if !wanted.iter().any(|have| have.master_uri == w.master_uri) {
             wanted.push(w);
         }
@@ -63,19 +66,19 @@ pub(crate) fn wanted_for_media_playlist(url: &str) -> Wanted {
         estimate: None,
         codecs: None,
         resolution: None,
+        imports: Vec::new(),
     }
 }
 
-/// The renditions a configuration selects from a master playlist.
+/// The renditions a configuration selects from a master playlist read from `master_url`, which defines
+/// `variables`.
 pub(crate) fn wanted_from_selection(
     selection: &ResolvedSelection,
     master_url: &str,
+    variables: &[(String, String)],
     taken: &mut Vec<RenditionId>,
 ) -> Result<Vec<Wanted>, Error> {
-    let abs = |uri: &str| {
-        resolve_uri(master_url, uri)
-            .map_err(|e| Error::Playlist { uri: master_url.to_owned(), message: e.to_string() })
-    };
+    let abs = |uri: &str| resolve(master_url, uri);
     let mut out: Vec<Wanted> = Vec::new();
     for (ci, content) in selection.contents.iter().enumerate() {
         let v = &content.variant;
@@ -98,6 +101,7 @@ pub(crate) fn wanted_from_selection(
             estimate: Some(v.average_bandwidth.unwrap_or(v.bandwidth)),
             codecs: v.codecs.clone(),
             resolution: v.resolution.map(|r| (r.width, r.height)),
+            imports: variables.to_vec(),
         });
     }
     for (ci, content) in selection.contents.iter().enumerate() {
@@ -124,6 +128,7 @@ pub(crate) fn wanted_from_selection(
                 estimate: None,
                 codecs: None,
                 resolution: None,
+                imports: variables.to_vec(),
             });
         }
     }
@@ -131,7 +136,7 @@ pub(crate) fn wanted_from_selection(
 }
 
 /// The renditions of a bundle's manifest, with their media playlist URLs taken from `url` (the master
-/// playlist's, fresh) when the asset has one.
+/// playlist's, fresh) when the asset has one. Their variables come with [`rebind_to_master`].
 pub(crate) fn wanted_from_manifest(
     manifest: &stowage_bundle::Manifest,
     url: &str,
@@ -143,8 +148,7 @@ pub(crate) fn wanted_from_manifest(
         .map(|r| {
             let p = &r.plan;
             let media_url = match (&p.master_uri, master) {
-                (Some(uri), true) => resolve_uri(url, uri)
-                    .map_err(|e| Error::Playlist { uri: url.to_owned(), message: e.to_string() })?,
+                (Some(uri), true) => resolve(url, uri)?,
                 (_, false) => url.to_owned(),
                 (None, true) => p.url.clone(),
             };
@@ -162,6 +166,7 @@ pub(crate) fn wanted_from_manifest(
                 estimate: p.bandwidth,
                 codecs: p.codecs.clone(),
                 resolution: p.resolution,
+                imports: Vec::new(),
             })
         })
         .collect()
@@ -170,13 +175,16 @@ pub(crate) fn wanted_from_manifest(
 /// Finds each wanted rendition in a fresh master playlist by identity and takes its URI from there:
 /// a variant by its bandwidth, codecs and resolution, an alternative rendition by its type, group, name
 /// and language. Among several equal candidates the one with the same path (signature aside) is taken,
-/// else the first. A rendition the fresh playlist no longer has is an error naming it.
+/// else the first. A rendition the fresh playlist no longer has is an error naming it. The renditions
+/// take the fresh playlist's `variables` too, for their media playlists to import.
 pub(crate) fn rebind_to_master(
     wanted: &mut [Wanted],
     master: &MasterPlaylist<'_>,
     master_url: &str,
+    variables: &[(String, String)],
 ) -> Result<(), Error> {
     for w in wanted.iter_mut() {
+        w.imports = variables.to_vec();
         let Some(old) = w.master_uri.clone() else { continue };
         let prefer = |candidates: Vec<&str>| -> Option<String> {
             let same = candidates.iter().find(|u| path_part(u) == path_part(&old));
@@ -214,13 +222,22 @@ pub(crate) fn rebind_to_master(
             return Err(Error::Playlist {
                 uri: master_url.to_owned(),
                 message: format!("the fresh master playlist no longer offers rendition {} ({old})", w.id),
+                source: None,
             });
         };
-        w.url = resolve_uri(master_url, &uri)
-            .map_err(|e| Error::Playlist { uri: master_url.to_owned(), message: e.to_string() })?;
+        w.url = resolve(master_url, &uri)?;
         w.master_uri = Some(uri);
     }
     Ok(())
+}
+
+/// `uri` resolved against the URL of the master playlist it is written in.
+fn resolve(master_url: &str, uri: &str) -> Result<String, Error> {
+    resolve_uri(master_url, uri).map_err(|e| Error::Playlist {
+        uri: master_url.to_owned(),
+        message: e.to_string(),
+        source: Some(e),
+    })
 }
 
 /// A local rendition name not yet taken: `base`, or `base-N`.

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! session ──> driver ──> task ──> shared ──> session_config ──> refresh_hook
+//!                          │        └──> counters
 //!                          └──> event_streams
 //! ```
 //!
@@ -16,6 +17,7 @@
 //! * `shared`: what the tasks of a session share (the HTTP client, the store, the limits).
 //! * `session_config`, `refresh_hook`, `event_streams`: the session's settings, the caller's hook for fresh
 //!   URLs, and the streams of events listeners read.
+//! * `counters`: what a task counts of its requests (requests, retries, bytes) for its summary.
 //! * `driver`: one future per task that runs the engine and carries out its actions, one file per role:
 //!   `lifecycle` (suspended, waiting for a slot, prepared, run, ended), `prepare` (playlists read,
 //!   renditions chosen, bundle created or opened), `playlists`, `auth`, `refresh` (the caller's hook and
@@ -23,6 +25,7 @@
 //!   `runner` (the engine loop), `ending`, `augment`, `errors` (what the layers below report, as the
 //!   task's errors and the engine's failures) and `bundle_io` (calls into the bundle on blocking threads).
 
+mod counters;
 mod driver;
 mod event_streams;
 mod refresh_hook;

@@ -7,32 +7,7 @@
 //! store after a restart or a crash and makes tasks for them; resuming one fetches only what its bundle's
 //! journal does not hold.
 //!
-//! ```no_run
-//! use stowage_task::config::MediaSelection;
-//! use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig, TaskEvent};
-//!
-//! # async fn run() -> Result<(), stowage_task::Error> {
-//! let session = DownloadSession::new(SessionConfig::new("downloads").max_connections(8))?;
-//! let config = DownloadConfiguration::new(
-//!     ContentConfiguration::new()
-//!         .media_selection(MediaSelection::audio_language("en"))
-//!         .media_selection(MediaSelection::subtitles_language("en")),
-//! );
-//! let task = session.download_task("https://example.com/master.m3u8", config)?;
-//! let mut events = task.events();
-//! task.resume();
-//! while let Some(event) = events.recv().await {
-//!     match event {
-//!         TaskEvent::Progress(p) => println!("{:.0} %", p.fraction() * 100.0),
-//!         TaskEvent::Finished { path, complete } => println!("{} (complete: {complete})", path.display()),
-//!         TaskEvent::Failed(e) => eprintln!("failed: {e}"),
-//!         _ => {}
-//!     }
-//! }
-//! let bundle = task.wait().await?;
-//! # let _ = bundle;
-//! # Ok(()) }
-//! ```
+//! [`DownloadSession`]'s documentation shows a whole download.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -48,16 +23,59 @@ use super::driver;
 use super::event_streams::{EVENT_CAPACITY, SessionEvents};
 use super::session_config::SessionConfig;
 use super::shared::{SessionInner, lock};
-use super::task::{DownloadTask, TaskShared, TaskState};
+use super::task::{DownloadTask, TaskShared};
 use crate::Error;
 use crate::config::DownloadConfiguration;
-use crate::events::Progress;
+use crate::planning::{bundle_plan, new_bundle_policies, renewal};
 
 /// A download session: the store, the HTTP client, the limits, and the tasks.
 ///
 /// Must be created and used inside a tokio runtime (tasks are spawned on it). Dropping the session stops
 /// its tasks where they are (their bundles stay resumable); a new session on the same store finds them
 /// with [`restore`](Self::restore).
+///
+/// A download with English audio and subtitles, its events read until their stream ends (after the
+/// task's last event, here [`TaskEvent::Finished`]):
+///
+/// ```
+/// use stowage_task::config::MediaSelection;
+/// use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig, TaskEvent};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # // An origin on 127.0.0.1 serving the repository's test asset, and a store in a temporary folder.
+/// # let files = stowage_origin::Files::new();
+/// # files.load_dir("/hls", stowage_testkit::assets().join("clear"))?;
+/// # let origin = stowage_origin::Origin::start(files, stowage_origin::OriginConfig::default())?;
+/// # let url = origin.url("/hls/master.m3u8");
+/// # let store = tempfile::tempdir()?;
+/// # let downloads = store.path();
+/// # // An example that hangs fails instead of blocking the tests.
+/// # tokio::time::timeout(std::time::Duration::from_secs(60), async {
+/// let session = DownloadSession::new(SessionConfig::new(downloads).max_connections(8))?;
+/// let config = DownloadConfiguration::new(
+///     ContentConfiguration::new()
+///         .media_selection(MediaSelection::audio_language("en"))
+///         .media_selection(MediaSelection::subtitles_language("en")),
+/// );
+/// let task = session.download_task(&url, config)?;
+/// let mut events = task.events();
+/// task.resume();
+/// while let Some(event) = events.recv().await {
+///     match event {
+///         TaskEvent::Progress(p) => println!("{:.0} %", p.fraction() * 100.0),
+///         TaskEvent::RenditionCompleted(r) => println!("{} complete", r.id),
+///         TaskEvent::Finished { path, complete } => println!("{} (complete: {complete})", path.display()),
+///         TaskEvent::Failed(e) => eprintln!("failed: {e}"),
+///         _ => {}
+///     }
+/// }
+/// let bundle = task.wait().await?;
+/// assert!(bundle.join("master.m3u8").is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).await??;
+/// # Ok(()) }
+/// ```
 pub struct DownloadSession {
     inner: Arc<SessionInner>,
     tasks: Mutex<Vec<DownloadTask>>,
@@ -106,13 +124,13 @@ impl DownloadSession {
                     inner.report_retry(event);
                 }
             });
-        let client = Client::new(http).map_err(|e| Error::Fetch {
-            uri: String::new(),
-            status: None,
-            message: e.to_string(),
-        })?;
+        let client = Client::new(http).map_err(|source| Error::ClientConfig { source })?;
+        let store = match &config.storage {
+            Some(storage) => StorageManager::with_storage(Arc::clone(storage), &config.store),
+            None => StorageManager::new(&config.store),
+        };
         let inner = Arc::new(SessionInner {
-            store: StorageManager::new(&config.store).bundle_options(config.bundle.clone()),
+            store: store.bundle_options(config.bundle.clone()),
             task_slots: Semaphore::new(config.max_tasks),
             request_slots: Semaphore::new(config.max_connections),
             client,
@@ -155,8 +173,12 @@ impl DownloadSession {
     /// Makes a task downloading the asset at `url` (a master or a media playlist) as `config` says, into
     /// the bundle named after the URL. The task starts suspended: call [`DownloadTask::resume`].
     ///
-    /// If the store already holds a bundle for the asset, the task continues it: finished segments are
-    /// not fetched again, and renditions the configuration adds to it are downloaded.
+    /// The task is recorded in the store at once (a bundle with nothing planned yet, which records the URL
+    /// and the configuration), so that [`restore`](Self::restore) finds it after a restart even if it
+    /// never ran. If the store already holds a bundle for the asset, the task continues it: finished
+    /// segments are not fetched again, renditions the configuration adds are downloaded, and the
+    /// configuration's title, storage and integrity policies and its selections replace those the bundle
+    /// recorded (its key policy stays). Fails when the bundle is being written by another process.
     pub fn download_task(&self, url: &str, config: DownloadConfiguration) -> Result<DownloadTask, Error> {
         self.download_task_named(&asset_id_for(url), url, config)
     }
@@ -172,29 +194,41 @@ impl DownloadSession {
         if let Some(existing) =
             lock(&self.tasks).iter().find(|t| t.asset() == asset && !t.state().is_terminal())
         {
-            return Err(Error::Bundle {
-                path: existing.bundle_path(),
-                message: "a task of this session is already downloading this asset".to_owned(),
-            });
+            return Err(Error::AssetBusy { asset: asset.to_owned(), path: existing.bundle_path() });
         }
-        let path = self.inner.store.bundle_path(asset).map_err(|e| Error::Bundle {
-            path: self.inner.store.dir().to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let path = self.inner.store.bundle_path(asset).map_err(|e| self.store_error(e))?;
+        self.record(asset, url, &config)?;
         Ok(self.spawn(asset, url, path, driver::Source::New(Box::new(config))))
     }
 
-    /// Finds every unfinished bundle of the store (interrupted by a crash, a restart or a suspend) that no
-    /// task of this session holds, and makes a suspended task for each. Resuming one fetches the playlists
-    /// again and downloads only what the bundle's journal does not hold.
+    /// Records the download in the store before it starts, as Apple's session keeps its tasks, so that
+    /// [`restore`](Self::restore) finds it after a restart even if it never ran: a bundle with nothing
+    /// planned yet, which records the URL and the configuration. When the asset has a bundle already, the
+    /// new task's URL, title, policies and configuration replace what it records, and a download that was
+    /// cancelled is one no longer.
+    fn record(&self, asset: &str, url: &str, config: &DownloadConfiguration) -> Result<(), Error> {
+        let store = &self.inner.store;
+        match store.update(asset, renewal(url, config)) {
+            Ok(()) => Ok(()),
+            Err(stowage_bundle::Error::NoSuchBundle { .. }) => {
+                let plan = bundle_plan(asset, url, &new_bundle_policies(config), Some(config), None, &[]);
+                // The bundle's lock is released when the handle goes: the task's driver opens it again.
+                store.create_bundle(plan).map(drop).map_err(|e| self.store_error(e))
+            }
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
+    /// Finds every unfinished bundle of the store (interrupted by a crash, a restart or a suspend, or made
+    /// for a task that never started) that no task of this session holds, and makes a suspended task for
+    /// each. Resuming one fetches the playlists again and downloads only what the bundle's journal does
+    /// not hold, as its recorded configuration asks. Downloads cancelled with their partial content kept
+    /// are not restored: a new task for the asset continues from them.
     pub fn restore(&self) -> Result<Vec<DownloadTask>, Error> {
-        let listing = self.inner.store.list().map_err(|e| Error::Bundle {
-            path: self.inner.store.dir().to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let listing = self.inner.store.list().map_err(|e| self.store_error(e))?;
         let mut restored = Vec::new();
         for summary in listing.bundles {
-            if summary.finished || summary.in_use {
+            if summary.finished || summary.in_use || summary.cancelled {
                 continue;
             }
             let asset = summary.asset.id.clone();
@@ -207,20 +241,17 @@ impl DownloadSession {
         Ok(restored)
     }
 
+    /// The task's error for a failure of the store.
+    fn store_error(&self, e: stowage_bundle::Error) -> Error {
+        let path =
+            e.path().map_or_else(|| self.inner.store.dir().to_path_buf(), std::path::Path::to_path_buf);
+        Error::Bundle { path, source: Arc::new(e) }
+    }
+
     fn spawn(&self, asset: &str, url: &str, bundle_path: PathBuf, source: driver::Source) -> DownloadTask {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let shared = Arc::new(TaskShared {
-            asset: asset.to_owned(),
-            url: Mutex::new(url.to_owned()),
-            bundle_path,
-            control,
-            state: watch::channel(TaskState::Suspended).0,
-            ending: watch::channel(None).0,
-            events,
-            progress: Mutex::new(Progress::default()),
-            renditions: Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(TaskShared::new(asset, url, bundle_path, control, events));
         let task = DownloadTask::new(Arc::clone(&shared));
         tokio::spawn(driver::run(Arc::clone(&self.inner), shared, source, control_rx));
         lock(&self.tasks).push(task.clone());

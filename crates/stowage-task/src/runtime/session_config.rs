@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stowage_bundle::BundleOptions;
+use stowage_bundle::{BundleOptions, Storage};
 use stowage_fetch::ClientConfig;
 use stowage_fetch::keys::KeyHook;
 
@@ -66,6 +66,9 @@ pub struct SessionConfig {
     /// Off by default: the task then fails with [`Error::PlaylistChanged`](crate::Error::PlaylistChanged),
     /// naming what changed, and nothing stored is touched.
     pub restart_changed_renditions: bool,
+    /// Where bundles are written: the local filesystem (`None`, the default), or another implementation
+    /// of the bundle's [`Storage`] seam (object storage, or a test's disk that fills up on purpose).
+    pub storage: Option<Arc<dyn Storage>>,
 }
 
 impl fmt::Debug for SessionConfig {
@@ -88,6 +91,7 @@ impl fmt::Debug for SessionConfig {
             .field("key_hook", &self.key_hook.is_some())
             .field("bundle", &self.bundle)
             .field("restart_changed_renditions", &self.restart_changed_renditions)
+            .field("storage", &self.storage)
             .finish()
     }
 }
@@ -113,6 +117,7 @@ impl SessionConfig {
             key_hook: None,
             bundle: BundleOptions::default(),
             restart_changed_renditions: false,
+            storage: None,
         }
     }
 
@@ -219,6 +224,13 @@ impl SessionConfig {
     #[must_use]
     pub fn bundle_options(mut self, options: BundleOptions) -> Self {
         self.bundle = options;
+        self
+    }
+
+    /// Sets where bundles are written, instead of the local filesystem.
+    #[must_use]
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
         self
     }
 

@@ -9,6 +9,7 @@ use stowage_bundle::StorageManager;
 use stowage_fetch::{Client, RetryEvent};
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
+use super::counters::TaskCounters;
 use super::driver::retry_failure;
 use super::session_config::SessionConfig;
 use super::task::TaskShared;
@@ -20,11 +21,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Who hears of the fetch layer's retries of a request in flight.
+/// Who hears of the fetch layer's retries of a request in flight. Every retry is also a request of the
+/// task's, counted for its summary.
 #[derive(Clone)]
 pub(crate) enum Hearer {
     /// A job's fetch: the task's runner tells it as [`TaskEvent::SegmentRetried`].
-    Job(JobId, mpsc::UnboundedSender<(JobId, RetryEvent)>),
+    Job(JobId, mpsc::UnboundedSender<(JobId, RetryEvent)>, Arc<TaskCounters>),
     /// A request of the task's own (a playlist, a key loaded before the segments): told at once as
     /// [`TaskEvent::RequestRetried`].
     Task(Arc<TaskShared>),
@@ -74,20 +76,24 @@ impl SessionInner {
     pub(super) fn report_retry(&self, event: &RetryEvent) {
         let hearer = lock(&self.listeners).get(&event.uri).and_then(|v| v.first()).map(|l| l.hearer.clone());
         match hearer {
-            Some(Hearer::Job(job, tx)) => {
+            Some(Hearer::Job(job, tx, counters)) => {
+                counters.retry(true);
                 let _ = tx.send((job, event.clone()));
             }
-            Some(Hearer::Task(task)) => task.emit(
-                self,
-                TaskEvent::RequestRetried {
-                    uri: event.uri.clone(),
-                    retry: event.retry,
-                    cause: retry_failure(event),
-                    delay: event.delay,
-                    retry_after: event.retry_after,
-                    until: event.until,
-                },
-            ),
+            Some(Hearer::Task(task)) => {
+                task.counters.retry(true);
+                task.emit(
+                    self,
+                    TaskEvent::RequestRetried {
+                        uri: event.uri.clone(),
+                        retry: event.retry,
+                        cause: retry_failure(event),
+                        delay: event.delay,
+                        retry_after: event.retry_after,
+                        until: event.until,
+                    },
+                );
+            }
             None => {}
         }
     }

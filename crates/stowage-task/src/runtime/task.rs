@@ -3,14 +3,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::counters::TaskCounters;
 use super::event_streams::TaskEvents;
 use super::shared::{SessionInner, lock};
 use crate::Error;
 use crate::config::MediaSelection;
-use crate::events::{Progress, SessionEvent, TaskEvent};
+use crate::events::{Progress, SessionEvent, TaskEvent, TaskSummary, VariantSummary};
 
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,7 @@ pub(crate) enum Control {
 pub(crate) enum Ending {
     Finished { path: PathBuf, complete: bool },
     Failed(Arc<Error>),
-    Cancelled,
+    Cancelled { removed: bool },
     Closed,
 }
 
@@ -77,19 +79,81 @@ pub(crate) struct TaskShared {
     pub(crate) control: mpsc::UnboundedSender<Control>,
     pub(crate) state: watch::Sender<TaskState>,
     pub(crate) ending: watch::Sender<Option<Ending>>,
-    pub(crate) events: broadcast::Sender<TaskEvent>,
+    /// The sender of the task's events; taken when the task ends, so that its listeners' streams end.
+    pub(crate) events: Mutex<Option<broadcast::Sender<TaskEvent>>>,
     pub(crate) progress: Mutex<Progress>,
     /// Rendition identifiers in the engine's order (the index of per-rendition progress and ranges).
     pub(crate) renditions: Mutex<Vec<String>>,
+    /// Requests, retries and bytes, for the summary.
+    pub(crate) counters: Arc<TaskCounters>,
+    /// When the task's work first started (resumed and given a slot).
+    pub(crate) started: Mutex<Option<Instant>>,
+    /// The variant the task downloads, once its playlists are read.
+    pub(crate) variant: Mutex<Option<VariantSummary>>,
+    /// The summary, once the task ended.
+    pub(crate) summary: Mutex<Option<TaskSummary>>,
 }
 
 impl TaskShared {
+    /// A task's shared state, suspended, with `events` as the sender of its events.
+    pub(crate) fn new(
+        asset: &str,
+        url: &str,
+        bundle_path: PathBuf,
+        control: mpsc::UnboundedSender<Control>,
+        events: broadcast::Sender<TaskEvent>,
+    ) -> Self {
+        Self {
+            asset: asset.to_owned(),
+            url: Mutex::new(url.to_owned()),
+            bundle_path,
+            control,
+            state: watch::channel(TaskState::Suspended).0,
+            ending: watch::channel(None).0,
+            events: Mutex::new(Some(events)),
+            progress: Mutex::new(Progress::default()),
+            renditions: Mutex::new(Vec::new()),
+            counters: Arc::default(),
+            started: Mutex::new(None),
+            variant: Mutex::new(None),
+            summary: Mutex::new(None),
+        }
+    }
+
     pub(crate) fn emit(&self, session: &SessionInner, event: TaskEvent) {
         if let TaskEvent::Progress(p) = &event {
             *lock(&self.progress) = p.clone();
         }
         let _ = session.events.send(SessionEvent { asset: self.asset.clone(), event: event.clone() });
-        let _ = self.events.send(event);
+        if let Some(events) = &*lock(&self.events) {
+            let _ = events.send(event);
+        }
+    }
+
+    /// Ends the task's event streams: listeners receive what was sent, then `None`.
+    pub(crate) fn close_events(&self) {
+        lock(&self.events).take();
+    }
+
+    /// Notes that the task's work started, the first time.
+    pub(crate) fn mark_started(&self) {
+        lock(&self.started).get_or_insert_with(Instant::now);
+    }
+
+    /// What the task did so far.
+    pub(crate) fn summary_now(&self) -> TaskSummary {
+        let (requests, retries, bytes_received) = self.counters.get();
+        let progress = lock(&self.progress).clone();
+        TaskSummary {
+            bytes_received,
+            bytes_stored: progress.bytes_done,
+            requests,
+            retries,
+            duration: lock(&self.started).map(|at| at.elapsed()).unwrap_or_default(),
+            variant: lock(&self.variant).clone(),
+            segments_stored: progress.segments_done,
+            segments_missing: progress.segments_missing,
+        }
     }
 }
 
@@ -184,9 +248,21 @@ impl DownloadTask {
         lock(&self.shared.progress).clone()
     }
 
-    /// The task's events from now on. Subscribe before [`resume`](Self::resume) to see them all.
+    /// The task's events from now on. Subscribe before [`resume`](Self::resume) to see them all. The
+    /// stream ends (gives `None`) after the task's terminal event; subscribed after the task ended, it is
+    /// empty.
     pub fn events(&self) -> TaskEvents {
-        TaskEvents::new(self.shared.events.subscribe())
+        let rx = match &*lock(&self.shared.events) {
+            Some(events) => events.subscribe(),
+            None => broadcast::channel(1).1,
+        };
+        TaskEvents::new(rx)
+    }
+
+    /// What the task did (bytes, requests, retries, duration, the variant), once it has ended; the
+    /// same as its [`TaskEvent::Summary`].
+    pub fn summary(&self) -> Option<TaskSummary> {
+        lock(&self.shared.summary).clone()
     }
 
     /// Waits for the task to end: the bundle's path when it finished (see [`TaskState::Finished`] for
@@ -198,7 +274,7 @@ impl DownloadTask {
         match ending.expect("waited for an ending") {
             Ending::Finished { path, .. } => Ok(path),
             Ending::Failed(e) => Err((*e).clone()),
-            Ending::Cancelled => Err(Error::Cancelled),
+            Ending::Cancelled { .. } => Err(Error::Cancelled),
             Ending::Closed => Err(Error::SessionClosed),
         }
     }

@@ -7,18 +7,19 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
+use stowage_bundle::{AssetCache, Manifest, RenditionKind};
 use stowage_task::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
     Priority, StoragePolicy, VariantQualifier,
 };
-use stowage_task::events::{Progress, TaskEvent};
+use stowage_task::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, TaskSummary};
 use stowage_task::selection::ResolvedSelection;
-use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState};
+use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState, asset_id_for};
 
 use super::output;
 use super::request::RequestArgs;
 use super::store::StoreArgs;
-use super::units::{format_utc, human_duration, parse_expiry, parse_size};
+use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
 
 /// Options of the commands that run downloads (`download` and `resume`).
 #[derive(Debug, Clone, clap::Args)]
@@ -54,18 +55,19 @@ pub(crate) struct DownloadArgs {
     /// Subtitle renditions: languages or `all` (default: none).
     #[arg(long, value_name = "LANGS|all")]
     subs: Option<String>,
-    /// A title, shown by `list` and `info`.
+    /// A title, shown by `list` and `info` (downloading an asset again with a new title renames it).
     #[arg(long)]
     title: Option<String>,
     /// The asset's name in the store (default: derived from the URL).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31).
+    /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31). Downloading an
+    /// asset again with it changes it; without it, the asset keeps its expiry.
     #[arg(long, value_name = "WHEN")]
     expires: Option<String>,
-    /// Purge priority.
-    #[arg(long, value_parser = ["important", "default"], default_value = "default")]
-    priority: String,
+    /// Purge priority (default: `default` for a new asset; an asset downloaded again keeps its own).
+    #[arg(long, value_parser = ["important", "default"])]
+    priority: Option<String>,
     /// Store segments as fetched, with their keys in the bundle, instead of decrypting them.
     #[arg(long)]
     keep_encrypted: bool,
@@ -84,7 +86,9 @@ pub(crate) struct ResumeArgs {
     run: RunArgs,
 }
 
-fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
+/// The configuration `download` asks for. An asset downloaded again (`existing`, its bundle's record)
+/// keeps the expiry and priority that the command line does not change.
+fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Result<DownloadConfiguration> {
     let mut content = ContentConfiguration::new();
     for text in &args.variants {
         let qualifier: VariantQualifier = text.parse().with_context(|| format!("--variant {text}"))?;
@@ -102,10 +106,18 @@ fn configuration(args: &DownloadArgs) -> anyhow::Result<DownloadConfiguration> {
         }
     }
     let mut storage = StoragePolicy::new();
-    if let Some(expires) = &args.expires {
-        storage = storage.expires(parse_expiry(expires, SystemTime::now()).context("--expires")?);
+    let expires = match &args.expires {
+        Some(text) => Some(parse_expiry(text, SystemTime::now()).context("--expires")?),
+        None => existing.and_then(|m| m.policy.expires),
+    };
+    if let Some(at) = expires {
+        storage = storage.expires(at);
     }
-    if args.priority == "important" {
+    let important = match args.priority.as_deref() {
+        Some(priority) => priority == "important",
+        None => existing.is_some_and(|m| m.policy.priority == stowage_bundle::Priority::Important),
+    };
+    if important {
         storage = storage.priority(Priority::Important);
     }
     let mut config = DownloadConfiguration::new(content)
@@ -148,7 +160,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result<()> {
-    let config = configuration(args)?;
+    let asset = args.name.clone().unwrap_or_else(|| asset_id_for(&args.url));
+    let existing = existing_record(store, &asset)?;
+    let config = configuration(args, existing.as_ref())?;
     let session_config = session_config(store, &args.run)?;
     let runtime = runtime()?;
     runtime.block_on(async {
@@ -159,6 +173,16 @@ pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result
         };
         run_tasks(&session, vec![task], args.run.json).await
     })
+}
+
+/// The record of asset `asset` in the store, when it has a bundle there already.
+fn existing_record(store: &StoreArgs, asset: &str) -> anyhow::Result<Option<Manifest>> {
+    let Ok(path) = store.manager()?.bundle_path(asset) else { return Ok(None) };
+    match AssetCache::open(&path) {
+        Ok(cache) => Ok(Some(cache.manifest().clone())),
+        Err(stowage_bundle::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading the asset {asset} already in the store")),
+    }
 }
 
 pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()> {
@@ -231,9 +255,9 @@ pub(crate) async fn run_tasks(
     let mut failures = Vec::new();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
-    // A task's ending is shown when its Finished or Failed event arrives. Events can be missed by a
-    // listener that falls far behind, so a tick also reads the tasks' own state, and a task that has been
-    // terminal for a few ticks without its event counts as ended.
+    // A task's ending is shown when its terminal event arrives. Events can be missed by a listener that
+    // falls far behind, so a tick also reads the tasks' own state, and a task that has been terminal for a
+    // few ticks without its event counts as ended.
     let mut ended: HashMap<String, u32> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while tasks.iter().any(|t| ended.get(t.asset()).is_none_or(|ticks| *ticks < ENDING_GRACE_TICKS)) {
@@ -242,7 +266,7 @@ pub(crate) async fn run_tasks(
                 let Some(event) = event else { break };
                 let Some(task) = tasks.iter().find(|t| t.asset() == event.asset) else { continue };
                 ui.show(task, &event.event)?;
-                if matches!(event.event, TaskEvent::Finished { .. } | TaskEvent::Failed(_)) {
+                if event.event.is_terminal() {
                     ended.insert(task.asset().to_owned(), ENDING_GRACE_TICKS);
                 }
             }
@@ -429,15 +453,11 @@ impl Ui {
                         }
                     }
                     TaskEvent::Progress(progress) => update(bars, progress),
-                    TaskEvent::SegmentRetried { job, attempt, cause, delay, retry_after, until, .. } => {
-                        let what = format!("{job} (attempt {attempt})");
-                        bars.total.set_message(output::line(&waiting(
-                            &what,
-                            cause,
-                            *delay,
-                            *retry_after,
-                            *until,
-                        )));
+                    TaskEvent::SegmentRetried {
+                        attempt, cause, delay, retry_after, until, segment, ..
+                    } => {
+                        let what = format!("the {segment} (attempt {attempt})");
+                        bars.total.set_message(output::line(&waiting(&what, cause, *delay, *retry_after, *until)));
                     }
                     TaskEvent::RequestRetried { uri, cause, delay, retry_after, until, .. } => {
                         bars.total.set_message(output::line(&waiting(
@@ -448,8 +468,39 @@ impl Ui {
                             *until,
                         )));
                     }
-                    TaskEvent::SegmentMissing(failure) => {
-                        bars.total.println(output::line(&format!("gap recorded: {failure}")));
+                    TaskEvent::SegmentMissing { segment, failure } => {
+                        bars.total.println(output::line(&format!(
+                            "gap recorded: the {segment}: {} after {} attempt(s); {}",
+                            failure.cause, failure.attempts, failure.reason
+                        )));
+                    }
+                    TaskEvent::RenditionCompleted(done) => {
+                        if let Some(bar) = bars.renditions.get(done.rendition) {
+                            bar.finish();
+                        }
+                        bars.total.println(output::line(&format!(
+                            "{} ({}) {}",
+                            done.id,
+                            rendition_label(done),
+                            if done.complete { "complete" } else { "done, with gaps" }
+                        )));
+                    }
+                    TaskEvent::Summary(summary) => bars.total.println(output::line(&summary_line(summary))),
+                    TaskEvent::Cancelled { removed } => {
+                        for bar in &bars.renditions {
+                            bar.abandon();
+                        }
+                        bars.total.abandon_with_message(if *removed {
+                            "cancelled, partial download removed"
+                        } else {
+                            "cancelled, partial download kept"
+                        });
+                    }
+                    TaskEvent::Suspended { .. } => {
+                        for bar in &bars.renditions {
+                            bar.abandon();
+                        }
+                        bars.total.abandon_with_message("suspended");
                     }
                     TaskEvent::Finished { complete, .. } => {
                         for bar in &bars.renditions {
@@ -539,6 +590,47 @@ fn update(bars: &mut TaskBars, progress: &Progress) {
     }
 }
 
+/// A completed rendition for people: its kind, and its language or name.
+fn rendition_label(done: &CompletedRendition) -> String {
+    let kind = match done.kind {
+        RenditionKind::Audio => "audio",
+        RenditionKind::Subtitles => "subtitles",
+        _ => "video",
+    };
+    match done.language.as_deref().or(done.name.as_deref()) {
+        Some(what) => format!("{kind}, {what}"),
+        None => kind.to_owned(),
+    }
+}
+
+/// A task's summary on one line.
+fn summary_line(summary: &TaskSummary) -> String {
+    let variant = summary.variant.as_ref().map_or(String::new(), |v| {
+        let mut text = format!(", variant {}", v.id);
+        if let Some((w, h)) = v.resolution {
+            text.push_str(&format!(" {w}x{h}"));
+        }
+        if let Some(b) = v.bandwidth {
+            text.push_str(&format!(" {} kb/s", b / 1000));
+        }
+        text
+    });
+    format!(
+        "{} received in {} request(s), {} retried, {:.1}s; {} stored in {} segment(s){}{variant}",
+        human_bytes(summary.bytes_received),
+        summary.requests,
+        summary.retries,
+        summary.duration.as_secs_f64(),
+        human_bytes(summary.bytes_stored),
+        summary.segments_stored,
+        if summary.segments_missing > 0 {
+            format!(", {} missing", summary.segments_missing)
+        } else {
+            String::new()
+        },
+    )
+}
+
 fn short(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
@@ -604,9 +696,9 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "loaded": r.loaded.iter().map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])).collect::<Vec<_>>(),
             "expected": r.expected.map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])),
         }),
-        TaskEvent::SegmentRetried { job, attempt, cause, delay, retry_after, until, .. } => json!({
+        TaskEvent::SegmentRetried { attempt, cause, delay, retry_after, until, segment, .. } => json!({
             "event": "segment_retried",
-            "job": job.to_string(),
+            "segment": segment_json(segment),
             "attempt": attempt,
             "cause": cause.to_string(),
             "delay": delay.as_secs_f64(),
@@ -622,15 +714,71 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "retry_after": retry_after.map(|d| d.as_secs_f64()),
             "until": format_utc(*until),
         }),
-        TaskEvent::SegmentMissing(failure) => json!({
+        TaskEvent::SegmentMissing { segment, failure } => json!({
             "event": "segment_missing",
-            "job": failure.job.to_string(),
-            "reason": failure.to_string(),
+            "segment": segment_json(segment),
+            "attempts": failure.attempts,
+            "reason": format!("{}; {}", failure.cause, failure.reason),
+        }),
+        TaskEvent::RenditionCompleted(done) => json!({
+            "event": "rendition_completed",
+            "rendition": done.rendition,
+            "id": done.id,
+            "kind": kind_name(done.kind),
+            "language": done.language,
+            "name": done.name,
+            "complete": done.complete,
+        }),
+        TaskEvent::Summary(summary) => json!({
+            "event": "summary",
+            "bytes_received": summary.bytes_received,
+            "bytes_stored": summary.bytes_stored,
+            "requests": summary.requests,
+            "retries": summary.retries,
+            "duration": summary.duration.as_secs_f64(),
+            "segments_stored": summary.segments_stored,
+            "segments_missing": summary.segments_missing,
+            "variant": summary.variant.as_ref().map(|v| json!({
+                "id": v.id,
+                "uri": v.uri,
+                "bandwidth": v.bandwidth,
+                "resolution": v.resolution.map(|(w, h)| format!("{w}x{h}")),
+                "codecs": v.codecs,
+            })),
         }),
         TaskEvent::Finished { path, complete } => {
             json!({"event": "finished", "path": path, "complete": complete})
         }
-        TaskEvent::Failed(e) => json!({"event": "failed", "error": e.to_string()}),
+        TaskEvent::Failed(e) => json!({
+            "event": "failed",
+            "error": e.to_string(),
+            "uri": e.uri(),
+            "status": e.status(),
+            "path": e.path(),
+        }),
+        TaskEvent::Cancelled { removed } => json!({"event": "cancelled", "removed": removed}),
+        TaskEvent::Suspended { path } => json!({"event": "suspended", "path": path}),
         _ => json!({"event": "other"}),
+    }
+}
+
+/// A segment an event names, as a JSON object: its rendition, identity and URI.
+fn segment_json(segment: &SegmentRef) -> Value {
+    let id = &segment.id;
+    json!({
+        "rendition": id.rendition.as_str(),
+        "kind": if segment.key { "key" } else if id.is_init() { "init" } else { "media" },
+        "discontinuity_sequence": id.discontinuity_sequence,
+        "media_sequence": id.media_sequence,
+        "byte_range": id.byte_range.map(|r| json!({"offset": r.offset, "length": r.length})),
+        "uri": segment.uri,
+    })
+}
+
+fn kind_name(kind: RenditionKind) -> &'static str {
+    match kind {
+        RenditionKind::Audio => "audio",
+        RenditionKind::Subtitles => "subtitles",
+        _ => "video",
     }
 }

@@ -44,7 +44,12 @@ pub(crate) struct InspectArgs {
 pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let mut loader = Loader::new(&args.request)?;
     let loaded = loader.load(&args.source)?;
-    let options = if args.lenient { ParserOptions::lenient() } else { ParserOptions::strict() };
+    let mut options = if args.lenient { ParserOptions::lenient() } else { ParserOptions::strict() };
+    // EXT-X-DEFINE:QUERYPARAM takes its value from the query of the URL the playlist was loaded from:
+    // the URL fetched, or for a file, the --base it stands for.
+    if let Some(query) = loaded.location.base_url().or(args.base.as_deref()).and_then(query_of) {
+        options = options.query(query);
+    }
     let parsed = Playlist::parse_with(&loaded.bytes, &options)
         .with_context(|| format!("{}: not a valid playlist", loaded.location.describe()))?;
     let base = args.base.as_deref().or(loaded.location.base_url());
@@ -54,8 +59,11 @@ pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<()> {
     }
     let out = match &parsed.playlist {
         Playlist::Master(master) => {
-            let children =
-                if args.shallow { Vec::new() } else { load_children(&mut loader, &loaded.location, master) };
+            let children = if args.shallow {
+                Vec::new()
+            } else {
+                load_children(&mut loader, &loaded.location, master, &parsed.variables)
+            };
             if args.json {
                 output::json(&json::master_json(master, base, &children, &parsed.warnings)?) + "\n"
             } else {
@@ -89,14 +97,33 @@ fn child_uris<'m>(master: &'m MasterPlaylist<'_>) -> Vec<&'m str> {
     master.variants().map(|v| v.uri.as_ref()).chain(master.renditions().filter_map(Rendition::uri)).collect()
 }
 
-fn load_children(loader: &mut Loader, parent: &Location, master: &MasterPlaylist<'_>) -> Vec<Child> {
+/// The query of a URL (after `?`, without the fragment), when it has one.
+fn query_of(url: &str) -> Option<&str> {
+    url.split('#').next()?.split_once('?').map(|(_, query)| query)
+}
+
+/// Loads the media playlists of `master` and reads each with the master's `variables` (for
+/// `EXT-X-DEFINE:IMPORT`) and the query of the URI it was loaded from (for `QUERYPARAM`).
+fn load_children(
+    loader: &mut Loader,
+    parent: &Location,
+    master: &MasterPlaylist<'_>,
+    variables: &[(String, String)],
+) -> Vec<Child> {
     let uris = child_uris(master);
-    loader
-        .load_children(parent, &uris)
-        .into_iter()
-        .map(|loaded| {
-            let Loaded { bytes, .. } = loaded.map_err(|e| format!("{e:#}"))?;
-            let parsed = MediaPlaylist::parse_with(&bytes, &ParserOptions::lenient())
+    let loaded = loader.load_children(parent, &uris);
+    uris.iter()
+        .zip(loaded)
+        .map(|(uri, loaded)| {
+            let Loaded { bytes, location } = loaded.map_err(|e| format!("{e:#}"))?;
+            let mut options = ParserOptions::lenient();
+            if let Some(query) = location.base_url().or(Some(uri)).and_then(query_of) {
+                options = options.query(query);
+            }
+            for (name, value) in variables {
+                options = options.import(name.clone(), value.clone());
+            }
+            let parsed = MediaPlaylist::parse_with(&bytes, &options)
                 .map_err(|e| format!("not a valid media playlist: {e}"))?;
             let media = parsed.playlist;
             let duration = media.segments().iter().map(|s| s.duration().to_f64()).sum();

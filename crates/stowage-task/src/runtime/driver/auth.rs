@@ -6,6 +6,7 @@ use stowage_fetch::keys::{KeyAction, KeyConfig, KeyHook, KeyHookFuture, KeyLoade
 use stowage_fetch::{HeaderName, HeaderValue};
 
 use crate::Error;
+use crate::runtime::counters::TaskCounters;
 use crate::runtime::refresh_hook::Refresh;
 use crate::runtime::shared::{SessionInner, lock};
 
@@ -58,12 +59,42 @@ impl KeyHook for AuthKeys {
     }
 }
 
+/// Counts the key requests of a task: the loader asks its hook once for each key it loads (never for one
+/// it holds), so an answer that leads to a request is one request.
+struct CountedKeys {
+    hook: Arc<dyn KeyHook>,
+    counters: Arc<TaskCounters>,
+}
+
+impl KeyHook for CountedKeys {
+    fn resolve<'a>(&'a self, uri: &'a str) -> KeyHookFuture<'a> {
+        Box::pin(async move {
+            let action = self.hook.resolve(uri).await?;
+            let fetched = match &action {
+                KeyAction::Fetch(_) => true,
+                // Loaded as usual: requested when it is an http(s) URI (a `data:` key is decoded).
+                KeyAction::Default => uri.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("http")),
+                _ => false,
+            };
+            if fetched {
+                self.counters.request();
+            }
+            Ok(action)
+        })
+    }
+}
+
 /// The task's key loader: the caller's key hook, or else one that sends the task's headers and cookies.
-pub(super) fn key_loader(session: &SessionInner, auth: &Arc<Mutex<Auth>>) -> Arc<KeyLoader> {
+pub(super) fn key_loader(
+    session: &SessionInner,
+    auth: &Arc<Mutex<Auth>>,
+    counters: &Arc<TaskCounters>,
+) -> Arc<KeyLoader> {
     let hook: Arc<dyn KeyHook> = match &session.config.key_hook {
         Some(h) => Arc::clone(h),
         None => Arc::new(AuthKeys(Arc::clone(auth))),
     };
+    let hook = Arc::new(CountedKeys { hook, counters: Arc::clone(counters) });
     // One try per load: a refused key goes to the refresh hook at once (rather than being asked again
     // with a signature known to have expired), and a lost key (404) is retried by the engine under the
     // task's retry policy, like any other job.

@@ -2,7 +2,7 @@
 
 use stowage_bundle::{Bundle, SegmentId};
 
-use super::errors::bundle_error;
+use super::errors::{bundle_error, join_error};
 use crate::Error;
 use crate::planning::Job;
 
@@ -13,10 +13,8 @@ pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> stowage_bundle::Result<T> + Send + 'static,
 ) -> Result<T, Error> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(|e| bundle_error(path, &e)),
-        Err(e) => {
-            Err(Error::Bundle { path: path.to_path_buf(), message: format!("bundle thread failed: {e}") })
-        }
+        Ok(r) => r.map_err(|e| bundle_error(path, e)),
+        Err(e) => Err(join_error(format!("a call into the bundle {}", path.display()), e)),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use stowage_bundle::ManifestChanges;
 use tokio::task::JoinHandle;
 
 use super::bundle_io::blocking;
@@ -10,19 +11,29 @@ use super::pipeline::read;
 use super::runner::Runner;
 use crate::Error;
 use crate::engine::JobFailure;
-use crate::events::TaskEvent;
 use crate::runtime::shared::lock;
 use crate::runtime::task::{CancelMode, Ending};
 
 impl<'a> Runner<'a> {
-    /// Stops every fetch and waits for their writer threads, so that the bundle is left consistent and
-    /// its lock released once the task's handles are dropped.
-    async fn stop_all(&mut self) {
+    /// Aborts every fetch in flight and waits until each has stopped, so that none sends a request
+    /// afterwards. Their writer threads go on: a segment whose last byte arrived is still stored, and
+    /// reported.
+    pub(super) async fn stop_fetches(&mut self) {
         for (_, (_, handle)) in self.inflight.drain() {
             handle.abort();
         }
         for fetch in std::mem::take(&mut self.fetches) {
             let _ = fetch.await;
+        }
+    }
+
+    /// Stops every fetch and waits for their writer threads, so that the bundle is left consistent and
+    /// its lock released once the task's handles are dropped.
+    async fn stop_all(&mut self) {
+        self.stop_fetches().await;
+        // Retries the fetch layer made before the end are told before the end.
+        while let Ok((job, event)) = self.retries.try_recv() {
+            self.on_retry(job, &event);
         }
         let writers: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&self.ctx.writers));
         for w in writers {
@@ -48,15 +59,16 @@ impl<'a> Runner<'a> {
             Err(e) => return Ending::Failed(Arc::new(e)),
         };
         self.emit_progress();
-        let path = self.ctx.bundle.dir().to_path_buf();
-        self.emit(TaskEvent::Finished { path: path.clone(), complete });
-        Ending::Finished { path, complete }
+        Ending::Finished { path: self.ctx.bundle.dir().to_path_buf(), complete }
     }
 
-    /// Under the strict policy, a job gave up: the task fails, naming it.
+    /// Under the strict policy, a job gave up: the task fails, naming it, with the error of its last
+    /// attempt as the cause.
     pub(super) async fn fail(&mut self, failure: JobFailure) -> Ending {
-        let what = read(&self.ctx.bound).jobs[failure.job.0 as usize].describe();
-        self.fail_with(Error::JobFailed { what, failure }).await
+        let segment = read(&self.ctx.bound).jobs[failure.job.0 as usize].segment();
+        let cause = self.causes.remove(&failure.job).map(Box::new);
+        let what = segment.to_string();
+        self.fail_with(Error::JobFailed { what, failure, segment: Some(segment), cause }).await
     }
 
     /// The task fails with `error`; what is stored stays, with its playlists.
@@ -69,13 +81,20 @@ impl<'a> Runner<'a> {
     /// The task was cancelled: the bundle is removed or kept, as `mode` says.
     pub(super) async fn cancelled(&mut self, mode: CancelMode) -> Ending {
         self.stop_all().await;
-        if mode == CancelMode::RemovePartial {
-            let bundle = self.ctx.bundle.clone();
+        let removed = mode == CancelMode::RemovePartial;
+        let bundle = self.ctx.bundle.clone();
+        if removed {
             let _ = blocking(&self.task.bundle_path, move || bundle.delete()).await;
         } else {
+            // Recorded, so that a restore does not take the download up again (a new task for the asset
+            // continues it); the local playlists show what is stored.
+            let _ = blocking(&self.task.bundle_path, move || {
+                bundle.update(ManifestChanges::new().cancelled(true))
+            })
+            .await;
             self.save_playlists().await;
         }
-        Ending::Cancelled
+        Ending::Cancelled { removed }
     }
 
     /// The task's handles or its session are gone: it stops where it is, its bundle resumable.

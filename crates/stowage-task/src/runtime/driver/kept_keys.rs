@@ -8,7 +8,7 @@ use stowage_bundle::Bundle;
 use stowage_fetch::keys::KeyLoader;
 
 use super::bundle_io::blocking;
-use super::errors::{classify, fetch_error};
+use super::errors::{classify, fetch_error, join_error};
 use crate::Error;
 use crate::engine::Failure;
 use crate::planning::Built;
@@ -44,10 +44,7 @@ pub(super) async fn store_kept_keys(
         }
     }
     while let Some(stored) = set.join_next().await {
-        stored.map_err(|e| Error::Bundle {
-            path: path.to_path_buf(),
-            message: format!("key task failed: {e}"),
-        })??;
+        stored.map_err(|e| join_error("the load of a key to keep", e))??;
     }
     Ok(())
 }
@@ -65,7 +62,7 @@ async fn load_kept_key(session: &SessionInner, loader: &KeyLoader, uri: &str) ->
                 let lost =
                     matches!(classify(&e, true), Failure::Retryable { .. } | Failure::Throttled { .. });
                 if !lost || failures >= retry.max_attempts {
-                    return Err(fetch_error(uri, &e));
+                    return Err(fetch_error(uri, e));
                 }
                 tokio::time::sleep(retry.backoff_ceiling(failures)).await;
             }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use stowage_bundle::Bundle;
+use stowage_bundle::{Bundle, ManifestChanges};
 use stowage_fetch::keys::KeyLoader;
 use tokio::sync::{SemaphorePermit, mpsc, watch};
 
@@ -11,28 +11,21 @@ use super::prepare::{Prepared, prepare};
 use super::runner::Runner;
 use crate::config::DownloadConfiguration;
 use crate::events::TaskEvent;
-use crate::runtime::shared::SessionInner;
+use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
 
 /// Where a task's renditions come from.
 pub(crate) enum Source {
     /// A new task with its configuration.
     New(Box<DownloadConfiguration>),
-    /// An unfinished bundle found in the store: the renditions are those of its manifest.
+    /// An unfinished bundle found in the store: the renditions are those of its manifest, and those the
+    /// configuration it recorded selects.
     Restore,
 }
 
-impl Source {
-    /// The configuration of a new task; `None` for a restored one.
-    pub(super) fn config(&self) -> Option<&DownloadConfiguration> {
-        match self {
-            Self::New(config) => Some(config),
-            Self::Restore => None,
-        }
-    }
-}
-
-/// Runs a task to its end and publishes the ending.
+/// Runs a task to its end and publishes the ending: the task's state and ending first, then its summary
+/// and its terminal event, so that a listener that receives the event finds the task ended; then the
+/// task's event streams end.
 pub(crate) async fn run(
     session: Arc<SessionInner>,
     task: Arc<TaskShared>,
@@ -40,17 +33,22 @@ pub(crate) async fn run(
     mut control: mpsc::UnboundedReceiver<Control>,
 ) {
     let ending = run_task(&session, &task, source, &mut control).await;
-    let state = match &ending {
-        Ending::Finished { complete, .. } => TaskState::Finished { complete: *complete },
-        Ending::Failed(e) => {
-            task.emit(&session, TaskEvent::Failed(Arc::clone(e)));
-            TaskState::Failed
-        }
-        Ending::Cancelled => TaskState::Cancelled,
-        Ending::Closed => TaskState::Suspended,
+    let (state, event) = match &ending {
+        Ending::Finished { path, complete } => (
+            TaskState::Finished { complete: *complete },
+            TaskEvent::Finished { path: path.clone(), complete: *complete },
+        ),
+        Ending::Failed(e) => (TaskState::Failed, TaskEvent::Failed(Arc::clone(e))),
+        Ending::Cancelled { removed } => (TaskState::Cancelled, TaskEvent::Cancelled { removed: *removed }),
+        Ending::Closed => (TaskState::Suspended, TaskEvent::Suspended { path: task.bundle_path.clone() }),
     };
+    let summary = task.summary_now();
+    *lock(&task.summary) = Some(summary.clone());
     task.state.send_replace(state);
     task.ending.send_replace(Some(ending));
+    task.emit(&session, TaskEvent::Summary(summary));
+    task.emit(&session, event);
+    task.close_events();
 }
 
 /// The task's life until it ends: suspended until resumed (a new task starts suspended), waiting for one
@@ -75,6 +73,7 @@ async fn run_task(
             Slot::End(ending) => return ending,
         };
         task.state.send_replace(TaskState::Running);
+        task.mark_started();
         match prepare_and_run(session, task, &source, permit, control, &mut shutdown).await {
             Some(ending) => return ending,
             None => continue,
@@ -152,7 +151,7 @@ async fn prepare_and_run<'a>(
         Ok(a) => Arc::new(Mutex::new(a)),
         Err(e) => return Some(Ending::Failed(Arc::new(e))),
     };
-    let loader = key_loader(session, &auth);
+    let loader = key_loader(session, &auth, &task.counters);
     let prepared = match prepare_listening(session, task, source, &auth, &loader, control, shutdown).await {
         Ok(prepared) => prepared,
         Err(Interrupted::Suspended) => return None,
@@ -207,12 +206,22 @@ async fn prepare_listening(
     prepared.map_err(|e| Interrupted::Ended(Ending::Failed(Arc::new(e))))
 }
 
-/// Ends a task cancelled before its engine ran, removing its bundle if asked.
+/// Ends a task cancelled before its engine ran, removing its bundle if asked, else recording that it was
+/// cancelled (so that a restore does not take it up again).
 async fn cancel_before_start(session: &SessionInner, task: &TaskShared, mode: CancelMode) -> Ending {
-    if mode == CancelMode::RemovePartial {
+    let removed = mode == CancelMode::RemovePartial;
+    if removed {
         remove_bundle(session, &task.asset).await;
+    } else {
+        let store = session.store.clone();
+        let asset = task.asset.clone();
+        // A bundle gone meanwhile has nothing to record; another failure leaves it restorable, which is
+        // the safe side.
+        let _ =
+            tokio::task::spawn_blocking(move || store.update(&asset, ManifestChanges::new().cancelled(true)))
+                .await;
     }
-    Ending::Cancelled
+    Ending::Cancelled { removed }
 }
 
 async fn remove_bundle(session: &SessionInner, asset: &str) {

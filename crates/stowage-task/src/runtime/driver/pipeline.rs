@@ -16,10 +16,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::auth::Auth;
-use super::errors::{classify, over_cap};
-use super::writer::{Piece, store_init, write_segment};
+use super::errors::{CatchUnwind, Failed, classify, fetch_error, over_cap, panic_message};
+use super::writer::{Piece, Writer};
+use crate::Error;
 use crate::engine::{Failure, JobId, Outcome};
 use crate::planning::{Crypto, Job};
+use crate::runtime::counters::TaskCounters;
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 
 /// Largest initialization section accepted, in bytes (it is held in memory to be stored once per map).
@@ -28,8 +30,27 @@ const MAX_INIT: u64 = 16 << 20;
 /// Chunks in flight between a fetch and its writer thread: memory per segment stays a few chunks.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// What a job's pipeline reports: the job, the start (as the engine numbered it), and how it ended.
-pub(super) type Report = (JobId, u32, Outcome);
+/// What a job's pipeline reports: the job, the start (as the engine numbered it), how it ended, and for
+/// a failure, the typed error behind it.
+#[derive(Debug)]
+pub(super) struct Report {
+    pub(super) job: JobId,
+    pub(super) attempt: u32,
+    pub(super) outcome: Outcome,
+    pub(super) cause: Option<Error>,
+}
+
+impl Report {
+    /// The start succeeded: `bytes` are stored (or a key was loaded).
+    pub(super) fn success(job: JobId, attempt: u32, bytes: u64) -> Self {
+        Self { job, attempt, outcome: Outcome::success(bytes), cause: None }
+    }
+
+    /// The start failed.
+    pub(super) fn failed(job: JobId, attempt: u32, failed: Failed) -> Self {
+        Self { job, attempt, outcome: Outcome::Failure(failed.failure), cause: failed.cause }
+    }
+}
 
 /// What a spawned fetch needs.
 #[derive(Clone)]
@@ -38,6 +59,8 @@ pub(super) struct FetchCtx {
     pub(super) bundle: Bundle,
     pub(super) loader: Arc<KeyLoader>,
     pub(super) auth: Arc<Mutex<Auth>>,
+    /// The task's counters of requests and bytes.
+    pub(super) counters: Arc<TaskCounters>,
     pub(super) reports: mpsc::UnboundedSender<Report>,
     pub(super) retries: mpsc::UnboundedSender<(JobId, RetryEvent)>,
     pub(super) writers: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -72,7 +95,22 @@ pub(super) fn write(bound: &RwLock<Bound>) -> RwLockWriteGuard<'_, Bound> {
     bound.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub(super) async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
+/// Runs the fetch of a start of `job`, reporting a panic in it (in this crate, or in a hook of the
+/// caller's it calls) as a failure of the job instead of leaving the engine waiting for a report that
+/// would never come.
+pub(super) async fn fetch_job_guarded(ctx: FetchCtx, job: JobId, attempt: u32) {
+    let reports = ctx.reports.clone();
+    let what = read(&ctx.bound).jobs[job.0 as usize].segment();
+    if let Err(message) = CatchUnwind::new(fetch_job(ctx, job, attempt)).await {
+        let _ = reports.send(Report::failed(
+            job,
+            attempt,
+            Failed::crashed(format!("the fetch of {what}"), message),
+        ));
+    }
+}
+
+async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
     // No request leaves with URLs that are being replaced: wait for a refresh under way to end, before
     // and after waiting for a request slot (a refresh may begin meanwhile).
     let mut refreshing = ctx.refreshing.subscribe();
@@ -91,8 +129,8 @@ pub(super) async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
     if let Some((key_uri, generation)) = early
         && let Err(e) = ctx.loader.load(&key_uri).await
     {
-        let failure = note_refusal(&ctx, job, generation, &key_uri, classify(&e, true));
-        let _ = ctx.reports.send((job, attempt, Outcome::Failure(failure)));
+        let failed = note_refusal(&ctx, job, generation, &key_uri, Failed::fetch(&key_uri, e, true));
+        let _ = ctx.reports.send(Report::failed(job, attempt, failed));
         return;
     }
     let permit = ctx.session.request_slots.acquire().await;
@@ -107,17 +145,17 @@ pub(super) async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
         fetch_and_store(&ctx, job, attempt, &spec, generation).await
     };
     drop(permit);
-    if let Err(failure) = result {
-        let _ = ctx.reports.send((job, attempt, Outcome::Failure(failure)));
+    if let Err(failed) = result {
+        let _ = ctx.reports.send(Report::failed(job, attempt, failed));
     }
 }
 
 /// Notes the URI a refused attempt asked for, with the binding generation it came from.
-fn note_refusal(ctx: &FetchCtx, job: JobId, generation: u64, uri: &str, failure: Failure) -> Failure {
-    if matches!(failure, Failure::NeedsRefresh { .. }) {
+fn note_refusal(ctx: &FetchCtx, job: JobId, generation: u64, uri: &str, failed: Failed) -> Failed {
+    if matches!(failed.failure, Failure::NeedsRefresh { .. }) {
         lock(&ctx.refused).insert(job, (uri.to_owned(), generation));
     }
-    failure
+    failed
 }
 
 /// A key job: loads the key into the task's key loader, where the segments that need it find it (or,
@@ -128,11 +166,13 @@ async fn fetch_key(
     attempt: u32,
     spec: &Job,
     generation: u64,
-) -> Result<(), Failure> {
-    let _listening = ctx.session.listen(&spec.uri, Hearer::Job(job, ctx.retries.clone()));
+) -> Result<(), Failed> {
+    let hearer = Hearer::Job(job, ctx.retries.clone(), Arc::clone(&ctx.counters));
+    let _listening = ctx.session.listen(&spec.uri, hearer);
     let key = ctx.loader.load(&spec.uri).await;
-    let key = key.map_err(|e| note_refusal(ctx, job, generation, &spec.uri, classify(&e, true)))?;
-    let _ = ctx.reports.send((job, attempt, Outcome::success(key.len() as u64)));
+    let key =
+        key.map_err(|e| note_refusal(ctx, job, generation, &spec.uri, Failed::fetch(&spec.uri, e, true)))?;
+    let _ = ctx.reports.send(Report::success(job, attempt, key.len() as u64));
     Ok(())
 }
 
@@ -147,16 +187,16 @@ async fn fetch_and_store(
     attempt: u32,
     spec: &Job,
     generation: u64,
-) -> Result<(), Failure> {
-    let refused = |uri: &str, failure: Failure| note_refusal(ctx, job, generation, uri, failure);
+) -> Result<(), Failed> {
+    let refused = |uri: &str, failed: Failed| note_refusal(ctx, job, generation, uri, failed);
     let key = match &spec.crypto {
         Crypto::AsIs => None,
         Crypto::Aes128 { key_uri, iv } => match ctx.loader.load(key_uri).await {
             Ok(key) => Some((key, *iv)),
-            Err(e) => return Err(refused(key_uri, classify(&e, true))),
+            Err(e) => return Err(refused(key_uri, Failed::fetch(key_uri, e, true))),
         },
     };
-    let mut req = lock(&ctx.auth).request(&spec.uri).map_err(|e| Failure::fatal(e.to_string()))?;
+    let mut req = lock(&ctx.auth).request(&spec.uri).map_err(|e| Failed::fetch(&spec.uri, e, false))?;
     if let Some(r) = spec.range {
         req = req.range(stowage_fetch::ByteRange::new(r.offset, r.length));
     }
@@ -169,39 +209,58 @@ async fn fetch_and_store(
     } else if let Some(cap) = cap {
         req = req.max_size(cap);
     }
-    let failure_of = |e: &stowage_fetch::Error| match cap {
-        Some(_) => over_cap(e, limit, ctx.bandwidth, spec.duration).unwrap_or_else(|| classify(e, false)),
-        None => classify(e, false),
+    // A body over the cap fails with the numbers; other failures as the fetch layer classifies them.
+    let failed_of = |e: stowage_fetch::Error| {
+        let failure = match cap {
+            Some(_) => {
+                over_cap(&e, limit, ctx.bandwidth, spec.duration).unwrap_or_else(|| classify(&e, false))
+            }
+            None => classify(&e, false),
+        };
+        Failed { failure, cause: Some(fetch_error(&spec.uri, e)) }
     };
-    let _listening = ctx.session.listen(&spec.uri, Hearer::Job(job, ctx.retries.clone()));
-    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, failure_of(&e)))?;
+    let hearer = Hearer::Job(job, ctx.retries.clone(), Arc::clone(&ctx.counters));
+    let _listening = ctx.session.listen(&spec.uri, hearer);
+    ctx.counters.request();
+    let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, failed_of(e)))?;
     let mut body = response.into_body();
+    let mut next_chunk = async || {
+        let chunk = body.chunk().await.map_err(&failed_of)?;
+        if let Some(chunk) = &chunk {
+            ctx.counters.received(chunk.len() as u64);
+        }
+        Ok::<_, Failed>(chunk)
+    };
+    let writer = Writer { bundle: ctx.bundle.clone(), uri: spec.uri.clone(), key };
     if spec.init {
         // Initialization sections are small and may be stored under several identities: read whole.
         let mut data = Vec::new();
-        while let Some(chunk) = body.chunk().await.map_err(|e| failure_of(&e))? {
+        while let Some(chunk) = next_chunk().await? {
             data.extend_from_slice(&chunk);
         }
-        let (bundle, ids, reports) = (ctx.bundle.clone(), spec.ids.clone(), ctx.reports.clone());
+        let (ids, reports) = (spec.ids.clone(), ctx.reports.clone());
         let handle = tokio::task::spawn_blocking(move || {
-            let outcome = match store_init(&bundle, &ids, &data, key) {
-                Ok(bytes) => Outcome::success(bytes),
-                Err(f) => Outcome::Failure(f),
+            let report = match catch_unwind(|| writer.store_init(&ids, &data)) {
+                Ok(bytes) => Report::success(job, attempt, bytes),
+                Err(failed) => Report::failed(job, attempt, failed),
             };
-            let _ = reports.send((job, attempt, outcome));
+            let _ = reports.send(report);
         });
         lock(&ctx.writers).push(handle);
         return Ok(());
     }
     let (tx, rx) = mpsc::channel::<Piece>(CHUNKS_IN_FLIGHT);
-    let (bundle, id, reports) = (ctx.bundle.clone(), spec.ids[0].clone(), ctx.reports.clone());
+    let (id, reports) = (spec.ids[0].clone(), ctx.reports.clone());
     let handle = tokio::task::spawn_blocking(move || {
-        if let Some(outcome) = write_segment(&bundle, &id, key, rx) {
-            let _ = reports.send((job, attempt, outcome));
-        }
+        let report = match catch_unwind(|| writer.write_segment(&id, rx)) {
+            Ok(Some(bytes)) => Report::success(job, attempt, bytes),
+            Ok(None) => return,
+            Err(failed) => Report::failed(job, attempt, failed),
+        };
+        let _ = reports.send(report);
     });
     lock(&ctx.writers).push(handle);
-    while let Some(chunk) = body.chunk().await.map_err(|e| failure_of(&e))? {
+    while let Some(chunk) = next_chunk().await? {
         if tx.send(Piece::Chunk(chunk)).await.is_err() {
             // The writer failed and reports it.
             return Ok(());
@@ -209,4 +268,11 @@ async fn fetch_and_store(
     }
     let _ = tx.send(Piece::End).await;
     Ok(())
+}
+
+/// Runs a writer's work, its panics caught and reported as a failure of the job.
+fn catch_unwind<T>(f: impl FnOnce() -> Result<T, Failed>) -> Result<T, Failed> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        Err(Failed::crashed("the writer of a segment".to_owned(), panic_message(panic)))
+    })
 }

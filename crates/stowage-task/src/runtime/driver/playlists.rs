@@ -1,43 +1,58 @@
 //! Fetching playlists: the first one, and the media playlists of the renditions a task wants.
+//!
+//! Playlists are read with the variables they may use (`EXT-X-DEFINE`): the query of the URL each was
+//! fetched from (after redirects) for `QUERYPARAM`, and the master playlist's variables for a media
+//! playlist's `IMPORT`.
 
 use std::sync::{Arc, Mutex};
 
-use stowage_playlist::{MasterPlaylist, ParserOptions, PlaylistKind, detect};
+use stowage_playlist::{MasterPlaylist, PlaylistKind, detect};
 
 use super::auth::Auth;
-use super::errors::fetch_error;
+use super::errors::{fetch_error, join_error};
 use crate::Error;
 use crate::config::KeyPolicy;
-use crate::planning::{Built, Wanted, build_rendition};
+use crate::planning::{Built, Wanted, build_rendition, parser_options};
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
 
 /// Largest playlist accepted, in bytes.
 const MAX_PLAYLIST: u64 = 16 << 20;
 
-/// Fetches a playlist as text; returns it with the final URL (after redirects). The fetch layer's retries
-/// of it are told to the task's listeners as they happen.
+/// Fetches a playlist as text for `task`; returns it with the final URL (after redirects). The fetch
+/// layer's retries of it are told to the task's listeners as they happen.
 pub(super) async fn fetch_text(
     session: &SessionInner,
     task: &Arc<TaskShared>,
     auth: &Mutex<Auth>,
     url: &str,
 ) -> Result<(String, String), Error> {
-    let req = lock(auth).request(url).map_err(|e| fetch_error(url, &e))?.max_size(MAX_PLAYLIST);
+    let req = lock(auth).request(url).map_err(|e| fetch_error(url, e))?.max_size(MAX_PLAYLIST);
     let _listening = session.listen(req.uri().to_string().as_str(), Hearer::Task(Arc::clone(task)));
-    let response = session.client.get(req).await.map_err(|e| fetch_error(url, &e))?;
+    task.counters.request();
+    let response = session.client.get(req).await.map_err(|e| fetch_error(url, e))?;
     let final_url = response.uri().to_owned();
-    let bytes = response.bytes().await.map_err(|e| fetch_error(url, &e))?;
-    let text = String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::Playlist { uri: final_url.clone(), message: "not UTF-8 text".to_owned() })?;
+    let bytes = response.bytes().await.map_err(|e| fetch_error(url, e))?;
+    task.counters.received(bytes.len() as u64);
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| Error::Playlist {
+        uri: final_url.clone(),
+        message: "not UTF-8 text".to_owned(),
+        source: None,
+    })?;
     Ok((text, final_url))
 }
 
-/// Reads a master playlist fetched from `uri`.
-pub(super) fn parse_master<'t>(text: &'t str, uri: &str) -> Result<MasterPlaylist<'t>, Error> {
-    let parsed = MasterPlaylist::parse_with(text, &ParserOptions::lenient())
-        .map_err(|e| Error::Playlist { uri: uri.to_owned(), message: e.to_string() })?;
-    Ok(parsed.playlist)
+/// A master playlist, read, with the variables it defines (which its media playlists may import).
+pub(super) struct Master<'t> {
+    pub(super) playlist: MasterPlaylist<'t>,
+    pub(super) variables: Vec<(String, String)>,
+}
+
+/// Reads a master playlist fetched from `uri` (its query gives the values of `QUERYPARAM` variables).
+pub(super) fn parse_master<'t>(text: &'t str, uri: &str) -> Result<Master<'t>, Error> {
+    let parsed = MasterPlaylist::parse_with(text, &parser_options(uri, &[]))
+        .map_err(|e| Error::Playlist { uri: uri.to_owned(), message: e.to_string(), source: Some(e) })?;
+    Ok(Master { playlist: parsed.playlist, variables: parsed.variables })
 }
 
 /// Fetches and reads every wanted media playlist, concurrently.
@@ -58,6 +73,7 @@ pub(super) async fn build_all(
                 return Err(Error::Playlist {
                     uri: final_url,
                     message: "a master playlist where a media playlist was expected".to_owned(),
+                    source: None,
                 });
             }
             build_rendition(&w, first + i, &text, &final_url, key_policy).map(|b| (i, b))
@@ -65,9 +81,8 @@ pub(super) async fn build_all(
     }
     let mut built: Vec<Option<Built>> = (0..wanted.len()).map(|_| None).collect();
     while let Some(r) = set.join_next().await {
-        let (i, b) =
-            r.map_err(|e| Error::Fetch { uri: String::new(), status: None, message: e.to_string() })??;
+        let (i, b) = r.map_err(|e| join_error("the load of a media playlist", e))??;
         built[i] = Some(b);
     }
-    Ok(built.into_iter().map(|b| b.expect("every playlist was built")).collect())
+    Ok(built.into_iter().flatten().collect())
 }

@@ -6,20 +6,22 @@ use std::sync::{Arc, Mutex};
 
 use stowage_bundle::{Bundle, Manifest};
 use stowage_fetch::keys::KeyLoader;
-use stowage_playlist::{MasterPlaylist, PlaylistKind, detect};
+use stowage_playlist::{PlaylistKind, detect};
 
 use super::auth::Auth;
 use super::bundle_io::{blocking, record_source_gaps};
+use super::errors::bundle_error;
 use super::kept_keys::store_kept_keys;
 use super::lifecycle::Source;
-use super::playlists::{build_all, fetch_text, parse_master};
+use super::playlists::{Master, build_all, fetch_text, parse_master};
 use super::refresh::refresh_playlist_url;
 use crate::Error;
 use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
 use crate::error::ChangedRendition;
 use crate::events::TaskEvent;
 use crate::planning::{
-    Built, Job, Wanted, add_selected, bundle_plan, merge_inits, playlist_changes, rebind_to_master,
+    Built, Job, Wanted, add_selected, bundle_plan, configuration_of, merge_inits, playlist_changes,
+    rebind_to_master,
     task_policies, wanted_for_media_playlist, wanted_from_manifest,
 };
 use crate::runtime::shared::{SessionInner, lock};
@@ -28,8 +30,6 @@ use crate::selection::resolve;
 
 /// What preparing a task gives: the bundle, the renditions and their jobs.
 pub(super) struct Prepared {
-    /// The configuration of a new task; `None` for a restored one.
-    pub(super) config: Option<DownloadConfiguration>,
     pub(super) bundle: Bundle,
     pub(super) wanted: Vec<Wanted>,
     pub(super) jobs: Vec<Job>,
@@ -41,6 +41,9 @@ pub(super) struct Prepared {
 /// Prepares a task: reads its playlist, chooses its renditions (those of the bundle it continues, and
 /// those its configuration selects), reads their media playlists, creates or extends the bundle, stores
 /// the keys it keeps, and plans the jobs.
+///
+/// The bundle normally exists: a task records its download in the store when it is made, before any
+/// playlist is read. A restored task takes the configuration its bundle recorded.
 pub(super) async fn prepare(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -54,23 +57,39 @@ pub(super) async fn prepare(
     let (text, final_url) = fetch_first_playlist(session, task, auth, &url).await?;
     let master = is_master(&text, &final_url)?;
     let manifest = existing.as_ref().map(Bundle::manifest);
+    let config = match (source, &manifest) {
+        (Source::New(config), _) => Some((**config).clone()),
+        (Source::Restore, Some(manifest)) => configuration_of(manifest)?,
+        (Source::Restore, None) => None,
+    };
     let parsed = if master { Some(parse_master(&text, &final_url)?) } else { None };
     let mut wanted = renditions_of_bundle(manifest.as_ref(), parsed.as_ref(), &final_url, master)?;
-    let Some(policies) = task_policies(source.config(), manifest.as_ref()) else {
-        return Err(Error::Bundle { path, message: "the bundle to restore is gone".to_owned() });
+    let Some(policies) = task_policies(config.as_ref(), manifest.as_ref()) else {
+        let gone = stowage_bundle::Error::NoSuchBundle {
+            id: task.asset.clone(),
+            store: session.store.dir().to_path_buf(),
+        };
+        return Err(bundle_error(&path, gone));
     };
-    if let Source::New(config) = source {
+    if let Some(config) = &config {
         add_configured_renditions(session, task, config, parsed.as_ref(), &final_url, &mut wanted)?;
     }
     let built = build_all(session, task, auth, &wanted, 0, policies.key_policy).await?;
-    let bundle = match existing {
-        Some(bundle) => {
-            let known = manifest.as_ref().map_or(0, |m| m.renditions.len());
-            restart_changed(session, &path, &bundle, manifest.as_ref(), &built[..known]).await?;
+    let bundle = match (existing, &manifest) {
+        (Some(bundle), Some(manifest)) => {
+            if master && !manifest.has_master_playlist {
+                // A bundle recorded before its playlists were read keeps the master playlist now.
+                let (b, text, final_url) = (bundle.clone(), text.clone(), final_url.clone());
+                blocking(&path, move || b.set_master_playlist(text, final_url)).await?;
+            }
+            let known = manifest.renditions.len();
+            restart_changed(session, &path, &bundle, Some(manifest), &built[..known]).await?;
             add_new_renditions(&path, bundle, &built[known..]).await?
         }
-        None => {
-            let plan = bundle_plan(&task.asset, &url, &policies, master.then_some(text.as_str()), &built);
+        // The bundle recorded when the task was made is gone (removed meanwhile): it is made again.
+        _ => {
+            let master_playlist = master.then_some((text.as_str(), final_url.as_str()));
+            let plan = bundle_plan(&task.asset, &url, &policies, config.as_ref(), master_playlist, &built);
             let store = session.store.clone();
             blocking(&path, move || store.create_bundle(plan)).await?
         }
@@ -83,7 +102,6 @@ pub(super) async fn prepare(
     let jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
     record_source_gaps(&path, &bundle, &jobs).await?;
     Ok(Prepared {
-        config: source.config().cloned(),
         bundle,
         wanted,
         jobs,
@@ -116,9 +134,12 @@ async fn fetch_first_playlist(
     url: &str,
 ) -> Result<(String, String), Error> {
     let first = fetch_text(session, task, auth, url).await;
-    let Err(Error::Fetch { status: Some(status @ (401 | 403 | 410)), .. }) = first else { return first };
+    let refused = match &first {
+        Err(e @ Error::Fetch { .. }) if matches!(e.status(), Some(401 | 403 | 410)) => e.clone(),
+        _ => return first,
+    };
     let Some(hook) = session.config.refresh.clone() else { return first };
-    let fresh = refresh_playlist_url(session, task, auth, hook, url, status).await?;
+    let fresh = refresh_playlist_url(session, task, auth, hook, url, refused).await?;
     fetch_text(session, task, auth, &fresh).await
 }
 
@@ -130,6 +151,7 @@ fn is_master(text: &str, uri: &str) -> Result<bool, Error> {
         _ => Err(Error::Playlist {
             uri: uri.to_owned(),
             message: "neither a master nor a media playlist".to_owned(),
+            source: None,
         }),
     }
 }
@@ -138,7 +160,7 @@ fn is_master(text: &str, uri: &str) -> Result<bool, Error> {
 /// URLs taken from the playlist at `url` read now.
 fn renditions_of_bundle(
     manifest: Option<&Manifest>,
-    master: Option<&MasterPlaylist<'_>>,
+    master: Option<&Master<'_>>,
     url: &str,
     has_master: bool,
 ) -> Result<Vec<Wanted>, Error> {
@@ -149,7 +171,7 @@ fn renditions_of_bundle(
     // The master playlist read now may sign its URIs anew: the renditions of the bundle are found in it
     // by identity, not by the URIs written when the bundle was made.
     if let Some(master) = master {
-        rebind_to_master(&mut wanted, master, url)?;
+        rebind_to_master(&mut wanted, &master.playlist, url, &master.variables)?;
     }
     Ok(wanted)
 }
@@ -160,14 +182,14 @@ fn add_configured_renditions(
     session: &SessionInner,
     task: &TaskShared,
     config: &DownloadConfiguration,
-    master: Option<&MasterPlaylist<'_>>,
+    master: Option<&Master<'_>>,
     url: &str,
     wanted: &mut Vec<Wanted>,
 ) -> Result<(), Error> {
     if let Some(master) = master {
-        let selection = resolve(config, master)?;
+        let selection = resolve(config, &master.playlist)?;
         task.emit(session, TaskEvent::MediaSelectionResolved(selection.clone()));
-        add_selected(wanted, &selection, url)?;
+        add_selected(wanted, &selection, url, &master.variables)?;
     } else if wanted.is_empty() {
         wanted.push(wanted_for_media_playlist(url));
     }

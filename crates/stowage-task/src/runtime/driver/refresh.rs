@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use super::auth::{Auth, apply_auth};
+use super::errors::panic_message;
 use super::pipeline::{read, write};
 use super::playlists::{build_all, fetch_text, parse_master};
 use super::runner::Runner;
@@ -46,13 +47,7 @@ pub(super) async fn call_refresh_hook(
     match joined {
         Ok(answer) => Ok(answer),
         Err(e) if e.is_panic() => {
-            let panic = e.into_panic();
-            let message = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-                (Some(text), _) => (*text).to_owned(),
-                (_, Some(text)) => text.clone(),
-                _ => "no message".to_owned(),
-            };
-            Err(Error::RefreshHookPanicked { refused_uri, message })
+            Err(Error::RefreshHookPanicked { refused_uri, message: panic_message(e.into_panic()) })
         }
         // The runtime is shutting down: no fresh URLs.
         Err(_) => Ok(None),
@@ -67,24 +62,19 @@ pub(super) async fn refresh_playlist_url(
     auth: &Mutex<Auth>,
     hook: Arc<dyn RefreshHook>,
     url: &str,
-    status: u16,
+    refused: Error,
 ) -> Result<String, Error> {
+    let status = refused.status().unwrap_or_default();
     let request = RefreshRequest {
         asset: task.asset.clone(),
         url: url.to_owned(),
         refused_uri: url.to_owned(),
         status,
     };
-    let refreshed =
-        call_refresh_hook(hook, request, session.config.refresh_timeout).await?.ok_or_else(|| {
-            Error::Fetch {
-                uri: url.to_owned(),
-                status: Some(status),
-                message: format!(
-                    "the playlist URL was refused with HTTP {status} and no fresh one was given"
-                ),
-            }
-        })?;
+    // Without a fresh URL, the refusal is the task's error.
+    let Some(refreshed) = call_refresh_hook(hook, request, session.config.refresh_timeout).await? else {
+        return Err(refused);
+    };
     apply_auth(auth, &refreshed)?;
     let fresh = refreshed.url.unwrap_or_else(|| url.to_owned());
     *lock(&task.url) = fresh.clone();
@@ -201,12 +191,15 @@ impl<'a> Runner<'a> {
             return Err(Error::Playlist {
                 uri: final_url,
                 message: "the fresh playlist is not of the same kind as the first".to_owned(),
+                source: None,
             });
         }
         let mut wanted = self.wanted.clone();
         if master {
+            // The fresh master playlist's variables (its own QUERYPARAM values among them) are what the
+            // fresh media playlists import.
             let parsed = parse_master(&text, &final_url)?;
-            rebind_to_master(&mut wanted, &parsed, &final_url)?;
+            rebind_to_master(&mut wanted, &parsed.playlist, &final_url, &parsed.variables)?;
         } else {
             for w in &mut wanted {
                 w.url.clone_from(&final_url);

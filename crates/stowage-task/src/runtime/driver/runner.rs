@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
-use stowage_bundle::{Bundle, SegmentId};
+use stowage_bundle::{Bundle, RenditionKind, SegmentId};
 use stowage_fetch::RetryEvent;
 use stowage_fetch::keys::KeyLoader;
 use tokio::sync::{SemaphorePermit, mpsc, watch};
@@ -14,12 +14,12 @@ use tokio::task::{AbortHandle, JoinHandle};
 use super::auth::Auth;
 use super::bundle_io::record_gaps;
 use super::errors::retry_failure;
-use super::pipeline::{Bound, FetchCtx, Report, fetch_job, read};
+use super::pipeline::{Bound, FetchCtx, Report, fetch_job_guarded, read};
 use super::prepare::Prepared;
 use crate::Error;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
+use crate::config::{IntegrityPolicy, KeyPolicy};
 use crate::engine::{Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, Outcome};
-use crate::events::TaskEvent;
+use crate::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, VariantSummary};
 use crate::planning::{Wanted, engine_plan, key_jobs};
 use crate::runtime::session_config::SessionConfig;
 use crate::runtime::shared::{SessionInner, lock};
@@ -33,7 +33,6 @@ pub(super) struct Runner<'a> {
     pub(super) wanted: Vec<Wanted>,
     pub(super) key_policy: KeyPolicy,
     pub(super) master: bool,
-    pub(super) download_config: Option<DownloadConfiguration>,
     pub(super) ctx: FetchCtx,
     pub(super) reports: mpsc::UnboundedReceiver<Report>,
     pub(super) retries: mpsc::UnboundedReceiver<(JobId, RetryEvent)>,
@@ -46,6 +45,10 @@ pub(super) struct Runner<'a> {
     pub(super) permit: Option<SemaphorePermit<'a>>,
     /// What a cancel does with the bundle, as the latest cancel order said.
     pub(super) cancel_mode: CancelMode,
+    /// The typed error of each job's latest failed attempt, for the task's error if the job gives up.
+    pub(super) causes: HashMap<JobId, Error>,
+    /// Which renditions (in the engine's order) were reported complete.
+    pub(super) completed: Vec<bool>,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -87,6 +90,18 @@ fn stored_per_rendition(bundle: &Bundle, wanted: &[Wanted]) -> Vec<(u64, usize)>
         .collect()
 }
 
+/// The primary variant among `wanted`, for the task's summary.
+fn variant_summary(wanted: &[Wanted]) -> Option<VariantSummary> {
+    let w = wanted.iter().find(|w| w.primary && w.kind == RenditionKind::Video)?;
+    Some(VariantSummary {
+        id: w.id.to_string(),
+        uri: w.master_uri.clone(),
+        bandwidth: w.bandwidth,
+        resolution: w.resolution,
+        codecs: w.codecs.clone(),
+    })
+}
+
 /// A fresh seed for the engine's jitter, so that many clients do not retry in step.
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -115,8 +130,7 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { config: download_config, bundle, wanted, mut jobs, integrity, key_policy, master } =
-            prepared;
+        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master } = prepared;
         let finished = |id: &SegmentId| bundle.is_finished(id);
         // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
         let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(finished));
@@ -124,6 +138,7 @@ impl<'a> Runner<'a> {
         let plan = engine_plan(&wanted, &jobs, stored_per_rendition(&bundle, &wanted), finished);
         let engine = Engine::new(engine_config(&session.config, integrity), plan)?;
         *lock(&task.renditions) = wanted.iter().map(|w| w.id.to_string()).collect();
+        *lock(&task.variant) = variant_summary(&wanted);
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (retries_tx, retries) = mpsc::unbounded_channel();
         let ctx = FetchCtx {
@@ -131,6 +146,7 @@ impl<'a> Runner<'a> {
             bundle,
             loader,
             auth,
+            counters: Arc::clone(&task.counters),
             reports: reports_tx,
             retries: retries_tx,
             writers: Arc::new(Mutex::new(Vec::new())),
@@ -147,7 +163,6 @@ impl<'a> Runner<'a> {
             wanted,
             key_policy,
             master,
-            download_config,
             ctx,
             reports,
             retries,
@@ -156,6 +171,8 @@ impl<'a> Runner<'a> {
             fetches: Vec::new(),
             permit,
             cancel_mode: CancelMode::KeepPartial,
+            causes: HashMap::new(),
+            completed: Vec::new(),
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -206,7 +223,9 @@ impl<'a> Runner<'a> {
 
     /// Reports where the task starts from, and starts the engine.
     fn begin(&mut self) {
-        self.emit_progress();
+        let progress = self.engine.progress();
+        self.emit(TaskEvent::Progress(progress.clone()));
+        self.report_completed(&progress);
         self.engine.resume(Instant::now());
     }
 
@@ -218,15 +237,15 @@ impl<'a> Runner<'a> {
                 Action::Start { job, attempt } => self.start(job, attempt),
                 Action::Cancel { job } => self.abort(job),
                 Action::GapRecorded(failure) => self.gap_recorded(failure).await,
+                Action::Retried { .. } => {
+                    // The start that follows is counted as a request when it is sent.
+                    self.task.counters.retry(false);
+                    self.emit_action(&action);
+                }
                 Action::RefreshUrls { job, status } => refresh = Some(AfterActions::Refresh { job, status }),
                 Action::Finished { complete, .. } => return AfterActions::End(self.finish(complete).await),
                 Action::Failed(failure) => return AfterActions::End(self.fail(failure).await),
                 Action::Cancelled => return AfterActions::End(self.cancelled(self.cancel_mode).await),
-                other => {
-                    if let Some(event) = TaskEvent::from_action(&other, SystemTime::now()) {
-                        self.emit(event);
-                    }
-                }
             }
         }
         refresh.unwrap_or(AfterActions::Wait)
@@ -249,7 +268,7 @@ impl<'a> Runner<'a> {
             }
         };
         tokio::select! {
-            Some((job, attempt, outcome)) = self.reports.recv() => self.on_report(job, attempt, outcome),
+            Some(report) = self.reports.recv() => self.on_report(report),
             Some((job, event)) = self.retries.recv() => self.on_retry(job, &event),
             () = sleep => self.engine.handle_timeout(Instant::now()),
             c = next_control(deferred, control) => return self.on_control(c).await,
@@ -258,26 +277,34 @@ impl<'a> Runner<'a> {
         None
     }
 
-    /// A start of `job` ended (its bytes stored, for a success): the engine is told, and listeners.
-    fn on_report(&mut self, job: JobId, attempt: u32, outcome: Outcome) {
+    /// A start of a job ended (its bytes stored, for a success): the engine is told, and listeners.
+    fn on_report(&mut self, report: Report) {
+        let Report { job, attempt, outcome, cause } = report;
         if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
             self.inflight.remove(&job);
+        }
+        if let Some(cause) = cause {
+            self.causes.insert(job, cause);
         }
         let success = matches!(outcome, Outcome::Success { .. });
         let outcome = self.superseded(job, outcome);
         self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
         if success {
-            self.emit_progress();
+            self.causes.remove(&job);
+            let progress = self.engine.progress();
+            self.emit(TaskEvent::Progress(progress.clone()));
             if let Some(range) = self.engine.loaded_time_range(job)
                 && !read(&self.ctx.bound).jobs[job.0 as usize].init
             {
                 self.emit(TaskEvent::LoadedTimeRangeAdded(range));
             }
+            self.report_completed(&progress);
         }
     }
 
-    /// The fetch layer retried a request of `job` on its own: listeners are told.
-    fn on_retry(&self, job: JobId, event: &RetryEvent) {
+    /// The fetch layer retried a request of `job` on its own: listeners are told (the task's counters
+    /// were, by the session's retry callback).
+    pub(super) fn on_retry(&self, job: JobId, event: &RetryEvent) {
         let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
         self.emit(TaskEvent::SegmentRetried {
             job,
@@ -286,7 +313,42 @@ impl<'a> Runner<'a> {
             delay: event.delay,
             retry_after: event.retry_after,
             until: event.until,
+            segment: self.segment(job),
         });
+    }
+
+    /// What `job` fetches, for events.
+    pub(super) fn segment(&self, job: JobId) -> SegmentRef {
+        read(&self.ctx.bound).jobs[job.0 as usize].segment()
+    }
+
+    /// Emits the event an engine action is news of, naming its segment.
+    fn emit_action(&self, action: &Action) {
+        if let Some(event) = TaskEvent::from_action(action, SystemTime::now(), |job| self.segment(job)) {
+            self.emit(event);
+        }
+    }
+
+    /// Tells listeners of every rendition whose segments are now all stored or recorded as gaps, once.
+    pub(super) fn report_completed(&mut self, progress: &Progress) {
+        self.completed.resize(self.wanted.len(), false);
+        for r in &progress.renditions {
+            let Some(w) = self.wanted.get(r.rendition) else { continue };
+            if self.completed[r.rendition] || r.segments_done + r.segments_missing < r.segments_total {
+                continue;
+            }
+            self.completed[r.rendition] = true;
+            let source_gaps =
+                read(&self.ctx.bound).jobs.iter().any(|j| j.rendition == r.rendition && j.source_gap);
+            self.emit(TaskEvent::RenditionCompleted(CompletedRendition {
+                rendition: r.rendition,
+                id: w.id.to_string(),
+                kind: w.kind,
+                language: w.language.clone(),
+                name: w.name.clone(),
+                complete: r.segments_missing == 0 && !source_gaps,
+            }));
+        }
     }
 
     /// Carries out a request from the task's handle; `Some` when the task ends with it (the handle and
@@ -306,6 +368,7 @@ impl<'a> Runner<'a> {
             }
             Some(Control::Suspend) => {
                 self.engine.suspend();
+                self.stop_fetches().await;
                 self.permit = None;
                 self.task.state.send_replace(TaskState::Suspended);
                 self.save_playlists().await;
@@ -335,7 +398,7 @@ impl<'a> Runner<'a> {
                 writers.retain(|h| !h.is_finished());
             }
         }
-        let handle = tokio::spawn(fetch_job(self.ctx.clone(), job, attempt));
+        let handle = tokio::spawn(fetch_job_guarded(self.ctx.clone(), job, attempt));
         self.inflight.insert(job, (attempt, handle.abort_handle()));
         // Finished fetches are pruned as new ones start, so the list stays as long as the jobs in flight.
         self.fetches.retain(|h| !h.is_finished());
@@ -352,10 +415,11 @@ impl<'a> Runner<'a> {
     /// Under the tolerant policy, `failure`'s job gave up: the bundle records the gap, listeners are told.
     async fn gap_recorded(&mut self, failure: JobFailure) {
         self.record_gap(&failure).await;
-        if let Some(event) = TaskEvent::from_action(&Action::GapRecorded(failure), SystemTime::now()) {
-            self.emit(event);
-        }
-        self.emit_progress();
+        self.causes.remove(&failure.job);
+        self.emit_action(&Action::GapRecorded(failure));
+        let progress = self.engine.progress();
+        self.emit(TaskEvent::Progress(progress.clone()));
+        self.report_completed(&progress);
     }
 
     async fn record_gap(&self, failure: &JobFailure) {

@@ -6,8 +6,7 @@ use stowage_fetch::Bytes;
 use stowage_fetch::decrypt::{Decryptor, decrypt};
 use tokio::sync::mpsc;
 
-use super::errors::store_failure;
-use crate::engine::{Failure, Outcome};
+use super::errors::Failed;
 
 /// A message from a fetch to its writer thread.
 pub(super) enum Piece {
@@ -17,77 +16,74 @@ pub(super) enum Piece {
     End,
 }
 
-/// Decrypts an initialization section (read whole) and stores it under each of `ids` not stored yet;
-/// returns the bytes stored.
-pub(super) fn store_init(
-    bundle: &Bundle,
-    ids: &[SegmentId],
-    data: &[u8],
-    key: Option<([u8; 16], [u8; 16])>,
-) -> Result<u64, Failure> {
-    let clear;
-    let bytes = match key {
-        Some((key, iv)) => {
-            clear = decrypt(&key, &iv, data).map_err(|e| Failure::fatal(format!("cannot decrypt: {e}")))?;
-            &clear[..]
-        }
-        None => data,
-    };
-    let mut stored = 0;
-    for id in ids {
-        if bundle.is_finished(id) {
-            continue;
-        }
-        let mut writer = bundle.segment_writer(id).map_err(|e| store_failure(&e))?;
-        writer.write(bytes).map_err(|e| store_failure(&e))?;
-        stored += writer.finish().map_err(|e| store_failure(&e))?.length;
-    }
-    Ok(stored)
+/// What a writer thread needs: the bundle, the URI of the bytes (for errors), and their key and IV.
+pub(super) struct Writer {
+    pub(super) bundle: Bundle,
+    pub(super) uri: String,
+    pub(super) key: Option<([u8; 16], [u8; 16])>,
 }
 
-/// Decrypts and writes a segment as its chunks arrive. `None` when the fetch was abandoned before its end
-/// (the partial write is discarded and nothing is reported: the fetch reports its own failure).
-pub(super) fn write_segment(
-    bundle: &Bundle,
-    id: &SegmentId,
-    key: Option<([u8; 16], [u8; 16])>,
-    mut rx: mpsc::Receiver<Piece>,
-) -> Option<Outcome> {
-    let mut writer = match bundle.segment_writer(id) {
-        Ok(w) => w,
-        // Stored by an earlier start whose report was overtaken by a suspend: it counts as done.
-        Err(stowage_bundle::Error::AlreadyFinished { .. }) => return Some(Outcome::success(0)),
-        Err(e) => return Some(Outcome::Failure(store_failure(&e))),
-    };
-    let mut decryptor = match key {
-        Some((key, iv)) => match Decryptor::aes128(&key, &iv) {
-            Ok(d) => d,
-            Err(e) => return Some(Outcome::Failure(Failure::fatal(format!("cannot decrypt: {e}")))),
-        },
-        None => Decryptor::keep_ciphertext(),
-    };
-    let mut out = Vec::with_capacity(64 * 1024);
-    loop {
-        match rx.blocking_recv() {
-            Some(Piece::Chunk(chunk)) => {
-                decryptor.update(&chunk, &mut out);
-                if let Err(e) = writer.write(&out) {
-                    return Some(Outcome::Failure(store_failure(&e)));
-                }
-                out.clear();
+impl Writer {
+    /// Decrypts an initialization section (read whole) and stores it under each of `ids` not stored yet;
+    /// returns the bytes stored.
+    pub(super) fn store_init(&self, ids: &[SegmentId], data: &[u8]) -> Result<u64, Failed> {
+        let clear;
+        let bytes = match self.key {
+            Some((key, iv)) => {
+                clear = decrypt(&key, &iv, data).map_err(|e| Failed::decrypt(&self.uri, e))?;
+                &clear[..]
             }
-            Some(Piece::End) => break,
-            None => return None,
+            None => data,
+        };
+        let mut stored = 0;
+        for id in ids {
+            if self.bundle.is_finished(id) {
+                continue;
+            }
+            let mut writer = self.bundle.segment_writer(id).map_err(|e| self.failed(e))?;
+            writer.write(bytes).map_err(|e| self.failed(e))?;
+            stored += writer.finish().map_err(|e| self.failed(e))?.length;
         }
+        Ok(stored)
     }
-    if let Err(e) = decryptor.finish(&mut out) {
-        return Some(Outcome::Failure(Failure::fatal(format!("cannot decrypt segment: {e}"))));
+
+    /// Decrypts and writes a segment as its chunks arrive; returns the bytes stored. `None` when the fetch
+    /// was abandoned before its end (the partial write is discarded and nothing is reported: the fetch
+    /// reports its own failure).
+    pub(super) fn write_segment(
+        &self,
+        id: &SegmentId,
+        mut rx: mpsc::Receiver<Piece>,
+    ) -> Result<Option<u64>, Failed> {
+        let mut writer = match self.bundle.segment_writer(id) {
+            Ok(w) => w,
+            // Stored by an earlier start whose report was overtaken by a suspend: it counts as done.
+            Err(stowage_bundle::Error::AlreadyFinished { .. }) => return Ok(Some(0)),
+            Err(e) => return Err(self.failed(e)),
+        };
+        let mut decryptor = match self.key {
+            Some((key, iv)) => Decryptor::aes128(&key, &iv).map_err(|e| Failed::decrypt(&self.uri, e))?,
+            None => Decryptor::keep_ciphertext(),
+        };
+        let mut out = Vec::with_capacity(64 * 1024);
+        loop {
+            match rx.blocking_recv() {
+                Some(Piece::Chunk(chunk)) => {
+                    decryptor.update(&chunk, &mut out);
+                    writer.write(&out).map_err(|e| self.failed(e))?;
+                    out.clear();
+                }
+                Some(Piece::End) => break,
+                None => return Ok(None),
+            }
+        }
+        decryptor.finish(&mut out).map_err(|e| Failed::decrypt(&self.uri, e))?;
+        writer.write(&out).map_err(|e| self.failed(e))?;
+        Ok(Some(writer.finish().map_err(|e| self.failed(e))?.length))
     }
-    if let Err(e) = writer.write(&out) {
-        return Some(Outcome::Failure(store_failure(&e)));
+
+    /// The failure of a call into the bundle, naming the bundle (or the file the error names).
+    fn failed(&self, e: stowage_bundle::Error) -> Failed {
+        Failed::store(self.bundle.dir(), e)
     }
-    Some(match writer.finish() {
-        Ok(f) => Outcome::success(f.length),
-        Err(e) => Outcome::Failure(store_failure(&e)),
-    })
 }
