@@ -143,6 +143,23 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A file of the bundle does not have the length or checksum the bundle recorded for it.
+    #[error("{path} is damaged: {reason}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// A path asked of a [`BundleReader`](crate::BundleReader) names no file that the bundle hands to
+    /// players (its local playlists, stored segments and initialization sections, kept keys, artwork).
+    #[error("{path:?} is not a file of the bundle {bundle}")]
+    NotInBundle {
+        /// The path asked for, relative to the bundle folder.
+        path: String,
+        /// The bundle directory.
+        bundle: PathBuf,
+    },
     /// No bundle with this identifier exists in the store.
     #[error("no bundle {id:?} in the store {store}")]
     NoSuchBundle {
@@ -193,7 +210,9 @@ impl Error {
             | Self::InvalidJournal { path, .. }
             | Self::UnsupportedVersion { path, .. }
             | Self::Incomplete { path, .. }
-            | Self::Playlist { path, .. } => Some(path),
+            | Self::Playlist { path, .. }
+            | Self::Damaged { path, .. } => Some(path),
+            Self::NotInBundle { bundle, .. } => Some(bundle),
             Self::NoSuchBundle { store, .. } => Some(store),
             _ => None,
         }

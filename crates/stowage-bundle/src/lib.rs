@@ -78,6 +78,7 @@
 //! # Ok(()) }
 //! ```
 
+mod artwork;
 mod batch;
 mod bundle;
 mod cache;
@@ -87,10 +88,12 @@ mod journal;
 mod ledger;
 mod local;
 mod manifest;
+mod reader;
 mod storage;
 mod store;
 mod time;
 
+pub use artwork::{Artwork, ArtworkFile, MAX_ARTWORK_LEN, sniff_image};
 pub use bundle::{
     Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, Progress, RenditionProgress,
     SegmentWriter, VerifyReport,
@@ -105,7 +108,8 @@ pub use manifest::{
     Manifest, ManifestRendition, MediaFormat, PlannedSegment, Priority, RenditionKind, RenditionPlan,
     RenditionState, StoragePolicy, TimeRange,
 };
-pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
+pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};
+pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock, StorageReadAt};
 pub use store::{
     Admission, BundleSummary, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager, StoreListing,
     UnreadableBundle,

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::artwork::{self, Artwork, ArtworkFile};
 use crate::error::{Error, Result};
 use crate::id::{ByteRange, RenditionId, SegmentId, SegmentKind, check_local_name};
 use crate::time::serde_time;
@@ -525,6 +526,8 @@ pub struct BundlePlan {
     pub key_policy: KeyPolicy,
     /// Strict or tolerant.
     pub integrity: IntegrityPolicy,
+    /// Artwork to keep in the bundle (`artwork.<ext>`).
+    pub artwork: Option<Artwork>,
 }
 
 impl BundlePlan {
@@ -537,6 +540,7 @@ impl BundlePlan {
             policy: StoragePolicy::default(),
             key_policy: KeyPolicy::default(),
             integrity: IntegrityPolicy::default(),
+            artwork: None,
         }
     }
 
@@ -575,12 +579,21 @@ impl BundlePlan {
         self
     }
 
+    /// Sets the artwork kept in the bundle.
+    pub fn artwork(mut self, artwork: Artwork) -> Self {
+        self.artwork = Some(artwork);
+        self
+    }
+
     /// Checks names, uniqueness of renditions and of segment identities, and durations.
     pub(crate) fn validate(&self) -> Result<()> {
         check_local_name(&self.asset.id)?;
         let invalid = |reason: String| Err(Error::InvalidPlan { reason });
         if self.renditions.is_empty() {
             return invalid("the plan has no renditions".into());
+        }
+        if let Some(artwork) = &self.artwork {
+            artwork::validate(artwork)?;
         }
         let mut ids = std::collections::HashSet::new();
         for r in &self.renditions {
@@ -700,6 +713,9 @@ pub struct Manifest {
     /// Segments recorded as missing.
     #[serde(default)]
     pub gaps: Vec<Gap>,
+    /// The artwork stored in the bundle, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artwork: Option<ArtworkFile>,
 }
 
 impl Manifest {
@@ -732,8 +748,12 @@ impl Manifest {
             policy: manifest.policy,
             key_policy: manifest.key_policy,
             integrity: manifest.integrity,
+            artwork: None,
         };
         plan.validate().map_err(|e| invalid(e.to_string()))?;
+        if let Some(artwork) = &manifest.artwork {
+            artwork.check(path)?;
+        }
         Ok(manifest)
     }
 
