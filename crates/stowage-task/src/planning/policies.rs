@@ -4,7 +4,7 @@
 use stowage_bundle::{AssetInfo, BundlePlan, Manifest};
 
 use super::Built;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, Priority, StoragePolicy};
+use crate::config::{Artwork, DownloadConfiguration, IntegrityPolicy, KeyPolicy, Priority, StoragePolicy};
 
 /// The policies a task runs under, and what a new bundle records with them.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub(crate) struct TaskPolicies {
     pub(crate) storage: Option<StoragePolicy>,
     /// The title of a new bundle.
     pub(crate) title: Option<String>,
+    /// The artwork a new bundle keeps.
+    pub(crate) artwork: Option<Artwork>,
 }
 
 /// The policies of a task with `config` (`None` for a task restored from its bundle) continuing the bundle
@@ -32,18 +34,21 @@ pub(crate) fn task_policies(
             integrity: config.integrity,
             storage: None,
             title: config.title.clone(),
+            artwork: None,
         },
         (Some(config), None) => TaskPolicies {
             key_policy: config.keys,
             integrity: config.integrity,
             storage: Some(config.storage),
             title: config.title.clone(),
+            artwork: config.artwork.clone(),
         },
         (None, Some(m)) => TaskPolicies {
             key_policy: task_key_policy(m.key_policy),
             integrity: task_integrity(m.integrity),
             storage: None,
             title: None,
+            artwork: None,
         },
         (None, None) => return None,
     })
@@ -77,6 +82,9 @@ pub(crate) fn bundle_plan(
     }
     if let Some(text) = master_playlist {
         plan = plan.master_playlist(text.to_owned());
+    }
+    if let Some(artwork) = &policies.artwork {
+        plan = plan.artwork(artwork.to_bundle());
     }
     for b in renditions {
         plan = plan.rendition(b.plan.clone());
