@@ -69,7 +69,8 @@
 //! `stowage download URL` downloads into the store with live progress bars (per rendition and in total:
 //! bytes, speed, ETA, loaded duration) or, with `--json`, one JSON line per event; `stowage resume`
 //! continues after Ctrl-C, a crash or a restart; `demo` downloads the built-in sample from an in-process
-//! origin; `list`, `info`, `verify`, `remove`, `purge` and `policy` manage the store. `stowage help
+//! origin; `list`, `info`, `verify`, `remove`, `purge` and `policy` manage the store; `serve` serves it
+//! read-only on 127.0.0.1 with a page that plays each asset (crate `stowage-serve`). `stowage help
 //! COMMAND` tells the options.
 //!
 //! Exit codes: 0 success; 1 failure (the message names the file, URL, segment, line and column, and what to
