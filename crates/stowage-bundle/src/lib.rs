@@ -20,7 +20,11 @@
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
 //!   or a free-space target, and an admission check.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
-//!   loaded time ranges.
+//!   loaded time ranges, the artwork kept with the asset.
+//! - [`BundleReader`] (from [`StorageManager::reader`]): read-only access to the files a player is handed,
+//!   for servers and exporters: a path resolves only to a file the manifest and local playlists name (never
+//!   the manifest, journal, lock or source playlists, no `..`), opened without following symbolic links,
+//!   read at any offset; and the bundle's [`BundleStatus`] as a listing shows it.
 //! - [`Manifest::parse`] and [`parse_journal`]: a bundle's manifest and journal read from bytes, for tools
 //!   that inspect bundles from outside (and for the fuzz targets).
 //!

@@ -20,6 +20,9 @@ use crate::manifest::{Gap, KeyPolicy, Manifest, MediaFormat, RenditionKind, Rend
 use crate::storage::{LocalFs, Storage, StorageReadAt};
 use crate::store::{StorageManager, dir_size};
 
+/// The numbers that tell a rendition's planned entries apart.
+type PlanKey = (SegmentKind, u64, u64, Option<ByteRange>);
+
 /// Local playlists larger than this are not read whole (a 100,000-segment playlist is a few megabytes).
 const MAX_LOCAL_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
 
@@ -185,7 +188,9 @@ pub struct BundleReader {
     prefix: PathBuf,
     manifest: Manifest,
     manifest_version: Option<u64>,
-    planned: HashSet<SegmentId>,
+    /// Per rendition, every planned identity's numbers, sorted: made when a segment is first asked for (a
+    /// listing of finished bundles needs only their rendition folders' names).
+    planned: OnceLock<Vec<Vec<PlanKey>>>,
     renditions: HashMap<String, usize>,
     /// Per rendition, the key files its local playlist names (read when first asked).
     keys: Vec<OnceLock<HashSet<String>>>,
@@ -214,12 +219,12 @@ impl BundleReader {
         let file = storage.open_read_at(&base, &prefix.join(MANIFEST_FILE)).at(&path)?;
         let file = OpenFile { inner: file, path: path.clone() };
         let manifest = Manifest::parse(&path, &file.read_all(crate::manifest::MAX_MANIFEST_LEN)?)?;
-        let mut planned = HashSet::new();
-        let mut renditions = HashMap::new();
-        for (ri, r) in manifest.renditions.iter().enumerate() {
-            renditions.insert(r.plan.id.as_str().to_owned(), ri);
-            planned.extend(r.plan.segment_ids());
-        }
+        let renditions = manifest
+            .renditions
+            .iter()
+            .enumerate()
+            .map(|(ri, r)| (r.plan.id.as_str().to_owned(), ri))
+            .collect();
         let keys = manifest.renditions.iter().map(|_| OnceLock::new()).collect();
         Ok(Self {
             storage,
@@ -227,7 +232,7 @@ impl BundleReader {
             prefix,
             manifest_version: file.version(),
             manifest,
-            planned,
+            planned: OnceLock::new(),
             renditions,
             keys,
         })
@@ -305,7 +310,7 @@ impl BundleReader {
                 let ri = *self.renditions.get(*rendition)?;
                 let plan = &self.manifest.renditions[ri].plan;
                 let id = parse_segment_name(&plan.id, plan.format, name)?;
-                if !self.planned.contains(&id) {
+                if !self.is_planned(&id) {
                     return None;
                 }
                 let kind = match id.kind {
@@ -320,6 +325,30 @@ impl BundleReader {
             }
             _ => None,
         }
+    }
+
+    /// Whether `id` is a planned entry of the bundle.
+    fn is_planned(&self, id: &SegmentId) -> bool {
+        let Some(&ri) = self.renditions.get(id.rendition.as_str()) else { return false };
+        let planned = self.planned.get_or_init(|| {
+            self.manifest
+                .renditions
+                .iter()
+                .map(|r| {
+                    let mut keys: Vec<PlanKey> = r
+                        .plan
+                        .segments
+                        .iter()
+                        .map(|s| (s.kind, s.discontinuity_sequence, s.media_sequence, s.byte_range))
+                        .collect();
+                    keys.sort_unstable();
+                    keys
+                })
+                .collect()
+        });
+        planned[ri]
+            .binary_search(&(id.kind, id.discontinuity_sequence, id.media_sequence, id.byte_range))
+            .is_ok()
     }
 
     /// The key files rendition `ri`'s local playlist points at (`key-<n>.key`), read once.
@@ -359,7 +388,7 @@ impl BundleReader {
     pub fn segment_file(&self, id: &SegmentId) -> Result<BundleFile> {
         let unknown = || Error::UnknownSegment { segment: id.clone() };
         let ri = *self.renditions.get(id.rendition.as_str()).ok_or_else(unknown)?;
-        if !self.planned.contains(id) {
+        if !self.is_planned(id) {
             return Err(unknown());
         }
         let plan = &self.manifest.renditions[ri].plan;
@@ -388,8 +417,10 @@ impl BundleReader {
     pub fn status(&self) -> Result<BundleStatus> {
         let dir = self.dir();
         let mut manifest = self.manifest.clone();
-        let (finished_bytes, in_use) = if manifest.finished {
-            (manifest.size, false)
+        let (in_use, size_on_disk) = if manifest.finished {
+            let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+            let stored = |id: &SegmentId| self.is_planned(id) && !gaps.contains(id);
+            (false, self.size_on_disk(&dir, manifest.size, &stored)?)
         } else {
             let contents = ledger::read_journal(&*self.storage, &dir)?;
             let index = ledger::index_plan(&manifest);
@@ -399,7 +430,7 @@ impl BundleReader {
             let lock = dir.join(LOCK_FILE);
             // The probe takes the lock for an instant, as `StorageManager::list` does.
             let in_use = self.storage.try_lock(&lock).at(&lock)?.is_none();
-            (manifest.size, in_use)
+            (in_use, self.size_on_disk(&dir, manifest.size, &|id| finished.contains_key(id))?)
         };
         Ok(BundleStatus {
             finished: manifest.finished,
@@ -407,11 +438,60 @@ impl BundleReader {
             in_use,
             segments_finished: manifest.renditions.iter().map(|r| r.state.segments_finished).sum(),
             segments_total: manifest.renditions.iter().map(|r| r.state.segments_total).sum(),
-            bytes_finished: finished_bytes,
+            bytes_finished: manifest.size,
             renditions: manifest.renditions.into_iter().map(|r| r.state).collect(),
             gaps: manifest.gaps,
-            size_on_disk: dir_size(&*self.storage, &dir)?,
+            size_on_disk,
         })
+    }
+
+    /// The length of a file just listed; 0 for one gone since, or a link that leads nowhere.
+    fn file_len(&self, path: &Path) -> Result<u64> {
+        match self.storage.len(path) {
+            Ok(len) => Ok(len),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(Error::from_io(path, e)),
+        }
+    }
+
+    /// Bytes of every file in the bundle folder, as [`StorageManager::size_on_disk`] counts them, without
+    /// looking each stored segment up: those count with the lengths recorded for them (`stored_bytes` in
+    /// all), and only the other files (playlists, manifest, journal, keys, anything else) are measured.
+    /// A bundle of a thousand segments costs a dozen lookups instead of a thousand.
+    fn size_on_disk(
+        &self,
+        dir: &Path,
+        stored_bytes: u64,
+        stored: &dyn Fn(&SegmentId) -> bool,
+    ) -> Result<u64> {
+        let mut total = stored_bytes;
+        for (name, is_dir) in self.storage.list_names(dir).at(dir)? {
+            let path = dir.join(&name);
+            let rendition = name
+                .to_str()
+                .and_then(|n| self.renditions.get(n))
+                .map(|&ri| &self.manifest.renditions[ri].plan);
+            match (is_dir, rendition) {
+                (false, _) => total += self.file_len(&path)?,
+                (true, None) => total += dir_size(&*self.storage, &path)?,
+                (true, Some(plan)) => {
+                    for (file, is_dir) in self.storage.list_names(&path).at(&path)? {
+                        let stored_entry = !is_dir
+                            && file
+                                .to_str()
+                                .and_then(|f| parse_segment_name(&plan.id, plan.format, f))
+                                .is_some_and(|id| stored(&id));
+                        if stored_entry {
+                            continue;
+                        }
+                        let file = path.join(&file);
+                        total +=
+                            if is_dir { dir_size(&*self.storage, &file)? } else { self.file_len(&file)? };
+                    }
+                }
+            }
+        }
+        Ok(total)
     }
 }
 
@@ -436,17 +516,12 @@ fn parse_segment_name(rendition: &RenditionId, format: MediaFormat, name: &str) 
     };
     let stem = rest.strip_suffix(ext)?.strip_suffix('.')?;
     let mut parts = stem.split('-');
-    let number =
-        |part: Option<&str>, prefix: char| -> Option<u64> { part?.strip_prefix(prefix)?.parse().ok() };
+    let number = |part: Option<&str>, prefix: char| canonical(part?.strip_prefix(prefix)?);
     let d = number(parts.next(), 'd')?;
     let s = number(parts.next(), 's')?;
     let range = match parts.next() {
         None => None,
-        Some(offset) => {
-            let offset: u64 = offset.strip_prefix('r')?.parse().ok()?;
-            let length: u64 = parts.next()?.parse().ok()?;
-            Some(ByteRange::new(offset, length))
-        }
+        Some(offset) => Some(ByteRange::new(number(Some(offset), 'r')?, canonical(parts.next()?)?)),
     };
     if parts.next().is_some() {
         return None;
@@ -455,11 +530,17 @@ fn parse_segment_name(rendition: &RenditionId, format: MediaFormat, name: &str) 
         SegmentKind::Media => SegmentId::media(rendition.clone(), d, s),
         SegmentKind::Init => SegmentId::init(rendition.clone(), d, s),
     };
-    if let Some(range) = range {
-        id = id.with_byte_range(range);
-    }
-    // Only the name the identity writes: no leading zeros, no sign, nothing else.
-    (id.file_name(ext) == name).then_some(id)
+    id.byte_range = range;
+    Some(id)
+}
+
+/// A number as identities write it: decimal digits, no sign, no leading zero (so that every name parses
+/// back to one identity, and only the name that identity gives is accepted).
+fn canonical(digits: &str) -> Option<u64> {
+    let plain = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    plain.then(|| digits.parse().ok()).flatten()
 }
 
 impl StorageManager {

@@ -92,6 +92,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Lists a directory.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    /// Lists a directory's entry names, each with whether it is a directory, without their sizes: cheaper
+    /// than [`list_dir`](Self::list_dir) where sizes cost a lookup per entry. The default takes them from
+    /// `list_dir`.
+    fn list_names(&self, path: &Path) -> io::Result<Vec<(OsString, bool)>> {
+        Ok(self.list_dir(path)?.into_iter().map(|e| (e.name, e.is_dir)).collect())
+    }
     /// Makes the directory's entries (creations, renames) durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Takes the exclusive lock on the lock file `path` without waiting: `None` when someone else holds it.
@@ -279,6 +285,16 @@ impl Storage for LocalFs {
             });
         }
         Ok(entries)
+    }
+
+    fn list_names(&self, path: &Path) -> io::Result<Vec<(OsString, bool)>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path)? {
+            let entry = entry?;
+            // The type comes with the listing on the usual filesystems; a link is not a directory.
+            names.push((entry.file_name(), entry.file_type()?.is_dir()));
+        }
+        Ok(names)
     }
 
     fn open_read_at(&self, base: &Path, relative: &Path) -> io::Result<Box<dyn StorageReadAt>> {

@@ -246,7 +246,7 @@ fn status_follows_the_journal_while_the_download_runs() {
     assert_eq!((status.segments_finished, status.bytes_finished), (2, 2000));
     assert_eq!(status.renditions[0].loaded_time_ranges.len(), 1);
     assert!((status.renditions[0].loaded_time_ranges[0].end - 12.0).abs() < 1e-9);
-    assert!(status.size_on_disk > 2000);
+    assert_eq!(status.size_on_disk, store.size_on_disk(bundle.dir()).unwrap(), "counted as the store counts");
 
     bundle.record_gap(&pending[2], "HTTP 404").unwrap();
     write_segment(&bundle, &pending[3], &[5; 1000]).unwrap();
@@ -257,6 +257,16 @@ fn status_follows_the_journal_while_the_download_runs() {
     let status = reader.status().unwrap();
     assert_eq!((status.finished, status.complete, status.in_use, status.gaps.len()), (true, false, false, 1));
     assert_eq!(status.bytes_finished, 3000);
+    let dir = store.bundle_path("p").unwrap();
+    assert_eq!(status.size_on_disk, store.size_on_disk(&dir).unwrap(), "counted as the store counts");
+    // Files that are not stored segments count too (a stray file, a file named as the gap's segment), and a
+    // link that leads nowhere does not make the bundle unreadable.
+    fs::write(dir.join("video/notes.txt"), [0; 77]).unwrap();
+    fs::write(dir.join("video/seg-d0-s2.ts"), [0; 5]).unwrap();
+    let status = reader.status().unwrap();
+    assert_eq!(status.size_on_disk, store.size_on_disk(&dir).unwrap());
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("video/dangling")).unwrap();
+    assert!(reader.status().is_ok());
 }
 
 #[test]
