@@ -3,6 +3,7 @@
 //! (through `stowage-bundle`), done on the runtime's blocking threads.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -114,12 +115,43 @@ impl Assets {
             let mut entries = lock(&self.entries);
             entries.retain(|id, _| ids.binary_search(id).is_ok());
         }
+        let read = |id: &String| self.reader(id).and_then(|reader| Ok((self.status(id, &reader)?, reader)));
+        // Reading a bundle is mostly waiting for small reads and lookups: the bundles are read on a few
+        // threads at once, each taking the next in turn, so a cold listing of a large store takes a
+        // fraction of the time.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4).min(ids.len());
+        let next = AtomicUsize::new(0);
+        let mut results: Vec<(usize, Result<_, BundleError>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(id) = ids.get(i) else { return done };
+                            done.push((i, read(id)));
+                        }
+                    })
+                })
+                .collect();
+            // A worker that panicked lost its bundles; they are reported as unreadable below.
+            workers.into_iter().filter_map(|w| w.join().ok()).flatten().collect()
+        });
+        results.sort_by_key(|(i, _)| *i);
         let mut listed = Vec::with_capacity(ids.len());
         let mut unreadable = Vec::new();
-        for id in ids {
-            match self.reader(&id).and_then(|reader| Ok((self.status(&id, &reader)?, reader))) {
-                Ok((status, reader)) => listed.push(Listed { id, reader, status }),
-                Err(e) => unreadable.push((id, e)),
+        let mut results = results.into_iter().peekable();
+        for (i, id) in ids.into_iter().enumerate() {
+            match results.next_if(|(at, _)| *at == i) {
+                Some((_, Ok((status, reader)))) => listed.push(Listed { id, reader, status }),
+                Some((_, Err(e))) => unreadable.push((id, e)),
+                None => unreadable.push((
+                    id.clone(),
+                    BundleError::Io {
+                        path: self.store.dir().join(&id),
+                        source: std::io::Error::other("reading it failed"),
+                    },
+                )),
             }
         }
         Ok((listed, unreadable))

@@ -349,18 +349,19 @@ async fn derived_response(
     playlist: bool,
     make: impl FnOnce(&stowage_bundle::BundleReader) -> Result<String, Failure> + Send + 'static,
 ) -> Response<Body> {
-    let (work, id) = (Arc::clone(shared), id.to_owned());
+    let (work, asset) = (Arc::clone(shared), id.to_owned());
     let made = blocking(move || {
-        let reader = work.assets.reader(&id).map_err(Failure::from)?;
+        let reader = work.assets.reader(&asset).map_err(Failure::from)?;
         let text = make(&reader)?;
-        if playlist {
-            work.assets.mark_played(&id);
-        }
         Ok::<_, Failure>((text, reader.manifest().finished))
     })
     .await;
     match made {
         Some(Ok((text, finished))) => {
+            if playlist {
+                let (work, id) = (Arc::clone(shared), id.to_owned());
+                tokio::task::spawn_blocking(move || work.assets.mark_played(&id));
+            }
             let tag = format!("\"d{:016x}\"", fnv1a(&[text.as_bytes()]));
             let caching = if finished { Caching::Revalidate } else { Caching::NoStore };
             respond(headers, head, Content::Bytes(Bytes::from(text)), Some(tag), content_type, caching)
