@@ -10,6 +10,7 @@
 //! | [`fetch`] | `stowage-fetch` | HTTP(S) client with retries, byte ranges, rate limits; AES-128 decryption |
 //! | [`bundle`] | `stowage-bundle` | the offline bundle on disk, the storage manager and the asset cache |
 //! | [`task`] | `stowage-task` | download sessions and tasks: configuration, selection, the engine, events |
+//! | `serve` | `stowage-serve` | a read-only HTTP server of a store with a page that plays it (feature `serve`) |
 //!
 //! The paved path is re-exported at the top: a [`DownloadSession`] makes [`DownloadTask`]s from a playlist
 //! URL and a [`DownloadConfiguration`]; each task reports [`TaskEvent`]s and leaves a bundle that the
@@ -116,6 +117,9 @@ use std::path::PathBuf;
 pub use stowage_bundle as bundle;
 pub use stowage_fetch as fetch;
 pub use stowage_playlist as playlist;
+/// The read-only server of a store and its page (feature `serve`, on with `cli`).
+#[cfg(feature = "serve")]
+pub use stowage_serve as serve;
 pub use stowage_task as task;
 
 pub use stowage_bundle::{AssetCache, StorageManager};
