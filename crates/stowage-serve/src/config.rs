@@ -41,7 +41,8 @@ pub struct ServeConfig {
     /// Connections served at once (default 256). More wait in the listen queue until one closes.
     pub max_connections: usize,
     /// How long a client has to send a request's header, and a TLS client to finish its handshake
-    /// (default 10 s). Over it, the connection is closed.
+    /// (default 10 s). Over it, the connection is closed. For HTTP/1.1 the time runs from the end of the
+    /// previous response, so this is also how long an idle keep-alive connection stays open.
     pub header_read_timeout: Duration,
     /// How long a connection may make no progress at all, in either direction, before it is closed
     /// (default 60 s): an idle keep-alive connection, or a client that stopped reading its response.

@@ -64,6 +64,11 @@ pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Result<Re
     let headers = response.headers_mut();
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        // Nothing but the page is a document: opened on its own, a file runs nothing and loads nothing.
+        headers
+            .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    }
     if let Some(origin) = allowed_origin(&shared.config, req.headers()) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(

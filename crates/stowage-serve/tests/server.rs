@@ -72,6 +72,7 @@ fn bundle_files_are_served_with_media_types_validators_and_cache_rules() {
         assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
         assert!(reply.header("etag").is_some_and(|e| e.starts_with('"')), "{path}");
         assert_eq!(reply.header("access-control-allow-origin"), None, "no CORS unless configured");
+        assert_eq!(reply.header("content-security-policy"), Some("default-src 'none'; sandbox"), "{path}");
     }
     // The local master playlist points at the local media playlists, which the server also serves.
     let master = get(server.addr(), "/asset/a/master.m3u8", &[]).text();
@@ -685,4 +686,38 @@ fn the_page_and_its_json_show_the_store() {
         assert!(reply.header("content-type").unwrap().starts_with(media_type));
     }
     assert_eq!(get(server.addr(), "/static/other.js", &[]).status, 404);
+}
+
+#[test]
+fn shutdown_lets_a_response_in_flight_finish_and_takes_no_new_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let mut big = plan("big", "Big");
+    big.renditions.truncate(1);
+    big.renditions[0] = stowage_bundle::RenditionPlan::from_playlist(
+        stowage_bundle::RenditionId::new("video").unwrap(),
+        stowage_bundle::RenditionKind::Video,
+        "https://cdn.example/v/index.m3u8",
+        media_playlist(1, "ts"),
+    )
+    .unwrap()
+    .primary(true);
+    fill(&store.create_bundle(big).unwrap(), 16 * 1024 * 1024);
+    let mut server = Running::start(store, ServeConfig::default());
+    let addr = server.addr();
+    // A response larger than the sockets' buffers, read slowly while the server shuts down.
+    let mut reading = TcpStream::connect(addr).unwrap();
+    reading.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(reading, "GET /asset/big/video/seg-d0-s0.ts HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut first = [0u8; 12];
+    reading.read_exact(&mut first).unwrap();
+    let handle = server.server.take().unwrap();
+    let shutdown = server.runtime.spawn(handle.shutdown());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(TcpStream::connect(addr).is_err(), "a new connection after shutdown began");
+    let mut rest = Vec::new();
+    reading.read_to_end(&mut rest).unwrap();
+    let reply = parse_reply(&[&first[..], &rest].concat());
+    assert_eq!((reply.status, reply.body.len()), (200, 16 * 1024 * 1024), "the response in flight finished");
+    server.runtime.block_on(shutdown).unwrap();
 }
