@@ -99,11 +99,6 @@ fn source_start(playlist: &Path) -> f64 {
         .expect("ffprobe prints a timestamp")
 }
 
-/// The subtitle cue the test watches: the third of the English subtitles, at 4.25 s to 5.75 s of the
-/// WebVTT timeline, whose `X-TIMESTAMP-MAP` says MPEG timestamp 126000 (1.4 s) is its time 0.
-const CUE: (&str, f64, f64) = ("Third line of the sample.", 4.25, 5.75);
-const CUE_MAP_SECONDS: f64 = 126_000.0 / 90_000.0;
-
 /// A poster made by ffmpeg, so that the page shows real artwork.
 fn poster(dir: &Path) -> Vec<u8> {
     let path = dir.join("poster.png");
@@ -130,40 +125,108 @@ fn poster(dir: &Path) -> Vec<u8> {
 struct Case {
     id: &'static str,
     title: &'static str,
+    /// The fixture asset (its encrypted copy is served; its clear copy is the source checked against).
+    asset: &'static str,
     bandwidth: u64,
-    /// The variant's clear source playlist, whose frames are counted.
+    /// The variant's folder in the fixture, whose frames are counted.
     source: &'static str,
     keys: KeyPolicy,
+    /// The variant's first presentation time, in seconds: a player's timeline starts there.
+    first_pts: f64,
+    /// Its length, in seconds.
+    duration: f64,
+    /// A cue of the English subtitles and where it plays on the player's timeline (start, end).
+    cue: (&'static str, f64, f64),
+    /// The English subtitles' cues, each once.
+    cues: usize,
 }
 
-const CASES: [Case; 4] = [
+/// The cases: every segment format and encryption of the fixtures, and a discontinuity.
+///
+/// Where each cue plays: a WebVTT segment's `X-TIMESTAMP-MAP=MPEGTS:m,LOCAL:l` puts its cue time `t` at
+/// MPEG time `m + (t - l)`, and a player's timeline starts at the media's first timestamp (after a
+/// discontinuity, at the discontinuity's place in the playlist, its timestamps starting again).
+/// - `hls/aes` (TS variants, and the single-file one): media from 1.4 s, map `126000,0`: the third cue, at
+///   4.25 s of the WebVTT, plays at 4.25 s.
+/// - its fMP4 variant: media from 0 s (the fixture writes its fragments' times from 0 while its TS
+///   audio and subtitles start at 1.4 s), so the same cue plays 1.4 s later, at 5.65 s.
+/// - `hls/cmaf-aes` (fMP4 video and audio): media from 10 s, map `900000,10 s`: the third cue, at 15 s of
+///   the WebVTT, plays at 5 s.
+/// - `hls/disc-aes`: 6 s, a discontinuity, 4 s; both parts' media from 1.4 s, map `126000,0`: the fourth
+///   cue, at 1 s of the second part's WebVTT, plays at 7 s. It is written in two segments, and is one cue
+///   once joined.
+const CASES: [Case; 6] = [
     Case {
         id: "ts-aes",
         title: "TS, AES-128 with key rotation",
+        asset: "aes",
         bandwidth: 549_529,
         source: "video0",
         keys: KeyPolicy::Decrypt,
+        first_pts: 1.4,
+        duration: 12.0,
+        cue: ("Third line of the sample.", 4.25, 5.75),
+        cues: 6,
     },
     Case {
         id: "ts-kept-encrypted",
         title: "TS, kept encrypted with its keys",
+        asset: "aes",
         bandwidth: 549_529,
         source: "video0",
         keys: KeyPolicy::KeepEncrypted,
+        first_pts: 1.4,
+        duration: 12.0,
+        cue: ("Third line of the sample.", 4.25, 5.75),
+        cues: 6,
     },
     Case {
         id: "fmp4",
         title: "Fragmented MP4",
+        asset: "aes",
         bandwidth: 630_293,
         source: "fmp4",
         keys: KeyPolicy::Decrypt,
+        first_pts: 0.0,
+        duration: 12.0,
+        cue: ("Third line of the sample.", 5.65, 7.15),
+        cues: 6,
     },
     Case {
         id: "single-file",
         title: "One file, byte ranges",
+        asset: "aes",
         bandwidth: 664_585,
         source: "single",
         keys: KeyPolicy::Decrypt,
+        first_pts: 1.4,
+        duration: 12.0,
+        cue: ("Third line of the sample.", 4.25, 5.75),
+        cues: 6,
+    },
+    Case {
+        id: "cmaf",
+        title: "CMAF, fMP4 audio too",
+        asset: "cmaf",
+        bandwidth: 404_164,
+        source: "video0",
+        keys: KeyPolicy::Decrypt,
+        first_pts: 10.0,
+        duration: 8.0,
+        cue: ("Third line of the sample.", 5.0, 6.5),
+        cues: 4,
+    },
+    Case {
+        id: "discontinuity",
+        title: "A discontinuity",
+        asset: "disc",
+        bandwidth: 549_529,
+        source: "video0",
+        keys: KeyPolicy::Decrypt,
+        first_pts: 1.4,
+        duration: 10.0,
+        cue: ("Fourth line of the sample.", 7.0, 8.5),
+        cues: 5,
     },
 ];
 
@@ -172,7 +235,9 @@ fn download(store: &Path, poster: &[u8]) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let files = Files::new();
-        files.load_dir("/aes", assets().join("aes")).unwrap();
+        for asset in ["aes", "cmaf-aes", "disc-aes"] {
+            files.load_dir(&format!("/{asset}"), assets().join(asset)).unwrap();
+        }
         let origin = Origin::start(files, OriginConfig::default()).unwrap();
         let session = DownloadSession::new(SessionConfig::new(store)).unwrap();
         for case in &CASES {
@@ -189,7 +254,10 @@ fn download(store: &Path, poster: &[u8]) {
             if case.id == "ts-aes" {
                 config = config.artwork(Artwork::new(poster.to_vec()));
             }
-            let task = session.download_task_named(case.id, &origin.url("/aes/master.m3u8"), config).unwrap();
+            // The encrypted copy of each fixture asset: `aes` (of `clear`), `cmaf-aes`, `disc-aes`.
+            let served = if case.asset == "aes" { "aes".to_owned() } else { format!("{}-aes", case.asset) };
+            let url = origin.url(&format!("/{served}/master.m3u8"));
+            let task = session.download_task_named(case.id, &url, config).unwrap();
             run(&task).await;
             task.wait().await.unwrap_or_else(|e| panic!("{}: {e}", case.id));
         }
@@ -253,30 +321,30 @@ fn served_bundles_play_in_chromium_natively_and_in_hls_js() {
 
     let mut assets_config = Vec::new();
     let mut frames = std::collections::HashMap::new();
-    let mut cues = std::collections::HashMap::new();
     for case in &CASES {
         let cache = AssetCache::open(store_dir.join(case.id)).unwrap();
         assert!(cache.is_complete(), "{} is complete", case.id);
         let (en, fr) =
             (rendition(&cache, RenditionKind::Audio, "en"), rendition(&cache, RenditionKind::Audio, "fr"));
         let subs = rendition(&cache, RenditionKind::Subtitles, "en");
-        let source = assets().join("clear").join(case.source).join("index.m3u8");
+        let clear = if case.asset == "aes" { "clear" } else { case.asset };
+        let source = assets().join(clear).join(case.source).join("index.m3u8");
         frames.insert(case.id, source_frames(&source));
-        // A player's timeline starts at the media's first timestamp, and the cue plays where its MPEG
-        // timestamp falls on it: at 4.25 s for the TS variants (which start at 1.4 s, as the WebVTT map
-        // says), 1.4 s later for the fixtures' fMP4 variant, whose timestamps start at 0.
-        let shift = CUE_MAP_SECONDS - source_start(&source);
-        let cue = (CUE.1 + shift, CUE.2 + shift);
-        cues.insert(case.id, cue);
+        let start = source_start(&source);
+        assert!(
+            (start - case.first_pts).abs() < 0.01,
+            "{}: the fixture's media starts at {start} s",
+            case.id
+        );
         assets_config.push(json!({
             "id": case.id,
-            "duration": 12.0,
+            "duration": case.duration,
             "audio": [en, fr],
             "audioLanguages": ["en", "fr"],
             "tones": { en.clone(): 440, fr.clone(): 660 },
             "subtitles": subs,
             "subtitleLanguage": "en",
-            "cue": { "text": CUE.0, "start": cue.0, "end": cue.1 },
+            "cue": { "text": case.cue.0, "start": case.cue.1, "end": case.cue.2 },
         }));
     }
 
@@ -320,7 +388,7 @@ fn served_bundles_play_in_chromium_natively_and_in_hls_js() {
     let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("the browser run printed no report ({e}): {stdout}\n{stderr}"));
     std::fs::write(artifacts.join("report.json"), serde_json::to_vec_pretty(&report).unwrap()).unwrap();
-    check(&report, &frames, &cues);
+    check(&report, &frames);
 }
 
 fn near(value: &Value, expected: f64, tolerance: f64) -> bool {
@@ -331,11 +399,7 @@ fn paths(value: &Value) -> Vec<&str> {
     value.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }
 
-fn check(
-    report: &Value,
-    frames: &std::collections::HashMap<&str, u64>,
-    cues: &std::collections::HashMap<&str, (f64, f64)>,
-) {
+fn check(report: &Value, frames: &std::collections::HashMap<&str, u64>) {
     assert!(report.get("failure").is_none(), "the browser run failed: {}", report["failure"]);
     assert_eq!(report["offLoopback"], json!([]), "requests left loopback");
     assert_eq!(report["pageErrors"], json!([]), "the pages raised errors");
@@ -354,12 +418,12 @@ fn check(
             near(&native["currentTime"], native["duration"].as_f64().unwrap_or(0.0), 0.1),
             "{id}: {native}"
         );
-        assert!(near(&native["duration"], 12.0, 0.2), "{id}: duration {}", native["duration"]);
+        assert!(near(&native["duration"], case.duration, 0.2), "{id}: duration {}", native["duration"]);
         assert!(near(&native["tone"]["hz"], 440.0, 15.0), "{id}: English is heard first: {}", native["tone"]);
-        // The joined subtitles: all six cues, the third at its time.
-        assert_eq!(native["trackCues"], 6, "{id}: cues of the joined WebVTT");
+        // The joined subtitles: each cue once (those written in two segments joined), one at its time.
+        assert_eq!(native["trackCues"], case.cues, "{id}: cues of the joined WebVTT");
         let cue = &native["cue"];
-        let (start, end) = cues[id];
+        let (_, start, end) = case.cue;
         assert!(
             near(&cue["start"], start, 0.01) && near(&cue["end"], end, 0.01),
             "{id}: cue times {cue}, not {start}"
@@ -422,10 +486,10 @@ fn check(
             "{id}: hls.js fetched no French audio: {late:?}"
         );
         assert!(
-            near(&hls["cue"]["start"], cues[id].0, 0.05),
+            near(&hls["cue"]["start"], case.cue.1, 0.05),
             "{id}: hls.js cue {}, not {}",
             hls["cue"],
-            cues[id].0
+            case.cue.1
         );
     }
 }
