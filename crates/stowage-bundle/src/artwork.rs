@@ -100,7 +100,8 @@ impl ArtworkFile {
     }
 }
 
-/// Recognises the image formats of [`IMAGE_FORMATS`] from their first bytes.
+/// The media type of JPEG, PNG, GIF, WebP and AVIF images, recognised from their first bytes; `None` for
+/// anything else.
 pub fn sniff_image(data: &[u8]) -> Option<&'static str> {
     if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some("image/jpeg")
