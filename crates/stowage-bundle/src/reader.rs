@@ -174,8 +174,15 @@ pub struct BundleStatus {
     pub size_on_disk: u64,
 }
 
-/// Read-only access to a bundle's files for players, servers and exporters. See the module documentation
-/// of this crate's `reader` for what it serves and refuses.
+/// Read-only access to a bundle's files for players, servers and exporters.
+///
+/// It answers one question safely: which file does this relative path name? Only the files the manifest
+/// and the local playlists name are answered (the local playlists, planned segments and initialization
+/// sections, the keys a kept-encrypted playlist points at, the artwork), by parsing the name back into what
+/// it stands for. Nothing else of the folder is reachable: not the manifest, the journal, the lock, the
+/// source playlists or temporary files, and no `..`, absolute path or symbolic link. Files are opened one
+/// folder at a time from the store (or from the bundle folder, when opened on a folder) without following
+/// links.
 ///
 /// It takes no lock and writes nothing, so it can be used while a download writes the bundle. It holds the
 /// manifest as read when it was opened; [`is_current`](Self::is_current) tells whether the manifest on

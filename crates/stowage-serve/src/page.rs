@@ -159,8 +159,9 @@ fn progress_detail(status: &BundleStatus) -> String {
     )
 }
 
-/// The page for the whole store.
-pub(crate) fn render(assets: &Assets) -> Result<String, BundleError> {
+/// The page for the whole store. `show_store` names the store's folder at the foot of the page (not for
+/// clients on other machines).
+pub(crate) fn render(assets: &Assets, show_store: bool) -> Result<String, BundleError> {
     let (listed, unreadable) = assets.list()?;
     let total: u64 = listed.iter().map(|l| l.status.size_on_disk).sum();
     let mut out = String::with_capacity(2048 + listed.len() * 1800);
@@ -190,11 +191,16 @@ pub(crate) fn render(assets: &Assets) -> Result<String, BundleError> {
         }
         out.push_str("</ul>\n</section>\n");
     }
-    let _ = write!(
-        out,
-        "<footer>Served read-only from <code>{}</code></footer>\n</body>\n</html>\n",
-        escape(&assets.store().dir().display().to_string())
-    );
+    if show_store {
+        let _ = writeln!(
+            out,
+            "<footer>Served read-only from <code>{}</code></footer>",
+            escape(&assets.store().dir().display().to_string())
+        );
+    } else {
+        out.push_str("<footer>Served read-only</footer>\n");
+    }
+    out.push_str("</body>\n</html>\n");
     Ok(out)
 }
 
