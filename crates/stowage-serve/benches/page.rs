@@ -112,6 +112,26 @@ fn page(c: &mut Criterion) {
             criterion::BatchSize::PerIteration,
         );
     });
+    // What a cold page costs in processor time, whatever else the machine runs: the process's user and
+    // system time over ten cold pages (the client's reading of the page is in it too).
+    let cpu = || {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        // utime and stime, fields 14 and 15 of the line, in clock ticks of 10 ms on Linux.
+        (ticks(11) + ticks(12)) as f64 / 100.0
+    };
+    let (before, started) = (cpu(), std::time::Instant::now());
+    for _ in 0..10 {
+        let server = bind();
+        get_page(server.local_addr());
+        runtime.block_on(server.shutdown());
+    }
+    println!(
+        "cold page: {:.0} ms of processor time each, {:.0} ms of wall time each",
+        (cpu() - before) * 100.0,
+        started.elapsed().as_secs_f64() * 100.0
+    );
     let server = bind();
     let bytes = get_page(server.local_addr());
     println!("the page of {ASSETS} assets is {bytes} bytes");
