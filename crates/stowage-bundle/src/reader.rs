@@ -275,9 +275,11 @@ impl BundleReader {
     }
 
     fn version_of(&self, name: &str) -> Result<Option<u64>> {
+        // One lookup, no open: nothing is read, so a link on the way matters not (a link as the file itself
+        // has no version, and the reader then reads the manifest again, refusing the link).
         let path = self.dir().join(name);
-        match self.storage.open_read_at(&self.base, &self.prefix.join(name)) {
-            Ok(file) => Ok(file.version()),
+        match self.storage.version(&path) {
+            Ok(version) => Ok(version),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::from_io(&path, e)),
         }
@@ -423,33 +425,35 @@ impl BundleReader {
     /// bundle's manifest says it all. The size on disk counts every file of the folder.
     pub fn status(&self) -> Result<BundleStatus> {
         let dir = self.dir();
-        let mut manifest = self.manifest.clone();
-        let (in_use, size_on_disk) = if manifest.finished {
-            let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
-            let stored = |id: &SegmentId| self.is_planned(id) && !gaps.contains(id);
-            (false, self.size_on_disk(&dir, manifest.size, &stored)?)
-        } else {
-            let contents = ledger::read_journal(&*self.storage, &dir)?;
-            let index = ledger::index_plan(&manifest);
-            let (finished, _, _) =
-                ledger::load_finished(&*self.storage, &dir, &mut manifest, &index, &contents.records)?;
-            ledger::refresh_manifest(&mut manifest, &finished);
-            let lock = dir.join(LOCK_FILE);
-            // The probe takes the lock for an instant, as `StorageManager::list` does.
-            let in_use = self.storage.try_lock(&lock).at(&lock)?.is_none();
-            (in_use, self.size_on_disk(&dir, manifest.size, &|id| finished.contains_key(id))?)
-        };
-        Ok(BundleStatus {
+        let summary = |manifest: &Manifest, in_use: bool, size_on_disk: u64| BundleStatus {
             finished: manifest.finished,
             complete: manifest.complete,
             in_use,
             segments_finished: manifest.renditions.iter().map(|r| r.state.segments_finished).sum(),
             segments_total: manifest.renditions.iter().map(|r| r.state.segments_total).sum(),
             bytes_finished: manifest.size,
-            renditions: manifest.renditions.into_iter().map(|r| r.state).collect(),
-            gaps: manifest.gaps,
+            renditions: manifest.renditions.iter().map(|r| r.state.clone()).collect(),
+            gaps: manifest.gaps.clone(),
             size_on_disk,
-        })
+        };
+        if self.manifest.finished {
+            // The manifest was written when the download finished: it says it all.
+            let gaps: HashSet<&SegmentId> = self.manifest.gaps.iter().map(|g| &g.segment).collect();
+            let stored = |id: &SegmentId| self.is_planned(id) && !gaps.contains(id);
+            let size = self.size_on_disk(&dir, self.manifest.size, &stored)?;
+            return Ok(summary(&self.manifest, false, size));
+        }
+        let mut manifest = self.manifest.clone();
+        let contents = ledger::read_journal(&*self.storage, &dir)?;
+        let index = ledger::index_plan(&manifest);
+        let (finished, _, _) =
+            ledger::load_finished(&*self.storage, &dir, &mut manifest, &index, &contents.records)?;
+        ledger::refresh_manifest(&mut manifest, &finished);
+        let lock = dir.join(LOCK_FILE);
+        // The probe takes the lock for an instant, as `StorageManager::list` does.
+        let in_use = self.storage.try_lock(&lock).at(&lock)?.is_none();
+        let size = self.size_on_disk(&dir, manifest.size, &|id| finished.contains_key(id))?;
+        Ok(summary(&manifest, in_use, size))
     }
 
     /// The length of a file just listed; 0 for one gone since, or a link that leads nowhere.

@@ -92,6 +92,15 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Lists a directory.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    /// A token that differs for another file at `path` or other contents of it, as
+    /// [`StorageReadAt::version`] gives for an open file, without opening it; `None` when the storage
+    /// cannot tell (the default), or when `path` is a symbolic link. Readers use it to tell whether a file
+    /// they read has changed since.
+    fn version(&self, path: &Path) -> io::Result<Option<u64>> {
+        let _ = path;
+        Ok(None)
+    }
+
     /// Lists a directory's entry names, each with whether it is a directory, without their sizes: cheaper
     /// than [`list_dir`](Self::list_dir) where sizes cost a lookup per entry. The default takes them from
     /// `list_dir`.
@@ -285,6 +294,11 @@ impl Storage for LocalFs {
             });
         }
         Ok(entries)
+    }
+
+    fn version(&self, path: &Path) -> io::Result<Option<u64>> {
+        let meta = fs::symlink_metadata(path)?;
+        Ok(if meta.is_file() { file_version(&meta) } else { None })
     }
 
     fn list_names(&self, path: &Path) -> io::Result<Vec<(OsString, bool)>> {
