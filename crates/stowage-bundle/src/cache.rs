@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::artwork::{Artwork, ArtworkFile, MAX_ARTWORK_LEN};
+use crate::error::{Error, IoContext, Result};
 use crate::id::{RenditionId, SegmentId};
 use crate::ledger::{self, Finished, MASTER_FILE};
 use crate::manifest::{Manifest, RenditionKind, TimeRange};
@@ -18,6 +19,7 @@ use crate::storage::{LocalFs, Storage};
 #[derive(Debug, Clone)]
 pub struct AssetCache {
     dir: PathBuf,
+    storage: Arc<dyn Storage>,
     manifest: Manifest,
     finished: HashMap<SegmentId, Finished>,
 }
@@ -58,7 +60,7 @@ impl AssetCache {
         let (finished, _, _) =
             ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
         ledger::refresh_manifest(&mut manifest, &finished);
-        Ok(Self { dir, manifest, finished })
+        Ok(Self { dir, storage, manifest, finished })
     }
 
     /// The bundle directory.
@@ -135,5 +137,30 @@ impl AssetCache {
     /// Bytes of stored segments.
     pub fn size(&self) -> u64 {
         self.manifest.size
+    }
+
+    /// The artwork stored with the asset (its file name, media type and length), if any.
+    pub fn artwork(&self) -> Option<&ArtworkFile> {
+        self.manifest.artwork.as_ref()
+    }
+
+    /// Where the artwork is, if any.
+    pub fn artwork_path(&self) -> Option<PathBuf> {
+        self.artwork().map(|a| self.dir.join(&a.file))
+    }
+
+    /// Reads the artwork: its bytes and media type. Fails with [`Error::Damaged`] naming the file when it
+    /// does not have the length and checksum the manifest records.
+    pub fn read_artwork(&self) -> Result<Option<Artwork>> {
+        let Some(file) = self.artwork() else { return Ok(None) };
+        let path = self.dir.join(&file.file);
+        let data = self.storage.read_limited(&path, MAX_ARTWORK_LEN).at(&path)?;
+        if data.len() as u64 != file.length || crc32fast::hash(&data) != file.crc32 {
+            return Err(Error::Damaged {
+                path,
+                reason: format!("the manifest records {} bytes with CRC-32 {:08x}", file.length, file.crc32),
+            });
+        }
+        Ok(Some(Artwork::new(data).media_type(file.media_type.clone())))
     }
 }

@@ -150,6 +150,23 @@ pub enum Error {
         /// The folder.
         path: PathBuf,
     },
+    /// A file of the bundle does not have the length or checksum the bundle recorded for it.
+    #[error("{path} is damaged: {reason}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// A path asked of a [`BundleReader`](crate::BundleReader) names no file that the bundle hands to
+    /// players (its local playlists, stored segments and initialization sections, kept keys, artwork).
+    #[error("{path:?} is not a file of the bundle {bundle}")]
+    NotInBundle {
+        /// The path asked for, relative to the bundle folder.
+        path: String,
+        /// The bundle directory.
+        bundle: PathBuf,
+    },
     /// No bundle with this identifier exists in the store.
     #[error("no bundle {id:?} in the store {store}")]
     NoSuchBundle {
@@ -201,7 +218,9 @@ impl Error {
             | Self::UnsupportedVersion { path, .. }
             | Self::Incomplete { path, .. }
             | Self::Playlist { path, .. }
-            | Self::Leftover { path } => Some(path),
+            | Self::Leftover { path }
+            | Self::Damaged { path, .. } => Some(path),
+            Self::NotInBundle { bundle, .. } => Some(bundle),
             Self::NoSuchBundle { store, .. } => Some(store),
             _ => None,
         }

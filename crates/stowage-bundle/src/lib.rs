@@ -20,7 +20,11 @@
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
 //!   or a free-space target, and an admission check.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
-//!   loaded time ranges.
+//!   loaded time ranges, the artwork kept with the asset.
+//! - [`BundleReader`] (from [`StorageManager::reader`]): read-only access to the files a player is handed,
+//!   for servers and exporters: a path resolves only to a file the manifest and local playlists name (never
+//!   the manifest, journal, lock or source playlists, no `..`), opened without following symbolic links,
+//!   read at any offset; and the bundle's [`BundleStatus`] as a listing shows it.
 //! - [`Manifest::parse`] and [`parse_journal`]: a bundle's manifest and journal read from bytes, for tools
 //!   that inspect bundles from outside (and for the fuzz targets).
 //!
@@ -90,6 +94,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod artwork;
 mod batch;
 mod bundle;
 mod cache;
@@ -99,10 +104,12 @@ mod journal;
 mod ledger;
 mod local;
 mod manifest;
+mod reader;
 mod storage;
 mod store;
 mod time;
 
+pub use artwork::{Artwork, ArtworkFile, MAX_ARTWORK_LEN, sniff_image};
 pub use bundle::{
     Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, Progress, RenditionProgress,
     SegmentWriter, VerifyReport,
@@ -117,7 +124,8 @@ pub use manifest::{
     IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN, Manifest, ManifestChanges, ManifestRendition, MediaFormat,
     PlannedSegment, Priority, RenditionKind, RenditionPlan, RenditionState, StoragePolicy, TimeRange,
 };
-pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
+pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};
+pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock, StorageReadAt};
 pub use store::{
     Admission, BundleSummary, DamagedBundle, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager,
     StoreListing,

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::artwork::{self, Artwork, ArtworkFile};
 use crate::error::{Error, Result};
 use crate::id::{ByteRange, RenditionId, SegmentId, SegmentKind, check_local_name};
 use crate::time::serde_time;
@@ -673,6 +674,8 @@ pub struct BundlePlan {
     pub integrity: IntegrityPolicy,
     /// What the download was asked for.
     pub request: Option<DownloadRequest>,
+    /// Artwork to keep in the bundle (`artwork.<ext>`).
+    pub artwork: Option<Artwork>,
 }
 
 impl BundlePlan {
@@ -692,6 +695,7 @@ impl BundlePlan {
             key_policy: KeyPolicy::default(),
             integrity: IntegrityPolicy::default(),
             request: None,
+            artwork: None,
         }
     }
 
@@ -744,30 +748,60 @@ impl BundlePlan {
         self
     }
 
-    /// Checks names, uniqueness of renditions and of segment identities, and durations.
+    /// Sets the artwork kept in the bundle.
+    #[must_use]
+    pub fn artwork(mut self, artwork: Artwork) -> Self {
+        self.artwork = Some(artwork);
+        self
+    }
+
+    /// Checks names, uniqueness of renditions and of segment identities, durations, and the artwork.
     pub(crate) fn validate(&self) -> Result<()> {
-        check_local_name(&self.asset.id)?;
-        let invalid = |reason: String| Err(Error::InvalidPlan { reason });
-        let mut ids = std::collections::HashSet::new();
-        for r in &self.renditions {
-            if !ids.insert(&r.id) {
-                return invalid(format!("rendition {} appears twice", r.id));
-            }
-            if r.id.as_str() == "source" {
-                return invalid("`source` is reserved for the bundle's source playlists".into());
-            }
-            let mut seen = std::collections::HashSet::new();
-            for s in &r.segments {
-                if !seen.insert(s.id(&r.id)) {
-                    return invalid(format!("segment {} appears twice", s.id(&r.id)));
-                }
-                if !s.duration.is_finite() || s.duration < 0.0 {
-                    return invalid(format!("segment {} has duration {}", s.id(&r.id), s.duration));
-                }
+        if let Some(artwork) = &self.artwork {
+            artwork::validate(artwork)?;
+        }
+        validate_renditions(&self.asset.id, self.renditions.iter())
+    }
+}
+
+/// Checks the asset's name, the renditions' names and uniqueness, and their entries' identities and
+/// durations: what a plan and a manifest read back must both satisfy.
+fn validate_renditions<'a>(
+    asset: &str,
+    renditions: impl Iterator<Item = &'a RenditionPlan>,
+) -> Result<()> {
+    check_local_name(asset)?;
+    let invalid = |reason: String| Err(Error::InvalidPlan { reason });
+    let mut ids = std::collections::HashSet::new();
+    for r in renditions {
+        if !ids.insert(&r.id) {
+            return invalid(format!("rendition {} appears twice", r.id));
+        }
+        if r.id.as_str() == "source" {
+            return invalid("`source` is reserved for the bundle's source playlists".into());
+        }
+        for s in &r.segments {
+            if !s.duration.is_finite() || s.duration < 0.0 {
+                return invalid(format!("segment {} has duration {}", s.id(&r.id), s.duration));
             }
         }
-        Ok(())
+        // Identities within one rendition differ by their numbers alone: sorted, a repeated one is next to
+        // its twin (cheaper than hashing every identity of a large plan).
+        let mut keys: Vec<_> = r
+            .segments
+            .iter()
+            .map(|s| (s.kind, s.discontinuity_sequence, s.media_sequence, s.byte_range))
+            .collect();
+        keys.sort_unstable();
+        if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+            let (kind, d, m, range) = pair[0];
+            let mut id = SegmentId::media(r.id.clone(), d, m);
+            id.kind = kind;
+            id.byte_range = range;
+            return invalid(format!("segment {id} appears twice"));
+        }
     }
+    Ok(())
 }
 
 /// A segment that could not be had, recorded under the tolerant integrity policy.
@@ -818,6 +852,7 @@ pub struct RenditionState {
 
 /// A rendition in the manifest: its plan and its recorded state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RenditionWire")]
 #[non_exhaustive]
 pub struct ManifestRendition {
     /// The plan.
@@ -825,6 +860,62 @@ pub struct ManifestRendition {
     pub plan: RenditionPlan,
     /// The state when the manifest was last written.
     pub state: RenditionState,
+}
+
+/// A rendition as written in the manifest: the plan's fields and the state side by side. Reading this and
+/// then splitting it is what `#[serde(flatten)]` would do, without the intermediate buffering of the whole
+/// rendition (segments included) that flattening costs on reading: a large manifest reads twice as fast.
+#[derive(Deserialize)]
+struct RenditionWire {
+    id: RenditionId,
+    kind: RenditionKind,
+    #[serde(default)]
+    primary: bool,
+    format: MediaFormat,
+    url: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    group_id: Option<String>,
+    #[serde(default)]
+    characteristics: Option<String>,
+    #[serde(default)]
+    bandwidth: Option<u64>,
+    #[serde(default)]
+    codecs: Option<String>,
+    #[serde(default)]
+    resolution: Option<(u64, u64)>,
+    #[serde(default)]
+    master_uri: Option<String>,
+    segments: Vec<PlannedSegment>,
+    state: RenditionState,
+}
+
+impl From<RenditionWire> for ManifestRendition {
+    fn from(w: RenditionWire) -> Self {
+        Self {
+            plan: RenditionPlan {
+                id: w.id,
+                kind: w.kind,
+                primary: w.primary,
+                format: w.format,
+                url: w.url,
+                name: w.name,
+                language: w.language,
+                group_id: w.group_id,
+                characteristics: w.characteristics,
+                bandwidth: w.bandwidth,
+                codecs: w.codecs,
+                resolution: w.resolution,
+                master_uri: w.master_uri,
+                segments: w.segments,
+                playlist: String::new(),
+            },
+            state: w.state,
+        }
+    }
 }
 
 /// The contents of `manifest.json`. See `docs/bundle-format.md` for the format.
@@ -878,42 +969,50 @@ pub struct Manifest {
     /// Segments recorded as missing.
     #[serde(default)]
     pub gaps: Vec<Gap>,
+    /// The artwork stored in the bundle, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artwork: Option<ArtworkFile>,
 }
 
 impl Manifest {
     /// Parses a manifest. `path` is only used to name the file in an error. Never panics on any input.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidManifest { path: path.to_path_buf(), reason };
-        // The version is checked before the rest so that a newer bundle gets a clear error, not a
-        // complaint about a field this version does not know.
+        // The format and version are checked before anything else is reported, so that a newer bundle gets
+        // a clear error, not a complaint about a field this version does not know. They are read on their
+        // own only when the whole manifest does not read (a manifest is read in one pass otherwise).
         #[derive(Deserialize)]
         struct Header {
             format: String,
             version: u32,
         }
-        let header: Header = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-        if header.format != FORMAT_NAME {
-            return Err(invalid(format!("format is {:?}, not {FORMAT_NAME:?}", header.format)));
-        }
-        if header.version == 0 || header.version > FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                path: path.to_path_buf(),
-                found: header.version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        let manifest: Self = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-        let plan = BundlePlan {
-            asset: manifest.asset.clone(),
-            renditions: manifest.renditions.iter().map(|r| r.plan.clone()).collect(),
-            master_playlist: None,
-            master_url: None,
-            policy: manifest.policy,
-            key_policy: manifest.key_policy,
-            integrity: manifest.integrity,
-            request: None,
+        let check_header = |format: &str, version: u32| {
+            if format != FORMAT_NAME {
+                return Err(invalid(format!("format is {format:?}, not {FORMAT_NAME:?}")));
+            }
+            if version == 0 || version > FORMAT_VERSION {
+                return Err(Error::UnsupportedVersion {
+                    path: path.to_path_buf(),
+                    found: version,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
         };
-        plan.validate().map_err(|e| invalid(e.to_string()))?;
+        let manifest: Self = match serde_json::from_slice(bytes) {
+            Ok(manifest) => manifest,
+            Err(e) => {
+                let header: Header = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+                check_header(&header.format, header.version)?;
+                return Err(invalid(e.to_string()));
+            }
+        };
+        check_header(&manifest.format, manifest.version)?;
+        validate_renditions(&manifest.asset.id, manifest.renditions.iter().map(|r| &r.plan))
+            .map_err(|e| invalid(e.to_string()))?;
+        if let Some(artwork) = &manifest.artwork {
+            artwork.check(path)?;
+        }
         Ok(manifest)
     }
 

@@ -216,6 +216,10 @@ impl StorageManager {
         &self.dir
     }
 
+    pub(crate) fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
     /// Bytes on disk of the bundle folder at `path` (every file in it, as [`BundleSummary::size`] counts
     /// them), without reading its manifest.
     pub fn size_on_disk(&self, path: &Path) -> Result<u64> {
@@ -588,7 +592,7 @@ fn remove_marked(storage: &dyn Storage, marked: &Path) -> Result<()> {
 }
 
 /// Bytes of every file under `dir`, not following links.
-fn dir_size(storage: &dyn Storage, dir: &Path) -> Result<u64> {
+pub(crate) fn dir_size(storage: &dyn Storage, dir: &Path) -> Result<u64> {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -479,7 +479,9 @@ impl fmt::Display for MediaSelection {
     }
 }
 
-/// Artwork kept with the asset.
+/// Artwork kept with the asset: stored in its bundle (`artwork.<ext>`, recorded in the manifest) when the
+/// bundle is created, and read back with `AssetCache::artwork` and `AssetCache::read_artwork`. Without a
+/// media type, JPEG, PNG, GIF, WebP and AVIF are recognised from the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Artwork {
@@ -500,6 +502,15 @@ impl Artwork {
     pub fn media_type(mut self, media_type: impl Into<String>) -> Self {
         self.media_type = Some(media_type.into());
         self
+    }
+
+    /// The artwork as the bundle stores it.
+    pub(crate) fn to_bundle(&self) -> stowage_bundle::Artwork {
+        let artwork = stowage_bundle::Artwork::new(self.data.clone());
+        match &self.media_type {
+            Some(media_type) => artwork.media_type(media_type.clone()),
+            None => artwork,
+        }
     }
 }
 

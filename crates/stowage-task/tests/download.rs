@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use stowage_bundle::{Bundle, KeyPolicy as BundleKeyPolicy};
+use stowage_bundle::{AssetCache, Bundle, KeyPolicy as BundleKeyPolicy};
 use stowage_origin::{Fault, FaultRule, HttpVersions, OriginConfig};
-use stowage_task::config::{KeyPolicy, MediaSelection, Resolution, VariantQualifier};
+use stowage_task::config::{Artwork, KeyPolicy, MediaSelection, Resolution, VariantQualifier};
 use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, TaskEvent, TaskState};
 
 fn primary(qualifier: Option<VariantQualifier>) -> ContentConfiguration {
@@ -25,6 +25,24 @@ fn variant(width: u64, height: u64, max_bw: u64) -> Option<VariantQualifier> {
             .max_resolution(Resolution::new(width, height))
             .max_bandwidth(max_bw),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artwork_given_in_the_configuration_is_kept_in_the_bundle() {
+    let origin = common::origin(OriginConfig::default());
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let jpeg = [&[0xFF, 0xD8, 0xFF, 0xE0][..], b"a poster, as far as a test is concerned"].concat();
+    let config = DownloadConfiguration::new(primary(variant(320, 180, 600_000)))
+        .artwork(Artwork::new(jpeg.clone()).media_type("image/jpeg"));
+    let task = session.download_task(&origin.url("/clear/master.m3u8"), config).unwrap();
+    common::run(&task).await;
+    let path = task.wait().await.unwrap();
+    let cache = AssetCache::open(&path).unwrap();
+    let file = cache.artwork().expect("the bundle records the artwork");
+    assert_eq!((file.file.as_str(), file.media_type.as_str()), ("artwork.jpg", "image/jpeg"));
+    assert_eq!(std::fs::read(path.join("artwork.jpg")).unwrap(), jpeg);
+    assert_eq!(cache.read_artwork().unwrap().unwrap().data, jpeg);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

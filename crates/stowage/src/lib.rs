@@ -10,6 +10,7 @@
 //! | [`fetch`] | `stowage-fetch` | HTTP(S) client with retries, byte ranges, rate limits; AES-128 decryption |
 //! | [`bundle`] | `stowage-bundle` | the offline bundle on disk, the storage manager and the asset cache |
 //! | [`task`] | `stowage-task` | download sessions and tasks: configuration, selection, the engine, events |
+//! | `serve` | `stowage-serve` | a read-only HTTP server of a store with a page that plays it (feature `serve`) |
 //!
 //! The paved path is re-exported at the top: a [`DownloadSession`] makes [`DownloadTask`]s from a playlist
 //! URL and a [`DownloadConfiguration`]; each task reports [`TaskEvent`]s and leaves a bundle that the
@@ -81,7 +82,8 @@
 //! `stowage download URL` downloads into the store with live progress bars (per rendition and in total:
 //! bytes, speed, ETA, loaded duration) or, with `--json`, one JSON line per event; `stowage resume`
 //! continues after Ctrl-C, a crash or a restart; `demo` downloads the built-in sample from an in-process
-//! origin; `list`, `info`, `verify`, `remove`, `purge` and `policy` manage the store. `stowage help
+//! origin; `list`, `info`, `verify`, `remove`, `purge` and `policy` manage the store; `serve` serves it
+//! read-only on 127.0.0.1 with a page that plays each asset (crate `stowage-serve`). `stowage help
 //! COMMAND` tells the options.
 //!
 //! Exit codes: 0 success; 1 failure (the message names the file, URL, segment, line and column, and what to
@@ -143,6 +145,9 @@ use std::path::{Path, PathBuf};
 pub use stowage_bundle as bundle;
 pub use stowage_fetch as fetch;
 pub use stowage_playlist as playlist;
+/// The read-only server of a store and its page (feature `serve`, on with `cli`).
+#[cfg(feature = "serve")]
+pub use stowage_serve as serve;
 pub use stowage_task as task;
 
 pub use stowage_bundle::{AssetCache, StorageManager};

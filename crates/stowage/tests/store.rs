@@ -6,8 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use stowage_bundle::{
-    AssetInfo, BundlePlan, MediaFormat, PlannedSegment, Priority, RenditionId, RenditionKind, RenditionPlan,
-    StorageManager, StoragePolicy,
+    Artwork, AssetInfo, BundlePlan, MediaFormat, PlannedSegment, Priority, RenditionId, RenditionKind,
+    RenditionPlan, StorageManager, StoragePolicy,
 };
 
 fn assets() -> PathBuf {
@@ -16,6 +16,17 @@ fn assets() -> PathBuf {
 
 /// Stores the first `stored` segments of the fixture's 320x180 variant as asset `id`.
 fn store_asset(store: &Path, id: &str, stored: usize, policy: StoragePolicy) -> PathBuf {
+    store_asset_with(store, id, stored, policy, None)
+}
+
+/// [`store_asset`], with artwork.
+fn store_asset_with(
+    store: &Path,
+    id: &str,
+    stored: usize,
+    policy: StoragePolicy,
+    artwork: Option<Artwork>,
+) -> PathBuf {
     let dir = assets().join("video0");
     let playlist = std::fs::read_to_string(dir.join("index.m3u8")).unwrap();
     let rendition = RenditionId::new("video").unwrap();
@@ -38,6 +49,10 @@ fn store_asset(store: &Path, id: &str, stored: usize, policy: StoragePolicy) -> 
         .language("en"),
     )
     .policy(policy);
+    let plan = match artwork {
+        Some(artwork) => plan.artwork(artwork),
+        None => plan,
+    };
     let bundle = StorageManager::new(store).create_bundle(plan).unwrap();
     for (i, segment) in segments.iter().take(stored).enumerate() {
         let bytes = std::fs::read(dir.join(format!("seg{i:03}.ts"))).unwrap();
@@ -113,6 +128,30 @@ fn list_and_info_describe_complete_and_partial_assets() {
     let out = stowage(store.path(), &["info", "nothing-here"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing-here"));
+}
+
+#[test]
+fn info_marks_the_asset_accessed_and_shows_its_artwork() {
+    let store = tempfile::tempdir().unwrap();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0".to_vec();
+    let dir =
+        store_asset_with(store.path(), "seen", 6, StoragePolicy::default(), Some(Artwork::new(png.clone())));
+    let manifest = dir.join("manifest.json");
+    let mut json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    json["accessed"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+
+    let text = stdout_ok(&stowage(store.path(), &["info", "seen"]));
+    assert!(text.contains(&format!("artwork.png (image/png, {} B)", png.len())), "{text}");
+    let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let accessed = json["accessed"].as_str().unwrap();
+    assert!(accessed > "2025", "info did not mark the asset accessed: {accessed}");
+
+    let v: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "seen"]))).unwrap();
+    assert_eq!(v["artwork"]["media_type"], "image/png");
+    assert_eq!(v["artwork"]["length"], png.len());
+    assert_eq!(std::fs::read(v["artwork"]["path"].as_str().unwrap()).unwrap(), png);
 }
 
 #[test]

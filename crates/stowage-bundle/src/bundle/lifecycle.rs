@@ -81,6 +81,7 @@ impl Bundle {
             ledger::write_atomic(&*storage, &source.join(format!("{}.m3u8", r.id)), r.playlist.as_bytes())?;
         }
         ledger::write_atomic(&*storage, &dir.join(JOURNAL_FILE), JOURNAL_HEADER.as_bytes())?;
+        let artwork = plan.artwork.as_ref().map(|a| crate::artwork::write(&*storage, &dir, a)).transpose()?;
         let now = SystemTime::now();
         let mut manifest = Manifest {
             format: FORMAT_NAME.to_owned(),
@@ -107,6 +108,7 @@ impl Bundle {
                 })
                 .collect(),
             gaps: Vec::new(),
+            artwork,
         };
         let finished = HashMap::new();
         ledger::refresh_manifest(&mut manifest, &finished);

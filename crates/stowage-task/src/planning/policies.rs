@@ -6,7 +6,7 @@ use stowage_bundle::{AssetInfo, BundlePlan, ContentRequest, DownloadRequest, Man
 use super::Built;
 use crate::Error;
 use crate::config::{
-    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection, Priority,
+    Artwork, ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection, Priority,
     StoragePolicy, VariantQualifier,
 };
 
@@ -19,6 +19,8 @@ pub(crate) struct TaskPolicies {
     pub(crate) storage: Option<StoragePolicy>,
     /// The title of a new bundle.
     pub(crate) title: Option<String>,
+    /// The artwork a new bundle keeps.
+    pub(crate) artwork: Option<Artwork>,
 }
 
 /// The policies of a task with `config` (`None` for a task restored from its bundle) continuing the bundle
@@ -36,6 +38,7 @@ pub(crate) fn task_policies(
             integrity: config.integrity,
             storage: None,
             title: config.title.clone(),
+            artwork: None,
         },
         (Some(config), None) => new_bundle_policies(config),
         (None, Some(m)) => TaskPolicies {
@@ -43,6 +46,7 @@ pub(crate) fn task_policies(
             integrity: task_integrity(m.integrity),
             storage: None,
             title: None,
+            artwork: None,
         },
         (None, None) => return None,
     })
@@ -55,6 +59,7 @@ pub(crate) fn new_bundle_policies(config: &DownloadConfiguration) -> TaskPolicie
         integrity: config.integrity,
         storage: Some(config.storage),
         title: config.title.clone(),
+        artwork: config.artwork.clone(),
     }
 }
 
@@ -84,6 +89,9 @@ pub(crate) fn bundle_plan(
     }
     if let Some((text, url)) = master_playlist {
         plan = plan.master_playlist(text.to_owned()).master_url(url.to_owned());
+    }
+    if let Some(artwork) = &policies.artwork {
+        plan = plan.artwork(artwork.to_bundle());
     }
     for b in renditions {
         plan = plan.rendition(b.plan.clone());

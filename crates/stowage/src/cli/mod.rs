@@ -5,6 +5,7 @@ mod download;
 mod inspect;
 mod output;
 mod request;
+mod serve;
 mod source;
 mod store;
 mod units;
@@ -47,6 +48,8 @@ enum Command {
     Purge(store::PurgeArgs),
     /// Change an asset's expiry or priority.
     Policy(store::PolicyArgs),
+    /// Serve the store over HTTP on 127.0.0.1 (read-only), with a page that lists and plays it.
+    Serve(serve::ServeArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +64,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Remove(args) => store::remove(&cli.store, &args),
         Command::Purge(args) => store::purge(&cli.store, &args),
         Command::Policy(args) => store::policy(&cli.store, &args),
+        Command::Serve(args) => serve::run(&cli.store, &args),
     }
 }
 

@@ -272,11 +272,26 @@ fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: O
         "renditions": renditions,
         "gaps": manifest.gaps.iter().map(|g| json!({"segment": g.segment.to_string(), "reason": g.reason}))
             .collect::<Vec<_>>(),
+        "artwork": cache.artwork().map(|a| json!({
+            "path": dir.join(&a.file),
+            "media_type": a.media_type,
+            "length": a.length,
+        })),
     })
+}
+
+/// Records that the bundle at `dir` was looked at, so that a purge of the least recently used keeps it.
+/// A bundle being written is not marked (its writer set the time when it opened it), and a store that
+/// cannot be written (read-only media) is not an error for a command that only reads.
+fn mark_accessed(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name().and_then(|n| n.to_str())) else { return };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    let _ = StorageManager::new(parent).mark_accessed(name);
 }
 
 pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
     let dir = store.bundle_dir(&args.bundle)?;
+    mark_accessed(&dir);
     let cache = AssetCache::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let manifest = cache.manifest();
     let on_disk = size_on_disk(&dir);
@@ -312,6 +327,17 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
             manifest.policy.expires.map_or_else(|| "never".to_owned(), format_utc)
         ),
     ]);
+    if let Some(artwork) = cache.artwork() {
+        rows.push(vec![
+            "artwork".into(),
+            format!(
+                "{} ({}, {})",
+                dir.join(&artwork.file).display(),
+                artwork.media_type,
+                human_bytes(artwork.length)
+            ),
+        ]);
+    }
     rows.push(vec!["play".into(), format!("ffplay {}", cache.master_playlist_path().display())]);
     super::table(&mut out, &rows);
     out.push_str("\nrenditions\n");

@@ -1,0 +1,151 @@
+// The page of `stowage serve`: a player per asset, and live progress of assets being downloaded.
+//
+// The browser's own HLS player plays the asset (Safari, and Chromium since it plays HLS by itself). Such a
+// player offers no choice of audio or subtitles, so the server gives a master playlist per audio choice
+// (`master.m3u8?audio=ID`) and each subtitle rendition as one WebVTT file for a <track> element.
+'use strict';
+
+const HLS_TYPE = 'application/vnd.apple.mpegurl';
+const POLL_MS = 2000;
+
+function assetUrl(id, path) {
+  return '/asset/' + encodeURIComponent(id) + '/' + path;
+}
+
+// The master playlist to play: the chosen audio as the only one, or the bundle's own master.
+function sourceFor(card) {
+  const audio = card.querySelector('select.audio');
+  const base = assetUrl(card.dataset.id, 'master.m3u8');
+  return audio && audio.value ? base + '?audio=' + encodeURIComponent(audio.value) : base;
+}
+
+// Shows the chosen subtitles (or none) on the card's video.
+function applySubtitles(card, video) {
+  const select = card.querySelector('select.subtitles');
+  const chosen = select ? select.value : '';
+  for (const track of video.querySelectorAll('track')) {
+    track.track.mode = track.dataset.rendition === chosen ? 'showing' : 'disabled';
+  }
+}
+
+function makePlayer(card) {
+  const holder = card.querySelector('.player');
+  let video = holder.querySelector('video');
+  if (video) return video;
+  if (!document.createElement('video').canPlayType(HLS_TYPE)) {
+    const message = document.createElement('p');
+    message.className = 'message';
+    message.textContent = 'This browser does not play HLS by itself. Open the master playlist in a player ' +
+      'such as VLC or ffplay: ' + new URL(assetUrl(card.dataset.id, 'master.m3u8'), location.href);
+    holder.replaceChildren(message);
+    return null;
+  }
+  video = document.createElement('video');
+  video.controls = true;
+  video.preload = 'auto';
+  video.playsInline = true;
+  const subtitles = card.querySelector('select.subtitles');
+  if (subtitles) {
+    for (const option of subtitles.options) {
+      if (!option.value) continue;
+      const track = document.createElement('track');
+      track.kind = 'subtitles';
+      track.label = option.textContent;
+      track.src = assetUrl(card.dataset.id, encodeURIComponent(option.value) + '/subtitles.vtt');
+      if (option.dataset.language) track.srclang = option.dataset.language;
+      track.dataset.rendition = option.value;
+      video.append(track);
+    }
+  }
+  holder.replaceChildren(video);
+  return video;
+}
+
+function play(card) {
+  const video = makePlayer(card);
+  if (!video) return;
+  const source = sourceFor(card);
+  if (video.dataset.source !== source) {
+    video.dataset.source = source;
+    video.src = source;
+  }
+  applySubtitles(card, video);
+  video.play().catch(() => {
+    // Autoplay may be refused until the person interacts; the controls are there.
+  });
+}
+
+// Another audio choice: the same place, the same state (playing or paused).
+function switchAudio(card) {
+  const video = card.querySelector('.player video');
+  if (!video || !video.dataset.source) return;
+  const at = video.currentTime;
+  const paused = video.paused;
+  const source = sourceFor(card);
+  video.dataset.source = source;
+  video.addEventListener('loadedmetadata', () => {
+    video.currentTime = at;
+    applySubtitles(card, video);
+    if (!paused) video.play().catch(() => {});
+  }, { once: true });
+  video.src = source;
+}
+
+function wire(card) {
+  card.querySelector('button.play').addEventListener('click', () => play(card));
+  const audio = card.querySelector('select.audio');
+  if (audio) audio.addEventListener('change', () => switchAudio(card));
+  const subtitles = card.querySelector('select.subtitles');
+  if (subtitles) {
+    subtitles.addEventListener('change', () => {
+      const video = card.querySelector('.player video');
+      if (video) applySubtitles(card, video);
+    });
+  }
+}
+
+// Brings a card's state and progress up to date with what the server says.
+function update(card, asset) {
+  card.dataset.state = asset.state;
+  const badge = card.querySelector('.badge');
+  badge.className = 'badge ' + asset.state;
+  badge.textContent = asset.state;
+  const progress = card.querySelector('progress');
+  const detail = card.querySelector('.detail');
+  progress.max = Math.max(asset.segments_total, 1);
+  progress.value = Math.min(asset.segments_finished, asset.segments_total);
+  detail.textContent = asset.progress_text;
+  const complete = asset.state === 'complete';
+  progress.hidden = complete;
+  detail.hidden = complete;
+  card.querySelector('.size').textContent = asset.size_on_disk_text;
+}
+
+function changing() {
+  return document.querySelector('.asset[data-state="downloading"], .asset[data-state="suspended"]') !== null;
+}
+
+async function poll() {
+  if (!changing()) return;
+  try {
+    const response = await fetch('/api/assets', { cache: 'no-store' });
+    if (!response.ok) return;
+    const store = await response.json();
+    const cards = new Map([...document.querySelectorAll('.asset')].map((c) => [c.dataset.id, c]));
+    for (const asset of store.assets) {
+      const card = cards.get(asset.id);
+      if (card) update(card, asset);
+    }
+    const ids = store.assets.map((a) => a.id);
+    if (ids.length !== cards.size || ids.some((id) => !cards.has(id))) {
+      const notice = document.getElementById('notice');
+      notice.textContent = 'Assets were added or removed: reload the page to see them.';
+      notice.hidden = false;
+    }
+  } catch (e) {
+    // The server may be restarting; the next poll tries again.
+  }
+}
+
+document.querySelectorAll('.asset').forEach(wire);
+setInterval(poll, POLL_MS);

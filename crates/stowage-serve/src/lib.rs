@@ -1,0 +1,72 @@
+//! Serving a store of offline HLS bundles to players and browsers: the playback half of stowage.
+//!
+//! **What it is.** A [`Server`] on hyper (HTTP/1.1 and HTTP/2; HTTPS with a given certificate through
+//! rustls) that serves a store of bundles read-only, and a page that plays them:
+//!
+//! - each bundle's local playlists, segments, initialization sections, kept keys and artwork at
+//!   `/asset/<id>/<path>`, with their media types, byte ranges (`206` with `Content-Range`, suffix ranges,
+//!   `416` past the end), `HEAD`, entity tags (`304` for `If-None-Match`), and `Cache-Control: no-store` for
+//!   the playlists of a bundle whose download is not finished;
+//! - for players that cannot switch renditions (a browser's own HLS player): a master playlist per audio
+//!   choice (`/asset/<id>/master.m3u8?audio=<rendition>`) and each subtitle rendition as one WebVTT file
+//!   (`/asset/<id>/<rendition>/subtitles.vtt`) with cue times right across segments;
+//! - `GET /`: the store as a person wants it (title, artwork, duration, size, state and progress, gaps,
+//!   expiry, priority) with a player per asset and its audio and subtitle choices; `/api/assets`: the same
+//!   as JSON, which the page polls while downloads run.
+//!
+//! Playing marks access: a playlist request marks the bundle as accessed (at most once a minute), so a
+//! purge of the least recently used removes what was least recently played.
+//!
+//! **Safe by construction.** Only the files a bundle's manifest and local playlists name are served: the
+//! path is decoded one segment at a time (no `..`, no encoded slash) and parsed back into what it names
+//! by [`stowage_bundle::BundleReader`], which opens files from the store folder down without following
+//! symbolic links. The manifest, journal, lock and source playlists are never served, nor are folders
+//! listed. The server binds loopback unless told otherwise ([`ServeConfig::allow_remote`]), and then also
+//! answers only requests addressed to a loopback name, which defeats DNS rebinding. Every connection is
+//! bounded: header size, time to send a header, time without progress, connections at once (see
+//! [`ServeConfig`] for the defaults).
+//!
+//! **What it does not do.** It changes nothing in the store (beyond access times), downloads nothing,
+//! and transcodes nothing. It reads bundles only through `stowage-bundle`, the one crate that touches the
+//! disk.
+//!
+//! **Where it sits.** Beside `stowage-task`, above `stowage-bundle` (and `stowage-playlist`, for the
+//! playlists it derives); the facade's `stowage serve` command runs it.
+//!
+//! # Quick start
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use stowage_serve::{ServeConfig, Server};
+//!
+//! let dir = std::env::temp_dir().join(format!("stowage-serve-doc-{}", std::process::id()));
+//! let store = stowage_bundle::StorageManager::new(&dir);
+//! let config = ServeConfig::default().max_connections(32);
+//! let server = Server::bind_with("127.0.0.1:0".parse()?, store, config).await?;
+//! assert!(server.url().starts_with("http://127.0.0.1:"));
+//!
+//! // Non-loopback addresses need an explicit allowance.
+//! let refused = Server::bind("0.0.0.0:0".parse()?, stowage_bundle::StorageManager::new(&dir)).await;
+//! assert!(matches!(refused, Err(stowage_serve::Error::NotLoopback { .. })));
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod assets;
+mod body;
+mod config;
+mod derived;
+mod error;
+mod http;
+mod master;
+mod page;
+mod path;
+mod pts;
+mod server;
+mod service;
+mod webvtt;
+
+pub use config::{ServeConfig, TlsConfig};
+pub use error::{Error, Result};
+pub use server::Server;
