@@ -20,7 +20,8 @@
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
 //!   or a free-space target, and an admission check.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
-//!   loaded time ranges.
+//!   loaded time ranges; and reading what is stored (segments, local playlists, kept keys) for tools that
+//!   turn a bundle into something else, such as an exporter.
 //! - [`Manifest::parse`] and [`parse_journal`]: a bundle's manifest and journal read from bytes, for tools
 //!   that inspect bundles from outside (and for the fuzz targets).
 //!
@@ -89,6 +90,7 @@ mod local;
 mod manifest;
 mod storage;
 mod store;
+mod stored;
 mod time;
 
 pub use bundle::{
@@ -110,3 +112,4 @@ pub use store::{
     Admission, BundleSummary, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager, StoreListing,
     UnreadableBundle,
 };
+pub use stored::StoredReader;
