@@ -2,6 +2,7 @@
 
 mod demo;
 mod download;
+mod export;
 mod inspect;
 mod source;
 mod store;
@@ -45,6 +46,9 @@ enum Command {
     Purge(store::PurgeArgs),
     /// Change an asset's expiry or priority.
     Policy(store::PolicyArgs),
+    /// Write a stored asset as one file (.ts, .mp4, .m4a, .mkv, .vtt, .srt), every track tagged with its
+    /// language, name and default flag.
+    Export(export::ExportArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -59,6 +63,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Remove(args) => store::remove(&cli.store, &args),
         Command::Purge(args) => store::purge(&cli.store, &args),
         Command::Policy(args) => store::policy(&cli.store, &args),
+        Command::Export(args) => export::run(&cli.store, &args),
     }
 }
 
