@@ -129,6 +129,7 @@ pub(crate) fn run(
     ticker.report()?;
     let mut output = crate::output::Output::create(&options.output)?;
     match method {
+        // `method` chose TsConcat for exactly one media rendition, Subtitles for exactly one subtitle one.
         Method::TsConcat => {
             write_ts(&job, job.media[0].index, true, &mut output, &mut |b, s| ticker.tick(b, s))?;
         }

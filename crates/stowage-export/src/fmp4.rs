@@ -139,6 +139,7 @@ impl Init {
     }
 
     pub(crate) fn trak(&self) -> &Trak {
+        // `parse` accepts only a moov with exactly one track.
         &self.moov.trak[0]
     }
 
@@ -181,6 +182,18 @@ impl Init {
     }
 }
 
+/// Fragments with more samples than this are refused: a count that large is a damaged or hostile box, and
+/// walking it would take minutes.
+const MAX_FRAGMENT_SAMPLES: usize = 1 << 22;
+
+fn check_sample_count(moof: &Moof) -> Result<(), String> {
+    let count: usize = moof.traf.iter().flat_map(|t| &t.trun).map(|r| r.samples.len()).sum();
+    if count > MAX_FRAGMENT_SAMPLES {
+        return Err(format!("a fragment of {count} samples"));
+    }
+    Ok(())
+}
+
 /// The samples of a track fragment, with the defaults of `tfhd` and `trex` applied.
 fn samples<'a>(
     traf: &'a mp4_atom::Traf,
@@ -211,6 +224,7 @@ pub(crate) fn probe(init: &Init, segment: &[u8]) -> Result<Option<(f64, f64)>, S
         if header.kind == Moof::KIND {
             let mut inner = &segment[body..stop];
             let moof = Moof::decode_body(&mut inner).map_err(|e| format!("moof at byte {at}: {e}"))?;
+            check_sample_count(&moof).map_err(|e| format!("moof at byte {at}: {e}"))?;
             for traf in moof.traf.iter().filter(|t| t.tfhd.track_id == id) {
                 let tfdt =
                     traf.tfdt.as_ref().ok_or_else(|| format!("moof at byte {at}: a traf without tfdt"))?;
@@ -333,7 +347,11 @@ impl<W: Write> Muxer<W> {
         let mut states = Vec::with_capacity(tracks.len());
         for (n, spec) in tracks.into_iter().enumerate() {
             let id = n as u32 + 1;
-            let base = &spec.inits[0];
+            let base = spec
+                .inits
+                .first()
+                .cloned()
+                .ok_or(MuxError::Input(format!("track {id} has no initialization section")))?;
             let mut trak = base.trak().clone();
             trak.tkhd.track_id = id;
             trak.tkhd.duration = 0;
@@ -392,7 +410,7 @@ impl<W: Write> Muxer<W> {
                     .unwrap_or(1);
                 inits.push((init, index));
             }
-            let trex = inits[0].0.trex().map_err(MuxError::Input)?;
+            let trex = base.trex().map_err(MuxError::Input)?;
             mvex.trex.push(Trex { track_id: id, default_sample_description_index: 1, ..trex.clone() });
             let multiple_descriptions = trak.mdia.minf.stbl.stsd.codecs.len() > 1;
             moov.trak.push(trak);
@@ -455,6 +473,7 @@ impl<W: Write> Muxer<W> {
                 let mut raw = vec![0; size];
                 input.read_exact(&mut raw).map_err(|e| MuxError::Input(format!("moof at byte {at}: {e}")))?;
                 let moof = Moof::decode_body(&mut raw.as_slice()).map_err(|e| input_error(at, e))?;
+                check_sample_count(&moof).map_err(|e| MuxError::Input(format!("moof at byte {at}: {e}")))?;
                 let mut whole = Vec::with_capacity(size + 16);
                 Header { kind: Moof::KIND, size: Some(size) }.encode(&mut whole).map_err(output)?;
                 whole.extend_from_slice(&raw);
@@ -722,6 +741,8 @@ fn input_error(at: u64, e: mp4_atom::Error) -> MuxError {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -745,6 +766,79 @@ mod tests {
         let e = check_carried(&with_unknown, &decoded).unwrap_err();
         assert!(e.contains("moov/what"), "{e}");
         assert!(check_carried(&bytes, &moov).is_ok());
+    }
+
+    fn fixture(path: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls/cmaf").join(path))
+            .unwrap()
+    }
+
+    /// The boxes of a file: (kind, body).
+    fn top_level(bytes: &[u8]) -> Vec<(FourCC, &[u8])> {
+        children(bytes).unwrap().into_iter().map(|(k, a, b)| (k, &bytes[a..b])).collect()
+    }
+
+    #[test]
+    fn two_renditions_become_two_tracks_with_their_samples_where_the_offsets_say() {
+        let video = Init::parse(&fixture("video0/init.mp4")).unwrap();
+        let audio = Init::parse(&fixture("audio-fr/init.mp4")).unwrap();
+        let spec = |init: Init, language: &str, default: bool, group: u16| TrackSpec {
+            inits: vec![init],
+            language: language.into(),
+            name: Some(format!("{language} track")),
+            default,
+            alternate_group: group,
+        };
+        let tracks = vec![spec(video.clone(), "und", true, 0), spec(audio.clone(), "fra", false, 1)];
+        let mut out = Vec::new();
+        let mut muxer = Muxer::new(&mut out, tracks, 2.0).unwrap();
+        let (v, a) = (fixture("video0/seg001.m4s"), fixture("audio-fr/seg001.m4s"));
+        // Shift the video back by its 10 s of media time, the audio by 10 s less its priming.
+        muxer.write_segment(0, 0, -128_000, v.as_slice(), v.len() as u64).unwrap();
+        muxer.write_segment(1, 0, -478_976, a.as_slice(), a.len() as u64).unwrap();
+        assert!((muxer.duration() - 4.0107).abs() < 1e-3, "{}", muxer.duration());
+        let (at, patch) = muxer.duration_patch();
+        drop(muxer);
+        out[at as usize..at as usize + 8].copy_from_slice(&patch);
+
+        let boxes = top_level(&out);
+        let kinds: Vec<String> = boxes.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(kinds, ["ftyp", "moov", "moof", "mdat", "moof", "mdat"]);
+        let moov = Moov::decode_body(&mut &*boxes[1].1).unwrap();
+        assert_eq!(moov.trak.len(), 2);
+        assert_eq!(moov.trak[1].mdia.mdhd.language, "fra");
+        assert_eq!(moov.trak[1].mdia.hdlr.name, "fra track");
+        assert!(moov.trak[0].tkhd.enabled && !moov.trak[1].tkhd.enabled);
+        assert_eq!(moov.trak[1].tkhd.alternate_group, 1);
+        // The audio fragment ends last: 2 x 96,256 samples at 48 kHz.
+        assert_eq!(moov.mvex.as_ref().unwrap().mehd.as_ref().unwrap().fragment_duration, 4011);
+
+        // Each run's data offset points, from its moof, at the bytes its input's offset pointed at.
+        let mut position = boxes[0].1.len() + 8 + boxes[1].1.len() + 8;
+        for (n, input) in [&v, &a].into_iter().enumerate() {
+            let moof_body = boxes[2 + 2 * n].1;
+            let moof = Moof::decode_body(&mut &*moof_body).unwrap();
+            let traf = &moof.traf[0];
+            assert_eq!(traf.tfhd.track_id, n as u32 + 1);
+            assert_eq!(moof.mfhd.sequence_number, n as u32 + 1);
+            let tfdt = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+            assert_eq!(tfdt, if n == 0 { 25_600 } else { 96_256 }, "two seconds in");
+            let first = traf.trun[0].data_offset.unwrap() as usize;
+            let size = traf.trun[0].samples.get(0).unwrap().size.unwrap() as usize;
+            let written = &out[position + first..position + first + size];
+            let input_boxes = top_level(input);
+            let (_, input_moof) = input_boxes.iter().find(|(k, _)| *k == Moof::KIND).unwrap();
+            let source = Moof::decode_body(&mut &**input_moof).unwrap();
+            let input_moof_at = input.len()
+                - input_boxes
+                    .iter()
+                    .skip_while(|(k, _)| *k != Moof::KIND)
+                    .map(|(_, b)| b.len() + 8)
+                    .sum::<usize>();
+            let from = input_moof_at + source.traf[0].trun[0].data_offset.unwrap() as usize;
+            assert_eq!(written, &input[from..from + size], "track {n}: the first sample");
+            position += moof_body.len() + 8 + boxes[3 + 2 * n].1.len() + 8;
+        }
     }
 
     #[test]

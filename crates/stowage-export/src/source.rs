@@ -180,7 +180,10 @@ impl Source {
         match self.crypto.get(rendition).and_then(|c| c.get(entry)).copied().flatten() {
             None => Ok((Box::new(reader), len)),
             Some((n, iv)) => {
-                let key = self.keys[&(rendition, n)];
+                let key = *self.keys.get(&(rendition, n)).ok_or_else(|| Error::Decrypt {
+                    segment: id.clone(),
+                    reason: format!("key-{n}.key was not read from the bundle"),
+                })?;
                 let decryptor = Decryptor::aes128(&key, &iv)
                     .map_err(|e| Error::Decrypt { segment: id.clone(), reason: e.to_string() })?;
                 Ok((
