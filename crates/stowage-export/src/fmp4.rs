@@ -789,7 +789,7 @@ mod tests {
             default,
             alternate_group: group,
         };
-        let tracks = vec![spec(video.clone(), "und", true, 0), spec(audio.clone(), "fra", false, 1)];
+        let tracks = vec![spec(video, "und", true, 0), spec(audio, "fra", false, 1)];
         let mut out = Vec::new();
         let mut muxer = Muxer::new(&mut out, tracks, 2.0).unwrap();
         let (v, a) = (fixture("video0/seg001.m4s"), fixture("audio-fr/seg001.m4s"));
