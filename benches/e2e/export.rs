@@ -216,8 +216,8 @@ fn sitting(format: Format, minutes: usize, rounds: usize, stowage: &Path, scratc
     let tools = [Tool::Stowage, Tool::Ffmpeg, Tool::Cat];
     let mut walls = vec![Vec::new(); 3];
     let mut cpus = vec![Vec::new(); 3];
-    let mut rss = vec![0u64; 3];
-    let mut frames = vec![0u64; 3];
+    let mut rss = [0u64; 3];
+    let mut frames = [0u64; 3];
     for round in 0..rounds {
         // Rotating order, so that no tool always runs first after the page cache was warmed by another.
         for k in 0..3 {
