@@ -266,7 +266,7 @@ fn feed_one(
         }
     };
     rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty()).map_err(|e| pipe_error(e.into()))?;
-    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = io::BufWriter::with_capacity(256 * 1024, file);
     let mut tick = |b: u64, s: u64| tick(b, s);
     match *feed {
         Feed::Ts(r) => write_ts(job, r, true, &mut out, &mut tick)?,

@@ -435,7 +435,7 @@ impl<W: Write> Muxer<W> {
             tracks: states,
             sequence: 0,
             mehd_at: (mehd_at + 12) as u64,
-            buffer: vec![0; 256 * 1024],
+            buffer: vec![0; 1024 * 1024],
         })
     }
 

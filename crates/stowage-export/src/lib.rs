@@ -71,6 +71,8 @@ mod error;
 mod export;
 mod ffmpeg;
 mod fmp4;
+#[cfg(test)]
+mod hostile;
 mod lang;
 mod options;
 mod output;

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// The output's write buffer. Writers hand over media in chunks at least this large, which go straight to
+/// the file without being copied into the buffer; only small pieces (box headers) are gathered.
+const OUTPUT_BUFFER: usize = 256 * 1024;
+
 /// The temporary name of an output: `<name>.part` beside it.
 pub(crate) fn temp_path(output: &Path) -> PathBuf {
     let mut name = output.file_name().unwrap_or_default().to_os_string();
@@ -35,7 +39,7 @@ impl Output {
         Ok(Self {
             path: path.to_path_buf(),
             temp,
-            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            file: Some(BufWriter::with_capacity(OUTPUT_BUFFER, file)),
             committed: false,
         })
     }
