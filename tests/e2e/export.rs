@@ -459,6 +459,11 @@ fn cmaf_renditions_become_the_tracks_of_one_mp4_without_ffmpeg() {
             frame_hashes(&[], &bundle.path.join(&track.rendition).join("index.m3u8"), &format!("0:{kind}"));
         assert_eq!(frame_hashes(&[], &out, &format!("0:{n}")), source, "{}", track.rendition);
     }
+    // Kept encrypted (init sections included), decrypted by the export: the same file.
+    let kept = download("/cmaf-aes/master.m3u8", everything(None).keys(KeyPolicy::KeepEncrypted), &[]);
+    let again = tmp_out(&dir, "kept.mp4");
+    run(&kept.path, &ExportOptions::new(&again).subtitles(Selection::None));
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&out).unwrap());
     // The audio alone, as .m4a.
     let m4a = tmp_out(&dir, "cmaf.m4a");
     let report = run(&bundle.path, &ExportOptions::new(&m4a).audio(Selection::parse("fr")));
