@@ -19,9 +19,10 @@ use crate::storage::{LocalFs, Storage};
 #[derive(Debug, Clone)]
 pub struct AssetCache {
     dir: PathBuf,
-    storage: Arc<dyn Storage>,
     manifest: Manifest,
-    finished: HashMap<SegmentId, Finished>,
+    pub(crate) finished: HashMap<SegmentId, Finished>,
+    /// Kept for reading stored files (see the `stored` module).
+    pub(crate) storage: Arc<dyn Storage>,
 }
 
 /// A media selection option (an audio or subtitles rendition) and whether it is available offline.
@@ -60,7 +61,7 @@ impl AssetCache {
         let (finished, _, _) =
             ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
         ledger::refresh_manifest(&mut manifest, &finished);
-        Ok(Self { dir, storage, manifest, finished })
+        Ok(Self { dir, manifest, finished, storage })
     }
 
     /// The bundle directory.

@@ -20,7 +20,8 @@
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
 //!   or a free-space target, and an admission check.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
-//!   loaded time ranges, the artwork kept with the asset.
+//!   loaded time ranges, the artwork kept with the asset; and reading what is stored (segments, local
+//!   playlists, kept keys) for tools that turn a bundle into something else, such as an exporter.
 //! - [`BundleReader`] (from [`StorageManager::reader`]): read-only access to the files a player is handed,
 //!   for servers and exporters: a path resolves only to a file the manifest and local playlists name (never
 //!   the manifest, journal, lock or source playlists, no `..`), opened without following symbolic links,
@@ -107,6 +108,7 @@ mod manifest;
 mod reader;
 mod storage;
 mod store;
+mod stored;
 mod time;
 
 pub use artwork::{Artwork, ArtworkFile, MAX_ARTWORK_LEN, sniff_image};
@@ -130,3 +132,4 @@ pub use store::{
     Admission, BundleSummary, DamagedBundle, PurgeOptions, PurgeReason, PurgeReport, Removed, StorageManager,
     StoreListing,
 };
+pub use stored::StoredReader;

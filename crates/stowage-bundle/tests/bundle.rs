@@ -416,3 +416,43 @@ fn a_rendition_started_again_keeps_nothing_of_its_old_plan_even_after_reopening(
     let index = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
     assert_eq!(index.matches("#EXTINF:4.000,").count(), 5, "{index}");
 }
+
+#[test]
+fn a_reader_gets_stored_bytes_playlists_and_kept_keys_and_nothing_else() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("asset");
+    let bundle = Bundle::create(&dir, simple_plan("asset", 3).integrity(IntegrityPolicy::Tolerant)).unwrap();
+    let ids = bundle.pending_segments();
+    for id in &ids[..2] {
+        write_segment(&bundle, id, &segment_bytes(id, 7, 5000)).unwrap();
+    }
+    bundle.record_gap(&ids[2], "404").unwrap();
+    bundle.write_key(&rid("video"), 0, &[9u8; 16]).unwrap();
+    bundle.mark_finished().unwrap();
+    drop(bundle);
+
+    let cache = AssetCache::open(&dir).unwrap();
+    let mut reader = cache.open_stored(&ids[1]).unwrap();
+    assert_eq!(reader.len(), 5000);
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes, segment_bytes(&ids[1], 7, 5000));
+    assert_eq!(cache.stored_len(&ids[2]), None);
+    assert!(matches!(cache.open_stored(&ids[2]), Err(Error::NotFound { .. })), "a gap is not stored");
+    let unknown = SegmentId::media(rid("video"), 0, 99);
+    assert!(matches!(cache.open_stored(&unknown), Err(Error::UnknownSegment { .. })));
+    assert!(cache.read_local_playlist(None).unwrap().starts_with("#EXTM3U"));
+    assert!(cache.read_local_playlist(Some(&rid("video"))).unwrap().contains("EXT-X-GAP"));
+    assert!(matches!(cache.read_local_playlist(Some(&rid("nope"))), Err(Error::UnknownRendition { .. })));
+    assert_eq!(cache.read_key(&rid("video"), 0).unwrap(), [9u8; 16]);
+    assert!(matches!(cache.read_key(&rid("video"), 1), Err(Error::NotFound { .. })));
+
+    // A stored file cut short after it was journaled reads as an error, never as a short segment.
+    let path = dir.join("video").join(ids[0].file_name("ts"));
+    let cache = AssetCache::open(&dir).unwrap();
+    let mut reader = cache.open_stored(&ids[0]).unwrap();
+    fs::write(&path, b"short").unwrap();
+    let e = reader.read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+}

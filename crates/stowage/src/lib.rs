@@ -11,6 +11,7 @@
 //! | [`bundle`] | `stowage-bundle` | the offline bundle on disk, the storage manager and the asset cache |
 //! | [`task`] | `stowage-task` | download sessions and tasks: configuration, selection, the engine, events |
 //! | `serve` | `stowage-serve` | a read-only HTTP server of a store with a page that plays it (feature `serve`) |
+//! | [`export`] | `stowage-export` | a bundle to one `.ts`, `.mp4`, `.m4a`, `.mkv`, `.vtt` or `.srt` file |
 //!
 //! The paved path is re-exported at the top: a [`DownloadSession`] makes [`DownloadTask`]s from a playlist
 //! URL and a [`DownloadConfiguration`]; each task reports [`TaskEvent`]s and leaves a bundle that the
@@ -83,11 +84,13 @@
 //! bytes, speed, ETA, loaded duration) or, with `--json`, one JSON line per event; `stowage resume`
 //! continues after Ctrl-C, a crash or a restart; `demo` downloads the built-in sample from an in-process
 //! origin; `list`, `info`, `verify`, `remove`, `purge` and `policy` manage the store; `serve` serves it
-//! read-only on 127.0.0.1 with a page that plays each asset (crate `stowage-serve`). `stowage help
-//! COMMAND` tells the options.
+//! read-only on 127.0.0.1 with a page that plays each asset (crate `stowage-serve`). `stowage export
+//! ASSET OUT.{ts,mp4,m4a,mkv,vtt,srt} [--audio en,fr|all|none] [--subs ...] [--allow-gaps]` writes a stored
+//! asset as one file with a progress bar (see [`export`]). `stowage help COMMAND` tells the options.
 //!
 //! Exit codes: 0 success; 1 failure (the message names the file, URL, segment, line and column, and what to
-//! try); 2 a wrong command line; 130 a download interrupted by Ctrl-C and suspended.
+//! try); 2 a wrong command line; 130 a download interrupted by Ctrl-C and suspended, or an export
+//! interrupted (nothing is left at its output path).
 //!
 //! ## `inspect --json`
 //!
@@ -143,6 +146,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use stowage_bundle as bundle;
+pub use stowage_export as export;
 pub use stowage_fetch as fetch;
 pub use stowage_playlist as playlist;
 /// The read-only server of a store and its page (feature `serve`, on with `cli`).
@@ -178,6 +182,7 @@ enum Inner {
     Fetch(fetch::Error),
     Bundle(bundle::Error),
     Task(task::Error),
+    Export(export::Error),
     Io { path: PathBuf, source: std::io::Error },
 }
 
@@ -212,6 +217,12 @@ impl Error {
     /// configuration that matches nothing in the playlist, a cancelled task.
     pub fn is_task(&self) -> bool {
         matches!(self.inner, Inner::Task(_))
+    }
+
+    /// An export failed: a selection that matches nothing, an incomplete asset, a format that cannot hold
+    /// what was selected, ffmpeg missing or failing, a cancelled export.
+    pub fn is_export(&self) -> bool {
+        matches!(self.inner, Inner::Export(_))
     }
 
     /// A local file could not be read or written.
@@ -296,6 +307,12 @@ impl From<task::Error> for Error {
     }
 }
 
+impl From<export::Error> for Error {
+    fn from(e: export::Error) -> Self {
+        Self { inner: Inner::Export(e) }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
@@ -303,6 +320,7 @@ impl fmt::Display for Error {
             Inner::Fetch(e) => write!(f, "{e}"),
             Inner::Bundle(e) => write!(f, "{e}"),
             Inner::Task(e) => write!(f, "{e}"),
+            Inner::Export(e) => write!(f, "{e}"),
             Inner::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -315,6 +333,7 @@ impl fmt::Debug for Error {
             Inner::Fetch(e) => fmt::Debug::fmt(e, f),
             Inner::Bundle(e) => fmt::Debug::fmt(e, f),
             Inner::Task(e) => fmt::Debug::fmt(e, f),
+            Inner::Export(e) => fmt::Debug::fmt(e, f),
             Inner::Io { path, source } => {
                 f.debug_struct("Io").field("path", path).field("source", source).finish()
             }
@@ -329,6 +348,7 @@ impl std::error::Error for Error {
             Inner::Fetch(e) => Some(e),
             Inner::Bundle(e) => Some(e),
             Inner::Task(e) => Some(e),
+            Inner::Export(e) => Some(e),
             Inner::Io { source, .. } => Some(source),
         }
     }

@@ -2,6 +2,7 @@
 
 mod demo;
 mod download;
+mod export;
 mod inspect;
 mod output;
 mod request;
@@ -50,6 +51,9 @@ enum Command {
     Policy(store::PolicyArgs),
     /// Serve the store over HTTP on 127.0.0.1 (read-only), with a page that lists and plays it.
     Serve(serve::ServeArgs),
+    /// Write a stored asset as one file (.ts, .mp4, .m4a, .mkv, .vtt, .srt), every track tagged with its
+    /// language, name and default flag.
+    Export(export::ExportArgs),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,6 +69,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Purge(args) => store::purge(&cli.store, &args),
         Command::Policy(args) => store::policy(&cli.store, &args),
         Command::Serve(args) => serve::run(&cli.store, &args),
+        Command::Export(args) => export::run(&cli.store, &args),
     }
 }
 
