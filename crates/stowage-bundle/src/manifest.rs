@@ -766,10 +766,7 @@ impl BundlePlan {
 
 /// Checks the asset's name, the renditions' names and uniqueness, and their entries' identities and
 /// durations: what a plan and a manifest read back must both satisfy.
-fn validate_renditions<'a>(
-    asset: &str,
-    renditions: impl Iterator<Item = &'a RenditionPlan>,
-) -> Result<()> {
+fn validate_renditions<'a>(asset: &str, renditions: impl Iterator<Item = &'a RenditionPlan>) -> Result<()> {
     check_local_name(asset)?;
     let invalid = |reason: String| Err(Error::InvalidPlan { reason });
     let mut ids = std::collections::HashSet::new();

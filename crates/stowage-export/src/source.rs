@@ -166,8 +166,10 @@ impl Source {
         Ok(())
     }
 
-    /// Opens a stored entry (the `entry`-th of rendition `rendition`'s plan) for reading, decrypted. Its
-    /// stored length is given too, for progress.
+    /// Opens a stored entry (the `entry`-th of rendition `rendition`'s plan) for reading, decrypted, with
+    /// the length of what it reads. A stored entry that is clear is streamed from the disk; one kept
+    /// encrypted is decrypted whole first, since its clear length (the padding removed) is known only at
+    /// its end and the muxers need it from the start.
     pub(crate) fn open_entry(
         &self,
         rendition: usize,
@@ -175,7 +177,7 @@ impl Source {
     ) -> Result<(Box<dyn Read + Send + '_>, u64)> {
         let plan = &self.rendition(rendition).plan;
         let id = plan.segments[entry].id(&plan.id);
-        let reader = self.cache.open_stored(&id)?;
+        let mut reader = self.cache.open_stored(&id)?;
         let len = reader.len();
         match self.crypto.get(rendition).and_then(|c| c.get(entry)).copied().flatten() {
             None => Ok((Box::new(reader), len)),
@@ -184,17 +186,17 @@ impl Source {
                     segment: id.clone(),
                     reason: format!("key-{n}.key was not read from the bundle"),
                 })?;
-                let decryptor = Decryptor::aes128(&key, &iv)
+                let mut decryptor = Decryptor::aes128(&key, &iv)
                     .map_err(|e| Error::Decrypt { segment: id.clone(), reason: e.to_string() })?;
-                Ok((
-                    Box::new(DecryptingReader {
-                        inner: reader,
-                        decryptor: Some(decryptor),
-                        out: Vec::new(),
-                        at: 0,
-                    }),
-                    len,
-                ))
+                let mut stored = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                reader.read_to_end(&mut stored).map_err(|e| self.read_error(rendition, entry, e))?;
+                let mut clear = Vec::with_capacity(stored.len());
+                decryptor.update(&stored, &mut clear);
+                decryptor
+                    .finish(&mut clear)
+                    .map_err(|e| Error::Decrypt { segment: id.clone(), reason: e.to_string() })?;
+                let clear_len = clear.len() as u64;
+                Ok((Box::new(io::Cursor::new(clear)), clear_len))
             }
         }
     }
@@ -222,39 +224,5 @@ impl Source {
     pub(crate) fn id(&self, rendition: usize, entry: usize) -> SegmentId {
         let plan = &self.rendition(rendition).plan;
         plan.segments[entry].id(&plan.id)
-    }
-}
-
-/// Decrypts AES-128-CBC as it reads; a bad padding at the end is an `InvalidData` error.
-struct DecryptingReader<R> {
-    inner: R,
-    /// `None` once the end is reached and the padding checked.
-    decryptor: Option<Decryptor>,
-    out: Vec<u8>,
-    at: usize,
-}
-
-impl<R: Read> Read for DecryptingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut chunk = [0u8; 64 * 1024];
-        while self.at == self.out.len() {
-            let Some(decryptor) = self.decryptor.as_mut() else { break };
-            self.out.clear();
-            self.at = 0;
-            let n = self.inner.read(&mut chunk)?;
-            if n == 0 {
-                if let Some(decryptor) = self.decryptor.take() {
-                    decryptor
-                        .finish(&mut self.out)
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                }
-            } else {
-                decryptor.update(&chunk[..n], &mut self.out);
-            }
-        }
-        let n = buf.len().min(self.out.len() - self.at);
-        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }

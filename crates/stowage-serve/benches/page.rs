@@ -116,7 +116,8 @@ fn page(c: &mut Criterion) {
     // system time over ten cold pages (the client's reading of the page is in it too).
     let cpu = || {
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
         let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
         // utime and stime, fields 14 and 15 of the line, in clock ticks of 10 ms on Linux.
         (ticks(11) + ticks(12)) as f64 / 100.0

@@ -44,7 +44,7 @@ async fn suspend_stops_fetching_and_resume_completes() {
     let origin = common::origin(OriginConfig::default());
     origin
         .faults()
-        .add(FaultRule::new(Fault::Latency(Duration::from_millis(60))).prefix("/clear/video2/seg"));
+        .add(FaultRule::new(Fault::Latency(Duration::from_millis(150))).prefix("/clear/video2/seg"));
     let store = tempfile::tempdir().unwrap();
     let session = slow_session(store.path());
     let mut all = session.events();
@@ -63,8 +63,11 @@ async fn suspend_stops_fetching_and_resume_completes() {
     common::run(&task).await;
     let path = task.wait().await.unwrap();
     assert_eq!(common::check_bundle(&path), 6);
-    // At most the one segment in flight at the suspend was fetched again.
-    assert!(segment_requests(&origin, "/clear/video2/") <= 7);
+    // At most the jobs under way at the suspend were fetched again: the one on the wire, and the one
+    // whose body had come but was not yet stored (the engine hands out a job more than there are request
+    // slots, so that one segment's sync overlaps the next fetch).
+    let requests = segment_requests(&origin, "/clear/video2/");
+    assert!(requests <= 8, "{requests} segment requests");
     // The session-wide stream saw the task's events, named by asset.
     let first = all.recv().await.unwrap();
     assert_eq!(first.asset, task.asset());

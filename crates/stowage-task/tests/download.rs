@@ -112,17 +112,18 @@ async fn keys_are_fetched_ahead_of_the_segments_that_need_them() {
     assert_eq!(common::check_bundle(&path), 6);
     // The origin logs a request when it answers it. Requests sent side by side reach it in any order
     // (which task the runtime polls first, which connection writes first), so what is checked is the
-    // order of the answers: prefetched, the last key is asked for right after the first key came, with
-    // the first segment, and answered long before that segment's slow answer. Fetched inside the
-    // segments' jobs, it would be asked for only once four segments were answered.
+    // order of the answers: prefetched, the last key is asked for right after the first key came, and
+    // answered before the second pair of slow segments is. Fetched inside the segments' jobs, it would be
+    // asked for only once four segments were answered. (The first pair may take both request slots
+    // before the keys do when the machine is busy, so one pair of answers ahead of it is allowed.)
     let log = origin.log();
     let mut keys: Vec<&str> =
         log.iter().filter(|r| r.path.starts_with("/aes/keys/")).map(|r| r.path.as_str()).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["/aes/keys/k0.key", "/aes/keys/k1.key", "/aes/keys/k2.key"], "each key once");
     let last_key = log.iter().rposition(|r| r.path.starts_with("/aes/keys/")).unwrap();
-    let first_segment = log.iter().position(|r| r.path.ends_with(".ts")).unwrap();
-    assert!(last_key < first_segment, "{:?}", log.iter().map(|r| &r.path).collect::<Vec<_>>());
+    let third_segment = log.iter().enumerate().filter(|(_, r)| r.path.ends_with(".ts")).nth(2).unwrap().0;
+    assert!(last_key < third_segment, "{:?}", log.iter().map(|r| &r.path).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,8 +70,15 @@ fn token(record: &RequestRecord) -> Option<&str> {
 async fn variables_from_the_query_and_the_master_playlist_reach_every_uri_and_a_refresh_renews_them() {
     let origin = origin_with_variables();
     origin.faults().add(FaultRule::new(Fault::Latency(Duration::from_millis(10))).prefix("/cmaf-aes/"));
-    // The old token expires once the playlists and a few segments and keys were fetched with it.
-    origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").after_requests(8));
+    // The old token is refused for the video's initialization section, the last key and the last segments,
+    // whatever order they are asked for in: the playlists and a few segments and keys are fetched with it,
+    // and each kind of file is fetched again with the new one.
+    for path in ["/cmaf-aes/video0/init.mp4", "/cmaf-aes/keys/k2.key"] {
+        origin.faults().add(FaultRule::new(Fault::status(403)).query_contains("token=old").path(path));
+    }
+    origin
+        .faults()
+        .add(FaultRule::new(Fault::status(403)).query_contains("token=old").glob("/cmaf-aes/*/seg004.m4s"));
     let asked: Arc<Mutex<Vec<RefreshRequest>>> = Arc::default();
     let seen = Arc::clone(&asked);
     let fresh = origin.url("/def/master.m3u8?token=new");

@@ -436,7 +436,7 @@ fn ctrl_c_while_a_playlist_is_held_suspends_at_once_and_the_bundle_resumes() {
     let url = origin.url("/aes/master.m3u8");
 
     // A new download whose master playlist comes a byte a second: Ctrl-C ends it at once, and nothing is
-    // promised that was not stored.
+    // promised that was not stored: the download is recorded, and resuming starts it again.
     origin.faults().add(FaultRule::new(Fault::throttle(1)).path("/aes/master.m3u8"));
     let mut child = stowage(store.path())
         .args(["download", &url, "--name", "held", "--connections", "2"])
@@ -448,7 +448,8 @@ fn ctrl_c_while_a_playlist_is_held_suspends_at_once_and_the_bundle_resumes() {
     let (out, _) = interrupt(child);
     assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("suspended") && !err.contains("resume held"), "{err}");
+    assert!(err.contains("suspended before anything was stored") && err.contains("resume held"), "{err}");
+    assert!(!err.contains("finished segments are kept"), "{err}");
 
     // A download stopped in the middle of its segments...
     origin.faults().clear();

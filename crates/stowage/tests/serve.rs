@@ -56,7 +56,9 @@ fn serve_prints_its_url_and_serves_the_store() {
             .unwrap(),
     );
     let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    // The reader is kept until the end, so that the server's standard output stays open.
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(line.starts_with("serving ") && url.starts_with("http://127.0.0.1:"), "{line}");
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();

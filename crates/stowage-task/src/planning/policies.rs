@@ -6,8 +6,8 @@ use stowage_bundle::{AssetInfo, BundlePlan, ContentRequest, DownloadRequest, Man
 use super::Built;
 use crate::Error;
 use crate::config::{
-    Artwork, ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection, Priority,
-    StoragePolicy, VariantQualifier,
+    Artwork, ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection,
+    Priority, StoragePolicy, VariantQualifier,
 };
 
 /// The policies a task runs under, and what a new bundle records with them.

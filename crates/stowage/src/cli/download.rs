@@ -347,20 +347,25 @@ pub(crate) async fn run_tasks(
     bail!("{}", lines.join("\n"))
 }
 
-/// What to say once Ctrl-C suspended the tasks: how to resume those that stored something. A task
-/// stopped before its bundle was made (while its playlists were being fetched) has nothing to resume.
+/// What to say once Ctrl-C suspended the tasks: how to resume them. A task stopped before its playlists
+/// were read has stored nothing but the record of its download, which `resume` starts again.
 fn suspended_hint(session: &DownloadSession, tasks: &[DownloadTask]) -> String {
-    let stored: Vec<String> = session
-        .store()
-        .list()
-        .map(|listing| listing.bundles.into_iter().map(|b| b.asset.id).collect())
-        .unwrap_or_default();
-    let resumable: Vec<&str> =
-        tasks.iter().map(DownloadTask::asset).filter(|a| stored.iter().any(|s| s == a)).collect();
+    let planned = |task: &DownloadTask| {
+        AssetCache::open(task.bundle_path()).is_ok_and(|cache| !cache.manifest().renditions.is_empty())
+    };
     let dir = session.store().dir().display();
-    match resumable[..] {
-        [] => "suspended before anything was stored; run the same download again to start it".to_owned(),
-        [one] => format!(
+    let stored: Vec<&str> = tasks.iter().filter(|t| planned(t)).map(DownloadTask::asset).collect();
+    let recorded: Vec<&str> = tasks.iter().filter(|t| !planned(t)).map(DownloadTask::asset).collect();
+    match (&stored[..], &recorded[..]) {
+        ([], [one]) => format!(
+            "suspended before anything was stored; the download is recorded, and\n  stowage --store {dir} \
+             resume {one}\nstarts it again"
+        ),
+        ([], _) => format!(
+            "suspended before anything was stored; the downloads are recorded, and\n  stowage --store {dir} \
+             resume\nstarts them again"
+        ),
+        ([one], []) => format!(
             "suspended; finished segments are kept. Resume with:\n  stowage --store {dir} resume {one}"
         ),
         _ => format!("suspended; finished segments are kept. Resume with:\n  stowage --store {dir} resume"),
@@ -457,7 +462,13 @@ impl Ui {
                         attempt, cause, delay, retry_after, until, segment, ..
                     } => {
                         let what = format!("the {segment} (attempt {attempt})");
-                        bars.total.set_message(output::line(&waiting(&what, cause, *delay, *retry_after, *until)));
+                        bars.total.set_message(output::line(&waiting(
+                            &what,
+                            cause,
+                            *delay,
+                            *retry_after,
+                            *until,
+                        )));
                     }
                     TaskEvent::RequestRetried { uri, cause, delay, retry_after, until, .. } => {
                         bars.total.set_message(output::line(&waiting(

@@ -47,11 +47,11 @@ pub(crate) fn run(store: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let server = Server::bind_with(args.listen, manager, config).await?;
+        // One write, so that a reader that takes the first line and closes the pipe cannot make the
+        // second fail.
+        let banner = format!("serving {} at {}\npress Ctrl-C to stop\n", dir.display(), server.url());
         let mut out = std::io::stdout().lock();
-        writeln!(out, "serving {} at {}", dir.display(), server.url())
-            .context("writing to standard output")?;
-        writeln!(out, "press Ctrl-C to stop").context("writing to standard output")?;
-        out.flush().context("writing to standard output")?;
+        out.write_all(banner.as_bytes()).and_then(|()| out.flush()).context("writing to standard output")?;
         drop(out);
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         server.shutdown().await;

@@ -203,7 +203,33 @@ async fn prepare_listening(
             _ = shutdown.changed() => return Err(Interrupted::Ended(Ending::Closed)),
         }
     };
-    prepared.map_err(|e| Interrupted::Ended(Ending::Failed(Arc::new(e))))
+    match prepared {
+        Ok(prepared) => Ok(prepared),
+        Err(e) => {
+            if matches!(source, Source::New(_)) {
+                forget_empty_record(session, &task.asset).await;
+            }
+            Err(Interrupted::Ended(Ending::Failed(Arc::new(e))))
+        }
+    }
+}
+
+/// Removes the record a new download made of itself when it was created, once its preparation failed
+/// before anything was planned (a playlist that does not exist, say): a download that stored nothing and
+/// cannot start leaves nothing behind, and nothing to resume. A record with renditions planned is kept,
+/// and so is one that a restored task finds (a download queued earlier stays queued).
+async fn forget_empty_record(session: &SessionInner, asset: &str) {
+    let store = session.store.clone();
+    let asset = asset.to_owned();
+    // A record that cannot be read or locked is left as it is: that is the safe side.
+    let _ = tokio::task::spawn_blocking(move || {
+        let bundle = store.open_bundle(&asset)?;
+        if bundle.manifest().renditions.is_empty() {
+            bundle.delete()?;
+        }
+        Ok::<(), stowage_bundle::Error>(())
+    })
+    .await;
 }
 
 /// Ends a task cancelled before its engine ran, removing its bundle if asked, else recording that it was

@@ -21,8 +21,7 @@ use crate::error::ChangedRendition;
 use crate::events::TaskEvent;
 use crate::planning::{
     Built, Job, Wanted, add_selected, bundle_plan, configuration_of, merge_inits, playlist_changes,
-    rebind_to_master,
-    task_policies, wanted_for_media_playlist, wanted_from_manifest,
+    rebind_to_master, task_policies, wanted_for_media_playlist, wanted_from_manifest,
 };
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::TaskShared;
