@@ -37,20 +37,48 @@
 //!
 //! # Quick start
 //!
-//! ```no_run
+//! ```
 //! use std::ops::ControlFlow;
 //! use stowage_export::{ExportOptions, Selection, export};
 //!
-//! let options = ExportOptions::new("movie.mp4")
-//!     .audio(Selection::parse("en,fr"))
-//!     .subtitles(Selection::All);
-//! let report = export("downloads/my-asset", &options, |p| {
+//! # // A bundle to export: the repository's fMP4 test asset (English and French audio and subtitles),
+//! # // downloaded from an origin on 127.0.0.1 into a temporary store.
+//! # use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig};
+//! # use stowage_task::config::MediaSelection;
+//! # let files = stowage_origin::Files::new();
+//! # files.load_dir("/hls", stowage_testkit::assets().join("cmaf")).expect("the test asset");
+//! # let origin = stowage_origin::Origin::start(files, stowage_origin::OriginConfig::default()).expect("an origin");
+//! # let dir = tempfile::tempdir().expect("a temporary folder");
+//! # let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+//! # let bundle = runtime.block_on(async {
+//! #     let session = DownloadSession::new(SessionConfig::new(dir.path().join("store"))).expect("a session");
+//! #     let content = ContentConfiguration::new()
+//! #         .media_selection(MediaSelection::audio_all())
+//! #         .media_selection(MediaSelection::subtitles_all());
+//! #     let task = session.download_task(&origin.url("/hls/master.m3u8"), DownloadConfiguration::new(content))
+//! #         .expect("a task");
+//! #     task.resume();
+//! #     let wait = tokio::time::timeout(std::time::Duration::from_secs(60), task.wait());
+//! #     wait.await.expect("the download ends within a minute").expect("the download")
+//! # });
+//! # let movie = dir.path().join("movie.mp4");
+//! # let subtitles = dir.path().join("movie.fr.vtt");
+//! // `bundle` is a stored asset's folder (`StorageManager::bundle_path`, or what a finished download
+//! // task returns). The video and both audio languages into one MP4, with a progress callback:
+//! let options = ExportOptions::new(&movie).audio(Selection::parse("en,fr")).subtitles(Selection::None);
+//! let report = export(&bundle, &options, |p| {
 //!     eprint!("\r{} of {} bytes", p.bytes_done, p.bytes_total);
 //!     ControlFlow::Continue(())
 //! })?;
 //! for track in &report.tracks {
 //!     println!("{:?} {} {:?}", track.kind, track.language_code, track.name);
 //! }
+//! assert_eq!(report.tracks.len(), 3);
+//!
+//! // The French subtitles as one WebVTT file, cue times on the presentation timeline.
+//! let options = ExportOptions::new(&subtitles).subtitles(Selection::parse("fr"));
+//! export(&bundle, &options, |_| ControlFlow::Continue(()))?;
+//! assert!(std::fs::read_to_string(&subtitles).expect("the file").starts_with("WEBVTT"));
 //! # Ok::<(), stowage_export::Error>(())
 //! ```
 //!

@@ -56,12 +56,13 @@ pub enum Error {
         what: String,
         /// Which job failed, why, and after how many attempts.
         failure: JobFailure,
-        /// The segment (or key, or initialization section) of the job, when the driver knows it.
-        segment: Option<SegmentRef>,
+        /// The segment (or key, or initialization section) of the job, when the driver knows it (boxed, so
+        /// that every `Result` of this crate stays small).
+        segment: Option<Box<SegmentRef>>,
         /// The error of the job's last attempt, typed ([`Error::Fetch`] for an HTTP failure,
         /// [`Error::Bundle`] for a full disk, ...), when there was one.
         #[source]
-        cause: Option<Box<Error>>,
+        cause: Option<Box<Self>>,
     },
     /// The master playlist offers no variant that can be downloaded.
     #[error("the master playlist offers no downloadable variant")]

@@ -66,9 +66,9 @@ impl<'a> Runner<'a> {
     /// attempt as the cause.
     pub(super) async fn fail(&mut self, failure: JobFailure) -> Ending {
         let segment = read(&self.ctx.bound).jobs[failure.job.0 as usize].segment();
-        let cause = self.causes.remove(&failure.job).map(Box::new);
+        let cause = self.causes.remove(&failure.job);
         let what = segment.to_string();
-        self.fail_with(Error::JobFailed { what, failure, segment: Some(segment), cause }).await
+        self.fail_with(Error::JobFailed { what, failure, segment: Some(Box::new(segment)), cause }).await
     }
 
     /// The task fails with `error`; what is stored stays, with its playlists.

@@ -50,25 +50,29 @@ pub(super) fn join_error(what: impl Into<String>, e: tokio::task::JoinError) -> 
 #[derive(Debug)]
 pub(super) struct Failed {
     pub(super) failure: Failure,
-    pub(super) cause: Option<Error>,
+    /// Boxed, so that the driver's results stay small.
+    pub(super) cause: Option<Box<Error>>,
 }
 
 impl Failed {
     /// A fetch of `uri` (a key's when `key`) failed.
     pub(super) fn fetch(uri: &str, e: stowage_fetch::Error, key: bool) -> Self {
-        Self { failure: classify(&e, key), cause: Some(fetch_error(uri, e)) }
+        Self { failure: classify(&e, key), cause: Some(Box::new(fetch_error(uri, e))) }
     }
 
     /// The bytes could not be stored (a full disk, say): retrying cannot help.
     pub(super) fn store(path: &Path, e: stowage_bundle::Error) -> Self {
-        Self { failure: Failure::fatal(format!("cannot store: {e}")), cause: Some(bundle_error(path, e)) }
+        Self {
+            failure: Failure::fatal(format!("cannot store: {e}")),
+            cause: Some(Box::new(bundle_error(path, e))),
+        }
     }
 
     /// The bytes of `uri` could not be decrypted.
     pub(super) fn decrypt(uri: &str, e: DecryptError) -> Self {
         Self {
             failure: Failure::fatal(format!("cannot decrypt: {e}")),
-            cause: Some(Error::Decrypt { uri: uri.to_owned(), source: e }),
+            cause: Some(Box::new(Error::Decrypt { uri: uri.to_owned(), source: e })),
         }
     }
 
@@ -76,7 +80,7 @@ impl Failed {
     pub(super) fn crashed(what: String, message: String) -> Self {
         Self {
             failure: Failure::fatal(format!("{what} stopped unexpectedly: {message}")),
-            cause: Some(Error::Crashed { what, message }),
+            cause: Some(Box::new(Error::Crashed { what, message })),
         }
     }
 }

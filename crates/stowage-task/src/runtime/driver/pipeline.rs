@@ -37,7 +37,7 @@ pub(super) struct Report {
     pub(super) job: JobId,
     pub(super) attempt: u32,
     pub(super) outcome: Outcome,
-    pub(super) cause: Option<Error>,
+    pub(super) cause: Option<Box<Error>>,
 }
 
 impl Report {
@@ -217,7 +217,7 @@ async fn fetch_and_store(
             }
             None => classify(&e, false),
         };
-        Failed { failure, cause: Some(fetch_error(&spec.uri, e)) }
+        Failed { failure, cause: Some(Box::new(fetch_error(&spec.uri, e))) }
     };
     let hearer = Hearer::Job(job, ctx.retries.clone(), Arc::clone(&ctx.counters));
     let _listening = ctx.session.listen(&spec.uri, hearer);

@@ -46,7 +46,7 @@ pub(super) struct Runner<'a> {
     /// What a cancel does with the bundle, as the latest cancel order said.
     pub(super) cancel_mode: CancelMode,
     /// The typed error of each job's latest failed attempt, for the task's error if the job gives up.
-    pub(super) causes: HashMap<JobId, Error>,
+    pub(super) causes: HashMap<JobId, Box<Error>>,
     /// Which renditions (in the engine's order) were reported complete.
     pub(super) completed: Vec<bool>,
 }
