@@ -35,7 +35,7 @@ use crate::planning::{bundle_plan, new_bundle_policies, renewal};
 /// with [`restore`](Self::restore).
 ///
 /// A download with English audio and subtitles, its events read until their stream ends (after the
-/// task's last event, here [`TaskEvent::Finished`]):
+/// task's last event, here [`TaskEvent::Finished`](crate::TaskEvent::Finished)):
 ///
 /// ```
 /// use stowage_task::config::MediaSelection;
