@@ -95,6 +95,12 @@ pub enum Fault {
     ContentLengthDelta(i64),
     /// Answer a range request with `200` and the full body, as servers without range support do.
     IgnoreRange,
+    /// Send the body without a length: no `Content-Length`, no chunked encoding, the end of the body told
+    /// only by the connection closing, as HTTP/1.0 servers and some proxies answer (RFC 9112, 6.3). The
+    /// answer is an `HTTP/1.0` one on an HTTP/1 connection. Together with [`Fault::CutAfter`], the client
+    /// sees a body that ends early with nothing to tell it was cut. HTTP/2 always frames its bodies, so
+    /// there the answer only goes without `Content-Length`.
+    CloseDelimited,
     /// Read the request and never answer it, as when packets to the server are lost: the request is held
     /// until the rule's [`window`](FaultRule::window) ends, then its connection is closed without a
     /// response (what a client eventually sees of a connection that died in an outage). Without a window
@@ -504,6 +510,7 @@ pub(crate) struct Effects {
     pub(crate) throttle: Option<u64>,
     pub(crate) length_delta: i64,
     pub(crate) ignore_range: bool,
+    pub(crate) close_delimited: bool,
     /// Hold the request unanswered until this stream time (`Some(None)`: for good).
     pub(crate) black_hole: Option<Option<Duration>>,
     /// A short description of each fault that fired, for the request log.
@@ -539,6 +546,7 @@ impl Effects {
             }
             Fault::ContentLengthDelta(delta) => self.length_delta = *delta,
             Fault::IgnoreRange => self.ignore_range = true,
+            Fault::CloseDelimited => self.close_delimited = true,
             Fault::BlackHole => {
                 // Of several black holes, the request is held until the last one closes.
                 self.black_hole = Some(match (self.black_hole, window_end) {
@@ -565,6 +573,7 @@ fn describe(fault: &Fault) -> String {
         Fault::Throttle { bytes_per_second } => format!("throttle {bytes_per_second}B/s"),
         Fault::ContentLengthDelta(d) => format!("content-length {d:+}"),
         Fault::IgnoreRange => "ignore range".to_owned(),
+        Fault::CloseDelimited => "close-delimited".to_owned(),
         Fault::BlackHole => "black hole".to_owned(),
         Fault::Refuse => "refuse connections".to_owned(),
     }

@@ -5,8 +5,9 @@
 //! HTTP/2 by ALPN with a certificate authority made at start. It answers range requests, `If-Range`,
 //! `HEAD`, and sends `ETag`, `Last-Modified` and `Content-Length`; it can misbehave on purpose, per path or
 //! globally, while running: latency, error statuses with or without `Retry-After`, URLs that expire,
-//! connections cut after an exact number of body bytes, slow drips, lying `Content-Length`, ranges
-//! ignored, redirects and loops, and all of these on a fraction of requests chosen by a seeded generator.
+//! connections cut after an exact number of body bytes, slow drips, lying `Content-Length`, bodies with no
+//! length that end when the connection closes, ranges ignored, redirects and loops, and all of these on a
+//! fraction of requests chosen by a seeded generator.
 //! Every request is logged with its connection, so tests can assert what a client did, not only what it
 //! got. The [`hls`] module encrypts clear HLS renditions (AES-128, key rotation, explicit or
 //! sequence-number IVs) so that an asset can be served encrypted.

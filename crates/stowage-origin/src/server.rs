@@ -382,7 +382,12 @@ async fn handle(
     };
     let log_index = shared.log.push(record);
 
-    let declared = (body.len() as i64 + effects.length_delta).max(0) as u64;
+    // A body without a length declares nothing that could disagree with it.
+    let declared = if effects.close_delimited {
+        body.len() as u64
+    } else {
+        (body.len() as i64 + effects.length_delta).max(0) as u64
+    };
     let body = if method == Method::HEAD { Bytes::new() } else { body };
     let plan = BodyPlan::new(body, declared, &effects, version, method == Method::HEAD);
     let mut response = Response::new(FaultBody::new(
@@ -398,7 +403,15 @@ async fn handle(
     for (name, value) in headers {
         response_headers.insert(name, value);
     }
-    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
+    if effects.close_delimited {
+        // Without a length, hyper frames an HTTP/1.0 answer by closing the connection after the body
+        // (and an HTTP/1.1 one with chunks, which is not what is asked for).
+        if version != Version::HTTP_2 {
+            *response.version_mut() = Version::HTTP_10;
+        }
+    } else {
+        response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(declared));
+    }
     Ok(response)
 }
 

@@ -60,6 +60,29 @@ fn content_length_longer_and_shorter_than_the_body() {
 }
 
 #[test]
+fn close_delimited_bodies_end_with_the_connection_whole_or_cut() {
+    let (origin, body) = origin();
+    let rule = origin.faults().add(FaultRule::new(Fault::CloseDelimited).path("/seg.ts"));
+    let whole = get_to_close(origin.addr(), "/seg.ts", "");
+    assert_eq!((whole.status, whole.content_length(), whole.header("transfer-encoding")), (200, None, None));
+    assert!(whole.closed);
+    assert_eq!(whole.body, body);
+
+    // Cut: the connection closes after the bytes, and nothing on the wire tells the body was longer.
+    origin.faults().add(FaultRule::new(Fault::CutAfter(70_001)).path("/seg.ts"));
+    let cut = get_to_close(origin.addr(), "/seg.ts", "");
+    assert_eq!((cut.status, cut.content_length(), cut.header("transfer-encoding")), (200, None, None));
+    assert_eq!(cut.body, body[..70_001]);
+    let log = origin.log();
+    assert_eq!(log[1].faults, vec!["close-delimited", "cut after 70001"]);
+
+    // Other paths keep their length.
+    origin.faults().remove(rule);
+    let framed = get(origin.addr(), "/k/key0.key", "");
+    assert_eq!(framed.content_length(), Some(16));
+}
+
+#[test]
 fn statuses_retry_after_and_first_n_then_success() {
     let (origin, body) = origin();
     origin.faults().add(FaultRule::new(Fault::service_unavailable(Some(2))).path("/seg.ts").first(2));
