@@ -98,6 +98,9 @@ fn keys_of_every_method_and_several_formats() {
     assert!(r.segments[2].keys.is_empty());
     assert_eq!(location(&media_error("#EXT-X-KEY:METHOD=AES-128\n")), (3, 12));
     assert_eq!(location(&media_error("#EXT-X-KEY:METHOD=NONE,URI=\"x\"\n")), (3, 12));
+    // An IV longer than an AES block is refused, not replaced by the implicit one.
+    let long_iv = "#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0x0000000000000000000000000000000000000001\n";
+    assert_eq!(location(&media_error(long_iv)), (3, 12));
 }
 
 #[test]

@@ -80,6 +80,19 @@ pub enum TaskEvent {
         /// When the next try is due, by the system clock.
         until: SystemTime,
     },
+    /// A playlist deviated from the grammar in ways that only concern how it is written (a byte order
+    /// mark, stray whitespace, a decimal target duration, an #EXTINF without its comma), read anyway.
+    /// Deviations that touch the media (a segment, a key, an initialization section, a byte range or the
+    /// numbering) are never tolerated: they fail the task naming the line. Sent each time the playlist is
+    /// read, so a listener showing them to people shows each one once.
+    PlaylistTolerated {
+        /// The playlist (after redirects).
+        uri: String,
+        /// The first deviation of each kind, with its line and column.
+        warnings: Vec<stowage_playlist::Warning>,
+        /// How many more deviations of these kinds there were.
+        more: usize,
+    },
     /// Under the tolerant integrity policy, a segment could not be had and is recorded as a gap.
     SegmentMissing {
         /// The segment: its rendition, identity and URI.

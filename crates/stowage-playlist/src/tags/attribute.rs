@@ -127,8 +127,12 @@ pub enum KeyMethod {
     Other,
 }
 
-/// A key other than NONE needs a URI; NONE takes no other attribute.
+/// A key other than NONE needs a URI; NONE takes no other attribute; an IV is at most 128 bits (a longer
+/// one cannot be an AES block, and ignoring it would decrypt with another IV than the one written).
 fn check_key<'a>(key: &Key<'a>, _: &mut Ctx<'a, '_>, column: usize) -> Result<(), Fail> {
+    if key.iv_bytes().is_some_and(|iv| iv.len() > 16) {
+        return Err(Fail::Tag { column, expected: "an IV of at most 128 bits" });
+    }
     let none = key.method_text() == Some("NONE");
     if !none && key.uri().is_none() {
         return Err(Fail::Tag { column, expected: "the required attribute URI (METHOD is not NONE)" });

@@ -10,6 +10,7 @@ use stowage_bundle::{ByteRange, MediaFormat, PlannedSegment, RenditionKind, Rend
 use stowage_fetch::keys::{KeyPlan, plan_key};
 use stowage_playlist::{KeyMethod, MediaPlaylist, MediaTag, ParserOptions};
 
+use super::tolerance::{Tolerated, judge};
 use super::{Crypto, Job, Wanted};
 use crate::Error;
 use crate::config::KeyPolicy;
@@ -21,10 +22,12 @@ pub(crate) struct Built {
     pub(crate) jobs: Vec<Job>,
     /// Keys to store in the bundle when keeping ciphertext: (index of the `EXT-X-KEY` tag, key URI).
     pub(crate) keys: Vec<(u32, String)>,
+    /// The cosmetic deviations the lenient parse tolerated, for the task to tell.
+    pub(crate) tolerated: Tolerated,
 }
 
 /// How the driver reads a playlist fetched from `url`: leniently (playlists from the wild that players
-/// accept), with the URL's query for `EXT-X-DEFINE:QUERYPARAM` and `imports` (a master playlist's
+/// accept; what the leniency touches is then judged by [`judge`]), with the URL's query for `EXT-X-DEFINE:QUERYPARAM` and `imports` (a master playlist's
 /// variables) for `EXT-X-DEFINE:IMPORT`.
 pub(crate) fn parser_options(url: &str, imports: &[(String, String)]) -> ParserOptions {
     let mut options = ParserOptions::lenient();
@@ -53,8 +56,17 @@ pub(crate) fn build_rendition(
     };
     let parsed = MediaPlaylist::parse_with(text, &parser_options(final_url, &wanted.imports))
         .map_err(playlist_error)?;
+    let tolerated = judge(final_url, parsed.warnings)?;
     let playlist = parsed.playlist;
     let resolved = playlist.resolve(Some(final_url)).map_err(playlist_error)?;
+    if resolved.segments.is_empty() {
+        // Nothing to download is not a complete download: an asset of no media is an origin's mistake.
+        return Err(Error::Playlist {
+            uri: final_url.to_owned(),
+            message: "the media playlist lists no segment".to_owned(),
+            source: None,
+        });
+    }
     let keep = key_policy == KeyPolicy::KeepEncrypted;
 
     // The bundle numbers key files by the source playlist's EXT-X-KEY tags with a URI, in written order.
@@ -226,7 +238,7 @@ pub(crate) fn build_rendition(
     if let Some(v) = &wanted.master_uri {
         plan = plan.master_uri(v.clone());
     }
-    Ok(Built { plan, jobs, keys })
+    Ok(Built { plan, jobs, keys, tolerated })
 }
 
 fn secs(seconds: f64) -> Duration {

@@ -1,7 +1,7 @@
 //! `stowage download` and `stowage resume`: run download tasks with live progress bars, or JSON lines of
 //! their events; Ctrl-C suspends cleanly and says how to resume.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -406,6 +406,9 @@ struct TaskBars {
     renditions: Vec<ProgressBar>,
     labels: Vec<String>,
     started: Instant,
+    /// The tolerated deviations of playlists already shown: a playlist read again (a refresh) tells them
+    /// again, and they are shown once.
+    told: HashSet<String>,
 }
 
 fn bar_style(template: &str) -> ProgressStyle {
@@ -427,7 +430,13 @@ impl Ui {
             total.set_message("starting");
             map.insert(
                 task.asset().to_owned(),
-                TaskBars { total, renditions: Vec::new(), labels: Vec::new(), started: Instant::now() },
+                TaskBars {
+                    total,
+                    renditions: Vec::new(),
+                    labels: Vec::new(),
+                    started: Instant::now(),
+                    told: HashSet::new(),
+                },
             );
         }
         Self::Bars { multi, tasks: map }
@@ -478,6 +487,12 @@ impl Ui {
                             *retry_after,
                             *until,
                         )));
+                    }
+                    TaskEvent::PlaylistTolerated { uri, warnings, more } => {
+                        let line = tolerated_line(uri, warnings, *more);
+                        if bars.told.insert(line.clone()) {
+                            bars.total.println(output::line(&line));
+                        }
                     }
                     TaskEvent::SegmentMissing { segment, failure } => {
                         bars.total.println(output::line(&format!(
@@ -725,6 +740,15 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "retry_after": retry_after.map(|d| d.as_secs_f64()),
             "until": format_utc(*until),
         }),
+        TaskEvent::PlaylistTolerated { uri, warnings, more } => json!({
+            "event": "playlist_tolerated",
+            "uri": uri,
+            "warnings": warnings
+                .iter()
+                .map(|w| json!({"line": w.line, "column": w.column, "what": w.kind.to_string()}))
+                .collect::<Vec<_>>(),
+            "more": more,
+        }),
         TaskEvent::SegmentMissing { segment, failure } => json!({
             "event": "segment_missing",
             "segment": segment_json(segment),
@@ -771,6 +795,13 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
         TaskEvent::Suspended { path } => json!({"event": "suspended", "path": path}),
         _ => json!({"event": "other"}),
     }
+}
+
+/// What a lenient read of the playlist at `uri` tolerated, in one line for people.
+fn tolerated_line(uri: &str, warnings: &[stowage_playlist::Warning], more: usize) -> String {
+    let listed: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    let more = if more > 0 { format!(" (and {more} more like these)") } else { String::new() };
+    format!("note: {uri} read leniently: {}{more}", listed.join("; "))
 }
 
 /// A segment an event names, as a JSON object: its rendition, identity and URI.

@@ -11,8 +11,9 @@ use stowage_playlist::{MasterPlaylist, PlaylistKind, detect};
 use super::auth::Auth;
 use super::errors::{fetch_error, join_error};
 use crate::Error;
+use crate::TaskEvent;
 use crate::config::KeyPolicy;
-use crate::planning::{Built, Wanted, build_rendition, parser_options};
+use crate::planning::{Built, Tolerated, Wanted, build_rendition, judge, parser_options};
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
 
@@ -46,13 +47,31 @@ pub(super) async fn fetch_text(
 pub(super) struct Master<'t> {
     pub(super) playlist: MasterPlaylist<'t>,
     pub(super) variables: Vec<(String, String)>,
+    /// The cosmetic deviations the lenient parse tolerated, for the task to tell.
+    pub(super) tolerated: Tolerated,
 }
 
-/// Reads a master playlist fetched from `uri` (its query gives the values of `QUERYPARAM` variables).
+/// Reads a master playlist fetched from `uri` (its query gives the values of `QUERYPARAM` variables). A
+/// deviation that touches a variant or rendition is an error naming its line.
 pub(super) fn parse_master<'t>(text: &'t str, uri: &str) -> Result<Master<'t>, Error> {
     let parsed = MasterPlaylist::parse_with(text, &parser_options(uri, &[]))
         .map_err(|e| Error::Playlist { uri: uri.to_owned(), message: e.to_string(), source: Some(e) })?;
-    Ok(Master { playlist: parsed.playlist, variables: parsed.variables })
+    let tolerated = judge(uri, parsed.warnings)?;
+    Ok(Master { playlist: parsed.playlist, variables: parsed.variables, tolerated })
+}
+
+/// Tells the task's listeners what a lenient parse of the playlist at `uri` tolerated, if anything.
+pub(super) fn tell_tolerated(session: &SessionInner, task: &TaskShared, uri: &str, tolerated: &Tolerated) {
+    if !tolerated.warnings.is_empty() {
+        task.emit(
+            session,
+            TaskEvent::PlaylistTolerated {
+                uri: uri.to_owned(),
+                warnings: tolerated.warnings.clone(),
+                more: tolerated.more,
+            },
+        );
+    }
 }
 
 /// Fetches and reads every wanted media playlist, concurrently.
@@ -76,7 +95,9 @@ pub(super) async fn build_all(
                     source: None,
                 });
             }
-            build_rendition(&w, first + i, &text, &final_url, key_policy).map(|b| (i, b))
+            let built = build_rendition(&w, first + i, &text, &final_url, key_policy)?;
+            tell_tolerated(&session, &task, &final_url, &built.tolerated);
+            Ok((i, built))
         });
     }
     let mut built: Vec<Option<Built>> = (0..wanted.len()).map(|_| None).collect();

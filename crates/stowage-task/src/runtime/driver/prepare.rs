@@ -13,7 +13,7 @@ use super::bundle_io::{blocking, record_source_gaps};
 use super::errors::bundle_error;
 use super::kept_keys::store_kept_keys;
 use super::lifecycle::Source;
-use super::playlists::{Master, build_all, fetch_text, parse_master};
+use super::playlists::{Master, build_all, fetch_text, parse_master, tell_tolerated};
 use super::refresh::refresh_playlist_url;
 use crate::Error;
 use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
@@ -62,6 +62,9 @@ pub(super) async fn prepare(
         (Source::Restore, None) => None,
     };
     let parsed = if master { Some(parse_master(&text, &final_url)?) } else { None };
+    if let Some(parsed) = &parsed {
+        tell_tolerated(session, task, &final_url, &parsed.tolerated);
+    }
     let mut wanted = renditions_of_bundle(manifest.as_ref(), parsed.as_ref(), &final_url, master)?;
     let Some(policies) = task_policies(config.as_ref(), manifest.as_ref()) else {
         let gone = stowage_bundle::Error::NoSuchBundle {
