@@ -380,6 +380,19 @@ fn required_message(name: &str) -> &'static str {
 }
 
 /// Splits `#NAME:value` into the name (without `#`) and the value.
+/// Leniently, a tag without a value (`#EXT-X-ENDLIST`, `#EXT-X-DISCONTINUITY`) followed by spaces or tabs
+/// is that tag, with a warning: kept as an unknown tag instead, it would silently stop meaning what it
+/// says (an ended playlist read as live, a discontinuity lost). Tags with a value trim their value.
+pub(crate) fn trim_valueless_tag<'a>(ctx: &mut Ctx<'a, '_>, text: &'a str) -> &'a str {
+    let ends_in_space = matches!(text.as_bytes().last(), Some(b' ' | b'\t'));
+    if !ctx.opts.whitespace || !ends_in_space || !text.starts_with("#EXT") || text.contains(':') {
+        return text;
+    }
+    let trimmed = text.trim_end_matches([' ', '\t']);
+    ctx.warn(trimmed.len() + 1, WarningKind::Whitespace);
+    trimmed
+}
+
 pub(crate) fn split_tag(line: &str) -> (&str, Option<&str>) {
     let body = &line[1..];
     match memchr::memchr(b':', body.as_bytes()) {

@@ -458,3 +458,23 @@ fn lenient_demoted_range_and_extinf_keep_their_order() {
         assert_eq!(second.playlist, first.playlist, "{written}");
     }
 }
+
+#[test]
+fn lenient_valueless_tags_followed_by_spaces_keep_their_meaning() {
+    // Kept as unknown tags, these would read an ended playlist as live and lose a discontinuity.
+    let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2 \n#EXTINF:2,\na.ts\n#EXT-X-DISCONTINUITY\t\n#EXTINF:2,\nb.ts\n\
+                #EXT-X-ENDLIST \n";
+    let parsed = MediaPlaylist::parse_with(text, &ParserOptions::lenient()).unwrap();
+    let p = &parsed.playlist;
+    assert!(p.is_ended());
+    assert!(p.resolve(None).unwrap().segments[1].discontinuity);
+    let spaces: Vec<usize> =
+        parsed.warnings.iter().filter(|w| w.kind == WarningKind::Whitespace).map(|w| w.line).collect();
+    assert_eq!(spaces, [2, 5, 8]);
+    assert!(MediaPlaylist::parse(text).is_err());
+
+    let master = "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS  \n#EXT-X-STREAM-INF:BANDWIDTH=1\nv.m3u8\n";
+    let parsed = MasterPlaylist::parse_with(master, &ParserOptions::lenient()).unwrap();
+    assert!(parsed.playlist.has_independent_segments());
+    assert_eq!(parsed.warnings.len(), 1);
+}

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use super::model::MasterPlaylist;
 use crate::error::{Error, PlaylistKind, WarningKind};
 use crate::options::ParserOptions;
-use crate::reader::{Ctx, Lines, Parsed, header_start, is_header, shorten, split_tag};
+use crate::reader::{Ctx, Lines, Parsed, header_start, is_header, shorten, split_tag, trim_valueless_tag};
 use crate::tags::MasterTag;
 use crate::tags::attribute::Variant;
 use crate::tags::table::is_media_tag;
@@ -122,6 +122,7 @@ impl<'a, 'o> MasterReader<'a, 'o> {
             self.playlist.tags.push(MasterTag::Comment(Cow::Borrowed(text)));
             return Ok(());
         }
+        let text = trim_valueless_tag(&mut self.ctx, text);
         self.tag(text)
     }
 

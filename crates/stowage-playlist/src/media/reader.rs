@@ -7,7 +7,9 @@ use std::borrow::Cow;
 use super::model::{MediaPlaylist, Segment, pack_duration};
 use crate::error::{Error, LimitKind, PlaylistKind, WarningKind};
 use crate::options::ParserOptions;
-use crate::reader::{Ctx, Fail, Lines, Parsed, header_start, is_header, shorten, split_tag};
+use crate::reader::{
+    Ctx, Fail, Lines, Parsed, header_start, is_header, shorten, split_tag, trim_valueless_tag,
+};
 use crate::tags::MediaTag;
 use crate::tags::table::is_master_tag;
 use crate::value::{ByteRange, Decimal};
@@ -203,6 +205,7 @@ impl<'a, 'o> MediaReader<'a, 'o> {
             return self.byte_range(text, rest);
         }
         self.ctx.count_tag()?;
+        let text = trim_valueless_tag(&mut self.ctx, text);
         let tag =
             if b.starts_with(b"#EXT") { self.tag(text)? } else { MediaTag::Comment(Cow::Borrowed(text)) };
         self.push_tag(tag)
