@@ -1,7 +1,10 @@
 #![no_main]
 //! Media playlists: strict and lenient parses never panic; the resolved view never panics; a URI rewrite
 //! never panics and offers every segment with the identity (media sequence, discontinuity sequence,
-//! byte range) the resolved view gives it.
+//! byte range) the resolved view gives it; no line carrying a URI is dropped without a warning.
+
+#[path = "uri_lines.rs"]
+mod uri_lines;
 
 use libfuzzer_sys::fuzz_target;
 use stowage_playlist::{MediaPlaylist, ParserOptions, Rewrite, UriRole};
@@ -14,8 +17,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = parsed.playlist.to_string();
 
         let mut offered = Vec::new();
+        let mut uris = 0;
         let mut copy = parsed.playlist.clone();
         let rewritten = copy.rewrite_uris(|u| {
+            uris += 1;
             if u.role == UriRole::Segment {
                 offered.push((u.index, u.discontinuity_sequence, u.media_sequence, u.absolute_byte_range));
             }
@@ -25,11 +30,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(rewritten.is_ok(), "keeping every URI failed: {rewritten:?}");
         assert_eq!(copy, parsed.playlist, "keeping every URI changed the playlist");
         assert_eq!(offered.len(), parsed.playlist.segments().len());
+        uri_lines::assert_no_uri_dropped_silently(data, uris, &parsed.warnings);
         if let Ok(resolved) = resolved {
             let expected: Vec<_> = resolved
                 .segments
                 .iter()
-                .map(|s| (Some(s.index), Some(s.discontinuity_sequence), Some(s.media_sequence), s.byte_range))
+                .map(|s| {
+                    (Some(s.index), Some(s.discontinuity_sequence), Some(s.media_sequence), s.byte_range)
+                })
                 .collect();
             assert_eq!(offered, expected, "the rewrite and the resolved view number segments differently");
         }

@@ -2,7 +2,7 @@
 //! (`stowage_testkit::peer_corpus` says where). Every file must parse leniently without panicking (or
 //! fail with a typed error listed below with its reason), round-trip (parse → write → parse gives an
 //! equal playlist), and for the videojs cases the fields both models share must match videojs's expected
-//! parse.
+//! parse. No line carrying a URI may be dropped without a warning (the check the fuzz targets make too).
 //!
 //! When the corpus is missing the test is skipped with the reason printed, unless `STOWAGE_REQUIRE_CORPUS`
 //! is set (as CI sets it), in which case it fails.
@@ -10,7 +10,12 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use stowage_playlist::{KeyMethod, MasterPlaylist, MediaPlaylist, MediaType, ParserOptions, Playlist};
+use stowage_playlist::{
+    KeyMethod, MasterPlaylist, MediaPlaylist, MediaType, ParserOptions, Playlist, Rewrite,
+};
+
+#[path = "../../../fuzz/fuzz_targets/uri_lines.rs"]
+mod uri_lines;
 
 /// Inputs that no parse accepts, even leniently, and why that is right.
 const EXPECTED_ERRORS: &[(&str, &str)] = &[];
@@ -251,7 +256,7 @@ fn peer_corpus() {
         let outcome = std::panic::catch_unwind(|| {
             let strict = Playlist::parse(&input[..]).is_ok();
             let parsed = Playlist::parse_with(&input[..], &lenient);
-            (strict, parsed.map(|p| (p.playlist.into_owned(), p.warnings.len())))
+            (strict, parsed.map(|p| (p.playlist.into_owned(), p.warnings)))
         });
         let Ok((strict, parsed)) = outcome else {
             failures.push(format!("{rel}: panicked"));
@@ -272,7 +277,25 @@ fn peer_corpus() {
             }
         };
         row.lenient_ok += 1;
-        row.warnings += warnings;
+        row.warnings += warnings.len();
+        let mut uris = 0;
+        let mut copy = playlist.clone();
+        let _ = match &mut copy {
+            Playlist::Media(m) => m.rewrite_uris(|_| {
+                uris += 1;
+                Rewrite::Keep
+            }),
+            Playlist::Master(m) => m.rewrite_uris(|_| {
+                uris += 1;
+                Rewrite::Keep
+            }),
+        };
+        let check =
+            std::panic::catch_unwind(|| uri_lines::assert_no_uri_dropped_silently(&input, uris, &warnings));
+        if let Err(panic) = check {
+            let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+            failures.push(format!("{rel}: {message}"));
+        }
         let written = playlist.to_string();
         match Playlist::parse_with(&written, &lenient) {
             Ok(again) if again.playlist == playlist => {}
