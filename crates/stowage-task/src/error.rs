@@ -108,6 +108,28 @@ pub enum Error {
         #[source]
         source: Option<stowage_playlist::Error>,
     },
+    /// The media playlist is still being written (live, or an EVENT playlist without EXT-X-ENDLIST):
+    /// downloading it now would save an asset cut wherever the playlist was when read, so it is refused.
+    #[error(
+        "the playlist {uri} is {} (no EXT-X-ENDLIST): live capture is not supported for it; download it \
+         once it has ended",
+        if *.event { "an EVENT playlist still being written" } else { "live" }
+    )]
+    LiveNotSupported {
+        /// The media playlist (after redirects).
+        uri: String,
+        /// Whether it says `EXT-X-PLAYLIST-TYPE:EVENT` (it grows, and will end); else it is live.
+        event: bool,
+    },
+    /// A segment or initialization section's body is not what its playlist says it is: empty, a web page
+    /// (a captive portal's, say), cut short, or another container. Retried like a transient fault first.
+    #[error("{uri} is not what its playlist says: {reason}")]
+    UnexpectedBody {
+        /// The segment's (or initialization section's) URI.
+        uri: String,
+        /// What was expected and what came instead.
+        reason: String,
+    },
     /// A segment or key could not be decrypted (a wrong key, a truncated segment).
     #[error("cannot decrypt {uri}: {source}")]
     Decrypt {
@@ -268,7 +290,11 @@ impl Error {
     /// the segment (or key) that could not be had.
     pub fn uri(&self) -> Option<&str> {
         match self {
-            Self::Fetch { uri, .. } | Self::Playlist { uri, .. } | Self::Decrypt { uri, .. } => Some(uri),
+            Self::Fetch { uri, .. }
+            | Self::Playlist { uri, .. }
+            | Self::LiveNotSupported { uri, .. }
+            | Self::UnexpectedBody { uri, .. }
+            | Self::Decrypt { uri, .. } => Some(uri),
             Self::ClientConfig { source } => source.uri(),
             Self::UnsupportedEncryption { uri, .. } => uri.as_deref(),
             Self::RefreshHookPanicked { refused_uri, .. } => Some(refused_uri),

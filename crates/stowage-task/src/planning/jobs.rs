@@ -6,6 +6,7 @@ use std::time::Duration;
 use stowage_bundle::{ByteRange, SegmentId};
 
 use super::Wanted;
+use super::content::Content;
 use crate::engine::{JobId, JobSpec, Plan, RenditionSpec};
 use crate::events::SegmentRef;
 
@@ -40,6 +41,8 @@ pub(crate) struct Job {
     pub(crate) key: bool,
     /// Marked `EXT-X-GAP` in the source playlist: there is nothing to fetch, and the bundle records a gap.
     pub(crate) source_gap: bool,
+    /// What the stored bytes are expected to be, from what the playlist says of the entry.
+    pub(crate) content: Content,
 }
 
 impl Job {
@@ -103,6 +106,8 @@ pub(crate) fn key_jobs(jobs: &[Job], needed: impl Fn(usize) -> bool) -> Vec<Job>
                     init: false,
                     key: true,
                     source_gap: false,
+                    // A key is loaded, not stored: nothing is checked of it here.
+                    content: Content::Ciphertext,
                 });
             }
         }

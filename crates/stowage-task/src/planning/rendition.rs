@@ -10,6 +10,8 @@ use stowage_bundle::{ByteRange, MediaFormat, PlannedSegment, RenditionKind, Rend
 use stowage_fetch::keys::{KeyPlan, plan_key};
 use stowage_playlist::{KeyMethod, MediaPlaylist, MediaTag, ParserOptions};
 
+use super::content::Content;
+use super::live::refuse_unfinished;
 use super::tolerance::{Tolerated, judge};
 use super::{Crypto, Job, Wanted};
 use crate::Error;
@@ -41,6 +43,26 @@ pub(crate) fn parser_options(url: &str, imports: &[(String, String)]) -> ParserO
     options
 }
 
+/// Refuses the media playlist fetched from `uri` when it lists more than `max` segments, before it is
+/// read: reading it would cost memory in proportion. Segments are counted as the parser counts them
+/// before it reserves room for them, by their URI lines (lines that are neither tags nor blank).
+pub(crate) fn check_segment_count(text: &str, uri: &str, max: usize) -> Result<(), Error> {
+    let is_uri_line = |line: &str| !matches!(line.as_bytes().first(), None | Some(b'#' | b'\r'));
+    let count = text.split('\n').filter(|l| is_uri_line(l)).count();
+    if count <= max {
+        return Ok(());
+    }
+    let limit = stowage_playlist::Error::Limit { limit: stowage_playlist::LimitKind::Segments, max, line: 0 };
+    Err(Error::Playlist {
+        uri: uri.to_owned(),
+        message: format!(
+            "it lists {count} segments, more than the limit of {max} for one playlist \
+             (SessionConfig::max_playlist_segments)"
+        ),
+        source: Some(limit),
+    })
+}
+
 /// Reads a media playlist fetched from `final_url` and builds its rendition plan and jobs.
 pub(crate) fn build_rendition(
     wanted: &Wanted,
@@ -58,6 +80,7 @@ pub(crate) fn build_rendition(
         .map_err(playlist_error)?;
     let tolerated = judge(final_url, parsed.warnings)?;
     let playlist = parsed.playlist;
+    refuse_unfinished(&playlist, final_url)?;
     let resolved = playlist.resolve(Some(final_url)).map_err(playlist_error)?;
     if resolved.segments.is_empty() {
         // Nothing to download is not a complete download: an asset of no media is an origin's mistake.
@@ -127,6 +150,8 @@ pub(crate) fn build_rendition(
                 }
             }
         };
+        // Whole-segment AES-128 kept as fetched hides the container; sample encryption leaves it visible.
+        let ciphertext = crypto == Crypto::AsIs && key.is_some_and(|k| k.method == KeyMethod::Aes128);
         if let Some(map) = &seg.map {
             let ptr: *const stowage_playlist::Map<'_> = map.map;
             if last_map != Some(ptr) {
@@ -158,6 +183,7 @@ pub(crate) fn build_rendition(
                     init: true,
                     key: false,
                     source_gap: false,
+                    content: if ciphertext { Content::Ciphertext } else { Content::of_init(&map.uri) },
                 });
                 segments.push(entry);
             }
@@ -191,6 +217,11 @@ pub(crate) fn build_rendition(
             init: false,
             key: false,
             source_gap: seg.gap,
+            content: if ciphertext {
+                Content::Ciphertext
+            } else {
+                Content::of_segment(&seg.uri, seg.map.as_ref().map(|m| m.uri.as_ref()), wanted.kind)
+            },
         });
         segments.push(entry);
     }

@@ -44,6 +44,11 @@ pub struct SessionConfig {
     pub retry: RetryPolicy,
     /// How large a media segment may be, from its duration and its variant's `BANDWIDTH`.
     pub segment_size_limit: SegmentSizeLimit,
+    /// Most segments one media playlist may list; a playlist with more fails before it is read, with
+    /// both numbers. Default 100,000: a day of one-second segments, a week of six-second ones, several
+    /// times the longest video-on-demand asset seen, while a plan of that many entries stays within
+    /// tens of megabytes of memory and manifest.
+    pub max_playlist_segments: usize,
     /// Headers sent with every request (a token, say).
     pub headers: Vec<(String, String)>,
     /// Cookies sent with every request.
@@ -84,6 +89,7 @@ impl fmt::Debug for SessionConfig {
             .field("http", &self.http)
             .field("retry", &self.retry)
             .field("segment_size_limit", &self.segment_size_limit)
+            .field("max_playlist_segments", &self.max_playlist_segments)
             .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("cookies", &self.cookies.iter().map(|(n, _)| n).collect::<Vec<_>>())
             .field("refresh", &self.refresh.is_some())
@@ -110,6 +116,7 @@ impl SessionConfig {
             http: ClientConfig::default(),
             retry: RetryPolicy::default(),
             segment_size_limit: SegmentSizeLimit::default(),
+            max_playlist_segments: 100_000,
             headers: Vec::new(),
             cookies: Vec::new(),
             refresh: None,
@@ -217,6 +224,13 @@ impl SessionConfig {
     #[must_use]
     pub fn segment_size_limit(mut self, limit: SegmentSizeLimit) -> Self {
         self.segment_size_limit = limit;
+        self
+    }
+
+    /// Sets the most segments one media playlist may list.
+    #[must_use]
+    pub fn max_playlist_segments(mut self, max: usize) -> Self {
+        self.max_playlist_segments = max;
         self
     }
 

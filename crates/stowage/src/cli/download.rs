@@ -32,6 +32,10 @@ pub(crate) struct RunArgs {
     /// Connections at once, in total (default 32; 16 per host).
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
+    /// Most segments one media playlist may list (default 100000); a playlist with more is refused
+    /// before it is read.
+    #[arg(long, value_name = "N")]
+    max_segments: Option<usize>,
     /// When a rendition's media playlist changed since its download began, drop what was stored of it and
     /// download it anew (without this, the download stops and says what changed).
     #[arg(long)]
@@ -147,6 +151,9 @@ pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result
             bail!("--connections must be at least 1");
         }
         config = config.max_connections(n).max_connections_per_host(n);
+    }
+    if let Some(n) = run.max_segments {
+        config = config.max_playlist_segments(n);
     }
     Ok(config.http(run.request.client_config()?))
 }

@@ -76,6 +76,15 @@ impl Failed {
         }
     }
 
+    /// The body of `uri` is not what its playlist says it is (an empty answer, a web page, a body cut
+    /// short): most likely a passing fault of the origin or of the network in between, so retried.
+    pub(super) fn unexpected_body(uri: &str, reason: String) -> Self {
+        Self {
+            failure: Failure::Retryable { retry_after: None, detail: format!("unexpected body: {reason}") },
+            cause: Some(Box::new(Error::UnexpectedBody { uri: uri.to_owned(), reason })),
+        }
+    }
+
     /// The internal task doing `what` panicked.
     pub(super) fn crashed(what: String, message: String) -> Self {
         Self {

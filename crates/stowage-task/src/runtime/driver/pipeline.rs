@@ -231,7 +231,7 @@ async fn fetch_and_store(
         }
         Ok::<_, Failed>(chunk)
     };
-    let writer = Writer { bundle: ctx.bundle.clone(), uri: spec.uri.clone(), key };
+    let writer = Writer { bundle: ctx.bundle.clone(), uri: spec.uri.clone(), key, content: spec.content };
     if spec.init {
         // Initialization sections are small and may be stored under several identities: read whole.
         let mut data = Vec::new();

@@ -13,7 +13,9 @@ use super::errors::{fetch_error, join_error};
 use crate::Error;
 use crate::TaskEvent;
 use crate::config::KeyPolicy;
-use crate::planning::{Built, Tolerated, Wanted, build_rendition, judge, parser_options};
+use crate::planning::{
+    Built, Tolerated, Wanted, build_rendition, check_segment_count, judge, parser_options,
+};
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
 
@@ -95,6 +97,7 @@ pub(super) async fn build_all(
                     source: None,
                 });
             }
+            check_segment_count(&text, &final_url, session.config.max_playlist_segments)?;
             let built = build_rendition(&w, first + i, &text, &final_url, key_policy)?;
             tell_tolerated(&session, &task, &final_url, &built.tolerated);
             Ok((i, built))

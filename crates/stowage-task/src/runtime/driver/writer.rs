@@ -7,6 +7,7 @@ use stowage_fetch::decrypt::{Decryptor, decrypt};
 use tokio::sync::mpsc;
 
 use super::errors::Failed;
+use crate::planning::{Content, Sniffer};
 
 /// A message from a fetch to its writer thread.
 pub(super) enum Piece {
@@ -16,11 +17,13 @@ pub(super) enum Piece {
     End,
 }
 
-/// What a writer thread needs: the bundle, the URI of the bytes (for errors), and their key and IV.
+/// What a writer thread needs: the bundle, the URI of the bytes (for errors), their key and IV, and what
+/// they are expected to be once decrypted (checked before they are stored).
 pub(super) struct Writer {
     pub(super) bundle: Bundle,
     pub(super) uri: String,
     pub(super) key: Option<([u8; 16], [u8; 16])>,
+    pub(super) content: Content,
 }
 
 impl Writer {
@@ -35,6 +38,9 @@ impl Writer {
             }
             None => data,
         };
+        let mut sniffer = Sniffer::new(self.content);
+        sniffer.feed(bytes);
+        sniffer.finish().map_err(|reason| Failed::unexpected_body(&self.uri, reason))?;
         let mut stored = 0;
         for id in ids {
             if self.bundle.is_finished(id) {
@@ -65,11 +71,13 @@ impl Writer {
             Some((key, iv)) => Decryptor::aes128(&key, &iv).map_err(|e| Failed::decrypt(&self.uri, e))?,
             None => Decryptor::keep_ciphertext(),
         };
+        let mut sniffer = Sniffer::new(self.content);
         let mut out = Vec::with_capacity(64 * 1024);
         loop {
             match rx.blocking_recv() {
                 Some(Piece::Chunk(chunk)) => {
                     decryptor.update(&chunk, &mut out);
+                    sniffer.feed(&out);
                     writer.write(&out).map_err(|e| self.failed(e))?;
                     out.clear();
                 }
@@ -78,6 +86,10 @@ impl Writer {
             }
         }
         decryptor.finish(&mut out).map_err(|e| Failed::decrypt(&self.uri, e))?;
+        sniffer.feed(&out);
+        // A body that is not what the playlist says is never stored: the writer, dropped unfinished,
+        // removes what it wrote.
+        sniffer.finish().map_err(|reason| Failed::unexpected_body(&self.uri, reason))?;
         writer.write(&out).map_err(|e| self.failed(e))?;
         Ok(Some(writer.finish().map_err(|e| self.failed(e))?.length))
     }
