@@ -9,7 +9,9 @@
 //! - [`Bundle`]: create a bundle from a [`BundlePlan`] or open one to resume; stream segments in with
 //!   [`SegmentWriter`] (temporary file, length check, checksum, sync, rename, journal record: a record
 //!   never points at partial data, and one whose file did not survive is found on opening); record gaps;
-//!   report progress and loaded time ranges; write local playlists; [`verify`](Bundle::verify) and repair;
+//!   report progress and loaded time ranges; write local playlists, at state boundaries and, while a
+//!   download runs, as they grow ([`Bundle::write_growing_playlists`], paced by [`GrowthThrottle`]);
+//!   [`verify`](Bundle::verify) and repair;
 //!   add renditions later. One writer at a time, through a lock file. [`Durability`] chooses what a power
 //!   loss may cost: by default one sync per segment, the folder and journal syncs being done in the
 //!   background for many segments at once (a power loss may cost the last few segments again, at most 32
@@ -100,6 +102,7 @@ mod batch;
 mod bundle;
 mod cache;
 mod error;
+mod growing;
 mod id;
 mod journal;
 mod ledger;
@@ -118,6 +121,7 @@ pub use bundle::{
 };
 pub use cache::{AssetCache, MediaSelectionOption};
 pub use error::{Error, Result};
+pub use growing::GrowthThrottle;
 pub use id::{ByteRange, MAX_RENDITION_ID_LEN, RenditionId, SegmentId, SegmentKind};
 pub use journal::{JOURNAL_HEADER, JournalContents, JournalRecord, MAX_RECORD_LEN, parse_journal};
 pub use ledger::SegmentProblem;

@@ -11,8 +11,13 @@
 //!   reports, I-frame playlists, session keys, session data by URI, content steering) are removed, and so
 //!   are the live-only `EXT-X-SERVER-CONTROL`, `EXT-X-PART-INF` and `EXT-X-SKIP`.
 //! - A planned segment that is not stored is marked `EXT-X-GAP`; a partly downloaded bundle lists segments
-//!   up to the last stored one, says `EXT-X-PLAYLIST-TYPE:EVENT` instead of `VOD`, and has no
-//!   `EXT-X-ENDLIST`; a finished one ends with `EXT-X-ENDLIST`.
+//!   up to the last stored one, says `EXT-X-PLAYLIST-TYPE:EVENT` instead of `VOD`, starts at the beginning
+//!   (`EXT-X-START:TIME-OFFSET=0` unless the source says where), and has no `EXT-X-ENDLIST`; a finished one
+//!   ends with `EXT-X-ENDLIST`.
+//! - While a download writes the bundle, its playlists grow ([`Listing::Growing`]): each lists the longest
+//!   prefix of its rendition whose entries are settled (stored, or recorded as gaps), so that a player
+//!   following it as an EVENT playlist only ever sees segments appended, never one that turns from a gap
+//!   into media.
 //! - Every other line is kept as it is, in order: date ranges, discontinuities, program date-times, and
 //!   tags this crate does not know.
 //! - Variables (`EXT-X-DEFINE`) are substituted where they are used and their definitions removed, so that
@@ -24,7 +29,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use stowage_playlist::{
-    MasterPlaylist, MasterTag, MediaPlaylist, MediaTag, ParserOptions, PlaylistType, Rewrite, UriRole,
+    AttributeList, MasterPlaylist, MasterTag, MediaPlaylist, MediaTag, ParserOptions, PlaylistType, Rewrite,
+    Start, UriRole,
 };
 
 use crate::error::{Error, IoContext, Result};
@@ -36,13 +42,49 @@ use crate::storage::Storage;
 /// Source playlists larger than this are refused (the playlist crate's own limit is of the same order).
 const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
 
+/// How much of each rendition a local media playlist lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// Every entry, ending with `EXT-X-ENDLIST`: the bundle is finished.
+    Final,
+    /// Up to the last playable entry, those missing before it marked `EXT-X-GAP`: what a bundle that
+    /// nothing writes holds.
+    AtRest,
+    /// The longest prefix of settled entries (stored, or recorded as gaps): a playlist that grows while a
+    /// download writes the bundle, by appending only.
+    Growing,
+}
+
+/// What is known of a planned entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryState {
+    Stored,
+    /// Recorded as a gap: it will not be stored.
+    Gap,
+    Pending,
+}
+
 /// Writes every rendition's `index.m3u8` and the `master.m3u8`; nothing while no rendition is planned.
+/// The listing is [`Listing::Final`] for a finished bundle whatever `listing` says.
 pub(crate) fn write_all(
     storage: &dyn Storage,
     dir: &Path,
     manifest: &Manifest,
     finished: &HashMap<SegmentId, Finished>,
+    listing: Listing,
 ) -> Result<()> {
+    let listing = if manifest.finished { Listing::Final } else { listing };
+    let write = |path: &Path, bytes: &[u8]| ledger::write_atomic(storage, path, bytes);
+    let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+    let state = |id: &SegmentId| {
+        if finished.contains_key(id) {
+            EntryState::Stored
+        } else if gaps.contains(id) {
+            EntryState::Gap
+        } else {
+            EntryState::Pending
+        }
+    };
     if manifest.renditions.is_empty() {
         return Ok(());
     }
@@ -62,18 +104,31 @@ pub(crate) fn write_all(
         let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
         let text = read_text(storage, &source)?;
         let options = parser_options(Some(&r.plan.url), &imports);
-        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, manifest.finished, &|id| {
-            finished.contains_key(id)
-        })
-        .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
-        ledger::write_atomic(storage, &dir.join(r.plan.id.as_str()).join(INDEX_FILE), local.as_bytes())?;
+        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, listing, &state)
+            .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
+        write(&dir.join(r.plan.id.as_str()).join(INDEX_FILE), local.as_bytes())?;
     }
     let master = match &master_text {
         Some(text) => rewrite_master(text, &master_options, manifest)
             .map_err(|reason| Error::Playlist { path: master_source.clone(), reason })?,
         None => generate_master(manifest),
     };
-    ledger::write_atomic(storage, &dir.join(MASTER_FILE), master.as_bytes())
+    write(&dir.join(MASTER_FILE), master.as_bytes())
+}
+
+/// How many media entries of `plan` a [`Listing::Growing`] playlist lists: the longest prefix whose
+/// entries, and the initialization sections they need, are settled.
+pub(crate) fn growing_prefix(plan: &RenditionPlan, state: &dyn Fn(&SegmentId) -> EntryState) -> usize {
+    let (mut listed, mut init_settled) = (0, true);
+    for s in &plan.segments {
+        let settled = state(&s.id(&plan.id)) != EntryState::Pending;
+        match s.kind {
+            SegmentKind::Init => init_settled = settled,
+            SegmentKind::Media if init_settled && settled => listed += 1,
+            SegmentKind::Media => break,
+        }
+    }
+    listed
 }
 
 /// How a source playlist read from `url` is parsed: leniently, as the downloader read it, with the URL's
@@ -102,7 +157,8 @@ pub(crate) fn local_name(plan: &RenditionPlan, id: &SegmentId) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Rewrites a source media playlist for the bundle. `is_stored` says whether a planned entry is finished.
+/// Rewrites a source media playlist for the bundle, listing as `listing` says. `state` says what is known
+/// of a planned entry.
 ///
 /// The plan's entries correspond, in order, to the playlist's `EXT-X-MAP` tags (initialization entries) and
 /// media segments (media entries); a playlist that does not match its plan is an error.
@@ -111,9 +167,11 @@ pub(crate) fn rewrite_media(
     options: &ParserOptions,
     plan: &RenditionPlan,
     key_policy: KeyPolicy,
-    finished: bool,
-    is_stored: &dyn Fn(&SegmentId) -> bool,
+    listing: Listing,
+    state: &dyn Fn(&SegmentId) -> EntryState,
 ) -> std::result::Result<String, String> {
+    let is_stored = |id: &SegmentId| state(id) == EntryState::Stored;
+    let finished = listing == Listing::Final;
     let inits: Vec<&PlannedSegment> = plan.segments.iter().filter(|s| s.kind == SegmentKind::Init).collect();
     let medias: Vec<&PlannedSegment> =
         plan.segments.iter().filter(|s| s.kind == SegmentKind::Media).collect();
@@ -127,8 +185,12 @@ pub(crate) fn rewrite_media(
             SegmentKind::Media => playable.push(init_ok && is_stored(&id)),
         }
     }
-    // A partly downloaded playlist ends at its last playable segment.
-    let listed = if finished { medias.len() } else { playable.iter().rposition(|&p| p).map_or(0, |i| i + 1) };
+    let listed = match listing {
+        Listing::Final => medias.len(),
+        // A partly downloaded playlist ends at its last playable segment.
+        Listing::AtRest => playable.iter().rposition(|&p| p).map_or(0, |i| i + 1),
+        Listing::Growing => growing_prefix(plan, state),
+    };
 
     let parsed = MediaPlaylist::parse_with(source, options).map_err(|e| e.to_string())?;
     let mut playlist = parsed.playlist;
@@ -227,10 +289,21 @@ pub(crate) fn rewrite_media(
     *local.header_mut() = playlist.header().iter().filter(not_map).cloned().collect();
     if !finished {
         // A playlist that still grows is an EVENT playlist, whatever the source said.
+        let mut typed = false;
         for tag in local.header_mut() {
-            if matches!(tag, MediaTag::PlaylistType(PlaylistType::Vod)) {
-                *tag = MediaTag::PlaylistType(PlaylistType::Event);
+            if let MediaTag::PlaylistType(kind) = tag {
+                *kind = PlaylistType::Event;
+                typed = true;
             }
+        }
+        if !typed {
+            local.header_mut().push(MediaTag::PlaylistType(PlaylistType::Event));
+        }
+        // A player joins a playlist without an end near its end, as it would a live stream; an asset
+        // being stored plays from its beginning, unless its source says where.
+        if !local.header().iter().any(|t| matches!(t, MediaTag::Start(_))) {
+            let attributes = AttributeList::parse("TIME-OFFSET=0").map_err(|e| e.to_string())?;
+            local.header_mut().push(MediaTag::Start(Start::from_attributes(attributes)));
         }
     }
     for (i, segment) in playlist.segments().iter().enumerate().take(listed) {
@@ -469,11 +542,15 @@ mod tests {
                 "",
                 segments,
             );
-            let local =
-                rewrite_media(&source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| {
-                    true
-                })
-                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
+            let local = rewrite_media(
+                &source,
+                &ParserOptions::lenient(),
+                &plan,
+                KeyPolicy::Decrypted,
+                Listing::Final,
+                &|_| EntryState::Stored,
+            )
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
             let kept: Vec<&str> = local
                 .lines()
                 .filter(|l| l.starts_with('#') && !l.starts_with("#EXT-X-MAP:") && *l != "#EXT-X-ENDLIST")
@@ -502,9 +579,15 @@ mod tests {
                 .unwrap();
         let planned: Vec<u64> = plan.segments.iter().map(|s| s.media_sequence).collect();
         assert_eq!(planned, [105, 106], "the plan numbers skipped segments in");
-        let local =
-            rewrite_media(source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
-                .unwrap();
+        let local = rewrite_media(
+            source,
+            &ParserOptions::lenient(),
+            &plan,
+            KeyPolicy::Decrypted,
+            Listing::Final,
+            &|_| EntryState::Stored,
+        )
+        .unwrap();
         assert!(!local.contains("EXT-X-SKIP") && !local.contains("SERVER-CONTROL"), "{local}");
         let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
         let resolved = parsed.resolve(None).unwrap();
@@ -542,9 +625,15 @@ mod tests {
                     continue;
                 }
             };
-            let local =
-                rewrite_media(&text, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let local = rewrite_media(
+                &text,
+                &ParserOptions::lenient(),
+                &plan,
+                KeyPolicy::Decrypted,
+                Listing::Final,
+                &|_| EntryState::Stored,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let parsed = MediaPlaylist::parse_with(local.as_str(), &ParserOptions::lenient())
                 .unwrap_or_else(|e| panic!("{}: {e}\n{local}", path.display()))
                 .playlist;

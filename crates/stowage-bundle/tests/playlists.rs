@@ -291,3 +291,102 @@ fn variables_are_read_with_their_values_and_the_local_copies_read_alone() {
     assert_points_at_files(&dir.join("video"), &local_media);
     assert!(MediaPlaylist::parse(local_media.as_str()).unwrap().is_ended());
 }
+
+/// The media segment URIs a local playlist lists, and whether each is marked `EXT-X-GAP`.
+fn listed(text: &str) -> Vec<(String, bool)> {
+    let playlist = MediaPlaylist::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (0..playlist.segments().len())
+        .map(|i| {
+            let gap = playlist.segment_tags(i).iter().any(|t| matches!(t, MediaTag::Gap));
+            (playlist.segments()[i].uri().to_owned(), gap)
+        })
+        .collect()
+}
+
+/// A download stores segments out of order; after each, the growing playlists list exactly the prefix of
+/// settled entries (stored, or a recorded gap marked `EXT-X-GAP`), only ever by appending to what they
+/// listed before, as EVENT playlists that start at the beginning, without an end until the bundle is
+/// finished; a call with nothing new writes nothing.
+#[test]
+fn growing_playlists_list_the_settled_prefix_and_only_append() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let plan = BundlePlan::new(AssetInfo::new("a"))
+        .rendition(fmp4_rendition("video", 8).primary(true))
+        .rendition(ts_rendition("audio", RenditionKind::Audio, 8, 0, 4.0).language("en"));
+    let bundle = Bundle::create(&dir, plan).unwrap();
+    // The master exists before any segment, for a player started early.
+    let master = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    assert_eq!(MasterPlaylist::parse(master.as_str()).unwrap().variants().count(), 1);
+
+    let ids = bundle.pending_segments();
+    // An order a concurrent download might take: the init section late, later segments before earlier.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in (1..order.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let gap = ids.iter().position(|id| id.rendition.as_str() == "audio" && id.media_sequence == 5).unwrap();
+
+    let mut before: Vec<String> = vec![String::new(); 2];
+    let mut grew = 0;
+    for (step, &i) in order.iter().enumerate() {
+        if i == gap {
+            bundle.record_gap(&ids[i], "the origin answered 404").unwrap();
+        } else {
+            write_segment(&bundle, &ids[i], &segment_bytes(&ids[i], 4, 500)).unwrap();
+        }
+        let wrote = bundle.write_growing_playlists().unwrap();
+        for (r, name) in ["video", "audio"].into_iter().enumerate() {
+            let text = fs::read_to_string(dir.join(name).join("index.m3u8")).unwrap();
+            let entries = listed(&text);
+            // What the test expects: the prefix of the plan's media entries that are settled, an fMP4
+            // entry only with its initialization section stored.
+            let plan_ids: Vec<_> = ids.iter().filter(|id| id.rendition.as_str() == name).collect();
+            let init_ok = plan_ids.iter().filter(|id| id.is_init()).all(|id| bundle.is_finished(id));
+            let settled = |id: &&&stowage_bundle::SegmentId| {
+                bundle.is_finished(id) || bundle.gaps().iter().any(|g| &g.segment == **id)
+            };
+            let expected = if init_ok {
+                plan_ids.iter().filter(|id| !id.is_init()).take_while(settled).count()
+            } else {
+                0
+            };
+            assert_eq!(entries.len(), expected, "step {step}, {name}:\n{text}");
+            for (uri, is_gap) in &entries {
+                let id = plan_ids
+                    .iter()
+                    .find(|id| id.file_name(if name == "video" { "m4s" } else { "ts" }) == *uri);
+                let id = id.unwrap_or_else(|| panic!("{uri} is not planned"));
+                assert_eq!(*is_gap, !bundle.is_finished(id), "step {step}: {uri}");
+                if !is_gap {
+                    assert!(dir.join(name).join(uri).is_file(), "{uri}");
+                }
+            }
+            assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "{text}");
+            assert!(text.contains("#EXT-X-START:TIME-OFFSET=0\n"), "{text}");
+            assert!(!text.contains("#EXT-X-ENDLIST"), "{text}");
+            assert!(!MediaPlaylist::parse(text.as_str()).unwrap().is_ended());
+            // Appended to, never changed: what a player read before is the start of what it reads now.
+            assert!(text.starts_with(&before[r]), "step {step}, {name}: was\n{}\nnow\n{text}", before[r]);
+            before[r] = text;
+        }
+        grew += usize::from(wrote);
+        if !wrote {
+            // Nothing new was settled at the front: the files were left alone.
+            assert!(!bundle.write_growing_playlists().unwrap());
+        }
+    }
+    assert!(grew > 2 && grew < order.len(), "{grew} rewrites for {} entries", order.len());
+    assert_eq!(listed(&before[0]).len(), 8);
+    assert_eq!(listed(&before[1]).iter().filter(|(_, gap)| *gap).count(), 1);
+    bundle.mark_finished().unwrap();
+    for name in ["video", "audio"] {
+        let text = fs::read_to_string(dir.join(name).join("index.m3u8")).unwrap();
+        assert!(MediaPlaylist::parse(text.as_str()).unwrap().is_ended(), "{text}");
+        assert_eq!(listed(&text).len(), 8);
+    }
+}

@@ -128,6 +128,7 @@ impl Bundle {
                 &bundle.inner.dir,
                 &state.manifest,
                 &state.finished,
+                crate::local::Listing::AtRest,
             )?;
         }
         Ok(bundle)
@@ -222,6 +223,7 @@ impl Bundle {
             journal_len,
             journal_epoch: 0,
             summaries: Vec::new(),
+            growing_listed: Vec::new(),
         };
         let mut state = state;
         state.rebuild_summaries();

@@ -6,6 +6,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::id::SegmentId;
 use crate::journal::JournalRecord;
 use crate::ledger::{self, KEYS_DIR, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
+use crate::local::{EntryState, Listing};
 use crate::manifest::{
     BundlePlan, Manifest, ManifestChanges, ManifestRendition, RenditionPlan, RenditionState, StoragePolicy,
 };
@@ -37,7 +38,7 @@ impl Bundle {
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;
-        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished)
+        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)
     }
 
     /// Starts a rendition again from a new plan, for a source media playlist that changed since the bundle
@@ -109,7 +110,7 @@ impl Bundle {
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;
-        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished)
+        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)
     }
 
     /// Stores the source master playlist of a bundle created before its playlists were read (see
@@ -167,7 +168,56 @@ impl Bundle {
     pub fn write_playlists(&self) -> Result<()> {
         let mut state = lock_state(&self.inner.state);
         self.save_manifest(&mut state)?;
-        crate::local::write_all(&*self.inner.storage, &self.inner.dir, &state.manifest, &state.finished)
+        crate::local::write_all(
+            &*self.inner.storage,
+            &self.inner.dir,
+            &state.manifest,
+            &state.finished,
+            Listing::AtRest,
+        )
+    }
+
+    /// Writes the local playlists of a bundle being downloaded as they have grown, when they have: each
+    /// rendition's `index.m3u8` lists the longest prefix of entries that are stored (or recorded as gaps),
+    /// as an EVENT playlist without `EXT-X-ENDLIST` that starts at the beginning (`EXT-X-START`), so that a
+    /// player started on it plays on to the end while the download appends segments. Each file is
+    /// replaced atomically (a reader sees the old one or the new one), after what it lists is durable.
+    /// A finished bundle gets its final playlists.
+    ///
+    /// Returns whether anything was written: nothing is when every rendition lists what it listed at the
+    /// last call. A caller writes on growth, at the pace [`GrowthThrottle`](crate::GrowthThrottle) sets,
+    /// not once per segment: each call rewrites whole playlists.
+    pub fn write_growing_playlists(&self) -> Result<bool> {
+        // What is listed must be durable first, journal included.
+        self.inner.flush()?;
+        let mut state = lock_state(&self.inner.state);
+        let listed: Vec<usize> = {
+            let State { manifest, finished, .. } = &*state;
+            let gaps: std::collections::HashSet<&SegmentId> =
+                manifest.gaps.iter().map(|g| &g.segment).collect();
+            let entry = |id: &SegmentId| {
+                if finished.contains_key(id) {
+                    EntryState::Stored
+                } else if gaps.contains(id) {
+                    EntryState::Gap
+                } else {
+                    EntryState::Pending
+                }
+            };
+            manifest.renditions.iter().map(|r| crate::local::growing_prefix(&r.plan, &entry)).collect()
+        };
+        if listed == state.growing_listed && !state.manifest.finished {
+            return Ok(false);
+        }
+        crate::local::write_all(
+            &*self.inner.storage,
+            &self.inner.dir,
+            &state.manifest,
+            &state.finished,
+            Listing::Growing,
+        )?;
+        state.growing_listed = listed;
+        Ok(true)
     }
 
     /// Ends the download: checks that every planned segment is finished or recorded as a gap, then writes

@@ -27,6 +27,9 @@ pub(super) struct State {
     /// Per rendition (manifest order): what progress and time-range queries need, kept up to date on each
     /// change so that a query costs nothing like a walk over a 100,000-segment plan.
     pub(super) summaries: Vec<Summary>,
+    /// Per rendition (manifest order), how many media entries the growing playlists last written list;
+    /// empty until they are first written.
+    pub(super) growing_listed: Vec<usize>,
 }
 
 /// A rendition's running totals and playable time ranges.
