@@ -2,6 +2,7 @@
 //! fetches and waits for their writers, so that the bundle is left consistent and its lock released.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use stowage_bundle::ManifestChanges;
 use tokio::task::JoinHandle;
@@ -46,6 +47,17 @@ impl<'a> Runner<'a> {
     pub(super) async fn save_playlists(&self) {
         let bundle = self.ctx.bundle.clone();
         let _ = blocking(&self.task.bundle_path, move || bundle.write_playlists()).await;
+    }
+
+    /// Rewrites the bundle's local playlists as they have grown (see
+    /// [`Bundle::write_growing_playlists`](stowage_bundle::Bundle::write_growing_playlists)). A failure
+    /// does not stop the download: the segments are stored, and the playlists are written again at the
+    /// next growth and when the task ends.
+    pub(super) async fn write_growing_playlists(&mut self) {
+        let bundle = self.ctx.bundle.clone();
+        let started = Instant::now();
+        let _ = blocking(&self.task.bundle_path, move || bundle.write_growing_playlists()).await;
+        self.growth.written(started, Instant::now());
     }
 
     /// Every job is done or a gap: the bundle is marked finished (complete unless gaps were recorded).

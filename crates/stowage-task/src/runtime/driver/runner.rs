@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
-use stowage_bundle::{Bundle, RenditionKind, SegmentId};
+use stowage_bundle::{Bundle, GrowthThrottle, RenditionKind, SegmentId};
 use stowage_fetch::RetryEvent;
 use stowage_fetch::keys::KeyLoader;
 use tokio::sync::{SemaphorePermit, mpsc, watch};
@@ -49,6 +49,9 @@ pub(super) struct Runner<'a> {
     pub(super) causes: HashMap<JobId, Box<Error>>,
     /// Which renditions (in the engine's order) were reported complete.
     pub(super) completed: Vec<bool>,
+    /// When the bundle's local playlists are next rewritten as it grows, so that a player follows the
+    /// download.
+    pub(super) growth: GrowthThrottle,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -173,6 +176,7 @@ impl<'a> Runner<'a> {
             cancel_mode: CancelMode::KeepPartial,
             causes: HashMap::new(),
             completed: Vec::new(),
+            growth: GrowthThrottle::new(),
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -226,6 +230,8 @@ impl<'a> Runner<'a> {
         let progress = self.engine.progress();
         self.emit(TaskEvent::Progress(progress.clone()));
         self.report_completed(&progress);
+        // What a resumed bundle holds already is listed at once, as growing playlists.
+        self.growth.grew();
         self.engine.resume(Instant::now());
     }
 
@@ -267,10 +273,18 @@ impl<'a> Runner<'a> {
                 None => std::future::pending().await,
             }
         };
+        let growth = self.growth.due_at();
+        let growth_due = async {
+            match growth {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             Some(report) = self.reports.recv() => self.on_report(report),
             Some((job, event)) = self.retries.recv() => self.on_retry(job, &event),
             () = sleep => self.engine.handle_timeout(Instant::now()),
+            () = growth_due => self.write_growing_playlists().await,
             c = next_control(deferred, control) => return self.on_control(c).await,
             _ = shutdown.changed() => return Some(self.closed().await),
         }
@@ -290,6 +304,7 @@ impl<'a> Runner<'a> {
         let outcome = self.superseded(job, outcome);
         self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
         if success {
+            self.growth.grew();
             self.causes.remove(&job);
             let progress = self.engine.progress();
             self.emit(TaskEvent::Progress(progress.clone()));
@@ -415,6 +430,7 @@ impl<'a> Runner<'a> {
     /// Under the tolerant policy, `failure`'s job gave up: the bundle records the gap, listeners are told.
     async fn gap_recorded(&mut self, failure: JobFailure) {
         self.record_gap(&failure).await;
+        self.growth.grew();
         self.causes.remove(&failure.job);
         self.emit_action(&Action::GapRecorded(failure));
         let progress = self.engine.progress();
