@@ -273,8 +273,9 @@ fn growing_playlists_are_not_stored_and_never_served_half_written() {
         std::thread::spawn(move || {
             for (n, id) in bundle.pending_segments().into_iter().enumerate() {
                 write(&bundle, &id, &[0x47; 188]);
+                // As a download does: rewritten as the bundle grows, and at most every few segments here.
                 if n % 50 == 0 {
-                    bundle.write_playlists().unwrap();
+                    assert!(bundle.write_growing_playlists().unwrap());
                 }
                 if n >= 1500 || done.load(Ordering::Relaxed) {
                     break;
@@ -291,9 +292,12 @@ fn growing_playlists_are_not_stored_and_never_served_half_written() {
         assert_eq!(reply.header("content-length").unwrap(), reply.body.len().to_string());
         let parsed = stowage_playlist::MediaPlaylist::parse(text.as_str())
             .unwrap_or_else(|e| panic!("a served playlist does not parse: {e}\n{text}"));
-        // A whole playlist: it ends where a writer ends one, after its last segment's URI line.
+        assert!(!parsed.is_ended() && text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "{text}");
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        // A whole playlist: it ends where a writer ends one, after its last segment's URI line (or its
+        // header, before the first segment is stored).
         assert!(
-            text.ends_with(".ts\n") || text.ends_with("EVENT\n"),
+            text.ends_with(".ts\n") || text.ends_with("#EXT-X-START:TIME-OFFSET=0\n"),
             "cut short: {:?}",
             &text[text.len() - 40..]
         );
