@@ -61,10 +61,85 @@ function makePlayer(card) {
   return video;
 }
 
+// A player joins a playlist without an end as it joins a live stream: some distance from its end. Chromium
+// (156, measured) refuses one shorter than three segments, as the HLS specification's three target
+// durations suggest. So an asset still downloading is started once every playlist the player is to read
+// has ended or holds that much.
+const PLAYLIST_MIN_SEGMENTS = 3;
+
+async function playlistReady(url) {
+  const response = await fetch(url, { cache: 'no-store' });
+  if (!response.ok) return false;
+  const text = await response.text();
+  if (/^#EXT-X-ENDLIST\s*$/m.test(text)) return true;
+  const target = Number((text.match(/^#EXT-X-TARGETDURATION:(\d+)/m) || [])[1] || 0);
+  const durations = [...text.matchAll(/^#EXTINF:([\d.]+)/gm)].map((m) => Number(m[1]));
+  const total = durations.reduce((a, b) => a + b, 0);
+  return durations.length >= PLAYLIST_MIN_SEGMENTS && total >= PLAYLIST_MIN_SEGMENTS * target;
+}
+
+// Whether the master playlist at `source` can be played now: its variants' playlists and its default
+// audio's are ready.
+async function masterReady(source) {
+  const response = await fetch(source, { cache: 'no-store' });
+  if (!response.ok) return false;
+  const text = await response.text();
+  const base = new URL(source, location.href);
+  const urls = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line.startsWith('#EXT-X-STREAM-INF')) {
+      const next = (lines[i + 1] || '').trim();
+      if (next && !next.startsWith('#')) urls.push(new URL(next, base));
+    } else if (line.startsWith('#EXT-X-MEDIA:') && /TYPE=AUDIO/.test(line) && /DEFAULT=YES/.test(line)) {
+      const uri = line.match(/URI="([^"]*)"/);
+      if (uri) urls.push(new URL(uri[1], base));
+    }
+  }
+  if (urls.length === 0) return false;
+  const ready = await Promise.all(urls.map((u) => playlistReady(u.href)));
+  return ready.every(Boolean);
+}
+
+// Sets the card's video playing `source`, waiting while the asset is too short yet to be played.
+async function start(card, video, source) {
+  const holder = card.querySelector('.player');
+  let note = holder.querySelector('.waiting');
+  while (card.dataset.state !== 'complete' && video.dataset.source === source) {
+    let ready = false;
+    try {
+      ready = await masterReady(source);
+    } catch (e) {
+      // The server may be restarting: asked again below.
+    }
+    if (ready) break;
+    if (!note) {
+      note = document.createElement('p');
+      note.className = 'waiting';
+      note.textContent = 'Playback starts when the first segments are stored\u2026';
+      holder.append(note);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  if (note) note.remove();
+  if (video.dataset.source !== source) return;
+  video.src = source;
+  applySubtitles(card, video);
+  video.play().catch(() => {
+    // Autoplay may be refused until the person interacts; the controls are there.
+  });
+}
+
 function play(card) {
   const video = makePlayer(card);
   if (!video) return;
   const source = sourceFor(card);
+  if (card.dataset.state === 'downloading' && video.dataset.source !== source) {
+    video.dataset.source = source;
+    start(card, video, source);
+    return;
+  }
   if (video.dataset.source !== source) {
     video.dataset.source = source;
     video.src = source;

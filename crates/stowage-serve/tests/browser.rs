@@ -13,8 +13,12 @@
 //! or `$CHROMIUM`). Without them the test says why and passes, unless `STOWAGE_REQUIRE_BROWSER=1` (set by
 //! CI), which makes a missing piece a failure.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
+
+use common::browser::{artifacts_dir, browser_dir, prerequisites, source_frames};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -24,66 +28,6 @@ use stowage_serve::{ServeConfig, Server};
 use stowage_task::config::{Artwork, KeyPolicy, MediaSelection, VariantQualifier};
 use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig};
 use stowage_testkit::{assets, run};
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-/// Where the screenshots go: `target/browser-artifacts/` of the workspace.
-fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("browser-artifacts")
-}
-
-/// What the browser test needs, or why it cannot run.
-fn prerequisites() -> Result<(PathBuf, PathBuf), String> {
-    let chromium =
-        std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    if !chromium.exists() {
-        return Err(format!(
-            "no Chromium at {} (apt-get install chromium, or set CHROMIUM)",
-            chromium.display()
-        ));
-    }
-    let modules = browser_dir().join("node_modules");
-    for package in ["playwright-core/package.json", "hls.js/dist/hls.min.js"] {
-        if !modules.join(package).exists() {
-            return Err(format!(
-                "no {} (run `npm ci` in {})",
-                modules.join(package).display(),
-                browser_dir().display()
-            ));
-        }
-    }
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        _ => return Err("no node on the PATH".to_owned()),
-    }
-    match Command::new("ffprobe").arg("-version").output() {
-        Ok(out) if out.status.success() => {}
-        _ => return Err("no ffprobe on the PATH (apt-get install ffmpeg)".to_owned()),
-    }
-    Ok((chromium, modules.join("hls.js/dist/hls.min.js")))
-}
-
-/// The frames of a video playlist of the fixtures, counted by decoding every one with ffprobe.
-fn source_frames(playlist: &Path) -> u64 {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries"])
-        .args(["stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(playlist)
-        .output()
-        .expect("ffprobe runs");
-    assert!(out.status.success(), "ffprobe {}: {}", playlist.display(), String::from_utf8_lossy(&out.stderr));
-    // The HLS demuxer may list the stream once per program: the first count is the stream's.
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| l.trim().parse().ok())
-        .expect("ffprobe prints a frame count")
-}
 
 /// The first presentation time of a video playlist of the fixtures, in seconds, read by ffprobe.
 fn source_start(playlist: &Path) -> f64 {

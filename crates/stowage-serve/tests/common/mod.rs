@@ -2,6 +2,8 @@
 //! over a socket (so that any request target, however malformed, reaches the server as written).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
