@@ -132,7 +132,6 @@ fn an_asset_plays_in_chromium_while_it_downloads() {
     };
     let downloading = Instant::now();
     let done = runtime.spawn({
-        let task = task.clone();
         async move {
             task.resume();
             let result = task.wait().await;
