@@ -176,7 +176,7 @@ pub(crate) fn rewrite_media(
                 Rewrite::ReplaceWhole(name)
             }
             UriRole::Key => match key_policy {
-                KeyPolicy::Decrypted => Rewrite::Remove,
+                KeyPolicy::Decrypt => Rewrite::Remove,
                 KeyPolicy::KeepEncrypted => {
                     let index = key_index;
                     key_index += 1;
@@ -470,10 +470,8 @@ mod tests {
                 segments,
             );
             let local =
-                rewrite_media(&source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| {
-                    true
-                })
-                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
+                rewrite_media(&source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypt, true, &|_| true)
+                    .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
             let kept: Vec<&str> = local
                 .lines()
                 .filter(|l| l.starts_with('#') && !l.starts_with("#EXT-X-MAP:") && *l != "#EXT-X-ENDLIST")
@@ -503,7 +501,7 @@ mod tests {
         let planned: Vec<u64> = plan.segments.iter().map(|s| s.media_sequence).collect();
         assert_eq!(planned, [105, 106], "the plan numbers skipped segments in");
         let local =
-            rewrite_media(source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
+            rewrite_media(source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypt, true, &|_| true)
                 .unwrap();
         assert!(!local.contains("EXT-X-SKIP") && !local.contains("SERVER-CONTROL"), "{local}");
         let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
@@ -543,7 +541,7 @@ mod tests {
                 }
             };
             let local =
-                rewrite_media(&text, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
+                rewrite_media(&text, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypt, true, &|_| true)
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let parsed = MediaPlaylist::parse_with(local.as_str(), &ParserOptions::lenient())
                 .unwrap_or_else(|e| panic!("{}: {e}\n{local}", path.display()))

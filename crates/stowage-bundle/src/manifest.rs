@@ -66,7 +66,7 @@ impl AssetInfo {
 }
 
 /// How important an asset is when space must be freed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Priority {
@@ -77,7 +77,8 @@ pub enum Priority {
     Important,
 }
 
-/// When an asset may be removed: its expiry date and priority. Changeable after the download.
+/// When an asset may be removed: its expiry date and priority (Apple's
+/// `AVMutableAssetDownloadStorageManagementPolicy`). Changeable after the download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StoragePolicy {
@@ -90,6 +91,11 @@ pub struct StoragePolicy {
 }
 
 impl StoragePolicy {
+    /// No expiry, default priority.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Sets the expiry time.
     #[must_use]
     pub fn expires(mut self, at: SystemTime) -> Self {
@@ -111,28 +117,43 @@ impl StoragePolicy {
 }
 
 /// How encrypted content is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum KeyPolicy {
-    /// Segments are stored decrypted; local playlists carry no `EXT-X-KEY`.
+    /// Segments are stored decrypted and local playlists carry no `EXT-X-KEY` (the default). The manifest
+    /// writes it `decrypted`, what the bundle holds.
     #[default]
-    Decrypted,
+    #[serde(rename = "decrypted")]
+    Decrypt,
     /// Segments are stored as fetched (ciphertext); the keys are stored in the bundle
-    /// (`<rendition>/keys/key-<n>.key`) and the local playlists point at them.
+    /// (`<rendition>/keys/key-<n>.key`) and the local playlists point at them. Needed for SAMPLE-AES,
+    /// which cannot be decrypted without demuxing.
     KeepEncrypted,
 }
 
 /// What happens when a segment cannot be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum IntegrityPolicy {
-    /// The download fails, naming the segment.
+    /// The download fails, naming the segment (the default).
     #[default]
     Strict,
-    /// The gap is recorded in the manifest and the asset is marked incomplete.
+    /// The segment is recorded as a gap in the manifest, the download goes on, and the asset is marked
+    /// incomplete. Never silent: a downloading task reports every gap as an event.
     Tolerant,
+}
+
+impl IntegrityPolicy {
+    /// Whether a segment that cannot be had is recorded as a gap (and the download goes on) rather than
+    /// failing the download.
+    pub fn records_gaps(self) -> bool {
+        match self {
+            Self::Strict => false,
+            Self::Tolerant => true,
+        }
+    }
 }
 
 /// The kind of a rendition.

@@ -136,7 +136,7 @@ fn kept_keys_resolve_as_the_local_playlist_names_them() {
     let source = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n\
         #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k1\"\n#EXTINF:4.0,\na.ts\n\
         #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k2\"\n#EXTINF:4.0,\nb.ts\n#EXT-X-ENDLIST\n";
-    for policy in [KeyPolicy::KeepEncrypted, KeyPolicy::Decrypted] {
+    for policy in [KeyPolicy::KeepEncrypted, KeyPolicy::Decrypt] {
         let tmp = tempfile::tempdir().unwrap();
         let store = StorageManager::new(tmp.path());
         let segments = vec![PlannedSegment::media(0, 0, 4.0, "a"), PlannedSegment::media(0, 1, 4.0, "b")];

@@ -251,6 +251,11 @@ pub struct Resolution {
 }
 
 impl Resolution {
+    /// `width` × `height`.
+    pub const fn new(width: u64, height: u64) -> Self {
+        Self { width, height }
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         let (w, h) = s.split_once(['x', 'X'])?;
         Some(Self { width: parse_u64(w)?, height: parse_u64(h)? })

@@ -13,7 +13,6 @@ use super::{
     LoadedTimeRange, Outcome, Plan, Progress, RenditionProgress, RenditionSpec, TimeRange,
 };
 use crate::Error;
-use crate::config::IntegrityPolicy;
 
 /// The sans-IO download engine. See the [module documentation](super).
 ///
@@ -611,22 +610,21 @@ impl Engine {
         }
         let failure =
             JobFailure { job: job.id, cause, attempts: job.failures.saturating_add(job.refreshes), reason };
-        match self.config.integrity {
-            IntegrityPolicy::Tolerant => {
-                job.slot = Slot::Gap;
-                let rendition = &mut self.renditions[job.rendition as usize];
-                rendition.remove_pending(job);
-                rendition.gaps += 1;
-                self.remaining -= 1;
-                self.gaps += 1;
-                self.actions.push_back(Action::GapRecorded(failure));
-            }
-            IntegrityPolicy::Strict => {
-                job.slot = Slot::Failed;
-                self.cancel_in_flight(false);
-                self.state = EngineState::Failed;
-                self.actions.push_back(Action::Failed(failure));
-            }
+        // The policy is the bundle's type, which says itself (with a match that names every variant) whether
+        // a segment given up becomes a gap.
+        if self.config.integrity.records_gaps() {
+            job.slot = Slot::Gap;
+            let rendition = &mut self.renditions[job.rendition as usize];
+            rendition.remove_pending(job);
+            rendition.gaps += 1;
+            self.remaining -= 1;
+            self.gaps += 1;
+            self.actions.push_back(Action::GapRecorded(failure));
+        } else {
+            job.slot = Slot::Failed;
+            self.cancel_in_flight(false);
+            self.state = EngineState::Failed;
+            self.actions.push_back(Action::Failed(failure));
         }
     }
 
