@@ -105,6 +105,7 @@ mod journal;
 mod ledger;
 mod local;
 mod manifest;
+mod ranges;
 mod reader;
 mod storage;
 mod store;
@@ -126,6 +127,7 @@ pub use manifest::{
     IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN, Manifest, ManifestChanges, ManifestRendition, MediaFormat,
     PlannedSegment, Priority, RenditionKind, RenditionPlan, RenditionState, StoragePolicy, TimeRange,
 };
+pub use ranges::TimeRanges;
 pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock, StorageReadAt};
 pub use store::{

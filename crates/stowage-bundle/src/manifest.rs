@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
+pub use crate::ranges::TimeRange;
 use serde::{Deserialize, Serialize};
 
 use crate::artwork::{self, Artwork, ArtworkFile};
@@ -830,28 +831,6 @@ pub struct Gap {
     pub segment: SegmentId,
     /// Why it is missing, for people (for example the HTTP status).
     pub reason: String,
-}
-
-/// A time range of a rendition's timeline, in seconds from its start.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct TimeRange {
-    /// Start, in seconds.
-    pub start: f64,
-    /// End, in seconds.
-    pub end: f64,
-}
-
-impl TimeRange {
-    /// The range from `start` to `end`.
-    pub fn new(start: f64, end: f64) -> Self {
-        Self { start, end }
-    }
-
-    /// Its length in seconds.
-    pub fn duration(&self) -> f64 {
-        self.end - self.start
-    }
 }
 
 /// A rendition's state as last recorded in the manifest.

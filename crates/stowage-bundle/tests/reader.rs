@@ -245,7 +245,7 @@ fn status_follows_the_journal_while_the_download_runs() {
     let status = reader.status().unwrap();
     assert_eq!((status.segments_finished, status.bytes_finished), (2, 2000));
     assert_eq!(status.renditions[0].loaded_time_ranges.len(), 1);
-    assert!((status.renditions[0].loaded_time_ranges[0].end - 12.0).abs() < 1e-9);
+    assert!((status.renditions[0].loaded_time_ranges[0].end.as_secs_f64() - 12.0).abs() < 1e-9);
     assert_eq!(status.size_on_disk, store.size_on_disk(bundle.dir()).unwrap(), "counted as the store counts");
 
     bundle.record_gap(&pending[2], "HTTP 404").unwrap();

@@ -178,7 +178,7 @@ impl Bundle {
             .iter()
             .position(|r| &r.plan.id == rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(state.summaries[ri].ranges.clone())
+        Ok(state.summaries[ri].ranges.as_slice().to_vec())
     }
 
     /// Progress, overall and per rendition.
@@ -194,7 +194,7 @@ impl Bundle {
                 segments_finished: summary.finished,
                 segments_total: r.plan.segments.len(),
                 bytes_finished: summary.bytes,
-                loaded_time_ranges: summary.ranges.clone(),
+                loaded_time_ranges: summary.ranges.as_slice().to_vec(),
                 duration: summary.starts.last().copied().unwrap_or(0.0)
                     + r.plan.segments.last().map_or(0.0, |s| s.duration),
             })

@@ -271,7 +271,7 @@ impl Engine {
             }
             let rendition = &mut self.renditions[spec.rendition];
             rendition.total += 1;
-            let range = TimeRange::new(spec.start, spec.duration);
+            let range = TimeRange::starting_at(spec.start, spec.duration);
             rendition.expected = Some(match rendition.expected {
                 Some(e) => TimeRange { start: e.start.min(range.start), end: e.end.max(range.end) },
                 None => range,
