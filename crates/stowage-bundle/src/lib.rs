@@ -105,6 +105,7 @@ mod journal;
 mod ledger;
 mod local;
 mod manifest;
+mod poison;
 mod ranges;
 mod reader;
 mod storage;

@@ -90,6 +90,7 @@ pub mod engine;
 mod error;
 pub mod events;
 mod planning;
+mod poison;
 pub mod selection;
 // The tokio parts: the session, the task handles, and the driver of each task.
 mod runtime;

@@ -37,6 +37,7 @@ pub use options::{BundleOptions, Durability};
 pub use verify::VerifyReport;
 pub use writer::{FinishedSegment, SegmentWriter};
 
+use crate::poison::lock;
 use state::State;
 use sync::{DirRenames, JournalSync};
 
@@ -109,7 +110,7 @@ pub struct Progress {
 fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock cannot leave the state half-updated in a way that matters on disk: the
     // journal is repaired before the next append. So a poisoned lock is taken over.
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock(state)
 }
 
 impl Bundle {
