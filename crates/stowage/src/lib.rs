@@ -72,6 +72,10 @@
 //! # Ok::<(), stowage::Error>(())
 //! ```
 //!
+//! An error's `Display` text is for people and is not a stable interface: its wording may change in any
+//! release. Decide with [`Error`]'s predicates and accessors (`is_*`, `line()`, `uri()`, `status()`,
+//! `path()`), which are.
+//!
 //! # The command-line tool
 //!
 //! `stowage inspect FILE|-|URL [--base URL] [--lenient] [--json] [--shallow] [--segments] [-H HEADER]
@@ -173,6 +177,9 @@ pub use stowage_task::{
 /// answered 404 is [`is_task`](Self::is_task) and [`is_fetch`](Self::is_fetch), with the segment's
 /// [`uri`](Self::uri) and the [`status`](Self::status); one that failed on a full disk is
 /// [`is_task`](Self::is_task) and [`is_bundle`](Self::is_bundle), with the file's [`path`](Self::path).
+///
+/// The `Display` wording is for people and is not stable: it may change in any release. Programs decide
+/// with the predicates and accessors, never by matching the message.
 pub struct Error {
     inner: Inner,
 }
