@@ -98,7 +98,7 @@ pub use counters::{Counters, HostCounters};
 pub use error::{Error, TimeoutKind};
 pub use range::ByteRange;
 pub use request::Request;
-pub use retry::{RetryCause, RetryEvent};
+pub use retry::{RetryCause, RetryEvent, backoff};
 
 pub use bytes::Bytes;
 /// The `http` crate of the types in this API, for building requests (header names and values) without a

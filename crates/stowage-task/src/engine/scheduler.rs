@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
 use super::concurrency::Controller;
@@ -584,11 +584,7 @@ impl Engine {
         }
         let delay = match retry_after {
             Some(after) => after,
-            None => {
-                let ceiling = retry.backoff_ceiling(failures);
-                let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-                Duration::from_nanos(self.rng.below_inclusive(nanos))
-            }
+            None => stowage_fetch::backoff::full_jitter(retry.backoff_ceiling(failures), self.rng.next_u64()),
         };
         // Checked sums: a `Retry-After` of centuries must give up, not overflow the clock.
         let deadline = first_failure.checked_add(self.config.retry.max_retry_time);
