@@ -494,6 +494,7 @@ impl DateTime {
 
     /// The same date written with `digits` digits of fraction of a second (at most 9; 0 writes none).
     /// What is not written is dropped, so that the value stays equal to a parse of its text.
+    #[must_use]
     pub fn with_fraction_digits(mut self, digits: u8) -> Self {
         let digits = digits.min(9);
         let unit = 10u32.pow(u32::from(9 - digits));
@@ -503,6 +504,7 @@ impl DateTime {
     }
 
     /// The same instant in UTC, written with `Z` and the same precision.
+    #[must_use]
     pub fn to_utc(&self) -> Self {
         Self::from_unix_with_offset(
             self.unix_seconds(),
@@ -515,6 +517,7 @@ impl DateTime {
 
     /// This instant moved by `nanos` nanoseconds (negative moves back), written with the same offset and
     /// at least millisecond precision.
+    #[must_use]
     pub fn add_nanos(&self, nanos: i128) -> Self {
         let total =
             (i128::from(self.unix_seconds()) * 1_000_000_000 + i128::from(self.nanos)).saturating_add(nanos);

@@ -306,13 +306,16 @@ impl Engine {
         (self.hosts.len() - 1) as u32
     }
 
-    /// The next action for the driver, in the order they arose.
+    /// The next action for the driver, in the order they arose. An action polled is gone from the engine,
+    /// so dropping it unread loses it.
+    #[must_use = "a polled action is taken off the engine's queue; dropping it loses it"]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// When the engine next needs [`handle_timeout`](Self::handle_timeout): the end of the earliest retry
     /// delay or host pause. `None` while nothing waits on time (or the engine is not running).
+    #[must_use = "the engine needs handle_timeout at this instant; ignoring it stalls retries"]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.state != EngineState::Running {
             return None;

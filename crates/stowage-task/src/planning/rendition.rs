@@ -345,9 +345,9 @@ mod tests {
         assert_eq!(bundle.loaded_time_ranges(rendition).unwrap(), from_engine);
         assert_eq!(bundle.manifest().renditions[0].state.loaded_time_ranges, from_engine);
         assert_eq!(bundle.progress().renditions[0].loaded_time_ranges, from_engine);
-        let expected: Vec<TimeRange> = from_engine.clone();
         drop(bundle);
         let cache = stowage_bundle::AssetCache::open(dir.path().join("a")).unwrap();
+        let expected: Vec<TimeRange> = from_engine;
         assert_eq!(cache.loaded_time_ranges(rendition).unwrap(), expected);
     }
 
