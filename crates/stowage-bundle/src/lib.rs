@@ -95,6 +95,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod artwork;
 mod batch;
 mod bundle;

@@ -72,6 +72,10 @@
 //! # }
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod body;
 mod client;
 mod config;

@@ -146,6 +146,10 @@
 //! `other_attributes` and `client_attributes` are maps from attribute names to their text. A member that
 //! holds an object or an array of objects is described by its own row.
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
