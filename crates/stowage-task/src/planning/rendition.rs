@@ -340,7 +340,7 @@ mod tests {
         let at = |s: f64| Duration::from_secs_f64(s);
         assert_eq!(from_engine.len(), 2, "{from_engine:?}");
         assert_eq!(from_engine[0].start, Duration::ZERO);
-        assert!(from_engine[1].start.abs_diff(at(19.0125)) < Duration::from_micros(1), "{from_engine:?}");
+        assert!(from_engine[1].start.abs_diff(at(19.0185)) < Duration::from_micros(1), "{from_engine:?}");
         let rendition = &built.plan.id;
         assert_eq!(bundle.loaded_time_ranges(rendition).unwrap(), from_engine);
         assert_eq!(bundle.manifest().renditions[0].state.loaded_time_ranges, from_engine);
