@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::ledger::JOURNAL_FILE;
+use crate::poison::lock;
 use crate::storage::{Storage, StorageFile};
 
 /// After a failed background sync, the next one is tried no sooner than this (unless asked for), so that a
@@ -88,7 +89,7 @@ impl Batch {
 
     fn lock(&self) -> MutexGuard<'_, BatchState> {
         // The state is plain counters; a panic elsewhere cannot leave them inconsistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
     /// Starts the background thread unless it runs. Called before a record is appended, so that no record

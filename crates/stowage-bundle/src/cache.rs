@@ -127,7 +127,7 @@ impl AssetCache {
             .manifest
             .rendition(rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(ledger::loaded_time_ranges(&r.plan, &self.finished))
+        Ok(ledger::loaded_time_ranges(&r.plan, &self.finished).into_vec())
     }
 
     /// Whether a segment is stored.

@@ -78,6 +78,10 @@ impl fmt::Display for RenditionId {
 /// A byte range of a resource: `length` bytes starting at `offset` (an `EXT-X-BYTERANGE` with its offset
 /// resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a resolved byte range is its offset and length, closed by definition"
+)]
 pub struct ByteRange {
     /// The first byte.
     pub offset: u64,

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::id::{RenditionId, SegmentId, SegmentKind};
 use crate::journal::{self, JournalContents, JournalRecord};
-use crate::manifest::{self, Gap, Manifest, RenditionPlan, RenditionState, TimeRange};
+use crate::manifest::{self, Gap, Manifest, RenditionPlan, RenditionState};
+use crate::ranges::{TimeRange, TimeRanges};
 use crate::storage::Storage;
 
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
@@ -229,8 +230,8 @@ pub(crate) fn load_finished(
 pub(crate) fn loaded_time_ranges(
     plan: &RenditionPlan,
     finished: &HashMap<SegmentId, Finished>,
-) -> Vec<TimeRange> {
-    let mut ranges: Vec<TimeRange> = Vec::new();
+) -> TimeRanges {
+    let mut ranges = TimeRanges::new();
     let mut t = 0.0;
     let mut init_ok = true;
     for s in &plan.segments {
@@ -238,14 +239,10 @@ pub(crate) fn loaded_time_ranges(
         match s.kind {
             SegmentKind::Init => init_ok = finished.contains_key(&id),
             SegmentKind::Media => {
-                let end = t + s.duration;
-                if init_ok && finished.contains_key(&id) && s.duration > 0.0 {
-                    match ranges.last_mut() {
-                        Some(last) if (last.end - t).abs() < 1e-9 => last.end = end,
-                        _ => ranges.push(TimeRange::new(t, end)),
-                    }
+                if init_ok && finished.contains_key(&id) {
+                    ranges.insert(TimeRange::of_segment(t, s.duration));
                 }
-                t = end;
+                t += s.duration;
             }
         }
     }
@@ -262,7 +259,7 @@ pub(crate) fn rendition_state(
         complete: done == plan.segments.len(),
         segments_finished: done,
         segments_total: plan.segments.len(),
-        loaded_time_ranges: loaded_time_ranges(plan, finished),
+        loaded_time_ranges: loaded_time_ranges(plan, finished).into_vec(),
     }
 }
 

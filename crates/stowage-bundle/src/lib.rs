@@ -97,6 +97,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod artwork;
 mod batch;
 mod bundle;
@@ -108,6 +112,8 @@ mod journal;
 mod ledger;
 mod local;
 mod manifest;
+mod poison;
+mod ranges;
 mod reader;
 mod storage;
 mod store;
@@ -130,6 +136,7 @@ pub use manifest::{
     IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN, Manifest, ManifestChanges, ManifestRendition, MediaFormat,
     PlannedSegment, Priority, RenditionKind, RenditionPlan, RenditionState, StoragePolicy, TimeRange,
 };
+pub use ranges::TimeRanges;
 pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock, StorageReadAt};
 pub use store::{

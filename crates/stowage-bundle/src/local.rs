@@ -238,7 +238,7 @@ pub(crate) fn rewrite_media(
                 Rewrite::ReplaceWhole(name)
             }
             UriRole::Key => match key_policy {
-                KeyPolicy::Decrypted => Rewrite::Remove,
+                KeyPolicy::Decrypt => Rewrite::Remove,
                 KeyPolicy::KeepEncrypted => {
                     let index = key_index;
                     key_index += 1;
@@ -546,7 +546,7 @@ mod tests {
                 &source,
                 &ParserOptions::lenient(),
                 &plan,
-                KeyPolicy::Decrypted,
+                KeyPolicy::Decrypt,
                 Listing::Final,
                 &|_| EntryState::Stored,
             )
@@ -583,7 +583,7 @@ mod tests {
             source,
             &ParserOptions::lenient(),
             &plan,
-            KeyPolicy::Decrypted,
+            KeyPolicy::Decrypt,
             Listing::Final,
             &|_| EntryState::Stored,
         )
@@ -629,7 +629,7 @@ mod tests {
                 &text,
                 &ParserOptions::lenient(),
                 &plan,
-                KeyPolicy::Decrypted,
+                KeyPolicy::Decrypt,
                 Listing::Final,
                 &|_| EntryState::Stored,
             )

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
+pub use crate::ranges::TimeRange;
 use serde::{Deserialize, Serialize};
 
 use crate::artwork::{self, Artwork, ArtworkFile};
@@ -66,7 +67,7 @@ impl AssetInfo {
 }
 
 /// How important an asset is when space must be freed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Priority {
@@ -77,7 +78,8 @@ pub enum Priority {
     Important,
 }
 
-/// When an asset may be removed: its expiry date and priority. Changeable after the download.
+/// When an asset may be removed: its expiry date and priority (Apple's
+/// `AVMutableAssetDownloadStorageManagementPolicy`). Changeable after the download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StoragePolicy {
@@ -90,6 +92,11 @@ pub struct StoragePolicy {
 }
 
 impl StoragePolicy {
+    /// No expiry, default priority.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Sets the expiry time.
     #[must_use]
     pub fn expires(mut self, at: SystemTime) -> Self {
@@ -111,28 +118,43 @@ impl StoragePolicy {
 }
 
 /// How encrypted content is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum KeyPolicy {
-    /// Segments are stored decrypted; local playlists carry no `EXT-X-KEY`.
+    /// Segments are stored decrypted and local playlists carry no `EXT-X-KEY` (the default). The manifest
+    /// writes it `decrypted`, what the bundle holds.
     #[default]
-    Decrypted,
+    #[serde(rename = "decrypted")]
+    Decrypt,
     /// Segments are stored as fetched (ciphertext); the keys are stored in the bundle
-    /// (`<rendition>/keys/key-<n>.key`) and the local playlists point at them.
+    /// (`<rendition>/keys/key-<n>.key`) and the local playlists point at them. Needed for SAMPLE-AES,
+    /// which cannot be decrypted without demuxing.
     KeepEncrypted,
 }
 
 /// What happens when a segment cannot be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum IntegrityPolicy {
-    /// The download fails, naming the segment.
+    /// The download fails, naming the segment (the default).
     #[default]
     Strict,
-    /// The gap is recorded in the manifest and the asset is marked incomplete.
+    /// The segment is recorded as a gap in the manifest, the download goes on, and the asset is marked
+    /// incomplete. Never silent: a downloading task reports every gap as an event.
     Tolerant,
+}
+
+impl IntegrityPolicy {
+    /// Whether a segment that cannot be had is recorded as a gap (and the download goes on) rather than
+    /// failing the download.
+    pub fn records_gaps(self) -> bool {
+        match self {
+            Self::Strict => false,
+            Self::Tolerant => true,
+        }
+    }
 }
 
 /// The kind of a rendition.
@@ -809,28 +831,6 @@ pub struct Gap {
     pub segment: SegmentId,
     /// Why it is missing, for people (for example the HTTP status).
     pub reason: String,
-}
-
-/// A time range of a rendition's timeline, in seconds from its start.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct TimeRange {
-    /// Start, in seconds.
-    pub start: f64,
-    /// End, in seconds.
-    pub end: f64,
-}
-
-impl TimeRange {
-    /// The range from `start` to `end`.
-    pub fn new(start: f64, end: f64) -> Self {
-        Self { start, end }
-    }
-
-    /// Its length in seconds.
-    pub fn duration(&self) -> f64 {
-        self.end - self.start
-    }
 }
 
 /// A rendition's state as last recorded in the manifest.

@@ -4,6 +4,7 @@
 //! object-storage backend can implement it later without touching the rest of the crate, and so that tests
 //! can inject failures (a full disk, a permission error) at any step.
 
+use crate::poison::lock;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -197,7 +198,7 @@ impl StorageReadAt for Sequential {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = lock(&self.state);
         let (reader, pos) = &mut *state;
         if offset < *pos {
             return Err(io::Error::new(

@@ -10,6 +10,11 @@ use stowage_bundle::{
     TimeRange,
 };
 
+/// The range from `start` to `end` seconds.
+fn range(start: f64, end: f64) -> TimeRange {
+    TimeRange::new(std::time::Duration::from_secs_f64(start), std::time::Duration::from_secs_f64(end))
+}
+
 #[test]
 fn create_write_finish_and_reopen() {
     let tmp = tempfile::tempdir().unwrap();
@@ -23,7 +28,7 @@ fn create_write_finish_and_reopen() {
     assert!(manifest.finished && manifest.complete);
     assert_eq!(manifest.size, 40_000);
     let video = rid("video");
-    assert_eq!(bundle.loaded_time_ranges(&video).unwrap(), vec![TimeRange::new(0.0, 24.0)]);
+    assert_eq!(bundle.loaded_time_ranges(&video).unwrap(), vec![range(0.0, 24.0)]);
     drop(bundle);
 
     let bundle = Bundle::open(&dir).unwrap();
@@ -146,7 +151,7 @@ fn a_journal_record_whose_file_is_gone_or_short_counts_as_not_finished() {
     assert!(matches!(damaged[0].1, SegmentProblem::Missing { .. }));
     assert!(matches!(damaged[1].1, SegmentProblem::WrongLength { expected: 1000, actual: 5, .. }));
     assert_eq!(bundle.pending_segments(), ids[..2].to_vec());
-    assert_eq!(bundle.loaded_time_ranges(&rid("video")).unwrap(), vec![TimeRange::new(12.0, 18.0)]);
+    assert_eq!(bundle.loaded_time_ranges(&rid("video")).unwrap(), vec![range(12.0, 18.0)]);
 }
 
 #[test]
@@ -208,10 +213,7 @@ fn gaps_are_recorded_named_and_cleared_when_the_segment_arrives() {
     assert!(text.contains("HTTP 404 from origin"));
     let cache = AssetCache::open(&dir).unwrap();
     assert!(!cache.is_playable_offline() && !cache.is_complete());
-    assert_eq!(
-        cache.loaded_time_ranges(&rid("video")).unwrap(),
-        vec![TimeRange::new(0.0, 6.0), TimeRange::new(12.0, 18.0)]
-    );
+    assert_eq!(cache.loaded_time_ranges(&rid("video")).unwrap(), vec![range(0.0, 6.0), range(12.0, 18.0)]);
     write_segment(&bundle, &ids[1], b"b").unwrap();
     assert!(bundle.gaps().is_empty());
     assert!(AssetCache::open(&dir).unwrap().manifest().gaps.is_empty(), "the segment record clears the gap");
@@ -233,7 +235,7 @@ fn progress_and_time_ranges_follow_init_sections() {
     write_segment(&bundle, &ids[2], b"m1").unwrap();
     assert!(bundle.loaded_time_ranges(&video).unwrap().is_empty(), "no init section yet");
     write_segment(&bundle, &ids[0], b"init").unwrap();
-    assert_eq!(bundle.loaded_time_ranges(&video).unwrap(), vec![TimeRange::new(0.0, 8.0)]);
+    assert_eq!(bundle.loaded_time_ranges(&video).unwrap(), vec![range(0.0, 8.0)]);
     assert!(bundle.segment_path(&ids[0]).unwrap().ends_with("video/init-d0-s0.mp4"));
     assert!(bundle.segment_path(&ids[1]).unwrap().ends_with("video/seg-d0-s0.m4s"));
     let progress = bundle.progress();
@@ -337,7 +339,11 @@ fn time_ranges_grow_and_merge_in_any_order() {
     let bundle = Bundle::create(tmp.path().join("a"), simple_plan("a", 5)).unwrap();
     let (ids, video) = (bundle.pending_segments(), rid("video"));
     let ranges = |b: &Bundle| -> Vec<(f64, f64)> {
-        b.loaded_time_ranges(&video).unwrap().iter().map(|r| (r.start, r.end)).collect()
+        b.loaded_time_ranges(&video)
+            .unwrap()
+            .iter()
+            .map(|r| (r.start.as_secs_f64(), r.end.as_secs_f64()))
+            .collect()
     };
     let steps: [(usize, Vec<(f64, f64)>); 5] = [
         (2, vec![(12.0, 18.0)]),
@@ -351,8 +357,12 @@ fn time_ranges_grow_and_merge_in_any_order() {
         assert_eq!(ranges(&bundle), expected, "after segment {i}");
         // The incremental ranges agree with a fresh computation from the journal.
         let cache = AssetCache::open(bundle.dir()).unwrap();
-        let fresh: Vec<(f64, f64)> =
-            cache.loaded_time_ranges(&video).unwrap().iter().map(|r| (r.start, r.end)).collect();
+        let fresh: Vec<(f64, f64)> = cache
+            .loaded_time_ranges(&video)
+            .unwrap()
+            .iter()
+            .map(|r| (r.start.as_secs_f64(), r.end.as_secs_f64()))
+            .collect();
         assert_eq!(fresh, expected);
     }
     let progress = bundle.progress();

@@ -115,7 +115,7 @@ fn keys_are_removed_or_pointed_at_the_bundle() {
         #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k1?t=1\",IV=0x00000000000000000000000000000001\n\
         #EXTINF:4.0,\na.ts\n#EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k2\"\n#EXTINF:4.0,\nb.ts\n\
         #EXT-X-ENDLIST\n";
-    for policy in [KeyPolicy::Decrypted, KeyPolicy::KeepEncrypted] {
+    for policy in [KeyPolicy::Decrypt, KeyPolicy::KeepEncrypted] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a");
         let segments = vec![PlannedSegment::media(0, 0, 4.0, "a"), PlannedSegment::media(0, 1, 4.0, "b")];
@@ -138,7 +138,7 @@ fn keys_are_removed_or_pointed_at_the_bundle() {
             })
             .collect();
         match policy {
-            KeyPolicy::Decrypted => assert!(keys.is_empty(), "{text}"),
+            KeyPolicy::Decrypt => assert!(keys.is_empty(), "{text}"),
             _ => {
                 assert_eq!(keys, vec!["keys/key-0.key", "keys/key-1.key"]);
                 assert!(text.contains("IV=0x00000000000000000000000000000001"), "the IV stays: {text}");

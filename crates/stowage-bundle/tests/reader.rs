@@ -136,7 +136,7 @@ fn kept_keys_resolve_as_the_local_playlist_names_them() {
     let source = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n\
         #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k1\"\n#EXTINF:4.0,\na.ts\n\
         #EXT-X-KEY:METHOD=AES-128,URI=\"https://k.example/k2\"\n#EXTINF:4.0,\nb.ts\n#EXT-X-ENDLIST\n";
-    for policy in [KeyPolicy::KeepEncrypted, KeyPolicy::Decrypted] {
+    for policy in [KeyPolicy::KeepEncrypted, KeyPolicy::Decrypt] {
         let tmp = tempfile::tempdir().unwrap();
         let store = StorageManager::new(tmp.path());
         let segments = vec![PlannedSegment::media(0, 0, 4.0, "a"), PlannedSegment::media(0, 1, 4.0, "b")];
@@ -245,7 +245,7 @@ fn status_follows_the_journal_while_the_download_runs() {
     let status = reader.status().unwrap();
     assert_eq!((status.segments_finished, status.bytes_finished), (2, 2000));
     assert_eq!(status.renditions[0].loaded_time_ranges.len(), 1);
-    assert!((status.renditions[0].loaded_time_ranges[0].end - 12.0).abs() < 1e-9);
+    assert!((status.renditions[0].loaded_time_ranges[0].end.as_secs_f64() - 12.0).abs() < 1e-9);
     assert_eq!(status.size_on_disk, store.size_on_disk(bundle.dir()).unwrap(), "counted as the store counts");
 
     bundle.record_gap(&pending[2], "HTTP 404").unwrap();

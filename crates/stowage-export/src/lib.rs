@@ -95,6 +95,10 @@
 //! assert_eq!(Container::from_path(Path::new("notes.txt")), None);
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod error;
 mod export;
 mod ffmpeg;

@@ -72,6 +72,10 @@
 //! # }
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod body;
 mod client;
 mod config;
@@ -98,7 +102,7 @@ pub use counters::{Counters, HostCounters};
 pub use error::{Error, TimeoutKind};
 pub use range::ByteRange;
 pub use request::Request;
-pub use retry::{RetryCause, RetryEvent};
+pub use retry::{RetryCause, RetryEvent, backoff};
 
 pub use bytes::Bytes;
 /// The `http` crate of the types in this API, for building requests (header names and values) without a

@@ -63,20 +63,55 @@ pub struct RetryEvent {
     pub resume_from: Option<u64>,
 }
 
-/// The backoff ceiling for retry `n` (0-based): `min(max_delay, base_delay × 2ⁿ)`.
+/// The backoff ceiling for retry `n` (0-based) under `cfg`.
 pub(crate) fn backoff_ceiling(cfg: &RetryConfig, n: u32) -> Duration {
-    let factor = 1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX);
-    cfg.base_delay.checked_mul(factor).unwrap_or(cfg.max_delay).min(cfg.max_delay)
+    backoff::ceiling(cfg.base_delay, cfg.max_delay, n)
 }
 
-/// A delay drawn uniformly from `0..=ceiling` ("full jitter"), so that many clients failing together do
-/// not retry together.
+/// A delay drawn uniformly from `0..=ceiling` ("full jitter"), from this process's random numbers.
 pub(crate) fn full_jitter(ceiling: Duration) -> Duration {
-    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-    if nanos == 0 {
-        return Duration::ZERO;
+    backoff::full_jitter(ceiling, random_u64())
+}
+
+/// Exponential backoff with full jitter: the one schedule of retries, for this crate's requests and for
+/// callers that retry whole jobs (stowage-task's engine, which draws its random numbers from a seeded
+/// generator so that its runs can be replayed).
+///
+/// Retries are counted from 0: retry `n` waits a delay drawn uniformly from `0..=min(cap, base × 2ⁿ)`, so
+/// that many clients failing together do not retry together.
+///
+/// ```
+/// use std::time::Duration;
+/// use stowage_fetch::backoff::{ceiling, full_jitter};
+///
+/// let (base, cap) = (Duration::from_millis(250), Duration::from_secs(15));
+/// assert_eq!(ceiling(base, cap, 0), base);
+/// assert_eq!(ceiling(base, cap, 3), Duration::from_secs(2));
+/// assert_eq!(ceiling(base, cap, 40), cap);
+/// assert_eq!(full_jitter(Duration::from_secs(2), u64::MAX), Duration::from_secs(2));
+/// assert_eq!(full_jitter(Duration::from_secs(2), 0), Duration::ZERO);
+/// ```
+pub mod backoff {
+    use std::time::Duration;
+
+    /// The largest delay before retry `n` (counting from 0): `min(cap, base × 2ⁿ)`, without overflow.
+    pub fn ceiling(base: Duration, cap: Duration, n: u32) -> Duration {
+        let factor = 1u32.checked_shl(n).unwrap_or(u32::MAX);
+        base.checked_mul(factor).unwrap_or(Duration::MAX).min(cap)
     }
-    Duration::from_nanos(random_u64() % (nanos + 1).max(1))
+
+    /// A delay in `0..=ceiling` from 64 random bits, uniformly spread: Lemire's multiply-shift maps the
+    /// bits onto the range (its bias, below 2⁻⁶⁴ per value, is not observable).
+    pub fn full_jitter(ceiling: Duration, random: u64) -> Duration {
+        let bound = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = if bound == u64::MAX {
+            random
+        } else {
+            // The product of two 64-bit numbers fits in 128 bits, and shifted by 64 it is at most `bound`.
+            ((u128::from(random) * (u128::from(bound) + 1)) >> 64) as u64
+        };
+        Duration::from_nanos(nanos)
+    }
 }
 
 /// A random number good enough for jitter: the standard library's per-process random hash keys, mixed
@@ -110,5 +145,18 @@ mod tests {
         let low = draws.iter().filter(|d| **d < ceiling / 2).count();
         assert!((40..160).contains(&low), "jitter not spread: {low} of 200 below half");
         assert_eq!(full_jitter(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn jitter_covers_its_whole_range() {
+        let mut seen = [false; 11];
+        for _ in 0..10_000 {
+            let d = backoff::full_jitter(Duration::from_nanos(10), random_u64());
+            assert!(d <= Duration::from_nanos(10));
+            seen[d.as_nanos() as usize] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "every value of 0..=10 drawn: {seen:?}");
+        assert_eq!(backoff::full_jitter(Duration::ZERO, u64::MAX), Duration::ZERO);
+        assert_eq!(backoff::full_jitter(Duration::MAX, 7), Duration::from_nanos(7));
     }
 }

@@ -1,8 +1,9 @@
 //! The origin's clock: stream time, which may run faster than wall time or be moved by hand.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::poison::lock;
 use tokio::sync::watch;
 
 /// The time an origin goes by: *stream time*, a [`Duration`] since the clock started.
@@ -171,7 +172,7 @@ impl Clock {
 
     fn advanced(&self) -> MutexGuard<'_, Duration> {
         // The guarded value is a single Duration, written whole, so a poisoned lock still holds a valid one.
-        self.inner.advanced.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner.advanced)
     }
 }
 

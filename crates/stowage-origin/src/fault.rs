@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::poison::lock;
 
 /// Which request paths a [`FaultRule`] applies to. The query string is not part of the path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -487,7 +488,7 @@ impl Faults {
     fn lock(&self) -> MutexGuard<'_, FaultState> {
         // Every update of the state is a single push, retain or counter bump, so a poisoned lock still holds a
         // consistent state.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use crate::OriginError;
+use crate::poison::{read, write};
 
 /// One file the origin can serve: its bytes, content type and validators.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,11 +168,11 @@ impl Files {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Resource>> {
         // A panic while holding the lock cannot leave the map half-updated (each operation is a single
         // insert or remove), so a poisoned lock is still safe to use.
-        self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        read(&self.map)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Resource>> {
-        self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        write(&self.map)
     }
 }
 

@@ -62,6 +62,7 @@ mod files;
 pub mod hls;
 pub mod live;
 mod log;
+mod poison;
 mod server;
 #[cfg(feature = "tls")]
 mod tls;

@@ -1,9 +1,10 @@
 //! The request log tests read to check what a client did.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::poison::lock;
 use http::{Method, Version};
 
 /// One request as the origin saw and answered it.
@@ -97,6 +98,6 @@ impl RequestLog {
 
     fn lock(&self) -> MutexGuard<'_, LogState> {
         // Records are pushed or updated one field at a time, so a poisoned log is still consistent.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 }

@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use crate::fault::{Cut, Effects, Fault, Faults};
 use crate::files::{Files, Resource};
 use crate::live::LiveState;
 use crate::log::{RequestLog, RequestRecord};
+use crate::poison::lock;
 
 /// How long a graceful shutdown waits for open connections before closing them.
 const GRACEFUL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -218,11 +219,11 @@ struct ConnState {
 
 impl ConnState {
     fn set_end(&self, action: EndAction) {
-        *self.end.lock().unwrap_or_else(PoisonError::into_inner) = Some(action);
+        *lock(&self.end) = Some(action);
     }
 
     fn take_end(&self) -> Option<EndAction> {
-        self.end.lock().unwrap_or_else(PoisonError::into_inner).take()
+        lock(&self.end).take()
     }
 }
 

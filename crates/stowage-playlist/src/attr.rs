@@ -15,6 +15,7 @@ use crate::value::{ByteRange, DateTime, Resolution, parse_float, parse_u64};
 /// An attribute's value as written: quoted-string or not (decimal-integer, hexadecimal-sequence,
 /// decimal-floating-point, enumerated-string, decimal-resolution, all kept as their text).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums, reason = "an attribute value is quoted or not, by the grammar")]
 pub enum AttributeValue<'a> {
     /// A quoted-string, without its quotes (after EXT-X-DEFINE substitution).
     Quoted(Cow<'a, str>),
@@ -46,6 +47,7 @@ impl AttributeValue<'_> {
 
 /// One `NAME=value` pair.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_structs, reason = "an attribute is a name and a value, by the grammar")]
 pub struct Attribute<'a> {
     /// The attribute's name (`[A-Z0-9-]+`).
     pub name: Cow<'a, str>,

@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Which kind of playlist an input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums, reason = "HLS has two kinds of playlist")]
 pub enum PlaylistKind {
     /// A multivariant ("master") playlist: variants and renditions.
     Master,

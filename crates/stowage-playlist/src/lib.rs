@@ -74,6 +74,10 @@
 //! when a row whose value carries a URI names no role: a new tag cannot leave an offline copy pointing at
 //! the origin.
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod attr;
 mod error;
 mod master;

@@ -33,26 +33,31 @@ impl Default for Limits {
 
 impl Limits {
     /// Sets [`Limits::max_input_bytes`].
+    #[must_use]
     pub fn max_input_bytes(mut self, n: usize) -> Self {
         self.max_input_bytes = n;
         self
     }
     /// Sets [`Limits::max_line_bytes`].
+    #[must_use]
     pub fn max_line_bytes(mut self, n: usize) -> Self {
         self.max_line_bytes = n;
         self
     }
     /// Sets [`Limits::max_segments`].
+    #[must_use]
     pub fn max_segments(mut self, n: usize) -> Self {
         self.max_segments = n;
         self
     }
     /// Sets [`Limits::max_attributes_per_tag`].
+    #[must_use]
     pub fn max_attributes_per_tag(mut self, n: usize) -> Self {
         self.max_attributes_per_tag = n;
         self
     }
     /// Sets [`Limits::max_tags`].
+    #[must_use]
     pub fn max_tags(mut self, n: usize) -> Self {
         self.max_tags = n;
         self
@@ -114,43 +119,51 @@ impl ParserOptions {
     }
 
     /// Skip a UTF-8 byte order mark at the start of the input.
+    #[must_use]
     pub fn allow_byte_order_mark(mut self, yes: bool) -> Self {
         self.bom = yes;
         self
     }
     /// Accept an input whose first line is not `#EXTM3U`.
+    #[must_use]
     pub fn allow_missing_header(mut self, yes: bool) -> Self {
         self.missing_header = yes;
         self
     }
     /// Ignore stray spaces and tabs: after a tag's colon (`#EXTINF: 4.0`), around attribute separators,
     /// at the end of a line, and lines of only whitespace.
+    #[must_use]
     pub fn allow_whitespace(mut self, yes: bool) -> Self {
         self.whitespace = yes;
         self
     }
     /// Treat a lone carriage return (without line feed) as a line end.
+    #[must_use]
     pub fn allow_lone_carriage_return(mut self, yes: bool) -> Self {
         self.lone_cr = yes;
         self
     }
     /// Accept a decimal EXT-X-TARGETDURATION (kept as written).
+    #[must_use]
     pub fn allow_decimal_target_duration(mut self, yes: bool) -> Self {
         self.decimal_target_duration = yes;
         self
     }
     /// Accept blank lines between EXT-X-STREAM-INF / an #EXTINF and the URI it applies to.
+    #[must_use]
     pub fn allow_blank_line_before_uri(mut self, yes: bool) -> Self {
         self.blank_line_before_uri = yes;
         self
     }
     /// Accept invalid UTF-8 in an #EXTINF title (replaced by U+FFFD); invalid UTF-8 anywhere else stays an
     /// error.
+    #[must_use]
     pub fn allow_invalid_utf8_in_title(mut self, yes: bool) -> Self {
         self.invalid_utf8_in_title = yes;
         self
     }
     /// Accept `#EXTINF:<duration>` without the comma.
+    #[must_use]
     pub fn allow_missing_extinf_comma(mut self, yes: bool) -> Self {
         self.missing_extinf_comma = yes;
         self
@@ -158,28 +171,33 @@ impl ParserOptions {
     /// Keep a known tag whose value does not parse (or that belongs to the other playlist kind) verbatim as
     /// an unknown tag, instead of failing. Malformed #EXTINF and segment URIs stay errors: a segment is
     /// never invented nor dropped.
+    #[must_use]
     pub fn allow_malformed_tags(mut self, yes: bool) -> Self {
         self.malformed_tags = yes;
         self
     }
     /// Leave `{$name}` references to undefined variables as written instead of failing.
+    #[must_use]
     pub fn allow_undefined_variables(mut self, yes: bool) -> Self {
         self.undefined_variables = yes;
         self
     }
     /// Sets the limits.
+    #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
     /// Provides the value of a variable that the playlist imports with `EXT-X-DEFINE:IMPORT="name"` (the
     /// value defined in the multivariant playlist that referenced it).
+    #[must_use]
     pub fn import(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.imports.push((Cow::Owned(name.into()), Cow::Owned(value.into())));
         self
     }
     /// Provides the query string (after `?`, without the `#fragment`) of the URL the playlist was loaded
     /// from, for `EXT-X-DEFINE:QUERYPARAM="name"`.
+    #[must_use]
     pub fn query(mut self, query: impl Into<String>) -> Self {
         self.query = Some(query.into());
         self

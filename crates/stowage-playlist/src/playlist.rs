@@ -11,6 +11,7 @@ use crate::tags::table::{is_master_tag, is_media_tag};
 
 /// A parsed playlist of either kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums, reason = "HLS has two kinds of playlist")]
 pub enum Playlist<'a> {
     /// A master (multivariant) playlist.
     Master(MasterPlaylist<'a>),

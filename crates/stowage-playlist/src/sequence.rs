@@ -82,7 +82,7 @@ impl Iterator for Positions<'_, '_> {
                     .and_then(|o| {
                         o.checked_add(r.length).map(|end| (o, end)).ok_or("byte range end overflows")
                     })
-                    .map(|(o, _)| Some(ByteRange::new(r.length, Some(o))))
+                    .map(|(o, _)| Some(ByteRange::new(Some(o), r.length)))
             }
         };
         self.prev_range = match byte_range {
@@ -104,7 +104,7 @@ impl Iterator for Positions<'_, '_> {
 /// An EXT-X-MAP byte range with its offset made explicit: the start of the resource when not written
 /// (RFC 8216bis 4.4.4.5).
 pub(crate) fn map_byte_range(written: Option<ByteRange>) -> Option<ByteRange> {
-    written.map(|r| ByteRange::new(r.length, Some(r.offset.unwrap_or(0))))
+    written.map(|r| ByteRange::new(Some(r.offset.unwrap_or(0)), r.length))
 }
 
 #[cfg(test)]
@@ -170,8 +170,8 @@ mod tests {
 
     #[test]
     fn a_map_range_starts_at_zero_when_not_written() {
-        assert_eq!(map_byte_range(Some(ByteRange::new(9, None))), Some(ByteRange::new(9, Some(0))));
-        assert_eq!(map_byte_range(Some(ByteRange::new(9, Some(4)))), Some(ByteRange::new(9, Some(4))));
+        assert_eq!(map_byte_range(Some(ByteRange::new(None, 9))), Some(ByteRange::new(Some(0), 9)));
+        assert_eq!(map_byte_range(Some(ByteRange::new(Some(4), 9))), Some(ByteRange::new(Some(4), 9)));
         assert_eq!(map_byte_range(None), None);
     }
 }

@@ -194,6 +194,10 @@ pub(crate) fn parse_float(s: &str, signed: bool) -> Option<f64> {
 /// A sub-range of a resource: `length` bytes starting at `offset`, or, when `offset` is absent, right after
 /// the previous sub-range of the same resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "EXT-X-BYTERANGE is a length and an optional offset, by the grammar"
+)]
 pub struct ByteRange {
     /// Length in bytes.
     pub length: u64,
@@ -202,8 +206,10 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
-    /// A range of `length` bytes starting at `offset`.
-    pub const fn new(length: u64, offset: Option<u64>) -> Self {
+    /// A range of `length` bytes starting at `offset` (`None`: right after the previous sub-range). The offset
+    /// comes first, as in every byte range of stowage (the bundle's and the fetch layer's), although the tag
+    /// writes it last (`length@offset`).
+    pub const fn new(offset: Option<u64>, length: u64) -> Self {
         Self { length, offset }
     }
 
@@ -243,6 +249,7 @@ impl fmt::Display for ByteRange {
 
 /// A video resolution, `WIDTHxHEIGHT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_structs, reason = "a resolution is a width and a height, closed by definition")]
 pub struct Resolution {
     /// Width in pixels.
     pub width: u64,
@@ -251,6 +258,11 @@ pub struct Resolution {
 }
 
 impl Resolution {
+    /// `width` × `height`.
+    pub const fn new(width: u64, height: u64) -> Self {
+        Self { width, height }
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         let (w, h) = s.split_once(['x', 'X'])?;
         Some(Self { width: parse_u64(w)?, height: parse_u64(h)? })
@@ -489,6 +501,7 @@ impl DateTime {
 
     /// The same date written with `digits` digits of fraction of a second (at most 9; 0 writes none).
     /// What is not written is dropped, so that the value stays equal to a parse of its text.
+    #[must_use]
     pub fn with_fraction_digits(mut self, digits: u8) -> Self {
         let digits = digits.min(9);
         let unit = 10u32.pow(u32::from(9 - digits));
@@ -498,6 +511,7 @@ impl DateTime {
     }
 
     /// The same instant in UTC, written with `Z` and the same precision.
+    #[must_use]
     pub fn to_utc(&self) -> Self {
         Self::from_unix_with_offset(
             self.unix_seconds(),
@@ -510,6 +524,7 @@ impl DateTime {
 
     /// This instant moved by `nanos` nanoseconds (negative moves back), written with the same offset and
     /// at least millisecond precision.
+    #[must_use]
     pub fn add_nanos(&self, nanos: i128) -> Self {
         let total =
             (i128::from(self.unix_seconds()) * 1_000_000_000 + i128::from(self.nanos)).saturating_add(nanos);
@@ -910,8 +925,8 @@ mod tests {
 
     #[test]
     fn byte_range_and_resolution() {
-        assert_eq!(ByteRange::parse("100@20"), Some(ByteRange::new(100, Some(20))));
-        assert_eq!(ByteRange::parse("100"), Some(ByteRange::new(100, None)));
+        assert_eq!(ByteRange::parse("100@20"), Some(ByteRange::new(Some(20), 100)));
+        assert_eq!(ByteRange::parse("100"), Some(ByteRange::new(None, 100)));
         assert!(ByteRange::parse("@2").is_none());
         assert_eq!(Resolution::parse("1920x1080").unwrap().to_string(), "1920x1080");
     }

@@ -282,7 +282,7 @@ fn implicit_offsets_are_offered_explicit() {
     let seen = offered(&mut playlist, |_, _, _| Rewrite::Keep);
     assert_eq!(
         seen.segments,
-        [(0, 0, 0, Some(ByteRange::new(1000, Some(600)))), (1, 0, 1, Some(ByteRange::new(500, Some(1600))))]
+        [(0, 0, 0, Some(ByteRange::new(Some(600), 1000))), (1, 0, 1, Some(ByteRange::new(Some(1600), 500)))]
     );
-    assert_eq!(seen.maps, [(0, "init.mp4".to_owned(), Some(ByteRange::new(600, Some(0))))]);
+    assert_eq!(seen.maps, [(0, "init.mp4".to_owned(), Some(ByteRange::new(Some(0), 600)))]);
 }

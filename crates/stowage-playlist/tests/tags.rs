@@ -61,9 +61,9 @@ fn extinf_keeps_duration_and_title() {
 #[test]
 fn byterange() {
     let p = media("#EXTINF:1,\n#EXT-X-BYTERANGE:100@5\na.ts\n#EXTINF:1,\n#EXT-X-BYTERANGE:50\na.ts\n");
-    assert_eq!(p.segments()[1].byte_range(), Some(ByteRange::new(50, None)));
+    assert_eq!(p.segments()[1].byte_range(), Some(ByteRange::new(None, 50)));
     let r = p.resolve(None).unwrap();
-    assert_eq!(r.segments[1].byte_range, Some(ByteRange::new(50, Some(105))));
+    assert_eq!(r.segments[1].byte_range, Some(ByteRange::new(Some(105), 50)));
     assert_eq!(location(&media_error("#EXTINF:1,\n#EXT-X-BYTERANGE:@5\na.ts\n")), (4, 18));
 }
 
@@ -108,7 +108,7 @@ fn map() {
     let p = media("#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"600@0\"\n");
     let r = p.resolve(None).unwrap();
     let map = r.segments[0].map.as_ref().unwrap();
-    assert_eq!((&*map.uri, map.byte_range), ("init.mp4", Some(ByteRange::new(600, Some(0)))));
+    assert_eq!((&*map.uri, map.byte_range), ("init.mp4", Some(ByteRange::new(Some(0), 600))));
     assert_eq!(location(&media_error("#EXT-X-MAP:BYTERANGE=\"1@0\"\n")), (3, 12));
 }
 

@@ -53,6 +53,10 @@
 //! # Ok(()) }
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 mod assets;
 mod body;
 mod config;

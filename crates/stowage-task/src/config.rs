@@ -26,7 +26,11 @@
 //! ```
 
 use std::fmt;
-use std::time::SystemTime;
+
+/// The policies are the bundle's own types: a bundle records them as the task was configured.
+pub use stowage_bundle::{IntegrityPolicy, KeyPolicy, Priority, StoragePolicy};
+/// A picture size is the playlist's `RESOLUTION` value.
+pub use stowage_playlist::Resolution;
 
 /// The whole configuration of a download task.
 #[derive(Debug, Clone, PartialEq)]
@@ -166,34 +170,6 @@ impl ContentConfiguration {
     pub fn media_selection(mut self, selection: MediaSelection) -> Self {
         self.media_selections.push(selection);
         self
-    }
-}
-
-/// A picture size in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Resolution {
-    /// Width in pixels.
-    pub width: u64,
-    /// Height in pixels.
-    pub height: u64,
-}
-
-impl Resolution {
-    /// `width` × `height`.
-    pub fn new(width: u64, height: u64) -> Self {
-        Self { width, height }
-    }
-}
-
-impl From<stowage_playlist::Resolution> for Resolution {
-    fn from(r: stowage_playlist::Resolution) -> Self {
-        Self::new(r.width, r.height)
-    }
-}
-
-impl fmt::Display for Resolution {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}", self.width, self.height)
     }
 }
 
@@ -512,72 +488,6 @@ impl Artwork {
             None => artwork,
         }
     }
-}
-
-/// How precious a stored asset is when space runs short.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Priority {
-    /// Removed by a purge only when asked explicitly.
-    Important,
-    /// Removed by a purge after expired assets, least recently used first.
-    #[default]
-    Default,
-}
-
-/// Expiry and priority of a stored asset (Apple's `AVMutableAssetDownloadStorageManagementPolicy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct StoragePolicy {
-    /// When the asset may be removed first; `None` never expires.
-    pub expires: Option<SystemTime>,
-    /// How precious the asset is.
-    pub priority: Priority,
-}
-
-impl StoragePolicy {
-    /// No expiry, default priority.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the expiry.
-    #[must_use]
-    pub fn expires(mut self, at: SystemTime) -> Self {
-        self.expires = Some(at);
-        self
-    }
-
-    /// Sets the priority.
-    #[must_use]
-    pub fn priority(mut self, priority: Priority) -> Self {
-        self.priority = priority;
-        self
-    }
-}
-
-/// What happens to encrypted content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum KeyPolicy {
-    /// Segments are stored decrypted and local playlists carry no key (the default).
-    #[default]
-    Decrypt,
-    /// Segments are stored as fetched; their keys are stored in the bundle and the local playlists point at
-    /// them. Needed for SAMPLE-AES, which cannot be decrypted without demuxing.
-    KeepEncrypted,
-}
-
-/// What happens to a segment that cannot be had.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum IntegrityPolicy {
-    /// The task fails, naming the segment (the default).
-    #[default]
-    Strict,
-    /// The segment is recorded as a gap in the manifest, the task goes on, and the asset is marked
-    /// incomplete. Never silent: every gap is reported as an event.
-    Tolerant,
 }
 
 /// How large a media segment may be, from what its playlist says of it: a guard against endless or bloated

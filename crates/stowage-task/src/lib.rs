@@ -84,12 +84,17 @@
 //! # Ok::<(), stowage_task::Error>(())
 //! ```
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 // The pure parts: plain data and plain functions, no tokio and no IO.
 pub mod config;
 pub mod engine;
 mod error;
 pub mod events;
 mod planning;
+mod poison;
 pub mod selection;
 // The tokio parts: the session, the task handles, and the driver of each task.
 mod runtime;

@@ -198,7 +198,7 @@ fn views<'m>(master: &'m MasterPlaylist<'_>) -> (Vec<VariantView<'m>>, Vec<Rendi
                 uri: &v.uri,
                 bandwidth: inf.bandwidth().unwrap_or(0),
                 average_bandwidth: inf.average_bandwidth(),
-                resolution: inf.resolution().map(Resolution::from),
+                resolution: inf.resolution(),
                 codecs: inf.codecs(),
                 video_range: inf.video_range(),
                 frame_rate: inf.frame_rate(),

@@ -338,7 +338,7 @@ fn keys_are_prefetched_ahead_of_the_segments_that_need_them() {
     assert_eq!((progress.segments_done, progress.segments_total), (10, 10));
     assert_eq!(progress.bytes_done, 10_000);
     assert_eq!(d.engine.loaded_time_range(JobId(100)), None);
-    assert_eq!(d.engine.expected_range(video), Some(TimeRange::new(Duration::ZERO, secs(60))));
+    assert_eq!(d.engine.expected_range(video), Some(TimeRange::starting_at(Duration::ZERO, secs(60))));
 }
 
 #[test]
@@ -385,20 +385,20 @@ fn loaded_ranges_grow_from_the_start_with_concurrency() {
     assert_eq!(d.started(), [JobId(0), JobId(1), JobId(2), JobId(3)]);
     // Complete out of order: the second segment first leaves a hole at the start.
     d.succeed(JobId(1), 10);
-    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::new(SIX, SIX)]);
+    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::starting_at(SIX, SIX)]);
     d.succeed(JobId(0), 10);
-    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::new(Duration::ZERO, secs(12))]);
+    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::starting_at(Duration::ZERO, secs(12))]);
     d.succeed(JobId(3), 10);
     assert_eq!(
         d.engine.loaded_ranges(video),
-        &[TimeRange::new(Duration::ZERO, secs(12)), TimeRange::new(secs(18), SIX)]
+        &[TimeRange::starting_at(Duration::ZERO, secs(12)), TimeRange::starting_at(secs(18), SIX)]
     );
-    assert_eq!(d.engine.expected_range(video), Some(TimeRange::new(Duration::ZERO, secs(120))));
+    assert_eq!(d.engine.expected_range(video), Some(TimeRange::starting_at(Duration::ZERO, secs(120))));
     let event = d.engine.loaded_time_range(JobId(3)).expect("job 3 is done");
     assert_eq!(event.rendition, video);
-    assert_eq!(event.added, TimeRange::new(secs(18), SIX));
+    assert_eq!(event.added, TimeRange::starting_at(secs(18), SIX));
     assert_eq!(event.loaded, d.engine.loaded_ranges(video));
-    assert_eq!(event.expected, Some(TimeRange::new(Duration::ZERO, secs(120))));
+    assert_eq!(event.expected, Some(TimeRange::starting_at(Duration::ZERO, secs(120))));
     assert_eq!(d.engine.loaded_time_range(JobId(2)), None, "in flight, not loaded");
     assert_eq!(d.engine.loaded_time_range(JobId(999)), None);
 }
@@ -1056,7 +1056,7 @@ fn resume_skips_finished_jobs() {
     assert_eq!(d.started(), [JobId(0), JobId(3), JobId(6), JobId(9)]);
     assert_eq!(d.run_to_end(500), Action::Finished { complete: true, gaps: 0 });
     assert_eq!(d.started().len(), 4, "no finished job started");
-    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::new(Duration::ZERO, secs(60))]);
+    assert_eq!(d.engine.loaded_ranges(video), &[TimeRange::starting_at(Duration::ZERO, secs(60))]);
 }
 
 #[test]
@@ -1126,7 +1126,7 @@ fn tolerant_policy_records_gaps_and_finishes_incomplete() {
     assert_eq!((progress.segments_done, progress.segments_missing, progress.segments_total), (3, 2, 5));
     assert_eq!(
         d.engine.loaded_ranges(r),
-        &[TimeRange::new(Duration::ZERO, SIX), TimeRange::new(secs(18), secs(12))]
+        &[TimeRange::starting_at(Duration::ZERO, SIX), TimeRange::starting_at(secs(18), secs(12))]
     );
 }
 

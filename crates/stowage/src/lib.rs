@@ -72,6 +72,10 @@
 //! # Ok::<(), stowage::Error>(())
 //! ```
 //!
+//! An error's `Display` text is for people and is not a stable interface: its wording may change in any
+//! release. Decide with [`Error`]'s predicates and accessors (`is_*`, `line()`, `uri()`, `status()`,
+//! `path()`), which are.
+//!
 //! # The command-line tool
 //!
 //! `stowage inspect FILE|-|URL [--base URL] [--lenient] [--json] [--shallow] [--segments] [-H HEADER]
@@ -142,6 +146,10 @@
 //! `other_attributes` and `client_attributes` are maps from attribute names to their text. A member that
 //! holds an object or an array of objects is described by its own row.
 
+// A public crate: every public type may grow (`#[non_exhaustive]`) unless it is closed by definition, which
+// its `#[allow]` says.
+#![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -173,6 +181,9 @@ pub use stowage_task::{
 /// answered 404 is [`is_task`](Self::is_task) and [`is_fetch`](Self::is_fetch), with the segment's
 /// [`uri`](Self::uri) and the [`status`](Self::status); one that failed on a full disk is
 /// [`is_task`](Self::is_task) and [`is_bundle`](Self::is_bundle), with the file's [`path`](Self::path).
+///
+/// The `Display` wording is for people and is not stable: it may change in any release. Programs decide
+/// with the predicates and accessors, never by matching the message.
 pub struct Error {
     inner: Inner,
 }

@@ -37,6 +37,7 @@ pub use options::{BundleOptions, Durability};
 pub use verify::VerifyReport;
 pub use writer::{FinishedSegment, SegmentWriter};
 
+use crate::poison::lock;
 use state::State;
 use sync::{DirRenames, JournalSync};
 
@@ -109,7 +110,7 @@ pub struct Progress {
 fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic while holding the lock cannot leave the state half-updated in a way that matters on disk: the
     // journal is repaired before the next append. So a poisoned lock is taken over.
-    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock(state)
 }
 
 impl Bundle {
@@ -178,7 +179,7 @@ impl Bundle {
             .iter()
             .position(|r| &r.plan.id == rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(state.summaries[ri].ranges.clone())
+        Ok(state.summaries[ri].ranges.as_slice().to_vec())
     }
 
     /// Progress, overall and per rendition.
@@ -194,7 +195,7 @@ impl Bundle {
                 segments_finished: summary.finished,
                 segments_total: r.plan.segments.len(),
                 bytes_finished: summary.bytes,
-                loaded_time_ranges: summary.ranges.clone(),
+                loaded_time_ranges: summary.ranges.as_slice().to_vec(),
                 duration: summary.starts.last().copied().unwrap_or(0.0)
                     + r.plan.segments.last().map_or(0.0, |s| s.duration),
             })

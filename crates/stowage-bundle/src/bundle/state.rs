@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use crate::id::{SegmentId, SegmentKind};
 use crate::ledger::{self, Finished, SegmentProblem};
-use crate::manifest::{Manifest, TimeRange};
+use crate::manifest::Manifest;
+use crate::ranges::{TimeRange, TimeRanges};
 use crate::storage::StorageFile;
 
 /// What an open bundle knows, behind the handle's lock.
@@ -37,7 +38,7 @@ pub(super) struct State {
 pub(super) struct Summary {
     pub(super) finished: usize,
     pub(super) bytes: u64,
-    pub(super) ranges: Vec<TimeRange>,
+    pub(super) ranges: TimeRanges,
     /// Start time of each entry (media entries; initialization entries get the next segment's start).
     pub(super) starts: Vec<f64>,
     /// For each entry, the index of the initialization entry in force, if any.
@@ -109,7 +110,7 @@ impl State {
                 ledger::loaded_time_ranges(&self.manifest.renditions[ri].plan, &self.finished);
         } else if init_ok && duration > 0.0 {
             let start = self.summaries[ri].starts[si];
-            insert_range(&mut self.summaries[ri].ranges, TimeRange::new(start, start + duration));
+            self.summaries[ri].ranges.insert(TimeRange::of_segment(start, duration));
         }
     }
 
@@ -121,18 +122,4 @@ impl State {
             self.rebuild_summary(ri);
         }
     }
-}
-
-/// Adds `range` to sorted, disjoint `ranges`, merging it with those it touches.
-fn insert_range(ranges: &mut Vec<TimeRange>, range: TimeRange) {
-    const TOUCH: f64 = 1e-9;
-    let pos = ranges.partition_point(|r| r.end < range.start - TOUCH);
-    let mut merged = range;
-    let mut end = pos;
-    while end < ranges.len() && ranges[end].start <= merged.end + TOUCH {
-        merged.start = merged.start.min(ranges[end].start);
-        merged.end = merged.end.max(ranges[end].end);
-        end += 1;
-    }
-    ranges.splice(pos..end, [merged]);
 }

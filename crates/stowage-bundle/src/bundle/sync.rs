@@ -6,12 +6,12 @@
 //! [`Durability::Full`]: crate::Durability::Full
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 use super::{Bundle, Inner, State, lock_state};
 use crate::error::{Error, IoContext, Result};
 use crate::journal::JournalRecord;
 use crate::ledger::JOURNAL_FILE;
+use crate::poison::lock;
 use crate::storage::StorageFile;
 
 /// Renames waiting for their folder to be synced ([`Durability::Full`]).
@@ -35,10 +35,6 @@ pub(super) struct JournalSync {
     epoch: u64,
 }
 
-fn lock_renames(renames: &Mutex<DirRenames>) -> MutexGuard<'_, DirRenames> {
-    renames.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl Bundle {
     /// Makes every finished segment and recorded gap durable now (with [`Durability::Batched`], syncs the
     /// folders and the journal and waits for it; with [`Durability::Full`] there is nothing left to do).
@@ -59,7 +55,7 @@ impl Bundle {
             state.journal = Some(storage.open_append(&path).at(&path)?);
             // Lock order: state, then journal_sync (a sync never takes the state lock while holding it).
             state.journal_epoch += 1;
-            let mut sync = self.inner.journal_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut sync = lock(&self.inner.journal_sync);
             sync.epoch = state.journal_epoch;
             sync.synced_len = sync.synced_len.min(state.journal_len);
         }
@@ -88,16 +84,16 @@ impl Inner {
     /// the same time (group commit).
     pub(super) fn sync_folder_after_rename(&self, folder: &Path) -> Result<()> {
         let ticket = {
-            let mut renames = lock_renames(&self.dir_renames);
+            let mut renames = lock(&self.dir_renames);
             renames.issued += 1;
             if !renames.pending.iter().any(|d| d == folder) {
                 renames.pending.push(folder.to_path_buf());
             }
             renames.issued
         };
-        let _syncer = self.dir_syncer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _syncer = lock(&self.dir_syncer);
         let (target, folders) = {
-            let mut renames = lock_renames(&self.dir_renames);
+            let mut renames = lock(&self.dir_renames);
             if renames.synced >= ticket {
                 return Ok(());
             }
@@ -106,7 +102,7 @@ impl Inner {
         for (i, dir) in folders.iter().enumerate() {
             if let Err(e) = self.storage.sync_dir(dir) {
                 // Those folders are still to sync: the next writer tries again.
-                let mut renames = lock_renames(&self.dir_renames);
+                let mut renames = lock(&self.dir_renames);
                 for d in &folders[i..] {
                     if !renames.pending.contains(d) {
                         renames.pending.push(d.clone());
@@ -115,7 +111,7 @@ impl Inner {
                 return Err(Error::from_io(dir, e));
             }
         }
-        let mut renames = lock_renames(&self.dir_renames);
+        let mut renames = lock(&self.dir_renames);
         renames.synced = renames.synced.max(target);
         Ok(())
     }
@@ -132,7 +128,7 @@ impl Inner {
                 state.journal_len
             }
         };
-        let mut sync = self.journal_sync.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sync = lock(&self.journal_sync);
         if sync.epoch == epoch && sync.synced_len >= end {
             return Ok(());
         }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::ops::Range;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -15,6 +15,7 @@ use super::timeline::{Timeline, format_date_time};
 use super::{LiveConfig, LiveKey, LiveSegment, PlaylistKind, PlaylistStats, Rendition, Unlisted};
 use crate::files::Resource;
 use crate::hls::{IvMode, SplitMix, encrypt_aes128_cbc, sequence_iv};
+use crate::poison::lock;
 use crate::{Clock, FaultRule, Files, OriginError};
 
 /// One rendition as the live origin serves it.
@@ -225,7 +226,7 @@ impl LiveState {
     fn records(&self) -> MutexGuard<'_, Vec<RenditionRecord>> {
         // Each update is a counter bump or a range merge finished before the guard drops, so a poisoned
         // lock still holds consistent records.
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.records)
     }
 
     pub(crate) fn stats(&self, name: &str) -> Option<PlaylistStats> {

@@ -103,8 +103,8 @@ impl<'a> Segment<'a> {
     pub fn byte_range(&self) -> Option<ByteRange> {
         match self.range_kind() {
             0 => None,
-            1 => Some(ByteRange::new(self.range_length, None)),
-            _ => Some(ByteRange::new(self.range_length, Some(self.range_offset))),
+            1 => Some(ByteRange::new(None, self.range_length)),
+            _ => Some(ByteRange::new(Some(self.range_offset), self.range_length)),
         }
     }
 
@@ -137,6 +137,10 @@ impl<'a> Segment<'a> {
 
 /// The tags written before one segment's URI, split around its #EXTINF.
 #[derive(Debug, Clone, Copy)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "the tags before and after #EXTINF: the only two places a segment tag can be"
+)]
 pub struct SegmentTags<'p, 'a> {
     /// Tags and comments before the #EXTINF.
     pub before: &'p [MediaTag<'a>],

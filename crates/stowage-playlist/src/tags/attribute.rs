@@ -414,6 +414,10 @@ attribute_tag! {
 
 /// A variant stream: EXT-X-STREAM-INF and the URI line after it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(
+    clippy::exhaustive_structs,
+    reason = "a variant stream is its EXT-X-STREAM-INF and its URI line, by the grammar"
+)]
 pub struct Variant<'a> {
     /// The EXT-X-STREAM-INF attributes.
     pub stream_inf: StreamInf<'a>,

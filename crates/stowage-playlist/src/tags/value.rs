@@ -7,6 +7,7 @@ use crate::value::{DateTime, Decimal, parse_u64, push_u64};
 
 /// EXT-X-PLAYLIST-TYPE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::exhaustive_enums, reason = "EXT-X-PLAYLIST-TYPE has two values, EVENT and VOD")]
 pub enum PlaylistType {
     /// `EVENT`: segments are only added at the end.
     Event,

@@ -5,7 +5,8 @@ use std::collections::BinaryHeap;
 use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
-use super::ranges::RangeSet;
+use stowage_bundle::TimeRanges;
+
 use super::{JobId, RenditionProgress, TimeRange};
 
 /// Where a job stands, with what the engine needs to know about that state.
@@ -60,7 +61,7 @@ impl Job {
 
     pub(super) fn range(&self) -> TimeRange {
         let start = Duration::from_nanos(self.start_ns);
-        TimeRange::new(start, self.duration())
+        TimeRange::starting_at(start, self.duration())
     }
 }
 
@@ -103,7 +104,7 @@ pub(super) struct Rendition {
     pub(super) pending_known_bytes: u128,
     pub(super) pending_unknown: usize,
     pub(super) pending_unknown_ns: u128,
-    pub(super) loaded: RangeSet,
+    pub(super) loaded: TimeRanges,
     pub(super) expected: Option<TimeRange>,
 }
 

@@ -86,18 +86,18 @@
 //! minimum-rate and total timeouts do, and report [`Failure::Stalled`] or [`Failure::Retryable`].
 
 // One file per concept. The engine's vocabulary: `plan` (what it is given), `outcome` (what the driver
-// reports back), `action` (what it asks for, where it stands), `progress` and `ranges` (what it has
-// done), `settings` (how it is configured). The machine: `scheduler` (the `Engine` and its decisions),
-// `books` (its private per-job, per-rendition and per-host records), `concurrency` (the adaptive window)
-// and `rng` (the jitter). Nothing here reads a clock, spawns or does IO, and nothing here imports the
-// rest of the crate but its error type and the integrity policy.
+// reports back), `action` (what it asks for, where it stands), `progress` (what it has done, in the
+// bundle's time ranges), `settings` (how it is configured). The machine: `scheduler` (the `Engine` and
+// its decisions), `books` (its private per-job, per-rendition and per-host records), `concurrency` (the
+// adaptive window) and `rng` (the jitter). Nothing here reads a clock, spawns or does IO; of the rest of
+// the crate it uses only its error type, and of stowage-bundle the integrity policy and the time ranges
+// with their merging, which are one concept on both sides.
 mod action;
 mod books;
 mod concurrency;
 mod outcome;
 mod plan;
 mod progress;
-mod ranges;
 mod rng;
 mod scheduler;
 mod settings;
@@ -106,6 +106,8 @@ pub use action::{Action, EngineState, JobStatus};
 pub use outcome::{Failure, GiveUpReason, JobFailure, Outcome};
 pub use plan::{JobId, JobSpec, Plan, RenditionSpec};
 pub use progress::{LoadedTimeRange, Progress, RenditionProgress};
-pub use ranges::TimeRange;
 pub use scheduler::Engine;
 pub use settings::{ConcurrencyLimits, EngineConfig, RetryPolicy};
+/// Time ranges are the bundle's, merged the same way there and here, so that a rendition's manifest and its
+/// task's events agree.
+pub use stowage_bundle::TimeRange;

@@ -8,6 +8,7 @@ use std::time::Duration;
 /// A driver typically numbers its planned segments (and keys, and init sections) and keeps the
 /// segment identity beside the number; the engine never needs more than the number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(clippy::exhaustive_structs, reason = "a newtype of the caller's number")]
 pub struct JobId(pub u64);
 
 impl fmt::Display for JobId {

@@ -22,17 +22,6 @@ impl SplitMix64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-
-    /// A value uniformly distributed in `0..=bound`.
-    ///
-    /// Lemire's multiply-shift maps 64 random bits onto the range; its bias is below 2^-64 per value for the
-    /// bounds used here (nanoseconds of a backoff), which no caller can observe.
-    pub(crate) fn below_inclusive(&mut self, bound: u64) -> u64 {
-        if bound == u64::MAX {
-            return self.next_u64();
-        }
-        ((u128::from(self.next_u64()) * (u128::from(bound) + 1)) >> 64) as u64
-    }
 }
 
 #[cfg(test)]
@@ -48,18 +37,5 @@ mod tests {
         }
         let mut c = SplitMix64::new(43);
         assert_ne!(SplitMix64::new(42).next_u64(), c.next_u64());
-    }
-
-    #[test]
-    fn bounded_values_stay_in_range_and_cover_it() {
-        let mut rng = SplitMix64::new(7);
-        let mut seen = [false; 11];
-        for _ in 0..10_000 {
-            let v = rng.below_inclusive(10);
-            assert!(v <= 10);
-            seen[v as usize] = true;
-        }
-        assert!(seen.iter().all(|&s| s), "every value of 0..=10 drawn: {seen:?}");
-        assert_eq!(rng.below_inclusive(0), 0);
     }
 }

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
 use super::concurrency::Controller;
@@ -13,7 +13,6 @@ use super::{
     LoadedTimeRange, Outcome, Plan, Progress, RenditionProgress, RenditionSpec, TimeRange,
 };
 use crate::Error;
-use crate::config::IntegrityPolicy;
 
 /// The sans-IO download engine. See the [module documentation](super).
 ///
@@ -272,7 +271,7 @@ impl Engine {
             }
             let rendition = &mut self.renditions[spec.rendition];
             rendition.total += 1;
-            let range = TimeRange::new(spec.start, spec.duration);
+            let range = TimeRange::starting_at(spec.start, spec.duration);
             rendition.expected = Some(match rendition.expected {
                 Some(e) => TimeRange { start: e.start.min(range.start), end: e.end.max(range.end) },
                 None => range,
@@ -307,13 +306,16 @@ impl Engine {
         (self.hosts.len() - 1) as u32
     }
 
-    /// The next action for the driver, in the order they arose.
+    /// The next action for the driver, in the order they arose. An action polled is gone from the engine,
+    /// so dropping it unread loses it.
+    #[must_use = "a polled action is taken off the engine's queue; dropping it loses it"]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// When the engine next needs [`handle_timeout`](Self::handle_timeout): the end of the earliest retry
     /// delay or host pause. `None` while nothing waits on time (or the engine is not running).
+    #[must_use = "the engine needs handle_timeout at this instant; ignoring it stalls retries"]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         if self.state != EngineState::Running {
             return None;
@@ -585,11 +587,7 @@ impl Engine {
         }
         let delay = match retry_after {
             Some(after) => after,
-            None => {
-                let ceiling = retry.backoff_ceiling(failures);
-                let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-                Duration::from_nanos(self.rng.below_inclusive(nanos))
-            }
+            None => stowage_fetch::backoff::full_jitter(retry.backoff_ceiling(failures), self.rng.next_u64()),
         };
         // Checked sums: a `Retry-After` of centuries must give up, not overflow the clock.
         let deadline = first_failure.checked_add(self.config.retry.max_retry_time);
@@ -611,22 +609,21 @@ impl Engine {
         }
         let failure =
             JobFailure { job: job.id, cause, attempts: job.failures.saturating_add(job.refreshes), reason };
-        match self.config.integrity {
-            IntegrityPolicy::Tolerant => {
-                job.slot = Slot::Gap;
-                let rendition = &mut self.renditions[job.rendition as usize];
-                rendition.remove_pending(job);
-                rendition.gaps += 1;
-                self.remaining -= 1;
-                self.gaps += 1;
-                self.actions.push_back(Action::GapRecorded(failure));
-            }
-            IntegrityPolicy::Strict => {
-                job.slot = Slot::Failed;
-                self.cancel_in_flight(false);
-                self.state = EngineState::Failed;
-                self.actions.push_back(Action::Failed(failure));
-            }
+        // The policy is the bundle's type, which says itself (with a match that names every variant) whether
+        // a segment given up becomes a gap.
+        if self.config.integrity.records_gaps() {
+            job.slot = Slot::Gap;
+            let rendition = &mut self.renditions[job.rendition as usize];
+            rendition.remove_pending(job);
+            rendition.gaps += 1;
+            self.remaining -= 1;
+            self.gaps += 1;
+            self.actions.push_back(Action::GapRecorded(failure));
+        } else {
+            job.slot = Slot::Failed;
+            self.cancel_in_flight(false);
+            self.state = EngineState::Failed;
+            self.actions.push_back(Action::Failed(failure));
         }
     }
 

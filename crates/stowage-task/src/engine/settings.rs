@@ -124,10 +124,11 @@ impl RetryPolicy {
     }
 
     /// The largest delay the jitter may draw after the `failures`-th failed attempt (counting from one).
+    ///
+    /// The schedule is the fetch layer's ([`stowage_fetch::backoff`]): the retry after the `failures`-th
+    /// failure is that schedule's retry `failures - 1`.
     pub fn backoff_ceiling(&self, failures: u32) -> Duration {
-        let doublings = failures.saturating_sub(1).min(63);
-        let factor = 1u32.checked_shl(doublings).unwrap_or(u32::MAX);
-        self.backoff_base.checked_mul(factor).unwrap_or(Duration::MAX).min(self.backoff_cap)
+        stowage_fetch::backoff::ceiling(self.backoff_base, self.backoff_cap, failures.saturating_sub(1))
     }
 }
 

@@ -7,7 +7,7 @@ use super::Built;
 use crate::Error;
 use crate::config::{
     Artwork, ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaSelection,
-    Priority, StoragePolicy, VariantQualifier,
+    StoragePolicy, VariantQualifier,
 };
 
 /// The policies a task runs under, and what a new bundle records with them.
@@ -34,7 +34,7 @@ pub(crate) fn task_policies(
         // A bundle keeps the key policy it was made with: mixing clear and encrypted segments in one
         // rendition would make its local playlist wrong.
         (Some(config), Some(m)) => TaskPolicies {
-            key_policy: task_key_policy(m.key_policy),
+            key_policy: m.key_policy,
             integrity: config.integrity,
             storage: None,
             title: config.title.clone(),
@@ -42,8 +42,8 @@ pub(crate) fn task_policies(
         },
         (Some(config), None) => new_bundle_policies(config),
         (None, Some(m)) => TaskPolicies {
-            key_policy: task_key_policy(m.key_policy),
-            integrity: task_integrity(m.integrity),
+            key_policy: m.key_policy,
+            integrity: m.integrity,
             storage: None,
             title: None,
             artwork: None,
@@ -78,11 +78,9 @@ pub(crate) fn bundle_plan(
     if let Some(title) = &policies.title {
         info = info.title(title.clone());
     }
-    let mut plan = BundlePlan::new(info)
-        .key_policy(bundle_key_policy(policies.key_policy))
-        .integrity(bundle_integrity(policies.integrity));
+    let mut plan = BundlePlan::new(info).key_policy(policies.key_policy).integrity(policies.integrity);
     if let Some(storage) = policies.storage {
-        plan = plan.policy(bundle_storage_policy(storage));
+        plan = plan.policy(storage);
     }
     if let Some(config) = config {
         plan = plan.request(request_of(config));
@@ -105,8 +103,8 @@ pub(crate) fn bundle_plan(
 pub(crate) fn renewal(url: &str, config: &DownloadConfiguration) -> ManifestChanges {
     let mut changes = ManifestChanges::new()
         .url(url)
-        .policy(bundle_storage_policy(config.storage))
-        .integrity(bundle_integrity(config.integrity))
+        .policy(config.storage)
+        .integrity(config.integrity)
         .request(request_of(config))
         .cancelled(false);
     if let Some(title) = &config.title {
@@ -147,63 +145,17 @@ pub(crate) fn configuration_of(manifest: &Manifest) -> Result<Option<DownloadCon
     let mut contents = request.contents.iter();
     let primary = contents.next().map(content).transpose()?.unwrap_or_default();
     let mut config = DownloadConfiguration::new(primary)
-        .keys(task_key_policy(manifest.key_policy))
-        .integrity(task_integrity(manifest.integrity))
+        .keys(manifest.key_policy)
+        .integrity(manifest.integrity)
         .optimize_auxiliary_contents(request.optimize_auxiliary);
     for c in contents {
         config = config.auxiliary(content(c)?);
     }
-    let mut storage = StoragePolicy::new();
-    if let Some(at) = manifest.policy.expires {
-        storage = storage.expires(at);
-    }
-    if manifest.policy.priority == stowage_bundle::Priority::Important {
-        storage = storage.priority(Priority::Important);
-    }
-    config = config.storage(storage);
+    config = config.storage(manifest.policy);
     if let Some(title) = &manifest.asset.title {
         config = config.title(title.clone());
     }
     Ok(Some(config))
-}
-
-fn bundle_storage_policy(storage: StoragePolicy) -> stowage_bundle::StoragePolicy {
-    let mut policy = stowage_bundle::StoragePolicy::default();
-    if let Some(at) = storage.expires {
-        policy = policy.expires(at);
-    }
-    if storage.priority == Priority::Important {
-        policy = policy.priority(stowage_bundle::Priority::Important);
-    }
-    policy
-}
-
-fn bundle_key_policy(policy: KeyPolicy) -> stowage_bundle::KeyPolicy {
-    match policy {
-        KeyPolicy::KeepEncrypted => stowage_bundle::KeyPolicy::KeepEncrypted,
-        _ => stowage_bundle::KeyPolicy::Decrypted,
-    }
-}
-
-fn task_key_policy(policy: stowage_bundle::KeyPolicy) -> KeyPolicy {
-    match policy {
-        stowage_bundle::KeyPolicy::KeepEncrypted => KeyPolicy::KeepEncrypted,
-        _ => KeyPolicy::Decrypt,
-    }
-}
-
-fn bundle_integrity(policy: IntegrityPolicy) -> stowage_bundle::IntegrityPolicy {
-    match policy {
-        IntegrityPolicy::Tolerant => stowage_bundle::IntegrityPolicy::Tolerant,
-        _ => stowage_bundle::IntegrityPolicy::Strict,
-    }
-}
-
-fn task_integrity(policy: stowage_bundle::IntegrityPolicy) -> IntegrityPolicy {
-    match policy {
-        stowage_bundle::IntegrityPolicy::Tolerant => IntegrityPolicy::Tolerant,
-        _ => IntegrityPolicy::Strict,
-    }
 }
 
 #[cfg(test)]

@@ -306,6 +306,51 @@ mod tests {
         }
     }
 
+    /// A rendition's loaded ranges read the same in its bundle (the progress query and the manifest) as in
+    /// the engine that reports them in the task's events: one merge with one tolerance on both sides.
+    #[test]
+    fn the_manifest_and_the_events_agree_on_loaded_ranges() {
+        use stowage_bundle::{AssetInfo, Bundle, BundlePlan, SegmentId, TimeRange};
+
+        use crate::engine::{Engine, EngineConfig};
+        use crate::planning::jobs::engine_plan;
+
+        // Segment 1 lasts half a millisecond and segment 4 a second; both are missing. The first hole is
+        // below the join tolerance and the second is not, so both sides must see two ranges.
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXTINF:6.006,\na.ts\n#EXTINF:0.0005,\nb.ts\n\
+                    #EXTINF:6.006,\nc.ts\n#EXTINF:6.006,\nd.ts\n#EXTINF:1,\ne.ts\n#EXTINF:6,\nf.ts\n\
+                    #EXT-X-ENDLIST\n";
+        let url = "https://cdn.example/v/index.m3u8";
+        let built = build_rendition(&wanted(), 0, text, url, KeyPolicy::Decrypt).unwrap();
+        assert_eq!(built.jobs.len(), 6);
+        let stored: Vec<SegmentId> = [0, 2, 3, 5].iter().flat_map(|&i| built.jobs[i].ids.clone()).collect();
+
+        let dir = tempfile::tempdir().unwrap();
+        let plan = BundlePlan::new(AssetInfo::new("a")).rendition(built.plan.clone());
+        let bundle = Bundle::create(dir.path().join("a"), plan).unwrap();
+        for id in &stored {
+            let mut writer = bundle.segment_writer(id).unwrap();
+            writer.write(b"bytes").unwrap();
+            writer.finish().unwrap();
+        }
+        let plan = engine_plan(&[wanted()], &built.jobs, vec![(20, 4)], |id| stored.contains(id));
+        let engine = Engine::new(EngineConfig::default(), plan).unwrap();
+
+        let from_engine = engine.loaded_ranges(0).to_vec();
+        let at = |s: f64| Duration::from_secs_f64(s);
+        assert_eq!(from_engine.len(), 2, "{from_engine:?}");
+        assert_eq!(from_engine[0].start, Duration::ZERO);
+        assert!(from_engine[1].start.abs_diff(at(19.0185)) < Duration::from_micros(1), "{from_engine:?}");
+        let rendition = &built.plan.id;
+        assert_eq!(bundle.loaded_time_ranges(rendition).unwrap(), from_engine);
+        assert_eq!(bundle.manifest().renditions[0].state.loaded_time_ranges, from_engine);
+        assert_eq!(bundle.progress().renditions[0].loaded_time_ranges, from_engine);
+        drop(bundle);
+        let cache = stowage_bundle::AssetCache::open(dir.path().join("a")).unwrap();
+        let expected: Vec<TimeRange> = from_engine;
+        assert_eq!(cache.loaded_time_ranges(rendition).unwrap(), expected);
+    }
+
     #[test]
     fn identities_come_from_sequences_and_ranges_not_uris() {
         let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n\

@@ -15,11 +15,8 @@ use super::session_config::SessionConfig;
 use super::task::TaskShared;
 use crate::engine::JobId;
 use crate::events::{SessionEvent, TaskEvent};
-
 /// Locks a mutex, going on with one that a panic poisoned: one failed fetch or hook must not stop the task.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+pub(crate) use crate::poison::lock;
 
 /// Who hears of the fetch layer's retries of a request in flight. Every retry is also a request of the
 /// task's, counted for its summary.

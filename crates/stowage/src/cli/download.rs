@@ -119,7 +119,7 @@ fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Re
     }
     let important = match args.priority.as_deref() {
         Some(priority) => priority == "important",
-        None => existing.is_some_and(|m| m.policy.priority == stowage_bundle::Priority::Important),
+        None => existing.is_some_and(|m| m.policy.priority == Priority::Important),
     };
     if important {
         storage = storage.priority(Priority::Important);

@@ -249,7 +249,7 @@ fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: O
                 "segments_finished": r.state.segments_finished,
                 "segments_total": r.state.segments_total,
                 "loaded_time_ranges": r.state.loaded_time_ranges.iter()
-                    .map(|t| json!([t.start, t.end])).collect::<Vec<_>>(),
+                    .map(|t| json!([t.start.as_secs_f64(), t.end.as_secs_f64()])).collect::<Vec<_>>(),
                 "url": r.plan.url,
             })
         })
@@ -345,7 +345,7 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
         ["id", "kind", "language", "name", "segments", "loaded", "duration"].map(str::to_owned).to_vec(),
     ];
     for r in &manifest.renditions {
-        let loaded: f64 = r.state.loaded_time_ranges.iter().map(|t| t.end - t.start).sum();
+        let loaded: f64 = r.state.loaded_time_ranges.iter().map(|t| t.duration().as_secs_f64()).sum();
         rows.push(vec![
             format!("{}{}", r.plan.id.as_str(), if r.plan.primary { " *" } else { "" }),
             kind_name(r.plan.kind).to_owned(),

@@ -7,7 +7,7 @@
 //! still counts (stored work is never fetched again).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 
 use stowage_bundle::Bundle;
 use stowage_fetch::RetryEvent;
@@ -21,6 +21,8 @@ use super::writer::{Piece, Writer};
 use crate::Error;
 use crate::engine::{Failure, JobId, Outcome};
 use crate::planning::{Crypto, Job};
+/// The binding is read and written going on with one that a panic poisoned.
+pub(super) use crate::poison::{read, write};
 use crate::runtime::counters::TaskCounters;
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 
@@ -83,16 +85,6 @@ pub(super) struct Bound {
     /// Refreshes applied so far.
     pub(super) generation: u64,
     pub(super) jobs: Vec<Job>,
-}
-
-/// Reads the binding, going on with one that a panic poisoned.
-pub(super) fn read(bound: &RwLock<Bound>) -> RwLockReadGuard<'_, Bound> {
-    bound.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Writes the binding, going on with one that a panic poisoned.
-pub(super) fn write(bound: &RwLock<Bound>) -> RwLockWriteGuard<'_, Bound> {
-    bound.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Runs the fetch of a start of `job`, reporting a panic in it (in this crate, or in a hook of the

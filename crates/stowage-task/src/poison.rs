@@ -1,0 +1,23 @@
+//! Poison-tolerant locking: the one place this crate takes its locks' poisoning over.
+//!
+//! A lock is poisoned when a thread panicked while holding it. Every value this crate guards is changed
+//! in steps that each leave it consistent (a push, an insert, a counter bump, a field set whole), so a
+//! poisoned lock still holds a usable value, and refusing it would turn one panic into many. Where a
+//! guarded value needs more than that, its own comment says why the takeover is still safe.
+
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Locks `mutex`, taking a poisoned lock over.
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Locks `lock` for reading, taking a poisoned lock over.
+pub(crate) fn read<T: ?Sized>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Locks `lock` for writing, taking a poisoned lock over.
+pub(crate) fn write<T: ?Sized>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
