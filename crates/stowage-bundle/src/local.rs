@@ -34,7 +34,7 @@ use crate::manifest::{KeyPolicy, Manifest, PlannedSegment, RenditionKind, Rendit
 use crate::storage::Storage;
 
 /// Source playlists larger than this are refused (the playlist crate's own limit is of the same order).
-const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
 
 /// Writes every rendition's `index.m3u8` and the `master.m3u8`; nothing while no rendition is planned.
 pub(crate) fn write_all(
@@ -60,9 +60,22 @@ pub(crate) fn write_all(
         .unwrap_or_default();
     for r in &manifest.renditions {
         let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
-        let text = read_text(storage, &source)?;
+        let mut text = read_text(storage, &source)?;
+        if let Some(covered) = r.source_len {
+            // A recording's source holds no more than its plan covers (the writer cuts it on opening), but a
+            // reader may look while a recorder appends.
+            let covered = usize::try_from(covered).unwrap_or(usize::MAX);
+            if covered < text.len() && text.is_char_boundary(covered) {
+                text.truncate(covered);
+            }
+        }
+        let form = if manifest.recording.is_some() {
+            Form::Recording { finished: manifest.finished }
+        } else {
+            Form::Download { finished: manifest.finished }
+        };
         let options = parser_options(Some(&r.plan.url), &imports);
-        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, manifest.finished, &|id| {
+        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, form, &|id| {
             finished.contains_key(id)
         })
         .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
@@ -102,6 +115,19 @@ pub(crate) fn local_name(plan: &RenditionPlan, id: &SegmentId) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// What a local media playlist is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// A download: an EVENT playlist of what is stored so far until it is finished, then the source's
+    /// playlist type with `EXT-X-ENDLIST`.
+    Download { finished: bool },
+    /// A recording: always a VOD playlist with `EXT-X-ENDLIST`, so that a recording interrupted or
+    /// stopped at any moment plays as what it holds; until it is finished, it lists its entries up to the
+    /// last one stored. Entries are matched with the recorded playlist's segments by position alone, since a
+    /// recording keeps the source's numbers where one playlist cannot (a numbering that jumps).
+    Recording { finished: bool },
+}
+
 /// Rewrites a source media playlist for the bundle. `is_stored` says whether a planned entry is finished.
 ///
 /// The plan's entries correspond, in order, to the playlist's `EXT-X-MAP` tags (initialization entries) and
@@ -111,9 +137,13 @@ pub(crate) fn rewrite_media(
     options: &ParserOptions,
     plan: &RenditionPlan,
     key_policy: KeyPolicy,
-    finished: bool,
+    form: Form,
     is_stored: &dyn Fn(&SegmentId) -> bool,
 ) -> std::result::Result<String, String> {
+    let (finished, recording) = match form {
+        Form::Download { finished } => (finished, false),
+        Form::Recording { finished } => (finished, true),
+    };
     let inits: Vec<&PlannedSegment> = plan.segments.iter().filter(|s| s.kind == SegmentKind::Init).collect();
     let medias: Vec<&PlannedSegment> =
         plan.segments.iter().filter(|s| s.kind == SegmentKind::Media).collect();
@@ -149,7 +179,7 @@ pub(crate) fn rewrite_media(
                 // delta update (EXT-X-SKIP) from EXT-X-MEDIA-SEQUENCE alone, all shifted alike.
                 let base = *msn_base.get_or_insert((u.media_sequence.unwrap_or(0), entry.media_sequence));
                 let advance = u.media_sequence.unwrap_or(0).wrapping_sub(base.0);
-                if advance != entry.media_sequence.wrapping_sub(base.1) {
+                if !recording && advance != entry.media_sequence.wrapping_sub(base.1) {
                     problem.get_or_insert_with(|| {
                         format!(
                             "segment {i} has media sequence {:?} in the playlist, {} in the plan",
@@ -225,7 +255,16 @@ pub(crate) fn rewrite_media(
     let not_map = |t: &&MediaTag<'_>| !matches!(t, MediaTag::Map(_));
     let mut local = MediaPlaylist::new();
     *local.header_mut() = playlist.header().iter().filter(not_map).cloned().collect();
-    if !finished {
+    if recording {
+        // A recording is closed whenever it is written: what it holds is all there is until it goes on.
+        local.header_mut().retain(|t| !matches!(t, MediaTag::PlaylistType(_)));
+        let at = local
+            .header()
+            .iter()
+            .position(|t| matches!(t, MediaTag::MediaSequence(_) | MediaTag::DiscontinuitySequence(_)))
+            .map_or(local.header().len(), |i| i + 1);
+        local.header_mut().insert(at, MediaTag::PlaylistType(PlaylistType::Vod));
+    } else if !finished {
         // A playlist that still grows is an EVENT playlist, whatever the source said.
         for tag in local.header_mut() {
             if matches!(tag, MediaTag::PlaylistType(PlaylistType::Vod)) {
@@ -243,7 +282,7 @@ pub(crate) fn rewrite_media(
     if listed == medias.len() {
         *local.trailer_mut() = playlist.trailer().iter().filter(not_map).cloned().collect();
     }
-    if finished {
+    if finished || recording {
         local.trailer_mut().push(MediaTag::EndList);
     }
     Ok(local.to_string())
@@ -469,11 +508,15 @@ mod tests {
                 "",
                 segments,
             );
-            let local =
-                rewrite_media(&source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| {
-                    true
-                })
-                .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
+            let local = rewrite_media(
+                &source,
+                &ParserOptions::lenient(),
+                &plan,
+                KeyPolicy::Decrypted,
+                Form::Download { finished: true },
+                &|_| true,
+            )
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
             let kept: Vec<&str> = local
                 .lines()
                 .filter(|l| l.starts_with('#') && !l.starts_with("#EXT-X-MAP:") && *l != "#EXT-X-ENDLIST")
@@ -502,9 +545,15 @@ mod tests {
                 .unwrap();
         let planned: Vec<u64> = plan.segments.iter().map(|s| s.media_sequence).collect();
         assert_eq!(planned, [105, 106], "the plan numbers skipped segments in");
-        let local =
-            rewrite_media(source, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
-                .unwrap();
+        let local = rewrite_media(
+            source,
+            &ParserOptions::lenient(),
+            &plan,
+            KeyPolicy::Decrypted,
+            Form::Download { finished: true },
+            &|_| true,
+        )
+        .unwrap();
         assert!(!local.contains("EXT-X-SKIP") && !local.contains("SERVER-CONTROL"), "{local}");
         let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
         let resolved = parsed.resolve(None).unwrap();
@@ -542,9 +591,15 @@ mod tests {
                     continue;
                 }
             };
-            let local =
-                rewrite_media(&text, &ParserOptions::lenient(), &plan, KeyPolicy::Decrypted, true, &|_| true)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let local = rewrite_media(
+                &text,
+                &ParserOptions::lenient(),
+                &plan,
+                KeyPolicy::Decrypted,
+                Form::Download { finished: true },
+                &|_| true,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let parsed = MediaPlaylist::parse_with(local.as_str(), &ParserOptions::lenient())
                 .unwrap_or_else(|e| panic!("{}: {e}\n{local}", path.display()))
                 .playlist;

@@ -32,7 +32,11 @@ impl Bundle {
         }
         for mut r in renditions {
             r.playlist = String::new();
-            state.manifest.renditions.push(ManifestRendition { plan: r, state: RenditionState::default() });
+            state.manifest.renditions.push(ManifestRendition {
+                plan: r,
+                state: RenditionState::default(),
+                source_len: None,
+            });
         }
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
@@ -103,9 +107,11 @@ impl Bundle {
         }
         let source = self.inner.dir.join(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
         ledger::write_atomic(storage, &source, plan.playlist.as_bytes())?;
+        let source_len = state.manifest.recording.is_some().then_some(plan.playlist.len() as u64);
         let mut plan = plan;
         plan.playlist = String::new();
-        state.manifest.renditions[ri] = ManifestRendition { plan, state: RenditionState::default() };
+        state.manifest.renditions[ri] =
+            ManifestRendition { plan, state: RenditionState::default(), source_len };
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;
