@@ -30,12 +30,15 @@ impl Bundle {
             storage.create_dir_all(&rdir).at(&rdir)?;
             ledger::write_atomic(storage, &source.join(format!("{}.m3u8", r.id)), r.playlist.as_bytes())?;
         }
+        let recording = state.manifest.recording.is_some();
         for mut r in renditions {
+            // A recorded rendition's source playlist grows: the manifest says how much of it the plan covers.
+            let source_len = recording.then_some(r.playlist.len() as u64);
             r.playlist = String::new();
             state.manifest.renditions.push(ManifestRendition {
                 plan: r,
                 state: RenditionState::default(),
-                source_len: None,
+                source_len,
             });
         }
         state.index = ledger::index_plan(&state.manifest);

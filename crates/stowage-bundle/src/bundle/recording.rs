@@ -39,6 +39,23 @@ impl Bundle {
         lock_state(&self.inner.state).manifest.recording.is_some()
     }
 
+    /// Makes a bundle that has no rendition yet (one recorded in the store before its playlists were read)
+    /// the recording of a live or EVENT stream, with `recording`'s limits; its renditions are then added
+    /// with [`add_renditions`](Self::add_renditions) and grow with [`record_segments`](Self::record_segments).
+    ///
+    /// Fails with [`Error::InvalidPlan`] when the bundle has renditions already: a download's renditions
+    /// cannot become recorded ones.
+    pub fn start_recording(&self, recording: crate::manifest::Recording) -> Result<()> {
+        let mut state = lock_state(&self.inner.state);
+        if !state.manifest.renditions.is_empty() {
+            return Err(Error::InvalidPlan {
+                reason: "a bundle that has renditions already cannot become a recording".into(),
+            });
+        }
+        state.manifest.recording = Some(recording);
+        self.save_manifest(&mut state)
+    }
+
     /// Adds segments to the end of a recorded rendition: their lines are appended to its recorded source
     /// playlist (`source/<rendition>.m3u8`) and synced, then one `plan` record per segment is appended to
     /// the journal, naming its entries and the playlist's length after its lines. Their entries are pending

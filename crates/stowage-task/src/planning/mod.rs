@@ -5,16 +5,19 @@
 //! * `rendition`: a media playlist read into the bundle's rendition plan and the driver's jobs.
 //! * `jobs`: the jobs themselves, the key jobs fetched ahead of the segments, and the engine's view of them.
 //! * `policies`: the task's policies, from its configuration or its bundle, and a new bundle's plan.
+//! * `live`: a live rendition's reloads turned into the segments and holes a recording appends.
 //! * `changes`: what differs between a bundle's plan of a rendition and its media playlist read again.
 
 mod changes;
 mod jobs;
+mod live;
 mod policies;
 mod rendition;
 mod wanted;
 
 pub(crate) use changes::playlist_changes;
 pub(crate) use jobs::{Crypto, Job, engine_plan, job_spec, key_jobs, merge_inits};
+pub(crate) use live::{Batch, Ended, LiveTrack, Update, build_batch, is_live};
 pub(crate) use policies::{bundle_plan, configuration_of, new_bundle_policies, renewal, task_policies};
 pub(crate) use rendition::{Built, build_rendition, parser_options};
 pub(crate) use wanted::{

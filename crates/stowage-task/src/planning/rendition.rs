@@ -21,6 +21,9 @@ pub(crate) struct Built {
     pub(crate) jobs: Vec<Job>,
     /// Keys to store in the bundle when keeping ciphertext: (index of the `EXT-X-KEY` tag, key URI).
     pub(crate) keys: Vec<(u32, String)>,
+    /// For a live or EVENT playlist being recorded: the recording of it, the plan holding its first
+    /// segments only.
+    pub(crate) live: Option<super::LiveTrack>,
 }
 
 /// How the driver reads a playlist fetched from `url`: leniently (playlists from the wild that players
@@ -226,7 +229,7 @@ pub(crate) fn build_rendition(
     if let Some(v) = &wanted.master_uri {
         plan = plan.master_uri(v.clone());
     }
-    Ok(Built { plan, jobs, keys })
+    Ok(Built { plan, jobs, keys, live: None })
 }
 
 fn secs(seconds: f64) -> Duration {

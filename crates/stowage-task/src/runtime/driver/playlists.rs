@@ -11,8 +11,8 @@ use stowage_playlist::{MasterPlaylist, PlaylistKind, detect};
 use super::auth::Auth;
 use super::errors::{fetch_error, join_error};
 use crate::Error;
-use crate::config::KeyPolicy;
-use crate::planning::{Built, Wanted, build_rendition, parser_options};
+use crate::config::{KeyPolicy, RecordingConfiguration};
+use crate::planning::{Built, LiveTrack, Wanted, build_rendition, is_live, parser_options};
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
 
@@ -55,7 +55,8 @@ pub(super) fn parse_master<'t>(text: &'t str, uri: &str) -> Result<Master<'t>, E
     Ok(Master { playlist: parsed.playlist, variables: parsed.variables })
 }
 
-/// Fetches and reads every wanted media playlist, concurrently.
+/// Fetches and reads every wanted media playlist, concurrently. A live or EVENT playlist is read as the
+/// start of a recording configured by `recording`: its plan holds the segments the recording starts with.
 pub(super) async fn build_all(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -63,10 +64,12 @@ pub(super) async fn build_all(
     wanted: &[Wanted],
     first: usize,
     key_policy: KeyPolicy,
+    recording: &RecordingConfiguration,
 ) -> Result<Vec<Built>, Error> {
     let mut set = tokio::task::JoinSet::new();
     for (i, w) in wanted.iter().enumerate() {
         let (session, task, auth, w) = (Arc::clone(session), Arc::clone(task), Arc::clone(auth), w.clone());
+        let (start, limit) = (recording.start, recording.duration.map(|d| d.as_secs_f64()));
         set.spawn(async move {
             let (text, final_url) = fetch_text(&session, &task, &auth, &w.url).await?;
             if detect(text.as_bytes()) == Some(PlaylistKind::Master) {
@@ -75,6 +78,12 @@ pub(super) async fn build_all(
                     message: "a master playlist where a media playlist was expected".to_owned(),
                     source: None,
                 });
+            }
+            if is_live(&text) {
+                let (track, batch) = LiveTrack::start(&text, &final_url, start, limit)?;
+                let mut built = build_rendition(&w, first + i, &batch.text, &final_url, key_policy)?;
+                built.live = Some(track);
+                return Ok((i, built));
             }
             build_rendition(&w, first + i, &text, &final_url, key_policy).map(|b| (i, b))
         });
