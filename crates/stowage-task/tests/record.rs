@@ -116,3 +116,54 @@ async fn a_live_stream_is_recorded_from_its_live_edge_to_its_end_list() {
         decode_each_segment(&bundle);
     }
 }
+
+/// The origin's name of the rendition a bundle's rendition recorded.
+fn origin_name(live: &LiveOrigin, url: &str) -> String {
+    live.renditions()
+        .into_iter()
+        .find(|o| live.playlist_url(&o.name).as_deref() == Some(url))
+        .map(|o| o.name)
+        .unwrap_or_else(|| panic!("{url} is a rendition of the origin"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_hole_outage_costs_only_what_left_the_window_and_the_holes_say_so() {
+    // Unreachable (requests read and never answered) from stream time 10 s to 40 s: 15 s of wall time.
+    let script = Script::new().black_hole(s(10), s(30)).end_list(s(60));
+    let live = live_origin(LiveConfig::default().window(6).script(script));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
+    let manifest = bundle.manifest();
+    let recording = manifest.recording.clone().expect("a recording");
+    assert_eq!(recording.ended.as_deref(), Some("the playlist ended (EXT-X-ENDLIST)"));
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    let left = live.timeline().left_window_during(s(10), s(40));
+    assert!(!left.is_empty());
+    for (r, numbers) in manifest.renditions.iter().zip(check_recording(&live, &bundle)) {
+        let name = origin_name(&live, &r.plan.url);
+        // The holes are exactly what this rendition's playlists never listed, and only what left the
+        // window during the outage.
+        let unlisted: Vec<(u64, u64)> = live
+            .unlisted(&name)
+            .iter()
+            .flat_map(|u| u.media_sequences.iter().map(|m| (*m.start(), *m.end())))
+            .collect();
+        let holes: Vec<(u64, u64)> =
+            recording.holes.iter().filter(|h| h.rendition == r.plan.id).map(|h| h.media_sequences).collect();
+        assert_eq!(holes, unlisted, "{name}");
+        assert!(!holes.is_empty(), "{name}: the outage was longer than the window");
+        for (first, last) in &holes {
+            assert!(
+                left.contains(first) && left.contains(last),
+                "{name}: {first}..={last} left during {left:?}"
+            );
+        }
+        // Every other segment, from the first recorded to the last made, is stored once.
+        let expected: Vec<u64> =
+            (numbers[0]..=last).filter(|n| !holes.iter().any(|(a, b)| (a..=b).contains(&n))).collect();
+        assert_eq!(numbers, expected, "{name}");
+        let local =
+            std::fs::read_to_string(bundle.dir().join(r.plan.id.as_str()).join("index.m3u8")).unwrap();
+        assert!(local.contains("#EXT-X-DISCONTINUITY"), "the hole is marked in the local playlist");
+    }
+}
