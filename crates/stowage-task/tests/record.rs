@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use stowage_bundle::{Bundle, SegmentKind};
-use stowage_origin::live::{LiveConfig, LiveOrigin, LiveSource, Script};
-use stowage_task::config::RecordingConfiguration;
+use stowage_origin::live::{KeyRotation, LiveConfig, LiveOrigin, LiveSource, Script};
+use stowage_task::config::{LiveStart, RecordingConfiguration};
 use stowage_task::{ContentConfiguration, DownloadConfiguration};
 
 fn s(seconds: u64) -> Duration {
@@ -166,4 +166,45 @@ async fn a_black_hole_outage_costs_only_what_left_the_window_and_the_holes_say_s
             std::fs::read_to_string(bundle.dir().join(r.plan.id.as_str()).join("index.m3u8")).unwrap();
         assert!(local.contains("#EXT-X-DISCONTINUITY"), "the hole is marked in the local playlist");
     }
+}
+
+/// Checks that every rendition recorded each segment from its first to the stream's last, once.
+fn assert_contiguous(live: &LiveOrigin, bundle: &Bundle) {
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    for numbers in check_recording(live, bundle) {
+        assert_eq!(numbers, (numbers[0]..=last).collect::<Vec<_>>(), "every segment once, none missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_copies_of_the_playlist_are_never_taken_for_a_restart() {
+    // From 6 s to 30 s, every other playlist answer is a copy 8 s old (a CDN edge lagging behind).
+    let script = Script::new().stale(s(6), s(24), s(8), 2).end_list(s(40));
+    let live = live_origin(LiveConfig::default().window(6).script(script));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
+    let recording = bundle.manifest().recording.expect("a recording");
+    assert!(recording.holes.is_empty(), "{:?}", recording.holes);
+    assert_contiguous(&live, &bundle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_key_rotates_is_stored_decrypted() {
+    let live = live_origin(
+        LiveConfig::default().window(6).keys(KeyRotation::every(2)).script(Script::new().end_list(s(24))),
+    );
+    let store = tempfile::tempdir().unwrap();
+    let bundle =
+        record(store.path(), &live.url(), RecordingConfiguration::new().start(LiveStart::Oldest)).await;
+    assert!(bundle.manifest().recording.expect("a recording").holes.is_empty());
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    // From the oldest segment listed: 0 to the end, each compared with the clear source.
+    for numbers in check_recording(&live, &bundle) {
+        assert_eq!(numbers, (0..=last).collect::<Vec<_>>());
+    }
+    let local = std::fs::read_to_string(
+        bundle.dir().join(bundle.manifest().renditions[0].plan.id.as_str()).join("index.m3u8"),
+    )
+    .unwrap();
+    assert!(!local.contains("#EXT-X-KEY"), "stored decrypted, the local playlist names no key: {local}");
 }
