@@ -9,8 +9,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use stowage_bundle::{AssetCache, Manifest, RenditionKind};
 use stowage_task::config::{
-    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
-    Priority, StoragePolicy, VariantQualifier,
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, LiveStart, MediaKind,
+    MediaSelection, Priority, RecordingConfiguration, StoragePolicy, VariantQualifier,
 };
 use stowage_task::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, TaskSummary};
 use stowage_task::selection::ResolvedSelection;
@@ -19,7 +19,7 @@ use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState, asse
 use super::output;
 use super::request::RequestArgs;
 use super::store::StoreArgs;
-use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
+use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size, parse_span};
 
 /// Options of the commands that run downloads (`download` and `resume`).
 #[derive(Debug, Clone, clap::Args)]
@@ -74,6 +74,21 @@ pub(crate) struct DownloadArgs {
     /// Record segments that cannot be had as gaps and finish an incomplete asset, instead of failing.
     #[arg(long)]
     tolerant: bool,
+    /// A live stream: where the recording starts, at the live edge (three target durations back, as a
+    /// player starts) or at the oldest segment still listed.
+    #[arg(long, value_name = "WHERE", value_parser = ["edge", "oldest"], default_value = "edge")]
+    live_start: String,
+    /// A live stream: the longest span of media to record (like 90m or 2h).
+    #[arg(long, value_name = "SPAN")]
+    duration: Option<String>,
+    /// A live stream: when to stop recording, a span from now (2h) or a UTC date and time
+    /// (2027-01-31T18:00:00Z).
+    #[arg(long, value_name = "WHEN")]
+    until: Option<String>,
+    /// A live stream: how long the stream may bring nothing new (unreachable, erroring, or its playlist
+    /// not changing) before the recording ends (default: keep trying for ever).
+    #[arg(long, value_name = "SPAN")]
+    max_outage: Option<String>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -127,7 +142,21 @@ fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Re
     if let Some(title) = &args.title {
         config = config.title(title.clone());
     }
-    Ok(config)
+    let mut recording = RecordingConfiguration::new().start(if args.live_start == "oldest" {
+        LiveStart::Oldest
+    } else {
+        LiveStart::Edge
+    });
+    if let Some(text) = &args.duration {
+        recording = recording.duration(parse_span(text).context("--duration")?);
+    }
+    if let Some(text) = &args.until {
+        recording = recording.until(parse_expiry(text, SystemTime::now()).context("--until")?);
+    }
+    if let Some(text) = &args.max_outage {
+        recording = recording.max_outage(parse_span(text).context("--max-outage")?);
+    }
+    Ok(config.recording(recording))
 }
 
 pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result<SessionConfig> {
