@@ -77,3 +77,51 @@ fn download_records_a_live_stream_through_an_outage_and_info_shows_the_holes() {
     assert!(text.contains("recording of a live stream, ended: the duration asked for is recorded"), "{text}");
     assert!(text.contains("left the live playlist while the origin could not be reached"), "{text}");
 }
+
+#[test]
+fn ctrl_c_ends_a_recording_with_a_vod_bundle_of_what_it_recorded() {
+    let source = LiveSource::from_dir(stowage_testkit::assets().join("clear"), "master.m3u8").unwrap();
+    // A stream that never ends.
+    let live = LiveOrigin::start(source, LiveConfig::default().window(6).speed(2.0)).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("--store")
+        .arg(store.path())
+        .args(["download", &live.url(), "--name", "live", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Recording for 5 s of wall time (10 s of the stream), beyond the first playlist.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(child.try_wait().unwrap().is_none(), "the recording goes on until it is stopped");
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = loop {
+        if child.try_wait().unwrap().is_some() {
+            break child.wait_with_output().unwrap();
+        }
+        assert!(sent.elapsed() < Duration::from_secs(20), "the recording did not end after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("stopping the recording"), "{stderr}");
+    let info: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "live"]))).unwrap();
+    assert_eq!(info["finished"], true, "{info:#}");
+    assert_eq!(info["recording"]["ended"], "the recording was stopped", "{info:#}");
+    for rendition in info["renditions"].as_array().unwrap() {
+        let id = rendition["id"].as_str().unwrap();
+        let local =
+            std::fs::read_to_string(Path::new(info["path"].as_str().unwrap()).join(id).join("index.m3u8"))
+                .unwrap();
+        assert!(local.contains("#EXT-X-PLAYLIST-TYPE:VOD") && local.contains("#EXT-X-ENDLIST"), "{local}");
+        // The three segments of the live edge and those made during the 5 s (at 2 s of media each, twice
+        // real time): about eight, each stored.
+        let segments = local.lines().filter(|l| l.starts_with("#EXTINF:")).count();
+        assert!(segments >= 6, "{id}: {segments} segments recorded\n{local}");
+        assert_eq!(rendition["segments_finished"], rendition["segments_total"], "{rendition:#}");
+    }
+}

@@ -270,7 +270,8 @@ pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()>
 /// Ticks a task may be terminal without its ending event before the event counts as missed.
 const ENDING_GRACE_TICKS: u32 = 3;
 
-/// Runs tasks to their end, showing progress; Ctrl-C suspends them all and explains how to resume.
+/// Runs tasks to their end, showing progress. Ctrl-C ends recordings of live streams, and otherwise (or
+/// again) suspends every task and explains how to resume.
 pub(crate) async fn run_tasks(
     session: &DownloadSession,
     tasks: Vec<DownloadTask>,
@@ -284,6 +285,7 @@ pub(crate) async fn run_tasks(
     let mut failures = Vec::new();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    let mut stopping = false;
     // A task's ending is shown when its terminal event arrives. Events can be missed by a listener that
     // falls far behind, so a tick also reads the tasks' own state, and a task that has been terminal for a
     // few ticks without its event counts as ended.
@@ -308,6 +310,23 @@ pub(crate) async fn run_tasks(
                 }
             }
             _ = &mut interrupted => {
+                // A first Ctrl-C ends the recordings of live streams (what is listed is still fetched,
+                // and they finish as VOD bundles of what they recorded) and lets downloads go on; without
+                // a recording, or at a second Ctrl-C, every task is suspended.
+                let recording: Vec<&DownloadTask> =
+                    tasks.iter().filter(|t| t.is_recording() && !t.state().is_terminal()).collect();
+                if !stopping && !recording.is_empty() {
+                    stopping = true;
+                    for task in recording {
+                        task.stop_recording();
+                    }
+                    output::eprint(
+                        "\nstopping the recording: the segments already listed are being fetched \
+                         (Ctrl-C again to suspend instead)\n",
+                    );
+                    interrupted.set(tokio::signal::ctrl_c());
+                    continue;
+                }
                 for task in &tasks {
                     task.suspend();
                 }

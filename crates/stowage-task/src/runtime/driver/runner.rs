@@ -180,6 +180,7 @@ impl<'a> Runner<'a> {
             .collect();
         let (reloads_tx, reloads) = mpsc::unbounded_channel();
         *lock(&task.renditions) = wanted.iter().map(|w| w.id.to_string()).collect();
+        task.recording.store(live.iter().any(Option::is_some), std::sync::atomic::Ordering::Relaxed);
         *lock(&task.variant) = variant_summary(&wanted);
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (retries_tx, retries) = mpsc::unbounded_channel();
@@ -437,6 +438,7 @@ impl<'a> Runner<'a> {
                 self.cancel_mode = mode;
                 self.engine.cancel();
             }
+            Some(Control::StopRecording) => self.engine.end_recording(Instant::now(), RecordingEnd::Stopped),
             Some(Control::Augment(selections, reply)) => {
                 let added = self.augment(selections).await;
                 if added.is_ok() {
