@@ -33,7 +33,18 @@ fn download_records_a_live_stream_through_an_outage_and_info_shows_the_holes() {
     let store = tempfile::tempdir().unwrap();
     let out =
         stowage(store.path(), &["download", &live.url(), "--name", "live", "--duration", "30s", "--json"]);
-    stdout_ok(&out);
+    let events: Vec<Value> = stdout_ok(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    // The outage was told as it went (the recording keeps trying: no limit), then each hole.
+    let told = |name: &str| events.iter().filter(|e| e["event"] == name).collect::<Vec<_>>();
+    assert!(
+        told("recording").iter().any(|e| e["origin"] == "unreachable" && e["max_outage"].is_null()),
+        "{events:#?}"
+    );
+    assert!(told("recording").iter().any(|e| e["ended"] == "the duration asked for is recorded"));
+    let hole_events = told("hole_recorded");
     let info: Value =
         serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "live"]))).unwrap();
     assert_eq!(info["finished"], true, "{info:#}");
@@ -60,6 +71,12 @@ fn download_records_a_live_stream_through_an_outage_and_info_shows_the_holes() {
             .flat_map(|u| u.media_sequences.iter().map(|m| (Some(*m.start()), Some(*m.end()))))
             .collect();
         assert_eq!(unlisted, [(first, last)], "{id}");
+        assert!(
+            hole_events.iter().any(|e| e["rendition"] == id
+                && e["media_sequences"][0].as_u64() == first
+                && e["media_sequences"][1].as_u64() == last),
+            "{id}: {hole_events:#?}"
+        );
         let local =
             std::fs::read_to_string(Path::new(info["path"].as_str().unwrap()).join(id).join("index.m3u8"))
                 .unwrap();

@@ -12,7 +12,9 @@ use stowage_task::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, LiveStart, MediaKind,
     MediaSelection, Priority, RecordingConfiguration, StoragePolicy, VariantQualifier,
 };
-use stowage_task::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, TaskSummary};
+use stowage_task::events::{
+    CompletedRendition, Progress, RecordingOrigin, RecordingProgress, SegmentRef, TaskEvent, TaskSummary,
+};
 use stowage_task::selection::ResolvedSelection;
 use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState, asset_id_for};
 
@@ -527,6 +529,14 @@ impl Ui {
                             *until,
                         )));
                     }
+                    TaskEvent::Recording(recording) => {
+                        bars.total.set_message(output::line(&recording_line(recording)));
+                    }
+                    TaskEvent::HoleRecorded { rendition, media_sequences: (first, last), cause } => {
+                        bars.total.println(output::line(&format!(
+                            "hole recorded in {rendition}: media sequence {first} to {last}: {cause}"
+                        )));
+                    }
                     TaskEvent::SegmentMissing { segment, failure } => {
                         bars.total.println(output::line(&format!(
                             "gap recorded: the {segment}: {} after {} attempt(s); {}",
@@ -816,9 +826,59 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "path": e.path(),
         }),
         TaskEvent::Cancelled { removed } => json!({"event": "cancelled", "removed": removed}),
+        TaskEvent::Recording(r) => {
+            let (origin, seconds, ended) = match &r.origin {
+                RecordingOrigin::Unreachable(d) => ("unreachable", Some(d.as_secs_f64()), None),
+                RecordingOrigin::NotChanging(d) => ("not_changing", Some(d.as_secs_f64()), None),
+                RecordingOrigin::Ended(why) => ("ended", None, Some(why.as_str())),
+                // Live, and any state a later version tells.
+                _ => ("live", None, None),
+            };
+            json!({
+                "event": "recording",
+                "recorded": r.recorded,
+                "holes": r.holes,
+                "origin": origin,
+                "origin_for": seconds,
+                "ended": ended,
+                "max_outage": r.max_outage.map(|d| d.as_secs_f64()),
+            })
+        }
+        TaskEvent::HoleRecorded { rendition, media_sequences, cause } => json!({
+            "event": "hole_recorded",
+            "rendition": rendition,
+            "media_sequences": [media_sequences.0, media_sequences.1],
+            "cause": cause,
+        }),
         TaskEvent::Suspended { path } => json!({"event": "suspended", "path": path}),
         _ => json!({"event": "other"}),
     }
+}
+
+/// The progress line of a recording: what is recorded, the holes, and the origin's state, saying that
+/// an outage does not end the recording unless a limit was set.
+fn recording_line(r: &RecordingProgress) -> String {
+    let holes = match r.holes {
+        0 => "no holes".to_owned(),
+        1 => "1 hole".to_owned(),
+        n => format!("{n} holes"),
+    };
+    let keeps = match r.max_outage {
+        None => "keeps trying".to_owned(),
+        Some(limit) => format!("gives up after {}", human_duration(limit.as_secs_f64())),
+    };
+    let origin = match &r.origin {
+        RecordingOrigin::Unreachable(d) => {
+            format!("origin unreachable for {}, {keeps}", human_duration(d.as_secs_f64()))
+        }
+        RecordingOrigin::NotChanging(d) => {
+            format!("playlist unchanged for {}, {keeps}", human_duration(d.as_secs_f64()))
+        }
+        RecordingOrigin::Ended(why) => format!("ending: {why}"),
+        // Live, and any state a later version tells.
+        _ => "live".to_owned(),
+    };
+    format!("recording: {} recorded, {holes}, {origin}", human_duration(r.recorded))
 }
 
 /// A segment an event names, as a JSON object: its rendition, identity and URI.

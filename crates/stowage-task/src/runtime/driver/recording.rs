@@ -12,6 +12,7 @@ use super::playlists::fetch_text;
 use super::runner::Runner;
 use crate::Error;
 use crate::engine::{Failure, JobId, JobSpec, OriginState, RecordingEnd, Reload};
+use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
 use crate::planning::{Batch, Ended, Update, build_batch, job_spec};
 
 /// What a reload of a rendition's playlist gave: its text and final URL, or why it failed.
@@ -97,7 +98,24 @@ impl<'a> Runner<'a> {
             }
         };
         self.engine.handle_reload(now, rendition, reload);
+        self.emit_recording();
         None
+    }
+
+    /// Tells listeners where the recording stands.
+    pub(super) fn emit_recording(&self) {
+        let now = Instant::now();
+        let Some(status) = self.engine.recording_status(now) else { return };
+        let origin = match (status.ended, status.origin) {
+            (Some(why), _) => RecordingOrigin::Ended(why.to_string()),
+            (None, OriginState::Unreachable { since }) => RecordingOrigin::Unreachable(now - since),
+            (None, OriginState::NotChanging { since }) => RecordingOrigin::NotChanging(now - since),
+            (None, _) => RecordingOrigin::Live,
+        };
+        let recorded = self.live.iter().flatten().map(|t| t.recorded).fold(0.0, f64::max);
+        let mut progress = RecordingProgress::new(recorded, self.holes, origin);
+        progress.max_outage = status.max_outage;
+        self.emit(TaskEvent::Recording(progress));
     }
 
     /// Appends a batch of new segments (and the hole before it, if any) to the bundle, then their jobs to
@@ -130,6 +148,11 @@ impl<'a> Runner<'a> {
         });
         let path = self.task.bundle_path.clone();
         let recorded = segments;
+        let told = hole.as_ref().map(|h| TaskEvent::HoleRecorded {
+            rendition: h.rendition.to_string(),
+            media_sequences: h.media_sequences,
+            cause: h.cause.clone(),
+        });
         blocking(&path, move || {
             if let Some(hole) = hole {
                 bundle.record_hole(hole)?;
@@ -137,6 +160,10 @@ impl<'a> Runner<'a> {
             bundle.record_segments(&id, recorded)
         })
         .await?;
+        if let Some(event) = told {
+            self.holes += 1;
+            self.emit(event);
+        }
         record_source_gaps(&path, &self.ctx.bundle, &jobs).await?;
         let first = read(&self.ctx.bound).jobs.len();
         let specs: Vec<JobSpec<'_>> = jobs

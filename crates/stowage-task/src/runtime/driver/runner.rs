@@ -62,6 +62,8 @@ pub(super) struct Runner<'a> {
     pub(super) reloading: HashMap<usize, AbortHandle>,
     /// Why the recording ended, once it did.
     pub(super) recording_end: Option<RecordingEnd>,
+    /// Holes recorded so far.
+    pub(super) holes: usize,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -222,6 +224,7 @@ impl<'a> Runner<'a> {
             reloads,
             reloading: HashMap::new(),
             recording_end: None,
+            holes: 0,
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -300,7 +303,7 @@ impl<'a> Runner<'a> {
                 }
                 Action::RecordingEnded(why) => {
                     self.recording_ended(why);
-                    self.emit_progress();
+                    self.emit_recording();
                 }
             }
         }
