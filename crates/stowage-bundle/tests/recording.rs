@@ -182,3 +182,26 @@ fn recorded_segments_are_checked() {
     let refused = vod.record_segments(&rid("v0"), vec![segment(102)]).unwrap_err();
     assert!(matches!(refused, Error::InvalidPlan { .. }), "{refused}");
 }
+
+#[test]
+fn a_bundle_made_before_its_playlists_were_read_becomes_a_recording_and_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = Bundle::create(dir.path().join("live"), BundlePlan::new(AssetInfo::new("live"))).unwrap();
+    assert!(!bundle.is_recording());
+    bundle.start_recording(Recording::new().max_outage(30.0)).unwrap();
+    assert!(bundle.is_recording());
+    // Its renditions, added now, cover their recorded playlists and grow by appends.
+    let first = recording_plan(100, 2).renditions.remove(0);
+    bundle.add_renditions(vec![first]).unwrap();
+    bundle.record_segments(&rid("video"), vec![segment(102)]).unwrap();
+    store_all(&bundle);
+    let manifest = bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    assert_eq!(manifest.recording.unwrap().max_outage, Some(30.0));
+    let local = std::fs::read_to_string(dir.path().join("live/video/index.m3u8")).unwrap();
+    let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+    assert_eq!(parsed.resolve(None).unwrap().segments.len(), 3, "{local}");
+
+    // A bundle that has renditions already cannot become a recording.
+    let vod = Bundle::create(dir.path().join("vod"), simple_plan("vod", 2)).unwrap();
+    assert!(matches!(vod.start_recording(Recording::new()), Err(Error::InvalidPlan { .. })));
+}
