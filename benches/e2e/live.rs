@@ -114,18 +114,28 @@ fn peers() -> Vec<Recorder> {
     ]
 }
 
-/// The hook for stowage's row. `stowage download` does not record live streams yet, so there is no
-/// stowage row of its own; when it does, its command line goes here. Until then (and for any other
-/// recorder) `STOWAGE_LIVE_RECORDER="NAME=COMMAND LINE"` adds a row, with `{url}` and `{out}` in the
-/// command line, for example `STOWAGE_LIVE_RECORDER='stowage=target/release/stowage --store {out}
-/// download {url} --name live'`. A recorder that writes an HLS bundle is measured on the first `.m3u8`
-/// found in its folder (a master playlist, preferably), others on their largest file.
+/// stowage's row: `stowage download` of the release build (`cargo build --release -p stowage` first; a
+/// missing binary is reported and left out like a peer that is not installed), with its defaults: strict
+/// integrity, no outage limit. `STOWAGE_LIVE_RECORDER="NAME=COMMAND LINE"` adds rows (`;` between them),
+/// with `{url}` and `{out}` in the command line. A recorder that writes an HLS bundle is measured on the
+/// first `.m3u8` found in its folder (a master playlist, preferably), others on their largest file.
 fn stowage_recorders() -> Vec<Recorder> {
-    std::env::var("STOWAGE_LIVE_RECORDER")
-        .ok()
-        .into_iter()
-        .flat_map(|v| v.split(';').map(str::to_owned).collect::<Vec<_>>())
-        .filter_map(|spec| spec.split_once('=').map(|(n, l)| Recorder::from_command_line(n.trim(), l.trim())))
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/stowage");
+    let own = Recorder {
+        name: "stowage (defaults)".to_owned(),
+        program: binary.to_string_lossy().into_owned(),
+        args: ["--store", "{out}", "download", "{url}", "--name", "live"].map(str::to_owned).to_vec(),
+    };
+    std::iter::once(own)
+        .chain(
+            std::env::var("STOWAGE_LIVE_RECORDER")
+                .ok()
+                .into_iter()
+                .flat_map(|v| v.split(';').map(str::to_owned).collect::<Vec<_>>())
+                .filter_map(|spec| {
+                    spec.split_once('=').map(|(n, l)| Recorder::from_command_line(n.trim(), l.trim()))
+                }),
+        )
         .collect()
 }
 

@@ -57,6 +57,7 @@ impl AssetCache {
         let dir = dir.as_ref().to_path_buf();
         let mut manifest = ledger::read_manifest(&*storage, &dir)?;
         let contents = ledger::read_journal(&*storage, &dir)?;
+        ledger::apply_recording(&mut manifest, &contents.records)?;
         let index = ledger::index_plan(&manifest);
         let (finished, _, _) =
             ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;

@@ -5,6 +5,10 @@
 //! 1c291ca3 {"op":"segment","id":{...},"length":2097152,"crc32":3735928559}
 //! ```
 //!
+//! A recording (a live stream captured as it grows) also journals what it adds to its plan (`plan`) and
+//! the holes it finds (`hole`), so that nothing a recorder planned is forgotten by a crash, and the
+//! manifest need not be rewritten at each playlist reload.
+//!
 //! Each record line is the CRC-32 (IEEE) of the JSON text in eight lowercase hexadecimal digits, one space,
 //! the JSON text, and a line feed. A record is appended only after the segment it names is durable, so a
 //! record never points at missing or partial data. A crash can leave the last line torn (no line feed, or a
@@ -15,7 +19,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::id::SegmentId;
+use crate::id::{RenditionId, SegmentId};
+use crate::manifest::{Hole, PlannedSegment};
 
 /// The first line of every journal.
 pub const JOURNAL_HEADER: &str = "stowage-journal 1\n";
@@ -24,7 +29,7 @@ pub const JOURNAL_HEADER: &str = "stowage-journal 1\n";
 pub const MAX_RECORD_LEN: usize = 4096;
 
 /// One record of the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum JournalRecord {
@@ -50,13 +55,31 @@ pub enum JournalRecord {
         /// Why, for people.
         reason: String,
     },
+    /// A recording added entries to the end of a rendition's plan (the media segment of one source
+    /// playlist segment, with the initialization section it brings), and the rendition's recorded source
+    /// playlist now holds the lines that list them, up to `source_len` bytes (synced before this record
+    /// was written).
+    Plan {
+        /// The rendition.
+        rendition: RenditionId,
+        /// The entries, in playlist order.
+        entries: Vec<PlannedSegment>,
+        /// The length of the rendition's recorded source playlist that lists them.
+        source_len: u64,
+    },
+    /// A recording found a hole.
+    Hole {
+        /// The hole.
+        hole: Hole,
+    },
 }
 
 impl JournalRecord {
-    /// The segment the record is about.
-    pub fn segment(&self) -> &SegmentId {
+    /// The segment the record is about; `None` for records about a recording's plan or holes.
+    pub fn segment(&self) -> Option<&SegmentId> {
         match self {
-            Self::Segment { id, .. } | Self::Drop { id } | Self::Gap { id, .. } => id,
+            Self::Segment { id, .. } | Self::Drop { id } | Self::Gap { id, .. } => Some(id),
+            Self::Plan { .. } | Self::Hole { .. } => None,
         }
     }
 
@@ -72,7 +95,7 @@ impl JournalRecord {
 }
 
 /// What a journal holds, as read by [`parse_journal`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct JournalContents {
     /// The valid records, in order.

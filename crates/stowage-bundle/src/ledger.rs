@@ -182,7 +182,8 @@ pub(crate) fn load_finished(
     // Gaps as the journal says, in order: a gap record adds (or re-words) one, a segment record clears it.
     let mut gaps: Vec<Gap> = std::mem::take(&mut manifest.gaps);
     for record in records {
-        if !index.contains_key(record.segment()) {
+        let Some(segment) = record.segment() else { continue };
+        if !index.contains_key(segment) {
             unknown += 1;
             continue;
         }
@@ -200,6 +201,8 @@ pub(crate) fn load_finished(
                 Some(gap) => gap.reason.clone_from(reason),
                 None => gaps.push(Gap { segment: id.clone(), reason: reason.clone() }),
             },
+            // Applied to the plan before, by `apply_recording`.
+            _ => {}
         }
     }
     gaps.retain(|g| !finished.contains_key(&g.segment));
@@ -223,6 +226,50 @@ pub(crate) fn load_finished(
         }
     }
     Ok((finished, problems, unknown))
+}
+
+/// Applies a recording's journaled `plan` and `hole` records to its manifest: entries the manifest's plan
+/// does not hold yet are appended to their rendition's plan, holes it does not hold yet are added, and each
+/// recorded rendition's `source_len` becomes the length of its recorded source playlist that the plan now
+/// covers. Records already folded into the manifest (written after them) change nothing, so applying a
+/// journal twice is harmless. Must run before the plan is indexed.
+pub(crate) fn apply_recording(manifest: &mut Manifest, records: &[JournalRecord]) -> Result<()> {
+    let mut known: HashMap<RenditionId, std::collections::HashSet<SegmentId>> = HashMap::new();
+    for record in records {
+        match record {
+            JournalRecord::Plan { rendition, entries, source_len } => {
+                let Some(r) = manifest.renditions.iter_mut().find(|r| &r.plan.id == rendition) else {
+                    continue;
+                };
+                let ids = known
+                    .entry(rendition.clone())
+                    .or_insert_with(|| r.plan.segment_ids().collect::<std::collections::HashSet<_>>());
+                for entry in entries {
+                    if !entry.duration.is_finite() || entry.duration < 0.0 {
+                        return Err(Error::InvalidPlan {
+                            reason: format!(
+                                "journaled entry {} has duration {}",
+                                entry.id(rendition),
+                                entry.duration
+                            ),
+                        });
+                    }
+                    if ids.insert(entry.id(rendition)) {
+                        r.plan.segments.push(entry.clone());
+                    }
+                }
+                r.source_len = Some(r.source_len.unwrap_or(0).max(*source_len));
+            }
+            JournalRecord::Hole { hole } => {
+                let recording = manifest.recording.get_or_insert_with(Default::default);
+                if !recording.holes.contains(hole) {
+                    recording.holes.push(hole.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The playable time ranges of a rendition: finished media segments whose initialization section (if any)

@@ -122,8 +122,8 @@ mod time;
 
 pub use artwork::{Artwork, ArtworkFile, MAX_ARTWORK_LEN, sniff_image};
 pub use bundle::{
-    Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, Progress, RenditionProgress,
-    SegmentWriter, VerifyReport,
+    Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, Progress, RecordedSegment,
+    RenditionProgress, SegmentWriter, VerifyReport,
 };
 pub use cache::{AssetCache, MediaSelectionOption};
 pub use error::{Error, Result};
@@ -132,9 +132,10 @@ pub use id::{ByteRange, MAX_RENDITION_ID_LEN, RenditionId, SegmentId, SegmentKin
 pub use journal::{JOURNAL_HEADER, JournalContents, JournalRecord, MAX_RECORD_LEN, parse_journal};
 pub use ledger::SegmentProblem;
 pub use manifest::{
-    AssetInfo, BundlePlan, ContentRequest, DownloadRequest, FORMAT_NAME, FORMAT_VERSION, Gap,
+    AssetInfo, BundlePlan, ContentRequest, DownloadRequest, FORMAT_NAME, FORMAT_VERSION, Gap, Hole,
     IntegrityPolicy, KeyPolicy, MAX_MANIFEST_LEN, Manifest, ManifestChanges, ManifestRendition, MediaFormat,
-    PlannedSegment, Priority, RenditionKind, RenditionPlan, RenditionState, StoragePolicy, TimeRange,
+    PlannedSegment, Priority, Recording, RenditionKind, RenditionPlan, RenditionState, StoragePolicy,
+    TimeRange,
 };
 pub use ranges::TimeRanges;
 pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};

@@ -40,7 +40,7 @@ use crate::manifest::{KeyPolicy, Manifest, PlannedSegment, RenditionKind, Rendit
 use crate::storage::Storage;
 
 /// Source playlists larger than this are refused (the playlist crate's own limit is of the same order).
-const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
 
 /// How much of each rendition a local media playlist lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,9 +102,18 @@ pub(crate) fn write_all(
         .unwrap_or_default();
     for r in &manifest.renditions {
         let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
-        let text = read_text(storage, &source)?;
+        let mut text = read_text(storage, &source)?;
+        if let Some(covered) = r.source_len {
+            // A recording's source holds no more than its plan covers (the writer cuts it on opening), but a
+            // reader may look while a recorder appends.
+            let covered = usize::try_from(covered).unwrap_or(usize::MAX);
+            if covered < text.len() && text.is_char_boundary(covered) {
+                text.truncate(covered);
+            }
+        }
+        let recording = manifest.recording.is_some();
         let options = parser_options(Some(&r.plan.url), &imports);
-        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, listing, &state)
+        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, listing, recording, &state)
             .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
         write(&dir.join(r.plan.id.as_str()).join(INDEX_FILE), local.as_bytes())?;
     }
@@ -158,7 +167,10 @@ pub(crate) fn local_name(plan: &RenditionPlan, id: &SegmentId) -> String {
 }
 
 /// Rewrites a source media playlist for the bundle, listing as `listing` says. `state` says what is known
-/// of a planned entry.
+/// of a planned entry. A `recording` is always written as a VOD playlist with `EXT-X-ENDLIST`, so that a
+/// recording interrupted or stopped at any moment plays as what it holds; its entries are matched with the
+/// recorded playlist's segments by position alone, since a recording keeps the source's numbers where one
+/// playlist cannot (a numbering that jumps).
 ///
 /// The plan's entries correspond, in order, to the playlist's `EXT-X-MAP` tags (initialization entries) and
 /// media segments (media entries); a playlist that does not match its plan is an error.
@@ -168,6 +180,7 @@ pub(crate) fn rewrite_media(
     plan: &RenditionPlan,
     key_policy: KeyPolicy,
     listing: Listing,
+    recording: bool,
     state: &dyn Fn(&SegmentId) -> EntryState,
 ) -> std::result::Result<String, String> {
     let is_stored = |id: &SegmentId| state(id) == EntryState::Stored;
@@ -211,7 +224,7 @@ pub(crate) fn rewrite_media(
                 // delta update (EXT-X-SKIP) from EXT-X-MEDIA-SEQUENCE alone, all shifted alike.
                 let base = *msn_base.get_or_insert((u.media_sequence.unwrap_or(0), entry.media_sequence));
                 let advance = u.media_sequence.unwrap_or(0).wrapping_sub(base.0);
-                if advance != entry.media_sequence.wrapping_sub(base.1) {
+                if !recording && advance != entry.media_sequence.wrapping_sub(base.1) {
                     problem.get_or_insert_with(|| {
                         format!(
                             "segment {i} has media sequence {:?} in the playlist, {} in the plan",
@@ -287,7 +300,16 @@ pub(crate) fn rewrite_media(
     let not_map = |t: &&MediaTag<'_>| !matches!(t, MediaTag::Map(_));
     let mut local = MediaPlaylist::new();
     *local.header_mut() = playlist.header().iter().filter(not_map).cloned().collect();
-    if !finished {
+    if recording {
+        // A recording is closed whenever it is written: what it holds is all there is until it goes on.
+        local.header_mut().retain(|t| !matches!(t, MediaTag::PlaylistType(_)));
+        let at = local
+            .header()
+            .iter()
+            .position(|t| matches!(t, MediaTag::MediaSequence(_) | MediaTag::DiscontinuitySequence(_)))
+            .map_or(local.header().len(), |i| i + 1);
+        local.header_mut().insert(at, MediaTag::PlaylistType(PlaylistType::Vod));
+    } else if !finished {
         // A playlist that still grows is an EVENT playlist, whatever the source said.
         let mut typed = false;
         for tag in local.header_mut() {
@@ -316,7 +338,7 @@ pub(crate) fn rewrite_media(
     if listed == medias.len() {
         *local.trailer_mut() = playlist.trailer().iter().filter(not_map).cloned().collect();
     }
-    if finished {
+    if finished || recording {
         local.trailer_mut().push(MediaTag::EndList);
     }
     Ok(local.to_string())
@@ -548,6 +570,7 @@ mod tests {
                 &plan,
                 KeyPolicy::Decrypt,
                 Listing::Final,
+                false,
                 &|_| EntryState::Stored,
             )
             .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{source}"));
@@ -585,6 +608,7 @@ mod tests {
             &plan,
             KeyPolicy::Decrypt,
             Listing::Final,
+            false,
             &|_| EntryState::Stored,
         )
         .unwrap();
@@ -631,6 +655,7 @@ mod tests {
                 &plan,
                 KeyPolicy::Decrypt,
                 Listing::Final,
+                false,
                 &|_| EntryState::Stored,
             )
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::artwork::{self, Artwork, ArtworkFile};
 use crate::error::{Error, Result};
 use crate::id::{ByteRange, RenditionId, SegmentId, SegmentKind, check_local_name};
-use crate::time::serde_time;
+use crate::time::{serde_span, serde_time};
 
 /// The bundle format version this crate writes (and the newest it reads).
 pub const FORMAT_VERSION: u32 = 1;
@@ -698,6 +698,9 @@ pub struct BundlePlan {
     pub request: Option<DownloadRequest>,
     /// Artwork to keep in the bundle (`artwork.<ext>`).
     pub artwork: Option<Artwork>,
+    /// Set when the bundle records a live or EVENT stream: its renditions grow as the recording goes
+    /// (see [`Bundle::record_segments`](crate::Bundle::record_segments)).
+    pub recording: Option<Recording>,
 }
 
 impl BundlePlan {
@@ -718,7 +721,15 @@ impl BundlePlan {
             integrity: IntegrityPolicy::default(),
             request: None,
             artwork: None,
+            recording: None,
         }
+    }
+
+    /// Makes the bundle a recording of a live or EVENT stream.
+    #[must_use]
+    pub fn recording(mut self, recording: Recording) -> Self {
+        self.recording = Some(recording);
+        self
     }
 
     /// Adds a rendition.
@@ -823,6 +834,124 @@ fn validate_renditions<'a>(asset: &str, renditions: impl Iterator<Item = &'a Ren
     Ok(())
 }
 
+/// What a bundle that records a live or EVENT stream says about the recording: the limits it was started
+/// with (so that a recording resumed after a crash keeps them), the holes in it, and why it ended.
+///
+/// The renditions of a recording grow while it runs: each new segment is added to the plan with
+/// [`Bundle::record_segments`](crate::Bundle::record_segments), its source playlist lines appended to the
+/// rendition's source playlist (`source/<rendition>.m3u8`, the recorded playlist). Entries are matched
+/// with the recorded playlist's segments by position, not by media sequence number, since a recording
+/// may skip numbers (a stream whose numbering jumps) that one playlist cannot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Recording {
+    /// The program date time the recording was asked to start at, when it was.
+    #[serde(default, with = "serde_time::option", skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<SystemTime>,
+    /// The longest span of media to record, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_limit: Option<f64>,
+    /// When to stop recording (wall-clock time).
+    #[serde(default, with = "serde_time::option", skip_serializing_if = "Option::is_none")]
+    pub until: Option<SystemTime>,
+    /// How long the stream may bring nothing new (unreachable, or its playlist not changing) before the
+    /// recording ends, in seconds; `None`: for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_outage: Option<f64>,
+    /// Why the recording ended (`None` while it goes on): for people, such as "the playlist ended
+    /// (EXT-X-ENDLIST)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    /// The holes: stretches of the stream the recording could not have.
+    #[serde(default)]
+    pub holes: Vec<Hole>,
+}
+
+impl Recording {
+    /// A recording without limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the program date time to start at.
+    #[must_use]
+    pub fn start_at(mut self, at: SystemTime) -> Self {
+        self.start_at = Some(at);
+        self
+    }
+
+    /// Sets the longest span of media to record, in seconds.
+    #[must_use]
+    pub fn duration_limit(mut self, seconds: f64) -> Self {
+        self.duration_limit = Some(seconds);
+        self
+    }
+
+    /// Sets when to stop recording.
+    #[must_use]
+    pub fn until(mut self, at: SystemTime) -> Self {
+        self.until = Some(at);
+        self
+    }
+
+    /// Sets how long the stream may bring nothing new before the recording ends, in seconds.
+    #[must_use]
+    pub fn max_outage(mut self, seconds: f64) -> Self {
+        self.max_outage = Some(seconds);
+        self
+    }
+}
+
+/// A stretch of a recorded rendition that the recording could not have: segments that left the live
+/// playlist while the origin was unreachable or the recording was interrupted, or segments that were
+/// listed but could not be fetched before they expired. The rendition's plan holds them as entries recorded
+/// as gaps (its local playlist lists them with `EXT-X-GAP`), so that the timeline and the rendition's other
+/// segments stay where they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Hole {
+    /// The rendition.
+    pub rendition: RenditionId,
+    /// The first and last media sequence numbers missing, as the source numbered them.
+    pub media_sequences: (u64, u64),
+    /// How many segments are missing.
+    pub segments: u64,
+    /// Where the hole is on the rendition's timeline, in seconds from the recording's start.
+    pub time: TimeRange,
+    /// The program date times of the hole's start and end, when the source gave program date times.
+    #[serde(default, with = "serde_span", skip_serializing_if = "Option::is_none")]
+    pub program_date_times: Option<(SystemTime, SystemTime)>,
+    /// Why the segments are missing, for people.
+    pub cause: String,
+}
+
+impl Hole {
+    /// A hole of `segments` segments of `rendition`, numbered `first..=last`, at `time` on its timeline.
+    pub fn new(
+        rendition: RenditionId,
+        (first, last): (u64, u64),
+        segments: u64,
+        time: TimeRange,
+        cause: impl Into<String>,
+    ) -> Self {
+        Self {
+            rendition,
+            media_sequences: (first, last),
+            segments,
+            time,
+            program_date_times: None,
+            cause: cause.into(),
+        }
+    }
+
+    /// Sets the program date times of the hole's start and end.
+    #[must_use]
+    pub fn program_date_times(mut self, start: SystemTime, end: SystemTime) -> Self {
+        self.program_date_times = Some((start, end));
+        self
+    }
+}
+
 /// A segment that could not be had, recorded under the tolerant integrity policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -857,6 +986,12 @@ pub struct ManifestRendition {
     pub plan: RenditionPlan,
     /// The state when the manifest was last written.
     pub state: RenditionState,
+    /// For a recording: the length in bytes of the recorded source playlist (`source/<rendition>.m3u8`)
+    /// that the plan covers. The file only grows; bytes past this length (and past the length the
+    /// journal's later `plan` records name) were appended by a recorder that stopped before recording
+    /// them, and are cut off when the bundle is next opened for writing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_len: Option<u64>,
 }
 
 /// A rendition as written in the manifest: the plan's fields and the state side by side. Reading this and
@@ -888,6 +1023,8 @@ struct RenditionWire {
     master_uri: Option<String>,
     segments: Vec<PlannedSegment>,
     state: RenditionState,
+    #[serde(default)]
+    source_len: Option<u64>,
 }
 
 impl From<RenditionWire> for ManifestRendition {
@@ -911,6 +1048,7 @@ impl From<RenditionWire> for ManifestRendition {
                 playlist: String::new(),
             },
             state: w.state,
+            source_len: w.source_len,
         }
     }
 }
@@ -969,6 +1107,9 @@ pub struct Manifest {
     /// The artwork stored in the bundle, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artwork: Option<ArtworkFile>,
+    /// Set when the bundle records a live or EVENT stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<Recording>,
 }
 
 impl Manifest {

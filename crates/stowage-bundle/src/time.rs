@@ -27,6 +27,39 @@ pub(crate) fn parse(text: &str) -> Option<SystemTime> {
     date.to_system_time()
 }
 
+/// Formats a time as RFC 3339 UTC to the millisecond, as program date times are written.
+pub(crate) fn format_millis(time: SystemTime) -> String {
+    DateTime::from_system_time(time.max(UNIX_EPOCH)).with_fraction_digits(3).to_string()
+}
+
+/// Serde helpers for a pair of times (a span of program date times) as RFC 3339 strings to the
+/// millisecond.
+pub(crate) mod serde_span {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::SystemTime;
+
+    pub(crate) fn serialize<S: Serializer>(
+        span: &Option<(SystemTime, SystemTime)>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match span {
+            Some((a, b)) => s.serialize_some(&[super::format_millis(*a), super::format_millis(*b)]),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<(SystemTime, SystemTime)>, D::Error> {
+        let Some([a, b]) = Option::<[String; 2]>::deserialize(d)? else { return Ok(None) };
+        let parse = |text: &str| {
+            super::parse(text)
+                .ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 time {text:?}")))
+        };
+        Ok(Some((parse(&a)?, parse(&b)?)))
+    }
+}
+
 /// Serde helpers for `SystemTime` and `Option<SystemTime>` as RFC 3339 strings.
 pub(crate) mod serde_time {
     use serde::{Deserialize, Deserializer, Serializer};

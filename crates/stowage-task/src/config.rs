@@ -26,6 +26,7 @@
 //! ```
 
 use std::fmt;
+use std::time::SystemTime;
 
 /// The policies are the bundle's own types: a bundle records them as the task was configured.
 pub use stowage_bundle::{IntegrityPolicy, KeyPolicy, Priority, StoragePolicy};
@@ -60,6 +61,71 @@ pub struct DownloadConfiguration {
     /// audio beside stereo, say) is preferred. Off, every content configuration chooses its variant on
     /// its own.
     pub optimize_auxiliary_contents: bool,
+    /// How a live or EVENT stream is recorded (playlists without `EXT-X-ENDLIST`).
+    pub recording: RecordingConfiguration,
+}
+
+/// How a live or EVENT stream is recorded: a media playlist without `EXT-X-ENDLIST` is reloaded and its
+/// new segments stored until it ends, until a limit set here, or until the task is stopped, leaving a
+/// VOD bundle.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct RecordingConfiguration {
+    /// Where the recording starts in the first playlist read.
+    pub start: LiveStart,
+    /// The longest span of media to record.
+    pub duration: Option<std::time::Duration>,
+    /// When to stop recording (wall-clock time).
+    pub until: Option<SystemTime>,
+    /// How long the stream may bring nothing new (unreachable, erroring, or its playlists not changing)
+    /// before the recording ends; `None` (default): the recording keeps trying for ever.
+    pub max_outage: Option<std::time::Duration>,
+}
+
+impl RecordingConfiguration {
+    /// Records from the live edge, without limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets where the recording starts.
+    #[must_use]
+    pub fn start(mut self, start: LiveStart) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Sets the longest span of media to record.
+    #[must_use]
+    pub fn duration(mut self, duration: std::time::Duration) -> Self {
+        self.duration = Some(duration);
+        self
+    }
+
+    /// Sets when to stop recording.
+    #[must_use]
+    pub fn until(mut self, at: SystemTime) -> Self {
+        self.until = Some(at);
+        self
+    }
+
+    /// Sets how long the stream may bring nothing new before the recording ends.
+    #[must_use]
+    pub fn max_outage(mut self, limit: std::time::Duration) -> Self {
+        self.max_outage = Some(limit);
+        self
+    }
+}
+
+/// Where a recording starts in the first playlist it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LiveStart {
+    /// At the live edge, as a player starts: the last segments listed that hold three target durations.
+    #[default]
+    Edge,
+    /// At the oldest segment the playlist still lists.
+    Oldest,
 }
 
 impl Default for DownloadConfiguration {
@@ -73,6 +139,7 @@ impl Default for DownloadConfiguration {
             keys: KeyPolicy::default(),
             integrity: IntegrityPolicy::default(),
             optimize_auxiliary_contents: true,
+            recording: RecordingConfiguration::default(),
         }
     }
 }
@@ -81,6 +148,13 @@ impl DownloadConfiguration {
     /// A configuration with `primary` content and every other setting at its default.
     pub fn new(primary: ContentConfiguration) -> Self {
         Self { primary, ..Self::default() }
+    }
+
+    /// Sets how a live or EVENT stream is recorded.
+    #[must_use]
+    pub fn recording(mut self, recording: RecordingConfiguration) -> Self {
+        self.recording = recording;
+        self
     }
 
     /// Adds an auxiliary content configuration.

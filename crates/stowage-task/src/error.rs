@@ -108,19 +108,6 @@ pub enum Error {
         #[source]
         source: Option<stowage_playlist::Error>,
     },
-    /// The media playlist is still being written (live, or an EVENT playlist without EXT-X-ENDLIST):
-    /// downloading it now would save an asset cut wherever the playlist was when read, so it is refused.
-    #[error(
-        "the playlist {uri} is {} (no EXT-X-ENDLIST): live capture is not supported for it; download it \
-         once it has ended",
-        if *.event { "an EVENT playlist still being written" } else { "live" }
-    )]
-    LiveNotSupported {
-        /// The media playlist (after redirects).
-        uri: String,
-        /// Whether it says `EXT-X-PLAYLIST-TYPE:EVENT` (it grows, and will end); else it is live.
-        event: bool,
-    },
     /// A segment or initialization section's body is not what its playlist says it is: empty, a web page
     /// (a captive portal's, say), cut short, or another container. Retried like a transient fault first.
     #[error("{uri} is not what its playlist says: {reason}")]
@@ -292,7 +279,6 @@ impl Error {
         match self {
             Self::Fetch { uri, .. }
             | Self::Playlist { uri, .. }
-            | Self::LiveNotSupported { uri, .. }
             | Self::UnexpectedBody { uri, .. }
             | Self::Decrypt { uri, .. } => Some(uri),
             Self::ClientConfig { source } => source.uri(),

@@ -100,6 +100,18 @@ pub enum TaskEvent {
         /// Why it could not be had, after how many attempts.
         failure: JobFailure,
     },
+    /// Where a recording of a live stream stands, after each reload of its playlists and when it ends.
+    Recording(RecordingProgress),
+    /// A recording lost segments: they left a live playlist before a reload could list them (the origin
+    /// unreachable, or its playlist stale, for longer than the playlist holds them).
+    HoleRecorded {
+        /// The rendition's identifier in the bundle.
+        rendition: String,
+        /// The first and last media sequence numbers missing.
+        media_sequences: (u64, u64),
+        /// Why, for people.
+        cause: String,
+    },
     /// Every segment of a rendition is stored or recorded as a gap (Apple's
     /// `didCompleteFor mediaSelection`). Sent once per rendition; a rendition the bundle already held whole
     /// is reported as the task starts.
@@ -128,6 +140,41 @@ pub enum TaskEvent {
         /// The bundle directory.
         path: PathBuf,
     },
+}
+
+/// Where a recording of a live stream stands (see [`TaskEvent::Recording`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RecordingProgress {
+    /// Seconds of media recorded (listed to the recording), in the rendition that has the most.
+    pub recorded: f64,
+    /// Holes recorded so far, over every rendition.
+    pub holes: usize,
+    /// What the origin looks like from the reloads.
+    pub origin: RecordingOrigin,
+    /// How long an outage may last before the recording ends; `None`: it keeps trying for ever.
+    pub max_outage: Option<Duration>,
+}
+
+impl RecordingProgress {
+    /// `recorded` seconds, `holes` holes, the origin as `origin`, no outage limit.
+    pub fn new(recorded: f64, holes: usize, origin: RecordingOrigin) -> Self {
+        Self { recorded, holes, origin, max_outage: None }
+    }
+}
+
+/// What the origin of a recording looks like from its reloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordingOrigin {
+    /// Reloads bring new segments.
+    Live,
+    /// Every reload fails (refused, an error status, no answer), for this long.
+    Unreachable(Duration),
+    /// Reloads bring nothing new, for this long (three target durations or more).
+    NotChanging(Duration),
+    /// The recording ended, for this reason; what was listed is still being fetched.
+    Ended(String),
 }
 
 impl TaskEvent {

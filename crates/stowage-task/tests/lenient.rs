@@ -208,25 +208,3 @@ async fn cosmetic_deviations_are_read_and_told_once_as_an_event() {
     assert_eq!(kinds.len(), 3, "one of each kind: {kinds:?}");
     assert!(*more > 5, "the other stray spaces are counted: {more}");
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_playlist_still_being_written_is_refused_instead_of_saved_as_finished() {
-    let origin = common::origin(OriginConfig::default());
-    let source = std::fs::read_to_string(common::assets().join("clear/video0/index.m3u8")).unwrap();
-    let live = source.replace("#EXT-X-PLAYLIST-TYPE:VOD\n", "").replace("#EXT-X-ENDLIST\n", "");
-    let event = source.replace("PLAYLIST-TYPE:VOD", "PLAYLIST-TYPE:EVENT").replace("#EXT-X-ENDLIST\n", "");
-    origin.files().insert_bytes("/clear/video0/live.m3u8", live);
-    origin.files().insert_bytes("/clear/video0/event.m3u8", event);
-    for (name, is_event) in [("live", false), ("event", true)] {
-        let url = origin.url(&format!("/clear/video0/{name}.m3u8"));
-        for integrity in [IntegrityPolicy::Strict, IntegrityPolicy::Tolerant] {
-            let err = refused(&url, integrity).await;
-            match &err {
-                Error::LiveNotSupported { uri, event } => assert_eq!((uri, *event), (&url, is_event)),
-                other => panic!("expected the live refusal, got {other:?}"),
-            }
-            assert!(err.to_string().contains("live capture is not supported"), "{err}");
-        }
-    }
-    assert_eq!(origin.request_count("/clear/video0/seg000.ts"), 0);
-}

@@ -83,6 +83,7 @@ impl Bundle {
         ledger::write_atomic(&*storage, &dir.join(JOURNAL_FILE), JOURNAL_HEADER.as_bytes())?;
         let artwork = plan.artwork.as_ref().map(|a| crate::artwork::write(&*storage, &dir, a)).transpose()?;
         let now = SystemTime::now();
+        let recording = plan.recording.is_some();
         let mut manifest = Manifest {
             format: FORMAT_NAME.to_owned(),
             version: FORMAT_VERSION,
@@ -103,12 +104,14 @@ impl Bundle {
                 .renditions
                 .into_iter()
                 .map(|mut r| {
+                    let source_len = recording.then_some(r.playlist.len() as u64);
                     r.playlist = String::new();
-                    ManifestRendition { plan: r, state: RenditionState::default() }
+                    ManifestRendition { plan: r, state: RenditionState::default(), source_len }
                 })
                 .collect(),
             gaps: Vec::new(),
             artwork,
+            recording: plan.recording,
         };
         let finished = HashMap::new();
         ledger::refresh_manifest(&mut manifest, &finished);
@@ -168,6 +171,8 @@ impl Bundle {
         } else if contents.torn_tail {
             storage.truncate(&journal_path, journal_len).at(&journal_path)?;
         }
+        ledger::apply_recording(&mut manifest, &contents.records)?;
+        cut_recorded_sources(&*storage, &dir, &manifest)?;
         let index = ledger::index_plan(&manifest);
         let (finished, problems, unknown) =
             ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
@@ -254,6 +259,27 @@ impl Bundle {
         // Renamed first, then deleted: a crash leaves a folder marked for removal, never half a bundle.
         crate::store::remove_bundle_dir(&*self.inner.storage, &self.inner.dir)
     }
+}
+
+/// Cuts each recorded source playlist back to the length its plan covers: lines a recorder appended but
+/// did not get to journal (it stopped in between) list entries the plan does not have.
+fn cut_recorded_sources(storage: &dyn Storage, dir: &Path, manifest: &Manifest) -> Result<()> {
+    for r in &manifest.renditions {
+        let Some(expected) = r.source_len else { continue };
+        let path = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
+        let actual = storage.len(&path).at(&path)?;
+        if actual > expected {
+            storage.truncate(&path, expected).at(&path)?;
+        } else if actual < expected {
+            // The lines are synced before the record that names their length is written: a shorter file
+            // was cut by something else.
+            return Err(Error::Playlist {
+                path,
+                reason: format!("the recorded playlist has {actual} bytes, its plan covers {expected}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn take_lock(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn StorageLock>> {

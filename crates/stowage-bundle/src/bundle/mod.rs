@@ -15,6 +15,7 @@
 mod lifecycle;
 mod options;
 mod playlists;
+mod recording;
 mod state;
 mod sync;
 mod verify;
@@ -34,6 +35,7 @@ use crate::storage::{Storage, StorageLock};
 
 pub use lifecycle::OpenReport;
 pub use options::{BundleOptions, Durability};
+pub use recording::RecordedSegment;
 pub use verify::VerifyReport;
 pub use writer::{FinishedSegment, SegmentWriter};
 

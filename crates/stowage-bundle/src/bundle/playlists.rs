@@ -31,9 +31,16 @@ impl Bundle {
             storage.create_dir_all(&rdir).at(&rdir)?;
             ledger::write_atomic(storage, &source.join(format!("{}.m3u8", r.id)), r.playlist.as_bytes())?;
         }
+        let recording = state.manifest.recording.is_some();
         for mut r in renditions {
+            // A recorded rendition's source playlist grows: the manifest says how much of it the plan covers.
+            let source_len = recording.then_some(r.playlist.len() as u64);
             r.playlist = String::new();
-            state.manifest.renditions.push(ManifestRendition { plan: r, state: RenditionState::default() });
+            state.manifest.renditions.push(ManifestRendition {
+                plan: r,
+                state: RenditionState::default(),
+                source_len,
+            });
         }
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
@@ -104,9 +111,11 @@ impl Bundle {
         }
         let source = self.inner.dir.join(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
         ledger::write_atomic(storage, &source, plan.playlist.as_bytes())?;
+        let source_len = state.manifest.recording.is_some().then_some(plan.playlist.len() as u64);
         let mut plan = plan;
         plan.playlist = String::new();
-        state.manifest.renditions[ri] = ManifestRendition { plan, state: RenditionState::default() };
+        state.manifest.renditions[ri] =
+            ManifestRendition { plan, state: RenditionState::default(), source_len };
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;

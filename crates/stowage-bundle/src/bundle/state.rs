@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::id::{SegmentId, SegmentKind};
 use crate::ledger::{self, Finished, SegmentProblem};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, PlannedSegment};
 use crate::ranges::{TimeRange, TimeRanges};
 use crate::storage::StorageFile;
 
@@ -81,6 +81,36 @@ impl State {
         self.summaries.clear();
         for ri in 0..self.manifest.renditions.len() {
             self.rebuild_summary(ri);
+        }
+    }
+
+    /// Appends entries to the end of rendition `ri`'s plan (a recording that grows), indexing them and
+    /// extending its summary without walking the plan.
+    pub(super) fn append_entries(&mut self, ri: usize, entries: Vec<PlannedSegment>) {
+        let plan = &mut self.manifest.renditions[ri].plan;
+        let summary = &mut self.summaries[ri];
+        let (mut t, mut init) = match plan.segments.len().checked_sub(1) {
+            Some(last) => {
+                let entry = &plan.segments[last];
+                let end = summary.starts[last]
+                    + if entry.kind == SegmentKind::Media { entry.duration } else { 0.0 };
+                let init = if entry.kind == SegmentKind::Init { Some(last) } else { summary.init_of[last] };
+                (end, init)
+            }
+            None => (0.0, None),
+        };
+        for entry in entries {
+            let si = plan.segments.len();
+            if entry.kind == SegmentKind::Init {
+                init = Some(si);
+            }
+            summary.starts.push(t);
+            summary.init_of.push(if entry.kind == SegmentKind::Init { None } else { init });
+            if entry.kind == SegmentKind::Media {
+                t += entry.duration;
+            }
+            self.index.insert(entry.id(&plan.id), (ri, si));
+            plan.segments.push(entry);
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Failure, JobFailure, JobId};
+use super::{Failure, JobFailure, JobId, RecordingEnd};
 
 /// What the engine asks the driver to do or to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,21 @@ pub enum Action {
         /// The HTTP status that was answered.
         status: u16,
     },
-    /// Every job is done or recorded as a gap. Terminal unless jobs are added.
+    /// Reload the playlist of a live rendition, then report what it brought with
+    /// [`Engine::handle_reload`](super::Engine::handle_reload).
+    ReloadPlaylist {
+        /// The rendition.
+        rendition: usize,
+        /// For a server that blocks reloads: the media sequence number to ask for (`_HLS_msn`).
+        block: Option<u64>,
+        /// How long to wait for the answer before reporting the reload failed.
+        timeout: Duration,
+    },
+    /// The recording ended: no more reloads; the segments already listed are still fetched (within
+    /// [`EngineConfig::stop_grace`](super::EngineConfig::stop_grace)), then [`Action::Finished`] follows.
+    RecordingEnded(RecordingEnd),
+    /// Every job is done or recorded as a gap (and, in a recording, every live rendition ended). Terminal
+    /// unless jobs are added.
     Finished {
         /// Whether every job is done (no gap).
         complete: bool,

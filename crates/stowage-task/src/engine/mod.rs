@@ -52,6 +52,29 @@
 //! [`Action::GapRecorded`] and goes on, and [`Action::Finished`] then says the asset is incomplete. A job
 //! is never dropped silently.
 //!
+//! # Recording live streams
+//!
+//! A rendition given with [`RenditionSpec::live`] is a live one being recorded: the engine asks for its
+//! playlist to be reloaded ([`Action::ReloadPlaylist`]) on the schedule of RFC 8216bis section 6.3.4: one
+//! target duration after the start of a reload that found the playlist changed, half a target duration
+//! after one that found it unchanged (or found a copy older than one already seen), and after a failed
+//! reload half a target duration, doubling with each failure in a row up to one target duration, so that a
+//! recording notices the origin's return within one target duration, before anything listed then can
+//! leave a playlist that holds at least three. With `CAN-BLOCK-RELOAD` ([`LiveSpec::blocking`]) each
+//! reload is a blocking request for the segment after the last one listed, sent as soon as the previous
+//! one is answered: one request per segment, whatever the part target. The driver reports each reload
+//! with [`Engine::handle_reload`], after adding the jobs of the segments it brought.
+//!
+//! An outage (reloads failing, or playlists that bring nothing new) never ends a recording by itself: it
+//! ends when every live rendition has ended ([`Reload::Ended`]: its playlist ended, or the driver reached
+//! the span it was asked to record), at the instant given to [`Engine::end_recording_at`], when nothing
+//! new came for [`EngineConfig::max_outage`], or when the driver calls [`Engine::end_recording`]. Then
+//! reloads stop ([`Action::RecordingEnded`]), the segments already listed get
+//! [`EngineConfig::stop_grace`] to be fetched, and those still missing after it are recorded as gaps
+//! ([`GiveUpReason::RecordingEnded`]), as are live segments that expired during an outage
+//! ([`Failure::Expired`]), whatever the integrity policy: they are holes of the recording, not segments
+//! the recorder failed to get. [`Engine::recording_status`] tells what the origin looks like.
+//!
 //! # Adaptive concurrency
 //!
 //! The window is one for the whole engine (not per host: in practice the hosts of one asset are one CDN,
@@ -95,6 +118,7 @@
 mod action;
 mod books;
 mod concurrency;
+mod live;
 mod outcome;
 mod plan;
 mod progress;
@@ -103,6 +127,7 @@ mod scheduler;
 mod settings;
 
 pub use action::{Action, EngineState, JobStatus};
+pub use live::{LiveSpec, OriginState, RecordingEnd, RecordingStatus, Reload};
 pub use outcome::{Failure, GiveUpReason, JobFailure, Outcome};
 pub use plan::{JobId, JobSpec, Plan, RenditionSpec};
 pub use progress::{LoadedTimeRange, Progress, RenditionProgress};

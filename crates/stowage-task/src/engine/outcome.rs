@@ -40,6 +40,14 @@ pub enum Failure {
         /// The HTTP status.
         status: u16,
     },
+    /// A live segment left its playlist and is gone (404, 410), and the origin was unreachable or the
+    /// recording interrupted while it was listed: it is a hole of the recording, recorded as a gap
+    /// whatever the integrity policy (it was not lost by the recorder). A segment that expires while the
+    /// origin answered all along is [`Failure::Fatal`] instead.
+    Expired {
+        /// The HTTP status that said it is gone.
+        status: u16,
+    },
     /// The URL was refused (401, 403, 410), but a refresh replaced it while the attempt was under way:
     /// the refusal says nothing about the fresh URL. The job is started again as soon as a slot allows,
     /// with the URL it is bound to now; neither an attempt nor a refresh is counted, and no refresh is
@@ -86,6 +94,7 @@ impl fmt::Display for Failure {
             Self::Throttled { status, retry_after: None } => write!(f, "throttled with HTTP {status}"),
             Self::Stalled { detail } => f.write_str(detail),
             Self::Fatal { detail } => f.write_str(detail),
+            Self::Expired { status } => write!(f, "gone from the live playlist (HTTP {status})"),
             Self::NeedsRefresh { status } => write!(f, "the URL was refused with HTTP {status}"),
             Self::Superseded { status } => {
                 write!(f, "an expired URL was refused with HTTP {status} after it was replaced")
@@ -134,6 +143,10 @@ pub enum GiveUpReason {
     RefreshesExhausted,
     /// The driver could not obtain fresh URLs ([`Engine::handle_refresh_failed`](super::Engine::handle_refresh_failed)).
     RefreshFailed,
+    /// A live segment expired during an outage ([`Failure::Expired`]).
+    Expired,
+    /// The recording ended before the job could be had ([`Action::RecordingEnded`](super::Action::RecordingEnded)).
+    RecordingEnded,
 }
 
 impl fmt::Display for GiveUpReason {
@@ -144,6 +157,8 @@ impl fmt::Display for GiveUpReason {
             Self::RetryTimeExhausted => "the retry time ran out",
             Self::RefreshesExhausted => "fresh URLs were refused too",
             Self::RefreshFailed => "fresh URLs could not be obtained",
+            Self::Expired => "it left the live playlist while the origin could not be reached",
+            Self::RecordingEnded => "the recording ended first",
         })
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::LiveSpec;
+
 /// The caller's name for a job: opaque to the engine, unique within one engine.
 ///
 /// A driver typically numbers its planned segments (and keys, and init sections) and keeps the
@@ -24,6 +26,9 @@ pub struct RenditionSpec {
     /// Declared bandwidth in bits per second (the playlist's `BANDWIDTH` or `AVERAGE-BANDWIDTH`), used to
     /// estimate the size of segments before any of them is fetched.
     pub bandwidth: Option<u64>,
+    /// Set for a live rendition being recorded: its playlist is reloaded (see the
+    /// [engine](super)'s section on recording live streams) and its jobs come as the playlist grows.
+    pub live: Option<LiveSpec>,
 }
 
 impl RenditionSpec {
@@ -36,6 +41,13 @@ impl RenditionSpec {
     #[must_use]
     pub fn bandwidth(mut self, bits_per_second: u64) -> Self {
         self.bandwidth = Some(bits_per_second);
+        self
+    }
+
+    /// Makes the rendition a live one, recorded as its playlist grows.
+    #[must_use]
+    pub fn live(mut self, spec: LiveSpec) -> Self {
+        self.live = Some(spec);
         self
     }
 }

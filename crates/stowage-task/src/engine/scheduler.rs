@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
 use super::concurrency::Controller;
+use super::live::Reloads;
 use super::rng::SplitMix64;
 use super::{
     Action, EngineConfig, EngineState, Failure, GiveUpReason, JobFailure, JobId, JobSpec, JobStatus,
-    LoadedTimeRange, Outcome, Plan, Progress, RenditionProgress, RenditionSpec, TimeRange,
+    LoadedTimeRange, Outcome, Plan, Progress, RecordingEnd, RecordingStatus, Reload, RenditionProgress,
+    RenditionSpec, TimeRange,
 };
 use crate::Error;
 
@@ -59,6 +61,10 @@ pub struct Engine {
     remaining: usize,
     gaps: usize,
     refresh_pending: bool,
+    /// The reloads of the live renditions of a recording (empty otherwise).
+    live: Reloads,
+    /// Whether the engine ran before (a recording's first reloads wait, later ones do not).
+    resumed: bool,
 }
 
 impl Engine {
@@ -71,6 +77,7 @@ impl Engine {
         config.validate()?;
         let limits = &config.concurrency;
         let controller = Controller::new(limits.adaptive, limits.initial, limits.max_total);
+        let live = Reloads::new(config.max_outage, config.stop_grace);
         let mut engine = Self {
             rng: SplitMix64::new(config.seed),
             config,
@@ -86,6 +93,8 @@ impl Engine {
             remaining: 0,
             gaps: 0,
             refresh_pending: false,
+            live,
+            resumed: false,
         };
         for rendition in plan.renditions {
             engine.add_rendition(rendition);
@@ -183,8 +192,55 @@ impl Engine {
 
     /// Adds a rendition to a running plan (to augment a download) and returns its index.
     pub fn add_rendition(&mut self, rendition: RenditionSpec) -> usize {
+        self.live.add_rendition(rendition.live.as_ref());
         self.renditions.push(Rendition { bandwidth: rendition.bandwidth, ..Rendition::default() });
         self.renditions.len() - 1
+    }
+
+    /// A reload of a live rendition's playlist ended (see [`Action::ReloadPlaylist`]): what it brought.
+    /// Add the jobs of the new segments with [`add_jobs`](Self::add_jobs) before reporting
+    /// [`Reload::Changed`] or [`Reload::Ended`]. Reports the engine did not ask for are ignored.
+    pub fn handle_reload(&mut self, now: Instant, rendition: usize, reload: Reload) {
+        if self.state.is_closed() {
+            return;
+        }
+        let why = match &reload {
+            Reload::Ended(why) => Some(*why),
+            _ => None,
+        };
+        if !self.live.report(now, rendition, reload) {
+            return;
+        }
+        if let Some(why) = why
+            && self.live.all_ended()
+            && self.live.ended().is_none()
+        {
+            self.live.close(why);
+            self.actions.push_back(Action::RecordingEnded(why));
+        }
+        self.tick(now);
+    }
+
+    /// Ends the recording now (a user's stop): no more reloads, and the segments already listed get
+    /// [`EngineConfig::stop_grace`] to be fetched before [`Action::Finished`].
+    pub fn end_recording(&mut self, now: Instant, why: RecordingEnd) {
+        if self.state.is_closed() || !self.live.is_recording() || self.live.ended().is_some() {
+            return;
+        }
+        self.live.end(now, why, true);
+        self.actions.push_back(Action::RecordingEnded(why));
+        self.tick(now);
+    }
+
+    /// Ends the recording at `at` (the time a user asked it to stop), as [`end_recording`](Self::end_recording)
+    /// does.
+    pub fn end_recording_at(&mut self, at: Instant) {
+        self.live.set_end_at(at);
+    }
+
+    /// Where a recording stands; `None` when no rendition is live.
+    pub fn recording_status(&self, now: Instant) -> Option<RecordingStatus> {
+        self.live.status(now)
     }
 
     /// Adds jobs to the plan, for instance the segments of a media selection added to a download.
@@ -328,10 +384,7 @@ impl Engine {
         }
         let retry = self.backoff.peek().map(|Reverse((at, _))| *at);
         let pause = self.hosts.iter().filter(|h| !h.ready.is_empty()).filter_map(|h| h.paused_until).min();
-        match (retry, pause) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [retry, pause, self.live.next_wakeup()].into_iter().flatten().min()
     }
 
     /// Time passed: wake jobs whose retry delay is over, lift host pauses, and start what may start.
@@ -340,7 +393,43 @@ impl Engine {
             return;
         }
         self.wake_due(now);
+        self.tick(now);
+    }
+
+    /// A recording's business at `now` (its limits, the end of its grace, the reloads due), then the
+    /// starts that may be made and the end, if it came.
+    fn tick(&mut self, now: Instant) {
+        if self.state == EngineState::Running {
+            if let Some(why) = self.live.limit_reached(now) {
+                // At an outage's limit nothing listed can be had any more; at the end time, what is listed
+                // gets its grace.
+                self.live.end(now, why, !matches!(why, RecordingEnd::Outage(_)));
+                self.actions.push_back(Action::RecordingEnded(why));
+            }
+            if self.live.abandon_at().is_some_and(|at| at <= now) {
+                self.abandon_pending();
+            }
+            self.live.poll(now, &mut self.actions);
+        }
         self.dispatch(now);
+        self.check_finished();
+    }
+
+    /// The recording ended and its grace is over: every job not done is given up (a gap).
+    fn abandon_pending(&mut self) {
+        for index in 0..self.jobs.len() {
+            match self.jobs[index].slot {
+                Slot::InFlight { .. } => {
+                    self.leave_flight(index as u32);
+                    self.actions.push_back(Action::Cancel { job: self.jobs[index].id });
+                }
+                Slot::Ready | Slot::Backoff | Slot::AwaitingRefresh { .. } => {}
+                _ => continue,
+            }
+            let cause = Failure::fatal("the recording ended before it could be fetched");
+            self.give_up(index as u32, cause, GiveUpReason::RecordingEnded);
+        }
+        self.refresh_pending = false;
     }
 
     /// A started job ended.
@@ -470,9 +559,10 @@ impl Engine {
             return;
         }
         self.state = EngineState::Running;
+        self.live.resume(now, !self.resumed);
+        self.resumed = true;
         self.wake_due(now);
-        self.dispatch(now);
-        self.check_finished();
+        self.tick(now);
     }
 
     /// Stops starting jobs and cancels those in flight ([`Action::Cancel`] for each), which go back to
@@ -483,6 +573,7 @@ impl Engine {
         }
         self.state = EngineState::Suspended;
         self.cancel_in_flight(true);
+        self.live.suspend();
         self.controller.on_pause();
     }
 
@@ -539,6 +630,10 @@ impl Engine {
             Failure::Fatal { .. } => {
                 job.failures += 1;
                 return self.give_up(index, failure, GiveUpReason::Fatal);
+            }
+            Failure::Expired { .. } => {
+                job.failures += 1;
+                return self.give_up(index, failure, GiveUpReason::Expired);
             }
             Failure::NeedsRefresh { status } => {
                 job.refreshes = job.refreshes.saturating_add(1);
@@ -609,9 +704,12 @@ impl Engine {
         }
         let failure =
             JobFailure { job: job.id, cause, attempts: job.failures.saturating_add(job.refreshes), reason };
-        // The policy is the bundle's type, which says itself (with a match that names every variant) whether
-        // a segment given up becomes a gap.
-        if self.config.integrity.records_gaps() {
+        // A recording's holes (segments that expired during an outage, or that the recording ended
+        // before) are gaps whatever the policy: the strict policy fails only for what could have been had.
+        // Otherwise the policy, the bundle's type, says itself (with a match that names every variant)
+        // whether a segment given up becomes a gap.
+        let hole = matches!(reason, GiveUpReason::Expired | GiveUpReason::RecordingEnded);
+        if hole || self.config.integrity.records_gaps() {
             job.slot = Slot::Gap;
             let rendition = &mut self.renditions[job.rendition as usize];
             rendition.remove_pending(job);
@@ -690,7 +788,11 @@ impl Engine {
     }
 
     fn check_finished(&mut self) {
-        if self.state == EngineState::Running && self.remaining == 0 && self.in_flight == 0 {
+        if self.state == EngineState::Running
+            && self.remaining == 0
+            && self.in_flight == 0
+            && self.live.all_ended()
+        {
             self.state = EngineState::Finished;
             self.actions.push_back(Action::Finished { complete: self.gaps == 0, gaps: self.gaps });
         }

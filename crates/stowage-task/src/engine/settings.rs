@@ -149,6 +149,12 @@ pub struct EngineConfig {
     /// before the jobs that start up to this long before the first job that needs it, so that what it
     /// fetches (a key) is there when that job starts, and no job waits for it. Default 60 s of media.
     pub prefetch_lead: Duration,
+    /// For a recording: how long the live playlists may bring nothing new (the origin unreachable, or
+    /// its playlists not changing) before the recording ends; `None` (default): never.
+    pub max_outage: Option<Duration>,
+    /// For a recording: how long the segments already listed may take to be fetched once the recording
+    /// ends (stopped, or at its end time); those still missing then are recorded as gaps. Default 10 s.
+    pub stop_grace: Duration,
 }
 
 impl Default for EngineConfig {
@@ -159,6 +165,8 @@ impl Default for EngineConfig {
             integrity: IntegrityPolicy::default(),
             seed: 0,
             prefetch_lead: Duration::from_secs(60),
+            max_outage: None,
+            stop_grace: Duration::from_secs(10),
         }
     }
 }
@@ -196,6 +204,20 @@ impl EngineConfig {
     #[must_use]
     pub fn prefetch_lead(mut self, lead: Duration) -> Self {
         self.prefetch_lead = lead;
+        self
+    }
+
+    /// Sets how long a recording's playlists may bring nothing new before it ends.
+    #[must_use]
+    pub fn max_outage(mut self, limit: Option<Duration>) -> Self {
+        self.max_outage = limit;
+        self
+    }
+
+    /// Sets how long the segments already listed may take once a recording ends.
+    #[must_use]
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.stop_grace = grace;
         self
     }
 

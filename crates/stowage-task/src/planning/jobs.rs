@@ -7,7 +7,7 @@ use stowage_bundle::{ByteRange, SegmentId};
 
 use super::Wanted;
 use super::content::Content;
-use crate::engine::{JobId, JobSpec, Plan, RenditionSpec};
+use crate::engine::{JobId, JobSpec, LiveSpec, Plan, RenditionSpec};
 use crate::events::SegmentRef;
 
 /// How the bytes of a job are turned into what is stored.
@@ -129,7 +129,8 @@ pub(crate) fn job_spec(id: JobId, job: &Job) -> JobSpec<'_> {
     spec
 }
 
-/// The engine's plan for `jobs` (the job at index `i` is `JobId(i)`), one rendition per wanted one.
+/// The engine's plan for `jobs` (the job at index `i` is `JobId(i)`), one rendition per wanted one, live
+/// when `live` says so.
 ///
 /// Jobs whose entries `finished` says are stored already are marked done. Per-segment lengths of a
 /// resumed bundle are not kept apart from its journal, so each rendition's stored bytes and segments
@@ -140,13 +141,18 @@ pub(crate) fn engine_plan<'j>(
     jobs: &'j [Job],
     mut stored: Vec<(u64, usize)>,
     finished: impl Fn(&SegmentId) -> bool,
+    live: &[Option<LiveSpec>],
 ) -> Plan<'j> {
     let mut plan = Plan::new();
-    for w in wanted {
-        plan.add_rendition(match w.estimate {
+    for (i, w) in wanted.iter().enumerate() {
+        let mut spec = match w.estimate {
             Some(b) => RenditionSpec::new().bandwidth(b),
             None => RenditionSpec::new(),
-        });
+        };
+        if let Some(Some(live)) = live.get(i) {
+            spec = spec.live(live.clone());
+        }
+        plan.add_rendition(spec);
     }
     for (i, job) in jobs.iter().enumerate() {
         if job.source_gap {

@@ -1,17 +1,559 @@
-//! Playlists still being written: a live playlist (no EXT-X-ENDLIST) or an EVENT playlist that has not
-//! ended. Downloading one as it stands would save a finished-looking asset that stops wherever the
-//! playlist happened to be when it was read, so until live capture exists such a download is refused.
-//! This is the one place that decides it.
+//! A live rendition's playlist, reload after reload, turned into what a recording appends: the segments not
+//! recorded yet, each with the lines that list it in the recorded playlist, and the holes between reloads.
+//!
+//! The recorded playlist (the bundle's source playlist of a recorded rendition) is one header followed by
+//! every recorded segment's lines, in the order they were recorded. Each batch of new segments is also
+//! written as a small media playlist of its own (the header, the key and map in force, the batch's lines),
+//! which [`build_rendition`](super::build_rendition) reads into plan entries and jobs exactly as it reads a
+//! whole playlist, so that a recording's segments are planned, keyed and numbered as a download's are.
 
-use stowage_playlist::{MediaPlaylist, PlaylistType};
+use std::time::Duration;
 
+use stowage_bundle::{RecordedSegment, SegmentKind};
+
+use super::{Job, Wanted, build_rendition};
 use crate::Error;
+use crate::config::{KeyPolicy, LiveStart};
 
-/// Refuses the media playlist fetched from `uri` unless it has ended (EXT-X-ENDLIST).
-pub(crate) fn refuse_unfinished(playlist: &MediaPlaylist<'_>, uri: &str) -> Result<(), Error> {
-    if playlist.is_ended() {
-        return Ok(());
+/// One segment of a live playlist as written in it.
+#[derive(Debug, Clone)]
+struct Listed {
+    media_sequence: u64,
+    /// Its URI as written.
+    uri: String,
+    duration: f64,
+    /// The segment's own lines: the tags before its URI, then the URI.
+    lines: String,
+    /// The `EXT-X-KEY` lines in force for it (empty when none was given).
+    key: String,
+    /// The `EXT-X-MAP` line in force for it (empty when none).
+    map: String,
+    /// Whether its own lines carry `EXT-X-MAP`.
+    has_map: bool,
+    /// Whether its own lines carry `EXT-X-DISCONTINUITY`.
+    discontinuity: bool,
+}
+
+/// A live media playlist cut into its header and its segments.
+#[derive(Debug, Clone)]
+struct LivePlaylist {
+    /// The header lines a recorded playlist keeps (numbering and live-only tags left out).
+    header: String,
+    target: Duration,
+    ended: bool,
+    blocking: bool,
+    segments: Vec<Listed>,
+}
+
+/// Tags of a live playlist's header that a recorded playlist does not keep: it writes its own numbering,
+/// is never a live or EVENT playlist, and is not reloaded.
+const DROPPED_HEADER: &[&str] = &[
+    "#EXT-X-MEDIA-SEQUENCE:",
+    "#EXT-X-DISCONTINUITY-SEQUENCE:",
+    "#EXT-X-PLAYLIST-TYPE:",
+    "#EXT-X-SERVER-CONTROL:",
+    "#EXT-X-PART-INF:",
+    "#EXT-X-ENDLIST",
+];
+
+/// Tags of low-latency and delta playlists that a recording of full segments does not keep.
+const DROPPED_SEGMENT: &[&str] =
+    &["#EXT-X-PART:", "#EXT-X-PRELOAD-HINT:", "#EXT-X-RENDITION-REPORT:", "#EXT-X-SKIP:", "#EXT-X-ENDLIST"];
+
+/// Tags that belong to the header when they come before the first segment.
+const HEADER_TAGS: &[&str] = &[
+    "#EXTM3U",
+    "#EXT-X-VERSION:",
+    "#EXT-X-TARGETDURATION:",
+    "#EXT-X-INDEPENDENT-SEGMENTS",
+    "#EXT-X-START:",
+    "#EXT-X-DEFINE:",
+    "#EXT-X-ALLOW-CACHE:",
+];
+
+fn starts_with_any(line: &str, tags: &[&str]) -> bool {
+    tags.iter().any(|t| line.starts_with(t))
+}
+
+fn attribute_number(line: &str, tag: &str) -> Option<f64> {
+    line.strip_prefix(tag)?.split(',').next()?.trim().parse().ok()
+}
+
+impl LivePlaylist {
+    /// Cuts a media playlist fetched from `uri` into its header and segments.
+    fn read(text: &str, uri: &str) -> Result<Self, Error> {
+        let invalid = |line: usize, message: String| Error::Playlist {
+            uri: uri.to_owned(),
+            message: format!("line {line}: {message}"),
+            source: None,
+        };
+        let mut header = String::new();
+        let mut target = None;
+        let mut ended = false;
+        let mut blocking = false;
+        let mut media_sequence = 0u64;
+        let mut segments: Vec<Listed> = Vec::new();
+        let mut pending = String::new();
+        let mut duration = None;
+        let mut key = String::new();
+        let mut key_open = false;
+        let mut map = String::new();
+        let mut has_map = false;
+        let mut discontinuity = false;
+        let mut in_header = true;
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim_end_matches('\r');
+            if line.trim().is_empty() {
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+                let secs: f64 =
+                    v.trim().parse().map_err(|_| invalid(i + 1, format!("target duration {v:?}")))?;
+                target = Some(Duration::from_secs_f64(secs.max(0.0)));
+            }
+            if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+                media_sequence =
+                    v.trim().parse().map_err(|_| invalid(i + 1, format!("media sequence {v:?}")))?;
+            }
+            if line.starts_with("#EXT-X-ENDLIST") || line == "#EXT-X-PLAYLIST-TYPE:VOD" {
+                ended = true;
+            }
+            if line.starts_with("#EXT-X-SERVER-CONTROL:") && line.contains("CAN-BLOCK-RELOAD=YES") {
+                blocking = true;
+            }
+            if in_header && starts_with_any(line, HEADER_TAGS) {
+                header.push_str(line);
+                header.push('\n');
+                continue;
+            }
+            if starts_with_any(line, DROPPED_HEADER) || starts_with_any(line, DROPPED_SEGMENT) {
+                continue;
+            }
+            if line.starts_with('#') {
+                in_header = false;
+                if line.starts_with("#EXT-X-KEY:") {
+                    if !key_open {
+                        key.clear();
+                    }
+                    key_open = true;
+                    key.push_str(line);
+                    key.push('\n');
+                } else {
+                    key_open = false;
+                }
+                if line.starts_with("#EXT-X-MAP:") {
+                    map = format!("{line}\n");
+                    has_map = true;
+                }
+                if line == "#EXT-X-DISCONTINUITY" {
+                    discontinuity = true;
+                }
+                if let Some(d) = attribute_number(line, "#EXTINF:") {
+                    duration = Some(d);
+                }
+                pending.push_str(line);
+                pending.push('\n');
+                continue;
+            }
+            in_header = false;
+            key_open = false;
+            let Some(duration) = duration.take() else {
+                return Err(invalid(i + 1, "a segment URI without #EXTINF".to_owned()));
+            };
+            pending.push_str(line);
+            pending.push('\n');
+            segments.push(Listed {
+                media_sequence: media_sequence + segments.len() as u64,
+                uri: line.to_owned(),
+                duration,
+                lines: std::mem::take(&mut pending),
+                key: key.clone(),
+                map: map.clone(),
+                has_map: std::mem::take(&mut has_map),
+                discontinuity: std::mem::take(&mut discontinuity),
+            });
+        }
+        let target = target.ok_or_else(|| invalid(0, "no #EXT-X-TARGETDURATION".to_owned()))?;
+        if !header.starts_with("#EXTM3U") {
+            return Err(invalid(1, "not a playlist (no #EXTM3U)".to_owned()));
+        }
+        Ok(Self { header, target, ended, blocking, segments })
     }
-    let event = playlist.playlist_type() == Some(PlaylistType::Event);
-    Err(Error::LiveNotSupported { uri: uri.to_owned(), event })
+}
+
+/// Whether a media playlist is live or EVENT (neither `EXT-X-ENDLIST` nor `PLAYLIST-TYPE:VOD`): one to
+/// record rather than download.
+pub(crate) fn is_live(text: &str) -> bool {
+    !text.lines().any(|l| {
+        let l = l.trim_end();
+        l.starts_with("#EXT-X-ENDLIST") || l == "#EXT-X-PLAYLIST-TYPE:VOD"
+    })
+}
+
+/// What a reload of a live rendition brought.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Update {
+    /// Nothing new: the same segments, or a copy that lists nothing after the last one recorded (a stale
+    /// copy, or numbering that went backwards, which is never taken for a restart).
+    Unchanged,
+    /// New segments (possibly none, when the playlist only ended).
+    New(Batch),
+}
+
+/// Segments to append to a recording.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Batch {
+    /// A media playlist of the batch alone, for [`build_rendition`](super::build_rendition): numbered
+    /// as recorded, with the key and map in force before its first segment.
+    pub(crate) text: String,
+    /// Whether `text` names a map in force before the first segment that the recorded lines do not
+    /// repeat: the plan entry and job it gives are left out.
+    pub(crate) context_map: bool,
+    /// Each segment's lines in the recorded playlist, in order.
+    pub(crate) lines: Vec<String>,
+    /// Where the batch starts on the recording's timeline, in seconds.
+    pub(crate) start: f64,
+    /// Segments that left the playlist before they could be listed to the recording: first and last
+    /// media sequence numbers.
+    pub(crate) hole: Option<(u64, u64)>,
+    /// The media sequence number after the batch's last segment (what a blocking reload asks for next).
+    pub(crate) next: u64,
+    /// The recording of this rendition is over: its playlist ended, or the duration asked for is reached.
+    pub(crate) ended: Option<Ended>,
+}
+
+/// Why a rendition's recording is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    EndList,
+    Duration,
+}
+
+/// One live rendition being recorded: what it recorded last, and what the recorded playlist holds.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTrack {
+    pub(crate) target: Duration,
+    pub(crate) blocking: bool,
+    /// The last media sequence number recorded.
+    last: u64,
+    /// The URI of the last segment recorded.
+    last_uri: String,
+    /// The recorded playlist's discontinuity sequence at its last segment.
+    discontinuity_sequence: u64,
+    /// The key lines and map line the recorded playlist has in force after its last segment.
+    key: String,
+    map: String,
+    header: String,
+    /// Seconds of media recorded (the end of the recording's timeline).
+    pub(crate) recorded: f64,
+    /// The longest span of media to record, in seconds.
+    limit: Option<f64>,
+    pub(crate) ended: bool,
+}
+
+impl LiveTrack {
+    /// Starts recording from the first playlist read (`text`, from `uri`): returns the track and the first
+    /// batch. `limit` is the longest span of media to record, in seconds.
+    pub(crate) fn start(
+        text: &str,
+        uri: &str,
+        start: LiveStart,
+        limit: Option<f64>,
+    ) -> Result<(Self, Batch), Error> {
+        let playlist = LivePlaylist::read(text, uri)?;
+        let first = match start {
+            LiveStart::Oldest => 0,
+            LiveStart::Edge => {
+                // The last segments that hold three target durations, as a player starts.
+                let edge = playlist.target.as_secs_f64() * 3.0;
+                let mut held = 0.0;
+                let mut first = playlist.segments.len();
+                while first > 0 && held < edge {
+                    first -= 1;
+                    held += playlist.segments[first].duration;
+                }
+                first
+            }
+        };
+        let initial_sequence = playlist.segments.get(first).map_or(0, |s| s.media_sequence);
+        let mut track = Self {
+            target: playlist.target,
+            blocking: playlist.blocking,
+            last: initial_sequence.wrapping_sub(1),
+            last_uri: String::new(),
+            discontinuity_sequence: 0,
+            key: String::new(),
+            map: String::new(),
+            header: playlist.header.clone(),
+            recorded: 0.0,
+            limit,
+            ended: false,
+        };
+        let batch = track.take(&playlist, first, None);
+        Ok((track, batch))
+    }
+
+    /// The media sequence number after the last one recorded: what a blocking reload asks for.
+    pub(crate) fn next(&self) -> u64 {
+        self.last.wrapping_add(1)
+    }
+
+    /// What a reload brought (`text`, fetched from `uri`).
+    pub(crate) fn reload(&mut self, text: &str, uri: &str) -> Result<Update, Error> {
+        let playlist = LivePlaylist::read(text, uri)?;
+        // The last segment recorded, found by its URI, is where the new ones start, whatever their numbers
+        // (a media sequence that jumped renumbers what follows). Not found, the numbers say what is new.
+        let after_last = playlist.segments.iter().position(|s| s.uri == self.last_uri).map(|i| i + 1);
+        let first = after_last
+            .or_else(|| playlist.segments.iter().position(|s| s.media_sequence > self.last))
+            .filter(|first| *first < playlist.segments.len());
+        let Some(first) = first else {
+            if playlist.ended && !self.ended {
+                return Ok(Update::New(self.take(&playlist, playlist.segments.len(), None)));
+            }
+            return Ok(Update::Unchanged);
+        };
+        // Neither the last segment recorded nor the one after it is listed: what came between left the
+        // playlist unseen. A copy older than one seen (a stale CDN copy, numbers that went back) lists
+        // nothing after the last segment recorded and brings nothing: it is never taken for a restart.
+        let next = playlist.segments[first].media_sequence;
+        let hole =
+            (after_last.is_none() && next > self.last.wrapping_add(1)).then(|| (self.last + 1, next - 1));
+        Ok(Update::New(self.take(&playlist, first, hole)))
+    }
+
+    /// The batch of `playlist`'s segments from index `first` on, after a hole if there is one.
+    fn take(&mut self, playlist: &LivePlaylist, first: usize, hole: Option<(u64, u64)>) -> Batch {
+        let start = self.recorded;
+        let mut taken = &playlist.segments[first.min(playlist.segments.len())..];
+        let mut ended = playlist.ended.then_some(Ended::EndList);
+        if let Some(limit) = self.limit {
+            // Segments are taken while the recording is shorter than the limit: it ends with the segment
+            // that reaches it.
+            let mut span = self.recorded;
+            let mut within = 0;
+            while within < taken.len() && span < limit {
+                span += taken[within].duration;
+                within += 1;
+            }
+            if span >= limit {
+                taken = &taken[..within];
+                ended = Some(Ended::Duration);
+            }
+        }
+        let before_key = self.key.clone();
+        let before_map = self.map.clone();
+        let before_sequence = self.discontinuity_sequence;
+        let mut lines = Vec::with_capacity(taken.len());
+        for (i, s) in taken.iter().enumerate() {
+            let mut own = String::new();
+            if i == 0 && hole.is_some() && !s.discontinuity {
+                // What is missing is not listed: players are told the timeline breaks here.
+                own.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            if s.key != self.key && !s.lines.contains("#EXT-X-KEY:") {
+                own.push_str(if s.key.is_empty() { "#EXT-X-KEY:METHOD=NONE\n" } else { &s.key });
+            }
+            if s.map != self.map && !s.has_map {
+                own.push_str(&s.map);
+            }
+            own.push_str(&s.lines);
+            if own.contains("#EXT-X-DISCONTINUITY\n") {
+                self.discontinuity_sequence += 1;
+            }
+            self.key.clone_from(&s.key);
+            self.map.clone_from(&s.map);
+            self.last = s.media_sequence;
+            self.last_uri.clone_from(&s.uri);
+            self.recorded += s.duration;
+            lines.push(own);
+        }
+        let first_sequence = taken.first().map_or(self.last.wrapping_add(1), |s| s.media_sequence);
+        // The batch's own playlist starts at the recorded numbering, with what is in force before it.
+        let mut text = self.header.clone();
+        text.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{first_sequence}\n"));
+        text.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{before_sequence}\n"));
+        let first_lines = lines.first().map_or("", String::as_str);
+        let mut context_map = false;
+        if !before_key.is_empty() && !first_lines.contains("#EXT-X-KEY:") {
+            text.push_str(&before_key);
+        }
+        if !before_map.is_empty() && !first_lines.contains("#EXT-X-MAP:") {
+            text.push_str(&before_map);
+            context_map = true;
+        }
+        for l in &lines {
+            text.push_str(l);
+        }
+        if ended.is_some() {
+            self.ended = true;
+        }
+        Batch { text, context_map, lines, start, hole, next: self.last.wrapping_add(1), ended }
+    }
+}
+
+/// The plan entries of `batch`, one [`RecordedSegment`] per segment with its recorded lines, and their jobs
+/// (placed on the recording's timeline), read as [`build_rendition`] reads a playlist. The batch's
+/// playlist was fetched from `url`; `rendition` is the rendition's index in the task.
+pub(crate) fn build_batch(
+    wanted: &Wanted,
+    rendition: usize,
+    batch: &Batch,
+    url: &str,
+    key_policy: KeyPolicy,
+) -> Result<(Vec<RecordedSegment>, Vec<Job>), Error> {
+    let built = build_rendition(wanted, rendition, &batch.text, url, key_policy)?;
+    let mut entries = built.plan.segments;
+    let mut jobs = built.jobs;
+    if batch.context_map {
+        // The map in force was written before this batch: its entry and job are the ones recorded then.
+        if entries.first().is_some_and(|e| e.kind == SegmentKind::Init) {
+            entries.remove(0);
+        }
+        if jobs.first().is_some_and(|j| j.init) {
+            jobs.remove(0);
+        }
+    }
+    let offset = Duration::try_from_secs_f64(batch.start.max(0.0)).unwrap_or(Duration::ZERO);
+    for job in &mut jobs {
+        job.start += offset;
+    }
+    let mut segments = Vec::with_capacity(batch.lines.len());
+    let mut lines = batch.lines.iter();
+    let mut group = Vec::new();
+    for entry in entries {
+        let media = entry.kind == SegmentKind::Media;
+        group.push(entry);
+        if media {
+            let Some(text) = lines.next() else { break };
+            segments.push(RecordedSegment::new(std::mem::take(&mut group), text.clone()));
+        }
+    }
+    if segments.len() != batch.lines.len() || !group.is_empty() {
+        return Err(Error::Playlist {
+            uri: url.to_owned(),
+            message: format!(
+                "{} segments were listed but {} could be planned",
+                batch.lines.len(),
+                segments.len()
+            ),
+            source: None,
+        });
+    }
+    Ok((segments, jobs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn playlist(first: u64, count: u64, ended: bool) -> String {
+        let mut text =
+            format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+        for msn in first..first + count {
+            text.push_str(&format!("#EXTINF:4.0,\nseg{msn}.ts\n"));
+        }
+        if ended {
+            text.push_str("#EXT-X-ENDLIST\n");
+        }
+        text
+    }
+
+    fn sequences(batch: &Batch) -> Vec<String> {
+        batch.lines.iter().map(|l| l.lines().last().unwrap_or_default().to_owned()).collect()
+    }
+
+    #[test]
+    fn the_live_edge_holds_three_target_durations() {
+        let (track, batch) =
+            LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Edge, None).unwrap();
+        assert_eq!(sequences(&batch), ["seg13.ts", "seg14.ts", "seg15.ts"]);
+        assert_eq!(batch.next, 16);
+        assert!(batch.text.contains("#EXT-X-MEDIA-SEQUENCE:13\n"), "{}", batch.text);
+        assert_eq!(track.recorded, 12.0);
+        let (_, oldest) =
+            LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Oldest, None).unwrap();
+        assert_eq!(oldest.lines.len(), 6);
+    }
+
+    #[test]
+    fn reloads_bring_what_is_new_and_a_stale_copy_brings_nothing() {
+        let (mut track, _) =
+            LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Edge, None).unwrap();
+        let Update::New(batch) = track.reload(&playlist(12, 6, false), "http://o/a.m3u8").unwrap() else {
+            panic!("new segments expected")
+        };
+        assert_eq!(sequences(&batch), ["seg16.ts", "seg17.ts"]);
+        assert_eq!((batch.hole, batch.start), (None, 12.0));
+        // An older copy, and a numbering that went back to zero, are not restarts.
+        assert_eq!(track.reload(&playlist(9, 6, false), "http://o/a.m3u8").unwrap(), Update::Unchanged);
+        assert_eq!(track.reload(&playlist(0, 6, false), "http://o/a.m3u8").unwrap(), Update::Unchanged);
+        assert_eq!(track.reload(&playlist(12, 6, false), "http://o/a.m3u8").unwrap(), Update::Unchanged);
+    }
+
+    #[test]
+    fn segments_that_left_unseen_are_a_hole_marked_by_a_discontinuity() {
+        let (mut track, _) =
+            LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Edge, None).unwrap();
+        let Update::New(batch) = track.reload(&playlist(30, 6, false), "http://o/a.m3u8").unwrap() else {
+            panic!("new segments expected")
+        };
+        assert_eq!(batch.hole, Some((16, 29)));
+        assert!(batch.lines[0].starts_with("#EXT-X-DISCONTINUITY\n"), "{:?}", batch.lines);
+        assert!(batch.text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n"));
+        let Update::New(next) = track.reload(&playlist(31, 6, true), "http://o/a.m3u8").unwrap() else {
+            panic!("new segments expected")
+        };
+        assert!(next.text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{}", next.text);
+        assert_eq!((sequences(&next), next.ended), (vec!["seg36.ts".to_owned()], Some(Ended::EndList)));
+    }
+
+    #[test]
+    fn a_jump_in_numbering_is_no_hole() {
+        let (mut track, _) =
+            LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Edge, None).unwrap();
+        // The numbering jumped by 100 before segment 16: what was recorded is listed again under new numbers.
+        let jumped = playlist(12, 5, false)
+            .replace("MEDIA-SEQUENCE:12", "MEDIA-SEQUENCE:112")
+            .replace("seg16.ts", "seg116.ts");
+        let Update::New(batch) = track.reload(&jumped, "http://o/a.m3u8").unwrap() else {
+            panic!("new segments expected")
+        };
+        assert_eq!((sequences(&batch), batch.hole, batch.next), (vec!["seg116.ts".to_owned()], None, 117));
+        assert_eq!(track.reload(&jumped, "http://o/a.m3u8").unwrap(), Update::Unchanged);
+    }
+
+    #[test]
+    fn the_key_and_map_in_force_are_written_once_and_given_to_later_batches() {
+        let head = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:5\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+                    #EXT-X-KEY:METHOD=AES-128,URI=\"k1\"\n";
+        let first = format!("{head}#EXTINF:4,\na.m4s\n#EXTINF:4,\nb.m4s\n");
+        let (mut track, batch) =
+            LiveTrack::start(&first, "http://o/a.m3u8", LiveStart::Oldest, None).unwrap();
+        assert!(batch.lines[0].contains("#EXT-X-MAP:") && batch.lines[0].contains("#EXT-X-KEY:"));
+        assert!(!batch.context_map);
+        let second = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:6\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+                      #EXT-X-KEY:METHOD=AES-128,URI=\"k1\"\n#EXTINF:4,\nb.m4s\n\
+                      #EXT-X-KEY:METHOD=AES-128,URI=\"k2\"\n#EXTINF:4,\nc.m4s\n";
+        let Update::New(batch) = track.reload(second, "http://o/a.m3u8").unwrap() else { panic!() };
+        assert_eq!(batch.lines, ["#EXT-X-KEY:METHOD=AES-128,URI=\"k2\"\n#EXTINF:4,\nc.m4s\n"]);
+        // The map in force is given to the batch's own playlist for context; the new key is the segment's own.
+        assert!(batch.context_map && !batch.text.contains("k1"), "{}", batch.text);
+        let third = format!("{second}#EXTINF:4,\nd.m4s\n");
+        let Update::New(batch) = track.reload(&third, "http://o/a.m3u8").unwrap() else { panic!() };
+        assert_eq!(batch.lines, ["#EXTINF:4,\nd.m4s\n"]);
+        assert!(
+            batch.text.contains("URI=\"k2\"\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:4,\nd.m4s"),
+            "{}",
+            batch.text
+        );
+    }
+
+    #[test]
+    fn a_duration_limit_ends_with_the_segment_that_reaches_it() {
+        let (track, batch) =
+            LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Oldest, Some(10.0))
+                .unwrap();
+        assert_eq!((batch.lines.len(), batch.ended, track.ended), (3, Some(Ended::Duration), true));
+    }
 }

@@ -8,6 +8,7 @@
 //! * `live`: playlists still being written, refused until live capture exists.
 //! * `policies`: the task's policies, from its configuration or its bundle, and a new bundle's plan.
 //! * `tolerance`: which deviations a lenient parse tolerated are cosmetic, and which refuse a playlist.
+//! * `live`: a live rendition's reloads turned into the segments and holes a recording appends.
 //! * `changes`: what differs between a bundle's plan of a rendition and its media playlist read again.
 
 mod changes;
@@ -22,6 +23,7 @@ mod wanted;
 pub(crate) use changes::playlist_changes;
 pub(crate) use content::{Content, Sniffer};
 pub(crate) use jobs::{Crypto, Job, engine_plan, job_spec, key_jobs, merge_inits};
+pub(crate) use live::{Batch, Ended, LiveTrack, Update, build_batch, is_live};
 pub(crate) use policies::{bundle_plan, configuration_of, new_bundle_policies, renewal, task_policies};
 pub(crate) use rendition::{Built, build_rendition, check_segment_count, parser_options};
 pub(crate) use tolerance::{Tolerated, judge};

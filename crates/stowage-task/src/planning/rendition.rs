@@ -11,7 +11,6 @@ use stowage_fetch::keys::{KeyPlan, plan_key};
 use stowage_playlist::{KeyMethod, MediaPlaylist, MediaTag, ParserOptions};
 
 use super::content::Content;
-use super::live::refuse_unfinished;
 use super::tolerance::{Tolerated, judge};
 use super::{Crypto, Job, Wanted};
 use crate::Error;
@@ -26,6 +25,9 @@ pub(crate) struct Built {
     pub(crate) keys: Vec<(u32, String)>,
     /// The cosmetic deviations the lenient parse tolerated, for the task to tell.
     pub(crate) tolerated: Tolerated,
+    /// For a live or EVENT playlist being recorded: the recording of it, the plan holding its first
+    /// segments only.
+    pub(crate) live: Option<super::LiveTrack>,
 }
 
 /// How the driver reads a playlist fetched from `url`: leniently (playlists from the wild that players
@@ -80,7 +82,6 @@ pub(crate) fn build_rendition(
         .map_err(playlist_error)?;
     let tolerated = judge(final_url, parsed.warnings)?;
     let playlist = parsed.playlist;
-    refuse_unfinished(&playlist, final_url)?;
     let resolved = playlist.resolve(Some(final_url)).map_err(playlist_error)?;
     if resolved.segments.is_empty() {
         // Nothing to download is not a complete download: an asset of no media is an origin's mistake.
@@ -269,7 +270,7 @@ pub(crate) fn build_rendition(
     if let Some(v) = &wanted.master_uri {
         plan = plan.master_uri(v.clone());
     }
-    Ok(Built { plan, jobs, keys, tolerated })
+    Ok(Built { plan, jobs, keys, tolerated, live: None })
 }
 
 fn secs(seconds: f64) -> Duration {
@@ -333,7 +334,7 @@ mod tests {
             writer.write(b"bytes").unwrap();
             writer.finish().unwrap();
         }
-        let plan = engine_plan(&[wanted()], &built.jobs, vec![(20, 4)], |id| stored.contains(id));
+        let plan = engine_plan(&[wanted()], &built.jobs, vec![(20, 4)], |id| stored.contains(id), &[None]);
         let engine = Engine::new(EngineConfig::default(), plan).unwrap();
 
         let from_engine = engine.loaded_ranges(0).to_vec();

@@ -59,6 +59,7 @@ pub(crate) enum Control {
     Resume,
     Suspend,
     Cancel(CancelMode),
+    StopRecording,
     Augment(Vec<MediaSelection>, oneshot::Sender<Result<usize, Error>>),
 }
 
@@ -92,6 +93,8 @@ pub(crate) struct TaskShared {
     pub(crate) variant: Mutex<Option<VariantSummary>>,
     /// The summary, once the task ended.
     pub(crate) summary: Mutex<Option<TaskSummary>>,
+    /// Whether the task records a live stream (known once its playlists are read).
+    pub(crate) recording: std::sync::atomic::AtomicBool,
 }
 
 impl TaskShared {
@@ -117,6 +120,7 @@ impl TaskShared {
             started: Mutex::new(None),
             variant: Mutex::new(None),
             summary: Mutex::new(None),
+            recording: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -203,6 +207,19 @@ impl DownloadTask {
     /// prepared again when resumed.
     pub fn suspend(&self) {
         let _ = self.shared.control.send(Control::Suspend);
+    }
+
+    /// Whether the task records a live or EVENT stream (a playlist without `EXT-X-ENDLIST`); known once
+    /// its playlists are read, `false` until then.
+    pub fn is_recording(&self) -> bool {
+        self.shared.recording.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Ends a recording now, as a user's stop: no more reloads, the segments already listed are fetched
+    /// (for a few seconds at most), and the task finishes with a VOD bundle of what was recorded. A task
+    /// that is not recording is left as it is.
+    pub fn stop_recording(&self) {
+        let _ = self.shared.control.send(Control::StopRecording);
     }
 
     /// Cancels the download, keeping or removing the partial bundle.

@@ -9,17 +9,19 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use stowage_bundle::{AssetCache, Manifest, RenditionKind};
 use stowage_task::config::{
-    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, MediaKind, MediaSelection,
-    Priority, StoragePolicy, VariantQualifier,
+    ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, LiveStart, MediaKind,
+    MediaSelection, Priority, RecordingConfiguration, StoragePolicy, VariantQualifier,
 };
-use stowage_task::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, TaskSummary};
+use stowage_task::events::{
+    CompletedRendition, Progress, RecordingOrigin, RecordingProgress, SegmentRef, TaskEvent, TaskSummary,
+};
 use stowage_task::selection::ResolvedSelection;
 use stowage_task::{DownloadSession, DownloadTask, SessionConfig, TaskState, asset_id_for};
 
 use super::output;
 use super::request::RequestArgs;
 use super::store::StoreArgs;
-use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
+use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size, parse_span};
 
 /// Options of the commands that run downloads (`download` and `resume`).
 #[derive(Debug, Clone, clap::Args)]
@@ -78,6 +80,21 @@ pub(crate) struct DownloadArgs {
     /// Record segments that cannot be had as gaps and finish an incomplete asset, instead of failing.
     #[arg(long)]
     tolerant: bool,
+    /// A live stream: where the recording starts, at the live edge (three target durations back, as a
+    /// player starts) or at the oldest segment still listed.
+    #[arg(long, value_name = "WHERE", value_parser = ["edge", "oldest"], default_value = "edge")]
+    live_start: String,
+    /// A live stream: the longest span of media to record (like 90m or 2h).
+    #[arg(long, value_name = "SPAN")]
+    duration: Option<String>,
+    /// A live stream: when to stop recording, a span from now (2h) or a UTC date and time
+    /// (2027-01-31T18:00:00Z).
+    #[arg(long, value_name = "WHEN")]
+    until: Option<String>,
+    /// A live stream: how long the stream may bring nothing new (unreachable, erroring, or its playlist
+    /// not changing) before the recording ends (default: keep trying for ever).
+    #[arg(long, value_name = "SPAN")]
+    max_outage: Option<String>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -131,7 +148,21 @@ fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Re
     if let Some(title) = &args.title {
         config = config.title(title.clone());
     }
-    Ok(config)
+    let mut recording = RecordingConfiguration::new().start(if args.live_start == "oldest" {
+        LiveStart::Oldest
+    } else {
+        LiveStart::Edge
+    });
+    if let Some(text) = &args.duration {
+        recording = recording.duration(parse_span(text).context("--duration")?);
+    }
+    if let Some(text) = &args.until {
+        recording = recording.until(parse_expiry(text, SystemTime::now()).context("--until")?);
+    }
+    if let Some(text) = &args.max_outage {
+        recording = recording.max_outage(parse_span(text).context("--max-outage")?);
+    }
+    Ok(config.recording(recording))
 }
 
 pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result<SessionConfig> {
@@ -248,7 +279,8 @@ pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()>
 /// Ticks a task may be terminal without its ending event before the event counts as missed.
 const ENDING_GRACE_TICKS: u32 = 3;
 
-/// Runs tasks to their end, showing progress; Ctrl-C suspends them all and explains how to resume.
+/// Runs tasks to their end, showing progress. Ctrl-C ends recordings of live streams, and otherwise (or
+/// again) suspends every task and explains how to resume.
 pub(crate) async fn run_tasks(
     session: &DownloadSession,
     tasks: Vec<DownloadTask>,
@@ -262,6 +294,7 @@ pub(crate) async fn run_tasks(
     let mut failures = Vec::new();
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
+    let mut stopping = false;
     // A task's ending is shown when its terminal event arrives. Events can be missed by a listener that
     // falls far behind, so a tick also reads the tasks' own state, and a task that has been terminal for a
     // few ticks without its event counts as ended.
@@ -286,6 +319,23 @@ pub(crate) async fn run_tasks(
                 }
             }
             _ = &mut interrupted => {
+                // A first Ctrl-C ends the recordings of live streams (what is listed is still fetched,
+                // and they finish as VOD bundles of what they recorded) and lets downloads go on; without
+                // a recording, or at a second Ctrl-C, every task is suspended.
+                let recording: Vec<&DownloadTask> =
+                    tasks.iter().filter(|t| t.is_recording() && !t.state().is_terminal()).collect();
+                if !stopping && !recording.is_empty() {
+                    stopping = true;
+                    for task in recording {
+                        task.stop_recording();
+                    }
+                    output::eprint(
+                        "\nstopping the recording: the segments already listed are being fetched \
+                         (Ctrl-C again to suspend instead)\n",
+                    );
+                    interrupted.set(tokio::signal::ctrl_c());
+                    continue;
+                }
                 for task in &tasks {
                     task.suspend();
                 }
@@ -500,6 +550,14 @@ impl Ui {
                         if bars.told.insert(line.clone()) {
                             bars.total.println(output::line(&line));
                         }
+                    }
+                    TaskEvent::Recording(recording) => {
+                        bars.total.set_message(output::line(&recording_line(recording)));
+                    }
+                    TaskEvent::HoleRecorded { rendition, media_sequences: (first, last), cause } => {
+                        bars.total.println(output::line(&format!(
+                            "hole recorded in {rendition}: media sequence {first} to {last}: {cause}"
+                        )));
                     }
                     TaskEvent::SegmentMissing { segment, failure } => {
                         bars.total.println(output::line(&format!(
@@ -799,6 +857,30 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "path": e.path(),
         }),
         TaskEvent::Cancelled { removed } => json!({"event": "cancelled", "removed": removed}),
+        TaskEvent::Recording(r) => {
+            let (origin, seconds, ended) = match &r.origin {
+                RecordingOrigin::Unreachable(d) => ("unreachable", Some(d.as_secs_f64()), None),
+                RecordingOrigin::NotChanging(d) => ("not_changing", Some(d.as_secs_f64()), None),
+                RecordingOrigin::Ended(why) => ("ended", None, Some(why.as_str())),
+                // Live, and any state a later version tells.
+                _ => ("live", None, None),
+            };
+            json!({
+                "event": "recording",
+                "recorded": r.recorded,
+                "holes": r.holes,
+                "origin": origin,
+                "origin_for": seconds,
+                "ended": ended,
+                "max_outage": r.max_outage.map(|d| d.as_secs_f64()),
+            })
+        }
+        TaskEvent::HoleRecorded { rendition, media_sequences, cause } => json!({
+            "event": "hole_recorded",
+            "rendition": rendition,
+            "media_sequences": [media_sequences.0, media_sequences.1],
+            "cause": cause,
+        }),
         TaskEvent::Suspended { path } => json!({"event": "suspended", "path": path}),
         _ => json!({"event": "other"}),
     }
@@ -809,6 +891,32 @@ fn tolerated_line(uri: &str, warnings: &[stowage_playlist::Warning], more: usize
     let listed: Vec<String> = warnings.iter().map(ToString::to_string).collect();
     let more = if more > 0 { format!(" (and {more} more like these)") } else { String::new() };
     format!("note: {uri} read leniently: {}{more}", listed.join("; "))
+}
+
+/// The progress line of a recording: what is recorded, the holes, and the origin's state, saying that
+/// an outage does not end the recording unless a limit was set.
+fn recording_line(r: &RecordingProgress) -> String {
+    let holes = match r.holes {
+        0 => "no holes".to_owned(),
+        1 => "1 hole".to_owned(),
+        n => format!("{n} holes"),
+    };
+    let keeps = match r.max_outage {
+        None => "keeps trying".to_owned(),
+        Some(limit) => format!("gives up after {}", human_duration(limit.as_secs_f64())),
+    };
+    let origin = match &r.origin {
+        RecordingOrigin::Unreachable(d) => {
+            format!("origin unreachable for {}, {keeps}", human_duration(d.as_secs_f64()))
+        }
+        RecordingOrigin::NotChanging(d) => {
+            format!("playlist unchanged for {}, {keeps}", human_duration(d.as_secs_f64()))
+        }
+        RecordingOrigin::Ended(why) => format!("ending: {why}"),
+        // Live, and any state a later version tells.
+        _ => "live".to_owned(),
+    };
+    format!("recording: {} recorded, {holes}, {origin}", human_duration(r.recorded))
 }
 
 /// A segment an event names, as a JSON object: its rendition, identity and URI.

@@ -25,8 +25,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Download an asset into the store: a variant, audio and subtitle renditions, decrypted.
-    Download(download::DownloadArgs),
+    /// Download an asset into the store: a variant, audio and subtitle renditions, decrypted; or record a
+    /// live stream.
+    // Boxed: its many options make it much larger than the other commands.
+    Download(Box<download::DownloadArgs>),
     /// Continue unfinished downloads (all of them, or one asset), fetching only what is missing.
     Resume(download::ResumeArgs),
     /// Show what a playlist holds: variants and renditions with estimated sizes, or a media playlist's

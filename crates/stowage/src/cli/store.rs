@@ -272,6 +272,20 @@ fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: O
         "renditions": renditions,
         "gaps": manifest.gaps.iter().map(|g| json!({"segment": g.segment.to_string(), "reason": g.reason}))
             .collect::<Vec<_>>(),
+        "recording": manifest.recording.as_ref().map(|r| json!({
+            "ended": r.ended,
+            "duration_limit": r.duration_limit,
+            "until": r.until.map(format_utc),
+            "max_outage": r.max_outage,
+            "holes": r.holes.iter().map(|h| json!({
+                "rendition": h.rendition.as_str(),
+                "media_sequences": [h.media_sequences.0, h.media_sequences.1],
+                "segments": h.segments,
+                "time": [h.time.start.as_secs_f64(), h.time.end.as_secs_f64()],
+                "program_date_times": h.program_date_times.map(|(a, b)| [format_utc(a), format_utc(b)]),
+                "cause": h.cause,
+            })).collect::<Vec<_>>(),
+        })),
         "artwork": cache.artwork().map(|a| json!({
             "path": dir.join(&a.file),
             "media_type": a.media_type,
@@ -357,6 +371,22 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
         ]);
     }
     super::table(&mut out, &rows);
+    if let Some(recording) = &manifest.recording {
+        let ended = recording.ended.as_deref().unwrap_or("not yet: the recording goes on or was interrupted");
+        out.push_str(&format!("\nrecording of a live stream, ended: {ended}\n"));
+        out.push_str(&format!("holes ({})\n", recording.holes.len()));
+        for h in &recording.holes {
+            let (first, last) = h.media_sequences;
+            out.push_str(&format!(
+                "  {}: media sequence {first} to {last} ({} segments), {} to {} of the recording: {}\n",
+                h.rendition,
+                h.segments,
+                human_duration(h.time.start.as_secs_f64()),
+                human_duration(h.time.end.as_secs_f64()),
+                h.cause
+            ));
+        }
+    }
     if !manifest.gaps.is_empty() {
         out.push_str(&format!("\ngaps ({})\n", manifest.gaps.len()));
         for g in &manifest.gaps {

@@ -31,23 +31,31 @@ pub(crate) fn parse_size(text: &str) -> anyhow::Result<u64> {
     Ok(bytes.round() as u64)
 }
 
+/// Parses a span: an amount and a unit (`45s`, `90m`, `12h`, `30d`, `2w`).
+pub(crate) fn parse_span(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let Some(unit) = t.chars().last().filter(char::is_ascii_alphabetic) else {
+        bail!("`{text}` is not a span like 90m or 12h (a unit is needed)");
+    };
+    let amount: u64 =
+        t[..t.len() - 1].parse().with_context(|| format!("`{text}` is not a span like 90m or 12h"))?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => bail!("`{text}`: unknown unit `{unit}` (use s, m, h, d or w)"),
+    };
+    Ok(Duration::from_secs(amount.saturating_mul(seconds)))
+}
+
 /// Parses an expiry: a span from now (`30d`, `12h`, `90m`, `2w`) or a UTC date (`2027-01-31`) or date
 /// and time (`2027-01-31T18:00:00Z`).
 pub(crate) fn parse_expiry(text: &str, now: SystemTime) -> anyhow::Result<SystemTime> {
     let t = text.trim();
-    if let Some(unit) = t.chars().last().filter(|c| c.is_ascii_alphabetic() && !t.contains('-')) {
-        let amount: u64 = t[..t.len() - 1]
-            .parse()
-            .with_context(|| format!("`{text}` is not a span like 30d or 12h, nor a date"))?;
-        let seconds = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => bail!("`{text}`: unknown unit `{unit}` (use s, m, h, d or w)"),
-        };
-        return Ok(now + Duration::from_secs(amount.saturating_mul(seconds)));
+    if t.chars().last().is_some_and(|c| c.is_ascii_alphabetic() && !t.contains('-')) {
+        return Ok(now + parse_span(t).with_context(|| format!("`{text}` is not a span nor a date"))?);
     }
     parse_utc(t).with_context(|| format!("`{text}` is not a date like 2027-01-31 or 2027-01-31T18:00:00Z"))
 }

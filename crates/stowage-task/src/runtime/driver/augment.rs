@@ -24,6 +24,9 @@ impl<'a> Runner<'a> {
     /// bundle and the engine take their segments, and renditions already in the task are left as they
     /// are. Returns how many renditions were added.
     pub(super) async fn augment(&mut self, selections: Vec<MediaSelection>) -> Result<usize, Error> {
+        if self.is_recording() {
+            return Err(Error::InvalidConfig { reason: "media selections cannot be added to a recording" });
+        }
         let variant = self.wanted.iter().find(|w| w.primary && w.kind == RenditionKind::Video);
         if !self.master || variant.is_none_or(|v| v.master_uri.is_none()) {
             return Err(Error::InvalidConfig { reason: "media selections need a master playlist" });
@@ -49,9 +52,19 @@ impl<'a> Runner<'a> {
             return Ok(0);
         }
         self.emit(TaskEvent::MediaSelectionResolved(selection));
-        let built =
-            build_all(self.session, self.task, &self.ctx.auth, &added, self.wanted.len(), self.key_policy)
-                .await?;
+        let built = build_all(
+            self.session,
+            self.task,
+            &self.ctx.auth,
+            &added,
+            self.wanted.len(),
+            self.key_policy,
+            &Default::default(),
+        )
+        .await?;
+        if built.iter().any(|b| b.live.is_some()) {
+            return Err(Error::InvalidConfig { reason: "a live rendition cannot be added to a download" });
+        }
         let plans: Vec<_> = built.iter().map(|b| b.plan.clone()).collect();
         let bundle = self.ctx.bundle.clone();
         blocking(&self.task.bundle_path, move || bundle.add_renditions(plans)).await?;

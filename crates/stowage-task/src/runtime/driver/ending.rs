@@ -65,7 +65,15 @@ impl<'a> Runner<'a> {
         self.stop_all().await;
         let bundle = self.ctx.bundle.clone();
         let path = self.task.bundle_path.clone();
-        let complete = match blocking(&path, move || bundle.mark_finished()).await {
+        // A recording is closed with why it ended: its local playlists become VOD playlists.
+        let ended = self.is_recording().then(|| {
+            self.recording_end.map_or_else(|| "every live playlist ended".to_owned(), |why| why.to_string())
+        });
+        let finished = move || match ended {
+            Some(why) => bundle.end_recording(why),
+            None => bundle.mark_finished(),
+        };
+        let complete = match blocking(&path, finished).await {
             // Gaps the source declared are the bundle's too.
             Ok(manifest) => complete && manifest.gaps.is_empty(),
             Err(e) => return Ending::Failed(Arc::new(e)),

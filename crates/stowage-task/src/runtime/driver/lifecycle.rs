@@ -93,7 +93,7 @@ async fn wait_for_resume(
         tokio::select! {
             c = control.recv() => match c {
                 Some(Control::Resume) => return None,
-                Some(Control::Suspend | Control::Augment(..)) => {}
+                Some(Control::Suspend | Control::Augment(..) | Control::StopRecording) => {}
                 Some(Control::Cancel(mode)) => return Some(cancel_before_start(session, task, mode).await),
                 None => return Some(Ending::Closed),
             },
@@ -127,7 +127,7 @@ async fn wait_for_task_slot<'s>(
             },
             c = control.recv() => match c {
                 // A resume while waiting keeps waiting; an augment before the start has nothing to add to.
-                Some(Control::Resume | Control::Augment(..)) => {}
+                Some(Control::Resume | Control::Augment(..) | Control::StopRecording) => {}
                 Some(Control::Suspend) => return Slot::Suspended,
                 Some(Control::Cancel(mode)) => return Slot::End(cancel_before_start(session, task, mode).await),
                 None => return Slot::End(Ending::Closed),
@@ -197,7 +197,7 @@ async fn prepare_listening(
                     return Err(Interrupted::Ended(cancel_before_start(session, task, mode).await));
                 }
                 Some(Control::Suspend) => return Err(Interrupted::Suspended),
-                Some(Control::Resume | Control::Augment(..)) => {}
+                Some(Control::Resume | Control::Augment(..) | Control::StopRecording) => {}
                 None => return Err(Interrupted::Ended(Ending::Closed)),
             },
             _ = shutdown.changed() => return Err(Interrupted::Ended(Ending::Closed)),

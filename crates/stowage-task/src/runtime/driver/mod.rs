@@ -14,6 +14,7 @@ mod lifecycle;
 mod pipeline;
 mod playlists;
 mod prepare;
+mod recording;
 mod refresh;
 mod runner;
 mod writer;

@@ -12,9 +12,9 @@ use super::auth::Auth;
 use super::errors::{fetch_error, join_error};
 use crate::Error;
 use crate::TaskEvent;
-use crate::config::KeyPolicy;
+use crate::config::{KeyPolicy, RecordingConfiguration};
 use crate::planning::{
-    Built, Tolerated, Wanted, build_rendition, check_segment_count, judge, parser_options,
+    Built, LiveTrack, Tolerated, Wanted, build_rendition, check_segment_count, is_live, judge, parser_options,
 };
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
@@ -76,7 +76,8 @@ pub(super) fn tell_tolerated(session: &SessionInner, task: &TaskShared, uri: &st
     }
 }
 
-/// Fetches and reads every wanted media playlist, concurrently.
+/// Fetches and reads every wanted media playlist, concurrently. A live or EVENT playlist is read as the
+/// start of a recording configured by `recording`: its plan holds the segments the recording starts with.
 pub(super) async fn build_all(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -84,10 +85,12 @@ pub(super) async fn build_all(
     wanted: &[Wanted],
     first: usize,
     key_policy: KeyPolicy,
+    recording: &RecordingConfiguration,
 ) -> Result<Vec<Built>, Error> {
     let mut set = tokio::task::JoinSet::new();
     for (i, w) in wanted.iter().enumerate() {
         let (session, task, auth, w) = (Arc::clone(session), Arc::clone(task), Arc::clone(auth), w.clone());
+        let (start, limit) = (recording.start, recording.duration.map(|d| d.as_secs_f64()));
         set.spawn(async move {
             let (text, final_url) = fetch_text(&session, &task, &auth, &w.url).await?;
             if detect(text.as_bytes()) == Some(PlaylistKind::Master) {
@@ -98,6 +101,13 @@ pub(super) async fn build_all(
                 });
             }
             check_segment_count(&text, &final_url, session.config.max_playlist_segments)?;
+            if is_live(&text) {
+                let (track, batch) = LiveTrack::start(&text, &final_url, start, limit)?;
+                let mut built = build_rendition(&w, first + i, &batch.text, &final_url, key_policy)?;
+                tell_tolerated(&session, &task, &final_url, &built.tolerated);
+                built.live = Some(track);
+                return Ok((i, built));
+            }
             let built = build_rendition(&w, first + i, &text, &final_url, key_policy)?;
             tell_tolerated(&session, &task, &final_url, &built.tolerated);
             Ok((i, built))

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use stowage_bundle::{Bundle, Manifest};
+use stowage_bundle::{Bundle, Manifest, Recording};
 use stowage_fetch::keys::KeyLoader;
 use stowage_playlist::{PlaylistKind, detect};
 
@@ -16,12 +16,12 @@ use super::lifecycle::Source;
 use super::playlists::{Master, build_all, fetch_text, parse_master, tell_tolerated};
 use super::refresh::refresh_playlist_url;
 use crate::Error;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy};
+use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, RecordingConfiguration};
 use crate::error::ChangedRendition;
 use crate::events::TaskEvent;
 use crate::planning::{
-    Built, Job, Wanted, add_selected, bundle_plan, configuration_of, merge_inits, playlist_changes,
-    rebind_to_master, task_policies, wanted_for_media_playlist, wanted_from_manifest,
+    Built, Job, LiveTrack, Wanted, add_selected, bundle_plan, configuration_of, merge_inits,
+    playlist_changes, rebind_to_master, task_policies, wanted_for_media_playlist, wanted_from_manifest,
 };
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::TaskShared;
@@ -35,6 +35,9 @@ pub(super) struct Prepared {
     pub(super) integrity: IntegrityPolicy,
     pub(super) key_policy: KeyPolicy,
     pub(super) master: bool,
+    /// For a recording: each rendition's recording (in the order of `wanted`), and its limits.
+    pub(super) live: Vec<Option<LiveTrack>>,
+    pub(super) recording: RecordingConfiguration,
 }
 
 /// Prepares a task: reads its playlist, chooses its renditions (those of the bundle it continues, and
@@ -76,9 +79,27 @@ pub(super) async fn prepare(
     if let Some(config) = &config {
         add_configured_renditions(session, task, config, parsed.as_ref(), &final_url, &mut wanted)?;
     }
-    let built = build_all(session, task, auth, &wanted, 0, policies.key_policy).await?;
+    let recording_config = config.as_ref().map(|c| c.recording.clone()).unwrap_or_default();
+    let mut built =
+        build_all(session, task, auth, &wanted, 0, policies.key_policy, &recording_config).await?;
+    let recording = built.iter().any(|b| b.live.is_some());
+    if recording {
+        if policies.key_policy == KeyPolicy::KeepEncrypted {
+            return Err(Error::InvalidConfig { reason: "a recording stores its segments decrypted" });
+        }
+        if manifest.as_ref().is_some_and(|m| !m.renditions.is_empty()) {
+            return Err(Error::InvalidConfig {
+                reason: "a live stream is recorded into a new bundle: this asset's bundle has renditions already",
+            });
+        }
+    }
+    let live: Vec<Option<LiveTrack>> = built.iter_mut().map(|b| b.live.take()).collect();
     let bundle = match (existing, &manifest) {
         (Some(bundle), Some(manifest)) => {
+            if recording {
+                let (b, limits) = (bundle.clone(), recording_of(&recording_config));
+                blocking(&path, move || b.start_recording(limits)).await?;
+            }
             if master && !manifest.has_master_playlist {
                 // A bundle recorded before its playlists were read keeps the master playlist now.
                 let (b, text, final_url) = (bundle.clone(), text.clone(), final_url.clone());
@@ -91,7 +112,11 @@ pub(super) async fn prepare(
         // The bundle recorded when the task was made is gone (removed meanwhile): it is made again.
         _ => {
             let master_playlist = master.then_some((text.as_str(), final_url.as_str()));
-            let plan = bundle_plan(&task.asset, &url, &policies, config.as_ref(), master_playlist, &built);
+            let mut plan =
+                bundle_plan(&task.asset, &url, &policies, config.as_ref(), master_playlist, &built);
+            if recording {
+                plan = plan.recording(recording_of(&recording_config));
+            }
             let store = session.store.clone();
             blocking(&path, move || store.create_bundle(plan)).await?
         }
@@ -110,7 +135,24 @@ pub(super) async fn prepare(
         integrity: policies.integrity,
         key_policy: policies.key_policy,
         master,
+        live,
+        recording: recording_config,
     })
+}
+
+/// What the bundle of a recording keeps of its limits.
+fn recording_of(config: &RecordingConfiguration) -> Recording {
+    let mut recording = Recording::new();
+    if let Some(d) = config.duration {
+        recording = recording.duration_limit(d.as_secs_f64());
+    }
+    if let Some(at) = config.until {
+        recording = recording.until(at);
+    }
+    if let Some(d) = config.max_outage {
+        recording = recording.max_outage(d.as_secs_f64());
+    }
+    recording
 }
 
 /// The bundle of the task's asset in the store, if there is one already.

@@ -16,6 +16,7 @@ use super::pipeline::{read, write};
 use super::playlists::{build_all, fetch_text, parse_master};
 use super::runner::Runner;
 use crate::Error;
+use crate::config::{LiveStart, RecordingConfiguration};
 use crate::engine::{Failure, JobId, Outcome};
 use crate::planning::{Crypto, rebind_to_master};
 use crate::runtime::refresh_hook::{Refresh, RefreshHook, RefreshRequest};
@@ -205,7 +206,10 @@ impl<'a> Runner<'a> {
                 w.url.clone_from(&final_url);
             }
         }
-        let built = build_all(self.session, self.task, &self.ctx.auth, &wanted, 0, self.key_policy).await?;
+        // A live playlist read again binds every segment it lists.
+        let all = RecordingConfiguration::new().start(LiveStart::Oldest);
+        let built =
+            build_all(self.session, self.task, &self.ctx.auth, &wanted, 0, self.key_policy, &all).await?;
         let fresh: HashMap<SegmentId, (String, Crypto)> =
             built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
         {

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use stowage_bundle::{Bundle, GrowthThrottle, RenditionKind, SegmentId};
 use stowage_fetch::RetryEvent;
@@ -16,11 +16,14 @@ use super::bundle_io::record_gaps;
 use super::errors::retry_failure;
 use super::pipeline::{Bound, FetchCtx, Report, fetch_job_guarded, read};
 use super::prepare::Prepared;
+use super::recording::Reloaded;
 use crate::Error;
-use crate::config::{IntegrityPolicy, KeyPolicy};
-use crate::engine::{Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, Outcome};
+use crate::config::{IntegrityPolicy, KeyPolicy, RecordingConfiguration};
+use crate::engine::{
+    Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, LiveSpec, Outcome, RecordingEnd,
+};
 use crate::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, VariantSummary};
-use crate::planning::{Wanted, engine_plan, key_jobs};
+use crate::planning::{LiveTrack, Wanted, engine_plan, key_jobs};
 use crate::runtime::session_config::SessionConfig;
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
@@ -52,6 +55,18 @@ pub(super) struct Runner<'a> {
     /// When the bundle's local playlists are next rewritten as it grows, so that a player follows the
     /// download.
     pub(super) growth: GrowthThrottle,
+    /// For a recording: each rendition's recording (`None` for one that is not live), in the engine's order.
+    pub(super) live: Vec<Option<LiveTrack>>,
+    /// The media playlist URL each rendition is reloaded from (after redirects).
+    pub(super) playlist_urls: Vec<String>,
+    pub(super) reloads_tx: mpsc::UnboundedSender<Reloaded>,
+    pub(super) reloads: mpsc::UnboundedReceiver<Reloaded>,
+    /// The reloads out, by rendition.
+    pub(super) reloading: HashMap<usize, AbortHandle>,
+    /// Why the recording ended, once it did.
+    pub(super) recording_end: Option<RecordingEnd>,
+    /// Holes recorded so far.
+    pub(super) holes: usize,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -64,8 +79,13 @@ enum AfterActions {
     End(Ending),
 }
 
-/// The engine's configuration for a task of a session configured with `config`.
-fn engine_config(config: &SessionConfig, integrity: IntegrityPolicy) -> EngineConfig {
+/// The engine's configuration for a task of a session configured with `config`, recording as `recording`
+/// says when the task records a live stream.
+fn engine_config(
+    config: &SessionConfig,
+    integrity: IntegrityPolicy,
+    recording: &RecordingConfiguration,
+) -> EngineConfig {
     // The engine counts a job in flight until its bytes are durable, the session's request slots only
     // while it is on the network. Letting the engine hand out twice as many jobs as there are slots
     // overlaps the sync of one segment with the fetch of the next, so that a latency-bound download is
@@ -75,7 +95,12 @@ fn engine_config(config: &SessionConfig, integrity: IntegrityPolicy) -> EngineCo
         .max_per_host(config.max_connections_per_host.saturating_mul(2))
         .adaptive(config.adaptive)
         .initial(4.min(config.max_connections));
-    EngineConfig::default().concurrency(limits).retry(config.retry.clone()).integrity(integrity).seed(seed())
+    EngineConfig::default()
+        .concurrency(limits)
+        .retry(config.retry.clone())
+        .integrity(integrity)
+        .seed(seed())
+        .max_outage(recording.max_outage)
 }
 
 /// The bytes and segments the bundle holds already for each of `wanted`, in that order.
@@ -133,14 +158,34 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master } = prepared;
+        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master, live, recording } = prepared;
         let finished = |id: &SegmentId| bundle.is_finished(id);
         // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
         let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(finished));
         jobs.extend(keys);
-        let plan = engine_plan(&wanted, &jobs, stored_per_rendition(&bundle, &wanted), finished);
-        let engine = Engine::new(engine_config(&session.config, integrity), plan)?;
+        let specs: Vec<Option<LiveSpec>> = live
+            .iter()
+            .map(|t| {
+                t.as_ref().map(|t| {
+                    let spec = LiveSpec::new(t.target);
+                    if t.blocking { spec.blocking(t.next()) } else { spec }
+                })
+            })
+            .collect();
+        let plan = engine_plan(&wanted, &jobs, stored_per_rendition(&bundle, &wanted), finished, &specs);
+        let mut engine = Engine::new(engine_config(&session.config, integrity, &recording), plan)?;
+        if let Some(until) = recording.until {
+            // The wall-clock time to stop at, as an instant of the engine's clock.
+            let left = until.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+            engine.end_recording_at(Instant::now() + left);
+        }
+        let playlist_urls: Vec<String> = wanted
+            .iter()
+            .map(|w| bundle.manifest().rendition(&w.id).map_or_else(|| w.url.clone(), |r| r.plan.url.clone()))
+            .collect();
+        let (reloads_tx, reloads) = mpsc::unbounded_channel();
         *lock(&task.renditions) = wanted.iter().map(|w| w.id.to_string()).collect();
+        task.recording.store(live.iter().any(Option::is_some), std::sync::atomic::Ordering::Relaxed);
         *lock(&task.variant) = variant_summary(&wanted);
         let (reports_tx, reports) = mpsc::unbounded_channel();
         let (retries_tx, retries) = mpsc::unbounded_channel();
@@ -177,6 +222,13 @@ impl<'a> Runner<'a> {
             causes: HashMap::new(),
             completed: Vec::new(),
             growth: GrowthThrottle::new(),
+            live,
+            playlist_urls,
+            reloads_tx,
+            reloads,
+            reloading: HashMap::new(),
+            recording_end: None,
+            holes: 0,
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -252,6 +304,13 @@ impl<'a> Runner<'a> {
                 Action::Finished { complete, .. } => return AfterActions::End(self.finish(complete).await),
                 Action::Failed(failure) => return AfterActions::End(self.fail(failure).await),
                 Action::Cancelled => return AfterActions::End(self.cancelled(self.cancel_mode).await),
+                Action::ReloadPlaylist { rendition, block, timeout } => {
+                    self.start_reload(rendition, block, timeout);
+                }
+                Action::RecordingEnded(why) => {
+                    self.recording_ended(why);
+                    self.emit_recording();
+                }
             }
         }
         refresh.unwrap_or(AfterActions::Wait)
@@ -283,6 +342,11 @@ impl<'a> Runner<'a> {
         tokio::select! {
             Some(report) = self.reports.recv() => self.on_report(report),
             Some((job, event)) = self.retries.recv() => self.on_retry(job, &event),
+            Some(reloaded) = self.reloads.recv() => {
+                if let Some(error) = self.on_reload(reloaded).await {
+                    return Some(self.fail_with(error).await);
+                }
+            }
             () = sleep => self.engine.handle_timeout(Instant::now()),
             () = growth_due => self.write_growing_playlists().await,
             c = next_control(deferred, control) => return self.on_control(c).await,
@@ -392,6 +456,7 @@ impl<'a> Runner<'a> {
                 self.cancel_mode = mode;
                 self.engine.cancel();
             }
+            Some(Control::StopRecording) => self.engine.end_recording(Instant::now(), RecordingEnd::Stopped),
             Some(Control::Augment(selections, reply)) => {
                 let added = self.augment(selections).await;
                 if added.is_ok() {

@@ -1,0 +1,207 @@
+//! Recordings: a rendition's plan and recorded source playlist growing by journaled appends, holes, what
+//! a crash between the append and the record leaves, and the closed VOD playlists a recording writes.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::*;
+use stowage_bundle::{
+    AssetCache, AssetInfo, Bundle, BundlePlan, Error, Hole, MediaFormat, PlannedSegment, RecordedSegment,
+    Recording, RenditionKind, RenditionPlan, TimeRange,
+};
+use stowage_playlist::MediaPlaylist;
+
+const HEADER: &str = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n\
+                      #EXT-X-DISCONTINUITY-SEQUENCE:3\n#EXT-X-PLAYLIST-TYPE:VOD\n";
+
+/// The lines and entry of segment `msn` of a recording.
+fn segment(msn: u64) -> RecordedSegment {
+    let lines = format!(
+        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:{:02}.000Z\n#EXTINF:2.00000,\nhttps://live.example/v-{msn}.ts\n",
+        msn - 100
+    );
+    RecordedSegment::new(
+        vec![PlannedSegment::media(3, msn, 2.0, format!("https://live.example/v-{msn}.ts"))],
+        lines,
+    )
+}
+
+/// A placeholder for a missing segment: listed with EXT-X-GAP.
+fn placeholder(msn: u64) -> RecordedSegment {
+    let lines = format!("#EXT-X-GAP\n#EXTINF:2.00000,\nhttps://live.example/v-{msn}.ts\n");
+    RecordedSegment::new(vec![PlannedSegment::media(3, msn, 2.0, "")], lines)
+}
+
+fn recording_plan(first: u64, count: u64) -> BundlePlan {
+    let mut text = HEADER.to_owned();
+    let mut entries = Vec::new();
+    for msn in first..first + count {
+        let s = segment(msn);
+        text.push_str(&s.lines);
+        entries.extend(s.entries);
+    }
+    let rendition = RenditionPlan::new(
+        rid("video"),
+        RenditionKind::Video,
+        MediaFormat::Ts,
+        "https://live.example/v.m3u8",
+        text,
+        entries,
+    )
+    .primary(true);
+    BundlePlan::new(AssetInfo::new("live"))
+        .rendition(rendition)
+        .recording(Recording::new().duration_limit(3600.0).max_outage(60.0))
+}
+
+fn store_all(bundle: &Bundle) {
+    for id in bundle.pending_segments() {
+        write_segment(bundle, &id, format!("bytes of {id}").as_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn a_recording_grows_by_appends_and_survives_a_crash_between_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live");
+    let bundle = Bundle::create(&path, recording_plan(100, 3)).unwrap();
+    assert!(bundle.is_recording());
+    store_all(&bundle);
+    let manifest_before = std::fs::read(path.join("manifest.json")).unwrap();
+    bundle
+        .record_segments(&rid("video"), vec![segment(103), placeholder(104), placeholder(105), segment(106)])
+        .unwrap();
+    let hole = Hole::new(
+        rid("video"),
+        (104, 105),
+        2,
+        TimeRange::new(Duration::from_secs(8), Duration::from_secs(12)),
+        "left the playlist during an outage",
+    )
+    .program_date_times(
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_608_000),
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_767_225_612_000),
+    );
+    bundle.record_hole(hole.clone()).unwrap();
+    for msn in [104, 105] {
+        bundle.record_gap(&stowage_bundle::SegmentId::media(rid("video"), 3, msn), "hole").unwrap();
+    }
+    // Appends never rewrite the manifest.
+    assert_eq!(std::fs::read(path.join("manifest.json")).unwrap(), manifest_before);
+    assert_eq!(bundle.pending_segments().len(), 2);
+    let progress = bundle.progress();
+    assert_eq!(progress.renditions[0].segments_total, 7);
+    assert_eq!(progress.renditions[0].duration, 14.0);
+    // A crash after lines were appended but before their record: lines no record names.
+    let source = path.join("source/video.m3u8");
+    let covered = std::fs::read_to_string(&source).unwrap();
+    drop(bundle);
+    let mut torn = covered.clone();
+    torn.push_str("#EXTINF:2.00000,\nhttps://live.example/v-107.ts\n#EXT");
+    std::fs::write(&source, &torn).unwrap();
+
+    // A reader folds the journal in without changing anything.
+    let cache = AssetCache::open(&path).unwrap();
+    assert_eq!(cache.manifest().renditions[0].plan.segments.len(), 7);
+    assert_eq!(cache.manifest().recording.as_ref().unwrap().holes, std::slice::from_ref(&hole));
+
+    let bundle = Bundle::open(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(&source).unwrap(), covered, "the unrecorded lines are cut off");
+    assert_eq!(bundle.holes(), [hole]);
+    let pending: Vec<u64> = bundle.pending_segments().iter().map(|id| id.media_sequence).collect();
+    assert_eq!(pending, [103, 106]);
+    assert_eq!(bundle.source_playlist(&rid("video")).unwrap(), covered);
+    // Entries are journaled without their URIs: the recorded playlist holds them.
+    assert!(bundle.manifest().renditions[0].plan.segments[3..].iter().all(|s| s.uri.is_empty()));
+    store_all(&bundle);
+    let manifest = bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    assert!(manifest.finished && !manifest.complete);
+    let recording = manifest.recording.as_ref().unwrap();
+    assert_eq!(recording.ended.as_deref(), Some("the playlist ended (EXT-X-ENDLIST)"));
+    assert_eq!((recording.duration_limit, recording.max_outage), (Some(3600.0), Some(60.0)));
+    drop(bundle);
+
+    // The manifest now holds the whole plan and the hole; a journal read again changes nothing.
+    let reopened = Bundle::open(&path).unwrap();
+    let manifest = reopened.manifest();
+    assert_eq!(manifest.renditions[0].plan.segments.len(), 7);
+    assert_eq!(manifest.recording.as_ref().unwrap().holes.len(), 1);
+    assert_eq!(manifest.renditions[0].source_len, Some(covered.len() as u64));
+    let json = String::from_utf8(std::fs::read(path.join("manifest.json")).unwrap()).unwrap();
+    let compact: String = json.split_whitespace().collect();
+    assert!(
+        compact.contains(r#""program_date_times":["2026-01-01T00:00:08.000Z","2026-01-01T00:00:12.000Z"]"#),
+        "{json}"
+    );
+
+    let local = std::fs::read_to_string(path.join("video/index.m3u8")).unwrap();
+    let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+    assert!(parsed.is_ended());
+    assert!(local.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{local}");
+    assert_eq!(parsed.segments().len(), 7);
+    let gaps = local.matches("#EXT-X-GAP").count();
+    assert_eq!(gaps, 2, "{local}");
+    let names: Vec<&str> = parsed.segments().iter().map(|s| s.uri()).collect();
+    assert_eq!(names[6], "seg-d3-s106.ts");
+}
+
+#[test]
+fn an_interrupted_recording_plays_as_a_closed_playlist_of_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live");
+    let bundle = Bundle::create(&path, recording_plan(100, 2)).unwrap();
+    store_all(&bundle);
+    bundle.record_segments(&rid("video"), vec![segment(102), segment(103)]).unwrap();
+    write_segment(&bundle, &stowage_bundle::SegmentId::media(rid("video"), 3, 102), b"x").unwrap();
+    bundle.write_playlists().unwrap();
+    let local = std::fs::read_to_string(path.join("video/index.m3u8")).unwrap();
+    let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+    // Listed up to the last segment stored, closed: a player plays it to its end and stops.
+    assert_eq!(parsed.segments().len(), 3, "{local}");
+    assert!(parsed.is_ended() && local.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{local}");
+    assert!(!bundle.manifest().finished);
+}
+
+#[test]
+fn recorded_segments_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = Bundle::create(dir.path().join("live"), recording_plan(100, 2)).unwrap();
+    let twice = bundle.record_segments(&rid("video"), vec![segment(101)]).unwrap_err();
+    assert!(matches!(twice, Error::InvalidPlan { .. }), "{twice}");
+    let unknown = bundle.record_segments(&rid("audio"), vec![segment(102)]).unwrap_err();
+    assert!(matches!(unknown, Error::UnknownRendition { .. }), "{unknown}");
+    let mut bad = segment(102);
+    bad.entries[0].duration = f64::NAN;
+    assert!(matches!(bundle.record_segments(&rid("video"), vec![bad]), Err(Error::InvalidPlan { .. })));
+    // Nothing was appended by the refused calls.
+    assert_eq!(bundle.manifest().renditions[0].plan.segments.len(), 2);
+
+    let vod = Bundle::create(dir.path().join("vod"), simple_plan("vod", 2)).unwrap();
+    assert!(!vod.is_recording());
+    let refused = vod.record_segments(&rid("v0"), vec![segment(102)]).unwrap_err();
+    assert!(matches!(refused, Error::InvalidPlan { .. }), "{refused}");
+}
+
+#[test]
+fn a_bundle_made_before_its_playlists_were_read_becomes_a_recording_and_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = Bundle::create(dir.path().join("live"), BundlePlan::new(AssetInfo::new("live"))).unwrap();
+    assert!(!bundle.is_recording());
+    bundle.start_recording(Recording::new().max_outage(30.0)).unwrap();
+    assert!(bundle.is_recording());
+    // Its renditions, added now, cover their recorded playlists and grow by appends.
+    let first = recording_plan(100, 2).renditions.remove(0);
+    bundle.add_renditions(vec![first]).unwrap();
+    bundle.record_segments(&rid("video"), vec![segment(102)]).unwrap();
+    store_all(&bundle);
+    let manifest = bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    assert_eq!(manifest.recording.unwrap().max_outage, Some(30.0));
+    let local = std::fs::read_to_string(dir.path().join("live/video/index.m3u8")).unwrap();
+    let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+    assert_eq!(parsed.resolve(None).unwrap().segments.len(), 3, "{local}");
+
+    // A bundle that has renditions already cannot become a recording.
+    let vod = Bundle::create(dir.path().join("vod"), simple_plan("vod", 2)).unwrap();
+    assert!(matches!(vod.start_recording(Recording::new()), Err(Error::InvalidPlan { .. })));
+}

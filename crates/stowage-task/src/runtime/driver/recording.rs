@@ -1,0 +1,185 @@
+//! A recording's reloads: each live rendition's playlist fetched when the engine asks, what it brought
+//! appended to the bundle (segments, holes) and to the engine (jobs), and the engine told.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stowage_bundle::{Hole, TimeRange};
+
+use super::bundle_io::{blocking, record_source_gaps};
+use super::pipeline::{read, write};
+use super::playlists::fetch_text;
+use super::runner::Runner;
+use crate::Error;
+use crate::engine::{Failure, JobId, JobSpec, OriginState, RecordingEnd, Reload};
+use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
+use crate::planning::{Batch, Ended, Update, build_batch, job_spec};
+
+/// What a reload of a rendition's playlist gave: its text and final URL, or why it failed.
+pub(super) type Reloaded = (usize, Result<(String, String), Error>);
+
+/// The URL of a reload: for a blocking reload, the playlist's URL asking for media sequence `msn`.
+fn reload_url(url: &str, block: Option<u64>) -> String {
+    let Some(msn) = block else { return url.to_owned() };
+    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!("{base}{sep}_HLS_msn={msn}");
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+impl<'a> Runner<'a> {
+    /// Whether the task records a live stream.
+    pub(super) fn is_recording(&self) -> bool {
+        self.live.iter().any(Option::is_some)
+    }
+
+    /// Fetches the playlist of live rendition `rendition` (the engine asked), reporting on the reload
+    /// channel within `timeout`.
+    pub(super) fn start_reload(&mut self, rendition: usize, block: Option<u64>, timeout: Duration) {
+        let Some(w) = self.wanted.get(rendition) else { return };
+        let url = reload_url(self.playlist_urls.get(rendition).unwrap_or(&w.url), block);
+        let (session, task, auth) =
+            (Arc::clone(&self.ctx.session), Arc::clone(self.task), Arc::clone(&self.ctx.auth));
+        let sender = self.reloads_tx.clone();
+        let handle = tokio::spawn(async move {
+            let fetched = match tokio::time::timeout(timeout, fetch_text(&session, &task, &auth, &url)).await
+            {
+                Ok(r) => r,
+                Err(_) => Err(Error::Playlist {
+                    uri: url,
+                    message: format!("no answer within {:.1} s", timeout.as_secs_f64()),
+                    source: None,
+                }),
+            };
+            let _ = sender.send((rendition, fetched));
+        });
+        if let Some(old) = self.reloading.insert(rendition, handle.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    /// The recording ended (the engine said why): reloads out are dropped.
+    pub(super) fn recording_ended(&mut self, why: RecordingEnd) {
+        self.recording_end.get_or_insert(why);
+        for (_, handle) in self.reloading.drain() {
+            handle.abort();
+        }
+    }
+
+    /// A reload came back: what it brought is recorded and the engine told. A reload that cannot be
+    /// recorded (the bundle refuses) fails the task.
+    pub(super) async fn on_reload(&mut self, (rendition, fetched): Reloaded) -> Option<Error> {
+        self.reloading.remove(&rendition);
+        if self.recording_end.is_some() {
+            return None;
+        }
+        let now = Instant::now();
+        let reload = match fetched {
+            Err(e) => Reload::Failed(Failure::retryable(e.to_string())),
+            Ok((text, final_url)) => {
+                let track = self.live.get_mut(rendition).and_then(Option::as_mut)?;
+                match track.reload(&text, &final_url) {
+                    Err(e) => Reload::Failed(Failure::retryable(e.to_string())),
+                    Ok(Update::Unchanged) => Reload::Unchanged,
+                    Ok(Update::New(batch)) => match self.record_batch(rendition, &batch, &final_url).await {
+                        Err(e) => return Some(e),
+                        Ok(()) => match batch.ended {
+                            Some(Ended::EndList) => Reload::Ended(RecordingEnd::EndList),
+                            Some(Ended::Duration) => Reload::Ended(RecordingEnd::Duration),
+                            None if batch.lines.is_empty() => Reload::Unchanged,
+                            None => Reload::Changed { next: batch.next },
+                        },
+                    },
+                }
+            }
+        };
+        self.engine.handle_reload(now, rendition, reload);
+        self.emit_recording();
+        None
+    }
+
+    /// Tells listeners where the recording stands.
+    pub(super) fn emit_recording(&self) {
+        let now = Instant::now();
+        let Some(status) = self.engine.recording_status(now) else { return };
+        let origin = match (status.ended, status.origin) {
+            (Some(why), _) => RecordingOrigin::Ended(why.to_string()),
+            (None, OriginState::Unreachable { since }) => RecordingOrigin::Unreachable(now - since),
+            (None, OriginState::NotChanging { since }) => RecordingOrigin::NotChanging(now - since),
+            (None, _) => RecordingOrigin::Live,
+        };
+        let recorded = self.live.iter().flatten().map(|t| t.recorded).fold(0.0, f64::max);
+        let mut progress = RecordingProgress::new(recorded, self.holes, origin);
+        progress.max_outage = status.max_outage;
+        self.emit(TaskEvent::Recording(progress));
+    }
+
+    /// Appends a batch of new segments (and the hole before it, if any) to the bundle, then their jobs to
+    /// the engine.
+    async fn record_batch(&mut self, rendition: usize, batch: &Batch, url: &str) -> Result<(), Error> {
+        let w = &self.wanted[rendition];
+        let (segments, jobs) = build_batch(w, rendition, batch, url, self.key_policy)?;
+        let id = w.id.clone();
+        let bundle = self.ctx.bundle.clone();
+        let hole = batch.hole.map(|(first, last)| {
+            let count = last - first + 1;
+            // The segments that left were never listed: their length is taken to be the target duration.
+            let span = count as f64 * self.live[rendition].as_ref().map_or(0.0, |t| t.target.as_secs_f64());
+            let cause = match self.engine.recording_status(Instant::now()).map(|s| s.origin) {
+                Some(OriginState::Unreachable { .. }) => {
+                    "they left the live playlist while the origin could not be reached"
+                }
+                Some(OriginState::NotChanging { .. }) => {
+                    "they left the live playlist while its reloads brought nothing new"
+                }
+                _ => "they left the live playlist between two reloads",
+            };
+            Hole::new(id.clone(), (first, last), count, TimeRange::of_segment(batch.start, span), cause)
+        });
+        let path = self.task.bundle_path.clone();
+        let recorded = segments;
+        let told = hole.as_ref().map(|h| TaskEvent::HoleRecorded {
+            rendition: h.rendition.to_string(),
+            media_sequences: h.media_sequences,
+            cause: h.cause.clone(),
+        });
+        blocking(&path, move || {
+            if let Some(hole) = hole {
+                bundle.record_hole(hole)?;
+            }
+            bundle.record_segments(&id, recorded)
+        })
+        .await?;
+        if let Some(event) = told {
+            self.holes += 1;
+            self.emit(event);
+        }
+        record_source_gaps(&path, &self.ctx.bundle, &jobs).await?;
+        let first = read(&self.ctx.bound).jobs.len();
+        let specs: Vec<JobSpec<'_>> = jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, job)| !job.source_gap)
+            .map(|(i, job)| job_spec(JobId((first + i) as u64), job))
+            .collect();
+        self.engine.add_jobs(Instant::now(), specs)?;
+        write(&self.ctx.bound).jobs.extend(jobs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reload_url;
+
+    #[test]
+    fn a_blocking_reload_asks_for_the_next_segment() {
+        assert_eq!(reload_url("http://o/a.m3u8", None), "http://o/a.m3u8");
+        assert_eq!(reload_url("http://o/a.m3u8", Some(7)), "http://o/a.m3u8?_HLS_msn=7");
+        assert_eq!(reload_url("http://o/a.m3u8?t=1#x", Some(7)), "http://o/a.m3u8?t=1&_HLS_msn=7#x");
+    }
+}

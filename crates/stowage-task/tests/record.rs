@@ -1,0 +1,210 @@
+//! Live capture end to end: a task given a live playlist of the in-process live origin (playing the
+//! committed fixtures as a sliding window, its clock faster than real time) records it into a VOD bundle,
+//! compared byte for byte with the origin's oracle, through faults of the origin's script.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use stowage_bundle::{Bundle, SegmentKind};
+use stowage_origin::live::{KeyRotation, LiveConfig, LiveOrigin, LiveSource, Script};
+use stowage_task::config::{LiveStart, RecordingConfiguration};
+use stowage_task::{ContentConfiguration, DownloadConfiguration};
+
+fn s(seconds: u64) -> Duration {
+    Duration::from_secs(seconds)
+}
+
+/// The committed fixtures' master (2 s segments), played live at twice real time.
+fn live_origin(config: LiveConfig) -> LiveOrigin {
+    let source = LiveSource::from_dir(common::assets().join("clear"), "master.m3u8").unwrap();
+    LiveOrigin::start(source, config.speed(2.0)).unwrap()
+}
+
+/// Records `url` into a fresh store with `recording`; returns the finished bundle.
+async fn record(store: &Path, url: &str, recording: RecordingConfiguration) -> Bundle {
+    let session = common::session(store);
+    let config = DownloadConfiguration::new(ContentConfiguration::new()).recording(recording);
+    let task = session.download_task(url, config).unwrap();
+    task.resume();
+    let dir = tokio::time::timeout(s(120), task.wait())
+        .await
+        .expect("the recording ends within 120 s")
+        .expect("the recording finishes");
+    stowage_testkit::open_when_released(&dir)
+}
+
+/// Checks every rendition of a finished recording against the origin's oracle: each stored media segment
+/// is byte for byte what the origin served as that media sequence number, the local playlist is a closed
+/// VOD playlist, and the media sequence numbers recorded are those from the first recorded on, less the
+/// holes. Returns the media sequence numbers recorded per rendition.
+fn check_recording(live: &LiveOrigin, bundle: &Bundle) -> Vec<Vec<u64>> {
+    let manifest = bundle.manifest();
+    assert!(manifest.finished, "the recording is finished");
+    let renditions = live.renditions();
+    let mut recorded = Vec::new();
+    for r in &manifest.renditions {
+        let name = renditions
+            .iter()
+            .find(|o| live.playlist_url(&o.name).as_deref() == Some(r.plan.url.as_str()))
+            .map(|o| o.name.clone())
+            .unwrap_or_else(|| panic!("{} is a rendition of the origin", r.plan.url));
+        let mut numbers = Vec::new();
+        for entry in r.plan.segments.iter().filter(|e| e.kind == SegmentKind::Media) {
+            let id = entry.id(&r.plan.id);
+            let oracle = live.segment(&name, entry.media_sequence).expect("the origin made the segment");
+            let stored = std::fs::read(bundle.segment_path(&id).expect("stored")).unwrap();
+            assert!(stored == oracle.clear, "{id:?} is what the origin served as {}", entry.media_sequence);
+            numbers.push(entry.media_sequence);
+        }
+        let local =
+            std::fs::read_to_string(bundle.dir().join(r.plan.id.as_str()).join("index.m3u8")).unwrap();
+        assert!(
+            local.contains("#EXT-X-PLAYLIST-TYPE:VOD") && local.trim_end().ends_with("#EXT-X-ENDLIST"),
+            "{local}"
+        );
+        recorded.push(numbers);
+    }
+    recorded
+}
+
+/// Decodes every stored media segment of `bundle` with ffmpeg, each alone (any error fails). The origin
+/// loops over the six fixture segments, so a recording crosses loop points, marked `EXT-X-DISCONTINUITY`,
+/// where the MPEG-TS continuity counters start again: ffmpeg's HLS reader with `-xerror` calls the first
+/// packet after such a point corrupt, which says nothing about the recording.
+fn decode_each_segment(bundle: &Bundle) {
+    let manifest = bundle.manifest();
+    let mut decoded = 0;
+    for r in &manifest.renditions {
+        for entry in r.plan.segments.iter().filter(|e| e.kind == SegmentKind::Media) {
+            let path = bundle.segment_path(&entry.id(&r.plan.id)).expect("stored");
+            let out = std::process::Command::new("ffmpeg")
+                .args(["-nostdin", "-v", "error", "-xerror", "-i"])
+                .arg(&path)
+                .args(["-f", "null", "-"])
+                .output()
+                .expect("ffmpeg runs");
+            assert!(
+                out.status.success() && out.stderr.is_empty(),
+                "{} does not decode: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            decoded += 1;
+        }
+    }
+    assert!(decoded > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_stream_is_recorded_from_its_live_edge_to_its_end_list() {
+    let live = live_origin(LiveConfig::default().window(6).script(Script::new().end_list(s(24))));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
+    let recording = bundle.manifest().recording.expect("the bundle is a recording");
+    assert_eq!(recording.ended.as_deref(), Some("the playlist ended (EXT-X-ENDLIST)"));
+    assert!(recording.holes.is_empty(), "{:?}", recording.holes);
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    for numbers in check_recording(&live, &bundle) {
+        // The live edge: the last three target durations listed when the recording started (at stream
+        // time 0 the window holds 0..6).
+        assert_eq!(numbers.first(), Some(&3), "{numbers:?}");
+        assert_eq!(numbers, (3..=last).collect::<Vec<_>>(), "every segment from the edge to the end, once");
+    }
+    if stowage_testkit::have_ffmpeg() {
+        decode_each_segment(&bundle);
+    }
+}
+
+/// The origin's name of the rendition a bundle's rendition recorded.
+fn origin_name(live: &LiveOrigin, url: &str) -> String {
+    live.renditions()
+        .into_iter()
+        .find(|o| live.playlist_url(&o.name).as_deref() == Some(url))
+        .map(|o| o.name)
+        .unwrap_or_else(|| panic!("{url} is a rendition of the origin"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_hole_outage_costs_only_what_left_the_window_and_the_holes_say_so() {
+    // Unreachable (requests read and never answered) from stream time 10 s to 40 s: 15 s of wall time.
+    let script = Script::new().black_hole(s(10), s(30)).end_list(s(60));
+    let live = live_origin(LiveConfig::default().window(6).script(script));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
+    let manifest = bundle.manifest();
+    let recording = manifest.recording.clone().expect("a recording");
+    assert_eq!(recording.ended.as_deref(), Some("the playlist ended (EXT-X-ENDLIST)"));
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    let left = live.timeline().left_window_during(s(10), s(40));
+    assert!(!left.is_empty());
+    for (r, numbers) in manifest.renditions.iter().zip(check_recording(&live, &bundle)) {
+        let name = origin_name(&live, &r.plan.url);
+        // The holes are exactly what this rendition's playlists never listed, and only what left the
+        // window during the outage.
+        let unlisted: Vec<(u64, u64)> = live
+            .unlisted(&name)
+            .iter()
+            .flat_map(|u| u.media_sequences.iter().map(|m| (*m.start(), *m.end())))
+            .collect();
+        let holes: Vec<(u64, u64)> =
+            recording.holes.iter().filter(|h| h.rendition == r.plan.id).map(|h| h.media_sequences).collect();
+        assert_eq!(holes, unlisted, "{name}");
+        assert!(!holes.is_empty(), "{name}: the outage was longer than the window");
+        for (first, last) in &holes {
+            assert!(
+                left.contains(first) && left.contains(last),
+                "{name}: {first}..={last} left during {left:?}"
+            );
+        }
+        // Every other segment, from the first recorded to the last made, is stored once.
+        let expected: Vec<u64> =
+            (numbers[0]..=last).filter(|n| !holes.iter().any(|(a, b)| (a..=b).contains(&n))).collect();
+        assert_eq!(numbers, expected, "{name}");
+        let local =
+            std::fs::read_to_string(bundle.dir().join(r.plan.id.as_str()).join("index.m3u8")).unwrap();
+        assert!(local.contains("#EXT-X-DISCONTINUITY"), "the hole is marked in the local playlist");
+    }
+}
+
+/// Checks that every rendition recorded each segment from its first to the stream's last, once.
+fn assert_contiguous(live: &LiveOrigin, bundle: &Bundle) {
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    for numbers in check_recording(live, bundle) {
+        assert_eq!(numbers, (numbers[0]..=last).collect::<Vec<_>>(), "every segment once, none missing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_copies_of_the_playlist_are_never_taken_for_a_restart() {
+    // From 6 s to 30 s, every other playlist answer is a copy 8 s old (a CDN edge lagging behind).
+    let script = Script::new().stale(s(6), s(24), s(8), 2).end_list(s(40));
+    let live = live_origin(LiveConfig::default().window(6).script(script));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
+    let recording = bundle.manifest().recording.expect("a recording");
+    assert!(recording.holes.is_empty(), "{:?}", recording.holes);
+    assert_contiguous(&live, &bundle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_key_rotates_is_stored_decrypted() {
+    let live = live_origin(
+        LiveConfig::default().window(6).keys(KeyRotation::every(2)).script(Script::new().end_list(s(24))),
+    );
+    let store = tempfile::tempdir().unwrap();
+    let bundle =
+        record(store.path(), &live.url(), RecordingConfiguration::new().start(LiveStart::Oldest)).await;
+    assert!(bundle.manifest().recording.expect("a recording").holes.is_empty());
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    // From the oldest segment listed: 0 to the end, each compared with the clear source.
+    for numbers in check_recording(&live, &bundle) {
+        assert_eq!(numbers, (0..=last).collect::<Vec<_>>());
+    }
+    let local = std::fs::read_to_string(
+        bundle.dir().join(bundle.manifest().renditions[0].plan.id.as_str()).join("index.m3u8"),
+    )
+    .unwrap();
+    assert!(!local.contains("#EXT-X-KEY"), "stored decrypted, the local playlist names no key: {local}");
+}
