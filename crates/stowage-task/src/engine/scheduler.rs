@@ -70,7 +70,8 @@ impl Engine {
     pub fn new(config: EngineConfig, plan: Plan<'_>) -> Result<Self, Error> {
         config.validate()?;
         let limits = &config.concurrency;
-        let controller = Controller::new(limits.adaptive, limits.initial, limits.max_total);
+        let controller =
+            Controller::new(limits.adaptive, limits.initial, limits.max_total, limits.max_per_host);
         let mut engine = Self {
             rng: SplitMix64::new(config.seed),
             config,
@@ -117,6 +118,27 @@ impl Engine {
     /// The current concurrency window (between one and the global limit).
     pub fn window(&self) -> usize {
         self.controller.window()
+    }
+
+    /// The most jobs `host` may have in flight now: the per-host ceiling while the window adapts and the
+    /// host has not pushed back, else the per-host limit (see [`ConcurrencyLimits::per_host_ceiling`]).
+    ///
+    /// [`ConcurrencyLimits::per_host_ceiling`]: super::ConcurrencyLimits::per_host_ceiling
+    pub fn host_limit(&self, host: &str) -> usize {
+        let strained = self.hosts.iter().find(|h| &*h.name == host).is_some_and(|h| h.strained);
+        self.config.concurrency.host_limit(strained)
+    }
+
+    /// Whether `host` pushed back in this run (and is held to the per-host limit).
+    pub fn host_strained(&self, host: &str) -> bool {
+        self.hosts.iter().find(|h| &*h.name == host).is_some_and(|h| h.strained)
+    }
+
+    /// Keeps the window within what the hosts can take together, so that a decrease takes effect.
+    fn update_capacity(&mut self) {
+        let limits = &self.config.concurrency;
+        let hosts: usize = self.hosts.iter().map(|h| limits.host_limit(h.strained)).sum();
+        self.controller.set_max(limits.max_total.min(hosts));
     }
 
     /// Where a job stands, or `None` for an id the engine does not know.
@@ -302,7 +324,9 @@ impl Engine {
             in_flight: 0,
             ready: BinaryHeap::new(),
             paused_until: None,
+            strained: false,
         });
+        self.update_capacity();
         (self.hosts.len() - 1) as u32
     }
 
@@ -364,6 +388,42 @@ impl Engine {
     /// [`Action::Cancel`]. Otherwise as [`handle_completed`](Self::handle_completed).
     pub fn handle_attempt_completed(&mut self, now: Instant, job: JobId, attempt: u32, outcome: Outcome) {
         self.complete(now, job, Some(attempt), outcome);
+    }
+
+    /// A start of `job` still under way met pushback that the layer below retried on its own (a 429 or
+    /// 503 answered, a stalled body, a connection error): the job's host is held to the per-host limit
+    /// from now on, and throttling or a stall halves the window as the same failure of a job would (once
+    /// per round trip). The job itself stays in flight. Reports for jobs not in flight are ignored.
+    pub fn handle_pushback(&mut self, now: Instant, job: JobId, failure: &Failure) {
+        if self.state.is_closed() {
+            return;
+        }
+        let Some(&index) = self.index.get(&job) else {
+            return;
+        };
+        let Slot::InFlight { started } = self.jobs[index as usize].slot else {
+            return;
+        };
+        self.note_pushback(now, index, started, failure);
+    }
+
+    /// Holds the host of job `index` to the per-host limit if `failure` is pushback, and halves the
+    /// window if it is congestion.
+    fn note_pushback(&mut self, now: Instant, index: u32, started: Instant, failure: &Failure) {
+        if !matches!(failure, Failure::Retryable { .. } | Failure::Throttled { .. } | Failure::Stalled { .. })
+        {
+            return;
+        }
+        // The window halves first, from where it stood; then it is held to what the hosts can take now,
+        // so that a host past its limit comes back to it, and no further.
+        if failure.is_congestion() {
+            self.controller.on_congestion(now, started);
+        }
+        let host = self.jobs[index as usize].host as usize;
+        if !self.hosts[host].strained {
+            self.hosts[host].strained = true;
+            self.update_capacity();
+        }
     }
 
     fn complete(&mut self, now: Instant, job: JobId, attempt: Option<u32>, outcome: Outcome) {
@@ -533,6 +593,7 @@ impl Engine {
     }
 
     fn on_failure(&mut self, now: Instant, index: u32, started: Instant, failure: Failure) {
+        self.note_pushback(now, index, started, &failure);
         let retry = &self.config.retry;
         let job = &mut self.jobs[index as usize];
         let retry_after = match &failure {
@@ -571,9 +632,6 @@ impl Engine {
         let failures = job.failures;
         let attempt = job.starts;
         let host = job.host as usize;
-        if failure.is_congestion() {
-            self.controller.on_congestion(now, started);
-        }
         if let (Failure::Throttled { .. }, Some(after)) = (&failure, retry_after) {
             // No origin pauses a host for longer than a job may wait to be retried.
             let until = now.checked_add(after.min(retry.max_retry_time));
@@ -650,7 +708,8 @@ impl Engine {
             return;
         }
         let window = self.controller.window().min(self.config.concurrency.max_total);
-        let per_host = self.config.concurrency.max_per_host;
+        let limits = &self.config.concurrency;
+        let (free, strained) = (limits.host_limit(false), limits.host_limit(true));
         let mut window_was_limit = false;
         loop {
             if self.in_flight >= window {
@@ -659,6 +718,7 @@ impl Engine {
             }
             let mut best: Option<(usize, (u64, u32, u32))> = None;
             for (h, host) in self.hosts.iter_mut().enumerate() {
+                let per_host = if host.strained { strained } else { free };
                 if host.in_flight >= per_host || host.paused_until.is_some_and(|until| until > now) {
                     continue;
                 }
