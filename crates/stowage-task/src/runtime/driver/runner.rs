@@ -70,9 +70,18 @@ fn engine_config(config: &SessionConfig, integrity: IntegrityPolicy) -> EngineCo
     // while it is on the network. Letting the engine hand out twice as many jobs as there are slots
     // overlaps the sync of one segment with the fetch of the next, so that a latency-bound download is
     // not also bound by the disk; requests in flight stay within the slots.
+    //
+    // When the window may take a host past its per-host limit, the engine's per-host limits are the
+    // request counts themselves, not twice them: the HTTP client then allows as many connections per host
+    // as the ceiling, and it is the engine that must hold a host that pushed back to the configured limit.
+    let per_host = config.max_connections_per_host;
+    let grows = config.adaptive && config.per_host_ceiling > per_host;
+    let (per_host, ceiling) =
+        if grows { (per_host, config.per_host_ceiling) } else { (per_host.saturating_mul(2), 0) };
     let limits = ConcurrencyLimits::default()
         .max_total(config.max_connections.saturating_mul(2))
-        .max_per_host(config.max_connections_per_host.saturating_mul(2))
+        .max_per_host(per_host)
+        .per_host_ceiling(ceiling)
         .adaptive(config.adaptive)
         .initial(4.min(config.max_connections));
     EngineConfig::default().concurrency(limits).retry(config.retry.clone()).integrity(integrity).seed(seed())
@@ -318,13 +327,17 @@ impl<'a> Runner<'a> {
     }
 
     /// The fetch layer retried a request of `job` on its own: listeners are told (the task's counters
-    /// were, by the session's retry callback).
-    pub(super) fn on_retry(&self, job: JobId, event: &RetryEvent) {
+    /// were, by the session's retry callback), and the engine hears of it as pushback from the job's host,
+    /// which holds the host to its per-host limit (and halves the window for throttling or a stall), as a
+    /// failed attempt would.
+    pub(super) fn on_retry(&mut self, job: JobId, event: &RetryEvent) {
         let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
+        let cause = retry_failure(event);
+        self.engine.handle_pushback(Instant::now(), job, &cause);
         self.emit(TaskEvent::SegmentRetried {
             job,
             attempt,
-            cause: retry_failure(event),
+            cause,
             delay: event.delay,
             retry_after: event.retry_after,
             until: event.until,
