@@ -119,6 +119,15 @@ impl Driver {
         self.complete(job, Outcome::success(bytes))
     }
 
+    /// Reports a success of the latest start of `job`, whose request and response took `round_trip`.
+    fn succeed_in(&mut self, job: JobId, bytes: u64, round_trip: Duration) -> Vec<Action> {
+        let attempt = self.starts.iter().rev().find(|(j, _)| *j == job).expect("started").1;
+        self.done.insert(job);
+        self.in_flight.remove(&job);
+        self.engine.handle_attempt_completed_in(self.now, job, attempt, Outcome::success(bytes), round_trip);
+        self.drain()
+    }
+
     fn fail(&mut self, job: JobId, failure: Failure) -> Vec<Action> {
         self.complete(job, Outcome::Failure(failure))
     }
@@ -1500,23 +1509,23 @@ fn throttling_past_the_per_host_limit_halves_and_holds_the_host_to_it() {
 #[test]
 fn throttling_the_layer_below_retried_counts_as_pushback() {
     // The HTTP client retried a 503 on its own and the job is still under way: the engine is told with
-    // `handle_pushback`, halves the window and holds the host, and the job stays in flight.
+    // `handle_pushback` and holds the host to its limit, so the window comes back from 64 to 16; it does
+    // not halve, which stays for failures of jobs. The job stays in flight.
     let mut d = at_the_ceiling();
     d.advance(ms(20));
     let job = *d.in_flight.iter().next().unwrap();
-    d.engine.handle_pushback(d.now, job, &Failure::Throttled { status: 503, retry_after: None });
+    d.engine.handle_pushback(job, &Failure::Throttled { status: 503, retry_after: None });
     assert!(d.drain().is_empty(), "no action: the job goes on");
     assert_eq!(d.engine.job_status(job), Some(JobStatus::InFlight));
     assert_eq!(d.engine.window(), 16);
     assert_eq!(d.engine.host_limit("cdn.example"), 16);
-    // A second report from the same round trip does not halve again.
-    d.engine.handle_pushback(d.now, job, &Failure::stalled("stalled"));
-    assert_eq!(d.engine.window(), 16);
+    d.engine.handle_pushback(job, &Failure::stalled("stalled"));
+    assert_eq!(d.engine.window(), 16, "held to the host's limit, not halved");
     rounds_of_50ms(&mut d, 40);
     assert_eq!(rounds_of_50ms(&mut d, 40), 16);
     // Reports about jobs not in flight change nothing.
     let done = *d.done.iter().next().unwrap();
-    d.engine.handle_pushback(d.now, done, &Failure::Throttled { status: 429, retry_after: None });
+    d.engine.handle_pushback(done, &Failure::Throttled { status: 429, retry_after: None });
     assert_eq!(d.engine.window(), 16);
 }
 
@@ -1557,7 +1566,8 @@ fn pushback_before_the_per_host_limit_keeps_the_window_from_going_past_it() {
     rounds_of_50ms(&mut d, 1);
     assert_eq!(d.engine.window(), 8);
     let job = *d.in_flight.iter().next().unwrap();
-    d.engine.handle_pushback(d.now, job, &Failure::Throttled { status: 503, retry_after: None });
+    d.engine.handle_pushback(job, &Failure::Throttled { status: 503, retry_after: None });
+    assert_eq!(d.engine.window(), 8, "not halved");
     let mut windows = Vec::new();
     simulate(&mut d, |_| ms(50), 1000, &mut windows);
     assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
@@ -1584,6 +1594,41 @@ fn rising_latency_past_the_per_host_limit_stops_growth_and_steps_back() {
     let late = &windows[windows.len() / 4..];
     let (low, high) = (late.iter().min().unwrap(), late.iter().max().unwrap());
     assert!(*low >= 16 && *high <= 28, "the window settles between 16 and 28, not {low} to {high}");
+}
+
+#[test]
+fn the_window_judges_the_origin_by_round_trips_not_by_the_time_taken_to_store() {
+    // A steady origin (50 ms per answer), and a driver on a busy machine whose jobs take 2 ms longer to
+    // store for every job in flight. Told the round trips, the engine sees an origin whose answers do not
+    // slow down and goes to the ceiling; judging by the whole time of each job, it would stop at the
+    // per-host limit, because that time grows with the jobs in flight.
+    for told in [true, false] {
+        let mut plan = Plan::new();
+        let r = plan.add_rendition(RenditionSpec::new());
+        segments(&mut plan, r, 0, 3000);
+        let mut d = Driver::new(EngineConfig::default(), plan);
+        d.resume();
+        let mut windows = Vec::new();
+        for _ in 0..40 {
+            let n = d.engine.in_flight() as u32;
+            d.advance(ms(50) + ms(2) * n);
+            let round: Vec<JobId> = d.in_flight.iter().copied().collect();
+            for job in round {
+                if told {
+                    d.succeed_in(job, 100_000, ms(50));
+                } else {
+                    d.succeed(job, 100_000);
+                }
+            }
+            windows.push(d.engine.window());
+        }
+        let peak = windows.iter().copied().max().unwrap();
+        if told {
+            assert_eq!(peak, 64, "{windows:?}");
+        } else {
+            assert!(peak <= 17, "{windows:?}");
+        }
+    }
 }
 
 #[test]

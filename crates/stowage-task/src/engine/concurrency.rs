@@ -34,7 +34,7 @@
 //!
 //! With adaptation off, the window is the global limit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Throughput growth that keeps the ramp going (10 %).
 pub(crate) const RAMP_GAIN: f64 = 1.10;
@@ -136,8 +136,15 @@ impl Controller {
         }
     }
 
-    /// A job started at `started` completed with `bytes`.
-    pub(crate) fn on_success(&mut self, now: Instant, started: Instant, bytes: u64) {
+    /// A job started at `started` completed with `bytes`; its request and response took `round_trip` when
+    /// the driver measured it, else the whole time since it started counts as its round trip.
+    pub(crate) fn on_success(
+        &mut self,
+        now: Instant,
+        started: Instant,
+        bytes: u64,
+        round_trip: Option<Duration>,
+    ) {
         if !self.adaptive {
             return;
         }
@@ -147,7 +154,8 @@ impl Controller {
         self.epoch_bytes = self.epoch_bytes.saturating_add(bytes);
         if started >= epoch_start {
             self.epoch_rounds += 1;
-            self.epoch_rtt += now.saturating_duration_since(started).as_secs_f64();
+            let rtt = round_trip.unwrap_or_else(|| now.saturating_duration_since(started));
+            self.epoch_rtt += rtt.as_secs_f64();
         }
         if self.epoch_rounds < self.window {
             return;
@@ -285,7 +293,6 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// Drives the controller with an idealised link: `latency` per job plus `bytes / bandwidth` shared by
     /// all jobs in flight, all jobs started together in rounds.
@@ -304,7 +311,7 @@ mod tests {
                 bandwidth.map_or(Duration::ZERO, |b| Duration::from_secs_f64(size as f64 * w as f64 / b));
             now += latency + transfer;
             for _ in 0..w {
-                c.on_success(now, started, size);
+                c.on_success(now, started, size, None);
             }
         }
         windows
@@ -326,7 +333,7 @@ mod tests {
         let epoch = |c: &mut Controller, at: Instant, rtt: Duration, bytes: u64| {
             c.on_dispatch(at, true);
             for _ in 0..c.window() {
-                c.on_success(at + rtt, at, bytes);
+                c.on_success(at + rtt, at, bytes, None);
             }
             at + rtt
         };
@@ -390,7 +397,7 @@ mod tests {
             let started = now;
             now += Duration::from_millis(50);
             for _ in 0..w {
-                c.on_success(now, started, 1_000_000);
+                c.on_success(now, started, 1_000_000, None);
             }
         }
         let steps: Vec<usize> = windows.windows(2).map(|p| p[1].abs_diff(p[0])).collect();
@@ -413,7 +420,7 @@ mod tests {
             // 1 MB per job over a 100 MB/s link, whatever the window.
             now += Duration::from_millis(10) * w as u32;
             for _ in 0..w {
-                c.on_success(now, started, 1_000_000);
+                c.on_success(now, started, 1_000_000, None);
             }
         }
         // The ramp tries 8 once and goes back; then every probe of a fifth slot is undone.

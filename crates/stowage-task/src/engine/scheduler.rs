@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
 use super::concurrency::Controller;
@@ -378,7 +378,7 @@ impl Engine {
     /// cannot be told from a failure of the new one here; use
     /// [`handle_attempt_completed`](Self::handle_attempt_completed), which can.
     pub fn handle_completed(&mut self, now: Instant, job: JobId, outcome: Outcome) {
-        self.complete(now, job, None, outcome);
+        self.complete(now, job, None, outcome, None);
     }
 
     /// A start of a job ended: `attempt` is the number its [`Action::Start`] carried.
@@ -387,37 +387,49 @@ impl Engine {
     /// its success is kept (the bytes are stored) while the newer start is cancelled with
     /// [`Action::Cancel`]. Otherwise as [`handle_completed`](Self::handle_completed).
     pub fn handle_attempt_completed(&mut self, now: Instant, job: JobId, attempt: u32, outcome: Outcome) {
-        self.complete(now, job, Some(attempt), outcome);
+        self.complete(now, job, Some(attempt), outcome, None);
+    }
+
+    /// As [`handle_attempt_completed`](Self::handle_attempt_completed), for a start whose request and
+    /// response took `round_trip` of the time since it started: the adaptive window judges the origin by
+    /// that, rather than by the time from the start to the report, which also counts what the driver did
+    /// before sending the request (waiting for a key) and after the last byte (storing the bytes). On a
+    /// busy machine that local time grows with the jobs in flight while the origin's answers do not.
+    pub fn handle_attempt_completed_in(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        attempt: u32,
+        outcome: Outcome,
+        round_trip: Duration,
+    ) {
+        self.complete(now, job, Some(attempt), outcome, Some(round_trip));
     }
 
     /// A start of `job` still under way met pushback that the layer below retried on its own (a 429 or
     /// 503 answered, a stalled body, a connection error): the job's host is held to the per-host limit
-    /// from now on, and throttling or a stall halves the window as the same failure of a job would (once
-    /// per round trip). The job itself stays in flight. Reports for jobs not in flight are ignored.
-    pub fn handle_pushback(&mut self, now: Instant, job: JobId, failure: &Failure) {
+    /// from now on, and a window past what the hosts can then take comes back to it. The window is not
+    /// halved: that remains for failures of jobs, as reported to
+    /// [`handle_attempt_completed`](Self::handle_attempt_completed), so that an origin that refuses a
+    /// request now and then, and answers the retry at once, costs no more than before. The job itself
+    /// stays in flight. Reports for jobs not in flight are ignored.
+    pub fn handle_pushback(&mut self, job: JobId, failure: &Failure) {
         if self.state.is_closed() {
             return;
         }
         let Some(&index) = self.index.get(&job) else {
             return;
         };
-        let Slot::InFlight { started } = self.jobs[index as usize].slot else {
-            return;
-        };
-        self.note_pushback(now, index, started, failure);
+        if matches!(self.jobs[index as usize].slot, Slot::InFlight { .. }) {
+            self.hold_host(index, failure);
+        }
     }
 
-    /// Holds the host of job `index` to the per-host limit if `failure` is pushback, and halves the
-    /// window if it is congestion.
-    fn note_pushback(&mut self, now: Instant, index: u32, started: Instant, failure: &Failure) {
+    /// Holds the host of job `index` to the per-host limit if `failure` is pushback.
+    fn hold_host(&mut self, index: u32, failure: &Failure) {
         if !matches!(failure, Failure::Retryable { .. } | Failure::Throttled { .. } | Failure::Stalled { .. })
         {
             return;
-        }
-        // The window halves first, from where it stood; then it is held to what the hosts can take now,
-        // so that a host past its limit comes back to it, and no further.
-        if failure.is_congestion() {
-            self.controller.on_congestion(now, started);
         }
         let host = self.jobs[index as usize].host as usize;
         if !self.hosts[host].strained {
@@ -426,7 +438,14 @@ impl Engine {
         }
     }
 
-    fn complete(&mut self, now: Instant, job: JobId, attempt: Option<u32>, outcome: Outcome) {
+    fn complete(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        attempt: Option<u32>,
+        outcome: Outcome,
+        round_trip: Option<Duration>,
+    ) {
         if self.state.is_closed() {
             return;
         }
@@ -445,7 +464,7 @@ impl Engine {
             (Slot::InFlight { .. }, Outcome::Failure(_)) if stale => return,
             (Slot::InFlight { started }, Outcome::Success { bytes }) => {
                 self.leave_flight(index);
-                self.controller.on_success(now, started, bytes);
+                self.controller.on_success(now, started, bytes, round_trip);
                 self.mark_done(index, bytes);
             }
             (Slot::Ready | Slot::Backoff | Slot::AwaitingRefresh { .. }, Outcome::Success { bytes }) => {
@@ -593,7 +612,12 @@ impl Engine {
     }
 
     fn on_failure(&mut self, now: Instant, index: u32, started: Instant, failure: Failure) {
-        self.note_pushback(now, index, started, &failure);
+        // The window halves first, from where it stood; then it is held to what the hosts can take now,
+        // so that a host past its limit comes back to it, and no further.
+        if failure.is_congestion() {
+            self.controller.on_congestion(now, started);
+        }
+        self.hold_host(index, &failure);
         let retry = &self.config.retry;
         let job = &mut self.jobs[index as usize];
         let retry_after = match &failure {

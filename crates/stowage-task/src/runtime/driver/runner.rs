@@ -302,7 +302,7 @@ impl<'a> Runner<'a> {
 
     /// A start of a job ended (its bytes stored, for a success): the engine is told, and listeners.
     fn on_report(&mut self, report: Report) {
-        let Report { job, attempt, outcome, cause } = report;
+        let Report { job, attempt, outcome, cause, round_trip } = report;
         if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
             self.inflight.remove(&job);
         }
@@ -311,7 +311,12 @@ impl<'a> Runner<'a> {
         }
         let success = matches!(outcome, Outcome::Success { .. });
         let outcome = self.superseded(job, outcome);
-        self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
+        match round_trip {
+            Some(round_trip) => {
+                self.engine.handle_attempt_completed_in(Instant::now(), job, attempt, outcome, round_trip);
+            }
+            None => self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome),
+        }
         if success {
             self.growth.grew();
             self.causes.remove(&job);
@@ -328,12 +333,11 @@ impl<'a> Runner<'a> {
 
     /// The fetch layer retried a request of `job` on its own: listeners are told (the task's counters
     /// were, by the session's retry callback), and the engine hears of it as pushback from the job's host,
-    /// which holds the host to its per-host limit (and halves the window for throttling or a stall), as a
-    /// failed attempt would.
+    /// which holds the host to its per-host limit.
     pub(super) fn on_retry(&mut self, job: JobId, event: &RetryEvent) {
         let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
         let cause = retry_failure(event);
-        self.engine.handle_pushback(Instant::now(), job, &cause);
+        self.engine.handle_pushback(job, &cause);
         self.emit(TaskEvent::SegmentRetried {
             job,
             attempt,
