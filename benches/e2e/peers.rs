@@ -168,7 +168,13 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// tens of kilobytes on loopback takes far less), so the requests in flight when one arrives are those that
 /// arrived less than `latency` before it.
 fn peak_in_flight(origin: &Origin, latency: Duration) -> usize {
-    let mut arrivals: Vec<Instant> = origin.log().iter().map(|r| r.received).collect();
+    peak_in_flight_since(origin, latency, None)
+}
+
+/// [`peak_in_flight`] among the requests that arrived at or after `since`.
+fn peak_in_flight_since(origin: &Origin, latency: Duration, since: Option<Instant>) -> usize {
+    let mut arrivals: Vec<Instant> =
+        origin.log().iter().map(|r| r.received).filter(|&at| since.is_none_or(|since| at >= since)).collect();
     arrivals.sort();
     let mut first = 0;
     let mut peak = 0;
@@ -332,12 +338,16 @@ fn speed(
             }
         }
     }
+    // CPU time per GB is measured without latency only.
+    let cpu = if cpu_per_gb.is_empty() {
+        String::new()
+    } else {
+        format!("; CPU time per GB (no latency, decryption included): median {:.2} s", median(&cpu_per_gb))
+    };
     println!(
-        "\nstowage peak RSS over all its runs above: median {:.1} MB, max {:.1} MB; CPU time per GB \
-         (no latency, decryption included): median {:.2} s",
+        "\nstowage peak RSS over all its runs above: median {:.1} MB, max {:.1} MB{cpu}",
         median(&rss_all.iter().map(|&r| r as f64 / 1e6).collect::<Vec<_>>()),
         rss_all.iter().copied().max().unwrap_or(0) as f64 / 1e6,
-        median(&cpu_per_gb),
     );
 }
 
@@ -458,8 +468,10 @@ fn strain(stowage: &Path, origin: &Origin, scratch: &Path) {
     let runs = env_usize("STOWAGE_BENCH_RUNS", 3);
     let latency = Duration::from_millis(50);
     println!("\n### Strain: 50 ms per response, 5 % of segment requests answered 503, media task\n");
-    println!("| tool | seed | exit | wall | requests | 503 answered | most at once |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| tool | seed | exit | wall | requests | 503 answered | most at once | most at once after the first 503 |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let url = origin.url("/a/video/index.m3u8");
     let tools: Vec<Tool> = [Tool::Stowage, Tool::Baseline, Tool::Stowage64, Tool::Vsd]
         .into_iter()
@@ -474,12 +486,16 @@ fn strain(stowage: &Path, origin: &Origin, scratch: &Path) {
                 .add(FaultRule::new(Fault::service_unavailable(None)).glob("*.ts").probability(0.05));
             let (run, requests, out) = download(tool, stowage, origin, &url, scratch);
             let refused = origin.log().iter().filter(|r| r.status == 503).count();
+            // The client has the first 503 once its latency is over: what it sent after that.
+            let first_refusal =
+                origin.log().iter().filter(|r| r.status == 503).map(|r| r.received + latency).min();
             println!(
-                "| {} | {seed} | {} | {:.2} s | {requests} | {refused} | {} |",
+                "| {} | {seed} | {} | {:.2} s | {requests} | {refused} | {} | {} |",
                 tool.name(),
                 if run.success { "0" } else { "failed" },
                 run.wall.as_secs_f64(),
                 peak_in_flight(origin, latency),
+                peak_in_flight_since(origin, latency, first_refusal),
             );
             if !run.success {
                 eprintln!("{} seed {seed}: {}", tool.name(), run.stderr_tail);
