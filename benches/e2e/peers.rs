@@ -1,12 +1,14 @@
-//! `stowage download` against its peers (yt-dlp, streamlink, ffmpeg), each run as a subprocess on the
+//! `stowage download` against its peers (vsd, yt-dlp, streamlink, ffmpeg), each run as a subprocess on the
 //! same asset and the same in-process origin, side by side in one run: wall time with 50 ms injected per
 //! response and with none, completeness under a fault mix, and stowage's peak memory and CPU time per GB
 //! (on the 300-segment asset and on a one-hour synthetic one).
 //!
-//! `cargo bench -p stowage-benches --bench peers`; a name filter (`speed`, `nolatency`, `control`,
-//! `timeline`, `faults`, `memory`) runs only those parts; `STOWAGE_BENCH_RUNS` (default 3) sets the runs per
-//! measurement, `STOWAGE_BENCH_SLOW_RUNS` (default 1) those of ffmpeg with latency (about 20 s and 40 s
-//! per run, since it fetches one request at a time). Prints Markdown tables.
+//! `cargo bench -p stowage-benches --bench peers`; a name filter (`speed`, `slow` (50 ms only),
+//! `nolatency`, `strain`, `control`, `timeline`, `faults`, `memory`) runs only those parts; `STOWAGE_BENCH_RUNS` (default
+//! 3) sets the runs per measurement, `STOWAGE_BENCH_SLOW_RUNS` (default 1) those of ffmpeg with latency
+//! (about 20 s and 40 s per run, since it fetches one request at a time). `STOWAGE_BENCH_BASELINE`, the
+//! path of another `stowage` binary (an older build), adds its runs with defaults beside the current
+//! one's. Peers that are not installed are left out. Prints Markdown tables.
 
 mod support;
 
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stowage_origin::{Files, Origin, OriginConfig, Resource};
+use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig, Resource};
 use support::{ChildRun, median, run_measured};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,23 +25,41 @@ enum Tool {
     Stowage,
     /// `stowage download --connections 4`.
     Stowage4,
+    /// `stowage download --connections 64`: the per-host ceiling of the defaults, as a fixed limit.
+    Stowage64,
+    /// The binary named by `STOWAGE_BENCH_BASELINE`, with its defaults.
+    Baseline,
     /// `stowage download --connections 4` under `eatmydata` (`fsync` made a no-op), for the control only:
     /// it tells what the bundle's durable writes cost.
     Stowage4NoSync,
+    /// `vsd save -t 16`: 16 threads, its most.
+    Vsd,
     YtDlp,
     Streamlink,
     Ffmpeg,
 }
 
 impl Tool {
-    const ALL: [Self; 6] =
-        [Self::Stowage, Self::Stowage4, Self::Stowage4NoSync, Self::YtDlp, Self::Streamlink, Self::Ffmpeg];
+    const ALL: [Self; 9] = [
+        Self::Stowage,
+        Self::Stowage4,
+        Self::Stowage64,
+        Self::Baseline,
+        Self::Stowage4NoSync,
+        Self::Vsd,
+        Self::YtDlp,
+        Self::Streamlink,
+        Self::Ffmpeg,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Self::Stowage => "stowage (defaults)",
             Self::Stowage4 => "stowage --connections 4",
+            Self::Stowage64 => "stowage --connections 64",
+            Self::Baseline => "baseline stowage (defaults)",
             Self::Stowage4NoSync => "eatmydata stowage --connections 4",
+            Self::Vsd => "vsd save -t 16",
             Self::YtDlp => "yt-dlp --hls-prefer-native -N 4",
             Self::Streamlink => "streamlink --stream-segment-threads 4",
             Self::Ffmpeg => "ffmpeg -c copy",
@@ -47,7 +67,39 @@ impl Tool {
     }
 
     fn is_peer(self) -> bool {
-        !matches!(self, Self::Stowage | Self::Stowage4 | Self::Stowage4NoSync)
+        !matches!(
+            self,
+            Self::Stowage | Self::Stowage4 | Self::Stowage64 | Self::Baseline | Self::Stowage4NoSync
+        )
+    }
+
+    /// The program this tool runs, for the check that it is installed.
+    fn program(self) -> Option<PathBuf> {
+        match self {
+            Self::Stowage | Self::Stowage4 | Self::Stowage64 => None,
+            Self::Baseline => std::env::var_os("STOWAGE_BENCH_BASELINE").map(PathBuf::from),
+            Self::Stowage4NoSync => Some("eatmydata".into()),
+            Self::Vsd => Some("vsd".into()),
+            Self::YtDlp => Some("yt-dlp".into()),
+            Self::Streamlink => Some("streamlink".into()),
+            Self::Ffmpeg => Some("ffmpeg".into()),
+        }
+    }
+
+    /// Whether the tool can run here: stowage always; the baseline when `STOWAGE_BENCH_BASELINE` names a
+    /// file; a peer when its program answers `--version`.
+    fn available(self) -> bool {
+        match (self, self.program()) {
+            (Self::Stowage | Self::Stowage4 | Self::Stowage64, _) => true,
+            (Self::Baseline, path) => path.is_some_and(|p| p.is_file()),
+            (_, Some(program)) => std::process::Command::new(program)
+                .arg(if self == Self::Ffmpeg { "-version" } else { "--version" })
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            (_, None) => false,
+        }
     }
 
     /// The program and arguments downloading `url` into `out`.
@@ -55,7 +107,7 @@ impl Tool {
         let out_s = |name: &str| out.join(name).to_string_lossy().into_owned();
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         match self {
-            Self::Stowage | Self::Stowage4 | Self::Stowage4NoSync => {
+            Self::Stowage | Self::Stowage4 | Self::Stowage64 | Self::Baseline | Self::Stowage4NoSync => {
                 let mut args = vec![
                     "--store".to_owned(),
                     out.to_string_lossy().into_owned(),
@@ -65,14 +117,26 @@ impl Tool {
                     "bench".to_owned(),
                     "--json".to_owned(),
                 ];
-                if self != Self::Stowage {
-                    args.extend(owned(&["--connections", "4"]));
+                match self {
+                    Self::Stowage4 | Self::Stowage4NoSync => args.extend(owned(&["--connections", "4"])),
+                    Self::Stowage64 => args.extend(owned(&["--connections", "64"])),
+                    _ => {}
+                }
+                if let (Self::Baseline, Some(baseline)) = (self, self.program()) {
+                    return (baseline, args);
                 }
                 if self == Self::Stowage4NoSync {
                     args.insert(0, stowage.to_string_lossy().into_owned());
                     return ("eatmydata".into(), args);
                 }
                 (stowage.to_path_buf(), args)
+            }
+            Self::Vsd => {
+                // Without `-o` vsd joins each stream's segments into a file in the directory and does
+                // not run ffmpeg to mux them, as stowage does not.
+                let mut args = owned(&["save", url, "-t", "16", "--no-resume", "-q", "-d"]);
+                args.push(out.to_string_lossy().into_owned());
+                ("vsd".into(), args)
             }
             Self::YtDlp => {
                 let mut args = owned(&["--hls-prefer-native", "-N", "4", "-q", "--no-progress", "-o"]);
@@ -97,6 +161,30 @@ impl Tool {
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The most requests the origin was answering at once in its log, when every answer is held back by
+/// `latency`: a request is in the origin's hands from its arrival until `latency` later (sending bodies of
+/// tens of kilobytes on loopback takes far less), so the requests in flight when one arrives are those that
+/// arrived less than `latency` before it.
+fn peak_in_flight(origin: &Origin, latency: Duration) -> usize {
+    peak_in_flight_since(origin, latency, None)
+}
+
+/// [`peak_in_flight`] among the requests that arrived at or after `since`.
+fn peak_in_flight_since(origin: &Origin, latency: Duration, since: Option<Instant>) -> usize {
+    let mut arrivals: Vec<Instant> =
+        origin.log().iter().map(|r| r.received).filter(|&at| since.is_none_or(|since| at >= since)).collect();
+    arrivals.sort();
+    let mut first = 0;
+    let mut peak = 0;
+    for (i, &at) in arrivals.iter().enumerate() {
+        while at.duration_since(arrivals[first]) >= latency {
+            first += 1;
+        }
+        peak = peak.max(i + 1 - first);
+    }
+    peak
 }
 
 /// One download by `tool` into a fresh directory under `scratch`, with the origin's request count.
@@ -129,6 +217,8 @@ fn output_of(tool: Tool, out: &Path) -> Option<PathBuf> {
 struct Row {
     walls: Vec<f64>,
     requests: Vec<usize>,
+    /// The most requests the origin answered at once, per run (with latency only).
+    peaks: Vec<usize>,
     rss: Vec<u64>,
     cpu: Vec<f64>,
     failures: usize,
@@ -159,6 +249,7 @@ fn speed(
 ) {
     let runs = env_usize("STOWAGE_BENCH_RUNS", 3);
     let slow_runs = env_usize("STOWAGE_BENCH_SLOW_RUNS", 1);
+    let tools: Vec<Tool> = Tool::ALL.into_iter().filter(|t| t.available()).collect();
     let mut rss_all = Vec::new();
     let mut cpu_per_gb = Vec::new();
     for &latency_ms in latencies {
@@ -172,7 +263,7 @@ fn speed(
             };
             let mut rows: BTreeMap<Tool, Row> = BTreeMap::new();
             for round in 0..runs {
-                for tool in Tool::ALL {
+                for &tool in &tools {
                     if tool == Tool::Ffmpeg && latency_ms > 0 && round >= slow_runs
                         || tool.is_peer() && !with_peers
                         || tool == Tool::Stowage4NoSync && with_peers
@@ -180,9 +271,11 @@ fn speed(
                         continue;
                     }
                     let (run, requests, out) = download(tool, stowage, origin, &url, scratch);
+                    let peak = peak_in_flight(origin, Duration::from_millis(latency_ms));
                     let row = rows.entry(tool).or_insert(Row {
                         walls: Vec::new(),
                         requests: Vec::new(),
+                        peaks: Vec::new(),
                         rss: Vec::new(),
                         cpu: Vec::new(),
                         failures: 0,
@@ -190,6 +283,7 @@ fn speed(
                     if run.success {
                         row.walls.push(run.wall.as_secs_f64());
                         row.requests.push(requests);
+                        row.peaks.push(peak);
                         row.rss.push(run.max_rss);
                         row.cpu.push(run.cpu.as_secs_f64());
                     } else {
@@ -215,9 +309,9 @@ fn speed(
             };
             println!("\n### {task}, {latency_ms} ms per response\n");
             println!(
-                "| tool | runs | median wall | requests | vs fastest peer | vs bound at 4 connections |"
+                "| tool | runs | median wall | requests | most at once | fastest peer ÷ tool | vs bound at 4 connections |"
             );
-            println!("| --- | --- | --- | --- | --- | --- |");
+            println!("| --- | --- | --- | --- | --- | --- | --- |");
             for (tool, row) in &rows {
                 let wall = median(&row.walls);
                 let requests = median(&row.requests.iter().map(|&r| r as f64).collect::<Vec<_>>());
@@ -229,21 +323,31 @@ fn speed(
                 };
                 let failed =
                     if row.failures > 0 { format!(" ({} failed)", row.failures) } else { String::new() };
+                let peaks = if latency_ms > 0 {
+                    let (low, high) = (row.peaks.iter().min(), row.peaks.iter().max());
+                    low.zip(high).map_or(String::new(), |(l, h)| format!("{l} to {h}"))
+                } else {
+                    String::new()
+                };
                 println!(
-                    "| {} | {}{failed} | {wall:.2} s | {requests:.0} | {:.2}× | {vs_bound} |",
+                    "| {} | {}{failed} | {wall:.2} s | {requests:.0} | {peaks} | {:.2}× | {vs_bound} |",
                     tool.name(),
                     row.walls.len(),
-                    wall / fastest_peer,
+                    fastest_peer / wall,
                 );
             }
         }
     }
+    // CPU time per GB is measured without latency only.
+    let cpu = if cpu_per_gb.is_empty() {
+        String::new()
+    } else {
+        format!("; CPU time per GB (no latency, decryption included): median {:.2} s", median(&cpu_per_gb))
+    };
     println!(
-        "\nstowage peak RSS over all its runs above: median {:.1} MB, max {:.1} MB; CPU time per GB \
-         (no latency, decryption included): median {:.2} s",
+        "\nstowage peak RSS over all its runs above: median {:.1} MB, max {:.1} MB{cpu}",
         median(&rss_all.iter().map(|&r| r as f64 / 1e6).collect::<Vec<_>>()),
         rss_all.iter().copied().max().unwrap_or(0) as f64 / 1e6,
-        median(&cpu_per_gb),
     );
 }
 
@@ -329,11 +433,12 @@ fn faults(stowage: &Path, origin: &Origin, scratch: &Path) {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let url = origin.url("/a/video/index.m3u8");
+    let tools: Vec<Tool> = Tool::ALL
+        .into_iter()
+        .filter(|t| !matches!(t, Tool::Stowage4 | Tool::Stowage64 | Tool::Stowage4NoSync) && t.available())
+        .collect();
     for seed in [11u64, 12, 13] {
-        for tool in Tool::ALL {
-            if matches!(tool, Tool::Stowage4 | Tool::Stowage4NoSync) {
-                continue;
-            }
+        for &tool in &tools {
             support::set_fault_mix(origin, seed);
             let (run, _, out) = download(tool, stowage, origin, &url, scratch);
             let (frames, clean) = output_of(tool, &out).map_or((0, false), |p| support::count_frames(&p));
@@ -348,6 +453,52 @@ fn faults(stowage: &Path, origin: &Origin, scratch: &Path) {
             if !run.success {
                 let last = run.stderr_tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
                 eprintln!("{} seed {seed}: {last}", tool.name());
+            }
+            let _ = std::fs::remove_dir_all(out);
+        }
+    }
+    origin.faults().clear();
+}
+
+/// An origin under strain: 50 ms before every answer, and 5 % of segment requests answered 503 (the
+/// fetch layer retries those on its own). The media task with stowage's defaults, the baseline binary's,
+/// `--connections 64` and vsd: how many requests the origin had at once, and the wall time. A download
+/// should not take more connections to an origin that pushes back.
+fn strain(stowage: &Path, origin: &Origin, scratch: &Path) {
+    let runs = env_usize("STOWAGE_BENCH_RUNS", 3);
+    let latency = Duration::from_millis(50);
+    println!("\n### Strain: 50 ms per response, 5 % of segment requests answered 503, media task\n");
+    println!(
+        "| tool | seed | exit | wall | requests | 503 answered | most at once | most at once after the first 503 |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let url = origin.url("/a/video/index.m3u8");
+    let tools: Vec<Tool> = [Tool::Stowage, Tool::Baseline, Tool::Stowage64, Tool::Vsd]
+        .into_iter()
+        .filter(|t| t.available())
+        .collect();
+    for seed in (21..).take(runs) {
+        for &tool in &tools {
+            support::set_latency(origin, latency);
+            origin.faults().set_seed(seed);
+            origin
+                .faults()
+                .add(FaultRule::new(Fault::service_unavailable(None)).glob("*.ts").probability(0.05));
+            let (run, requests, out) = download(tool, stowage, origin, &url, scratch);
+            let refused = origin.log().iter().filter(|r| r.status == 503).count();
+            // The client has the first 503 once its latency is over: what it sent after that.
+            let first_refusal =
+                origin.log().iter().filter(|r| r.status == 503).map(|r| r.received + latency).min();
+            println!(
+                "| {} | {seed} | {} | {:.2} s | {requests} | {refused} | {} | {} |",
+                tool.name(),
+                if run.success { "0" } else { "failed" },
+                run.wall.as_secs_f64(),
+                peak_in_flight(origin, latency),
+                peak_in_flight_since(origin, latency, first_refusal),
+            );
+            if !run.success {
+                eprintln!("{} seed {seed}: {}", tool.name(), run.stderr_tail);
             }
             let _ = std::fs::remove_dir_all(out);
         }
@@ -432,8 +583,13 @@ fn main() {
     );
     if wanted("speed") {
         speed(&stowage, &origin, &scratch, &media_bytes, &PEER_TASKS, &[50, 0]);
+    } else if wanted("slow") {
+        speed(&stowage, &origin, &scratch, &media_bytes, &PEER_TASKS, &[50]);
     } else if wanted("nolatency") {
         speed(&stowage, &origin, &scratch, &media_bytes, &PEER_TASKS, &[0]);
+    }
+    if wanted("strain") {
+        strain(&stowage, &origin, &scratch);
     }
     if wanted("control") {
         speed(&stowage, &origin, &scratch, &media_bytes, &CLEAR_TASK, &[50]);

@@ -61,8 +61,14 @@ struct Driver {
 impl Driver {
     fn new(config: EngineConfig, plan: Plan<'_>) -> Self {
         let host_of = HashMap::new();
-        let max_total = config.concurrency.max_total;
-        let max_per_host = config.concurrency.max_per_host;
+        let limits = &config.concurrency;
+        let max_total = limits.max_total;
+        // Past the per-host limit only while adapting, never past the ceiling.
+        let max_per_host = if limits.adaptive {
+            limits.max_per_host.max(limits.per_host_ceiling)
+        } else {
+            limits.max_per_host
+        };
         let engine = Engine::new(config, plan).expect("valid plan");
         Self {
             engine,
@@ -113,6 +119,15 @@ impl Driver {
         self.complete(job, Outcome::success(bytes))
     }
 
+    /// Reports a success of the latest start of `job`, whose request and response took `round_trip`.
+    fn succeed_in(&mut self, job: JobId, bytes: u64, round_trip: Duration) -> Vec<Action> {
+        let attempt = self.starts.iter().rev().find(|(j, _)| *j == job).expect("started").1;
+        self.done.insert(job);
+        self.in_flight.remove(&job);
+        self.engine.handle_attempt_completed_in(self.now, job, attempt, Outcome::success(bytes), round_trip);
+        self.drain()
+    }
+
     fn fail(&mut self, job: JobId, failure: Failure) -> Vec<Action> {
         self.complete(job, Outcome::Failure(failure))
     }
@@ -153,6 +168,14 @@ impl Driver {
                     assert!(!self.done.contains(job), "{job} started after it was done");
                     assert!(self.in_flight.insert(*job), "{job} started while already in flight");
                     self.starts.push((*job, *attempt));
+                    // A start never takes its host past the limit it has now (the per-host limit once
+                    // it pushed back).
+                    if let Some(host) = self.host_of.get(job) {
+                        let on_host =
+                            self.in_flight.iter().filter(|j| self.host_of.get(j) == Some(host)).count();
+                        let limit = self.engine.host_limit(host);
+                        assert!(on_host <= limit, "{job} started as the {on_host}th on {host}, over {limit}");
+                    }
                 }
                 Action::Cancel { job } => {
                     assert!(self.in_flight.remove(job), "{job} cancelled while not in flight");
@@ -1378,22 +1401,252 @@ fn unknown_and_stale_reports_are_ignored() {
 }
 
 #[test]
-fn defaults_finish_a_latency_bound_asset_near_the_bound() {
+fn defaults_grow_past_the_per_host_limit_on_a_steady_slow_origin() {
     // The shape of the end-to-end benchmark: 400 requests to one host, 50 ms each whatever the
-    // concurrency. With the defaults (16 per host), the bound is 400 × 50 ms / 16 = 1.25 s of fake time;
-    // the ramp from the initial window costs at most three round trips more.
+    // concurrency: an origin that waits rather than works. Round trips hold as the window grows, so it
+    // goes past the per-host limit of 16 to the ceiling of 64, and the run is near the bound at 64:
+    // 400 × 50 ms / 64 = 0.31 s of fake time, plus the ramp from the initial window (4, 8, 16, 32: four
+    // round trips).
     let mut plan = Plan::new();
     let r = plan.add_rendition(RenditionSpec::new());
     segments(&mut plan, r, 0, 400);
-    let mut d = Driver::new(EngineConfig::default(), plan);
+    let config = EngineConfig::default();
+    assert_eq!((config.concurrency.max_per_host, config.concurrency.per_host_ceiling), (16, 64));
+    let hosts: Vec<(JobId, &str)> = (0..400).map(|i| (JobId(i), "cdn.example")).collect();
+    let mut d = Driver::with_hosts(config, plan, &hosts);
     let start = d.now;
     d.resume();
     let mut windows = Vec::new();
     simulate(&mut d, |_| ms(50), 400, &mut windows);
     assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
     let elapsed = d.now - start;
-    assert!(elapsed <= ms(1250 + 3 * 50), "took {elapsed:?} of fake time; windows {windows:?}");
-    assert_eq!(d.max_seen_in_flight, 16);
+    assert!(elapsed <= ms(313 + 4 * 50 + 50), "took {elapsed:?} of fake time; windows {windows:?}");
+    assert_eq!(d.max_seen_in_flight, 64, "windows {windows:?}");
+    assert!(windows.iter().all(|&w| w <= 64), "{windows:?}");
+    assert!(!d.engine.host_strained("cdn.example"));
+}
+
+#[test]
+fn the_window_never_exceeds_the_per_host_ceiling() {
+    // A ceiling that the doubling ramp does not land on (4, 8, 16, 32, then 48), a global limit far
+    // above it, and two hosts: each host stops at its ceiling, and the window at what both can take.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    let mut hosts = Vec::new();
+    for i in 0..3000u64 {
+        let host = if i % 2 == 0 { "a.example" } else { "b.example" };
+        plan.add_job(JobSpec::new(JobId(i), r, SIX * i as u32, SIX, host));
+        hosts.push((JobId(i), host));
+    }
+    let limits = ConcurrencyLimits::default().max_total(1000).max_per_host(16).per_host_ceiling(48);
+    let mut d = Driver::with_hosts(EngineConfig::default().concurrency(limits), plan, &hosts);
+    d.resume();
+    let mut windows = Vec::new();
+    simulate(&mut d, |_| ms(50), 3000, &mut windows);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+    assert!(windows.iter().all(|&w| w <= 96), "the window beyond what the hosts can take: {windows:?}");
+    assert_eq!(d.max_seen_in_flight, 96, "both hosts reach their ceiling: {windows:?}");
+    assert_eq!(d.engine.host_limit("a.example"), 48);
+}
+
+/// A steady origin (50 ms per answer) and the default limits, run until the window has reached the
+/// ceiling of 64 with 64 jobs in flight.
+fn at_the_ceiling() -> Driver {
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 2000);
+    let hosts: Vec<(JobId, &str)> = (0..2000).map(|i| (JobId(i), "cdn.example")).collect();
+    let mut d = Driver::with_hosts(EngineConfig::default(), plan, &hosts);
+    d.resume();
+    // Rounds of one round trip each: every job in flight completes 50 ms after the previous round.
+    while d.engine.window() < 64 || d.engine.in_flight() < 64 {
+        d.advance(ms(50));
+        let round: Vec<JobId> = d.in_flight.iter().copied().collect();
+        for job in round {
+            d.succeed(job, 100_000);
+        }
+        assert!(d.starts.len() < 1000, "the window never reached 64");
+    }
+    d
+}
+
+/// Completes every job in flight, 50 ms apart rounds, `rounds` times; returns the most in flight seen
+/// after any completion.
+fn rounds_of_50ms(d: &mut Driver, rounds: usize) -> usize {
+    let mut most = 0;
+    for _ in 0..rounds {
+        d.advance(ms(50));
+        let round: Vec<JobId> = d.in_flight.iter().copied().collect();
+        for job in round {
+            d.succeed(job, 100_000);
+            most = most.max(d.engine.in_flight_on("cdn.example"));
+        }
+    }
+    most
+}
+
+#[test]
+fn throttling_past_the_per_host_limit_halves_and_holds_the_host_to_it() {
+    for status in [429, 503] {
+        let mut d = at_the_ceiling();
+        d.advance(ms(20));
+        let victim = *d.in_flight.iter().next().unwrap();
+        d.fail(victim, Failure::Throttled { status, retry_after: None });
+        // The window halves (64 to 32) and the host can take no more than its limit.
+        assert_eq!(d.engine.window(), 16, "HTTP {status} brings the window back to the host's limit");
+        assert!(d.engine.host_strained("cdn.example"));
+        assert_eq!(d.engine.host_limit("cdn.example"), 16, "the host is held to the per-host limit");
+        assert_eq!(d.engine.in_flight(), 63, "no new start while over the host's limit");
+        // The jobs in flight drain to the per-host limit, and no round ever goes past it again, though
+        // the origin answers as steadily as before.
+        let most = rounds_of_50ms(&mut d, 40);
+        assert!(most <= 63, "{most}");
+        let after = rounds_of_50ms(&mut d, 40);
+        assert_eq!(after, 16, "HTTP {status}: a host that pushed back stays at its limit");
+    }
+}
+
+#[test]
+fn throttling_the_layer_below_retried_counts_as_pushback() {
+    // The HTTP client retried a 503 on its own and the job is still under way: the engine is told with
+    // `handle_pushback` and holds the host to its limit, so the window comes back from 64 to 16; it does
+    // not halve, which stays for failures of jobs. The job stays in flight.
+    let mut d = at_the_ceiling();
+    d.advance(ms(20));
+    let job = *d.in_flight.iter().next().unwrap();
+    d.engine.handle_pushback(job, &Failure::Throttled { status: 503, retry_after: None });
+    assert!(d.drain().is_empty(), "no action: the job goes on");
+    assert_eq!(d.engine.job_status(job), Some(JobStatus::InFlight));
+    assert_eq!(d.engine.window(), 16);
+    assert_eq!(d.engine.host_limit("cdn.example"), 16);
+    d.engine.handle_pushback(job, &Failure::stalled("stalled"));
+    assert_eq!(d.engine.window(), 16, "held to the host's limit, not halved");
+    rounds_of_50ms(&mut d, 40);
+    assert_eq!(rounds_of_50ms(&mut d, 40), 16);
+    // Reports about jobs not in flight change nothing.
+    let done = *d.done.iter().next().unwrap();
+    d.engine.handle_pushback(done, &Failure::Throttled { status: 429, retry_after: None });
+    assert_eq!(d.engine.window(), 16);
+}
+
+#[test]
+fn a_connection_error_holds_the_host_without_halving() {
+    // A transient failure is pushback too (the host may be refusing connections under load), but not
+    // throttling: the host is held to its limit, and the window is not halved.
+    let mut d = at_the_ceiling();
+    d.advance(ms(20));
+    let job = *d.in_flight.iter().next().unwrap();
+    d.fail(job, Failure::retryable("connection reset by peer"));
+    assert_eq!(d.engine.window(), 16, "held to what the host can take, not halved below it");
+    assert_eq!(d.engine.host_limit("cdn.example"), 16);
+    rounds_of_50ms(&mut d, 40);
+    assert_eq!(rounds_of_50ms(&mut d, 40), 16);
+    // While ramping, below the host's limit, it leaves the window alone.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 100);
+    let mut d = Driver::new(EngineConfig::default(), plan);
+    d.resume();
+    rounds_of_50ms(&mut d, 1);
+    assert_eq!(d.engine.window(), 8);
+    d.fail(JobId(4), Failure::retryable("connection refused"));
+    assert_eq!(d.engine.window(), 8);
+}
+
+#[test]
+fn pushback_before_the_per_host_limit_keeps_the_window_from_going_past_it() {
+    // A 503 while the window is still ramping (at 8): the host never gets more than 16 in flight, on an
+    // origin that then answers steadily for the rest of the run.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 1000);
+    let hosts: Vec<(JobId, &str)> = (0..1000).map(|i| (JobId(i), "cdn.example")).collect();
+    let mut d = Driver::with_hosts(EngineConfig::default(), plan, &hosts);
+    d.resume();
+    rounds_of_50ms(&mut d, 1);
+    assert_eq!(d.engine.window(), 8);
+    let job = *d.in_flight.iter().next().unwrap();
+    d.engine.handle_pushback(job, &Failure::Throttled { status: 503, retry_after: None });
+    assert_eq!(d.engine.window(), 8, "not halved");
+    let mut windows = Vec::new();
+    simulate(&mut d, |_| ms(50), 1000, &mut windows);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+    assert_eq!(d.max_seen_in_flight, 16, "windows {windows:?}");
+}
+
+#[test]
+fn rising_latency_past_the_per_host_limit_stops_growth_and_steps_back() {
+    // An origin that slows down as requests pile up, without ever refusing one: 50 ms, plus 1 ms for each
+    // request in flight beyond 16 when one starts. Each doubling still carries more (32 in flight take
+    // 66 ms, 64 take 98 ms), and each round trip is less than half again the previous one, so by
+    // throughput and the ramp's own test the window would stay at the ceiling. Past the per-host limit
+    // round trips must stay within a quarter of the shortest: the window steps back from where round
+    // trips grew and stays below the point where answers are a quarter slower (about 28 in flight).
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 4000);
+    let mut d = Driver::new(EngineConfig::default(), plan);
+    d.resume();
+    let mut windows = Vec::new();
+    simulate(&mut d, |n| ms(50) + ms(1) * n.saturating_sub(16) as u32, 4000, &mut windows);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+    assert!(windows.iter().any(|&w| w > 16), "round trips held at first: the window went past 16");
+    let late = &windows[windows.len() / 4..];
+    let (low, high) = (late.iter().min().unwrap(), late.iter().max().unwrap());
+    assert!(*low >= 16 && *high <= 28, "the window settles between 16 and 28, not {low} to {high}");
+}
+
+#[test]
+fn the_window_judges_the_origin_by_round_trips_not_by_the_time_taken_to_store() {
+    // A steady origin (50 ms per answer), and a driver on a busy machine whose jobs take 2 ms longer to
+    // store for every job in flight. Told the round trips, the engine sees an origin whose answers do not
+    // slow down and goes to the ceiling; judging by the whole time of each job, it would stop at the
+    // per-host limit, because that time grows with the jobs in flight.
+    for told in [true, false] {
+        let mut plan = Plan::new();
+        let r = plan.add_rendition(RenditionSpec::new());
+        segments(&mut plan, r, 0, 3000);
+        let mut d = Driver::new(EngineConfig::default(), plan);
+        d.resume();
+        let mut windows = Vec::new();
+        for _ in 0..40 {
+            let n = d.engine.in_flight() as u32;
+            d.advance(ms(50) + ms(2) * n);
+            let round: Vec<JobId> = d.in_flight.iter().copied().collect();
+            for job in round {
+                if told {
+                    d.succeed_in(job, 100_000, ms(50));
+                } else {
+                    d.succeed(job, 100_000);
+                }
+            }
+            windows.push(d.engine.window());
+        }
+        let peak = windows.iter().copied().max().unwrap();
+        if told {
+            assert_eq!(peak, 64, "{windows:?}");
+        } else {
+            assert!(peak <= 17, "{windows:?}");
+        }
+    }
+}
+
+#[test]
+fn an_origin_that_queues_past_its_capacity_keeps_the_window_near_it() {
+    // An origin that works on 24 requests at a time and queues the rest: a request started with `n` in
+    // flight takes 50 ms × ⌈n / 24⌉. Past 24 round trips double: the window does not climb to the ceiling.
+    let mut plan = Plan::new();
+    let r = plan.add_rendition(RenditionSpec::new());
+    segments(&mut plan, r, 0, 4000);
+    let mut d = Driver::new(EngineConfig::default(), plan);
+    d.resume();
+    let mut windows = Vec::new();
+    simulate(&mut d, |n| ms(50) * n.div_ceil(24).max(1) as u32, 4000, &mut windows);
+    assert_eq!(d.log.last(), Some(&Action::Finished { complete: true, gaps: 0 }));
+    let peak = windows.iter().copied().max().unwrap();
+    assert!(peak <= 32, "the window kept growing while round trips grew: {windows:?}");
+    let late = &windows[windows.len() / 2..];
+    assert!(late.iter().all(|&w| (16..=25).contains(&w)), "{late:?}");
 }
 
 #[test]

@@ -169,4 +169,7 @@ pub(super) struct Host {
     /// skipped when they reach the top.
     pub(super) ready: BinaryHeap<Reverse<(u64, u32, u32)>>,
     pub(super) paused_until: Option<Instant>,
+    /// Whether the host pushed back in this run (a throttling answer, a stall, a transient failure such
+    /// as a connection error or a 5xx): it is then held to the per-host limit, never taken past it.
+    pub(super) strained: bool,
 }

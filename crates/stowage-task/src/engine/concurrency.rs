@@ -22,10 +22,19 @@
 //!   describe the old window and are not counted again (the same rule as TCP's one reduction per window).
 //! * **Starvation.** An epoch in which the window was not the limit (too few jobs ready, a per-host limit,
 //!   a paused host) says nothing about a wider window, so it never leads to an increase.
+//! * **Past the comfortable window.** Up to the *comfortable* window (the per-host limit), the rules above
+//!   apply. Beyond it, up to the ceiling, the window grows only while round trips hold: the mean round
+//!   trip of the epoch must stay within [`PAST_COMFORT_RTT_GROWTH`] of the shortest one measured since
+//!   the last decrease. A slow origin that answers every request in the same time, however many are in
+//!   flight, is waiting, not working, and more requests in flight cost it nothing; one whose answers slow
+//!   down as more arrive is queueing them. An epoch past the comfortable window whose round trips grew
+//!   beyond that steps the window back (to the window before the last increase in the ramp and after a
+//!   probe, halfway to the comfortable window while holding). Latency alone never takes the window below
+//!   the comfortable one: throttling and stalls do, as above.
 //!
 //! With adaptation off, the window is the global limit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Throughput growth that keeps the ramp going (10 %).
 pub(crate) const RAMP_GAIN: f64 = 1.10;
@@ -36,6 +45,9 @@ pub(crate) const RAMP_RTT_GROWTH: f64 = 1.5;
 pub(crate) const PROBE_GAIN: f64 = 1.05;
 /// Epochs between probes once the ramp is over, and after a decrease.
 pub(crate) const HOLD_EPOCHS: u32 = 4;
+/// Growth of the mean round trip, over the shortest measured since the last decrease, beyond which a
+/// window past the comfortable one stops growing and steps back (25 %).
+pub(crate) const PAST_COMFORT_RTT_GROWTH: f64 = 1.25;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -52,6 +64,8 @@ pub(crate) struct Controller {
     adaptive: bool,
     window: usize,
     max: usize,
+    /// The window up to which the usual rules apply; past it, growth needs round trips that hold.
+    comfort: usize,
     phase: Phase,
     /// The window before the last increase, to step back to.
     previous_window: usize,
@@ -64,18 +78,23 @@ pub(crate) struct Controller {
     epoch_rtt: f64,
     /// Mean round trip of the last completed epoch.
     last_rtt: Option<f64>,
+    /// Shortest mean round trip of an epoch since the start or the last decrease.
+    min_rtt: Option<f64>,
     epoch_starved: bool,
     /// Failures of jobs started before this instant do not reduce the window again.
     last_decrease: Option<Instant>,
 }
 
 impl Controller {
-    pub(crate) fn new(adaptive: bool, initial: usize, max: usize) -> Self {
+    /// A controller between one and `max`, starting at `initial`, growing past `comfort` only while round
+    /// trips hold.
+    pub(crate) fn new(adaptive: bool, initial: usize, max: usize, comfort: usize) -> Self {
         let window = if adaptive { initial.clamp(1, max) } else { max };
         Self {
             adaptive,
             window,
             max,
+            comfort,
             phase: Phase::Ramp,
             previous_window: window,
             baseline: None,
@@ -84,6 +103,7 @@ impl Controller {
             epoch_rounds: 0,
             epoch_rtt: 0.0,
             last_rtt: None,
+            min_rtt: None,
             epoch_starved: false,
             last_decrease: None,
         }
@@ -91,6 +111,18 @@ impl Controller {
 
     pub(crate) fn window(&self) -> usize {
         self.window
+    }
+
+    /// Lowers or raises the largest window (the engine's hosts can take no more than their limits
+    /// together), so that a decrease always takes effect rather than halving slots no host could use.
+    pub(crate) fn set_max(&mut self, max: usize) {
+        let max = max.max(1);
+        if !self.adaptive || max == self.max {
+            return;
+        }
+        self.max = max;
+        self.window = self.window.min(max);
+        self.previous_window = self.previous_window.min(max);
     }
 
     /// Called after each dispatch pass with the number of jobs in flight and whether the window was the
@@ -104,8 +136,15 @@ impl Controller {
         }
     }
 
-    /// A job started at `started` completed with `bytes`.
-    pub(crate) fn on_success(&mut self, now: Instant, started: Instant, bytes: u64) {
+    /// A job started at `started` completed with `bytes`; its request and response took `round_trip` when
+    /// the driver measured it, else the whole time since it started counts as its round trip.
+    pub(crate) fn on_success(
+        &mut self,
+        now: Instant,
+        started: Instant,
+        bytes: u64,
+        round_trip: Option<Duration>,
+    ) {
         if !self.adaptive {
             return;
         }
@@ -115,7 +154,8 @@ impl Controller {
         self.epoch_bytes = self.epoch_bytes.saturating_add(bytes);
         if started >= epoch_start {
             self.epoch_rounds += 1;
-            self.epoch_rtt += now.saturating_duration_since(started).as_secs_f64();
+            let rtt = round_trip.unwrap_or_else(|| now.saturating_duration_since(started));
+            self.epoch_rtt += rtt.as_secs_f64();
         }
         if self.epoch_rounds < self.window {
             return;
@@ -131,10 +171,20 @@ impl Controller {
         self.new_epoch(now);
         let rtt_held = self.last_rtt.is_some_and(|last| rtt <= last * RAMP_RTT_GROWTH);
         self.last_rtt = Some(rtt);
-        self.decide(throughput, rtt_held, starved);
+        let min_rtt = self.min_rtt.map_or(rtt, |m| m.min(rtt));
+        self.min_rtt = Some(min_rtt);
+        let latency_held = rtt <= min_rtt * PAST_COMFORT_RTT_GROWTH;
+        self.decide(throughput, rtt_held, latency_held, starved);
     }
 
-    fn decide(&mut self, throughput: f64, rtt_held: bool, starved: bool) {
+    /// Whether the window may grow to `wider`: freely up to the comfortable window, past it only while
+    /// round trips hold.
+    fn may_grow_to(&self, wider: usize, latency_held: bool) -> bool {
+        wider <= self.comfort || latency_held
+    }
+
+    fn decide(&mut self, throughput: f64, rtt_held: bool, latency_held: bool, starved: bool) {
+        let past_comfort = self.window > self.comfort;
         match self.phase {
             Phase::Ramp => {
                 if starved {
@@ -143,17 +193,21 @@ impl Controller {
                     return;
                 }
                 match self.baseline {
-                    Some(base) if throughput < base * RAMP_GAIN && !rtt_held => {
-                        // Doubling bought less than the gain: go back and hold.
+                    Some(base)
+                        if throughput < base * RAMP_GAIN && !rtt_held || past_comfort && !latency_held =>
+                    {
+                        // Doubling bought less than the gain, or took the window past the comfortable
+                        // one and the round trips grew: go back and hold.
                         self.window = self.previous_window;
                         self.phase = Phase::Hold { epochs: 0 };
                         self.baseline = Some(base);
                     }
                     _ => {
                         self.baseline = Some(self.baseline.map_or(throughput, |b| b.max(throughput)));
-                        if self.window < self.max {
+                        let wider = self.window.saturating_mul(2).min(self.max);
+                        if self.window < self.max && self.may_grow_to(wider, latency_held) {
                             self.previous_window = self.window;
-                            self.window = self.window.saturating_mul(2).min(self.max);
+                            self.window = wider;
                         } else {
                             self.phase = Phase::Hold { epochs: 0 };
                         }
@@ -161,7 +215,7 @@ impl Controller {
                 }
             }
             Phase::Probe => match self.baseline {
-                Some(base) if throughput < base * PROBE_GAIN => {
+                Some(base) if throughput < base * PROBE_GAIN || past_comfort && !latency_held => {
                     self.window = self.previous_window;
                     self.phase = Phase::Hold { epochs: 0 };
                 }
@@ -170,11 +224,23 @@ impl Controller {
                     self.phase = Phase::Hold { epochs: HOLD_EPOCHS };
                 }
             },
+            Phase::Hold { .. } if past_comfort && !latency_held && !starved => {
+                // Round trips grew while holding past the comfortable window: the origin is queueing.
+                // Step back halfway towards the comfortable window and measure again.
+                self.window = self.comfort + (self.window - self.comfort) / 2;
+                self.previous_window = self.window;
+                self.baseline = None;
+                self.phase = Phase::Hold { epochs: 0 };
+            }
             Phase::Hold { epochs } => {
                 // The baseline follows the measured throughput, so a probe compares against the present.
                 self.baseline = Some(throughput);
                 let epochs = epochs + 1;
-                if epochs >= HOLD_EPOCHS && !starved && self.window < self.max {
+                if epochs >= HOLD_EPOCHS
+                    && !starved
+                    && self.window < self.max
+                    && self.may_grow_to(self.window + 1, latency_held)
+                {
                     self.previous_window = self.window;
                     self.window += 1;
                     self.phase = Phase::Probe;
@@ -201,6 +267,7 @@ impl Controller {
         self.phase = Phase::Hold { epochs: 0 };
         self.baseline = None;
         self.last_rtt = None;
+        self.min_rtt = None;
         self.new_epoch(now);
         true
     }
@@ -226,14 +293,13 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// Drives the controller with an idealised link: `latency` per job plus `bytes / bandwidth` shared by
     /// all jobs in flight, all jobs started together in rounds.
     fn run(latency: Duration, bandwidth: Option<f64>, max: usize, rounds: usize) -> Vec<usize> {
         let t0 = Instant::now();
         let mut now = t0;
-        let mut c = Controller::new(true, 2, max);
+        let mut c = Controller::new(true, 2, max, max);
         let size = 1_000_000u64;
         let mut windows = Vec::new();
         for _ in 0..rounds {
@@ -245,7 +311,7 @@ mod tests {
                 bandwidth.map_or(Duration::ZERO, |b| Duration::from_secs_f64(size as f64 * w as f64 / b));
             now += latency + transfer;
             for _ in 0..w {
-                c.on_success(now, started, size);
+                c.on_success(now, started, size, None);
             }
         }
         windows
@@ -262,12 +328,12 @@ mod tests {
     fn round_trips_that_hold_keep_the_ramp_going_when_bytes_look_flat() {
         let t0 = Instant::now();
         let rtt = Duration::from_millis(50);
-        let mut c = Controller::new(true, 4, 64);
+        let mut c = Controller::new(true, 4, 64, 64);
         // One epoch: `window` jobs started at `at`, done one round trip `rtt` later with `bytes` each.
         let epoch = |c: &mut Controller, at: Instant, rtt: Duration, bytes: u64| {
             c.on_dispatch(at, true);
             for _ in 0..c.window() {
-                c.on_success(at + rtt, at, bytes);
+                c.on_success(at + rtt, at, bytes, None);
             }
             at + rtt
         };
@@ -294,7 +360,7 @@ mod tests {
     #[test]
     fn congestion_halves_once_per_round_trip() {
         let t0 = Instant::now();
-        let mut c = Controller::new(true, 16, 32);
+        let mut c = Controller::new(true, 16, 32, 32);
         c.on_dispatch(t0, true);
         let later = t0 + Duration::from_millis(100);
         assert!(c.on_congestion(later, t0));
@@ -318,7 +384,7 @@ mod tests {
         // slot per probe, not by doubling.
         let t0 = Instant::now();
         let mut now = t0;
-        let mut c = Controller::new(true, 16, 32);
+        let mut c = Controller::new(true, 16, 32, 32);
         c.on_dispatch(now, true);
         now += Duration::from_millis(10);
         assert!(c.on_congestion(now, now));
@@ -331,7 +397,7 @@ mod tests {
             let started = now;
             now += Duration::from_millis(50);
             for _ in 0..w {
-                c.on_success(now, started, 1_000_000);
+                c.on_success(now, started, 1_000_000, None);
             }
         }
         let steps: Vec<usize> = windows.windows(2).map(|p| p[1].abs_diff(p[0])).collect();
@@ -344,7 +410,7 @@ mod tests {
         // A saturated link: throughput is the same at any window, so each probe is undone.
         let t0 = Instant::now();
         let mut now = t0;
-        let mut c = Controller::new(true, 4, 32);
+        let mut c = Controller::new(true, 4, 32, 32);
         let mut windows = Vec::new();
         for _ in 0..60 {
             let w = c.window();
@@ -354,7 +420,7 @@ mod tests {
             // 1 MB per job over a 100 MB/s link, whatever the window.
             now += Duration::from_millis(10) * w as u32;
             for _ in 0..w {
-                c.on_success(now, started, 1_000_000);
+                c.on_success(now, started, 1_000_000, None);
             }
         }
         // The ramp tries 8 once and goes back; then every probe of a fifth slot is undone.
@@ -366,7 +432,7 @@ mod tests {
     #[test]
     fn fixed_window_without_adaptation() {
         let t0 = Instant::now();
-        let mut c = Controller::new(false, 2, 12);
+        let mut c = Controller::new(false, 2, 12, 12);
         assert_eq!(c.window(), 12);
         assert!(!c.on_congestion(t0, t0));
         assert_eq!(c.window(), 12);

@@ -23,9 +23,11 @@
 //! job while the other segments of its key wait. They count against the limits like any job, and stay
 //! out of the progress.
 //!
-//! Three limits apply at once: the global limit and the per-host limit of [`ConcurrencyLimits`], which
-//! are never exceeded, and the adaptive window (see [`ConcurrencyLimits::adaptive`]), which moves between
-//! one and the global limit as measured throughput and throttling answers dictate.
+//! Three limits apply at once: the global limit and the per-host limit of [`ConcurrencyLimits`], and the
+//! adaptive window (see [`ConcurrencyLimits::adaptive`]), which moves between one and the global limit as
+//! measured throughput, round trips and throttling answers dictate. The global limit is never exceeded.
+//! The per-host limit is not exceeded either, except by the adaptive window on a host that has not
+//! pushed back, and then never past [`ConcurrencyLimits::per_host_ceiling`].
 //!
 //! # Retries
 //!
@@ -89,7 +91,14 @@
 //! * a 429, a 503 or a stall halves the window (multiplicative decrease), once per round trip: failures of
 //!   jobs started before the last decrease describe the old window and do not count again;
 //! * an epoch in which the window was not what limited the starts (too few ready jobs, a per-host limit,
-//!   a paused host) never widens it.
+//!   a paused host) never widens it;
+//! * past the per-host limit, the window grows only while the epoch's mean round trip stays within 25 %
+//!   of the shortest measured since the last decrease, and steps back when it does not: a slow origin
+//!   that answers in the same time however many requests it has is waiting, not working, and up to the
+//!   per-host ceiling (64 by default) more requests in flight shorten the download in proportion;
+//! * a host that pushes back (a 429 or 503, a stall, a transient failure such as a connection error,
+//!   reported as a failure or, when the layer below retried it on its own, with
+//!   [`Engine::handle_pushback`]) is held to the per-host limit for the rest of the run.
 //!
 //! # Driving the engine
 //!

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
 use super::concurrency::Controller;
@@ -76,7 +76,8 @@ impl Engine {
     pub fn new(config: EngineConfig, plan: Plan<'_>) -> Result<Self, Error> {
         config.validate()?;
         let limits = &config.concurrency;
-        let controller = Controller::new(limits.adaptive, limits.initial, limits.max_total);
+        let controller =
+            Controller::new(limits.adaptive, limits.initial, limits.max_total, limits.max_per_host);
         let live = Reloads::new(config.max_outage, config.stop_grace);
         let mut engine = Self {
             rng: SplitMix64::new(config.seed),
@@ -126,6 +127,27 @@ impl Engine {
     /// The current concurrency window (between one and the global limit).
     pub fn window(&self) -> usize {
         self.controller.window()
+    }
+
+    /// The most jobs `host` may have in flight now: the per-host ceiling while the window adapts and the
+    /// host has not pushed back, else the per-host limit (see [`ConcurrencyLimits::per_host_ceiling`]).
+    ///
+    /// [`ConcurrencyLimits::per_host_ceiling`]: super::ConcurrencyLimits::per_host_ceiling
+    pub fn host_limit(&self, host: &str) -> usize {
+        let strained = self.hosts.iter().find(|h| &*h.name == host).is_some_and(|h| h.strained);
+        self.config.concurrency.host_limit(strained)
+    }
+
+    /// Whether `host` pushed back in this run (and is held to the per-host limit).
+    pub fn host_strained(&self, host: &str) -> bool {
+        self.hosts.iter().find(|h| &*h.name == host).is_some_and(|h| h.strained)
+    }
+
+    /// Keeps the window within what the hosts can take together, so that a decrease takes effect.
+    fn update_capacity(&mut self) {
+        let limits = &self.config.concurrency;
+        let hosts: usize = self.hosts.iter().map(|h| limits.host_limit(h.strained)).sum();
+        self.controller.set_max(limits.max_total.min(hosts));
     }
 
     /// Where a job stands, or `None` for an id the engine does not know.
@@ -358,7 +380,9 @@ impl Engine {
             in_flight: 0,
             ready: BinaryHeap::new(),
             paused_until: None,
+            strained: false,
         });
+        self.update_capacity();
         (self.hosts.len() - 1) as u32
     }
 
@@ -443,7 +467,7 @@ impl Engine {
     /// cannot be told from a failure of the new one here; use
     /// [`handle_attempt_completed`](Self::handle_attempt_completed), which can.
     pub fn handle_completed(&mut self, now: Instant, job: JobId, outcome: Outcome) {
-        self.complete(now, job, None, outcome);
+        self.complete(now, job, None, outcome, None);
     }
 
     /// A start of a job ended: `attempt` is the number its [`Action::Start`] carried.
@@ -452,10 +476,65 @@ impl Engine {
     /// its success is kept (the bytes are stored) while the newer start is cancelled with
     /// [`Action::Cancel`]. Otherwise as [`handle_completed`](Self::handle_completed).
     pub fn handle_attempt_completed(&mut self, now: Instant, job: JobId, attempt: u32, outcome: Outcome) {
-        self.complete(now, job, Some(attempt), outcome);
+        self.complete(now, job, Some(attempt), outcome, None);
     }
 
-    fn complete(&mut self, now: Instant, job: JobId, attempt: Option<u32>, outcome: Outcome) {
+    /// As [`handle_attempt_completed`](Self::handle_attempt_completed), for a start whose request and
+    /// response took `round_trip` of the time since it started: the adaptive window judges the origin by
+    /// that, rather than by the time from the start to the report, which also counts what the driver did
+    /// before sending the request (waiting for a key) and after the last byte (storing the bytes). On a
+    /// busy machine that local time grows with the jobs in flight while the origin's answers do not.
+    pub fn handle_attempt_completed_in(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        attempt: u32,
+        outcome: Outcome,
+        round_trip: Duration,
+    ) {
+        self.complete(now, job, Some(attempt), outcome, Some(round_trip));
+    }
+
+    /// A start of `job` still under way met pushback that the layer below retried on its own (a 429 or
+    /// 503 answered, a stalled body, a connection error): the job's host is held to the per-host limit
+    /// from now on, and a window past what the hosts can then take comes back to it. The window is not
+    /// halved: that remains for failures of jobs, as reported to
+    /// [`handle_attempt_completed`](Self::handle_attempt_completed), so that an origin that refuses a
+    /// request now and then, and answers the retry at once, costs no more than before. The job itself
+    /// stays in flight. Reports for jobs not in flight are ignored.
+    pub fn handle_pushback(&mut self, job: JobId, failure: &Failure) {
+        if self.state.is_closed() {
+            return;
+        }
+        let Some(&index) = self.index.get(&job) else {
+            return;
+        };
+        if matches!(self.jobs[index as usize].slot, Slot::InFlight { .. }) {
+            self.hold_host(index, failure);
+        }
+    }
+
+    /// Holds the host of job `index` to the per-host limit if `failure` is pushback.
+    fn hold_host(&mut self, index: u32, failure: &Failure) {
+        if !matches!(failure, Failure::Retryable { .. } | Failure::Throttled { .. } | Failure::Stalled { .. })
+        {
+            return;
+        }
+        let host = self.jobs[index as usize].host as usize;
+        if !self.hosts[host].strained {
+            self.hosts[host].strained = true;
+            self.update_capacity();
+        }
+    }
+
+    fn complete(
+        &mut self,
+        now: Instant,
+        job: JobId,
+        attempt: Option<u32>,
+        outcome: Outcome,
+        round_trip: Option<Duration>,
+    ) {
         if self.state.is_closed() {
             return;
         }
@@ -474,7 +553,7 @@ impl Engine {
             (Slot::InFlight { .. }, Outcome::Failure(_)) if stale => return,
             (Slot::InFlight { started }, Outcome::Success { bytes }) => {
                 self.leave_flight(index);
-                self.controller.on_success(now, started, bytes);
+                self.controller.on_success(now, started, bytes, round_trip);
                 self.mark_done(index, bytes);
             }
             (Slot::Ready | Slot::Backoff | Slot::AwaitingRefresh { .. }, Outcome::Success { bytes }) => {
@@ -624,6 +703,12 @@ impl Engine {
     }
 
     fn on_failure(&mut self, now: Instant, index: u32, started: Instant, failure: Failure) {
+        // The window halves first, from where it stood; then it is held to what the hosts can take now,
+        // so that a host past its limit comes back to it, and no further.
+        if failure.is_congestion() {
+            self.controller.on_congestion(now, started);
+        }
+        self.hold_host(index, &failure);
         let retry = &self.config.retry;
         let job = &mut self.jobs[index as usize];
         let retry_after = match &failure {
@@ -666,9 +751,6 @@ impl Engine {
         let failures = job.failures;
         let attempt = job.starts;
         let host = job.host as usize;
-        if failure.is_congestion() {
-            self.controller.on_congestion(now, started);
-        }
         if let (Failure::Throttled { .. }, Some(after)) = (&failure, retry_after) {
             // No origin pauses a host for longer than a job may wait to be retried.
             let until = now.checked_add(after.min(retry.max_retry_time));
@@ -748,7 +830,8 @@ impl Engine {
             return;
         }
         let window = self.controller.window().min(self.config.concurrency.max_total);
-        let per_host = self.config.concurrency.max_per_host;
+        let limits = &self.config.concurrency;
+        let (free, strained) = (limits.host_limit(false), limits.host_limit(true));
         let mut window_was_limit = false;
         loop {
             if self.in_flight >= window {
@@ -757,6 +840,7 @@ impl Engine {
             }
             let mut best: Option<(usize, (u64, u32, u32))> = None;
             for (h, host) in self.hosts.iter_mut().enumerate() {
+                let per_host = if host.strained { strained } else { free };
                 if host.in_flight >= per_host || host.paused_until.is_some_and(|until| until > now) {
                     continue;
                 }

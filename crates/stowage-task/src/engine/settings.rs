@@ -9,19 +9,34 @@ use crate::config::IntegrityPolicy;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConcurrencyLimits {
-    /// Jobs in flight at once, in total. Never exceeded. Default 32.
+    /// Jobs in flight at once, in total. Never exceeded. Default 64.
     pub max_total: usize,
-    /// Jobs in flight at once on one host. Never exceeded. Default 16: with segments of a few hundred
+    /// Jobs in flight at once on one host, unless the adaptive window took the host past it (see
+    /// [`per_host_ceiling`](Self::per_host_ceiling)). Default 16: with segments of a few hundred
     /// kilobytes, a download is bound by round trips, not bandwidth, and the time to fetch `n` segments
     /// at `c` in flight is about `n × latency / c`; the adaptive window keeps fewer in flight where more
-    /// buy nothing, and halves on throttling.
+    /// buy nothing, and halves on throttling. Never exceeded with adaptation off, nor on a host that
+    /// pushed back.
     pub max_per_host: usize,
+    /// How far the adaptive window may take one host past [`max_per_host`](Self::max_per_host): never
+    /// exceeded. Default 64.
+    ///
+    /// An origin that answers slowly but without pushback (every answer after the same delay, however
+    /// many requests are in flight) is waiting, not working: more requests in flight cost it nothing and
+    /// shorten the download in proportion. So past `max_per_host` the window keeps growing, up to this
+    /// ceiling, while the round trips stay within 25 % of the shortest measured and the host has not
+    /// pushed back. A host that pushes back once (a 429 or 503, a stall, a connection error or another
+    /// transient failure, reported as a failure or with [`Engine::handle_pushback`](super::Engine::handle_pushback))
+    /// is held to `max_per_host` for the rest of the run, and the window halves on throttling and stalls
+    /// as it always does. A ceiling at or below `max_per_host` turns this off.
+    pub per_host_ceiling: usize,
     /// Whether the window adapts to measured throughput and throttling (default) or stays at `max_total`.
     ///
     /// The adaptive window starts at `initial`, doubles while each doubling raises measured throughput by
-    /// at least 10 %, then probes one slot at a time (kept only for a 5 % gain), and halves on a 429, a
-    /// 503 or a stall, at most once per round trip. An epoch in which the window was not what limited the
-    /// starts (too few ready jobs, a per-host limit, a paused host) never widens it.
+    /// at least 10 % (or round trips hold), then probes one slot at a time (kept only for a 5 % gain), and
+    /// halves on a 429, a 503 or a stall, at most once per round trip. An epoch in which the window was
+    /// not what limited the starts (too few ready jobs, a per-host limit, a paused host) never widens it.
+    /// Past `max_per_host` it grows only while round trips hold, up to `per_host_ceiling`.
     pub adaptive: bool,
     /// The first window when adapting. Default 4.
     pub initial: usize,
@@ -29,7 +44,7 @@ pub struct ConcurrencyLimits {
 
 impl Default for ConcurrencyLimits {
     fn default() -> Self {
-        Self { max_total: 32, max_per_host: 16, adaptive: true, initial: 4 }
+        Self { max_total: 64, max_per_host: 16, per_host_ceiling: 64, adaptive: true, initial: 4 }
     }
 }
 
@@ -46,6 +61,24 @@ impl ConcurrencyLimits {
     pub fn max_per_host(mut self, n: usize) -> Self {
         self.max_per_host = n;
         self
+    }
+
+    /// Sets how far the adaptive window may take a host that shows no strain (see
+    /// [`per_host_ceiling`](Self::per_host_ceiling)).
+    #[must_use]
+    pub fn per_host_ceiling(mut self, n: usize) -> Self {
+        self.per_host_ceiling = n;
+        self
+    }
+
+    /// The most jobs a host may have in flight: the ceiling while it shows no strain and the window
+    /// adapts, else the per-host limit.
+    pub(super) fn host_limit(&self, strained: bool) -> usize {
+        if self.adaptive && !strained {
+            self.max_per_host.max(self.per_host_ceiling)
+        } else {
+            self.max_per_host
+        }
     }
 
     /// Turns adaptation on or off.

@@ -117,7 +117,7 @@ impl DownloadSession {
             .clone()
             .retry(retry)
             .max_connections(config.max_connections)
-            .max_connections_per_host(config.max_connections_per_host)
+            .max_connections_per_host(config.host_connection_limit())
             .rate_limit(config.rate_limit)
             .on_retry(move |event| {
                 if let Some(inner) = reach.get().and_then(Weak::upgrade) {

@@ -23,10 +23,23 @@ pub struct SessionConfig {
     pub identifier: String,
     /// Tasks downloading at once; others wait their turn. Default 4.
     pub max_tasks: usize,
-    /// Segment requests in flight at once, all tasks together. Default 32.
+    /// Segment requests in flight at once, all tasks together. Default 64.
     pub max_connections: usize,
-    /// Segment requests in flight at once on one host, per task. Default 16.
+    /// Segment requests in flight at once on one host, per task, unless the adaptive window takes the
+    /// host past it (see [`per_host_ceiling`](Self::per_host_ceiling)). Default 16.
     pub max_connections_per_host: usize,
+    /// How many segment requests the adaptive window may have in flight on one host, per task, while the
+    /// host shows no strain. Default 64.
+    ///
+    /// Past [`max_connections_per_host`](Self::max_connections_per_host), a task's window grows only
+    /// while round trips stay within 25 % of the shortest measured and the host has not pushed back: an
+    /// origin that answers slowly but steadily is waiting, not working, and more requests in flight
+    /// shorten the download in proportion. A host that answers 429 or 503, stalls a body, or fails a
+    /// request in a transient way (a connection error, a 5xx) is held to `max_connections_per_host` for
+    /// the rest of the run, and the window halves on throttling and stalls. A ceiling at or below
+    /// `max_connections_per_host`, or [`adaptive`](Self::adaptive) off, keeps every host to
+    /// `max_connections_per_host`.
+    pub per_host_ceiling: usize,
     /// Whether each task's window adapts to throughput and throttling (default), within the limits.
     pub adaptive: bool,
     /// A rate limit in bytes per second over all tasks; `None` (default) for none.
@@ -84,6 +97,7 @@ impl fmt::Debug for SessionConfig {
             .field("max_tasks", &self.max_tasks)
             .field("max_connections", &self.max_connections)
             .field("max_connections_per_host", &self.max_connections_per_host)
+            .field("per_host_ceiling", &self.per_host_ceiling)
             .field("adaptive", &self.adaptive)
             .field("rate_limit", &self.rate_limit)
             .field("http", &self.http)
@@ -109,8 +123,9 @@ impl SessionConfig {
             store: store.into(),
             identifier: "stowage".to_owned(),
             max_tasks: 4,
-            max_connections: 32,
+            max_connections: 64,
             max_connections_per_host: 16,
+            per_host_ceiling: 64,
             adaptive: true,
             rate_limit: None,
             http: ClientConfig::default(),
@@ -162,6 +177,24 @@ impl SessionConfig {
     pub fn max_connections_per_host(mut self, n: usize) -> Self {
         self.max_connections_per_host = n;
         self
+    }
+
+    /// Sets how many requests the adaptive window may have in flight on a host that shows no strain
+    /// (see [`per_host_ceiling`](Self::per_host_ceiling)).
+    #[must_use]
+    pub fn per_host_ceiling(mut self, n: usize) -> Self {
+        self.per_host_ceiling = n;
+        self
+    }
+
+    /// The most requests one host may have in flight: the ceiling when the window adapts and may go past
+    /// the per-host limit, else the per-host limit.
+    pub(crate) fn host_connection_limit(&self) -> usize {
+        if self.adaptive {
+            self.max_connections_per_host.max(self.per_host_ceiling)
+        } else {
+            self.max_connections_per_host
+        }
     }
 
     /// Turns the adaptive window on or off (off: always the limits).

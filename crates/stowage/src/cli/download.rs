@@ -31,7 +31,8 @@ pub(crate) struct RunArgs {
     /// A limit on the download rate, in bytes per second (like 5M or 500K).
     #[arg(long, value_name = "RATE")]
     rate_limit: Option<String>,
-    /// Connections at once, in total (default 32; 16 per host).
+    /// Connections at once, in total and per host: a hard limit. Without it, up to 64 in total and 16 per
+    /// host, and up to 64 on a host that answers slowly but steadily, without pushback.
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
     /// Most segments one media playlist may list (default 100000); a playlist with more is refused
@@ -181,7 +182,7 @@ pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result
         if n == 0 {
             bail!("--connections must be at least 1");
         }
-        config = config.max_connections(n).max_connections_per_host(n);
+        config = config.max_connections(n).max_connections_per_host(n).per_host_ceiling(n);
     }
     if let Some(n) = run.max_segments {
         config = config.max_playlist_segments(n);

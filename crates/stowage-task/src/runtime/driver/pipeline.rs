@@ -7,7 +7,8 @@
 //! still counts (stored work is never fetched again).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use stowage_bundle::Bundle;
 use stowage_fetch::RetryEvent;
@@ -40,17 +41,31 @@ pub(super) struct Report {
     pub(super) attempt: u32,
     pub(super) outcome: Outcome,
     pub(super) cause: Option<Box<Error>>,
+    /// For a stored segment: the time from sending its request to its last byte, without the time taken
+    /// to store it, which is what the adaptive window judges an origin by.
+    pub(super) round_trip: Option<Duration>,
 }
 
 impl Report {
     /// The start succeeded: `bytes` are stored (or a key was loaded).
     pub(super) fn success(job: JobId, attempt: u32, bytes: u64) -> Self {
-        Self { job, attempt, outcome: Outcome::success(bytes), cause: None }
+        Self { job, attempt, outcome: Outcome::success(bytes), cause: None, round_trip: None }
+    }
+
+    /// The start succeeded, its request and response having taken `round_trip`.
+    pub(super) fn success_in(job: JobId, attempt: u32, bytes: u64, round_trip: Option<Duration>) -> Self {
+        Self { round_trip, ..Self::success(job, attempt, bytes) }
     }
 
     /// The start failed.
     pub(super) fn failed(job: JobId, attempt: u32, failed: Failed) -> Self {
-        Self { job, attempt, outcome: Outcome::Failure(failed.failure), cause: failed.cause }
+        Self {
+            job,
+            attempt,
+            outcome: Outcome::Failure(failed.failure),
+            cause: failed.cause,
+            round_trip: None,
+        }
     }
 }
 
@@ -214,6 +229,7 @@ async fn fetch_and_store(
     let hearer = Hearer::Job(job, ctx.retries.clone(), Arc::clone(&ctx.counters));
     let _listening = ctx.session.listen(&spec.uri, hearer);
     ctx.counters.request();
+    let sent = Instant::now();
     let response = ctx.session.client.get(req).await.map_err(|e| refused(&spec.uri, failed_of(e)))?;
     let mut body = response.into_body();
     let mut next_chunk = async || {
@@ -230,10 +246,11 @@ async fn fetch_and_store(
         while let Some(chunk) = next_chunk().await? {
             data.extend_from_slice(&chunk);
         }
+        let round_trip = Some(sent.elapsed());
         let (ids, reports) = (spec.ids.clone(), ctx.reports.clone());
         let handle = tokio::task::spawn_blocking(move || {
             let report = match catch_unwind(|| writer.store_init(&ids, &data)) {
-                Ok(bytes) => Report::success(job, attempt, bytes),
+                Ok(bytes) => Report::success_in(job, attempt, bytes, round_trip),
                 Err(failed) => Report::failed(job, attempt, failed),
             };
             let _ = reports.send(report);
@@ -243,9 +260,13 @@ async fn fetch_and_store(
     }
     let (tx, rx) = mpsc::channel::<Piece>(CHUNKS_IN_FLIGHT);
     let (id, reports) = (spec.ids[0].clone(), ctx.reports.clone());
+    // Set when the last byte is in, before the writer is told the body is complete, so the writer finds
+    // it set once it has stored the segment.
+    let round_trip = Arc::new(OnceLock::new());
+    let measured = Arc::clone(&round_trip);
     let handle = tokio::task::spawn_blocking(move || {
         let report = match catch_unwind(|| writer.write_segment(&id, rx)) {
-            Ok(Some(bytes)) => Report::success(job, attempt, bytes),
+            Ok(Some(bytes)) => Report::success_in(job, attempt, bytes, measured.get().copied()),
             Ok(None) => return,
             Err(failed) => Report::failed(job, attempt, failed),
         };
@@ -258,6 +279,7 @@ async fn fetch_and_store(
             return Ok(());
         }
     }
+    let _ = round_trip.set(sent.elapsed());
     let _ = tx.send(Piece::End).await;
     Ok(())
 }

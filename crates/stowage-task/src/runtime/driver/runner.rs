@@ -90,9 +90,18 @@ fn engine_config(
     // while it is on the network. Letting the engine hand out twice as many jobs as there are slots
     // overlaps the sync of one segment with the fetch of the next, so that a latency-bound download is
     // not also bound by the disk; requests in flight stay within the slots.
+    //
+    // When the window may take a host past its per-host limit, the engine's per-host limits are the
+    // request counts themselves, not twice them: the HTTP client then allows as many connections per host
+    // as the ceiling, and it is the engine that must hold a host that pushed back to the configured limit.
+    let per_host = config.max_connections_per_host;
+    let grows = config.adaptive && config.per_host_ceiling > per_host;
+    let (per_host, ceiling) =
+        if grows { (per_host, config.per_host_ceiling) } else { (per_host.saturating_mul(2), 0) };
     let limits = ConcurrencyLimits::default()
         .max_total(config.max_connections.saturating_mul(2))
-        .max_per_host(config.max_connections_per_host.saturating_mul(2))
+        .max_per_host(per_host)
+        .per_host_ceiling(ceiling)
         .adaptive(config.adaptive)
         .initial(4.min(config.max_connections));
     EngineConfig::default()
@@ -357,7 +366,7 @@ impl<'a> Runner<'a> {
 
     /// A start of a job ended (its bytes stored, for a success): the engine is told, and listeners.
     fn on_report(&mut self, report: Report) {
-        let Report { job, attempt, outcome, cause } = report;
+        let Report { job, attempt, outcome, cause, round_trip } = report;
         if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
             self.inflight.remove(&job);
         }
@@ -366,7 +375,12 @@ impl<'a> Runner<'a> {
         }
         let success = matches!(outcome, Outcome::Success { .. });
         let outcome = self.superseded(job, outcome);
-        self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome);
+        match round_trip {
+            Some(round_trip) => {
+                self.engine.handle_attempt_completed_in(Instant::now(), job, attempt, outcome, round_trip);
+            }
+            None => self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome),
+        }
         if success {
             self.growth.grew();
             self.causes.remove(&job);
@@ -382,13 +396,16 @@ impl<'a> Runner<'a> {
     }
 
     /// The fetch layer retried a request of `job` on its own: listeners are told (the task's counters
-    /// were, by the session's retry callback).
-    pub(super) fn on_retry(&self, job: JobId, event: &RetryEvent) {
+    /// were, by the session's retry callback), and the engine hears of it as pushback from the job's host,
+    /// which holds the host to its per-host limit.
+    pub(super) fn on_retry(&mut self, job: JobId, event: &RetryEvent) {
         let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
+        let cause = retry_failure(event);
+        self.engine.handle_pushback(job, &cause);
         self.emit(TaskEvent::SegmentRetried {
             job,
             attempt,
-            cause: retry_failure(event),
+            cause,
             delay: event.delay,
             retry_after: event.retry_after,
             until: event.until,
