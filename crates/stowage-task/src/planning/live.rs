@@ -184,6 +184,12 @@ impl LivePlaylist {
 /// Whether a media playlist is live or EVENT (neither `EXT-X-ENDLIST` nor `PLAYLIST-TYPE:VOD`): one to
 /// record rather than download.
 pub(crate) fn is_live(text: &str) -> bool {
+    // Text that is not a playlist at all (a web page in its place, say) is not live: the reading of a whole
+    // playlist says what is wrong with it.
+    let head = text.trim_start_matches('\u{feff}').trim_start();
+    if !head.starts_with("#EXTM3U") {
+        return false;
+    }
     !text.lines().any(|l| {
         let l = l.trim_end();
         l.starts_with("#EXT-X-ENDLIST") || l == "#EXT-X-PLAYLIST-TYPE:VOD"
