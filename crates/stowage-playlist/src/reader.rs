@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::attr::{Attribute, AttributeList, AttributeValue, RawAttribute, RawError, Spec, parse_attributes};
-use crate::error::{Error, LimitKind, Warning, WarningKind};
+use crate::error::{Error, LimitKind, PlaylistKind, Warning, WarningKind};
 use crate::options::ParserOptions;
 
 /// A playlist with the warnings of the (lenient) parse that produced it.
@@ -182,6 +182,16 @@ impl<'a, 'o> Ctx<'a, 'o> {
             });
         }
         Ok(())
+    }
+
+    /// A tag of the other kind of playlist than `expected`: an error when strict; a lenient read keeps the
+    /// line as an unknown tag, with a warning.
+    pub(crate) fn wrong_kind(&mut self, expected: PlaylistKind, tag: &str) -> Result<Cow<'a, str>, Error> {
+        if !self.opts.malformed_tags {
+            return Err(Error::WrongKind { expected, line: self.line, tag: tag.to_owned() });
+        }
+        self.warn(1, WarningKind::WrongKindTag { tag: tag.to_owned() });
+        Ok(Cow::Borrowed(self.line_text))
     }
 
     /// A strict failure is an error; a lenient one keeps the line as an unknown tag, with a warning.

@@ -18,7 +18,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::browser::{artifacts_dir, browser_dir, prerequisites, source_frames};
+use common::browser::{artifacts_dir, browser_dir, browser_or_skip, source_frames};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -247,17 +247,7 @@ fn rendition(cache: &AssetCache, kind: RenditionKind, language: &str) -> String 
 
 #[test]
 fn served_bundles_play_in_chromium_natively_and_in_hls_js() {
-    let required = std::env::var("STOWAGE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let (chromium, hls_js) = match prerequisites() {
-        Ok(found) => found,
-        Err(reason) if required => {
-            panic!("the browser test is required (STOWAGE_REQUIRE_BROWSER=1): {reason}")
-        }
-        Err(reason) => {
-            eprintln!("browser test skipped: {reason}");
-            return;
-        }
-    };
+    let Some((chromium, hls_js)) = browser_or_skip() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let store_dir = tmp.path().join("store");
     download(&store_dir, &poster(tmp.path()));

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::browser::{artifacts_dir, browser_dir, prerequisites, source_frames};
+use common::browser::{artifacts_dir, browser_dir, browser_or_skip, source_frames};
 use serde_json::{Value, json};
 use stowage_bundle::StorageManager;
 use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
@@ -48,17 +48,7 @@ fn listed(bundle: &Path) -> Vec<usize> {
 
 #[test]
 fn an_asset_plays_in_chromium_while_it_downloads() {
-    let required = std::env::var("STOWAGE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let (chromium, hls_js) = match prerequisites() {
-        Ok(found) => found,
-        Err(reason) if required => {
-            panic!("the browser test is required (STOWAGE_REQUIRE_BROWSER=1): {reason}")
-        }
-        Err(reason) => {
-            eprintln!("browser test skipped: {reason}");
-            return;
-        }
-    };
+    let Some((chromium, hls_js)) = browser_or_skip() else { return };
     let frames = source_frames(&assets().join("clear/video0/index.m3u8"));
     let tmp = tempfile::tempdir().unwrap();
     let store_dir = tmp.path().join("store");

@@ -208,15 +208,7 @@ impl<'a, 'o> MasterReader<'a, 'o> {
             // A second #EXTM3U: harmless, but not canonical; kept as an unknown line.
             None if name == "EXTM3U" => MasterTag::Unknown(Cow::Borrowed(text)),
             None if is_media_tag(name) => {
-                if !self.opts.malformed_tags {
-                    return Err(Error::WrongKind {
-                        expected: PlaylistKind::Master,
-                        line: self.ctx.line,
-                        tag: name.to_owned(),
-                    });
-                }
-                self.ctx.warn(1, WarningKind::WrongKindTag { tag: name.to_owned() });
-                MasterTag::Unknown(Cow::Borrowed(self.ctx.line_text))
+                MasterTag::Unknown(self.ctx.wrong_kind(PlaylistKind::Master, name)?)
             }
             None => MasterTag::Unknown(Cow::Borrowed(self.ctx.line_text)),
         };

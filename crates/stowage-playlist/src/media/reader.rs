@@ -320,17 +320,7 @@ impl<'a, 'o> MediaReader<'a, 'o> {
             Some(Err(fail)) => MediaTag::Unknown(self.ctx.tolerate(fail, name)?),
             // A second #EXTM3U: harmless, but not canonical; kept as an unknown line.
             None if name == "EXTM3U" => MediaTag::Unknown(Cow::Borrowed(text)),
-            None if is_master_tag(name) => {
-                if !self.opts.malformed_tags {
-                    return Err(Error::WrongKind {
-                        expected: PlaylistKind::Media,
-                        line: self.ctx.line,
-                        tag: name.to_owned(),
-                    });
-                }
-                self.ctx.warn(1, WarningKind::WrongKindTag { tag: name.to_owned() });
-                MediaTag::Unknown(Cow::Borrowed(self.ctx.line_text))
-            }
+            None if is_master_tag(name) => MediaTag::Unknown(self.ctx.wrong_kind(PlaylistKind::Media, name)?),
             None => MediaTag::Unknown(Cow::Borrowed(self.ctx.line_text)),
         })
     }

@@ -47,6 +47,21 @@ pub fn prerequisites() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, modules.join("hls.js/dist/hls.min.js")))
 }
 
+/// Chromium and hls.js for a browser test, or `None` when they are missing and the test is to be skipped
+/// (saying why). With `STOWAGE_REQUIRE_BROWSER=1` (CI sets it) a missing prerequisite fails the test.
+pub fn browser_or_skip() -> Option<(PathBuf, PathBuf)> {
+    match prerequisites() {
+        Ok(found) => Some(found),
+        Err(reason) if std::env::var("STOWAGE_REQUIRE_BROWSER").is_ok_and(|v| v == "1") => {
+            panic!("the browser test is required (STOWAGE_REQUIRE_BROWSER=1): {reason}")
+        }
+        Err(reason) => {
+            eprintln!("browser test skipped: {reason}");
+            None
+        }
+    }
+}
+
 /// The frames of a video playlist of the fixtures, counted by decoding every one with ffprobe.
 pub fn source_frames(playlist: &Path) -> u64 {
     let out = Command::new("ffprobe")
