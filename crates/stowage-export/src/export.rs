@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use stowage_bundle::{MediaFormat, RenditionKind, SegmentKind};
+use stowage_playlist::webvtt;
 
 use crate::error::{Error, Result};
 use crate::options::{
@@ -15,7 +16,7 @@ use crate::options::{
 };
 use crate::source::Source;
 use crate::timeline::{PartMeasure, Timeline};
-use crate::{fmp4, lang, ts, webvtt};
+use crate::{fmp4, lang, ts};
 
 /// A rendition chosen for the output.
 #[derive(Debug, Clone)]
@@ -736,8 +737,8 @@ pub(crate) fn subtitle_cues(
         let bytes = source.read(r, e)?;
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::media(&source.id(r, e), "the WebVTT file is not UTF-8"))?;
-        let file = webvtt::parse(&text).map_err(|m| Error::media(&source.id(r, e), m))?;
-        joiner.blocks(&file.blocks);
+        let file = webvtt::parse(&text).map_err(|m| Error::media(&source.id(r, e), m.to_string()))?;
+        joiner.segment(&file.blocks);
         let d = entry.discontinuity_sequence;
         let part = job.timeline.part(d);
         for mut cue in file.cues {

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use crate::{fmp4, ts, webvtt};
+use stowage_playlist::webvtt;
+
+use crate::{fmp4, ts};
 
 /// A small deterministic generator (xorshift), so that a failure names a seed that reproduces it.
 struct Rng(u64);

@@ -111,7 +111,6 @@ mod output;
 mod source;
 mod timeline;
 mod ts;
-mod webvtt;
 
 use std::ops::ControlFlow;
 use std::path::Path;

@@ -63,6 +63,9 @@
 //! # Ok::<(), stowage_playlist::Error>(())
 //! ```
 //!
+//! **Subtitle segments.** [`webvtt`] reads the WebVTT of HLS subtitle segments (`X-TIMESTAMP-MAP`
+//! included), joins the cues a rendition's segments repeat or split, and writes one WebVTT or SubRip file.
+//!
 //! **Adding a tag.** Every tag this crate reads into a typed value is one row of the tag table
 //! (`src/tags/table.rs`): its variant of [`MediaTag`] or [`MasterTag`] and the type of its value, its
 //! name, in a media playlist whether it applies to the playlist or to the next segment and whether it may
@@ -91,6 +94,7 @@ mod sequence;
 mod tags;
 mod uri;
 mod value;
+pub mod webvtt;
 
 pub use attr::{Attribute, AttributeList, AttributeValue};
 pub use error::{Error, LimitKind, PlaylistKind, Warning, WarningKind};

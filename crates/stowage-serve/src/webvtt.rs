@@ -11,15 +11,14 @@
 //! first mapped subtitle segment of `d`, which is where segmenters (ffmpeg's, Apple's) put it.
 //!
 //! A cue that spans a segment boundary is written into both segments, whole or cut at the boundary; the
-//! copies (same text and settings, touching or overlapping) are joined into one cue.
+//! copies (same text and settings, touching or overlapping) are joined into one cue by
+//! [`stowage_playlist::webvtt::Joiner`], which reads and writes the WebVTT too.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::collections::HashMap;
+
+use stowage_playlist::webvtt::{self, Joiner};
 
 use crate::pts::PTS_MODULO;
-
-/// Cue times closer than this (seconds) are the same instant: WebVTT times have millisecond precision.
-const EPSILON: f64 = 0.0015;
 
 /// One subtitle segment to join.
 pub(crate) struct Piece<'a> {
@@ -35,87 +34,33 @@ pub(crate) struct Piece<'a> {
     pub(crate) origin: Option<u64>,
 }
 
-struct Cue {
-    id: Option<String>,
-    start: f64,
-    end: f64,
-    settings: String,
-    text: String,
-    piece: usize,
-}
-
 /// Joins the segments of a subtitle rendition into one WebVTT file. `Err` names the segment and line of
 /// the first thing that is not WebVTT.
 pub(crate) fn join(pieces: &[Piece<'_>]) -> Result<String, String> {
-    let mut header_blocks: Vec<String> = Vec::new();
-    let mut cues: Vec<Cue> = Vec::new();
+    let mut joiner = Joiner::default();
     // The fallback origin of each discontinuity: the MPEGTS of its first mapped segment.
     let mut fallback: HashMap<u64, u64> = HashMap::new();
-    for (index, piece) in pieces.iter().enumerate() {
-        let parsed =
-            parse(piece.text).map_err(|(line, what)| format!("{}: line {line}: {what}", piece.name))?;
+    for piece in pieces {
+        let parsed = webvtt::parse(piece.text).map_err(|e| format!("{}: {e}", piece.name))?;
         let offset = match parsed.map {
-            Some((mpegts, local)) => {
-                let origin = piece.origin.unwrap_or(*fallback.entry(piece.discontinuity).or_insert(mpegts));
-                piece.start + signed_delta(mpegts, origin) as f64 / 90_000.0 - local
+            Some(map) => {
+                let origin =
+                    piece.origin.unwrap_or(*fallback.entry(piece.discontinuity).or_insert(map.mpegts));
+                piece.start + signed_delta(map.mpegts, origin) as f64 / 90_000.0 - map.local as f64 / 1000.0
             }
             None => piece.start + piece.origin.map_or(0.0, |o| signed_delta(0, o) as f64 / 90_000.0),
         };
-        for block in parsed.header_blocks {
-            if cues.is_empty() && !header_blocks.contains(&block) {
-                header_blocks.push(block);
-            }
-        }
-        for cue in parsed.cues {
-            let (start, end) = (cue.start + offset, cue.end + offset);
-            if end <= 0.0 {
-                continue;
-            }
-            let start = start.max(0.0);
-            let joined = cues.iter_mut().rev().take(64).find(|c| {
-                c.piece < index
-                    && c.text == cue.text
-                    && c.settings == cue.settings
-                    && c.start <= start + EPSILON
-                    && c.end >= start - EPSILON
-            });
-            match joined {
-                Some(c) => c.end = c.end.max(end),
-                None => cues.push(Cue {
-                    id: cue.id,
-                    start,
-                    end,
-                    settings: cue.settings,
-                    text: cue.text,
-                    piece: index,
-                }),
-            }
+        // Cue times are whole milliseconds, so the offset is too.
+        let offset = (offset * 1000.0).round() as i64;
+        joiner.segment(&parsed.blocks);
+        for mut cue in parsed.cues {
+            cue.start += offset;
+            cue.end += offset;
+            joiner.push(cue);
         }
     }
-    cues.sort_by(|a, b| a.start.total_cmp(&b.start));
-    let mut out = String::from("WEBVTT\n\n");
-    for block in &header_blocks {
-        out.push_str(block);
-        out.push_str("\n\n");
-    }
-    let mut ids = HashSet::new();
-    for cue in &cues {
-        if let Some(id) = &cue.id
-            && ids.insert(id.as_str())
-        {
-            out.push_str(id);
-            out.push('\n');
-        }
-        let _ = write!(out, "{} --> {}", timestamp(cue.start), timestamp(cue.end));
-        if !cue.settings.is_empty() {
-            out.push(' ');
-            out.push_str(&cue.settings);
-        }
-        out.push('\n');
-        out.push_str(&cue.text);
-        out.push_str("\n\n");
-    }
-    Ok(out)
+    let (blocks, cues) = joiner.finish();
+    Ok(webvtt::write_vtt(&blocks, &cues))
 }
 
 /// `a - b` for 33-bit wrapping MPEG timestamps: the difference of least magnitude.
@@ -123,131 +68,6 @@ fn signed_delta(a: u64, b: u64) -> i64 {
     let d = (a % PTS_MODULO + PTS_MODULO - b % PTS_MODULO) % PTS_MODULO;
     // The difference is below 2^33, so it fits an i64 either way.
     if d >= PTS_MODULO / 2 { d as i64 - PTS_MODULO as i64 } else { d as i64 }
-}
-
-/// `hh:mm:ss.ttt`.
-fn timestamp(seconds: f64) -> String {
-    let ms = (seconds * 1000.0).round() as u64;
-    format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
-}
-
-struct ParsedCue {
-    id: Option<String>,
-    start: f64,
-    end: f64,
-    settings: String,
-    text: String,
-}
-
-struct Parsed {
-    /// `(MPEGTS, LOCAL in seconds)` of `X-TIMESTAMP-MAP`.
-    map: Option<(u64, f64)>,
-    /// `STYLE` and `REGION` blocks, as written.
-    header_blocks: Vec<String>,
-    cues: Vec<ParsedCue>,
-}
-
-type ParseError = (usize, String);
-
-/// Parses one WebVTT file. Errors carry the 1-based line.
-fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = normalized.split('\n').collect();
-    let signature = lines.first().copied().unwrap_or("");
-    let after = signature.strip_prefix("WEBVTT");
-    if !after.is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t'])) {
-        return Err((1, "does not start with WEBVTT".into()));
-    }
-    let mut parsed = Parsed { map: None, header_blocks: Vec::new(), cues: Vec::new() };
-    let mut i = 1;
-    // The header: lines up to the first blank one.
-    while i < lines.len() && !lines[i].is_empty() {
-        if let Some(value) = lines[i].strip_prefix("X-TIMESTAMP-MAP=") {
-            parsed.map = Some(timestamp_map(value).map_err(|e| (i + 1, e))?);
-        }
-        i += 1;
-    }
-    while i < lines.len() {
-        if lines[i].is_empty() {
-            i += 1;
-            continue;
-        }
-        let first = i;
-        while i < lines.len() && !lines[i].is_empty() {
-            i += 1;
-        }
-        let block = &lines[first..i];
-        let word = block[0].split([' ', '\t']).next().unwrap_or("");
-        match word {
-            "NOTE" => continue,
-            "STYLE" | "REGION" if parsed.cues.is_empty() && !block[0].contains("-->") => {
-                parsed.header_blocks.push(block.join("\n"));
-                continue;
-            }
-            _ => {}
-        }
-        let (id, timing_at) = if block[0].contains("-->") { (None, 0) } else { (Some(block[0]), 1) };
-        let Some(timing) = block.get(timing_at) else {
-            return Err((first + 1, format!("a block without a cue timing line: {:?}", block[0])));
-        };
-        let line = first + timing_at + 1;
-        let (start, rest) =
-            timing.split_once("-->").ok_or((line, "no `-->` in the cue timing line".into()))?;
-        let start =
-            cue_time(start.trim()).ok_or_else(|| (line, format!("bad start time {:?}", start.trim())))?;
-        let rest = rest.trim_start();
-        let (end, settings) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
-        let end = cue_time(end).ok_or_else(|| (line, format!("bad end time {end:?}")))?;
-        parsed.cues.push(ParsedCue {
-            id: id.map(str::to_owned),
-            start,
-            end,
-            settings: settings.split_whitespace().collect::<Vec<_>>().join(" "),
-            text: block[timing_at + 1..].join("\n"),
-        });
-    }
-    Ok(parsed)
-}
-
-/// `MPEGTS:<n>,LOCAL:<time>`, in either order.
-fn timestamp_map(value: &str) -> Result<(u64, f64), String> {
-    let (mut mpegts, mut local) = (None, None);
-    for part in value.split(',') {
-        let part = part.trim();
-        if let Some(n) = part.strip_prefix("MPEGTS:") {
-            mpegts = n.parse::<u64>().ok();
-        } else if let Some(t) = part.strip_prefix("LOCAL:") {
-            local = cue_time(t);
-        }
-    }
-    match (mpegts, local) {
-        (Some(m), Some(l)) => Ok((m, l)),
-        _ => Err(format!("bad X-TIMESTAMP-MAP {value:?}")),
-    }
-}
-
-/// `[hh:]mm:ss.ttt` in seconds.
-fn cue_time(text: &str) -> Option<f64> {
-    let (clock, millis) = text.split_once('.')?;
-    if millis.len() != 3 || !millis.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let parts: Vec<&str> = clock.split(':').collect();
-    let digits = |s: &str, exact: Option<usize>| {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && exact.is_none_or(|n| s.len() == n))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    let (h, m, s) = match parts.as_slice() {
-        [m, s] => (0, digits(m, Some(2))?, digits(s, Some(2))?),
-        [h, m, s] => (digits(h, None)?, digits(m, Some(2))?, digits(s, Some(2))?),
-        _ => return None,
-    };
-    if m > 59 || s > 59 {
-        return None;
-    }
-    Some((h * 3600 + m * 60 + s) as f64 + millis.parse::<u64>().ok()? as f64 / 1000.0)
 }
 
 #[cfg(test)]
