@@ -1,7 +1,7 @@
 //! The engine's private books: per job, per rendition and per host.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
@@ -172,4 +172,74 @@ pub(super) struct Host {
     /// Whether the host pushed back in this run (a throttling answer, a stall, a transient failure such
     /// as a connection error or a 5xx): it is then held to the per-host limit, never taken past it.
     pub(super) strained: bool,
+}
+
+/// The engine's job records, by index (the order in which jobs were added, from 0). A recording adds jobs
+/// for as long as it runs: the records of the oldest jobs, once every one of them is over, can be let go
+/// ([`forget_over`](Self::forget_over)), so that what the engine holds is what is not over yet, not the
+/// whole recording. Indexes keep counting from where they were: those of forgotten jobs are never reused.
+#[derive(Debug, Clone, Default)]
+pub(super) struct JobBook {
+    /// The index of the first record kept.
+    base: u32,
+    records: VecDeque<Job>,
+}
+
+impl JobBook {
+    /// The index the next job added gets: the number of jobs ever added.
+    pub(super) fn end(&self) -> u32 {
+        self.base + self.records.len() as u32
+    }
+
+    /// The indexes of the records kept.
+    pub(super) fn indices(&self) -> std::ops::Range<u32> {
+        self.base..self.end()
+    }
+
+    /// How many records are kept.
+    pub(super) fn kept(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(super) fn reserve(&mut self, additional: usize) {
+        self.records.reserve(additional);
+    }
+
+    pub(super) fn push(&mut self, job: Job) {
+        self.records.push_back(job);
+    }
+
+    /// The record of job `index`, unless it was let go.
+    pub(super) fn get(&self, index: u32) -> Option<&Job> {
+        self.records.get(index.checked_sub(self.base)? as usize)
+    }
+
+    /// Lets go of the records of the oldest jobs while they are over (done, a gap, dropped or failed);
+    /// `forgotten` is told each one's id.
+    pub(super) fn forget_over(&mut self, mut forgotten: impl FnMut(JobId)) {
+        while let Some(job) = self.records.front() {
+            if !matches!(job.slot, Slot::Done | Slot::Gap | Slot::Dropped | Slot::Failed) {
+                break;
+            }
+            forgotten(job.id);
+            self.records.pop_front();
+            self.base += 1;
+        }
+    }
+}
+
+impl std::ops::Index<u32> for JobBook {
+    type Output = Job;
+
+    /// The record of job `index`, which the caller knows is kept (found through the id index, or an index
+    /// of the kept range).
+    fn index(&self, index: u32) -> &Job {
+        &self.records[(index - self.base) as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for JobBook {
+    fn index_mut(&mut self, index: u32) -> &mut Job {
+        &mut self.records[(index - self.base) as usize]
+    }
 }

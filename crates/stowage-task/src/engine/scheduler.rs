@@ -5,7 +5,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
-use super::books::{Host, IdHasher, Job, Rendition, Slot, nanos};
+use super::books::{Host, IdHasher, Job, JobBook, Rendition, Slot, nanos};
 use super::concurrency::Controller;
 use super::live::Reloads;
 use super::rng::SplitMix64;
@@ -48,7 +48,7 @@ use crate::Error;
 pub struct Engine {
     config: EngineConfig,
     state: EngineState,
-    jobs: Vec<Job>,
+    jobs: JobBook,
     index: HashMap<JobId, u32, BuildHasherDefault<IdHasher>>,
     renditions: Vec<Rendition>,
     hosts: Vec<Host>,
@@ -83,7 +83,7 @@ impl Engine {
             rng: SplitMix64::new(config.seed),
             config,
             state: EngineState::Suspended,
-            jobs: Vec::new(),
+            jobs: JobBook::default(),
             index: HashMap::default(),
             renditions: Vec::new(),
             hosts: Vec::new(),
@@ -153,7 +153,7 @@ impl Engine {
     /// Where a job stands, or `None` for an id the engine does not know.
     pub fn job_status(&self, job: JobId) -> Option<JobStatus> {
         let index = *self.index.get(&job)?;
-        Some(match self.jobs[index as usize].slot {
+        Some(match self.jobs[index].slot {
             Slot::Ready => JobStatus::Ready,
             Slot::Backoff => JobStatus::Backoff,
             Slot::InFlight { .. } => JobStatus::InFlight,
@@ -165,9 +165,16 @@ impl Engine {
         })
     }
 
-    /// The number of jobs in the plan.
+    /// The number of jobs in the plan: every job ever added, forgotten ones included.
     pub fn job_count(&self) -> usize {
-        self.jobs.len()
+        self.jobs.end() as usize
+    }
+
+    /// The number of jobs the engine keeps a record of. A recording's engine lets go of the records of
+    /// jobs that are over (see [`add_jobs`](Self::add_jobs)), so this stays near the number of jobs not
+    /// over yet however long the recording runs; otherwise it is [`job_count`](Self::job_count).
+    pub fn jobs_kept(&self) -> usize {
+        self.jobs.kept()
     }
 
     /// The number of renditions in the plan.
@@ -188,7 +195,7 @@ impl Engine {
     /// The "loaded time range added" event for a job that is done: its range, with every range of its
     /// rendition loaded so far and the range expected. `None` for a job that is not done (or unknown).
     pub fn loaded_time_range(&self, job: JobId) -> Option<LoadedTimeRange> {
-        let job = &self.jobs[*self.index.get(&job)? as usize];
+        let job = &self.jobs[*self.index.get(&job)?];
         if job.slot != Slot::Done || job.prefetch {
             return None;
         }
@@ -269,6 +276,12 @@ impl Engine {
     ///
     /// Either every job is added or, on error, none. A finished engine runs again; a running one starts
     /// the new jobs in their place on the timeline. Fails once the engine failed or was cancelled.
+    ///
+    /// When the engine records a live stream, it first lets go of the records of the oldest jobs that are
+    /// over (done, gaps, dropped), up to the first one that is not: from then on they are unknown to it
+    /// ([`job_status`](Self::job_status) and [`loaded_time_range`](Self::loaded_time_range) answer `None`,
+    /// and their ids are no longer checked for reuse), while the progress keeps counting them. A driver
+    /// numbers a recording's jobs as they come and never reuses an id.
     pub fn add_jobs<'a>(
         &mut self,
         now: Instant,
@@ -280,6 +293,14 @@ impl Engine {
         let jobs: Vec<JobSpec<'a>> = jobs.into_iter().collect();
         if jobs.is_empty() {
             return Ok(());
+        }
+        if self.live.is_recording() {
+            // A recording adds jobs for as long as it runs: the records of the jobs over by now go, so
+            // that the engine's memory follows what is under way, not the length of the recording.
+            let index = &mut self.index;
+            self.jobs.forget_over(|id| {
+                index.remove(&id);
+            });
         }
         self.insert_jobs(jobs)?;
         if self.state == EngineState::Finished {
@@ -293,7 +314,7 @@ impl Engine {
     fn insert_jobs(&mut self, jobs: Vec<JobSpec<'_>>) -> Result<(), Error> {
         // Validate everything first so that a bad batch leaves the engine as it was. Ids are entered in
         // the index as they are checked (one hash per job), and taken out again if the batch is refused.
-        let first = self.jobs.len();
+        let first = self.jobs.end() as usize;
         if first + jobs.len() > u32::MAX as usize {
             return Err(Error::InvalidConfig { reason: "a plan holds at most 2^32 - 1 jobs" });
         }
@@ -319,7 +340,7 @@ impl Engine {
         }
         self.jobs.reserve(jobs.len());
         for spec in jobs {
-            let index = self.jobs.len() as u32;
+            let index = self.jobs.end();
             let host = self.intern(spec.host);
             let job = Job {
                 id: spec.id,
@@ -401,7 +422,7 @@ impl Engine {
             return None;
         }
         while let Some(&Reverse((_, index))) = self.backoff.peek() {
-            if self.jobs[index as usize].slot == Slot::Backoff {
+            if self.jobs.get(index).is_some_and(|j| j.slot == Slot::Backoff) {
                 break;
             }
             self.backoff.pop();
@@ -441,17 +462,17 @@ impl Engine {
 
     /// The recording ended and its grace is over: every job not done is given up (a gap).
     fn abandon_pending(&mut self) {
-        for index in 0..self.jobs.len() {
+        for index in self.jobs.indices() {
             match self.jobs[index].slot {
                 Slot::InFlight { .. } => {
-                    self.leave_flight(index as u32);
+                    self.leave_flight(index);
                     self.actions.push_back(Action::Cancel { job: self.jobs[index].id });
                 }
                 Slot::Ready | Slot::Backoff | Slot::AwaitingRefresh { .. } => {}
                 _ => continue,
             }
             let cause = Failure::fatal("the recording ended before it could be fetched");
-            self.give_up(index as u32, cause, GiveUpReason::RecordingEnded);
+            self.give_up(index, cause, GiveUpReason::RecordingEnded);
         }
         self.refresh_pending = false;
     }
@@ -509,7 +530,7 @@ impl Engine {
         let Some(&index) = self.index.get(&job) else {
             return;
         };
-        if matches!(self.jobs[index as usize].slot, Slot::InFlight { .. }) {
+        if matches!(self.jobs[index].slot, Slot::InFlight { .. }) {
             self.hold_host(index, failure);
         }
     }
@@ -520,7 +541,7 @@ impl Engine {
         {
             return;
         }
-        let host = self.jobs[index as usize].host as usize;
+        let host = self.jobs[index].host as usize;
         if !self.hosts[host].strained {
             self.hosts[host].strained = true;
             self.update_capacity();
@@ -541,8 +562,8 @@ impl Engine {
         let Some(&index) = self.index.get(&job) else {
             return;
         };
-        let slot = self.jobs[index as usize].slot;
-        let stale = attempt.is_some_and(|a| a != self.jobs[index as usize].starts);
+        let slot = self.jobs[index].slot;
+        let stale = attempt.is_some_and(|a| a != self.jobs[index].starts);
         match (slot, outcome) {
             (Slot::InFlight { .. }, Outcome::Success { bytes }) if stale => {
                 // An earlier start stored the bytes after all: keep them and stop the newer start.
@@ -594,13 +615,13 @@ impl Engine {
     /// `uncount` takes back the refresh each of them was charged when it asked.
     fn requeue_awaiting_refresh(&mut self, uncount: bool) {
         self.refresh_pending = false;
-        for index in 0..self.jobs.len() {
+        for index in self.jobs.indices() {
             let job = &mut self.jobs[index];
             if let Slot::AwaitingRefresh { .. } = job.slot {
                 if uncount {
                     job.refreshes = job.refreshes.saturating_sub(1);
                 }
-                self.make_ready(index as u32);
+                self.make_ready(index);
             }
         }
     }
@@ -608,7 +629,7 @@ impl Engine {
     /// Makes job `index` ready and puts it in its host's queue, in its place on the timeline.
     fn make_ready(&mut self, index: u32) {
         let lead = nanos(self.config.prefetch_lead);
-        let job = &mut self.jobs[index as usize];
+        let job = &mut self.jobs[index];
         job.slot = Slot::Ready;
         self.hosts[job.host as usize].ready.push(job.order(lead, index));
     }
@@ -620,12 +641,12 @@ impl Engine {
             return;
         }
         self.refresh_pending = false;
-        for index in 0..self.jobs.len() {
+        for index in self.jobs.indices() {
             if self.state.is_closed() {
                 break;
             }
             if let Slot::AwaitingRefresh { status } = self.jobs[index].slot {
-                self.give_up(index as u32, Failure::NeedsRefresh { status }, GiveUpReason::RefreshFailed);
+                self.give_up(index, Failure::NeedsRefresh { status }, GiveUpReason::RefreshFailed);
             }
         }
         self.dispatch(now);
@@ -670,28 +691,28 @@ impl Engine {
         if self.in_flight == 0 {
             return;
         }
-        for index in 0..self.jobs.len() {
+        for index in self.jobs.indices() {
             if let Slot::InFlight { .. } = self.jobs[index].slot {
-                self.leave_flight(index as u32);
+                self.leave_flight(index);
                 let job = &mut self.jobs[index];
                 job.slot = Slot::Ready;
                 self.actions.push_back(Action::Cancel { job: job.id });
                 if requeue {
-                    self.make_ready(index as u32);
+                    self.make_ready(index);
                 }
             }
         }
     }
 
     fn leave_flight(&mut self, index: u32) {
-        let job = &mut self.jobs[index as usize];
+        let job = &mut self.jobs[index];
         job.slot = Slot::Ready;
         self.hosts[job.host as usize].in_flight -= 1;
         self.in_flight -= 1;
     }
 
     fn mark_done(&mut self, index: u32, bytes: u64) {
-        let job = &mut self.jobs[index as usize];
+        let job = &mut self.jobs[index];
         job.slot = Slot::Done;
         if job.prefetch {
             return;
@@ -710,7 +731,7 @@ impl Engine {
         }
         self.hold_host(index, &failure);
         let retry = &self.config.retry;
-        let job = &mut self.jobs[index as usize];
+        let job = &mut self.jobs[index];
         let retry_after = match &failure {
             Failure::Fatal { .. } => {
                 job.failures += 1;
@@ -772,14 +793,14 @@ impl Engine {
             Some(due) if deadline.is_none_or(|d| due <= d) => due,
             _ => return self.give_up(index, failure, GiveUpReason::RetryTimeExhausted),
         };
-        let job = &mut self.jobs[index as usize];
+        let job = &mut self.jobs[index];
         job.slot = Slot::Backoff;
         self.backoff.push(Reverse((due, index)));
         self.actions.push_back(Action::Retried { job: job.id, attempt, cause: failure, delay });
     }
 
     fn give_up(&mut self, index: u32, cause: Failure, reason: GiveUpReason) {
-        let job = &mut self.jobs[index as usize];
+        let job = &mut self.jobs[index];
         if job.prefetch {
             job.slot = Slot::Dropped;
             return;
@@ -813,7 +834,7 @@ impl Engine {
                 break;
             }
             self.backoff.pop();
-            if self.jobs[index as usize].slot == Slot::Backoff {
+            if self.jobs.get(index).is_some_and(|j| j.slot == Slot::Backoff) {
                 self.make_ready(index);
             }
         }
@@ -846,7 +867,7 @@ impl Engine {
                 }
                 // Drop entries of jobs that left the ready state by another way (a raced success).
                 while let Some(&Reverse((_, _, index))) = host.ready.peek() {
-                    if self.jobs[index as usize].slot == Slot::Ready {
+                    if self.jobs.get(index).is_some_and(|j| j.slot == Slot::Ready) {
                         break;
                     }
                     host.ready.pop();
@@ -863,7 +884,7 @@ impl Engine {
             self.hosts[h].ready.pop();
             self.hosts[h].in_flight += 1;
             self.in_flight += 1;
-            let job = &mut self.jobs[index as usize];
+            let job = &mut self.jobs[index];
             job.slot = Slot::InFlight { started: now };
             job.starts = job.starts.saturating_add(1);
             self.actions.push_back(Action::Start { job: job.id, attempt: job.starts });

@@ -178,3 +178,113 @@ pub(crate) fn host_of(uri: &str) -> &str {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
+
+/// The driver's jobs by id: job `i` is `JobId(i)`. A job that is over (its bytes stored, or recorded as a
+/// gap) can be forgotten: a recording's jobs keep coming for as long as it runs, and what is done lives on
+/// in the bundle's journal, so only the jobs not yet over are kept, from the oldest of them on.
+#[derive(Debug, Default)]
+pub(crate) struct JobTable {
+    /// The id of the first slot kept.
+    base: u64,
+    /// The jobs from `base` on; `None` for one forgotten while an older one is still kept.
+    slots: std::collections::VecDeque<Option<Job>>,
+}
+
+impl JobTable {
+    pub(crate) fn new(jobs: Vec<Job>) -> Self {
+        Self { base: 0, slots: jobs.into_iter().map(Some).collect() }
+    }
+
+    /// The id the next job added gets.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.base + self.slots.len() as u64
+    }
+
+    /// The job `id`, unless it was forgotten (or never added).
+    pub(crate) fn get(&self, id: JobId) -> Option<&Job> {
+        let slot = id.0.checked_sub(self.base)?;
+        self.slots.get(usize::try_from(slot).ok()?)?.as_ref()
+    }
+
+    /// Adds jobs, numbered from [`next_id`](Self::next_id) on.
+    pub(crate) fn extend(&mut self, jobs: impl IntoIterator<Item = Job>) {
+        self.slots.extend(jobs.into_iter().map(Some));
+    }
+
+    /// The jobs kept, with their ids.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (JobId, &Job)> {
+        let base = self.base;
+        self.slots.iter().enumerate().filter_map(move |(i, j)| Some((JobId(base + i as u64), j.as_ref()?)))
+    }
+
+    /// The jobs kept, to re-bind them.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Job> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// Forgets job `id`, which is over; the slots of the oldest jobs, once all forgotten, are let go.
+    pub(crate) fn forget(&mut self, id: JobId) {
+        let Some(slot) = id.0.checked_sub(self.base).and_then(|s| usize::try_from(s).ok()) else { return };
+        if let Some(job) = self.slots.get_mut(slot) {
+            *job = None;
+        }
+        while self.slots.front().is_some_and(Option::is_none) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// How many slots are kept (jobs not forgotten, and forgotten ones after the oldest kept): what the
+    /// table costs in memory.
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(media_sequence: u64) -> Job {
+        let rendition = stowage_bundle::RenditionId::new("v").unwrap();
+        Job {
+            rendition: 0,
+            ids: vec![SegmentId::media(rendition, 0, media_sequence)],
+            uri: format!("http://o/s{media_sequence}.ts"),
+            range: None,
+            crypto: Crypto::AsIs,
+            start: Duration::from_secs(media_sequence),
+            duration: Duration::from_secs(1),
+            expected: None,
+            init: false,
+            key: false,
+            source_gap: false,
+            content: Content::Ciphertext,
+        }
+    }
+
+    #[test]
+    fn a_table_of_jobs_keeps_what_is_not_over_from_the_oldest_on() {
+        let mut table = JobTable::new((0..3).map(job).collect());
+        // Over out of order: the slot of job 1 stays while job 0 is kept.
+        table.forget(JobId(1));
+        assert_eq!((table.kept(), table.get(JobId(1)).is_none()), (3, true));
+        table.forget(JobId(0));
+        assert_eq!((table.kept(), table.next_id()), (1, 3));
+        // A long recording: 100,000 jobs added in batches, each over soon after, keep a bounded table.
+        for batch in 0..10_000u64 {
+            let first = table.next_id();
+            table.extend((0..10).map(|i| job(first + i)));
+            for id in first.saturating_sub(5)..first + 5 {
+                table.forget(JobId(id));
+            }
+            assert!(table.kept() <= 16, "batch {batch}: {} slots kept", table.kept());
+        }
+        assert_eq!(table.next_id(), 100_003);
+        assert_eq!(table.get(JobId(100_002)).map(|j| j.ids[0].media_sequence), Some(100_002));
+        assert!(table.get(JobId(5)).is_none());
+        let kept: Vec<u64> = table.iter().map(|(id, _)| id.0).collect();
+        assert_eq!(kept, (99_998..100_003).collect::<Vec<_>>());
+    }
+}

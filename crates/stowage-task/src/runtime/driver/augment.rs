@@ -74,7 +74,7 @@ impl<'a> Runner<'a> {
                 None => RenditionSpec::new(),
             });
         }
-        let first = read(&self.ctx.bound).jobs.len();
+        let first = read(&self.ctx.bound).jobs.next_id();
         let mut jobs = merge_inits(built.into_iter().flat_map(|b| b.jobs).collect());
         record_source_gaps(&self.task.bundle_path, &self.ctx.bundle, &jobs).await?;
         // Keys the task already prefetches are loaded once for all renditions: only new ones get a job.
@@ -85,7 +85,7 @@ impl<'a> Runner<'a> {
             .iter()
             .enumerate()
             .filter(|(_, job)| !job.source_gap)
-            .map(|(i, job)| job_spec(JobId((first + i) as u64), job))
+            .map(|(i, job)| job_spec(JobId(first + i as u64), job))
             .collect();
         self.engine.add_jobs(Instant::now(), specs)?;
         let count = added.len();

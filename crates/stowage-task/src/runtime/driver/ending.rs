@@ -8,7 +8,6 @@ use stowage_bundle::ManifestChanges;
 use tokio::task::JoinHandle;
 
 use super::bundle_io::blocking;
-use super::pipeline::read;
 use super::runner::Runner;
 use crate::Error;
 use crate::engine::JobFailure;
@@ -85,10 +84,10 @@ impl<'a> Runner<'a> {
     /// Under the strict policy, a job gave up: the task fails, naming it, with the error of its last
     /// attempt as the cause.
     pub(super) async fn fail(&mut self, failure: JobFailure) -> Ending {
-        let segment = read(&self.ctx.bound).jobs[failure.job.0 as usize].segment();
+        let segment = self.segment(failure.job);
         let cause = self.causes.remove(&failure.job);
-        let what = segment.to_string();
-        self.fail_with(Error::JobFailed { what, failure, segment: Some(Box::new(segment)), cause }).await
+        let what = segment.as_ref().map_or_else(|| failure.job.to_string(), ToString::to_string);
+        self.fail_with(Error::JobFailed { what, failure, segment: segment.map(Box::new), cause }).await
     }
 
     /// The task fails with `error`; what is stored stays, with its playlists.

@@ -21,7 +21,7 @@ use super::errors::{CatchUnwind, Failed, classify, fetch_error, over_cap, panic_
 use super::writer::{Piece, Writer};
 use crate::Error;
 use crate::engine::{Failure, JobId, Outcome};
-use crate::planning::{Crypto, Job};
+use crate::planning::{Crypto, Job, JobTable};
 /// The binding is read and written going on with one that a panic poisoned.
 pub(super) use crate::poison::{read, write};
 use crate::runtime::counters::TaskCounters;
@@ -99,7 +99,7 @@ pub(super) struct FetchCtx {
 pub(super) struct Bound {
     /// Refreshes applied so far.
     pub(super) generation: u64,
-    pub(super) jobs: Vec<Job>,
+    pub(super) jobs: JobTable,
 }
 
 /// Runs the fetch of a start of `job`, reporting a panic in it (in this crate, or in a hook of the
@@ -107,7 +107,12 @@ pub(super) struct Bound {
 /// would never come.
 pub(super) async fn fetch_job_guarded(ctx: FetchCtx, job: JobId, attempt: u32) {
     let reports = ctx.reports.clone();
-    let what = read(&ctx.bound).jobs[job.0 as usize].segment();
+    let Some(what) = read(&ctx.bound).jobs.get(job).map(Job::segment) else {
+        // Only a job that is over is forgotten, and the engine starts none of those.
+        let failed = Failed::crashed(format!("{job}"), "it is not a job of this task".to_owned());
+        let _ = reports.send(Report::failed(job, attempt, failed));
+        return;
+    };
     if let Err(message) = CatchUnwind::new(fetch_job(ctx, job, attempt)).await {
         let _ = reports.send(Report::failed(
             job,
@@ -127,9 +132,10 @@ async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
     // had fails the attempt here, without asking for the segment.
     let early = {
         let bound = read(&ctx.bound);
-        let spec = &bound.jobs[job.0 as usize];
-        match &spec.crypto {
-            Crypto::Aes128 { key_uri, .. } if !spec.key => Some((key_uri.clone(), bound.generation)),
+        match bound.jobs.get(job) {
+            Some(spec @ Job { crypto: Crypto::Aes128 { key_uri, .. }, .. }) if !spec.key => {
+                Some((key_uri.clone(), bound.generation))
+            }
             _ => None,
         }
     };
@@ -142,9 +148,11 @@ async fn fetch_job(ctx: FetchCtx, job: JobId, attempt: u32) {
     }
     let permit = ctx.session.request_slots.acquire().await;
     let _ = refreshing.wait_for(|r| !r).await;
-    let (spec, generation) = {
+    let Some((spec, generation)) = ({
         let bound = read(&ctx.bound);
-        (bound.jobs[job.0 as usize].clone(), bound.generation)
+        bound.jobs.get(job).map(|spec| (spec.clone(), bound.generation))
+    }) else {
+        return;
     };
     let result = if spec.key {
         fetch_key(&ctx, job, attempt, &spec, generation).await

@@ -159,12 +159,12 @@ impl<'a> Runner<'a> {
             self.emit(event);
         }
         record_source_gaps(&path, &self.ctx.bundle, &jobs).await?;
-        let first = read(&self.ctx.bound).jobs.len();
+        let first = read(&self.ctx.bound).jobs.next_id();
         let specs: Vec<JobSpec<'_>> = jobs
             .iter()
             .enumerate()
             .filter(|(_, job)| !job.source_gap)
-            .map(|(i, job)| job_spec(JobId((first + i) as u64), job))
+            .map(|(i, job)| job_spec(JobId(first + i as u64), job))
             .collect();
         self.engine.add_jobs(Instant::now(), specs)?;
         write(&self.ctx.bound).jobs.extend(jobs);

@@ -153,7 +153,9 @@ impl<'a> Runner<'a> {
             return Ok(());
         };
         let refused = lock(&self.ctx.refused).remove(&job).map(|(uri, _)| uri);
-        let refused_uri = refused.unwrap_or_else(|| read(&self.ctx.bound).jobs[job.0 as usize].uri.clone());
+        let refused_uri = refused.unwrap_or_else(|| {
+            read(&self.ctx.bound).jobs.get(job).map(|j| j.uri.clone()).unwrap_or_default()
+        });
         let request = RefreshRequest {
             asset: self.task.asset.clone(),
             url: lock(&self.task.url).clone(),
@@ -214,7 +216,7 @@ impl<'a> Runner<'a> {
             built.into_iter().flat_map(|b| b.jobs).map(|j| (j.ids[0].clone(), (j.uri, j.crypto))).collect();
         {
             let mut bound = write(&self.ctx.bound);
-            for job in &mut bound.jobs {
+            for job in bound.jobs.iter_mut() {
                 let Some((uri, crypto)) = job.ids.first().and_then(|id| fresh.get(id)) else { continue };
                 if !job.key {
                     job.uri.clone_from(uri);

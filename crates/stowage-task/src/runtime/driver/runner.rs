@@ -14,16 +14,17 @@ use tokio::task::{AbortHandle, JoinHandle};
 use super::auth::Auth;
 use super::bundle_io::record_gaps;
 use super::errors::retry_failure;
-use super::pipeline::{Bound, FetchCtx, Report, fetch_job_guarded, read};
+use super::pipeline::{Bound, FetchCtx, Report, fetch_job_guarded, read, write};
 use super::prepare::Prepared;
 use super::recording::Reloaded;
 use crate::Error;
 use crate::config::{IntegrityPolicy, KeyPolicy, RecordingConfiguration};
 use crate::engine::{
-    Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, LiveSpec, Outcome, RecordingEnd,
+    Action, ConcurrencyLimits, Engine, EngineConfig, JobFailure, JobId, JobStatus, LiveSpec, Outcome,
+    RecordingEnd,
 };
 use crate::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, VariantSummary};
-use crate::planning::{LiveTrack, Wanted, engine_plan, key_jobs};
+use crate::planning::{Job, JobTable, LiveTrack, Wanted, engine_plan, key_jobs};
 use crate::runtime::session_config::SessionConfig;
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
@@ -208,7 +209,7 @@ impl<'a> Runner<'a> {
             retries: retries_tx,
             writers: Arc::new(Mutex::new(Vec::new())),
             refused: Arc::new(Mutex::new(HashMap::new())),
-            bound: Arc::new(RwLock::new(Bound { generation: 0, jobs })),
+            bound: Arc::new(RwLock::new(Bound { generation: 0, jobs: JobTable::new(jobs) })),
             refreshing: Arc::new(watch::Sender::new(false)),
             // Every rendition of a task plays with its variant: the variant's BANDWIDTH bounds them all.
             bandwidth: wanted.iter().filter_map(|w| w.bandwidth).max(),
@@ -246,13 +247,7 @@ impl<'a> Runner<'a> {
     /// Re-reads which key job fetches which key URI (after key jobs were added or re-bound).
     pub(super) fn index_key_jobs(&mut self) {
         let bound = read(&self.ctx.bound);
-        self.key_jobs = bound
-            .jobs
-            .iter()
-            .enumerate()
-            .filter(|(_, j)| j.key)
-            .map(|(i, j)| (j.uri.clone(), JobId(i as u64)))
-            .collect();
+        self.key_jobs = bound.jobs.iter().filter(|(_, j)| j.key).map(|(id, j)| (j.uri.clone(), id)).collect();
     }
 
     pub(super) fn emit(&self, event: TaskEvent) {
@@ -387,11 +382,25 @@ impl<'a> Runner<'a> {
             let progress = self.engine.progress();
             self.emit(TaskEvent::Progress(progress.clone()));
             if let Some(range) = self.engine.loaded_time_range(job)
-                && !read(&self.ctx.bound).jobs[job.0 as usize].init
+                && !read(&self.ctx.bound).jobs.get(job).is_some_and(|j| j.init)
             {
                 self.emit(TaskEvent::LoadedTimeRangeAdded(range));
             }
             self.report_completed(&progress);
+            self.forget_if_over(job);
+        }
+    }
+
+    /// A recording forgets a job once it is over (stored, or recorded as a gap): what is done lives in
+    /// the bundle's journal, and a recording's jobs keep coming for as long as it runs.
+    fn forget_if_over(&mut self, job: JobId) {
+        if self.is_recording()
+            && matches!(
+                self.engine.job_status(job),
+                Some(JobStatus::Done | JobStatus::Gap | JobStatus::Dropped)
+            )
+        {
+            write(&self.ctx.bound).jobs.forget(job);
         }
     }
 
@@ -402,6 +411,8 @@ impl<'a> Runner<'a> {
         let attempt = self.inflight.get(&job).map_or(1, |(a, _)| *a);
         let cause = retry_failure(event);
         self.engine.handle_pushback(job, &cause);
+        // A retry report of a start that is over (its job done and forgotten) is no news.
+        let Some(segment) = self.segment(job) else { return };
         self.emit(TaskEvent::SegmentRetried {
             job,
             attempt,
@@ -409,18 +420,25 @@ impl<'a> Runner<'a> {
             delay: event.delay,
             retry_after: event.retry_after,
             until: event.until,
-            segment: self.segment(job),
+            segment,
         });
     }
 
-    /// What `job` fetches, for events.
-    pub(super) fn segment(&self, job: JobId) -> SegmentRef {
-        read(&self.ctx.bound).jobs[job.0 as usize].segment()
+    /// What `job` fetches, for events; `None` for a recording's job that is over and forgotten.
+    pub(super) fn segment(&self, job: JobId) -> Option<SegmentRef> {
+        read(&self.ctx.bound).jobs.get(job).map(Job::segment)
     }
 
     /// Emits the event an engine action is news of, naming its segment.
     fn emit_action(&self, action: &Action) {
-        if let Some(event) = TaskEvent::from_action(action, SystemTime::now(), |job| self.segment(job)) {
+        let job = match action {
+            Action::Retried { job, .. } => *job,
+            Action::GapRecorded(failure) => failure.job,
+            _ => return,
+        };
+        // Actions about a job come while it is kept: it is forgotten only once over, after them.
+        let Some(segment) = self.segment(job) else { return };
+        if let Some(event) = TaskEvent::from_action(action, SystemTime::now(), |_| segment) {
             self.emit(event);
         }
     }
@@ -435,7 +453,7 @@ impl<'a> Runner<'a> {
             }
             self.completed[r.rendition] = true;
             let source_gaps =
-                read(&self.ctx.bound).jobs.iter().any(|j| j.rendition == r.rendition && j.source_gap);
+                read(&self.ctx.bound).jobs.iter().any(|(_, j)| j.rendition == r.rendition && j.source_gap);
             self.emit(TaskEvent::RenditionCompleted(CompletedRendition {
                 rendition: r.rendition,
                 id: w.id.to_string(),
@@ -511,6 +529,7 @@ impl<'a> Runner<'a> {
 
     /// Under the tolerant policy, `failure`'s job gave up: the bundle records the gap, listeners are told.
     async fn gap_recorded(&mut self, failure: JobFailure) {
+        let job = failure.job;
         self.record_gap(&failure).await;
         self.growth.grew();
         self.causes.remove(&failure.job);
@@ -518,10 +537,11 @@ impl<'a> Runner<'a> {
         let progress = self.engine.progress();
         self.emit(TaskEvent::Progress(progress.clone()));
         self.report_completed(&progress);
+        self.forget_if_over(job);
     }
 
     async fn record_gap(&self, failure: &JobFailure) {
-        let ids = read(&self.ctx.bound).jobs[failure.job.0 as usize].ids.clone();
+        let Some(ids) = read(&self.ctx.bound).jobs.get(failure.job).map(|j| j.ids.clone()) else { return };
         let _ = record_gaps(&self.task.bundle_path, &self.ctx.bundle, ids, failure.to_string()).await;
     }
 }
