@@ -475,3 +475,45 @@ fn a_suspended_recording_reloads_at_once_when_resumed_and_ignores_old_answers() 
     // The outage is measured from the resume, not from before the pause.
     assert_eq!(r.engine.recording_status(r.now).unwrap().origin, OriginState::Live);
 }
+
+#[test]
+fn a_long_recording_keeps_records_only_of_jobs_not_over() {
+    // 100,000 segments, listed ten per reload, each fetched once listed: the engine keeps the records of
+    // what is listed and not over, not of the whole recording, while its progress counts every segment.
+    let mut r = Rec::new(config(), &[LiveSpec::new(TD).blocking(0)]);
+    r.engine.resume(r.now);
+    r.drain();
+    let mut most_kept = 0;
+    let mut straggler = None;
+    for batch in 0..10_000u64 {
+        r.advance_to(r.at() + ms(1));
+        r.reloads();
+        let ids = r.add_segments(0, 10);
+        r.report(0, Reload::Changed { next: 10 * (batch + 1) });
+        most_kept = most_kept.max(r.engine.jobs_kept());
+        for job in r.starts() {
+            // One segment of the first batch takes long (its origin was slow): until it is over, the
+            // records after it stay; once it is, they go at the next batch.
+            if job == JobId(3) && batch < 100 {
+                straggler = Some(job);
+                continue;
+            }
+            r.complete(job, Outcome::success(1000));
+        }
+        if batch == 100
+            && let Some(job) = straggler.take()
+        {
+            assert!(r.engine.jobs_kept() >= 1000, "the records after a job not over stay");
+            r.complete(job, Outcome::success(1000));
+        }
+        assert!(ids.iter().all(|id| r.engine.job_status(*id).is_some()), "the newest jobs are known");
+    }
+    assert_eq!(r.engine.job_count(), 100_000);
+    assert!(r.engine.jobs_kept() <= 20, "{} records kept after 100,000 jobs", r.engine.jobs_kept());
+    assert!(most_kept <= 1020, "at most {most_kept} records kept at once");
+    assert_eq!(r.engine.job_status(JobId(0)), None, "a job over long ago is forgotten");
+    let progress = r.engine.progress();
+    assert_eq!((progress.segments_done, progress.segments_total), (100_000, 100_000));
+    r.report(0, Reload::Ended(RecordingEnd::EndList));
+    assert!(r.take(|a| matches!(a, Action::Finished { complete: true, gaps: 0 })).len() == 1);
+}
