@@ -77,6 +77,11 @@
 //! ([`Failure::Expired`]), whatever the integrity policy: they are holes of the recording, not segments
 //! the recorder failed to get. [`Engine::recording_status`] tells what the origin looks like.
 //!
+//! A recording's jobs keep coming for as long as it runs, so its engine does not keep a record of every
+//! one: when jobs are added, the records of the oldest jobs that are over (done, gaps) go, up to the first
+//! one that is not. What the engine holds then follows what is under way, not the length of the recording
+//! ([`Engine::jobs_kept`]); the progress still counts every job.
+//!
 //! # Adaptive concurrency
 //!
 //! The window is one for the whole engine (not per host: in practice the hosts of one asset are one CDN,

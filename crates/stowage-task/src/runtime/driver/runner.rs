@@ -394,12 +394,12 @@ impl<'a> Runner<'a> {
     /// A recording forgets a job once it is over (stored, or recorded as a gap): what is done lives in
     /// the bundle's journal, and a recording's jobs keep coming for as long as it runs.
     fn forget_if_over(&mut self, job: JobId) {
-        if self.is_recording()
-            && matches!(
-                self.engine.job_status(job),
-                Some(JobStatus::Done | JobStatus::Gap | JobStatus::Dropped)
-            )
-        {
+        // A job the engine no longer knows is over too: it lets go of its records of jobs over.
+        let pending = matches!(
+            self.engine.job_status(job),
+            Some(JobStatus::Ready | JobStatus::Backoff | JobStatus::InFlight | JobStatus::AwaitingRefresh)
+        );
+        if self.is_recording() && !pending {
             write(&self.ctx.bound).jobs.forget(job);
         }
     }
