@@ -175,6 +175,51 @@ pub enum Error {
         /// The store directory.
         store: PathBuf,
     },
+    /// The store's policy file could not be read or understood.
+    #[error("invalid store policy {path}: {reason}")]
+    InvalidStorePolicy {
+        /// The policy file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A download does not fit the store's quota, even with what the policy lets admission purge.
+    #[error(
+        "the download does not fit the quota of the store {}: {} bytes used + {} bytes needed > the quota of \
+         {} bytes ({} bytes of it could be purged)",
+        store.display(), used, needed, quota, purgeable
+    )]
+    QuotaExceeded {
+        /// The store directory.
+        store: PathBuf,
+        /// The store's quota, in bytes.
+        quota: u64,
+        /// Bytes the store's bundles take now.
+        used: u64,
+        /// Bytes the download is expected to add.
+        needed: u64,
+        /// Bytes purge could free under the policy (0 when the policy does not let admission purge).
+        purgeable: u64,
+    },
+    /// A download would leave the disk with less free space than the store's floor, even with what the
+    /// policy lets admission purge.
+    #[error(
+        "the download does not fit above the free-space floor of the store {}: {} bytes available - {} bytes \
+         needed < the floor of {} bytes ({} bytes could be purged)",
+        store.display(), available, needed, floor, purgeable
+    )]
+    FreeSpaceFloor {
+        /// The store directory.
+        store: PathBuf,
+        /// The floor: bytes the disk must keep free.
+        floor: u64,
+        /// Bytes available on the disk now.
+        available: u64,
+        /// Bytes the download is expected to add.
+        needed: u64,
+        /// Bytes purge could free under the policy (0 when the policy does not let admission purge).
+        purgeable: u64,
+    },
 }
 
 /// This crate's result type.
@@ -199,6 +244,12 @@ impl Error {
         matches!(self, Self::DiskFull { .. })
     }
 
+    /// Whether the error is a download refused by the store's policy: over its quota or under its
+    /// free-space floor.
+    pub fn is_not_admitted(&self) -> bool {
+        matches!(self, Self::QuotaExceeded { .. } | Self::FreeSpaceFloor { .. })
+    }
+
     /// Whether the error is another writer holding the bundle's lock.
     pub fn is_locked(&self) -> bool {
         matches!(self, Self::Locked { .. })
@@ -219,7 +270,9 @@ impl Error {
             | Self::Incomplete { path, .. }
             | Self::Playlist { path, .. }
             | Self::Leftover { path }
-            | Self::Damaged { path, .. } => Some(path),
+            | Self::Damaged { path, .. }
+            | Self::InvalidStorePolicy { path, .. } => Some(path),
+            Self::QuotaExceeded { store, .. } | Self::FreeSpaceFloor { store, .. } => Some(store),
             Self::NotInBundle { bundle, .. } => Some(bundle),
             Self::NoSuchBundle { store, .. } => Some(store),
             _ => None,

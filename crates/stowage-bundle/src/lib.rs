@@ -20,7 +20,9 @@
 //! - [`RenditionPlan::from_playlist`]: the plan of a rendition made from its source media playlist, with the
 //!   identities the local playlists are written against.
 //! - [`StorageManager`]: a store of bundles with listing, per-asset expiry and priority, `purge` to a quota
-//!   or a free-space target, and an admission check.
+//!   or a free-space target, a store-wide [`StorePolicy`] (quota, free-space floor, default expiry,
+//!   purge to admit) with [`admit`](StorageManager::admit) to check a download against it, and access
+//!   times and play leases kept beside each manifest, so that least recently used means used.
 //! - [`AssetCache`]: read-only queries for players: playable offline, media selections available offline,
 //!   loaded time ranges, the artwork kept with the asset; and reading what is stored (segments, local
 //!   playlists, kept keys) for tools that turn a bundle into something else, such as an exporter.
@@ -101,6 +103,7 @@
 // its `#[allow]` says.
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+mod access;
 mod artwork;
 mod batch;
 mod bundle;
@@ -113,6 +116,7 @@ mod ledger;
 mod local;
 mod manifest;
 mod poison;
+mod policy;
 mod ranges;
 mod reader;
 mod storage;
@@ -137,6 +141,7 @@ pub use manifest::{
     PlannedSegment, Priority, Recording, RenditionKind, RenditionPlan, RenditionState, StoragePolicy,
     TimeRange,
 };
+pub use policy::{STORE_POLICY_FILE, STORE_POLICY_FORMAT, STORE_POLICY_VERSION, StorePolicy};
 pub use ranges::TimeRanges;
 pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock, StorageReadAt};

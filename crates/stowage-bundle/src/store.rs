@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::access;
 use crate::bundle::{Bundle, BundleOptions};
 use crate::error::{Error, IoContext, Result};
 use crate::id::check_local_name;
 use crate::ledger::{self, INDEX_FILE, JOURNAL_FILE, LOCK_FILE, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
 use crate::manifest::{AssetInfo, BundlePlan, ManifestChanges, Priority, StoragePolicy};
+use crate::policy::{MAX_STORE_POLICY_LEN, STORE_POLICY_FILE, StorePolicy};
 use crate::storage::{LocalFs, Storage};
 
 /// A directory of bundles, one folder per asset (named by the asset's identifier).
@@ -41,13 +43,24 @@ pub struct BundleSummary {
     pub policy: StoragePolicy,
     /// When it was created.
     pub created: SystemTime,
-    /// When it was last opened for writing or marked as accessed.
+    /// When it was last used: opened for writing, or marked as accessed
+    /// ([`StorageManager::mark_accessed`]), whichever is later.
     pub accessed: SystemTime,
     /// Whether a writer holds it now.
     pub in_use: bool,
+    /// Until when a player holds it ([`StorageManager::mark_playing`]); purge and expiry leave it alone
+    /// until then.
+    pub playing_until: Option<SystemTime>,
     /// Whether its download was cancelled, its partial content kept (see
     /// [`Manifest::cancelled`](crate::Manifest::cancelled)).
     pub cancelled: bool,
+}
+
+impl BundleSummary {
+    /// Whether a player holds the bundle at `now` (its lease has not run out).
+    pub fn is_playing(&self, now: SystemTime) -> bool {
+        self.playing_until.is_some_and(|until| until > now)
+    }
 }
 
 /// A folder of the store that holds a bundle, or what is left of one, that cannot be used: its manifest
@@ -165,6 +178,8 @@ pub struct PurgeReport {
     pub leftovers: Vec<(PathBuf, u64)>,
     /// Bundles skipped because a writer holds them.
     pub skipped_in_use: Vec<PathBuf>,
+    /// Bundles skipped because a player holds them ([`BundleSummary::playing_until`]).
+    pub skipped_playing: Vec<PathBuf>,
     /// Bytes freed.
     pub freed: u64,
     /// Whether the target is met.
@@ -344,6 +359,8 @@ impl StorageManager {
         let manifest = ledger::read_manifest(&*self.storage, path)?;
         let size = dir_size(&*self.storage, path)?;
         let in_use = self.is_in_use(path)?;
+        let record = access::read(&*self.storage, path);
+        let accessed = record.accessed.map_or(manifest.accessed, |at| at.max(manifest.accessed));
         Ok(BundleSummary {
             path: path.to_path_buf(),
             finished: manifest.finished,
@@ -351,10 +368,11 @@ impl StorageManager {
             gaps: manifest.gaps.len(),
             policy: manifest.policy,
             created: manifest.created,
-            accessed: manifest.accessed,
+            accessed,
             asset: manifest.asset,
             size,
             in_use,
+            playing_until: record.playing_until,
             cancelled: manifest.cancelled,
         })
     }
@@ -378,10 +396,69 @@ impl StorageManager {
         self.update_manifest(id, |m| changes.apply(m))
     }
 
-    /// Records that asset `id` was accessed now (for least-recently-accessed ordering in purge).
+    /// The storage policy of asset `id` (its expiry and priority; Apple's
+    /// `storageManagementPolicy(for:)`), read from its manifest without waiting for a writer.
+    pub fn storage_management_policy(&self, id: &str) -> Result<StoragePolicy> {
+        let path = self.existing(id)?;
+        Ok(ledger::read_manifest(&*self.storage, &path)?.policy)
+    }
+
+    /// Records that asset `id` was used now (played, looked at), for least-recently-used ordering in purge.
+    ///
+    /// The time is kept in a small file of the bundle beside its manifest (`.access.json`, written
+    /// atomically), not in the manifest: marking needs no lock, so an asset played while it downloads is
+    /// marked too.
     pub fn mark_accessed(&self, id: &str) -> Result<()> {
+        let path = self.existing(id)?;
         let now = SystemTime::now();
-        self.update_manifest(id, |m| m.accessed = now)
+        access::update(&*self.storage, &path, |r| r.accessed = Some(now))
+    }
+
+    /// Records that a player holds asset `id` until `until` (a lease, renewed while it plays): purge,
+    /// admission and expiry leave it alone until then. A server marks what it serves this way.
+    pub fn mark_playing(&self, id: &str, until: SystemTime) -> Result<()> {
+        let path = self.existing(id)?;
+        access::update(&*self.storage, &path, |r| r.playing_until = Some(until))
+    }
+
+    /// When asset `id` was last used: opened for writing, or marked as accessed, whichever is later.
+    pub fn last_accessed(&self, id: &str) -> Result<SystemTime> {
+        let path = self.existing(id)?;
+        let manifest = ledger::read_manifest(&*self.storage, &path)?;
+        let record = access::read(&*self.storage, &path);
+        Ok(record.accessed.map_or(manifest.accessed, |at| at.max(manifest.accessed)))
+    }
+
+    /// The store-wide policy (see [`StorePolicy`]); the default, which limits nothing, when the store has
+    /// none.
+    pub fn store_policy(&self) -> Result<StorePolicy> {
+        let path = self.dir.join(STORE_POLICY_FILE);
+        match self.storage.read_limited(&path, MAX_STORE_POLICY_LEN) {
+            Ok(bytes) => StorePolicy::parse(&path, &bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StorePolicy::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => Err(Error::InvalidStorePolicy {
+                path,
+                reason: format!("larger than {MAX_STORE_POLICY_LEN} bytes"),
+            }),
+            Err(e) => Err(Error::from_io(&path, e)),
+        }
+    }
+
+    /// Sets the store-wide policy: `store-policy.json` at the store root, replaced atomically (the store
+    /// folder is created when missing).
+    pub fn set_store_policy(&self, policy: &StorePolicy) -> Result<()> {
+        self.storage.create_dir_all(&self.dir).at(&self.dir)?;
+        ledger::write_atomic(&*self.storage, &self.dir.join(STORE_POLICY_FILE), &policy.to_json())
+    }
+
+    /// Removes the store-wide policy: nothing is limited any more. A store without one is left as it is.
+    pub fn clear_store_policy(&self) -> Result<()> {
+        let path = self.dir.join(STORE_POLICY_FILE);
+        match self.storage.remove_file(&path) {
+            Ok(()) => self.storage.sync_dir(&self.dir).at(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::from_io(&path, e)),
+        }
     }
 
     fn update_manifest(&self, id: &str, change: impl FnOnce(&mut crate::Manifest)) -> Result<()> {
@@ -496,6 +573,12 @@ impl StorageManager {
                 report.skipped_in_use.push(b.path.clone());
                 continue;
             }
+            // The lease is read again just before the removal: a player may have started since the
+            // listing.
+            if access::read(&*self.storage, &b.path).playing_until.is_some_and(|t| t > SystemTime::now()) {
+                report.skipped_playing.push(b.path.clone());
+                continue;
+            }
             match self.remove_path(&b.path)? {
                 Some(size) => {
                     used = used.saturating_sub(size);
@@ -512,6 +595,101 @@ impl StorageManager {
         }
         report.target_met = met(used, available);
         Ok(report)
+    }
+
+    /// Removes every expired bundle that no writer and no player holds (and what is left of creations that
+    /// did not finish), as sessions and servers do when they start.
+    pub fn remove_expired(&self) -> Result<PurgeReport> {
+        self.purge(PurgeOptions::default())
+    }
+
+    /// Makes room for a download expected to add `needed` bytes, as the store's policy
+    /// ([`store_policy`](Self::store_policy)) says: when the store would go over its quota, or the disk
+    /// under its free-space floor, expired bundles are removed first; then, when the policy allows purging
+    /// to admit, default-priority bundles by least recent use, but only if that is enough (nothing is
+    /// removed for a download that would be refused anyway). Bundles a writer or a player holds, and
+    /// important ones, are never removed.
+    ///
+    /// Returns what was removed; fails with [`Error::QuotaExceeded`] or [`Error::FreeSpaceFloor`] when the
+    /// download does not fit. A store without a quota or a floor admits everything and removes nothing.
+    pub fn admit(&self, needed: u64) -> Result<PurgeReport> {
+        let policy = self.store_policy()?;
+        let mut report = PurgeReport { target_met: true, ..PurgeReport::default() };
+        if policy.quota.is_none() && policy.free_space_floor.is_none() {
+            return Ok(report);
+        }
+        let mut shortfall = self.shortfall(&policy, needed)?;
+        if shortfall.fits() {
+            return Ok(report);
+        }
+        merge(&mut report, self.remove_expired()?);
+        shortfall = self.shortfall(&policy, needed)?;
+        if shortfall.fits() {
+            return Ok(report);
+        }
+        if policy.purge_to_admit
+            && shortfall.quota <= shortfall.purgeable
+            && shortfall.space <= shortfall.purgeable
+        {
+            let options = PurgeOptions {
+                quota: policy.quota.map(|q| q.saturating_sub(needed)),
+                free_space: policy.free_space_floor.map(|f| f.saturating_add(needed)),
+                ..PurgeOptions::default()
+            };
+            merge(&mut report, self.purge(options)?);
+            shortfall = self.shortfall(&policy, needed)?;
+            if shortfall.fits() {
+                return Ok(report);
+            }
+        }
+        let purgeable = if policy.purge_to_admit { shortfall.purgeable } else { 0 };
+        let store = self.dir.clone();
+        match (policy.quota, policy.free_space_floor) {
+            (Some(quota), _) if shortfall.quota > 0 => {
+                Err(Error::QuotaExceeded { store, quota, used: shortfall.used, needed, purgeable })
+            }
+            (_, Some(floor)) => Err(Error::FreeSpaceFloor {
+                store,
+                floor,
+                available: shortfall.available.unwrap_or(0),
+                needed,
+                purgeable,
+            }),
+            // Unreachable by construction (a shortfall needs a limit), but answered rather than assumed.
+            (Some(quota), None) => {
+                Err(Error::QuotaExceeded { store, quota, used: shortfall.used, needed, purgeable })
+            }
+            (None, None) => Ok(report),
+        }
+    }
+
+    /// How far a download of `needed` bytes is from fitting `policy` now.
+    fn shortfall(&self, policy: &StorePolicy, needed: u64) -> Result<Shortfall> {
+        let listing = self.list()?;
+        let now = SystemTime::now();
+        let used: u64 =
+            listing.bundles.iter().map(|b| b.size).chain(listing.damaged.iter().map(|d| d.size)).sum();
+        let purgeable = listing
+            .bundles
+            .iter()
+            .filter(|b| {
+                !b.in_use
+                    && !b.is_playing(now)
+                    && (b.policy.is_expired(now) || b.policy.priority == Priority::Default)
+            })
+            .map(|b| b.size)
+            .sum();
+        let available = match policy.free_space_floor {
+            Some(_) => self.available_space()?,
+            None => None,
+        };
+        let quota = policy.quota.map_or(0, |q| used.saturating_add(needed).saturating_sub(q));
+        // A volume that cannot tell its free space is not held to the floor.
+        let space = match (policy.free_space_floor, available) {
+            (Some(floor), Some(a)) => floor.saturating_add(needed).saturating_sub(a),
+            _ => 0,
+        };
+        Ok(Shortfall { used, available, purgeable, quota, space })
     }
 
     fn available_space(&self) -> Result<Option<u64>> {
@@ -539,7 +717,11 @@ impl StorageManager {
         let reclaimable: u64 = listing
             .bundles
             .iter()
-            .filter(|b| !b.in_use && (b.policy.is_expired(now) || b.policy.priority == Priority::Default))
+            .filter(|b| {
+                !b.in_use
+                    && !b.is_playing(now)
+                    && (b.policy.is_expired(now) || b.policy.priority == Priority::Default)
+            })
             .map(|b| b.size)
             .sum();
         let available = self.available_space()?;
@@ -561,6 +743,34 @@ impl StorageManager {
         };
         Ok(Admission::Refused { used, estimated, limit })
     }
+}
+
+/// Where the store stands against its policy for one download.
+struct Shortfall {
+    used: u64,
+    available: Option<u64>,
+    /// Bytes purge could free (expired or default priority, held by no writer and no player).
+    purgeable: u64,
+    /// Bytes over the quota the download would take the store.
+    quota: u64,
+    /// Bytes under the free-space floor the download would take the disk.
+    space: u64,
+}
+
+impl Shortfall {
+    fn fits(&self) -> bool {
+        self.quota == 0 && self.space == 0
+    }
+}
+
+/// Adds what a later purge did to a report.
+fn merge(report: &mut PurgeReport, more: PurgeReport) {
+    report.removed.extend(more.removed);
+    report.leftovers.extend(more.leftovers);
+    report.skipped_in_use.extend(more.skipped_in_use);
+    report.skipped_playing.extend(more.skipped_playing);
+    report.freed += more.freed;
+    report.target_met = more.target_met;
 }
 
 /// The prefix of a folder being removed: a removal renames the bundle folder to this prefix and the asset

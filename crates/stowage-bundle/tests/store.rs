@@ -11,7 +11,7 @@ use common::*;
 use stowage_bundle::{
     Admission, AssetCache, AssetInfo, BundlePlan, ContentRequest, DirEntry, DownloadRequest, Error, LocalFs,
     ManifestChanges, Priority, PurgeOptions, PurgeReason, RenditionKind, Storage, StorageFile, StorageLock,
-    StorageManager, StoragePolicy,
+    StorageManager, StoragePolicy, StorePolicy,
 };
 
 /// Creates a finished bundle of `count` segments of 10,000 bytes with `policy`, accessed at `accessed`
@@ -397,4 +397,154 @@ fn a_download_asked_for_and_not_yet_planned_is_recorded_and_planned_later() {
     assert!(manifest.finished && manifest.complete && manifest.has_master_playlist);
     let local = std::fs::read_to_string(dir.join("master.m3u8")).unwrap();
     assert!(local.contains("video/index.m3u8"), "{local}");
+}
+
+#[test]
+fn mark_accessed_while_a_writer_holds_the_bundle() {
+    // A player marks an asset it plays while the asset downloads: the writer's lock must not stand in the
+    // way, or least recently used would mean least recently downloaded.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    add(&store, "playing", 1, StoragePolicy::default(), 1);
+    add(&store, "idle", 1, StoragePolicy::default(), 2);
+    let writer = store.open_bundle("playing").unwrap();
+    // Opening for writing set the manifest's time; set it back, as if the download began long ago.
+    drop(writer);
+    let manifest = store.bundle_path("playing").unwrap().join("manifest.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    json["accessed"] = "2026-01-01T00:00:00Z".into();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let writer = store.open_bundle("playing").unwrap();
+    std::fs::write(&manifest, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+
+    let before = SystemTime::now() - Duration::from_secs(1);
+    store.mark_accessed("playing").unwrap();
+    assert!(store.last_accessed("playing").unwrap() >= before);
+    let listing = store.list().unwrap();
+    let playing = listing.bundles.iter().find(|b| b.asset.id == "playing").unwrap();
+    assert!(playing.in_use && playing.accessed >= before, "{:?}", playing.accessed);
+    drop(writer);
+
+    // Least recently used: `idle` goes first, though its manifest is the more recent.
+    let report = store.purge(PurgeOptions::quota(store.used().unwrap() - 1)).unwrap();
+    assert_eq!(ids(&report), vec![("idle", PurgeReason::LeastRecentlyAccessed)]);
+    // The access record is no file of the bundle that a writer trips over.
+    let reopened = store.open_bundle("playing").unwrap();
+    assert!(reopened.open_report().removed_temp_files.is_empty());
+}
+
+#[test]
+fn a_played_asset_is_never_purged_while_its_lease_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    let past = SystemTime::now() - Duration::from_secs(60);
+    add(&store, "played", 1, StoragePolicy::default().expires(past), 1);
+    add(&store, "other", 1, StoragePolicy::default(), 2);
+    store.mark_playing("played", SystemTime::now() + Duration::from_secs(120)).unwrap();
+    let report = store.purge(PurgeOptions::quota(0)).unwrap();
+    assert_eq!(ids(&report), vec![("other", PurgeReason::LeastRecentlyAccessed)]);
+    assert_eq!(report.skipped_playing, vec![store.bundle_path("played").unwrap()]);
+    assert!(store.remove_expired().unwrap().removed.is_empty(), "expired but playing: kept");
+    // Once the lease ran out, expiry takes it.
+    store.mark_playing("played", SystemTime::now() - Duration::from_secs(1)).unwrap();
+    let report = store.remove_expired().unwrap();
+    assert_eq!(ids(&report), vec![("played", PurgeReason::Expired)]);
+}
+
+#[test]
+fn store_policy_is_kept_at_the_store_root_and_cleared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path().join("store"));
+    assert!(store.store_policy().unwrap().is_empty(), "no file: limits nothing");
+    store.clear_store_policy().unwrap();
+    let policy = StorePolicy::new()
+        .quota(50_000)
+        .free_space_floor(1000)
+        .default_expiry(Duration::from_secs(86_400))
+        .purge_to_admit(true);
+    store.set_store_policy(&policy).unwrap();
+    assert_eq!(store.store_policy().unwrap(), policy);
+    let file = tmp.path().join("store/store-policy.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(json["format"], "stowage-store-policy");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["default_expiry_seconds"], 86_400);
+    assert!(!tmp.path().join("store/store-policy.json.part").exists());
+    // The file is no bundle: listings do not see it.
+    assert!(store.list().unwrap().bundles.is_empty() && store.list().unwrap().damaged.is_empty());
+    std::fs::write(&file, br#"{"format":"stowage-store-policy","version":7}"#).unwrap();
+    assert!(matches!(store.store_policy(), Err(Error::UnsupportedVersion { found: 7, .. })));
+    std::fs::write(&file, b"quota=5").unwrap();
+    match store.store_policy() {
+        Err(e @ Error::InvalidStorePolicy { .. }) => assert_eq!(e.path(), Some(file.as_path())),
+        other => panic!("{other:?}"),
+    }
+    store.clear_store_policy().unwrap();
+    assert!(!file.exists() && store.store_policy().unwrap().is_empty());
+}
+
+#[test]
+fn storage_management_policy_is_a_direct_getter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    add(&store, "a", 1, StoragePolicy::default().expires(at).priority(Priority::Important), 1);
+    let _writer = store.open_bundle("a").unwrap();
+    let policy = store.storage_management_policy("a").unwrap();
+    assert_eq!((policy.expires, policy.priority), (Some(at), Priority::Important), "read under a writer");
+    assert!(matches!(store.storage_management_policy("b"), Err(Error::NoSuchBundle { .. })));
+}
+
+#[test]
+fn admission_refuses_over_the_quota_naming_it_and_purges_only_when_allowed_and_enough() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    add(&store, "oldest", 2, StoragePolicy::default(), 1);
+    add(&store, "important", 2, StoragePolicy::default().priority(Priority::Important), 0);
+    add(&store, "busy", 2, StoragePolicy::default(), 0);
+    add(&store, "newest", 2, StoragePolicy::default(), 5);
+    let busy = store.open_bundle("busy").unwrap();
+    let used = store.used().unwrap();
+    let each = used / 4;
+    assert!(store.admit(u64::MAX / 2).unwrap().removed.is_empty(), "no policy: everything is admitted");
+
+    store.set_store_policy(&StorePolicy::new().quota(used + 1000)).unwrap();
+    assert!(store.admit(1000).unwrap().removed.is_empty());
+    match store.admit(each) {
+        Err(Error::QuotaExceeded { quota, used: u, needed, purgeable, store: at }) => {
+            assert_eq!((quota, u, needed, purgeable), (used + 1000, used, each, 0));
+            assert_eq!(at, tmp.path());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.list().unwrap().bundles.len(), 4, "a refusal removes nothing");
+
+    store.set_store_policy(&StorePolicy::new().quota(used + 1000).purge_to_admit(true)).unwrap();
+    // More than every purgeable bundle frees: refused, and nothing removed for it.
+    let err = store.admit(3 * each).unwrap_err();
+    assert!(err.is_not_admitted(), "{err}");
+    assert!(err.to_string().contains("quota"), "{err}");
+    assert_eq!(store.list().unwrap().bundles.len(), 4);
+    // One bundle's worth: the least recently used default one goes, never the busy or the important one.
+    let report = store.admit(each).unwrap();
+    assert_eq!(ids(&report), vec![("oldest", PurgeReason::LeastRecentlyAccessed)]);
+    assert!(report.target_met);
+    drop(busy);
+}
+
+#[test]
+fn admission_holds_the_free_space_floor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(tmp.path());
+    add(&store, "a", 1, StoragePolicy::default(), 1);
+    store.set_store_policy(&StorePolicy::new().free_space_floor(u64::MAX / 4)).unwrap();
+    match store.admit(1) {
+        Err(Error::FreeSpaceFloor { floor, available, needed, .. }) => {
+            assert_eq!((floor, needed), (u64::MAX / 4, 1));
+            assert!(available > 0 && available < floor);
+        }
+        other => panic!("{other:?}"),
+    }
+    store.set_store_policy(&StorePolicy::new().free_space_floor(1)).unwrap();
+    assert!(store.admit(1000).unwrap().target_met);
 }

@@ -311,8 +311,13 @@ fn remove_temp_files(
         for entry in entries {
             if !entry.is_dir && entry.name.to_string_lossy().ends_with(TEMP_SUFFIX) {
                 let path = d.join(&entry.name);
-                storage.remove_file(&path).at(&path)?;
-                removed.push(path);
+                match storage.remove_file(&path) {
+                    Ok(()) => removed.push(path),
+                    // Files written without the lock (an access record being marked) may be renamed into
+                    // place between the listing and the removal.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::from_io(&path, e)),
+                }
             }
         }
     }
