@@ -112,6 +112,14 @@ pub enum TaskEvent {
         /// Why, for people.
         cause: String,
     },
+    /// Assets were removed from the store to make room for this download, as the store's policy says
+    /// ([`StorageManager::admit`](stowage_bundle::StorageManager::admit)): expired ones, then, when the
+    /// policy lets admission purge, the least recently used of default priority. Sent before any segment
+    /// is fetched.
+    AssetsRemoved {
+        /// What was removed, in removal order, with why and the bytes freed.
+        removed: Vec<stowage_bundle::Removed>,
+    },
     /// Every segment of a rendition is stored or recorded as a gap (Apple's
     /// `didCompleteFor mediaSelection`). Sent once per rendition; a rendition the bundle already held whole
     /// is reported as the task starts.

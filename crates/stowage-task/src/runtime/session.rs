@@ -78,6 +78,7 @@ use crate::planning::{bundle_plan, new_bundle_policies, renewal};
 /// ```
 pub struct DownloadSession {
     inner: Arc<SessionInner>,
+    removed_at_start: stowage_bundle::PurgeReport,
     tasks: Mutex<Vec<DownloadTask>>,
     _shutdown: watch::Sender<bool>,
 }
@@ -94,6 +95,9 @@ impl fmt::Debug for DownloadSession {
 impl DownloadSession {
     /// Creates a session. Fails on an invalid configuration or an unusable HTTP configuration (an
     /// unreadable CA certificate, say).
+    ///
+    /// The store's expired assets that no writer and no player holds are removed first
+    /// ([`StorageManager::remove_expired`]); [`removed_at_start`](Self::removed_at_start) says which.
     pub fn new(config: SessionConfig) -> Result<Self, Error> {
         if config.max_tasks == 0 {
             return Err(Error::InvalidConfig { reason: "max_tasks must be at least 1" });
@@ -129,6 +133,7 @@ impl DownloadSession {
             Some(storage) => StorageManager::with_storage(Arc::clone(storage), &config.store),
             None => StorageManager::new(&config.store),
         };
+        let removed_at_start = store.remove_expired().map_err(|e| store_error(&store, e))?;
         let inner = Arc::new(SessionInner {
             store: store.bundle_options(config.bundle.clone()),
             task_slots: Semaphore::new(config.max_tasks),
@@ -141,7 +146,13 @@ impl DownloadSession {
             shutdown,
         });
         let _ = cell.set(Arc::downgrade(&inner));
-        Ok(Self { inner, tasks: Mutex::new(Vec::new()), _shutdown: shutdown_tx })
+        Ok(Self { inner, removed_at_start, tasks: Mutex::new(Vec::new()), _shutdown: shutdown_tx })
+    }
+
+    /// What the session removed from the store when it was created: expired assets, and what was left of
+    /// bundles whose creation did not finish.
+    pub fn removed_at_start(&self) -> &stowage_bundle::PurgeReport {
+        &self.removed_at_start
     }
 
     /// The session's configuration.
@@ -197,8 +208,36 @@ impl DownloadSession {
             return Err(Error::AssetBusy { asset: asset.to_owned(), path: existing.bundle_path() });
         }
         let path = self.inner.store.bundle_path(asset).map_err(|e| self.store_error(e))?;
+        let config = self.with_default_expiry(asset, config)?;
         self.record(asset, url, &config)?;
         Ok(self.spawn(asset, url, path, driver::Source::New(Box::new(config))))
+    }
+
+    /// A new asset whose configuration sets no expiry gets the store policy's default expiry, counted from
+    /// now. An asset the store holds already keeps what its configuration says.
+    fn with_default_expiry(
+        &self,
+        asset: &str,
+        mut config: DownloadConfiguration,
+    ) -> Result<DownloadConfiguration, Error> {
+        if config.storage.expires.is_some() {
+            return Ok(config);
+        }
+        let store = &self.inner.store;
+        match store.storage_management_policy(asset) {
+            Err(stowage_bundle::Error::NoSuchBundle { .. }) => {}
+            Ok(_) => return Ok(config),
+            Err(e) => return Err(self.store_error(e)),
+        }
+        let policy = store.store_policy().map_err(|e| self.store_error(e))?;
+        if let Some(after) = policy.default_expiry {
+            let now = std::time::SystemTime::now();
+            // A default so far off that the clock cannot hold it is no expiry.
+            if let Some(at) = now.checked_add(after) {
+                config.storage = config.storage.expires(at);
+            }
+        }
+        Ok(config)
     }
 
     /// Records the download in the store before it starts, as Apple's session keeps its tasks, so that
@@ -243,9 +282,7 @@ impl DownloadSession {
 
     /// The task's error for a failure of the store.
     fn store_error(&self, e: stowage_bundle::Error) -> Error {
-        let path =
-            e.path().map_or_else(|| self.inner.store.dir().to_path_buf(), std::path::Path::to_path_buf);
-        Error::Bundle { path, source: Arc::new(e) }
+        store_error(&self.inner.store, e)
     }
 
     fn spawn(&self, asset: &str, url: &str, bundle_path: PathBuf, source: driver::Source) -> DownloadTask {
@@ -257,6 +294,12 @@ impl DownloadSession {
         lock(&self.tasks).push(task.clone());
         task
     }
+}
+
+/// The session's error for a failure of `store`.
+fn store_error(store: &StorageManager, e: stowage_bundle::Error) -> Error {
+    let path = e.path().map_or_else(|| store.dir().to_path_buf(), std::path::Path::to_path_buf);
+    Error::Bundle { path, source: Arc::new(e) }
 }
 
 /// The asset identifier derived from a URL: readable parts of its host and path, and a hash of the whole

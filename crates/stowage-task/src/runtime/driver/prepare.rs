@@ -122,6 +122,7 @@ pub(super) async fn prepare(
         }
     };
     task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
+    admit(session, task, &bundle, &path).await?;
     if policies.key_policy == KeyPolicy::KeepEncrypted {
         // Every key is stored before any segment.
         store_kept_keys(session, task, loader, &bundle, &built, &path).await?;
@@ -138,6 +139,37 @@ pub(super) async fn prepare(
         live,
         recording: recording_config,
     })
+}
+
+/// Checks the download against the store's policy before any segment is fetched (removing what the
+/// policy lets go to make room), and tells what was removed.
+async fn admit(session: &SessionInner, task: &TaskShared, bundle: &Bundle, path: &Path) -> Result<(), Error> {
+    let needed = expected_bytes(&bundle.manifest()).saturating_sub(bundle.progress().bytes_finished);
+    let store = session.store.clone();
+    let report = blocking(path, move || store.admit(needed)).await?;
+    if !report.removed.is_empty() {
+        task.emit(session, TaskEvent::AssetsRemoved { removed: report.removed });
+    }
+    Ok(())
+}
+
+/// The bytes a bundle's plan is expected to take: each planned entry's expected length when the playlist
+/// gave it (a byte range), else its duration at its rendition's declared bandwidth. Entries of unknown
+/// size (no range, no bandwidth: an audio rendition, say) count as nothing, so a download whose size
+/// cannot be told is admitted on what the store holds when it starts. A recording's plan holds only what
+/// its playlist listed when it started.
+fn expected_bytes(manifest: &Manifest) -> u64 {
+    let mut total: u64 = 0;
+    for rendition in &manifest.renditions {
+        let rate = rendition.plan.bandwidth.map(|bits| bits as f64 / 8.0);
+        for segment in &rendition.plan.segments {
+            // The float-to-int cast saturates, so an absurd bandwidth stays a number.
+            let guess =
+                rate.map_or(0, |bytes_per_second| (bytes_per_second * segment.duration).round() as u64);
+            total = total.saturating_add(segment.expected_length.unwrap_or(guess));
+        }
+    }
+    total
 }
 
 /// What the bundle of a recording keeps of its limits.
