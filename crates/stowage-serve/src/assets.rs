@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use stowage_bundle::{BundleReader, BundleStatus, Error as BundleError, StorageManager};
 
@@ -13,8 +13,13 @@ use stowage_bundle::{BundleReader, BundleStatus, Error as BundleError, StorageMa
 /// resumed changes whether the bundle is in use without changing its files.
 const UNFINISHED_STATUS_TTL: Duration = Duration::from_secs(1);
 
-/// A bundle is marked as accessed at most this often while it is played: marking rewrites its manifest.
-const MARK_INTERVAL: Duration = Duration::from_secs(60);
+/// A bundle is marked at most this often while it is played: each mark writes a small file.
+const MARK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a player holds a bundle after its last request, as far as purge and expiry are concerned.
+/// Players fetch segments every few seconds while they play and a playlist at least every target duration
+/// while it grows; a pause longer than this lets the bundle go.
+pub(crate) const PLAY_LEASE: Duration = Duration::from_secs(120);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section below only swaps cached values; a panic in one cannot leave them half-made.
@@ -48,8 +53,8 @@ pub(crate) type Listing = (Vec<Listed>, Vec<(String, BundleError)>);
 pub(crate) struct Assets {
     store: StorageManager,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
-    /// When each bundle was last marked as accessed by this server.
-    marks: Mutex<HashMap<String, Instant>>,
+    /// When each bundle was last marked by this server: as accessed, and as playing.
+    marks: Mutex<HashMap<String, (Option<Instant>, Option<Instant>)>>,
 }
 
 impl Assets {
@@ -157,19 +162,32 @@ impl Assets {
         Ok((listed, unreadable))
     }
 
-    /// Notes that bundle `id` is being played, and marks it as accessed in its manifest (so that a purge of
-    /// the least recently used removes it last) unless this server did so less than a minute ago. A bundle
-    /// a writer holds is not marked (its writer set the access time when it opened it); errors are
-    /// ignored: playing never fails because of the access time.
-    pub(crate) fn mark_played(&self, id: &str) {
+    /// Notes that bundle `id` is being played: its play lease is renewed ([`PLAY_LEASE`] from now), so
+    /// that purge and expiry leave it alone, and, for a playlist request (`accessed`), it is marked as
+    /// accessed, so that a purge of the least recently used removes it last. Each is written at most once
+    /// every [`MARK_INTERVAL`] by this server, also while a download holds the bundle (the marks are kept
+    /// beside its manifest, which needs no lock). Errors are ignored: playing never fails because of them.
+    pub(crate) fn mark_played(&self, id: &str, accessed: bool) {
         let now = Instant::now();
-        {
+        let due = |at: Option<Instant>| at.is_none_or(|at| now.duration_since(at) >= MARK_INTERVAL);
+        let (mark_accessed, mark_lease) = {
             let mut marks = lock(&self.marks);
-            if marks.get(id).is_some_and(|at| now.duration_since(*at) < MARK_INTERVAL) {
-                return;
+            let entry = marks.entry(id.to_owned()).or_default();
+            let mark_accessed = accessed && due(entry.0);
+            let mark_lease = due(entry.1);
+            if mark_accessed {
+                entry.0 = Some(now);
             }
-            marks.insert(id.to_owned(), now);
+            if mark_lease {
+                entry.1 = Some(now);
+            }
+            (mark_accessed, mark_lease)
+        };
+        if mark_lease {
+            let _ = self.store.mark_playing(id, SystemTime::now() + PLAY_LEASE);
         }
-        let _ = self.store.mark_accessed(id);
+        if mark_accessed {
+            let _ = self.store.mark_accessed(id);
+        }
     }
 }

@@ -14,8 +14,14 @@
 //!   expiry, priority) with a player per asset and its audio and subtitle choices; `/api/assets`: the same
 //!   as JSON, which the page polls while downloads run.
 //!
-//! Playing marks access: a playlist request marks the bundle as accessed (at most once a minute), so a
-//! purge of the least recently used removes what was least recently played.
+//! Playing marks access: a playlist request marks the bundle as accessed, so a purge of the least
+//! recently used removes what was least recently played, and every playlist, segment, key or subtitle
+//! request renews the bundle's play lease (two minutes), so that purge and expiry never remove an asset
+//! being played. Both are kept beside the manifest
+//! ([`mark_accessed`](stowage_bundle::StorageManager::mark_accessed),
+//! [`mark_playing`](stowage_bundle::StorageManager::mark_playing)), written at most every 30 seconds per
+//! asset, also while a download holds the bundle. A server removes the store's expired assets when it
+//! starts ([`Server::removed_at_start`]).
 //!
 //! **Safe by construction.** Only the files a bundle's manifest and local playlists name are served: the
 //! path is decoded one segment at a time (no `..`, no encoded slash) and parsed back into what it names
@@ -26,7 +32,8 @@
 //! bounded: header size, time to send a header, time without progress, connections at once (see
 //! [`ServeConfig`] for the defaults).
 //!
-//! **What it does not do.** It changes nothing in the store (beyond access times), downloads nothing,
+//! **What it does not do.** It changes nothing in the store (beyond access times, play leases and the
+//! removal of expired assets when it starts), downloads nothing,
 //! and transcodes nothing. It reads bundles only through `stowage-bundle`, the one crate that touches the
 //! disk.
 //!

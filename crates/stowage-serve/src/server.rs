@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use stowage_bundle::StorageManager;
+use stowage_bundle::{PurgeReport, StorageManager};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -41,6 +41,7 @@ pub struct Server {
     tls: bool,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    removed_at_start: Result<PurgeReport, stowage_bundle::Error>,
 }
 
 impl Server {
@@ -52,12 +53,25 @@ impl Server {
 
     /// Serves `store` on `addr` with `config`. Fails with [`Error::NotLoopback`] for an address other
     /// than loopback unless [`ServeConfig::allow_remote`] is set.
+    ///
+    /// Before it listens, the store's expired assets that no writer and no player holds are removed
+    /// ([`StorageManager::remove_expired`]); [`removed_at_start`](Self::removed_at_start) says which. A
+    /// store that cannot be changed (read-only media) is still served: the removal's error is kept there
+    /// too.
     pub async fn bind_with(addr: SocketAddr, store: StorageManager, config: ServeConfig) -> Result<Self> {
         config.validate()?;
         if !config.allow_remote && !addr.ip().is_loopback() {
             return Err(Error::NotLoopback { addr });
         }
         let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+        let sweeping = store.clone();
+        let removed_at_start = match tokio::task::spawn_blocking(move || sweeping.remove_expired()).await {
+            Ok(report) => report,
+            Err(e) => Err(stowage_bundle::Error::Io {
+                path: store.dir().to_path_buf(),
+                source: io::Error::other(format!("removing expired assets stopped: {e}")),
+            }),
+        };
         let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -82,7 +96,13 @@ impl Server {
         let shared = Arc::new(Shared { assets: Assets::new(store), config });
         let task =
             tokio::spawn(accept_loop(listener, shared, builder, tls.clone(), connections, limits, stopped));
-        Ok(Self { addr: local, tls: tls.is_some(), stop, task: Some(task) })
+        Ok(Self { addr: local, tls: tls.is_some(), stop, task: Some(task), removed_at_start })
+    }
+
+    /// What the server removed from the store before it listened: expired assets (and what was left of
+    /// bundles whose creation did not finish), or why it could not.
+    pub fn removed_at_start(&self) -> Result<&PurgeReport, &stowage_bundle::Error> {
+        self.removed_at_start.as_ref()
     }
 
     /// The address the server listens on.

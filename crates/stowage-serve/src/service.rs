@@ -326,10 +326,11 @@ async fn bundle_file(
         Some(Err(e)) => return bundle_error(&e),
         None => return text(StatusCode::INTERNAL_SERVER_ERROR, "the request failed\n"),
     };
-    if playlist {
-        // Playing marks the asset as accessed; the manifest write it may take is not waited for.
+    if file.kind != BundleFileKind::Artwork {
+        // Playing holds the asset (its lease) and a playlist marks it accessed; the small write either may
+        // take is not waited for. Artwork is shown by the page, which is not playing.
         let work = Arc::clone(shared);
-        tokio::task::spawn_blocking(move || work.assets.mark_played(&id));
+        tokio::task::spawn_blocking(move || work.assets.mark_played(&id, playlist));
     }
     let content_type = match file.kind {
         BundleFileKind::Artwork => artwork_type.unwrap_or_default(),
@@ -363,10 +364,8 @@ async fn derived_response(
     .await;
     match made {
         Some(Ok((text, finished))) => {
-            if playlist {
-                let (work, id) = (Arc::clone(shared), id.to_owned());
-                tokio::task::spawn_blocking(move || work.assets.mark_played(&id));
-            }
+            let (work, id) = (Arc::clone(shared), id.to_owned());
+            tokio::task::spawn_blocking(move || work.assets.mark_played(&id, playlist));
             let tag = format!("\"d{:016x}\"", fnv1a(&[text.as_bytes()]));
             let caching = if finished { Caching::Revalidate } else { Caching::NoStore };
             respond(headers, head, Content::Bytes(Bytes::from(text)), Some(tag), content_type, caching)

@@ -9,10 +9,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use stowage_bundle::{Artwork, StorageManager};
+use stowage_bundle::{Artwork, PurgeReason, StorageManager, StoragePolicy};
 use stowage_serve::{ServeConfig, Server, TlsConfig};
 
 /// A server on its own runtime, as an application embedding it would run it.
@@ -550,29 +550,70 @@ fn requests_are_bounded() {
 }
 
 #[test]
-fn playing_marks_the_bundle_accessed() {
+fn playing_marks_the_bundle_accessed_and_holds_it_also_while_it_downloads() {
     let tmp = tempfile::tempdir().unwrap();
     let store = store(tmp.path());
+    // A writer holds the bundle, as a download running would.
+    let writer = store.open_bundle("a").unwrap();
     let manifest = store.dir().join("a/manifest.json");
     let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-    json["accessed"] = "2020-01-01T00:00:00Z".into();
+    let long_ago = "2020-01-01T00:00:00Z";
+    json["accessed"] = long_ago.into();
     std::fs::write(&manifest, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-    let accessed = || {
-        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-        json["accessed"].as_str().unwrap().to_owned()
-    };
+    let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800);
+    let reader = StorageManager::new(store.dir());
+    let summary = || reader.list().unwrap().bundles.into_iter().next().unwrap();
     let server = serve(store);
-    assert_eq!(get(server.addr(), "/asset/a/video/seg-d0-s0.ts", &[]).status, 200);
     assert_eq!(get(server.addr(), "/", &[]).status, 200);
+    assert_eq!(get(server.addr(), "/asset/a/artwork.png", &[]).status, 200);
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(accessed(), "2020-01-01T00:00:00Z", "segments and the page do not mark access");
-    assert_eq!(get(server.addr(), "/asset/a/master.m3u8", &[]).status, 200);
+    assert_eq!(summary().accessed, then, "the page does not mark access");
+    assert_eq!(summary().playing_until, None, "the page does not hold the asset");
+
+    let before = SystemTime::now() - Duration::from_secs(1);
+    assert_eq!(get(server.addr(), "/asset/a/video/seg-d0-s0.ts", &[]).status, 200);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while accessed() == "2020-01-01T00:00:00Z" {
+    while summary().playing_until.is_none() {
+        assert!(Instant::now() < deadline, "playing a segment did not hold the asset");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held = summary();
+    assert!(held.is_playing(SystemTime::now() + Duration::from_secs(60)), "{:?}", held.playing_until);
+    assert!(!held.is_playing(SystemTime::now() + Duration::from_secs(200)), "{:?}", held.playing_until);
+    assert_eq!(held.accessed, then, "segments hold the asset but do not mark access");
+
+    assert_eq!(get(server.addr(), "/asset/a/master.m3u8", &[]).status, 200);
+    while summary().accessed == then {
         assert!(Instant::now() < deadline, "playing did not mark the bundle accessed");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(accessed().as_str() > "2025", "{}", accessed());
+    assert!(summary().accessed >= before, "{:?}", summary().accessed);
+    assert!(summary().in_use, "the writer still holds it");
+    drop(writer);
+}
+
+#[test]
+fn expired_assets_are_removed_when_the_server_starts_but_not_played_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store(tmp.path());
+    let past = SystemTime::now() - Duration::from_secs(60);
+    for id in ["expired", "played"] {
+        let bundle = store.create_bundle(plan(id, id)).unwrap();
+        fill(&bundle, 1000);
+        bundle.mark_finished().unwrap();
+        drop(bundle);
+        store.set_policy(id, StoragePolicy::new().expires(past)).unwrap();
+    }
+    store.mark_playing("played", SystemTime::now() + Duration::from_secs(120)).unwrap();
+    let running = serve(store.clone());
+    let report = running.server.as_ref().unwrap().removed_at_start().unwrap();
+    let removed: Vec<(&str, PurgeReason)> =
+        report.removed.iter().map(|r| (r.asset.id.as_str(), r.reason)).collect();
+    assert_eq!(removed, vec![("expired", PurgeReason::Expired)]);
+    assert_eq!(report.skipped_playing, vec![store.bundle_path("played").unwrap()]);
+    assert_eq!(get(running.addr(), "/asset/expired/master.m3u8", &[]).status, 404);
+    assert_eq!(get(running.addr(), "/asset/played/master.m3u8", &[]).status, 200);
+    assert_eq!(get(running.addr(), "/asset/a/master.m3u8", &[]).status, 200);
 }
 
 #[test]
