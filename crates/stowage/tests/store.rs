@@ -96,6 +96,9 @@ fn list_and_info_describe_complete_and_partial_assets() {
     let half_line = text.lines().find(|l| l.trim_start().starts_with("half")).unwrap();
     assert!(half_line.contains("partial") && half_line.contains("default"), "{half_line}");
 
+    // Looking at an asset records its use in a small file beside its manifest, which counts on disk: it is
+    // looked at once before the sizes are compared.
+    stdout_ok(&stowage(store.path(), &["info", "half"]));
     let v: Value = serde_json::from_str(&stdout_ok(&stowage(store.path(), &["list", "--json"]))).unwrap();
     let bundles = v["bundles"].as_array().unwrap();
     assert_eq!(bundles.len(), 2);
@@ -143,12 +146,13 @@ fn info_marks_the_asset_accessed_and_shows_its_artwork() {
 
     let text = stdout_ok(&stowage(store.path(), &["info", "seen"]));
     assert!(text.contains(&format!("artwork.png (image/png, {} B)", png.len())), "{text}");
-    let json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-    let accessed = json["accessed"].as_str().unwrap();
-    assert!(accessed > "2025", "info did not mark the asset accessed: {accessed}");
-
     let v: Value =
         serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "seen"]))).unwrap();
+    let accessed = v["accessed"].as_str().unwrap();
+    assert!(accessed > "2025", "info did not mark the asset accessed: {accessed}");
+    let listed: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["list", "--json"]))).unwrap();
+    assert_eq!(listed["bundles"][0]["accessed"], accessed, "list and info tell the same last use");
     assert_eq!(v["artwork"]["media_type"], "image/png");
     assert_eq!(v["artwork"]["length"], png.len());
     assert_eq!(std::fs::read(v["artwork"]["path"].as_str().unwrap()).unwrap(), png);

@@ -206,12 +206,29 @@ pub(crate) fn download(store: &StoreArgs, args: &DownloadArgs) -> anyhow::Result
     let runtime = runtime()?;
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
+        tell_removed_at_start(&session, args.run.json)?;
         let task = match &args.name {
             Some(name) => session.download_task_named(name, &args.url, config)?,
             None => session.download_task(&args.url, config)?,
         };
         run_tasks(&session, vec![task], args.run.json).await
     })
+}
+
+/// Says which expired assets the session removed from the store when it started: a line each, or a JSON
+/// line each with `--json`.
+fn tell_removed_at_start(session: &DownloadSession, json: bool) -> anyhow::Result<()> {
+    let report = session.removed_at_start();
+    if json {
+        for r in &report.removed {
+            let mut line = super::store::removed_json(r);
+            line["event"] = json!("asset_removed");
+            output::print_json(&line)?;
+        }
+        Ok(())
+    } else {
+        output::print(&super::store::removed_at_start_lines(report))
+    }
 }
 
 /// The record of asset `asset` in the store, when it has a bundle there already.
@@ -229,6 +246,7 @@ pub(crate) fn resume(store: &StoreArgs, args: &ResumeArgs) -> anyhow::Result<()>
     let runtime = runtime()?;
     runtime.block_on(async {
         let session = DownloadSession::new(session_config)?;
+        tell_removed_at_start(&session, args.run.json)?;
         let mut tasks = session.restore()?;
         // What restoring passes over is said, never taken for "nothing to do": bundles that cannot be
         // read, and unfinished ones that another process is writing.
@@ -514,6 +532,12 @@ impl Ui {
                 match event {
                     TaskEvent::WillDownloadTo { path } => {
                         bars.total.println(output::line(&format!("downloading to {}", path.display())));
+                    }
+                    TaskEvent::AssetsRemoved { removed } => {
+                        for r in removed {
+                            let line = super::store::removed_line(r);
+                            bars.total.println(output::line(&format!("to make room, {}", line.trim_end())));
+                        }
                     }
                     TaskEvent::MediaSelectionResolved(selection) => {
                         bars.labels = labels(selection);
@@ -883,6 +907,10 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "cause": cause,
         }),
         TaskEvent::Suspended { path } => json!({"event": "suspended", "path": path}),
+        TaskEvent::AssetsRemoved { removed } => json!({
+            "event": "assets_removed",
+            "removed": removed.iter().map(super::store::removed_json).collect::<Vec<_>>(),
+        }),
         _ => json!({"event": "other"}),
     }
 }

@@ -47,9 +47,15 @@ pub(crate) fn run(store: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let server = Server::bind_with(args.listen, manager, config).await?;
+        let removed = match server.removed_at_start() {
+            Ok(report) => super::store::removed_at_start_lines(report),
+            Err(e) => format!("expired assets could not be removed: {e}\n"),
+        };
         // One write, so that a reader that takes the first line and closes the pipe cannot make the
         // second fail.
-        let banner = format!("serving {} at {}\npress Ctrl-C to stop\n", dir.display(), server.url());
+        // The address comes first: scripts read it from the first line.
+        let banner =
+            format!("serving {} at {}\n{removed}press Ctrl-C to stop\n", dir.display(), server.url());
         let mut out = std::io::stdout().lock();
         out.write_all(banner.as_bytes()).and_then(|()| out.flush()).context("writing to standard output")?;
         drop(out);

@@ -1,17 +1,17 @@
 //! The store of bundles: `list`, `info`, `verify`, `remove`, `purge`, `policy`.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use stowage_bundle::{
-    AssetCache, Bundle, BundleSummary, Manifest, Priority, PurgeOptions, PurgeReason, RenditionKind,
-    StorageManager, StoragePolicy,
+    AssetCache, Bundle, BundleSummary, Manifest, Priority, PurgeOptions, PurgeReason, PurgeReport, Removed,
+    RenditionKind, StorageManager, StoragePolicy, StorePolicy,
 };
 
 use super::output::{print, print_json};
-use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size};
+use super::units::{format_utc, human_bytes, human_duration, parse_expiry, parse_size, parse_span};
 
 /// Where bundles are kept, shared by every command that uses the store.
 #[derive(Debug, Clone, clap::Args)]
@@ -109,14 +109,40 @@ pub(crate) struct PurgeArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct PolicyArgs {
-    /// The asset identifier in the store.
-    asset: String,
+    /// The asset identifier in the store; without it, the command shows or changes the store's policy.
+    asset: Option<String>,
     /// When the asset expires: a span from now (30d, 12h) or a UTC date (2027-01-31), or `never`.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", requires = "asset")]
     expires: Option<String>,
     /// Purge priority: `important` assets are kept unless a purge says otherwise.
-    #[arg(long, value_parser = ["important", "default"])]
+    #[arg(long, value_parser = ["important", "default"], requires = "asset")]
     priority: Option<String>,
+    /// The store's quota: downloads that would take the store past it are refused (or make room, with
+    /// --purge-to-admit). A size (50G, 500MiB) or `none`.
+    #[arg(long, value_name = "SIZE|none", conflicts_with = "asset")]
+    store_quota: Option<String>,
+    /// Space the disk must keep free: downloads that would leave less are refused (or make room, with
+    /// --purge-to-admit). A size or `none`.
+    #[arg(long, value_name = "SIZE|none", conflicts_with = "asset")]
+    free_space_floor: Option<String>,
+    /// The expiry of new downloads that do not give one: a span (30d, 12h) or `none`.
+    #[arg(long, value_name = "SPAN|none", conflicts_with = "asset")]
+    default_expiry: Option<String>,
+    /// Let a download that does not fit remove expired, then least recently used default-priority assets
+    /// to make room (never important ones, nor ones being downloaded or played).
+    #[arg(long, conflicts_with_all = ["asset", "no_purge_to_admit"])]
+    purge_to_admit: bool,
+    /// Refuse a download that does not fit once expired assets are gone (the default).
+    #[arg(long, conflicts_with = "asset")]
+    no_purge_to_admit: bool,
+    /// Remove the store's policy: nothing is limited any more.
+    #[arg(long, conflicts_with_all = [
+        "asset", "store_quota", "free_space_floor", "default_expiry", "purge_to_admit", "no_purge_to_admit",
+    ])]
+    clear: bool,
+    /// Print the policy as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 fn priority_name(priority: Priority) -> &'static str {
@@ -147,6 +173,7 @@ fn summary_json(b: &BundleSummary) -> Value {
         "created": format_utc(b.created),
         "accessed": format_utc(b.accessed),
         "in_use": b.in_use,
+        "playing_until": b.playing_until.map(format_utc),
     })
 }
 
@@ -310,7 +337,13 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
     let manifest = cache.manifest();
     let on_disk = size_on_disk(&dir);
     if args.json {
-        return print_json(&manifest_json(&dir, manifest, &cache, on_disk));
+        let mut json = manifest_json(&dir, manifest, &cache, on_disk);
+        // The last use is kept beside the manifest; the store tells both together.
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if let Ok(accessed) = StorageManager::new(store_of(&dir)).last_accessed(name) {
+            json["accessed"] = json!(format_utc(accessed));
+        }
+        return print_json(&json);
     }
     let mut out = format!(
         "{}  {}\n",
@@ -476,16 +509,13 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
         ));
     }
     for r in &report.removed {
-        let why = match r.reason {
-            PurgeReason::Expired => "expired",
-            PurgeReason::LeastRecentlyAccessed => "least recently accessed",
-            PurgeReason::ImportantAllowed => "important, allowed by --include-important",
-            _ => "space needed",
-        };
-        out.push_str(&format!("removed {} ({}): {why}\n", r.asset.id, human_bytes(r.size)));
+        out.push_str(&removed_line(r));
     }
     for p in &report.skipped_in_use {
         out.push_str(&format!("kept {}: being written\n", p.display()));
+    }
+    for p in &report.skipped_playing {
+        out.push_str(&format!("kept {}: being played\n", p.display()));
     }
     out.push_str(&format!(
         "{} freed; target {}\n",
@@ -503,9 +533,137 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn policy(store: &StoreArgs, args: &PolicyArgs) -> anyhow::Result<()> {
+/// One removed asset, for people: `removed ID (SIZE): why`.
+pub(crate) fn removed_line(r: &Removed) -> String {
+    let why = match r.reason {
+        PurgeReason::Expired => "expired",
+        PurgeReason::LeastRecentlyAccessed => "least recently used",
+        PurgeReason::ImportantAllowed => "important, allowed by --include-important",
+        _ => "space needed",
+    };
+    format!("removed {} ({}): {why}\n", r.asset.id, human_bytes(r.size))
+}
+
+/// What a session or server removed when it started, for people: a line per asset, none when nothing was
+/// removed.
+pub(crate) fn removed_at_start_lines(report: &PurgeReport) -> String {
+    let mut out = String::new();
+    for (path, size) in &report.leftovers {
+        out.push_str(&format!(
+            "removed {} ({}): what was left of a bundle whose creation did not finish\n",
+            path.display(),
+            human_bytes(*size)
+        ));
+    }
+    for r in &report.removed {
+        out.push_str(&removed_line(r));
+    }
+    out
+}
+
+/// One removed asset as JSON.
+pub(crate) fn removed_json(r: &Removed) -> Value {
+    let reason = match r.reason {
+        PurgeReason::Expired => "expired",
+        PurgeReason::LeastRecentlyAccessed => "least_recently_used",
+        PurgeReason::ImportantAllowed => "important_allowed",
+        _ => "space_needed",
+    };
+    json!({"id": r.asset.id, "path": r.path, "size": r.size, "reason": reason})
+}
+
+/// A span for people: whole weeks, days, hours or minutes when it is one, else seconds (`30d`, `90m`).
+fn span_text(span: Duration) -> String {
+    let secs = span.as_secs();
+    for (unit, len) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs > 0 && secs % len == 0 {
+            return format!("{}{unit}", secs / len);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// A size option that may be `none`.
+fn size_or_none(text: &str, flag: &str) -> anyhow::Result<Option<u64>> {
+    if text == "none" { Ok(None) } else { parse_size(text).with_context(|| flag.to_owned()).map(Some) }
+}
+
+/// Shows or changes the store's policy (`stowage policy` without an asset).
+fn store_policy(store: &StoreArgs, args: &PolicyArgs) -> anyhow::Result<()> {
     let manager = store.manager()?;
-    let dir = manager.bundle_path(&args.asset)?;
+    let dir = manager.dir().display().to_string();
+    let mut policy = if args.clear {
+        manager.clear_store_policy().with_context(|| format!("clearing the policy of {dir}"))?;
+        StorePolicy::default()
+    } else {
+        manager.store_policy().with_context(|| format!("reading the policy of {dir}"))?
+    };
+    let changes = args.store_quota.is_some()
+        || args.free_space_floor.is_some()
+        || args.default_expiry.is_some()
+        || args.purge_to_admit
+        || args.no_purge_to_admit;
+    if changes {
+        if let Some(text) = &args.store_quota {
+            policy.quota = size_or_none(text, "--store-quota")?;
+        }
+        if let Some(text) = &args.free_space_floor {
+            policy.free_space_floor = size_or_none(text, "--free-space-floor")?;
+        }
+        if let Some(text) = &args.default_expiry {
+            policy.default_expiry =
+                if text == "none" { None } else { Some(parse_span(text).context("--default-expiry")?) };
+        }
+        if args.purge_to_admit || args.no_purge_to_admit {
+            policy.purge_to_admit = args.purge_to_admit;
+        }
+        manager.set_store_policy(&policy).with_context(|| format!("writing the policy of {dir}"))?;
+    }
+    let used = manager.used().with_context(|| format!("listing {dir}"))?;
+    if args.json {
+        return print_json(&json!({
+            "store": manager.dir(),
+            "quota": policy.quota,
+            "free_space_floor": policy.free_space_floor,
+            "default_expiry_seconds": policy.default_expiry.map(|d| d.as_secs()),
+            "purge_to_admit": policy.purge_to_admit,
+            "used": used,
+        }));
+    }
+    let none = || "none".to_owned();
+    let rows = vec![
+        vec![
+            "quota".to_owned(),
+            policy.quota.map_or_else(none, |q| format!("{} ({} used)", human_bytes(q), human_bytes(used))),
+        ],
+        vec!["free-space floor".to_owned(), policy.free_space_floor.map_or_else(none, human_bytes)],
+        vec![
+            "default expiry".to_owned(),
+            policy.default_expiry.map_or_else(none, |d| format!("{} after download", span_text(d))),
+        ],
+        vec![
+            "purge to admit".to_owned(),
+            if policy.purge_to_admit {
+                "yes: expired, then least recently used default-priority assets make room".to_owned()
+            } else {
+                "no: a download that does not fit is refused".to_owned()
+            },
+        ],
+    ];
+    let mut out = format!("store policy of {dir}{}\n", if policy.is_empty() { " (none set)" } else { "" });
+    super::table(&mut out, &rows);
+    print(&out)
+}
+
+pub(crate) fn policy(store: &StoreArgs, args: &PolicyArgs) -> anyhow::Result<()> {
+    let Some(asset) = &args.asset else { return store_policy(store, args) };
+    asset_policy(store, args, asset)
+}
+
+/// Shows or changes an asset's policy (`stowage policy ASSET`).
+fn asset_policy(store: &StoreArgs, args: &PolicyArgs, asset: &str) -> anyhow::Result<()> {
+    let manager = store.manager()?;
+    let dir = manager.bundle_path(asset)?;
     let cache = AssetCache::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut policy = cache.manifest().policy;
     if let Some(expires) = &args.expires {
@@ -518,10 +676,15 @@ pub(crate) fn policy(store: &StoreArgs, args: &PolicyArgs) -> anyhow::Result<()>
     if let Some(priority) = &args.priority {
         policy.priority = if priority == "important" { Priority::Important } else { Priority::Default };
     }
-    manager.set_policy(&args.asset, policy).with_context(|| format!("updating {}", args.asset))?;
+    if args.expires.is_some() || args.priority.is_some() {
+        manager.set_policy(asset, policy).with_context(|| format!("updating {asset}"))?;
+    }
+    if args.json {
+        return print_json(&json!({"id": asset, "policy": policy_json(&policy)}));
+    }
     print(&format!(
         "{}: {} priority, expires {}\n",
-        args.asset,
+        asset,
         priority_name(policy.priority),
         policy.expires.map_or_else(|| "never".to_owned(), format_utc)
     ))
