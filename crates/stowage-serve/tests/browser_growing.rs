@@ -193,6 +193,9 @@ fn an_asset_plays_in_chromium_while_it_downloads() {
     // The page: the asset shown downloading, played by the browser's own player to the end. Chromium's
     // native player joins a playlist without an end three segments from its end, whatever EXT-X-START
     // says (measured), so it may start after the first segments: its frames are reported, not compared.
+    // The page cannot take it back to the start: until the playlist ends, the element's seekable range is
+    // empty and its duration infinite, and its time 0 is already the segment it joined at (the media
+    // element's events in the report's timeline show it).
     assert_eq!(native["state"], "downloading", "the page shows the asset downloading");
     assert!(
         native["startMs"].as_f64().is_some_and(|ms| ms < 10_000.0),

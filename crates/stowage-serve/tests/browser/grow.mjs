@@ -33,8 +33,12 @@ window.watch = (video) => {
     check();
   });
   window.ended = new Promise((resolve) => video.addEventListener('ended', () => resolve(Date.now()), { once: true }));
-  for (const name of ['waiting', 'durationchange', 'error']) {
-    video.addEventListener(name, () => window.timeline.push({ name, t: video.currentTime, duration: video.duration }));
+  for (const name of ['waiting', 'durationchange', 'error', 'loadedmetadata', 'seeking', 'seeked', 'playing']) {
+    video.addEventListener(name, () => {
+      const s = video.seekable;
+      const seekable = s.length > 0 ? [s.start(0), s.end(s.length - 1)] : null;
+      window.timeline.push({ name, t: video.currentTime, duration: video.duration, seekable });
+    });
   }
 };
 window.quality = (video) => {
