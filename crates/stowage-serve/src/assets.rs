@@ -26,6 +26,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// When a bundle was last marked by this server: as accessed, and as playing.
+#[derive(Default)]
+struct Marks {
+    accessed: Option<Instant>,
+    playing: Option<Instant>,
+}
+
 /// One bundle's cached reader and status.
 #[derive(Default)]
 struct Entry {
@@ -53,8 +60,8 @@ pub(crate) type Listing = (Vec<Listed>, Vec<(String, BundleError)>);
 pub(crate) struct Assets {
     store: StorageManager,
     entries: Mutex<HashMap<String, Arc<Entry>>>,
-    /// When each bundle was last marked by this server: as accessed, and as playing.
-    marks: Mutex<HashMap<String, (Option<Instant>, Option<Instant>)>>,
+    /// When each bundle was last marked by this server.
+    marks: Mutex<HashMap<String, Marks>>,
 }
 
 impl Assets {
@@ -173,13 +180,13 @@ impl Assets {
         let (mark_accessed, mark_lease) = {
             let mut marks = lock(&self.marks);
             let entry = marks.entry(id.to_owned()).or_default();
-            let mark_accessed = accessed && due(entry.0);
-            let mark_lease = due(entry.1);
+            let mark_accessed = accessed && due(entry.accessed);
+            let mark_lease = due(entry.playing);
             if mark_accessed {
-                entry.0 = Some(now);
+                entry.accessed = Some(now);
             }
             if mark_lease {
-                entry.1 = Some(now);
+                entry.playing = Some(now);
             }
             (mark_accessed, mark_lease)
         };

@@ -576,7 +576,7 @@ pub(crate) fn removed_json(r: &Removed) -> Value {
 fn span_text(span: Duration) -> String {
     let secs = span.as_secs();
     for (unit, len) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs > 0 && secs % len == 0 {
+        if secs > 0 && secs.is_multiple_of(len) {
             return format!("{}{unit}", secs / len);
         }
     }
