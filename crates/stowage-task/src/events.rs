@@ -115,7 +115,8 @@ pub enum TaskEvent {
     /// Assets were removed from the store to make room for this download, as the store's policy says
     /// ([`StorageManager::admit`](stowage_bundle::StorageManager::admit)): expired ones, then, when the
     /// policy lets admission purge, the least recently used of default priority. Sent before any segment
-    /// is fetched.
+    /// is fetched, and again when a download grown beyond what it was admitted for (its size could not be
+    /// told, or was underestimated) made room.
     AssetsRemoved {
         /// What was removed, in removal order, with why and the bytes freed.
         removed: Vec<stowage_bundle::Removed>,

@@ -89,7 +89,8 @@ async fn purge_to_admit_removes_the_least_recently_used_never_one_a_writer_holds
 
     let session = common::session(store_dir.path());
     let mut all = session.events();
-    download(&session, "new", &url).await;
+    // A small asset (subtitles), so that the room made for it is enough to the end.
+    download(&session, "new", &origin.url("/clear/subs-en/index.m3u8")).await;
     let removed: Vec<(String, String, PurgeReason)> = loop {
         let event = all.recv().await.unwrap();
         if let TaskEvent::AssetsRemoved { removed } = event.event {
@@ -100,7 +101,6 @@ async fn purge_to_admit_removes_the_least_recently_used_never_one_a_writer_holds
     assert_eq!(removed, vec![("new".to_owned(), "older".to_owned(), PurgeReason::LeastRecentlyAccessed)]);
     let left: Vec<String> = store.list().unwrap().bundles.into_iter().map(|b| b.asset.id).collect();
     assert_eq!(left, vec!["held", "new", "newer"]);
-    common::check_bundle(&store.bundle_path("new").unwrap());
     drop(writer);
 }
 
@@ -180,5 +180,37 @@ async fn an_asset_is_marked_accessed_while_it_downloads() {
     store.mark_accessed("a").unwrap();
     assert!(store.last_accessed("a").unwrap() >= before);
     tokio::time::timeout(Duration::from_secs(60), task.wait()).await.unwrap().unwrap();
+    common::check_bundle(&store.bundle_path("a").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_of_unknown_size_is_checked_again_as_it_grows() {
+    let origin = common::origin(OriginConfig::default());
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = StorageManager::new(store_dir.path());
+    // A media playlist declares no bandwidth: its size is not known before it is stored, so it is admitted
+    // on the store as it stands, and checked again as it grows.
+    store.set_store_policy(&StorePolicy::new().quota(100_000)).unwrap();
+    let session = DownloadSession::new(common::config(store_dir.path()).max_connections(1)).unwrap();
+    let task = session.download_task_named("a", &origin.url("/clear/video0/index.m3u8"), media()).unwrap();
+    task.resume();
+    let err = tokio::time::timeout(Duration::from_secs(60), task.wait()).await.unwrap().unwrap_err();
+    match err.bundle_error() {
+        Some(stowage_bundle::Error::QuotaExceeded { quota: 100_000, used, needed: 0, .. }) => {
+            // Past the quota by less than a check's step (64 KiB) and a segment.
+            assert!(*used > 100_000 && *used < 100_000 + 65_536 + 100_000, "{used}");
+        }
+        _ => panic!("not a refusal by the quota: {err}"),
+    }
+    let listing = store.list().unwrap();
+    let bundle = &listing.bundles[0];
+    assert!(!bundle.finished && !bundle.in_use, "stopped, what it stored kept");
+    let segments = origin.log().iter().filter(|r| r.path.ends_with(".ts")).count();
+    assert!(segments < 6, "stopped before the end: {segments} segments fetched");
+    // Within the quota again (more room given), it completes.
+    store.set_store_policy(&StorePolicy::new().quota(10_000_000)).unwrap();
+    let task = session.download_task_named("a", &origin.url("/clear/video0/index.m3u8"), media()).unwrap();
+    task.resume();
+    task.wait().await.unwrap();
     common::check_bundle(&store.bundle_path("a").unwrap());
 }

@@ -38,6 +38,28 @@ pub(super) struct Prepared {
     /// For a recording: each rendition's recording (in the order of `wanted`), and its limits.
     pub(super) live: Vec<Option<LiveTrack>>,
     pub(super) recording: RecordingConfiguration,
+    /// How far the download may grow before the store's policy is checked again.
+    pub(super) admitted: Admitted,
+}
+
+/// How far a download may grow before the store's policy is checked again: a download stored beyond
+/// what it was admitted for (its size could not be told, or was underestimated, or it is a recording) is
+/// checked again each time it grows by `step` bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Admitted {
+    /// The bundle's stored bytes up to which the download was admitted.
+    pub(super) until: u64,
+    /// How much more it may store between two checks beyond that; `None` when the store limits nothing.
+    pub(super) step: Option<u64>,
+}
+
+impl Admitted {
+    /// The step for limits of `limit` bytes (the quota, or the free-space floor, the smaller when both are
+    /// set): a 64th of it, between 64 KiB and 64 MiB, so that a download goes past a limit by little and a
+    /// large store is not listed too often.
+    pub(super) fn step_for(limit: u64) -> u64 {
+        (limit / 64).clamp(64 * 1024, 64 * 1024 * 1024)
+    }
 }
 
 /// Prepares a task: reads its playlist, chooses its renditions (those of the bundle it continues, and
@@ -122,7 +144,7 @@ pub(super) async fn prepare(
         }
     };
     task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
-    admit(session, task, &bundle, &path).await?;
+    let admitted = admit(session, task, &bundle, &path).await?;
     if policies.key_policy == KeyPolicy::KeepEncrypted {
         // Every key is stored before any segment.
         store_kept_keys(session, task, loader, &bundle, &built, &path).await?;
@@ -138,19 +160,30 @@ pub(super) async fn prepare(
         master,
         live,
         recording: recording_config,
+        admitted,
     })
 }
 
 /// Checks the download against the store's policy before any segment is fetched (removing what the
 /// policy lets go to make room), and tells what was removed.
-async fn admit(session: &SessionInner, task: &TaskShared, bundle: &Bundle, path: &Path) -> Result<(), Error> {
-    let needed = expected_bytes(&bundle.manifest()).saturating_sub(bundle.progress().bytes_finished);
+async fn admit(
+    session: &SessionInner,
+    task: &TaskShared,
+    bundle: &Bundle,
+    path: &Path,
+) -> Result<Admitted, Error> {
+    let stored = bundle.progress().bytes_finished;
+    let needed = expected_bytes(&bundle.manifest()).saturating_sub(stored);
     let store = session.store.clone();
-    let report = blocking(path, move || store.admit(needed)).await?;
+    let (policy, report) = blocking(path, move || Ok((store.store_policy()?, store.admit(needed)?))).await?;
     if !report.removed.is_empty() {
         task.emit(session, TaskEvent::AssetsRemoved { removed: report.removed });
     }
-    Ok(())
+    let limit = match (policy.quota, policy.free_space_floor) {
+        (Some(q), Some(f)) => Some(q.min(f)),
+        (q, f) => q.or(f),
+    };
+    Ok(Admitted { until: stored.saturating_add(needed), step: limit.map(Admitted::step_for) })
 }
 
 /// The bytes a bundle's plan is expected to take: each planned entry's expected length when the playlist

@@ -12,10 +12,10 @@ use tokio::sync::{SemaphorePermit, mpsc, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
 use super::auth::Auth;
-use super::bundle_io::record_gaps;
+use super::bundle_io::{blocking, record_gaps};
 use super::errors::retry_failure;
 use super::pipeline::{Bound, FetchCtx, Report, fetch_job_guarded, read, write};
-use super::prepare::Prepared;
+use super::prepare::{Admitted, Prepared};
 use super::recording::Reloaded;
 use crate::Error;
 use crate::config::{IntegrityPolicy, KeyPolicy, RecordingConfiguration};
@@ -68,6 +68,8 @@ pub(super) struct Runner<'a> {
     pub(super) recording_end: Option<RecordingEnd>,
     /// Holes recorded so far.
     pub(super) holes: usize,
+    /// How far the download may grow before the store's policy is checked again.
+    pub(super) admitted: Admitted,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -168,7 +170,8 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master, live, recording } = prepared;
+        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master, live, recording, admitted } =
+            prepared;
         let finished = |id: &SegmentId| bundle.is_finished(id);
         // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
         let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(finished));
@@ -239,6 +242,7 @@ impl<'a> Runner<'a> {
             reloading: HashMap::new(),
             recording_end: None,
             holes: 0,
+            admitted,
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -344,7 +348,12 @@ impl<'a> Runner<'a> {
             }
         };
         tokio::select! {
-            Some(report) = self.reports.recv() => self.on_report(report),
+            Some(report) = self.reports.recv() => {
+                self.on_report(report);
+                if let Err(error) = self.admit_growth().await {
+                    return Some(self.fail_with(error).await);
+                }
+            }
             Some((job, event)) = self.retries.recv() => self.on_retry(job, &event),
             Some(reloaded) = self.reloads.recv() => {
                 if let Some(error) = self.on_reload(reloaded).await {
@@ -357,6 +366,24 @@ impl<'a> Runner<'a> {
             _ = shutdown.changed() => return Some(self.closed().await),
         }
         None
+    }
+
+    /// Once the download has stored more than it was admitted for, checks the store's policy again (purging
+    /// what the policy lets go, and telling it) each time it grows by another step. The store must be
+    /// within its limits: over them, the download stops with the store's typed error, what it stored kept.
+    async fn admit_growth(&mut self) -> Result<(), Error> {
+        let Some(step) = self.admitted.step else { return Ok(()) };
+        let stored = self.ctx.bundle.progress().bytes_finished;
+        if stored <= self.admitted.until {
+            return Ok(());
+        }
+        let store = self.session.store.clone();
+        let report = blocking(&self.task.bundle_path, move || store.admit(0)).await?;
+        if !report.removed.is_empty() {
+            self.emit(TaskEvent::AssetsRemoved { removed: report.removed });
+        }
+        self.admitted.until = stored.saturating_add(step);
+        Ok(())
     }
 
     /// A start of a job ended (its bytes stored, for a success): the engine is told, and listeners.
