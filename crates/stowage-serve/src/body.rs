@@ -10,6 +10,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use stowage_bundle::OpenFile;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Bytes read from a file per chunk: large enough that the per-chunk cost (a blocking-pool hop) is small
@@ -24,6 +25,8 @@ pub(crate) enum Body {
     Full(Option<Bytes>),
     /// A range of a file.
     File(FileBody),
+    /// Chunks as they come, until their sender goes (an event stream).
+    Stream(mpsc::Receiver<Bytes>),
 }
 
 impl Body {
@@ -97,6 +100,7 @@ impl http_body::Body for Body {
                 body.read_ahead();
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
+            Self::Stream(rx) => rx.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(Frame::data(c)))),
         }
     }
 
@@ -105,6 +109,7 @@ impl http_body::Body for Body {
             Self::Empty => true,
             Self::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
             Self::File(body) => body.offset >= body.end && body.next.is_none(),
+            Self::Stream(_) => false,
         }
     }
 
@@ -114,6 +119,7 @@ impl http_body::Body for Body {
             Self::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             // `offset` advances only when a chunk is handed over, so a read in flight is still counted.
             Self::File(body) => SizeHint::with_exact(body.end - body.offset),
+            Self::Stream(_) => SizeHint::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::api::Downloads;
 use crate::error::{Error, Result};
 
 /// How a [`Server`](crate::Server) runs. `Default` serves plain HTTP to loopback clients within the
@@ -55,6 +56,9 @@ pub struct ServeConfig {
     /// How long a graceful shutdown lets requests in flight finish before closing their connections
     /// (default 5 s).
     pub shutdown_timeout: Duration,
+    /// Downloads for the download API to drive (start, suspend, resume, remove, and their events); `None`
+    /// (the default): the server only reads the store.
+    pub downloads: Option<Arc<dyn Downloads>>,
 }
 
 impl Default for ServeConfig {
@@ -69,6 +73,7 @@ impl Default for ServeConfig {
             max_header_size: 16 * 1024,
             max_concurrent_streams: 64,
             shutdown_timeout: Duration::from_secs(5),
+            downloads: None,
         }
     }
 }
@@ -85,6 +90,7 @@ impl fmt::Debug for ServeConfig {
             .field("max_header_size", &self.max_header_size)
             .field("max_concurrent_streams", &self.max_concurrent_streams)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("downloads", &self.downloads.is_some())
             .finish()
     }
 }
@@ -156,6 +162,15 @@ impl ServeConfig {
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Serves the download API over `downloads`: the page (and scripts holding the server's
+    /// [`api_token`](crate::Server::api_token)) may start, suspend, resume and remove downloads and follow
+    /// their events.
+    #[must_use]
+    pub fn downloads(mut self, downloads: Arc<dyn Downloads>) -> Self {
+        self.downloads = Some(downloads);
         self
     }
 

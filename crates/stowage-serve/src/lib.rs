@@ -32,8 +32,17 @@
 //! bounded: header size, time to send a header, time without progress, connections at once (see
 //! [`ServeConfig`] for the defaults).
 //!
-//! **What it does not do.** It changes nothing in the store (beyond access times, play leases and the
-//! removal of expired assets when it starts), downloads nothing,
+//! **The download API** (optional, [`ServeConfig::downloads`]): `POST /api/downloads` starts a download,
+//! `POST /api/downloads/<id>/suspend` and `.../resume` suspend and resume one, `DELETE /api/assets/<id>`
+//! removes an asset (stopping its download), and `GET /api/events` streams every download's events as
+//! server-sent events. Requests whose `Origin` is not the server's own are refused, so that another web
+//! site cannot drive a local stowage, and those that change the store need the token the server makes when
+//! it starts ([`Server::api_token`], sent as `Authorization: Bearer <token>`). The server downloads
+//! nothing itself: it drives the [`Downloads`] it is given (`stowage serve` gives it a download session of
+//! the store it serves).
+//!
+//! **What it does not do.** Without the download API, it changes nothing in the store (beyond access
+//! times, play leases and the removal of expired assets when it starts), downloads nothing,
 //! and transcodes nothing. It reads bundles only through `stowage-bundle`, the one crate that touches the
 //! disk.
 //!
@@ -64,6 +73,7 @@
 // its `#[allow]` says.
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+mod api;
 mod assets;
 mod body;
 mod config;
@@ -78,6 +88,7 @@ mod server;
 mod service;
 mod webvtt;
 
+pub use api::{Downloads, DownloadsError};
 pub use config::{ServeConfig, TlsConfig};
 pub use error::{Error, Result};
 pub use server::Server;

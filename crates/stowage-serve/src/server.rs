@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::api::{Api, new_token};
 use crate::assets::Assets;
 use crate::config::ServeConfig;
 use crate::error::{Error, Result};
@@ -42,6 +43,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     removed_at_start: Result<PurgeReport, stowage_bundle::Error>,
+    api_token: Option<String>,
 }
 
 impl Server {
@@ -93,10 +95,19 @@ impl Server {
             shutdown_timeout: config.shutdown_timeout,
         };
         let connections = Arc::new(Semaphore::new(config.max_connections));
-        let shared = Arc::new(Shared { assets: Assets::new(store), config });
+        let api = config.downloads.clone().map(|downloads| Api { downloads, token: new_token() });
+        let api_token = api.as_ref().map(|a| a.token.clone());
+        let shared = Arc::new(Shared { assets: Assets::new(store), config, api });
         let task =
             tokio::spawn(accept_loop(listener, shared, builder, tls.clone(), connections, limits, stopped));
-        Ok(Self { addr: local, tls: tls.is_some(), stop, task: Some(task), removed_at_start })
+        Ok(Self { addr: local, tls: tls.is_some(), stop, task: Some(task), removed_at_start, api_token })
+    }
+
+    /// The token the download API asks of requests that change the store
+    /// (`Authorization: Bearer <token>`), made when the server started; `None` when the server was given no
+    /// downloads to drive ([`ServeConfig::downloads`]). Show it only to whoever started the server.
+    pub fn api_token(&self) -> Option<&str> {
+        self.api_token.as_deref()
     }
 
     /// What the server removed from the store before it listened: expired assets (and what was left of

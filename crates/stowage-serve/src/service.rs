@@ -10,6 +10,9 @@
 //! - `/asset/<id>/master.m3u8?audio=<rendition>`: the master playlist with that audio rendition as its only
 //!   one, for players that cannot switch.
 //! - `/asset/<id>/<rendition>/subtitles.vtt`: a subtitle rendition as one WebVTT file, for `<track>`.
+//!
+//! And, when the server was given downloads to drive, the download API (`POST`, `DELETE` and the event
+//! stream under `/api/`; see the `api` module).
 
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -20,6 +23,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use stowage_bundle::{BundleFileKind, Error as BundleError, OpenFile};
 
+use crate::api::{self, Api};
 use crate::assets::Assets;
 use crate::body::{Body, FileBody};
 use crate::config::ServeConfig;
@@ -32,6 +36,8 @@ use crate::path;
 pub(crate) struct Shared {
     pub(crate) assets: Assets,
     pub(crate) config: ServeConfig,
+    /// The download API, when the server was given downloads to drive.
+    pub(crate) api: Option<Api>,
 }
 
 /// What a response may be cached as.
@@ -59,8 +65,13 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
                            frame-ancestors 'none'";
 
 /// Answers one request; never fails (errors become responses).
-pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Result<Response<Body>, Infallible> {
-    let mut response = route(&shared, &req).await;
+pub(crate) async fn handle<B>(shared: Arc<Shared>, req: Request<B>) -> Result<Response<Body>, Infallible>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, ());
+    let mut response = route(&shared, &req, body).await;
     let headers = response.headers_mut();
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -115,12 +126,23 @@ fn host_of(value: &str) -> String {
     value.rsplit_once(':').map_or(value, |(host, _)| host).to_owned()
 }
 
-async fn route<B>(shared: &Arc<Shared>, req: &Request<B>) -> Response<Body> {
+async fn route<B>(shared: &Arc<Shared>, req: &Request<()>, body: B) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes>,
+{
     if !shared.config.allow_remote && !host_is_loopback(req) {
         return text(
             StatusCode::FORBIDDEN,
             "this server answers requests for localhost, 127.0.0.1 or [::1] only\n",
         );
+    }
+    if let Some(segments) = path::segments(req.uri().path()) {
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let tls = shared.config.tls.is_some();
+        let api = shared.api.as_ref();
+        if let Some(response) = api::route(api, req.method(), &segments, req.headers(), tls, body).await {
+            return response;
+        }
     }
     let head = match *req.method() {
         Method::GET => false,
