@@ -200,8 +200,8 @@ function changing() {
   return document.querySelector('.asset[data-state="downloading"], .asset[data-state="suspended"]') !== null;
 }
 
-async function poll() {
-  if (!changing()) return;
+async function poll(always) {
+  if (!always && !changing()) return;
   try {
     const response = await fetch('/api/assets', { cache: 'no-store' });
     if (!response.ok) return;
@@ -222,5 +222,142 @@ async function poll() {
   }
 }
 
+// The download API: managing downloads from the page needs the token `stowage serve` printed, handed to
+// the page in the address's fragment (`/#token=...`, which the browser never sends to the server) and kept
+// for the tab only. Without it the page only plays.
+function apiToken() {
+  const match = location.hash.match(/^#token=([0-9a-f]+)$/);
+  if (match) {
+    sessionStorage.setItem('stowage-token', match[1]);
+    // The token leaves the address bar, so that it is neither bookmarked nor shown.
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem('stowage-token');
+}
+
+function say(message) {
+  const notice = document.getElementById('notice');
+  notice.textContent = message;
+  notice.hidden = false;
+}
+
+// A request of the download API; its JSON answer, if any. Fails with the server's reason.
+async function api(token, method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    let reason = response.status + ' ' + response.statusText;
+    try {
+      reason = (await response.json()).error || reason;
+    } catch (e) {
+      // Not JSON: the status says it.
+    }
+    throw new Error(reason);
+  }
+  return response.status === 201 ? response.json() : null;
+}
+
+function button(label, className, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = className;
+  b.textContent = label;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+// Suspend, resume and remove buttons on a card. Removing asks for a second click.
+function manage(card, token) {
+  const id = card.dataset.id;
+  const path = (action) => '/api/downloads/' + encodeURIComponent(id) + '/' + action;
+  const act = (action) => async () => {
+    try {
+      await api(token, 'POST', path(action));
+      say((action === 'suspend' ? 'Suspended ' : 'Resumed ') + id + '.');
+      card.dataset.state = action === 'suspend' ? 'suspended' : 'downloading';
+      poll();
+    } catch (e) {
+      say('Could not ' + action + ' ' + id + ': ' + e.message);
+    }
+  };
+  const remove = button('Remove', 'remove', async () => {
+    if (remove.dataset.armed !== 'yes') {
+      remove.dataset.armed = 'yes';
+      remove.textContent = 'Remove for good';
+      return;
+    }
+    try {
+      await api(token, 'DELETE', '/api/assets/' + encodeURIComponent(id));
+      card.remove();
+      say('Removed ' + id + '.');
+    } catch (e) {
+      say('Could not remove ' + id + ': ' + e.message);
+    }
+  });
+  card.querySelector('.controls').append(
+    button('Suspend', 'suspend', act('suspend')),
+    button('Resume', 'resume', act('resume')),
+    remove,
+  );
+}
+
+// A field for a playlist URL and a name, and a button that starts the download.
+function downloadForm(token) {
+  const form = document.createElement('div');
+  form.className = 'download';
+  const url = document.createElement('input');
+  url.type = 'url';
+  url.placeholder = 'https://example.com/master.m3u8';
+  url.setAttribute('aria-label', 'Playlist URL');
+  const name = document.createElement('input');
+  name.type = 'text';
+  name.placeholder = 'name (optional)';
+  name.setAttribute('aria-label', 'Name in the store');
+  const start = button('Download', 'start', async () => {
+    try {
+      const body = { url: url.value.trim() };
+      if (name.value.trim()) body.name = name.value.trim();
+      const started = await api(token, 'POST', '/api/downloads', body);
+      say('Downloading ' + started.asset + ': reload the page to see it.');
+    } catch (e) {
+      say('Could not start the download: ' + e.message);
+    }
+  });
+  form.append(url, name, start);
+  document.querySelector('header').append(form);
+}
+
+// Follows the downloads' events: a card whose download moved is brought up to date at once.
+function follow() {
+  const source = new EventSource('/api/events');
+  source.addEventListener('message', (message) => {
+    let event;
+    try {
+      event = JSON.parse(message.data);
+    } catch (e) {
+      return;
+    }
+    const card = document.getElementById('asset-' + event.asset);
+    if (!card) return;
+    if (event.event === 'finished' || event.event === 'failed' || event.event === 'cancelled') poll(true);
+    else if (card.dataset.state !== 'downloading' && event.event === 'progress') {
+      card.dataset.state = 'downloading';
+    }
+  });
+}
+
 document.querySelectorAll('.asset').forEach(wire);
 setInterval(poll, POLL_MS);
+// A token pasted into the address of the page already open is taken up as the page loads again.
+window.addEventListener('hashchange', () => {
+  if (location.hash.startsWith('#token=')) location.reload();
+});
+const token = apiToken();
+if (token) {
+  downloadForm(token);
+  document.querySelectorAll('.asset').forEach((card) => manage(card, token));
+  follow();
+}

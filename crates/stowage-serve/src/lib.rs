@@ -1,7 +1,8 @@
 //! Serving a store of offline HLS bundles to players and browsers: the playback half of stowage.
 //!
 //! **What it is.** A [`Server`] on hyper (HTTP/1.1 and HTTP/2; HTTPS with a given certificate through
-//! rustls) that serves a store of bundles read-only, and a page that plays them:
+//! rustls) that serves a store of bundles read-only (unless given downloads to drive, below), and a page that
+//! plays them:
 //!
 //! - each bundle's local playlists, segments, initialization sections, kept keys and artwork at
 //!   `/asset/<id>/<path>`, with their media types, byte ranges (`206` with `Content-Range`, suffix ranges,

@@ -161,7 +161,7 @@ fn progress_detail(status: &BundleStatus) -> String {
 
 /// The page for the whole store. `show_store` names the store's folder at the foot of the page (not for
 /// clients on other machines).
-pub(crate) fn render(assets: &Assets, show_store: bool) -> Result<String, BundleError> {
+pub(crate) fn render(assets: &Assets, show_store: bool, read_only: bool) -> Result<String, BundleError> {
     let (listed, unreadable) = assets.list()?;
     let total: u64 = listed.iter().map(|l| l.status.size_on_disk).sum();
     let mut out = String::with_capacity(2048 + listed.len() * 1800);
@@ -191,14 +191,16 @@ pub(crate) fn render(assets: &Assets, show_store: bool) -> Result<String, Bundle
         }
         out.push_str("</ul>\n</section>\n");
     }
+    // With the download API, the page may change the store (given the token): it does not say read-only.
+    let served = if read_only { "Served read-only" } else { "Served" };
     if show_store {
         let _ = writeln!(
             out,
-            "<footer>Served read-only from <code>{}</code></footer>",
+            "<footer>{served} from <code>{}</code></footer>",
             escape(&assets.store().dir().display().to_string())
         );
     } else {
-        out.push_str("<footer>Served read-only</footer>\n");
+        let _ = writeln!(out, "<footer>{served}</footer>");
     }
     out.push_str("</body>\n</html>\n");
     Ok(out)

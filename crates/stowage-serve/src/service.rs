@@ -401,7 +401,8 @@ async fn derived_response(
 /// The page.
 async fn page_response(shared: &Arc<Shared>, headers: &HeaderMap, head: bool) -> Response<Body> {
     let work = Arc::clone(shared);
-    let rendered = blocking(move || page::render(&work.assets, !work.config.allow_remote)).await;
+    let rendered =
+        blocking(move || page::render(&work.assets, !work.config.allow_remote, work.api.is_none())).await;
     let html = match rendered {
         Some(Ok(html)) => html,
         Some(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),

@@ -170,8 +170,12 @@ pub(crate) fn run(store: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()> {
         // One write, so that a reader that takes the first line and closes the pipe cannot make the
         // second fail.
         // The address comes first: scripts read it from the first line.
-        let api =
-            server.api_token().map_or_else(String::new, |token| format!("download API token: {token}\n"));
+        let api = server.api_token().map_or_else(String::new, |token| {
+            format!(
+                "download API token: {token}\nmanage downloads from the page: {}#token={token}\n",
+                server.url()
+            )
+        });
         let banner =
             format!("serving {} at {}\n{api}{removed}press Ctrl-C to stop\n", dir.display(), server.url());
         let mut out = std::io::stdout().lock();
