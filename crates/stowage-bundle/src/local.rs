@@ -36,8 +36,8 @@ use stowage_playlist::{
 use crate::error::{Error, IoContext, Result};
 use crate::id::{SegmentId, SegmentKind};
 use crate::ledger::{self, Finished, INDEX_FILE, KEYS_DIR, MASTER_FILE, SOURCE_DIR, segment_path};
-use crate::manifest::{KeyPolicy, Manifest, PlannedSegment, RenditionKind, RenditionPlan};
-use crate::storage::Storage;
+use crate::manifest::{KeyPolicy, Manifest, ManifestRendition, PlannedSegment, RenditionKind, RenditionPlan};
+use crate::storage::{Storage, StorageFile, StorageReadAt};
 
 /// Source playlists larger than this are refused (the playlist crate's own limit is of the same order).
 pub(crate) const MAX_PLAYLIST_LEN: u64 = 64 * 1024 * 1024;
@@ -66,13 +66,16 @@ pub(crate) enum EntryState {
 
 /// Writes every rendition's `index.m3u8` and the `master.m3u8`; nothing while no rendition is planned.
 /// The listing is [`Listing::Final`] for a finished bundle whatever `listing` says.
+///
+/// Returns, per rendition (manifest order), where a growing recorded playlist stands for
+/// [`append_growing`] to go on from (see [`write_media`]).
 pub(crate) fn write_all(
     storage: &dyn Storage,
     dir: &Path,
     manifest: &Manifest,
     finished: &HashMap<SegmentId, Finished>,
     listing: Listing,
-) -> Result<()> {
+) -> Result<Vec<Option<GrowingTail>>> {
     let listing = if manifest.finished { Listing::Final } else { listing };
     let write = |path: &Path, bytes: &[u8]| ledger::write_atomic(storage, path, bytes);
     let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
@@ -86,43 +89,411 @@ pub(crate) fn write_all(
         }
     };
     if manifest.renditions.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let master_source = dir.join(SOURCE_DIR).join(MASTER_FILE);
     let master_text =
         if manifest.has_master_playlist { Some(read_text(storage, &master_source)?) } else { None };
     let master_url = manifest.master_url.as_deref().or(manifest.asset.url.as_deref());
     let master_options = parser_options(master_url, &[]);
-    // The master playlist's variables are what its media playlists import. One it cannot read has none;
-    // rewriting it below says what is wrong with it.
-    let imports = master_text
-        .as_deref()
-        .and_then(|text| MasterPlaylist::parse_with(text, &master_options).ok())
-        .map(|parsed| parsed.variables)
-        .unwrap_or_default();
+    let imports = master_imports(master_text.as_deref(), &master_options);
+    let mut tails = Vec::new();
     for r in &manifest.renditions {
-        let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
-        let mut text = read_text(storage, &source)?;
-        if let Some(covered) = r.source_len {
-            // A recording's source holds no more than its plan covers (the writer cuts it on opening), but a
-            // reader may look while a recorder appends.
-            let covered = usize::try_from(covered).unwrap_or(usize::MAX);
-            if covered < text.len() && text.is_char_boundary(covered) {
-                text.truncate(covered);
-            }
-        }
-        let recording = manifest.recording.is_some();
-        let options = parser_options(Some(&r.plan.url), &imports);
-        let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, listing, recording, &state)
-            .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
-        write(&dir.join(r.plan.id.as_str()).join(INDEX_FILE), local.as_bytes())?;
+        tails.push(write_media(storage, dir, manifest, r, &imports, listing, &state)?);
     }
     let master = match &master_text {
         Some(text) => rewrite_master(text, &master_options, manifest)
             .map_err(|reason| Error::Playlist { path: master_source.clone(), reason })?,
         None => generate_master(manifest),
     };
-    write(&dir.join(MASTER_FILE), master.as_bytes())
+    write(&dir.join(MASTER_FILE), master.as_bytes())?;
+    Ok(tails)
+}
+
+/// The master playlist's variables: what its media playlists import. One it cannot read has none;
+/// rewriting it says what is wrong with it.
+fn master_imports(master_text: Option<&str>, options: &ParserOptions) -> Vec<(String, String)> {
+    master_text
+        .and_then(|text| MasterPlaylist::parse_with(text, options).ok())
+        .map(|parsed| parsed.variables)
+        .unwrap_or_default()
+}
+
+/// The variables the media playlists of the bundle in `dir` import from its master playlist.
+pub(crate) fn read_imports(
+    storage: &dyn Storage,
+    dir: &Path,
+    manifest: &Manifest,
+) -> Result<Vec<(String, String)>> {
+    if !manifest.has_master_playlist {
+        return Ok(Vec::new());
+    }
+    let text = read_text(storage, &dir.join(SOURCE_DIR).join(MASTER_FILE))?;
+    let master_url = manifest.master_url.as_deref().or(manifest.asset.url.as_deref());
+    Ok(master_imports(Some(&text), &parser_options(master_url, &[])))
+}
+
+/// Writes the `index.m3u8` of rendition `r` whole, from its source playlist; returns where it stands
+/// when it is a growing recorded playlist that [`append_growing`] can go on from.
+pub(crate) fn write_media(
+    storage: &dyn Storage,
+    dir: &Path,
+    manifest: &Manifest,
+    r: &ManifestRendition,
+    imports: &[(String, String)],
+    listing: Listing,
+    state: &dyn Fn(&SegmentId) -> EntryState,
+) -> Result<Option<GrowingTail>> {
+    let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", r.plan.id));
+    let mut text = read_text(storage, &source)?;
+    if let Some(covered) = r.source_len {
+        // A recording's source holds no more than its plan covers (the writer cuts it on opening), but a
+        // reader may look while a recorder appends.
+        let covered = usize::try_from(covered).unwrap_or(usize::MAX);
+        if covered < text.len() && text.is_char_boundary(covered) {
+            text.truncate(covered);
+        }
+    }
+    let recording = manifest.recording.is_some();
+    let options = parser_options(Some(&r.plan.url), imports);
+    let local = rewrite_media(&text, &options, &r.plan, manifest.key_policy, listing, recording, state)
+        .map_err(|reason| Error::Playlist { path: source.clone(), reason })?;
+    ledger::write_atomic(storage, &dir.join(r.plan.id.as_str()).join(INDEX_FILE), local.as_bytes())?;
+    // Kept encryption numbers the keys of the whole playlist; such a recording is written whole. A final
+    // listing is what a growing one is when every entry is settled (which `growing_tail` checks: it lists
+    // as many segments as the growing prefix holds).
+    let appendable = recording
+        && matches!(listing, Listing::Growing | Listing::Final)
+        && manifest.key_policy == KeyPolicy::Decrypt;
+    Ok(if appendable {
+        growing_tail(&text, &options, &local, &r.plan, growing_prefix(&r.plan, state))
+    } else {
+        None
+    })
+}
+
+/// Where the growing local playlist of a recorded rendition stands after a write, so that the next write
+/// appends what was listed since rather than reading, parsing and building the whole playlist again: the
+/// local playlist up to its last listed segment is copied as it is, and only the source lines after that
+/// segment are parsed. A recording's playlist is written whole only at its state boundaries (opening,
+/// renditions added, the end).
+#[derive(Clone, Debug)]
+pub(crate) struct GrowingTail {
+    /// Media entries listed.
+    listed: usize,
+    /// Plan entries up to and including the last listed media entry.
+    planned: usize,
+    /// The initialization entry in force after them, if any.
+    init: Option<usize>,
+    /// Bytes of the source playlist up to the end of the last listed segment's URI line.
+    source_pos: u64,
+    /// Bytes of the local playlist up to the end of the last listed segment's URI line.
+    local_len: u64,
+    /// The source playlist's header tags, written as a playlist of their own: what the later lines of
+    /// the source are parsed after, for its variables and its version.
+    header: String,
+    /// How many header tags that is: the tags a parse finds after them stand before the first new segment.
+    header_tags: usize,
+}
+
+impl GrowingTail {
+    /// Media entries listed.
+    pub(crate) fn listed(&self) -> usize {
+        self.listed
+    }
+}
+
+/// The byte offset just past the `count`th URI line of a media playlist (a line that is neither a tag,
+/// a comment nor blank: each media segment ends with one), or `None` when it has fewer.
+fn uri_line_end(text: &str, count: usize) -> Option<usize> {
+    if count == 0 {
+        return None;
+    }
+    let (mut seen, mut at) = (0, 0);
+    for line in text.split_inclusive('\n') {
+        at += line.len();
+        let line = line.trim();
+        if !line.is_empty() && !line.starts_with('#') {
+            seen += 1;
+            if seen == count {
+                return Some(at);
+            }
+        }
+    }
+    None
+}
+
+/// How many URI lines a media playlist has.
+fn uri_lines(text: &str) -> usize {
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).count()
+}
+
+/// Where a growing recorded playlist, `local`, written whole from `source` with `listed` media entries,
+/// stands; `None` when it lists nothing yet or its lines cannot be told apart by position.
+fn growing_tail(
+    source: &str,
+    options: &ParserOptions,
+    local: &str,
+    plan: &RenditionPlan,
+    listed: usize,
+) -> Option<GrowingTail> {
+    let medias = plan.segments.iter().filter(|s| s.kind == SegmentKind::Media).count();
+    if uri_lines(source) != medias || uri_lines(local) != listed {
+        return None;
+    }
+    let source_pos = uri_line_end(source, listed)?;
+    let local_len = uri_line_end(local, listed)?;
+    // The header is read from the source's first segment alone.
+    let first = uri_line_end(source, 1)?;
+    let parsed = MediaPlaylist::parse_with(&source[..first], options).ok()?;
+    let mut header = MediaPlaylist::new();
+    *header.header_mut() = parsed.playlist.header().to_vec();
+    let (mut planned, mut init, mut seen) = (0, None, 0);
+    for (si, s) in plan.segments.iter().enumerate() {
+        match s.kind {
+            SegmentKind::Init => init = Some(si),
+            SegmentKind::Media => seen += 1,
+        }
+        if seen == listed {
+            planned = si + 1;
+            break;
+        }
+    }
+    Some(GrowingTail {
+        listed,
+        planned,
+        init,
+        source_pos: source_pos as u64,
+        local_len: local_len as u64,
+        header_tags: header.header().len(),
+        header: header.to_string(),
+    })
+}
+
+/// Appends to the growing local playlist of recorded rendition `r` the media entries listed since `tail`
+/// (up to `listed`), by an atomic replacement as [`write_media`] makes, that holds the same lines it
+/// would: the playlist's bytes up to its last listed segment copied as they are, then the new segments,
+/// built from the source lines after that segment alone. Memory and parsing do not grow with the
+/// recording.
+///
+/// Returns where the playlist stands then, or `None` when it has to be written whole instead (fewer
+/// entries listed than before, or files that do not read as `tail` expects; [`write_media`] then says
+/// what is wrong, if anything).
+pub(crate) fn append_growing(
+    storage: &dyn Storage,
+    dir: &Path,
+    r: &ManifestRendition,
+    imports: &[(String, String)],
+    tail: &GrowingTail,
+    listed: usize,
+    state: &dyn Fn(&SegmentId) -> EntryState,
+) -> Result<Option<GrowingTail>> {
+    if listed < tail.listed {
+        return Ok(None);
+    }
+    if listed == tail.listed {
+        return Ok(Some(tail.clone()));
+    }
+    let plan = &r.plan;
+    // The plan entries newly listed, and whether any media entry follows them.
+    let wanted = listed - tail.listed;
+    let (mut planned, mut media_seen, mut all) = (tail.planned, 0, true);
+    for (si, s) in plan.segments.iter().enumerate().skip(tail.planned) {
+        if s.kind == SegmentKind::Media {
+            if media_seen == wanted {
+                all = false;
+                break;
+            }
+            media_seen += 1;
+            planned = si + 1;
+        }
+    }
+    if media_seen < wanted {
+        return Ok(None);
+    }
+    let new_entries = &plan.segments[tail.planned..planned];
+
+    let source_name = Path::new(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
+    let source = dir.join(&source_name);
+    let reader = storage.open_read_at(dir, &source_name).at(&source)?;
+    let covered = r.source_len.unwrap_or(u64::MAX).min(reader.len());
+    if tail.source_pos > covered || covered - tail.source_pos > MAX_PLAYLIST_LEN {
+        return Ok(None);
+    }
+    let bytes = read_range(&*reader, tail.source_pos, covered).at(&source)?;
+    drop(reader);
+    let Ok(text) = String::from_utf8(bytes) else { return Ok(None) };
+    // The new segments' lines; when they are the last, whatever follows them too, as a whole rewrite
+    // keeps it.
+    let chunk = if all {
+        if uri_lines(&text) != wanted {
+            return Ok(None);
+        }
+        text.as_str()
+    } else {
+        match uri_line_end(&text, wanted) {
+            Some(end) => &text[..end],
+            None => return Ok(None),
+        }
+    };
+    let mut lines = String::with_capacity(tail.header.len() + chunk.len());
+    lines.push_str(&tail.header);
+    lines.push_str(chunk);
+    let options = parser_options(Some(&plan.url), imports);
+    let Ok(parsed) = MediaPlaylist::parse_with(&lines, &options) else { return Ok(None) };
+    let mut playlist = parsed.playlist;
+    if playlist.segments().len() != wanted || playlist.header().len() < tail.header_tags {
+        return Ok(None);
+    }
+    let medias: Vec<&PlannedSegment> = new_entries.iter().filter(|s| s.kind == SegmentKind::Media).collect();
+    let inits: Vec<&PlannedSegment> = new_entries.iter().filter(|s| s.kind == SegmentKind::Init).collect();
+    let mut map_index = 0usize;
+    let mut mismatch = false;
+    let rewritten = playlist.rewrite_uris(|u| match u.role {
+        UriRole::Segment => match medias.get(u.index.unwrap_or(0)) {
+            Some(entry) => Rewrite::ReplaceWhole(local_name(plan, &entry.id(&plan.id))),
+            None => {
+                mismatch = true;
+                Rewrite::Keep
+            }
+        },
+        // As in a whole rewrite: a MAP after the last segment is dropped below.
+        UriRole::Map if u.index.is_none() => Rewrite::Keep,
+        UriRole::Map => {
+            let name = match inits.get(map_index) {
+                Some(entry) => local_name(plan, &entry.id(&plan.id)),
+                None => {
+                    mismatch = true;
+                    String::new()
+                }
+            };
+            map_index += 1;
+            Rewrite::ReplaceWhole(name)
+        }
+        _ => Rewrite::Remove,
+    });
+    if rewritten.is_err() || mismatch || map_index != inits.len() {
+        return Ok(None);
+    }
+    playlist.retain_tags(|t| {
+        !matches!(
+            t,
+            MediaTag::ServerControl(_)
+                | MediaTag::PartInf(_)
+                | MediaTag::Skip(_)
+                | MediaTag::EndList
+                | MediaTag::Define(_)
+        )
+    });
+    // Which new media entries are playable: stored, with their initialization section stored.
+    let is_stored = |s: &PlannedSegment| state(&s.id(&plan.id)) == EntryState::Stored;
+    let mut init_ok = tail.init.is_none_or(|ii| is_stored(&plan.segments[ii]));
+    let mut init = tail.init;
+    let mut playable = Vec::with_capacity(wanted);
+    for (offset, s) in new_entries.iter().enumerate() {
+        match s.kind {
+            SegmentKind::Init => {
+                init_ok = is_stored(s);
+                init = Some(tail.planned + offset);
+            }
+            SegmentKind::Media => playable.push(init_ok && is_stored(s)),
+        }
+    }
+    let not_map = |t: &&MediaTag<'_>| !matches!(t, MediaTag::Map(_));
+    // Lines before the first new segment that a parse from the header takes for header lines (a tag it
+    // does not know, a date it cannot read) follow a segment in the whole playlist, which makes them the
+    // new segment's, in the same order.
+    let leading = playlist.header()[tail.header_tags..].to_vec();
+    let mut segments = MediaPlaylist::new();
+    for (i, segment) in playlist.segments().iter().enumerate() {
+        let mut tags: Vec<MediaTag<'_>> = if i == 0 { leading.clone() } else { Vec::new() };
+        tags.extend(playlist.segment_tags(i).iter().cloned());
+        if !playable[i] && !tags.iter().any(|t| matches!(t, MediaTag::Gap)) {
+            tags.push(MediaTag::Gap);
+        }
+        segments.push_segment(tags, segment.clone());
+    }
+    let segments = without_marker(&segments);
+    let mut end = MediaPlaylist::new();
+    if all {
+        *end.trailer_mut() = playlist.trailer().iter().filter(not_map).cloned().collect();
+    }
+    end.trailer_mut().push(MediaTag::EndList);
+    let end = without_marker(&end);
+
+    let path = dir.join(plan.id.as_str()).join(INDEX_FILE);
+    let local_name = Path::new(plan.id.as_str()).join(INDEX_FILE);
+    let old = storage.open_read_at(dir, &local_name).at(&path)?;
+    if old.len() < tail.local_len {
+        return Ok(None);
+    }
+    let temp = ledger::temp_path(&path);
+    let result = (|| {
+        let mut file = storage.create(&temp).at(&temp)?;
+        copy_range(&*old, tail.local_len, &mut *file).at(&path)?;
+        file.write_all(segments.as_bytes()).at(&temp)?;
+        file.write_all(end.as_bytes()).at(&temp)?;
+        file.sync().at(&temp)?;
+        drop(file);
+        storage.rename(&temp, &path).at(&path)?;
+        let parent = path.parent().unwrap_or_else(|| Path::new("."));
+        storage.sync_dir(parent).at(parent)
+    })();
+    if result.is_err() {
+        // The temporary file is not part of the bundle.
+        let _ = storage.remove_file(&temp);
+    }
+    result?;
+    Ok(Some(GrowingTail {
+        listed,
+        planned,
+        init,
+        source_pos: tail.source_pos + chunk.len() as u64,
+        local_len: tail.local_len + segments.len() as u64,
+        header: tail.header.clone(),
+        header_tags: tail.header_tags,
+    }))
+}
+
+/// A playlist's lines without the `#EXTM3U` that starts every written playlist.
+fn without_marker(playlist: &MediaPlaylist<'_>) -> String {
+    let text = playlist.to_string();
+    match text.strip_prefix("#EXTM3U\n") {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    }
+}
+
+/// Bytes `from..to` of a file.
+fn read_range(reader: &dyn StorageReadAt, from: u64, to: u64) -> std::io::Result<Vec<u8>> {
+    let len =
+        usize::try_from(to - from).map_err(|_| std::io::Error::from(std::io::ErrorKind::FileTooLarge))?;
+    let mut buf = vec![0; len];
+    let mut at = 0;
+    while at < len {
+        let n = reader.read_at(&mut buf[at..], from + at as u64)?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        }
+        at += n;
+    }
+    Ok(buf)
+}
+
+/// Copies the first `len` bytes of a file into `out`, a bounded buffer at a time.
+fn copy_range(reader: &dyn StorageReadAt, len: u64, out: &mut dyn StorageFile) -> std::io::Result<()> {
+    let mut buf = vec![0; 64 * 1024];
+    let mut at = 0;
+    while at < len {
+        let want = usize::try_from(len - at).unwrap_or(usize::MAX).min(buf.len());
+        let n = reader.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        }
+        out.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// How many media entries of `plan` a [`Listing::Growing`] playlist lists: the longest prefix whose

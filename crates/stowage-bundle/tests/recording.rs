@@ -3,12 +3,17 @@
 
 mod common;
 
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use common::*;
 use stowage_bundle::{
-    AssetCache, AssetInfo, Bundle, BundlePlan, Error, Hole, MediaFormat, PlannedSegment, RecordedSegment,
-    Recording, RenditionKind, RenditionPlan, TimeRange,
+    AssetCache, AssetInfo, Bundle, BundleOptions, BundlePlan, DirEntry, Error, Hole, MediaFormat,
+    PlannedSegment, RecordedSegment, Recording, RenditionKind, RenditionPlan, Storage, StorageFile,
+    StorageLock, StorageReadAt, TimeRange,
 };
 use stowage_playlist::MediaPlaylist;
 
@@ -18,8 +23,9 @@ const HEADER: &str = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n#EXT-X
 /// The lines and entry of segment `msn` of a recording.
 fn segment(msn: u64) -> RecordedSegment {
     let lines = format!(
-        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:{:02}.000Z\n#EXTINF:2.00000,\nhttps://live.example/v-{msn}.ts\n",
-        msn - 100
+        "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:{:02}:{:02}.000Z\n#EXTINF:2.00000,\nhttps://live.example/v-{msn}.ts\n",
+        (msn - 100) / 60,
+        (msn - 100) % 60
     );
     RecordedSegment::new(
         vec![PlannedSegment::media(3, msn, 2.0, format!("https://live.example/v-{msn}.ts"))],
@@ -204,4 +210,171 @@ fn a_bundle_made_before_its_playlists_were_read_becomes_a_recording_and_grows() 
     // A bundle that has renditions already cannot become a recording.
     let vod = Bundle::create(dir.path().join("vod"), simple_plan("vod", 2)).unwrap();
     assert!(matches!(vod.start_recording(Recording::new()), Err(Error::InvalidPlan { .. })));
+}
+
+/// The local filesystem, counting the bytes read from recorded source playlists (`source/`).
+#[derive(Debug, Default)]
+struct CountingReads {
+    inner: stowage_bundle::LocalFs,
+    source_bytes: Arc<AtomicU64>,
+}
+
+impl CountingReads {
+    fn counts(&self, path: &Path) -> bool {
+        path.components().any(|c| c.as_os_str() == "source")
+    }
+}
+
+/// A reader that adds what it reads to a count.
+struct CountedRead<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct CountedReadAt {
+    inner: Box<dyn StorageReadAt>,
+    count: Arc<AtomicU64>,
+}
+
+impl StorageReadAt for CountedReadAt {
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn modified(&self) -> Option<SystemTime> {
+        self.inner.modified()
+    }
+    fn version(&self) -> Option<u64> {
+        self.inner.version()
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let n = self.inner.read_at(buf, offset)?;
+        self.count.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+impl Storage for CountingReads {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(path)
+    }
+    fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        self.inner.create(path)
+    }
+    fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
+        self.inner.open_append(path)
+    }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
+        let inner = self.inner.open_read(path)?;
+        if !self.counts(path) {
+            return Ok(inner);
+        }
+        Ok(Box::new(CountedRead { inner, count: Arc::clone(&self.source_bytes) }))
+    }
+    fn open_read_at(&self, base: &Path, relative: &Path) -> io::Result<Box<dyn StorageReadAt>> {
+        let inner = self.inner.open_read_at(base, relative)?;
+        if !self.counts(relative) {
+            return Ok(inner);
+        }
+        Ok(Box::new(CountedReadAt { inner, count: Arc::clone(&self.source_bytes) }))
+    }
+    fn len(&self, path: &Path) -> io::Result<u64> {
+        self.inner.len(path)
+    }
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.inner.truncate(path, len)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        self.inner.list_dir(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.inner.sync_dir(path)
+    }
+    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
+        self.inner.try_lock(path)
+    }
+    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
+        self.inner.available_space(path)
+    }
+}
+
+#[test]
+fn a_growing_recording_appends_to_its_local_playlist_without_reading_its_source_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live");
+    let storage = Arc::new(CountingReads::default());
+    let reads = Arc::clone(&storage.source_bytes);
+    let options = BundleOptions::default;
+    let mut bundle = Bundle::create_with(storage.clone(), &path, recording_plan(100, 3), options()).unwrap();
+    store_all(&bundle);
+    assert!(bundle.write_growing_playlists().unwrap(), "the first write");
+    let index = path.join("video/index.m3u8");
+    let id = |msn| stowage_bundle::SegmentId::media(rid("video"), 3, msn);
+    let (mut msn, mut held) = (103, None);
+    for _ in 0..4 {
+        for _ in 0..50 {
+            // One segment per growth; every seventh a hole, every eleventh stored only at the next one,
+            // so that the listing waits for it.
+            if let Some(held) = held.take() {
+                write_segment(&bundle, &id(held), b"late").unwrap();
+            }
+            if msn % 7 == 0 {
+                bundle.record_segments(&rid("video"), vec![placeholder(msn)]).unwrap();
+                bundle.record_gap(&id(msn), "left the playlist").unwrap();
+            } else {
+                let mut recorded = segment(msn);
+                if msn % 5 == 0 {
+                    // A tag of the source's own, which a player ignores and the local playlist keeps.
+                    recorded.lines.insert_str(0, "#EXT-X-CUE-OUT:DURATION=2\n");
+                }
+                bundle.record_segments(&rid("video"), vec![recorded]).unwrap();
+                if msn % 11 == 0 {
+                    held = Some(msn);
+                } else {
+                    write_segment(&bundle, &id(msn), b"bytes").unwrap();
+                }
+            }
+            reads.store(0, Ordering::SeqCst);
+            bundle.write_growing_playlists().unwrap();
+            // The new segment's lines (under 100 bytes) and at most one held back before it: the recorded
+            // playlist, thousands of bytes by now, is not read again.
+            let read = reads.load(Ordering::SeqCst);
+            assert!(read <= 256, "{read} bytes of the source read to list segment {msn}");
+            msn += 1;
+        }
+        // The playlist appended to is the one a whole write makes, which the first write after opening
+        // the bundle again is.
+        let appended = std::fs::read_to_string(&index).unwrap();
+        drop(bundle);
+        bundle = Bundle::open_with(storage.clone(), &path, options()).unwrap();
+        assert!(bundle.write_growing_playlists().unwrap());
+        assert_eq!(std::fs::read_to_string(&index).unwrap(), appended);
+        let parsed = MediaPlaylist::parse(appended.as_str()).unwrap();
+        assert!(parsed.is_ended() && appended.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{appended}");
+        let listed = parsed.segments().len() as u64;
+        assert_eq!(listed, msn - 100 - u64::from(held.is_some()), "{appended}");
+    }
+    let local = std::fs::read_to_string(&index).unwrap();
+    assert_eq!(local.matches("#EXT-X-GAP").count(), 29);
+    assert_eq!(local.matches("#EXT-X-CUE-OUT:DURATION=2\n").count(), 34, "{local}");
 }

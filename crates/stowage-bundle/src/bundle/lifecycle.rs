@@ -229,6 +229,7 @@ impl Bundle {
             journal_epoch: 0,
             summaries: Vec::new(),
             growing_listed: Vec::new(),
+            growing_tails: Vec::new(),
         };
         let mut state = state;
         state.rebuild_summaries();

@@ -45,7 +45,9 @@ impl Bundle {
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;
-        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)
+        state.growing_tails.clear();
+        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)?;
+        Ok(())
     }
 
     /// Starts a rendition again from a new plan, for a source media playlist that changed since the bundle
@@ -119,7 +121,9 @@ impl Bundle {
         state.index = ledger::index_plan(&state.manifest);
         state.rebuild_summaries();
         self.save_manifest(&mut state)?;
-        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)
+        state.growing_tails.clear();
+        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)?;
+        Ok(())
     }
 
     /// Stores the source master playlist of a bundle created before its playlists were read (see
@@ -177,13 +181,16 @@ impl Bundle {
     pub fn write_playlists(&self) -> Result<()> {
         let mut state = lock_state(&self.inner.state);
         self.save_manifest(&mut state)?;
+        // What a growing playlist would go on from is replaced.
+        state.growing_tails.clear();
         crate::local::write_all(
             &*self.inner.storage,
             &self.inner.dir,
             &state.manifest,
             &state.finished,
             Listing::AtRest,
-        )
+        )?;
+        Ok(())
     }
 
     /// Writes the local playlists of a bundle being downloaded as they have grown, when they have: each
@@ -218,14 +225,60 @@ impl Bundle {
         if listed == state.growing_listed && !state.manifest.finished {
             return Ok(false);
         }
-        crate::local::write_all(
-            &*self.inner.storage,
-            &self.inner.dir,
-            &state.manifest,
-            &state.finished,
-            Listing::Growing,
-        )?;
+        if !self.append_growing_playlists(&mut state, &listed)? {
+            state.growing_tails = crate::local::write_all(
+                &*self.inner.storage,
+                &self.inner.dir,
+                &state.manifest,
+                &state.finished,
+                Listing::Growing,
+            )?;
+        }
         state.growing_listed = listed;
+        Ok(true)
+    }
+
+    /// Writes the growing local playlists of a recording by appending to each what it lists since its
+    /// last write (see [`crate::local::append_growing`]), and whole those that cannot be appended to.
+    /// Returns `false`, having written nothing, when every playlist is to be written whole: the first
+    /// write, or any write but a growing recording's.
+    fn append_growing_playlists(&self, state: &mut State, listed: &[usize]) -> Result<bool> {
+        let State { manifest, finished, growing_tails, .. } = state;
+        if manifest.recording.is_none()
+            || manifest.finished
+            || growing_tails.len() != manifest.renditions.len()
+            || growing_tails.iter().all(Option::is_none)
+        {
+            return Ok(false);
+        }
+        let storage = &*self.inner.storage;
+        let dir = &self.inner.dir;
+        let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+        let entry = |id: &SegmentId| {
+            if finished.contains_key(id) {
+                EntryState::Stored
+            } else if gaps.contains(id) {
+                EntryState::Gap
+            } else {
+                EntryState::Pending
+            }
+        };
+        let imports = crate::local::read_imports(storage, dir, manifest)?;
+        for ((r, tail), &listed) in manifest.renditions.iter().zip(growing_tails.iter_mut()).zip(listed) {
+            if tail.as_ref().is_some_and(|t| t.listed() == listed) {
+                continue;
+            }
+            let appended = match tail.as_ref() {
+                Some(t) => crate::local::append_growing(storage, dir, r, &imports, t, listed, &entry)?,
+                None => None,
+            };
+            *tail = match appended {
+                Some(appended) => Some(appended),
+                None => {
+                    crate::local::write_media(storage, dir, manifest, r, &imports, Listing::Growing, &entry)?
+                }
+            };
+        }
         Ok(true)
     }
 

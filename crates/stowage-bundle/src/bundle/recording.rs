@@ -144,6 +144,9 @@ impl Bundle {
                 entry.uri = String::new();
             }
             state.append_entries(ri, entries);
+            // New entries are pending: a bundle whose manifest said it was finished (everything settled
+            // when it was last written) no longer is, and its growing playlists grow again.
+            state.manifest.finished = false;
         }
         drop(state);
         match (&batch, seq) {

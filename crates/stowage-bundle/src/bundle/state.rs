@@ -31,6 +31,9 @@ pub(super) struct State {
     /// Per rendition (manifest order), how many media entries the growing playlists last written list;
     /// empty until they are first written.
     pub(super) growing_listed: Vec<usize>,
+    /// Per rendition (manifest order), where the growing playlist of a recording stands, for the next
+    /// write to append to it; empty when the local playlists were last written otherwise.
+    pub(super) growing_tails: Vec<Option<crate::local::GrowingTail>>,
 }
 
 /// A rendition's running totals and playable time ranges.
