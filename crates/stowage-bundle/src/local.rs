@@ -196,13 +196,6 @@ pub(crate) struct GrowingTail {
     header_tags: usize,
 }
 
-impl GrowingTail {
-    /// Media entries listed.
-    pub(crate) fn listed(&self) -> usize {
-        self.listed
-    }
-}
-
 /// The byte offset just past the `count`th URI line of a media playlist (a line that is neither a tag,
 /// a comment nor blank: each media segment ends with one), or `None` when it has fewer.
 fn uri_line_end(text: &str, count: usize) -> Option<usize> {
@@ -336,6 +329,9 @@ pub(crate) fn append_growing(
             None => return Ok(None),
         }
     };
+    // Lines after the last new segment stand before the next one when the recording goes on: the next
+    // append reads them again.
+    let Some(consumed) = uri_line_end(chunk, wanted) else { return Ok(None) };
     let mut lines = String::with_capacity(tail.header.len() + chunk.len());
     lines.push_str(&tail.header);
     lines.push_str(chunk);
@@ -448,7 +444,7 @@ pub(crate) fn append_growing(
         listed,
         planned,
         init,
-        source_pos: tail.source_pos + chunk.len() as u64,
+        source_pos: tail.source_pos + consumed as u64,
         local_len: tail.local_len + segments.len() as u64,
         header: tail.header.clone(),
         header_tags: tail.header_tags,

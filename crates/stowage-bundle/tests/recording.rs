@@ -378,3 +378,62 @@ fn a_growing_recording_appends_to_its_local_playlist_without_reading_its_source_
     assert_eq!(local.matches("#EXT-X-GAP").count(), 29);
     assert_eq!(local.matches("#EXT-X-CUE-OUT:DURATION=2\n").count(), 34, "{local}");
 }
+
+/// The lines and entries of fMP4 segment `msn`, bringing a new initialization section every tenth.
+fn fmp4_segment(msn: u64) -> RecordedSegment {
+    let media = PlannedSegment::media(3, msn, 2.0, format!("https://live.example/v-{msn}.m4s"));
+    let tail = format!("#EXTINF:2.00000,\nhttps://live.example/v-{msn}.m4s\n");
+    if msn % 10 == 0 {
+        let init = PlannedSegment::init(3, msn, format!("https://live.example/init-{msn}.mp4"));
+        let lines = format!("#EXT-X-MAP:URI=\"https://live.example/init-{msn}.mp4\"\n{tail}");
+        RecordedSegment::new(vec![init, media], lines)
+    } else {
+        RecordedSegment::new(vec![media], tail)
+    }
+}
+
+#[test]
+fn a_growing_fmp4_recording_appends_segments_and_their_initialization_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live");
+    let storage = Arc::new(CountingReads::default());
+    let reads = Arc::clone(&storage.source_bytes);
+    let mut plan = recording_plan(100, 0);
+    let rendition = &mut plan.renditions[0];
+    rendition.format = MediaFormat::Fmp4;
+    for msn in 100..102 {
+        let s = fmp4_segment(msn);
+        rendition.playlist.push_str(&s.lines);
+        rendition.segments.extend(s.entries);
+    }
+    let mut bundle = Bundle::create_with(storage.clone(), &path, plan, BundleOptions::default()).unwrap();
+    store_all(&bundle);
+    assert!(bundle.write_growing_playlists().unwrap());
+    let index = path.join("video/index.m3u8");
+    let init_130 = stowage_bundle::SegmentId::init(rid("video"), 3, 130);
+    for msn in 102..160 {
+        bundle.record_segments(&rid("video"), vec![fmp4_segment(msn)]).unwrap();
+        // The initialization section of 130 comes late: nothing after it is listed until it does.
+        for id in bundle.pending_segments() {
+            if id != init_130 || msn == 135 {
+                write_segment(&bundle, &id, b"bytes").unwrap();
+            }
+        }
+        reads.store(0, Ordering::SeqCst);
+        bundle.write_growing_playlists().unwrap();
+        let read = reads.load(Ordering::SeqCst);
+        assert!(read <= 512, "{read} bytes of the source read to list segment {msn}");
+        let local = std::fs::read_to_string(&index).unwrap();
+        let listed = MediaPlaylist::parse(local.as_str()).unwrap().segments().len() as u64;
+        let expected = if (130..135).contains(&msn) { 30 } else { msn - 99 };
+        assert_eq!(listed, expected, "{local}");
+    }
+    let appended = std::fs::read_to_string(&index).unwrap();
+    drop(bundle);
+    bundle = Bundle::open_with(storage.clone(), &path, BundleOptions::default()).unwrap();
+    assert!(bundle.write_growing_playlists().unwrap());
+    assert_eq!(std::fs::read_to_string(&index).unwrap(), appended);
+    let maps: Vec<&str> = appended.lines().filter(|l| l.starts_with("#EXT-X-MAP")).collect();
+    assert_eq!(maps.len(), 6, "{appended}");
+    assert_eq!(maps[3], "#EXT-X-MAP:URI=\"init-d3-s130.mp4\"", "{appended}");
+}

@@ -243,10 +243,11 @@ impl Bundle {
     /// Returns `false`, having written nothing, when every playlist is to be written whole: the first
     /// write, or any write but a growing recording's.
     fn append_growing_playlists(&self, state: &mut State, listed: &[usize]) -> Result<bool> {
-        let State { manifest, finished, growing_tails, .. } = state;
+        let State { manifest, finished, growing_tails, growing_listed, .. } = state;
         if manifest.recording.is_none()
             || manifest.finished
             || growing_tails.len() != manifest.renditions.len()
+            || growing_listed.len() != manifest.renditions.len()
             || growing_tails.iter().all(Option::is_none)
         {
             return Ok(false);
@@ -264,8 +265,10 @@ impl Bundle {
             }
         };
         let imports = crate::local::read_imports(storage, dir, manifest)?;
-        for ((r, tail), &listed) in manifest.renditions.iter().zip(growing_tails.iter_mut()).zip(listed) {
-            if tail.as_ref().is_some_and(|t| t.listed() == listed) {
+        for (ri, (r, tail)) in manifest.renditions.iter().zip(growing_tails.iter_mut()).enumerate() {
+            // A playlist that lists what it listed at the last write is as that write left it.
+            let listed = listed[ri];
+            if growing_listed[ri] == listed {
                 continue;
             }
             let appended = match tail.as_ref() {
