@@ -202,7 +202,10 @@ impl Bundle {
     ///
     /// Returns whether anything was written: nothing is when every rendition lists what it listed at the
     /// last call. A caller writes on growth, at the pace [`GrowthThrottle`](crate::GrowthThrottle) sets,
-    /// not once per segment: each call rewrites whole playlists.
+    /// not once per segment: each call rewrites whole playlists. A recording's are appended to instead
+    /// once written: the playlist is copied up to its last listed segment and only the recorded source
+    /// lines after it are read and parsed, so that memory and parsing do not grow with the recording
+    /// (the bytes copied still do).
     pub fn write_growing_playlists(&self) -> Result<bool> {
         // What is listed must be durable first, journal included.
         self.inner.flush()?;
