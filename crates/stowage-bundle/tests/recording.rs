@@ -330,7 +330,7 @@ fn a_growing_recording_appends_to_its_local_playlist_without_reading_its_source_
     assert!(bundle.write_growing_playlists().unwrap(), "the first write");
     let index = path.join("video/index.m3u8");
     let id = |msn| stowage_bundle::SegmentId::media(rid("video"), 3, msn);
-    let (mut msn, mut held) = (103, None);
+    let (mut msn, mut held) = (103u64, None);
     for _ in 0..4 {
         for _ in 0..50 {
             // One segment per growth; every seventh a hole, every eleventh stored only at the next one,
@@ -338,17 +338,17 @@ fn a_growing_recording_appends_to_its_local_playlist_without_reading_its_source_
             if let Some(held) = held.take() {
                 write_segment(&bundle, &id(held), b"late").unwrap();
             }
-            if msn % 7 == 0 {
+            if msn.is_multiple_of(7) {
                 bundle.record_segments(&rid("video"), vec![placeholder(msn)]).unwrap();
                 bundle.record_gap(&id(msn), "left the playlist").unwrap();
             } else {
                 let mut recorded = segment(msn);
-                if msn % 5 == 0 {
+                if msn.is_multiple_of(5) {
                     // A tag of the source's own, which a player ignores and the local playlist keeps.
                     recorded.lines.insert_str(0, "#EXT-X-CUE-OUT:DURATION=2\n");
                 }
                 bundle.record_segments(&rid("video"), vec![recorded]).unwrap();
-                if msn % 11 == 0 {
+                if msn.is_multiple_of(11) {
                     held = Some(msn);
                 } else {
                     write_segment(&bundle, &id(msn), b"bytes").unwrap();
@@ -383,7 +383,7 @@ fn a_growing_recording_appends_to_its_local_playlist_without_reading_its_source_
 fn fmp4_segment(msn: u64) -> RecordedSegment {
     let media = PlannedSegment::media(3, msn, 2.0, format!("https://live.example/v-{msn}.m4s"));
     let tail = format!("#EXTINF:2.00000,\nhttps://live.example/v-{msn}.m4s\n");
-    if msn % 10 == 0 {
+    if msn.is_multiple_of(10) {
         let init = PlannedSegment::init(3, msn, format!("https://live.example/init-{msn}.mp4"));
         let lines = format!("#EXT-X-MAP:URI=\"https://live.example/init-{msn}.mp4\"\n{tail}");
         RecordedSegment::new(vec![init, media], lines)
@@ -430,7 +430,7 @@ fn a_growing_fmp4_recording_appends_segments_and_their_initialization_sections()
     }
     let appended = std::fs::read_to_string(&index).unwrap();
     drop(bundle);
-    bundle = Bundle::open_with(storage.clone(), &path, BundleOptions::default()).unwrap();
+    bundle = Bundle::open_with(storage, &path, BundleOptions::default()).unwrap();
     assert!(bundle.write_growing_playlists().unwrap());
     assert_eq!(std::fs::read_to_string(&index).unwrap(), appended);
     let maps: Vec<&str> = appended.lines().filter(|l| l.starts_with("#EXT-X-MAP")).collect();
