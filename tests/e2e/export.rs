@@ -8,7 +8,8 @@
 //! Bundles are downloaded over HTTP from the in-process origin, as a user's would be: the clear asset (TS,
 //! byte-range single file), its AES-128 copy with rotating keys (decrypted on download, or kept encrypted and
 //! decrypted by the export), the fMP4 (CMAF) asset, and the asset with a discontinuity in every rendition,
-//! complete or with gaps.
+//! complete or with gaps. A live stream of the in-process live origin (the clear asset played in a loop,
+//! faster than real time) is recorded through an outage that leaves holes, and exported.
 
 mod common;
 
@@ -19,8 +20,11 @@ use std::process::Command;
 use common::Transport;
 use serde_json::Value;
 use stowage_export::{ExportOptions, ExportReport, Method, Selection, TrackKind, export};
+use stowage_origin::live::{LiveConfig, LiveOrigin, LiveSource, Script};
 use stowage_origin::{Fault, FaultRule};
-use stowage_task::config::{IntegrityPolicy, KeyPolicy, MediaSelection, VariantQualifier};
+use stowage_task::config::{
+    IntegrityPolicy, KeyPolicy, MediaSelection, RecordingConfiguration, VariantQualifier,
+};
 use stowage_task::{ContentConfiguration, DownloadConfiguration};
 use stowage_testkit::{assets, have_ffmpeg};
 
@@ -642,4 +646,187 @@ fn what_cannot_be_done_is_said() {
     let e = fail(ExportOptions::new(tmp_out(&dir, "a.avi")));
     assert!(e.contains("unknown output format"), "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
+
+/// A live recording's bundle and the origin that played it (kept as long as the value lives).
+struct Recorded {
+    live: LiveOrigin,
+    bundle: Downloaded,
+}
+
+/// Records the clear asset played live (a 6-segment window of 2 s segments, twice real time, the source's
+/// six segments in a loop with a discontinuity at each loop point) from its live edge to its end at 40 s of
+/// stream time, through a black-hole outage from 6 s to 26 s: longer than the window, so the segments that
+/// left it meanwhile are holes of the recording. About 20 s of wall time.
+fn record_through_an_outage() -> Recorded {
+    let source = LiveSource::from_dir(assets().join("clear"), "master.m3u8").unwrap();
+    let script = Script::new().black_hole(seconds(6), seconds(20)).end_list(seconds(40));
+    let live = LiveOrigin::start(source, LiveConfig::default().window(6).speed(2.0).script(script)).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bundle = runtime.block_on(async {
+        let store = tempfile::tempdir().unwrap();
+        let session =
+            stowage_task::DownloadSession::new(stowage_task::SessionConfig::new(store.path())).unwrap();
+        let config =
+            DownloadConfiguration::new(ContentConfiguration::new()).recording(RecordingConfiguration::new());
+        let task = session.download_task(&live.url(), config).unwrap();
+        task.resume();
+        let wait = tokio::time::timeout(seconds(120), task.wait());
+        let path = wait.await.expect("the recording ends within 120 s").expect("the recording");
+        Downloaded { _store: store, path }
+    });
+    Recorded { live, bundle }
+}
+
+fn seconds(s: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(s)
+}
+
+/// Frames decoded from each stored media segment of a rendition, summed (each segment probed alone; the
+/// recording repeats the source's segments, so each distinct one is probed once).
+fn recorded_frames(bundle: &Path, rendition: &str, kind: &str) -> u64 {
+    let opened = stowage_testkit::open_when_released(bundle);
+    let manifest = opened.manifest();
+    let plan = &manifest.renditions.iter().find(|r| r.plan.id.as_str() == rendition).unwrap().plan;
+    let mut known: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut total = 0;
+    for entry in plan.segments.iter().filter(|e| e.kind == stowage_bundle::SegmentKind::Media) {
+        let path = opened.segment_path(&entry.id(&plan.id)).expect("every listed segment is stored");
+        let bytes = std::fs::read(&path).unwrap();
+        let n = match known.iter().find(|(b, _)| *b == bytes) {
+            Some((_, n)) => *n,
+            None => {
+                let counts = frame_counts(&path);
+                let n = counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+                known.push((bytes, n));
+                n
+            }
+        };
+        total += n;
+    }
+    total
+}
+
+/// The holes of a recorded rendition: (first and last media sequence numbers, length in seconds).
+fn holes(bundle: &Path, rendition: &str) -> Vec<((u64, u64), f64)> {
+    let cache = stowage_bundle::AssetCache::open(bundle).unwrap();
+    let recording = cache.manifest().recording.clone().expect("a recording");
+    recording
+        .holes
+        .iter()
+        .filter(|h| h.rendition.as_str() == rendition)
+        .map(|h| (h.media_sequences, h.time.duration().as_secs_f64()))
+        .collect()
+}
+
+/// The times at which the presentation jumps forward by more than a second between two frames of
+/// `times` (sorted): (the frame before, the frame after).
+fn jumps(times: &[f64]) -> Vec<(f64, f64)> {
+    times.windows(2).filter(|w| w[1] - w[0] > 1.0).map(|w| (w[0], w[1])).collect()
+}
+
+#[test]
+fn a_live_recording_with_holes_exports_only_when_allowed_and_each_hole_keeps_its_length() {
+    if !have_ffmpeg() {
+        return;
+    }
+    let Recorded { live, bundle } = record_through_an_outage();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(bundle.path.join("manifest.json")).unwrap()).unwrap();
+    let renditions: Vec<String> = manifest["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    // Every rendition recorded missed what left the window during the outage, and nothing else: the holes
+    // are what the origin never listed (its oracle), and every segment listed is stored.
+    for id in &renditions {
+        let holes = holes(&bundle.path, id);
+        assert_eq!(holes.len(), 1, "{id}: {holes:?}");
+        let ((first, last), length) = holes[0];
+        let origin = &live.renditions()[0].name;
+        let span: f64 =
+            (first..=last).map(|n| live.segment(origin, n).expect("made").duration.as_secs_f64()).sum();
+        assert!((length - span).abs() < 1e-6, "{id}: the hole lasts {length} s, the origin made {span} s");
+    }
+    let dir = tempfile::tempdir().unwrap();
+
+    // Refused without --allow-gaps, naming the hole; nothing written.
+    let out = tmp_out(&dir, "live.mkv");
+    let e = export(&bundle.path, &ExportOptions::new(&out), |_| ControlFlow::Continue(())).unwrap_err();
+    assert!(e.is_incomplete(), "{e}");
+    let ((first, last), _) = holes(&bundle.path, &renditions[0])[0];
+    let text = e.to_string();
+    assert!(
+        text.contains(&renditions[0]) && text.contains(&format!("{first} to {last}")),
+        "the error names the hole: {text}"
+    );
+    assert!(text.contains("--allow-gaps"), "{text}");
+    assert!(!out.exists() && !stowage_export::temporary_path(&out).exists());
+
+    for (name, audio) in
+        [("live.ts", Selection::None), ("live.mp4", Selection::All), ("live.mkv", Selection::All)]
+    {
+        let out = tmp_out(&dir, name);
+        let report = run(&bundle.path, &ExportOptions::new(&out).audio(audio).allow_gaps(true));
+        assert_eq!(report.method, if name == "live.ts" { Method::TsConcat } else { Method::Ffmpeg });
+        assert_decodes_cleanly(&out);
+        let media: Vec<_> = report.tracks.iter().filter(|t| t.kind != TrackKind::Subtitles).collect();
+        assert_eq!(media[0].kind, TrackKind::Video);
+        assert_eq!(media.len(), if name == "live.ts" { 1 } else { 2 }, "{:?}", report.tracks);
+        // Each track holds every frame of the segments recorded for it.
+        for (track, (kind, n)) in media.iter().zip(frame_counts(&out)) {
+            assert_eq!(
+                n,
+                recorded_frames(&bundle.path, &track.rendition, &kind),
+                "{name}: {}",
+                track.rendition
+            );
+        }
+        // The hole is reported where it is, and stays a jump of its own length: the first frame after it
+        // is where the stream put it, one hole after the last frame before it.
+        let ((_, _), length) = holes(&bundle.path, &media[0].rendition)[0];
+        let mut video: Vec<f64> = packets(&out, "v:0").iter().map(|p| p.0).collect();
+        video.sort_by(f64::total_cmp);
+        let found = jumps(&video);
+        assert_eq!(found.len(), 1, "{name}: one jump, at the hole: {found:?}");
+        let (before, after) = found[0];
+        assert!(
+            (after - before - (length + FRAME)).abs() < 1e-3,
+            "{name}: the frames around the hole are {before} and {after}, not {length} s and a frame apart"
+        );
+        let gap =
+            report.gaps.iter().find(|g| g.rendition == media[0].rendition).expect("the hole is reported");
+        assert!((gap.duration - length).abs() < 1e-6, "{:?}", report.gaps);
+        assert!(
+            (gap.start + gap.duration - (after - video[0])).abs() <= FRAME,
+            "{name}: the report puts the hole at {gap:?}, the frame after it is at {after}"
+        );
+        // Audio and video start together, and the whole lasts what was recorded plus the holes.
+        if media.len() == 2 {
+            let v = video[0];
+            let a = packets(&out, "a:0").iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+            assert!((v - a).abs() <= AUDIO_FRAME + 1e-4, "{name}: video starts at {v}, audio at {a}");
+        }
+        let expected = declared(&bundle.path, &media[0].rendition) + length;
+        let got = duration(&out);
+        assert!(
+            (got - report.duration).abs() <= FRAME,
+            "{name}: lasts {got}, the report says {}",
+            report.duration
+        );
+        // Each part between discontinuities (the origin's loop points and the hole) lasts as long as its
+        // longest rendition: its audio may run past its pictures by less than an audio frame.
+        let local =
+            std::fs::read_to_string(bundle.path.join(&media[0].rendition).join("index.m3u8")).unwrap();
+        let parts = 1 + local.matches("#EXT-X-DISCONTINUITY\n").count();
+        assert!(
+            got >= expected - FRAME && got <= expected + parts as f64 * AUDIO_FRAME,
+            "{name}: lasts {got}, recorded {expected} with the hole, in {parts} parts"
+        );
+        // The pictures are those of the recorded segments, in order, decoded identically.
+        let source = frame_hashes(&[], &bundle.path.join(&media[0].rendition).join("index.m3u8"), "0:v");
+        assert_eq!(frame_hashes(&[], &out, "0:v"), source, "{name}");
+    }
 }

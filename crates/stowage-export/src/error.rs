@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use stowage_bundle::SegmentId;
+use stowage_bundle::{Hole, SegmentId};
 
 /// Everything that can keep an export from finishing. Each variant names what was wrong and where: the
 /// bundle file, the segment, the line of a subtitle file, the output path.
@@ -49,6 +49,25 @@ pub enum Error {
         missing: usize,
         /// The first missing one.
         first: SegmentId,
+    },
+    /// The asset is the recording of a live stream with holes in the exported renditions (segments that left
+    /// the live playlist before they could be recorded), and gaps were not allowed.
+    #[error(
+        "the recording has {holes} hole(s) in the exported renditions, the first in rendition {}: media \
+         sequences {} to {} ({} segment(s), {:.3} s) are missing, {}; export anyway with --allow-gaps \
+         (ExportOptions::allow_gaps), which leaves each hole as a jump in the timeline",
+        first.rendition,
+        first.media_sequences.0,
+        first.media_sequences.1,
+        first.segments,
+        first.time.duration().as_secs_f64(),
+        first.cause
+    )]
+    Holes {
+        /// How many holes the exported renditions have.
+        holes: usize,
+        /// The first one, as the recording describes it.
+        first: Box<Hole>,
     },
     /// A stored segment is not what its rendition says it is (not MPEG-TS, a broken fMP4 box, a WebVTT
     /// file that does not parse).
@@ -111,9 +130,10 @@ impl Error {
         matches!(self, Self::Cancelled { .. })
     }
 
-    /// Whether the export was refused because segments are missing.
+    /// Whether the export was refused because segments are missing (gaps of a download, or holes of a
+    /// recording).
     pub fn is_incomplete(&self) -> bool {
-        matches!(self, Self::Incomplete { .. })
+        matches!(self, Self::Incomplete { .. } | Self::Holes { .. })
     }
 
     /// Whether ffmpeg is needed and missing.

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use stowage_bundle::{MediaFormat, RenditionKind, SegmentKind};
+use stowage_bundle::{Hole, MediaFormat, RenditionKind, SegmentKind};
 use stowage_playlist::webvtt;
 
 use crate::error::{Error, Result};
@@ -101,6 +101,12 @@ pub(crate) fn run(
     {
         return Err(Error::Incomplete { missing: missing.len(), first: source.id(r, e) });
     }
+    let holes: Vec<&Hole> = media.iter().chain(&subtitles).flat_map(|s| holes_of(&source, s.index)).collect();
+    if let Some(first) = holes.first()
+        && !options.allow_gaps
+    {
+        return Err(Error::Holes { holes: holes.len(), first: Box::new((*first).clone()) });
+    }
     for s in &media {
         let format = source.rendition(s.index).plan.format;
         if !matches!(format, MediaFormat::Ts | MediaFormat::Fmp4) {
@@ -169,7 +175,8 @@ pub(crate) fn run(
             }
         })
         .collect();
-    let gaps = gap_report(&source, &job.timeline, &missing);
+    let mut gaps = gap_report(&source, &job.timeline, &missing);
+    gaps.extend(hole_report(&source, &job.timeline, &clock, job.media.iter().chain(&job.subtitles)));
     Ok(ExportReport {
         output: options.output.clone(),
         container,
@@ -470,6 +477,9 @@ fn measure(source: &Source, media: &[usize], subtitles: &[usize]) -> Result<Time
         let mut parts: Vec<(u64, PartMeasure)> = Vec::new();
         let entries: Vec<usize> =
             (0..plan.segments.len()).filter(|&e| plan.segments[e].kind == SegmentKind::Media).collect();
+        // The recording's holes, each with the entry after it, which starts a part.
+        let leads: Vec<(usize, f64)> =
+            hole_entries(source, r).into_iter().filter_map(|(hole, e)| Some((e?, seconds(hole)))).collect();
         let mut d_entries: Vec<(u64, Vec<usize>)> = Vec::new();
         for &e in &entries {
             let d = plan.segments[e].discontinuity_sequence;
@@ -501,7 +511,8 @@ fn measure(source: &Source, media: &[usize], subtitles: &[usize]) -> Result<Time
                     _ => Ok(None),
                 }
             };
-            let mut measure = PartMeasure { start: None, end: None, declared };
+            let lead = leads.iter().filter(|(e, _)| *e == list[0]).map(|(_, length)| length).sum();
+            let mut measure = PartMeasure { start: None, end: None, declared, lead };
             let mut before = 0.0;
             for &e in &list {
                 if usable(e) {
@@ -531,12 +542,23 @@ fn measure(source: &Source, media: &[usize], subtitles: &[usize]) -> Result<Time
     let others: Vec<Vec<(u64, PartMeasure)>> = subtitles
         .iter()
         .map(|&r| {
+            let leads = hole_entries(source, r);
             let mut parts: Vec<(u64, PartMeasure)> = Vec::new();
-            for entry in &source.rendition(r).plan.segments {
+            for (e, entry) in source.rendition(r).plan.segments.iter().enumerate() {
                 let d = entry.discontinuity_sequence;
                 match parts.last_mut() {
                     Some((last, m)) if *last == d => m.declared += entry.duration,
-                    _ => parts.push((d, PartMeasure { declared: entry.duration, ..PartMeasure::default() })),
+                    _ => {
+                        let lead = leads
+                            .iter()
+                            .filter(|(_, after)| *after == Some(e))
+                            .map(|(h, _)| seconds(h))
+                            .sum();
+                        parts.push((
+                            d,
+                            PartMeasure { declared: entry.duration, lead, ..PartMeasure::default() },
+                        ));
+                    }
                 }
             }
             parts
@@ -785,6 +807,72 @@ fn gap_report(source: &Source, timeline: &Timeline, missing: &[(usize, usize)]) 
             start: timeline.part(d).map_or(0.0, |p| p.start) + before,
             duration: entry.duration,
         });
+    }
+    out
+}
+
+/// The recording's holes in rendition `r` (none for a bundle that is not a recording).
+fn holes_of(source: &Source, r: usize) -> impl Iterator<Item = &Hole> {
+    let id = &source.rendition(r).plan.id;
+    source.manifest().recording.iter().flat_map(|rec| &rec.holes).filter(move |h| &h.rendition == id)
+}
+
+/// The length of a hole, in seconds.
+fn seconds(hole: &Hole) -> f64 {
+    hole.time.duration().as_secs_f64()
+}
+
+/// Each hole of rendition `r` with the plan entry that follows it: the first media entry numbered after
+/// the hole's last missing segment (`None` for a hole at the end of the recording).
+fn hole_entries(source: &Source, r: usize) -> Vec<(&Hole, Option<usize>)> {
+    let segments = &source.rendition(r).plan.segments;
+    holes_of(source, r)
+        .map(|hole| {
+            let after = segments
+                .iter()
+                .position(|e| e.kind == SegmentKind::Media && e.media_sequence > hole.media_sequences.1);
+            (hole, after)
+        })
+        .collect()
+}
+
+/// Where each hole of the selected renditions is on the output's timeline: it ends where the rendition's
+/// media after it starts (`clock`: the renditions the timeline was measured on), or at the end for a hole
+/// nothing follows.
+fn hole_report<'a>(
+    source: &Source,
+    timeline: &Timeline,
+    clock: &[usize],
+    selected: impl Iterator<Item = &'a Selected>,
+) -> Vec<GapReport> {
+    let mut out = Vec::new();
+    for s in selected {
+        let plan = &source.rendition(s.index).plan;
+        let mut holes = hole_entries(source, s.index);
+        holes.sort_by_key(|(h, _)| h.media_sequences);
+        for (i, (hole, after)) in holes.iter().enumerate() {
+            let length = seconds(hole);
+            let start = match after {
+                // Holes before the same entry follow one another: this one ends where the later ones begin.
+                Some(e) => {
+                    let later: f64 =
+                        holes[i + 1..].iter().filter(|(_, a)| a == after).map(|(h, _)| seconds(h)).sum();
+                    let d = plan.segments[*e].discontinuity_sequence;
+                    let on_clock = clock.iter().position(|&c| c == s.index);
+                    let next = on_clock
+                        .and_then(|m| timeline.media_start(m, d))
+                        .or_else(|| timeline.part(d).map(|p| p.start))
+                        .unwrap_or(0.0);
+                    next - later - length
+                }
+                // A hole at the end of the recording starts where the output ends, after those before it.
+                None => {
+                    timeline.duration()
+                        + holes[..i].iter().filter(|(_, a)| a.is_none()).map(|(h, _)| seconds(h)).sum::<f64>()
+                }
+            };
+            out.push(GapReport { rendition: plan.id.to_string(), start, duration: length });
+        }
     }
     out
 }

@@ -18,10 +18,14 @@
 //!   module's documentation).
 //! - The parts of an asset that discontinuities separate are laid end to end on one timeline, all
 //!   renditions of a part shifted together so that they stay in sync as encoded; parts start at 0.
-//! - An asset with missing segments (gaps recorded by a tolerant download, or a download not finished)
+//! - An asset with missing segments (gaps recorded by a tolerant download, a download not finished, or
+//!   the holes of a live recording: segments that left the live playlist before they could be recorded)
 //!   is refused unless [`ExportOptions::allow_gaps`] is set. Then each gap stays a jump in the timeline:
 //!   what follows it keeps its time (nothing is shifted to fill it, nothing is invented in it); players show
-//!   the last picture and play nothing for its length. [`ExportReport::gaps`] says where they are.
+//!   the last picture and play nothing for its length. A hole of a recording, which its playlist marks
+//!   with a discontinuity, lasts the length the recording gives it (its segments' count times the target
+//!   duration): what follows starts that long after what precedes it ended. [`ExportReport::gaps`] says
+//!   where they are.
 //! - The output is written under a temporary name (`<output>.part`) and renamed when complete: an export
 //!   that fails, is cancelled from the progress callback or is killed never leaves a file that looks
 //!   finished. Memory stays bounded whatever the length: segments are streamed.

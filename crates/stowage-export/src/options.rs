@@ -101,7 +101,8 @@ pub struct ExportOptions {
     pub audio: Selection,
     /// The subtitle renditions; by default all that the output format carries.
     pub subtitles: Selection,
-    /// Whether an asset with missing segments may be exported (each gap stays a jump in the timeline).
+    /// Whether an asset with missing segments or a recording with holes may be exported (each gap or hole
+    /// stays a jump in the timeline).
     pub allow_gaps: bool,
     /// The ffmpeg program to run when one is needed; `ffmpeg` (looked up in `PATH`) by default.
     pub ffmpeg: PathBuf,
@@ -222,7 +223,8 @@ pub enum Method {
     Ffmpeg,
 }
 
-/// A gap of the output: a stored rendition's missing segment and where it is on the output's timeline.
+/// A gap of the output: a stored rendition's missing segment, or a hole of a recording (segments that left
+/// the live playlist unrecorded), and where it is on the output's timeline.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GapReport {

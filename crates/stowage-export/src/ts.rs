@@ -131,8 +131,10 @@ fn write_pcr_base(b: &mut [u8], base: u64) {
 pub(crate) struct Extent {
     /// The earliest first PTS among its elementary streams.
     pub(crate) start: u64,
-    /// The latest PTS among its elementary streams plus one frame (the smallest step between two PTS of
-    /// that stream), on the same clock as `start` (it may be past the 33-bit wrap).
+    /// The latest end among its elementary streams, on the same clock as `start` (it may be past the
+    /// 33-bit wrap): a stream's last PTS plus the length of its last PES packet, which is the AAC frames it
+    /// holds for ADTS audio (an encoder packs several into one PES packet, and the last one of a segment
+    /// often holds fewer), else one frame (the smallest step between two PTS of that stream).
     pub(crate) end: u64,
 }
 
@@ -145,6 +147,8 @@ struct StreamTimes {
     /// The smallest positive step between consecutive PTS.
     step: Option<i64>,
     previous: i64,
+    /// The packet where its last PES packet with a PTS starts, and the offset of that packet's payload.
+    last_pes: (usize, usize),
 }
 
 /// Finds the extent of a whole segment. `None` when it holds no timestamp at all.
@@ -160,8 +164,16 @@ pub(crate) fn probe(data: &[u8]) -> Result<Option<Extent>, String> {
         let (Some(pts), _) = pes_timestamps(p, h.payload).map_err(at)? else { continue };
         let pts = read_timestamp(&p[pts..]);
         match streams.iter_mut().find(|s| s.pid == h.pid) {
-            None => streams.push(StreamTimes { pid: h.pid, first: pts, last: 0, step: None, previous: 0 }),
+            None => streams.push(StreamTimes {
+                pid: h.pid,
+                first: pts,
+                last: 0,
+                step: None,
+                previous: 0,
+                last_pes: (n, h.payload),
+            }),
             Some(s) => {
+                s.last_pes = (n, h.payload);
                 let rel = ts_diff(pts, s.first);
                 let step = (rel - s.previous).abs();
                 if step > 0 {
@@ -174,10 +186,59 @@ pub(crate) fn probe(data: &[u8]) -> Result<Option<Extent>, String> {
     }
     let Some(reference) = streams.first().map(|s| s.first) else { return Ok(None) };
     let start = streams.iter().map(|s| ts_diff(s.first, reference)).min().unwrap_or(0);
-    let end =
-        streams.iter().map(|s| ts_diff(s.first, reference) + s.last + s.step.unwrap_or(0)).max().unwrap_or(0);
+    let end = streams
+        .iter()
+        .map(|s| {
+            let tail = adts_length(data, s).or(s.step).unwrap_or(0);
+            ts_diff(s.first, reference) + s.last + tail
+        })
+        .max()
+        .unwrap_or(0);
     let start_ts = (reference as i64 + start).rem_euclid(WRAP as i64) as u64;
     Ok(Some(Extent { start: start_ts, end: start_ts + (end - start) as u64 }))
+}
+
+/// The sampling rates of ADTS headers, by index.
+const ADTS_RATES: [i64; 13] =
+    [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
+
+/// The length, on the 90 kHz clock, of the AAC frames in stream `s`'s last PES packet, when its payload
+/// is whole ADTS frames; `None` for anything else (video, other audio), whose length is then taken to be
+/// one step.
+fn adts_length(data: &[u8], s: &StreamTimes) -> Option<i64> {
+    let (first, pes) = s.last_pes;
+    let mut payload = Vec::new();
+    for (n, p) in data.chunks_exact(PACKET).enumerate().skip(first) {
+        let h = header(p).ok()?;
+        if h.pid != s.pid || !h.has_payload || h.payload >= PACKET {
+            continue;
+        }
+        if n == first {
+            // The PES header: nine bytes and its optional fields.
+            let start = pes + 9 + usize::from(*p.get(pes + 8)?);
+            payload.extend_from_slice(p.get(start..)?);
+        } else if h.payload_start {
+            break;
+        } else {
+            payload.extend_from_slice(&p[h.payload..]);
+        }
+    }
+    let (mut at, mut samples, mut rate) = (0, 0, 0);
+    while at < payload.len() {
+        let f = payload.get(at..at + 7)?;
+        if f[0] != 0xff || f[1] & 0xf0 != 0xf0 {
+            return None;
+        }
+        rate = *ADTS_RATES.get(usize::from((f[2] >> 2) & 0x0f))?;
+        let len = usize::from(f[3] & 3) << 11 | usize::from(f[4]) << 3 | usize::from(f[5] >> 5);
+        let frames = i64::from(f[6] & 3) + 1;
+        if len < 7 {
+            return None;
+        }
+        samples += frames * 1024;
+        at += len;
+    }
+    (at == payload.len() && samples > 0).then(|| samples * 90_000 / rate)
 }
 
 fn check_length(len: usize) -> Result<(), String> {
@@ -332,6 +393,42 @@ pub(crate) mod tests {
         let mut bad = data.clone();
         bad[PACKET] = 0;
         assert!(probe(&bad).unwrap_err().starts_with("byte 188: no sync byte"));
+    }
+
+    /// A packet of audio `pid` starting a PES packet at `pts` whose payload is `frames` ADTS frames (48 kHz,
+    /// 20 bytes each), the rest of the packet stuffed in its adaptation field.
+    fn adts_packet(pid: u16, cc: u8, pts: u64, frames: usize) -> Vec<u8> {
+        let mut pes = vec![0, 0, 1, 0xc0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1];
+        write_timestamp(&mut pes[9..], pts);
+        for _ in 0..frames {
+            let mut frame = vec![0xff, 0xf1, 0x4c, 0x80, 20 >> 3, (20 & 7) << 5 | 0x1f, 0xfc];
+            frame.resize(20, 0x55);
+            pes.extend(frame);
+        }
+        let stuffing = PACKET - 4 - pes.len();
+        let mut p = vec![SYNC, 0x40 | (pid >> 8) as u8, pid as u8, 0x30 | cc, (stuffing - 1) as u8];
+        if stuffing > 1 {
+            p.push(0);
+            p.resize(4 + stuffing, 0xff);
+        }
+        p.extend(pes);
+        p
+    }
+
+    #[test]
+    fn an_audio_segment_ends_with_the_frames_of_its_last_pes_packet() {
+        // Two PES packets of eight AAC frames each, then one of three: the segment ends three frames after
+        // the last PTS, not eight.
+        let frame = 1920;
+        let mut data = adts_packet(257, 0, 1000, 8);
+        data.extend(adts_packet(257, 1, 1000 + 8 * frame, 8));
+        data.extend(adts_packet(257, 2, 1000 + 16 * frame, 3));
+        let extent = probe(&data).unwrap().unwrap();
+        assert_eq!((extent.start, extent.end), (1000, 1000 + 19 * frame));
+        // Video (no ADTS payload) still ends one step after its last PTS.
+        let mut video = packet(256, 0, Some((0, None)), None);
+        video.extend(packet(256, 1, Some((3600, None)), None));
+        assert_eq!(probe(&video).unwrap().unwrap().end, 7200);
     }
 
     #[test]
