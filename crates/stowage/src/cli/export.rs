@@ -31,8 +31,8 @@ pub(crate) struct ExportArgs {
     /// The video rendition, by its identifier (`stowage info` lists them); by default the primary one.
     #[arg(long, value_name = "RENDITION")]
     video: Option<String>,
-    /// Export an asset with missing segments: each gap stays a jump in the timeline (nothing after it
-    /// moves).
+    /// Export an asset with missing segments, or a live recording with holes: each gap or hole stays a
+    /// jump in the timeline (nothing after it moves).
     #[arg(long)]
     allow_gaps: bool,
     /// Replace the output file if it exists.
