@@ -157,17 +157,35 @@ impl IntegrityPolicy {
     }
 }
 
-/// The kind of a rendition.
+/// The kind of a rendition, as a bundle stores it.
+///
+/// Closed: these are the kinds the bundle format (of [`FORMAT_VERSION`](crate::FORMAT_VERSION)) stores, so
+/// the crates above match them exhaustively; another kind would be another format. Closed captions are
+/// carried inside the video and never stored as a rendition of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
+#[allow(
+    clippy::exhaustive_enums,
+    reason = "the kinds of the bundle format: a new one is a new format version"
+)]
 pub enum RenditionKind {
-    /// A variant stream (video, or audio-only variant).
+    /// A variant stream (video, or audio-only variant), or an `EXT-X-MEDIA` video rendition.
     Video,
     /// An `EXT-X-MEDIA` audio rendition.
     Audio,
     /// An `EXT-X-MEDIA` subtitles rendition.
     Subtitles,
+}
+
+impl RenditionKind {
+    /// A lower-case name for people: `video`, `audio` or `subtitles`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Audio => "audio",
+            Self::Subtitles => "subtitles",
+        }
+    }
 }
 
 /// The container of a rendition's segments, which gives their file extension.

@@ -189,14 +189,6 @@ pub(crate) fn run(
     })
 }
 
-fn kind_name(kind: RenditionKind) -> &'static str {
-    match kind {
-        RenditionKind::Audio => "audio",
-        RenditionKind::Subtitles => "subtitles",
-        _ => "video",
-    }
-}
-
 fn describe(source: &Source, kind: RenditionKind) -> String {
     let list: Vec<String> = source
         .manifest()
@@ -210,7 +202,7 @@ fn describe(source: &Source, kind: RenditionKind) -> String {
             (None, None) => r.plan.id.to_string(),
         })
         .collect();
-    if list.is_empty() { format!("no {} rendition", kind_name(kind)) } else { list.join(", ") }
+    if list.is_empty() { format!("no {} rendition", kind.as_str()) } else { list.join(", ") }
 }
 
 /// The renditions of `kind` that `selection` names, in its order.
@@ -235,7 +227,7 @@ fn pick(source: &Source, kind: RenditionKind, selection: &Selection) -> Result<V
                     .collect();
                 if found.is_empty() {
                     return Err(Error::NoSuchRendition {
-                        kind: kind_name(kind),
+                        kind: kind.as_str(),
                         wanted: w.clone(),
                         available: describe(source, kind),
                     });

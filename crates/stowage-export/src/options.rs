@@ -179,17 +179,8 @@ pub struct Progress {
     pub segments_total: u64,
 }
 
-/// What kind of track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TrackKind {
-    /// Video (or a variant's muxed media).
-    Video,
-    /// Audio.
-    Audio,
-    /// Subtitles.
-    Subtitles,
-}
+/// What kind of track: the kind of the bundle rendition it comes from (video for a variant's media).
+pub use stowage_bundle::RenditionKind as TrackKind;
 
 /// One track of the output.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,6 +33,8 @@ pub use stowage_bundle::{IntegrityPolicy, KeyPolicy, Priority, StoragePolicy};
 /// A picture size is the playlist's `RESOLUTION` value.
 pub use stowage_playlist::Resolution;
 
+use stowage_bundle::RenditionKind;
+
 /// The whole configuration of a download task.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -417,8 +419,13 @@ impl VariantQualifier {
 }
 
 /// The kind of a media rendition (`EXT-X-MEDIA` `TYPE`), as far as selections go.
+///
+/// The playlist's [`MediaType`](stowage_playlist::MediaType) less the types it does not know
+/// ([`MediaKind::of_type`]), and the bundle's [`RenditionKind`] plus closed captions, which are never stored
+/// as a rendition of their own ([`MediaKind::stored_as`], and `From<RenditionKind>` back): each conversion
+/// names every variant, so that a new one anywhere is a compile error here rather than a silent default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
+#[allow(clippy::exhaustive_enums, reason = "the four TYPE values of the RFC: closed by definition")]
 pub enum MediaKind {
     /// `TYPE=AUDIO`.
     Audio,
@@ -439,6 +446,40 @@ impl MediaKind {
             Self::Subtitles => "subtitles",
             Self::ClosedCaptions => "closed-captions",
             Self::Video => "video",
+        }
+    }
+
+    /// The kind of a rendition of TYPE `media_type`; `None` for a TYPE the RFC does not define.
+    pub fn of_type(media_type: stowage_playlist::MediaType) -> Option<Self> {
+        use stowage_playlist::MediaType;
+        match media_type {
+            MediaType::Audio => Some(Self::Audio),
+            MediaType::Video => Some(Self::Video),
+            MediaType::Subtitles => Some(Self::Subtitles),
+            MediaType::ClosedCaptions => Some(Self::ClosedCaptions),
+            MediaType::Other => None,
+        }
+    }
+
+    /// The kind a bundle stores a rendition of this kind as; `None` for closed captions, which travel
+    /// inside the video.
+    pub fn stored_as(self) -> Option<RenditionKind> {
+        match self {
+            Self::Audio => Some(RenditionKind::Audio),
+            Self::Subtitles => Some(RenditionKind::Subtitles),
+            Self::Video => Some(RenditionKind::Video),
+            Self::ClosedCaptions => None,
+        }
+    }
+}
+
+impl From<RenditionKind> for MediaKind {
+    /// What a stored rendition is as a media kind: a variant stream counts as video.
+    fn from(kind: RenditionKind) -> Self {
+        match kind {
+            RenditionKind::Video => Self::Video,
+            RenditionKind::Audio => Self::Audio,
+            RenditionKind::Subtitles => Self::Subtitles,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! language (`en` finds `eng`, `fre` finds `fr`). A selection that matches nothing is an error naming
 //! it, except "all". Without any audio selection, the group's default audio rendition is taken.
 
-use stowage_playlist::{AttributeValue, MasterPlaylist, MediaType};
+use stowage_playlist::{AttributeValue, MasterPlaylist};
 
 use crate::Error;
 use crate::config::{
@@ -217,13 +217,7 @@ fn views<'m>(master: &'m MasterPlaylist<'_>) -> (Vec<VariantView<'m>>, Vec<Rendi
     let renditions: Vec<RenditionView<'_>> = master
         .renditions()
         .map(|r| RenditionView {
-            kind: match r.media_type() {
-                MediaType::Audio => Some(MediaKind::Audio),
-                MediaType::Video => Some(MediaKind::Video),
-                MediaType::Subtitles => Some(MediaKind::Subtitles),
-                MediaType::ClosedCaptions => Some(MediaKind::ClosedCaptions),
-                _ => None,
-            },
+            kind: MediaKind::of_type(r.media_type()),
             group_id: r.group_id().unwrap_or(""),
             name: r.name().unwrap_or(""),
             language: r.language(),

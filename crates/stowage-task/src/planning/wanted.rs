@@ -110,7 +110,8 @@ pub(crate) fn wanted_from_selection(
             if out.iter().any(|w| w.master_uri.as_deref() == Some(uri.as_str())) {
                 continue;
             }
-            let kind = kind_of(r.kind);
+            // Closed captions travel inside the video (and have no URI of their own): nothing to store.
+            let Some(kind) = r.kind.stored_as() else { continue };
             let label = r.language.clone().unwrap_or_else(|| r.index.to_string());
             let id = unique_id(&format!("{}-{label}", kind_prefix(kind)), taken);
             taken.push(id.clone());
@@ -261,30 +262,18 @@ fn unique_id(base: &str, taken: &[RenditionId]) -> RenditionId {
     }
 }
 
-fn kind_of(kind: MediaKind) -> RenditionKind {
-    match kind {
-        MediaKind::Audio => RenditionKind::Audio,
-        MediaKind::Subtitles => RenditionKind::Subtitles,
-        _ => RenditionKind::Video,
-    }
-}
-
+/// The start of a rendition's identifier (`video-1`, `audio-en`, `subs-fr`).
 fn kind_prefix(kind: RenditionKind) -> &'static str {
     match kind {
+        RenditionKind::Video => "video",
         RenditionKind::Audio => "audio",
         RenditionKind::Subtitles => "subs",
-        _ => "video",
     }
 }
 
+/// Whether an `EXT-X-MEDIA` rendition of TYPE `media` is stored as `kind`.
 fn kind_matches(media: stowage_playlist::MediaType, kind: RenditionKind) -> bool {
-    use stowage_playlist::MediaType;
-    matches!(
-        (media, kind),
-        (MediaType::Audio, RenditionKind::Audio)
-            | (MediaType::Subtitles, RenditionKind::Subtitles)
-            | (MediaType::Video, RenditionKind::Video)
-    )
+    MediaKind::of_type(media).and_then(MediaKind::stored_as) == Some(kind)
 }
 
 /// The path of a URI without its query and fragment, to prefer the same resource among equals.

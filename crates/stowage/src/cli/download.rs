@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
-use stowage_bundle::{AssetCache, Manifest, RenditionKind};
+use stowage_bundle::{AssetCache, Manifest};
 use stowage_task::config::{
     ContentConfiguration, DownloadConfiguration, IntegrityPolicy, KeyPolicy, LiveStart, MediaKind,
     MediaSelection, Priority, RecordingConfiguration, StoragePolicy, VariantQualifier,
@@ -708,11 +708,7 @@ fn update(bars: &mut TaskBars, progress: &Progress) {
 
 /// A completed rendition for people: its kind, and its language or name.
 fn rendition_label(done: &CompletedRendition) -> String {
-    let kind = match done.kind {
-        RenditionKind::Audio => "audio",
-        RenditionKind::Subtitles => "subtitles",
-        _ => "video",
-    };
+    let kind = done.kind.as_str();
     match done.language.as_deref().or(done.name.as_deref()) {
         Some(what) => format!("{kind}, {what}"),
         None => kind.to_owned(),
@@ -849,7 +845,7 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
             "event": "rendition_completed",
             "rendition": done.rendition,
             "id": done.id,
-            "kind": kind_name(done.kind),
+            "kind": done.kind.as_str(),
             "language": done.language,
             "name": done.name,
             "complete": done.complete,
@@ -959,12 +955,4 @@ fn segment_json(segment: &SegmentRef) -> Value {
         "byte_range": id.byte_range.map(|r| json!({"offset": r.offset, "length": r.length})),
         "uri": segment.uri,
     })
-}
-
-fn kind_name(kind: RenditionKind) -> &'static str {
-    match kind {
-        RenditionKind::Audio => "audio",
-        RenditionKind::Subtitles => "subtitles",
-        _ => "video",
-    }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use stowage_export::{ExportOptions, Method, Selection, TrackKind};
+use stowage_export::{ExportOptions, Method, Selection};
 
 use super::store::StoreArgs;
 use super::units::{human_bytes, human_duration};
@@ -111,7 +111,7 @@ pub(crate) fn run(store: &StoreArgs, args: &ExportArgs) -> anyhow::Result<()> {
             .iter()
             .map(|t| {
                 json!({
-                    "kind": kind(t.kind), "rendition": t.rendition, "language": t.language,
+                    "kind": t.kind.as_str(), "rendition": t.rendition, "language": t.language,
                     "language_code": t.language_code, "name": t.name, "default": t.default,
                 })
             })
@@ -138,7 +138,7 @@ pub(crate) fn run(store: &StoreArgs, args: &ExportArgs) -> anyhow::Result<()> {
         for t in &report.tracks {
             out.push_str(&format!(
                 "  {:<9} {:<4} {}{}  ({})\n",
-                kind(t.kind),
+                t.kind.as_str(),
                 t.language_code,
                 t.name.as_deref().unwrap_or(""),
                 if t.default { " [default]" } else { "" },
@@ -156,13 +156,4 @@ pub(crate) fn run(store: &StoreArgs, args: &ExportArgs) -> anyhow::Result<()> {
         }
     }
     std::io::stdout().lock().write_all(out.as_bytes()).context("writing to standard output")
-}
-
-fn kind(kind: TrackKind) -> &'static str {
-    match kind {
-        TrackKind::Video => "video",
-        TrackKind::Audio => "audio",
-        TrackKind::Subtitles => "subtitles",
-        _ => "other",
-    }
 }

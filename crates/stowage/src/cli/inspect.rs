@@ -320,7 +320,7 @@ fn media_type_name(t: MediaType, text: Option<&str>) -> &str {
         MediaType::Video => "VIDEO",
         MediaType::Subtitles => "SUBTITLES",
         MediaType::ClosedCaptions => "CLOSED-CAPTIONS",
-        _ => text.unwrap_or("?"),
+        MediaType::Other => text.unwrap_or("?"),
     }
 }
 

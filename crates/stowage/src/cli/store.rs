@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use stowage_bundle::{
     AssetCache, Bundle, BundleSummary, Manifest, Priority, PurgeOptions, PurgeReason, PurgeReport, Removed,
-    RenditionKind, StorageManager, StoragePolicy, StorePolicy,
+    StorageManager, StoragePolicy, StorePolicy,
 };
 
 use super::output::{print, print_json};
@@ -242,15 +242,6 @@ pub(crate) fn list(store: &StoreArgs, args: &ListArgs) -> anyhow::Result<()> {
     print(&out)
 }
 
-fn kind_name(kind: RenditionKind) -> &'static str {
-    match kind {
-        RenditionKind::Video => "video",
-        RenditionKind::Audio => "audio",
-        RenditionKind::Subtitles => "subtitles",
-        _ => "other",
-    }
-}
-
 /// Bytes on disk of the bundle at `dir`, every file of its folder, as `list` counts them; `None` when the
 /// folder cannot be read.
 fn size_on_disk(dir: &Path) -> Option<u64> {
@@ -264,7 +255,7 @@ fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: O
         .map(|r| {
             json!({
                 "id": r.plan.id.as_str(),
-                "kind": kind_name(r.plan.kind),
+                "kind": r.plan.kind.as_str(),
                 "primary": r.plan.primary,
                 "name": r.plan.name,
                 "language": r.plan.language,
@@ -395,7 +386,7 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
         let loaded: f64 = r.state.loaded_time_ranges.iter().map(|t| t.duration().as_secs_f64()).sum();
         rows.push(vec![
             format!("{}{}", r.plan.id.as_str(), if r.plan.primary { " *" } else { "" }),
-            kind_name(r.plan.kind).to_owned(),
+            r.plan.kind.as_str().to_owned(),
             r.plan.language.clone().unwrap_or_else(|| "-".into()),
             r.plan.name.clone().unwrap_or_else(|| "-".into()),
             format!("{}/{}", r.state.segments_finished, r.state.segments_total),
