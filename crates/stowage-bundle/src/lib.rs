@@ -117,6 +117,7 @@ mod local;
 mod manifest;
 mod poison;
 mod policy;
+mod progress;
 mod ranges;
 mod reader;
 mod storage;
@@ -126,8 +127,8 @@ mod time;
 
 pub use artwork::{Artwork, ArtworkFile, MAX_ARTWORK_LEN, sniff_image};
 pub use bundle::{
-    Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, Progress, RecordedSegment,
-    RenditionProgress, SegmentWriter, VerifyReport,
+    Bundle, BundleOptions, Durability, FinishedSegment, OpenReport, RecordedSegment, SegmentWriter,
+    VerifyReport,
 };
 pub use cache::{AssetCache, MediaSelectionOption};
 pub use error::{Error, Result};
@@ -142,6 +143,7 @@ pub use manifest::{
     TimeRange,
 };
 pub use policy::{STORE_POLICY_FILE, STORE_POLICY_FORMAT, STORE_POLICY_VERSION, StorePolicy};
+pub use progress::{Progress, RenditionProgress};
 pub use ranges::TimeRanges;
 pub use reader::{BundleFile, BundleFileKind, BundleReader, BundleStatus, OpenFile};
 pub use storage::{DirEntry, LocalFs, Storage, StorageFile, StorageLock, StorageReadAt};

@@ -239,9 +239,12 @@ fn progress_and_time_ranges_follow_init_sections() {
     assert!(bundle.segment_path(&ids[0]).unwrap().ends_with("video/init-d0-s0.mp4"));
     assert!(bundle.segment_path(&ids[1]).unwrap().ends_with("video/seg-d0-s0.m4s"));
     let progress = bundle.progress();
-    assert_eq!((progress.segments_finished, progress.segments_total, progress.bytes_finished), (3, 6, 8));
-    assert_eq!(progress.renditions[0].duration, 12.0);
-    assert_eq!(progress.renditions[1].segments_finished, 0);
+    assert_eq!((progress.segments_done, progress.segments_total, progress.bytes_done), (3, 6, 8));
+    assert_eq!(bundle.manifest().renditions[0].plan.duration(), 12.0);
+    assert_eq!(progress.renditions[1].segments_done, 0);
+    assert_eq!(progress.renditions[0].loaded_duration, std::time::Duration::from_secs(8));
+    // Bytes still to come are not known to the bundle: what it expects is what it stores, not exact yet.
+    assert_eq!((progress.bytes_expected, progress.bytes_expected_exact), (8, false));
     for id in bundle.pending_segments() {
         write_segment(&bundle, &id, b"x").unwrap();
     }
@@ -366,8 +369,8 @@ fn time_ranges_grow_and_merge_in_any_order() {
         assert_eq!(fresh, expected);
     }
     let progress = bundle.progress();
-    assert_eq!((progress.segments_finished, progress.bytes_finished), (5, 5));
-    assert_eq!(progress.renditions[0].duration, 30.0);
+    assert_eq!((progress.segments_done, progress.bytes_done), (5, 5));
+    assert_eq!(bundle.manifest().renditions[0].plan.duration(), 30.0);
 }
 
 #[test]

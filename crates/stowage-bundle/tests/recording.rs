@@ -98,7 +98,7 @@ fn a_recording_grows_by_appends_and_survives_a_crash_between_them() {
     assert_eq!(bundle.pending_segments().len(), 2);
     let progress = bundle.progress();
     assert_eq!(progress.renditions[0].segments_total, 7);
-    assert_eq!(progress.renditions[0].duration, 14.0);
+    assert_eq!(bundle.manifest().renditions[0].plan.duration(), 14.0);
     // A crash after lines were appended but before their record: lines no record names.
     let source = path.join("source/video.m3u8");
     let covered = std::fs::read_to_string(&source).unwrap();

@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::id::{RenditionId, SegmentId};
 use crate::ledger::{self, MASTER_FILE};
 use crate::manifest::{Gap, Manifest, TimeRange};
+use crate::progress::{Progress, RenditionProgress};
 use crate::storage::{Storage, StorageLock};
 
 pub use lifecycle::OpenReport;
@@ -73,40 +74,6 @@ impl fmt::Debug for Bundle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bundle").field("dir", &self.inner.dir).finish_non_exhaustive()
     }
-}
-
-/// Progress of one rendition.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct RenditionProgress {
-    /// The rendition.
-    pub rendition: RenditionId,
-    /// Finished entries (segments and initialization sections).
-    pub segments_finished: usize,
-    /// Planned entries.
-    pub segments_total: usize,
-    /// Bytes of finished entries.
-    pub bytes_finished: u64,
-    /// Playable time ranges.
-    pub loaded_time_ranges: Vec<TimeRange>,
-    /// Total planned duration, in seconds.
-    pub duration: f64,
-}
-
-/// Progress of the whole bundle.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Progress {
-    /// Finished entries, all renditions.
-    pub segments_finished: usize,
-    /// Planned entries, all renditions.
-    pub segments_total: usize,
-    /// Bytes of finished entries.
-    pub bytes_finished: u64,
-    /// Entries recorded as gaps.
-    pub gaps: usize,
-    /// Per rendition, in plan order.
-    pub renditions: Vec<RenditionProgress>,
 }
 
 fn lock_state(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -184,32 +151,42 @@ impl Bundle {
         Ok(state.summaries[ri].ranges.as_slice().to_vec())
     }
 
-    /// Progress, overall and per rendition.
+    /// Progress, overall and per rendition (in manifest order), from what is stored: the bytes expected
+    /// are exact once every entry is stored, and otherwise count the stored bytes alone.
     pub fn progress(&self) -> Progress {
         let state = lock_state(&self.inner.state);
-        let renditions: Vec<RenditionProgress> = state
+        let renditions =
+            (0..state.manifest.renditions.len()).map(|ri| rendition_progress(&state, ri)).collect();
+        Progress::from_renditions(renditions)
+    }
+
+    /// The progress of one rendition (its `rendition` is its index in the manifest).
+    ///
+    /// Fails with [`Error::UnknownRendition`] for a rendition the bundle does not hold.
+    pub fn rendition_progress(&self, rendition: &RenditionId) -> Result<RenditionProgress> {
+        let state = lock_state(&self.inner.state);
+        let ri = state
             .manifest
             .renditions
             .iter()
-            .zip(&state.summaries)
-            .map(|(r, summary)| RenditionProgress {
-                rendition: r.plan.id.clone(),
-                segments_finished: summary.finished,
-                segments_total: r.plan.segments.len(),
-                bytes_finished: summary.bytes,
-                loaded_time_ranges: summary.ranges.as_slice().to_vec(),
-                duration: summary.starts.last().copied().unwrap_or(0.0)
-                    + r.plan.segments.last().map_or(0.0, |s| s.duration),
-            })
-            .collect();
-        Progress {
-            segments_finished: renditions.iter().map(|r| r.segments_finished).sum(),
-            segments_total: renditions.iter().map(|r| r.segments_total).sum(),
-            bytes_finished: renditions.iter().map(|r| r.bytes_finished).sum(),
-            gaps: state.manifest.gaps.len(),
-            renditions,
-        }
+            .position(|r| &r.plan.id == rendition)
+            .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
+        Ok(rendition_progress(&state, ri))
     }
+}
+
+/// What rendition `ri` (manifest order) has stored.
+fn rendition_progress(state: &State, ri: usize) -> RenditionProgress {
+    let (r, summary) = (&state.manifest.renditions[ri], &state.summaries[ri]);
+    let mut p = RenditionProgress::new(ri);
+    p.bytes_done = summary.bytes;
+    p.bytes_expected = summary.bytes;
+    p.segments_done = summary.finished;
+    p.segments_total = r.plan.segments.len();
+    p.bytes_expected_exact = p.segments_done == p.segments_total;
+    p.segments_missing = state.manifest.gaps.iter().filter(|g| g.segment.rendition == r.plan.id).count();
+    p.loaded_duration = summary.ranges.total();
+    p
 }
 
 fn plan_ids(manifest: &Manifest) -> impl Iterator<Item = SegmentId> + '_ {

@@ -147,16 +147,15 @@ impl Rendition {
         // The float-to-int cast saturates, so an absurd estimate stays a number.
         let estimate = rate.map_or(0, |rate| (rate * (self.pending_unknown_ns as f64 / 1e9)).round() as u128);
         let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
-        RenditionProgress {
-            rendition: index,
-            bytes_done: clamp(self.done_bytes),
-            bytes_expected: clamp(self.done_bytes + self.pending_known_bytes + estimate),
-            bytes_expected_exact: self.pending_unknown == 0,
-            segments_done: self.done,
-            segments_total: self.total,
-            segments_missing: self.gaps,
-            loaded_duration: self.loaded.total(),
-        }
+        let mut progress = RenditionProgress::new(index);
+        progress.bytes_done = clamp(self.done_bytes);
+        progress.bytes_expected = clamp(self.done_bytes + self.pending_known_bytes + estimate);
+        progress.bytes_expected_exact = self.pending_unknown == 0;
+        progress.segments_done = self.done;
+        progress.segments_total = self.total;
+        progress.segments_missing = self.gaps;
+        progress.loaded_duration = self.loaded.total();
+        progress
     }
 }
 

@@ -172,7 +172,7 @@ async fn admit(
     bundle: &Bundle,
     path: &Path,
 ) -> Result<Admitted, Error> {
-    let stored = bundle.progress().bytes_finished;
+    let stored = bundle.progress().bytes_done;
     let needed = expected_bytes(&bundle.manifest()).saturating_sub(stored);
     let store = session.store.clone();
     let (policy, report) = blocking(path, move || Ok((store.store_policy()?, store.admit(needed)?))).await?;

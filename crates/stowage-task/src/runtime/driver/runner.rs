@@ -117,16 +117,9 @@ fn engine_config(
 
 /// The bytes and segments the bundle holds already for each of `wanted`, in that order.
 fn stored_per_rendition(bundle: &Bundle, wanted: &[Wanted]) -> Vec<(u64, usize)> {
-    let progress = bundle.progress();
     wanted
         .iter()
-        .map(|w| {
-            progress
-                .renditions
-                .iter()
-                .find(|r| r.rendition == w.id)
-                .map_or((0, 0), |r| (r.bytes_finished, r.segments_finished))
-        })
+        .map(|w| bundle.rendition_progress(&w.id).map_or((0, 0), |r| (r.bytes_done, r.segments_done)))
         .collect()
 }
 
@@ -373,7 +366,7 @@ impl<'a> Runner<'a> {
     /// within its limits: over them, the download stops with the store's typed error, what it stored kept.
     async fn admit_growth(&mut self) -> Result<(), Error> {
         let Some(step) = self.admitted.step else { return Ok(()) };
-        let stored = self.ctx.bundle.progress().bytes_finished;
+        let stored = self.ctx.bundle.progress().bytes_done;
         if stored <= self.admitted.until {
             return Ok(());
         }
