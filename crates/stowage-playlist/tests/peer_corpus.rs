@@ -170,7 +170,7 @@ fn master_as_videojs(p: &MasterPlaylist<'_>) -> Value {
             MediaType::Video => "VIDEO",
             MediaType::Subtitles => "SUBTITLES",
             MediaType::ClosedCaptions => "CLOSED-CAPTIONS",
-            _ => continue,
+            MediaType::Other => continue,
         };
         let mut m = serde_json::Map::new();
         m.insert("default".into(), json!(r.default().unwrap_or(false)));
