@@ -1,8 +1,8 @@
 //! The driver end to end against the in-process origin on loopback.
 //!
-//! * `download_aes_32x1MB`: one AES-128 rendition of 32 segments of 1 MiB (`Throughput::Bytes`), measured
-//!   side by side with `fetch_only`, the same 32 requests through the same fetch client at the same
-//!   concurrency with the bodies thrown away. The ratio is what the driver adds: decryption, the durable
+//! * `download_aes_32x1MB`: one AES-128 rendition of 32 MPEG-TS segments of 1 MiB (whole 188-byte packets:
+//!   1,048,476 bytes; `Throughput::Bytes`), measured side by side with `fetch_only`, the same 32 requests
+//!   through the same fetch client at the same concurrency with the bodies thrown away. The ratio is what the driver adds: decryption, the durable
 //!   segment writer (sync, rename, journal), playlists, the manifest and events.
 //! * `latency_bound_120x20ms_4conn`: 120 small segments with 20 ms injected before each response, four
 //!   in flight: the bound is `120 × 20 ms / 4 = 600 ms`.
@@ -24,13 +24,23 @@ use stowage_origin::hls::{EncryptOptions, encrypt_rendition};
 use stowage_origin::{Fault, FaultRule, Files, Origin, OriginConfig};
 use stowage_task::{ContentConfiguration, DownloadConfiguration, DownloadSession, SessionConfig};
 
+/// The length of an MPEG-TS segment of `size` bytes at most: whole 188-byte packets.
+fn ts_len(size: usize) -> usize {
+    size / 188 * 188
+}
+
 fn asset(files: &Files, dir: &str, segments: usize, size: usize) {
     let mut playlist =
         String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n");
     for i in 0..segments {
-        // Bytes that do not compress or repeat, like media.
+        // Bytes that do not compress or repeat, like media, in MPEG-TS packets (a sync byte every 188
+        // bytes), which is what the task checks a stored `.ts` segment holds.
         let body: Vec<u8> =
-            (0..size).map(|j| ((j as u64 * 2_654_435_761 + i as u64 * 97) >> 13) as u8).collect();
+            (0..ts_len(size))
+                .map(|j| {
+                    if j % 188 == 0 { 0x47 } else { ((j as u64 * 2_654_435_761 + i as u64 * 97) >> 13) as u8 }
+                })
+                .collect();
         files.insert_bytes(&format!("{dir}/s{i}.ts"), body);
         playlist.push_str(&format!("#EXTINF:2.0,\ns{i}.ts\n"));
     }
@@ -69,7 +79,7 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("download_aes_32x1MB");
     group.sample_size(10).measurement_time(Duration::from_secs(8));
-    group.throughput(Throughput::Bytes(32 << 20));
+    group.throughput(Throughput::Bytes(32 * ts_len(1 << 20) as u64));
     let big = origin.url("/big/index.m3u8");
     group.bench_function("task_decrypt_store", |b| b.iter(|| download(&runtime, &big, 4, None)));
     let full = Some(Durability::Full);
