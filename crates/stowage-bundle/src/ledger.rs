@@ -318,6 +318,10 @@ pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<Segme
     manifest.size = finished.values().map(|f| f.length).sum();
     // A bundle with nothing planned yet (a download asked for, its playlists not read) is not done.
     let planned = !manifest.renditions.is_empty();
+    // A recording goes on until it ends: every segment it listed so far being stored does not finish it
+    // (a recorder killed at that moment leaves a bundle to resume, not a finished one).
+    let open = manifest.recording.as_ref().is_some_and(|r| r.ended.is_none());
+    let planned = planned && !open;
     let all_done = manifest.renditions.iter().all(|r| r.state.complete);
     manifest.complete = planned && all_done && manifest.gaps.is_empty();
     let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();

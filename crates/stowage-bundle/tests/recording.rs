@@ -437,3 +437,24 @@ fn a_growing_fmp4_recording_appends_segments_and_their_initialization_sections()
     assert_eq!(maps.len(), 6, "{appended}");
     assert_eq!(maps[3], "#EXT-X-MAP:URI=\"init-d3-s130.mp4\"", "{appended}");
 }
+
+#[test]
+fn a_recording_killed_with_every_listed_segment_stored_is_unfinished_for_the_store() {
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = stowage_bundle::StorageManager::new(store_dir.path());
+    let bundle = store.create_bundle(recording_plan(100, 2)).unwrap();
+    store_all(&bundle);
+    bundle.record_segments(&rid("video"), vec![segment(102)]).unwrap();
+    store_all(&bundle);
+    // The recorder dies here: nothing says the recording ended, so it is one to resume.
+    bundle.write_playlists().unwrap();
+    drop(bundle);
+    let listed = store.list().unwrap();
+    let summary = listed.bundles.iter().find(|b| b.asset.id == "live").unwrap();
+    assert!(!summary.finished && !summary.complete, "{summary:?}");
+    let bundle = store.open_bundle("live").unwrap();
+    assert!(!bundle.manifest().finished);
+    // Once it ends, it is finished.
+    let manifest = bundle.end_recording("the recording was stopped").unwrap();
+    assert!(manifest.finished && manifest.complete);
+}
