@@ -82,6 +82,14 @@ pub struct RecordingConfiguration {
     /// How long the stream may bring nothing new (unreachable, erroring, or its playlists not changing)
     /// before the recording ends; `None` (default): the recording keeps trying for ever.
     pub max_outage: Option<std::time::Duration>,
+    /// Whether a segment that was listed and then expired (the origin answered 404 or 410 for it after it
+    /// left the live playlist) while the origin was unreachable, or while no recorder ran, fails a
+    /// recording under [`IntegrityPolicy::Strict`]. Off (default): such a segment could not have been had
+    /// by any recorder that was not fetching at the time, so it is recorded as a hole whose cause says it
+    /// expired, and reported ([`TaskEvent::HoleRecorded`](crate::TaskEvent::HoleRecorded), the recording's
+    /// holes count, the bundle's holes); strict integrity still fails for a segment that expired while the
+    /// origin answered all along. On: strict integrity fails for it too.
+    pub fail_on_expiry: bool,
 }
 
 impl RecordingConfiguration {
@@ -115,6 +123,14 @@ impl RecordingConfiguration {
     #[must_use]
     pub fn max_outage(mut self, limit: std::time::Duration) -> Self {
         self.max_outage = Some(limit);
+        self
+    }
+
+    /// Sets whether a segment that expired during an outage fails a strictly checked recording (see
+    /// [`fail_on_expiry`](Self::fail_on_expiry)).
+    #[must_use]
+    pub fn fail_on_expiry(mut self, fail: bool) -> Self {
+        self.fail_on_expiry = fail;
         self
     }
 }

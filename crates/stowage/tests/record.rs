@@ -142,3 +142,139 @@ fn ctrl_c_ends_a_recording_with_a_vod_bundle_of_what_it_recorded() {
         assert_eq!(rendition["segments_finished"], rendition["segments_total"], "{rendition:#}");
     }
 }
+
+/// Starts `stowage download` of `url` into `store` as asset `live`, its JSON events on a pipe.
+fn spawn_recording(store: &Path, args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .arg("--json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start stowage")
+}
+
+/// Kills `child` with SIGKILL: nothing of it runs after this, not even its own clean-up.
+fn sigkill(mut child: std::process::Child) {
+    assert!(child.try_wait().unwrap().is_none(), "the recording still runs when it is killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Reads the JSON events of `child` until one is `event` (after `after` of them went by); returns them.
+fn read_until(child: &mut std::process::Child, event: &str, after: usize) -> Vec<Value> {
+    use std::io::BufRead;
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    let mut matched = 0;
+    while let Some(Ok(line)) = lines.next() {
+        let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let hit = value["event"] == event;
+        seen.push(value);
+        if hit {
+            matched += 1;
+            if matched > after {
+                return seen;
+            }
+        }
+    }
+    panic!("no {event} event came: {seen:#?}");
+}
+
+#[test]
+fn a_recording_killed_twice_and_resumed_holds_every_segment_once_and_holes_for_the_time_it_was_dead() {
+    let source = LiveSource::from_dir(stowage_testkit::assets().join("clear"), "master.m3u8").unwrap();
+    // A window of 6 segments of 2 s (12 s of stream, 6 s of wall time at twice real time).
+    let live = LiveOrigin::start(source, LiveConfig::default().window(6).speed(2.0)).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    // First run: killed at an arbitrary moment, some seconds into the recording.
+    let first =
+        spawn_recording(store.path(), &["download", &live.url(), "--name", "live", "--duration", "60s"]);
+    std::thread::sleep(Duration::from_secs(4));
+    sigkill(first);
+    // Dead for 8 s of wall time (16 s of stream): segments listed only meanwhile left the window.
+    std::thread::sleep(Duration::from_secs(8));
+    // Second run: killed right after it reports a segment stored (its bytes durable, maybe not the
+    // playlists written after it).
+    let mut second = spawn_recording(store.path(), &["resume", "live"]);
+    let events = read_until(&mut second, "loaded_time_range_added", 2);
+    assert!(
+        events.iter().any(|e| e["event"] == "hole_recorded"
+            && e["cause"].as_str().is_some_and(|c| c.contains("not running"))),
+        "the time the recorder was dead is a hole: {events:#?}"
+    );
+    sigkill(second);
+    std::thread::sleep(Duration::from_secs(8));
+    // Third run: to the 60 s asked for at the start, a limit the bundle kept.
+    let out = stowage(store.path(), &["resume", "live", "--json"]);
+    let events: Vec<Value> = stdout_ok(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(events.iter().any(|e| e["event"] == "finished"), "{events:#?}");
+    let info: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "live"]))).unwrap();
+    assert_eq!(info["finished"], true, "{info:#}");
+    assert_eq!(info["recording"]["ended"], "the duration asked for is recorded", "{info:#}");
+    let holes = info["recording"]["holes"].as_array().unwrap().clone();
+    let bundle = stowage_testkit::open_when_released(Path::new(info["path"].as_str().unwrap()));
+    let manifest = bundle.manifest();
+    for r in &manifest.renditions {
+        let name = live
+            .renditions()
+            .into_iter()
+            .find(|o| live.playlist_url(&o.name).as_deref() == Some(r.plan.url.as_str()))
+            .map(|o| o.name)
+            .unwrap_or_else(|| panic!("{} is a rendition of the origin", r.plan.url));
+        let of_rendition = |cause: &str| -> Vec<(u64, u64)> {
+            holes
+                .iter()
+                .filter(|h| h["rendition"] == r.plan.id.as_str())
+                .filter(|h| h["cause"].as_str().is_some_and(|c| c.contains(cause)))
+                .map(|h| {
+                    (h["media_sequences"][0].as_u64().unwrap(), h["media_sequences"][1].as_u64().unwrap())
+                })
+                .collect()
+        };
+        // Every stored segment is what the origin served under its number, and none is there twice. A
+        // segment listed before a kill and gone from the origin when the recorder came back is a gap, and
+        // a hole that says it expired.
+        let (mut numbers, mut expired) = (Vec::new(), Vec::new());
+        for entry in r.plan.segments.iter().filter(|e| e.kind == stowage_bundle::SegmentKind::Media) {
+            let id = entry.id(&r.plan.id);
+            if manifest.gaps.iter().any(|g| g.segment == id) {
+                expired.push((entry.media_sequence, entry.media_sequence));
+                continue;
+            }
+            let oracle = live.segment(&name, entry.media_sequence).expect("the origin made the segment");
+            let stored = std::fs::read(bundle.segment_path(&id).expect("stored")).unwrap();
+            assert!(stored == oracle.clear, "{id:?} is what the origin served as {}", entry.media_sequence);
+            numbers.push(entry.media_sequence);
+        }
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{name}: each segment once, in order: {numbers:?}");
+        assert_eq!(of_rendition("expired"), expired, "{name}");
+        // The other holes are exactly what no run was shown: listed only while no process ran, then gone.
+        let unlisted: Vec<(u64, u64)> = live
+            .unlisted(&name)
+            .iter()
+            .flat_map(|u| u.media_sequences.iter().map(|m| (*m.start(), *m.end())))
+            .collect();
+        let not_running = of_rendition("not running");
+        assert_eq!(not_running, unlisted, "{name}");
+        assert_eq!(not_running.len(), 2, "{name}: one hole per time the recorder was dead");
+        // Nothing else is missing: from the first segment to the last, each is stored or in a hole.
+        let missing = |n: &u64| not_running.iter().chain(&expired).any(|(a, b)| (a..=b).contains(&n));
+        let expected: Vec<u64> = (numbers[0]..=*numbers.last().unwrap()).filter(|n| !missing(n)).collect();
+        assert_eq!(numbers, expected, "{name}");
+        let local =
+            std::fs::read_to_string(bundle.dir().join(r.plan.id.as_str()).join("index.m3u8")).unwrap();
+        assert!(
+            local.contains("#EXT-X-PLAYLIST-TYPE:VOD") && local.trim_end().ends_with("#EXT-X-ENDLIST"),
+            "{local}"
+        );
+    }
+}

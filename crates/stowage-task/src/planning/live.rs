@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use stowage_bundle::{RecordedSegment, SegmentKind};
+use stowage_bundle::{PlannedSegment, RecordedSegment, RenditionId, SegmentKind};
 
 use super::{Job, Wanted, build_rendition};
 use crate::Error;
@@ -299,6 +299,72 @@ impl LiveTrack {
         Ok((track, batch))
     }
 
+    /// Takes up a recording interrupted (a crash, a kill) from what its bundle holds: `recorded` is the
+    /// rendition's recorded playlist and `entries` its plan, in order. The live playlist read now
+    /// (`text`, from `uri`) is then read as a reload: every segment still listed after the last one
+    /// recorded is taken, so that nothing the origin still offers is skipped, and the segments that left
+    /// the playlist while no recorder ran are the batch's hole. `limit` is the longest span of media to
+    /// record, in seconds, counting what was recorded before.
+    pub(crate) fn resume(
+        recorded: &str,
+        entries: &[PlannedSegment],
+        text: &str,
+        uri: &str,
+        limit: Option<f64>,
+    ) -> Result<(Self, Update), Error> {
+        let past = LivePlaylist::read(recorded, uri)?;
+        let now = LivePlaylist::read(text, uri)?;
+        let media: Vec<&PlannedSegment> = entries.iter().filter(|e| e.kind == SegmentKind::Media).collect();
+        if media.len() != past.segments.len() {
+            return Err(Error::Playlist {
+                uri: uri.to_owned(),
+                message: format!(
+                    "the recorded playlist lists {} segments where the bundle planned {}",
+                    past.segments.len(),
+                    media.len()
+                ),
+                source: None,
+            });
+        }
+        let (Some(entry), Some(listed)) = (media.last(), past.segments.last()) else {
+            return Err(Error::Playlist {
+                uri: uri.to_owned(),
+                message: "the interrupted recording holds no segment to continue from".to_owned(),
+                source: None,
+            });
+        };
+        // A key of METHOD=NONE written to end an encrypted stretch is no key in force.
+        let key = if listed.key.trim_end() == "#EXT-X-KEY:METHOD=NONE" {
+            String::new()
+        } else {
+            listed.key.clone()
+        };
+        let recorded_span: f64 = media.iter().map(|e| e.duration).sum();
+        let mut track = Self {
+            target: now.target,
+            blocking: now.blocking,
+            last: entry.media_sequence,
+            last_uri: listed.uri.clone(),
+            discontinuity_sequence: entry.discontinuity_sequence,
+            key,
+            map: listed.map.clone(),
+            header: past.header,
+            recorded: recorded_span,
+            limit,
+            ended: limit.is_some_and(|l| recorded_span >= l),
+        };
+        if track.ended {
+            return Ok((track, Update::Unchanged));
+        }
+        let update = track.reload(text, uri)?;
+        Ok((track, update))
+    }
+
+    /// Whether the recording of this rendition is over (its playlist ended, or its span is recorded).
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended
+    }
+
     /// The media sequence number after the last one recorded: what a blocking reload asks for.
     pub(crate) fn next(&self) -> u64 {
         self.last.wrapping_add(1)
@@ -447,6 +513,80 @@ pub(crate) fn build_batch(
         });
     }
     Ok((segments, jobs))
+}
+
+/// The jobs of the segments of an interrupted recording that are planned and not finished (a crash
+/// came between the listing of a segment and the end of its fetch): one per entry of `entries` (the
+/// rendition's plan, in order) for which `finished` says no, each read from the segment's lines in the
+/// rendition's recorded playlist (`recorded`, whose URIs are relative to `url`) with the numbering, key
+/// and map it was planned with, and placed where it was on the recording's timeline.
+pub(crate) fn pending_jobs(
+    wanted: &Wanted,
+    rendition: usize,
+    recorded: &str,
+    url: &str,
+    entries: &[PlannedSegment],
+    key_policy: KeyPolicy,
+    finished: impl Fn(&stowage_bundle::SegmentId) -> bool,
+) -> Result<Vec<Job>, Error> {
+    let playlist = LivePlaylist::read(recorded, url)?;
+    let id: &RenditionId = &wanted.id;
+    let mut listed = playlist.segments.iter();
+    let mut jobs = Vec::new();
+    let mut start = 0.0;
+    let mut init: Option<&PlannedSegment> = None;
+    let mut init_given = false;
+    for entry in entries {
+        if entry.kind == SegmentKind::Init {
+            init = Some(entry);
+            init_given = false;
+            continue;
+        }
+        let Some(segment) = listed.next() else {
+            return Err(Error::Playlist {
+                uri: url.to_owned(),
+                message: "the recorded playlist lists fewer segments than the bundle planned".to_owned(),
+                source: None,
+            });
+        };
+        let entry_start = start;
+        start += entry.duration;
+        let media_done = finished(&entry.id(id));
+        let init_due = init.filter(|i| !init_given && !finished(&i.id(id)));
+        if media_done && init_due.is_none() {
+            continue;
+        }
+        // The segment alone, as it was planned: its numbering, the key and map in force, its own lines
+        // without the discontinuity its numbering already counts.
+        let mut text = playlist.header.clone();
+        text.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", entry.media_sequence));
+        text.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{}\n", entry.discontinuity_sequence));
+        if !segment.lines.contains("#EXT-X-KEY:") {
+            text.push_str(&segment.key);
+        }
+        if !segment.has_map {
+            text.push_str(&segment.map);
+        }
+        for line in segment.lines.lines().filter(|l| *l != "#EXT-X-DISCONTINUITY") {
+            text.push_str(line);
+            text.push('\n');
+        }
+        let built = build_rendition(wanted, rendition, &text, url, key_policy)?;
+        for mut job in built.jobs {
+            if job.init {
+                let Some(init) = init_due else { continue };
+                job.ids = vec![init.id(id)];
+                init_given = true;
+            } else if job.key || media_done {
+                continue;
+            } else {
+                job.ids = vec![entry.id(id)];
+                job.start = Duration::try_from_secs_f64(entry_start.max(0.0)).unwrap_or(Duration::ZERO);
+            }
+            jobs.push(job);
+        }
+    }
+    Ok(jobs)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod playlists;
 mod prepare;
 mod recording;
 mod refresh;
+mod resume;
 mod runner;
 mod writer;
 

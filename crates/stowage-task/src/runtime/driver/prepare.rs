@@ -15,12 +15,13 @@ use super::kept_keys::store_kept_keys;
 use super::lifecycle::Source;
 use super::playlists::{Master, build_all, fetch_text, parse_master, tell_tolerated};
 use super::refresh::refresh_playlist_url;
+use super::resume::{interrupted, resume_recording};
 use crate::Error;
 use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, RecordingConfiguration};
 use crate::error::ChangedRendition;
 use crate::events::TaskEvent;
 use crate::planning::{
-    Built, Job, LiveTrack, Wanted, add_selected, bundle_plan, configuration_of, merge_inits,
+    Batch, Built, Job, LiveTrack, Wanted, add_selected, bundle_plan, configuration_of, merge_inits,
     playlist_changes, rebind_to_master, task_policies, wanted_for_media_playlist, wanted_from_manifest,
 };
 use crate::runtime::shared::{SessionInner, lock};
@@ -40,6 +41,9 @@ pub(super) struct Prepared {
     pub(super) recording: RecordingConfiguration,
     /// How far the download may grow before the store's policy is checked again.
     pub(super) admitted: Admitted,
+    /// For an interrupted recording taken up: the segments its live playlists list now after the last
+    /// ones recorded (and the holes before them), per rendition, with the URL they were listed at.
+    pub(super) resumed: Option<Vec<(usize, Batch, String)>>,
 }
 
 /// How far a download may grow before the store's policy is checked again: a download stored beyond
@@ -98,6 +102,29 @@ pub(super) async fn prepare(
         };
         return Err(bundle_error(&path, gone));
     };
+    if let (Source::Restore, Some(bundle), Some(manifest)) = (source, &existing, &manifest)
+        && interrupted(manifest)
+    {
+        if policies.key_policy == KeyPolicy::KeepEncrypted {
+            return Err(Error::InvalidConfig { reason: "a recording stores its segments decrypted" });
+        }
+        task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
+        let admitted = admit(session, task, bundle, &path).await?;
+        let resumed =
+            resume_recording(session, task, auth, bundle, manifest, &wanted, policies.key_policy).await?;
+        return Ok(Prepared {
+            bundle: bundle.clone(),
+            wanted,
+            jobs: merge_inits(resumed.jobs),
+            integrity: policies.integrity,
+            key_policy: policies.key_policy,
+            master,
+            live: resumed.live,
+            recording: resumed.recording,
+            admitted,
+            resumed: Some(resumed.batches),
+        });
+    }
     if let Some(config) = &config {
         add_configured_renditions(session, task, config, parsed.as_ref(), &final_url, &mut wanted)?;
     }
@@ -161,6 +188,7 @@ pub(super) async fn prepare(
         live,
         recording: recording_config,
         admitted,
+        resumed: None,
     })
 }
 

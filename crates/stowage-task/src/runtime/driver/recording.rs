@@ -9,11 +9,18 @@ use stowage_bundle::{Hole, TimeRange};
 use super::bundle_io::{blocking, record_source_gaps};
 use super::pipeline::{read, write};
 use super::playlists::fetch_text;
+use super::resume::NOT_RUNNING;
+
+/// Why a segment listed before an outage (or an interruption) is missing when the origin said it is gone.
+const EXPIRED: &str = "expired: it was listed, then gone from the origin (HTTP 404 or 410) before the \
+                       outage or the interruption of the recording ended";
 use super::runner::Runner;
 use crate::Error;
-use crate::engine::{Failure, JobId, JobSpec, OriginState, RecordingEnd, Reload};
+use crate::engine::{
+    Failure, GiveUpReason, JobFailure, JobId, JobSpec, OriginState, Outcome, RecordingEnd, Reload,
+};
 use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
-use crate::planning::{Batch, Ended, Update, build_batch, job_spec};
+use crate::planning::{Batch, Ended, LiveTrack, Update, build_batch, job_spec};
 
 /// What a reload of a rendition's playlist gave: its text and final URL, or why it failed.
 pub(super) type Reloaded = (usize, Result<(String, String), Error>);
@@ -85,15 +92,17 @@ impl<'a> Runner<'a> {
                 match track.reload(&text, &final_url) {
                     Err(e) => Reload::Failed(Failure::retryable(e.to_string())),
                     Ok(Update::Unchanged) => Reload::Unchanged,
-                    Ok(Update::New(batch)) => match self.record_batch(rendition, &batch, &final_url).await {
-                        Err(e) => return Some(e),
-                        Ok(()) => match batch.ended {
-                            Some(Ended::EndList) => Reload::Ended(RecordingEnd::EndList),
-                            Some(Ended::Duration) => Reload::Ended(RecordingEnd::Duration),
-                            None if batch.lines.is_empty() => Reload::Unchanged,
-                            None => Reload::Changed { next: batch.next },
-                        },
-                    },
+                    Ok(Update::New(batch)) => {
+                        match self.record_batch(rendition, &batch, &final_url, None).await {
+                            Err(e) => return Some(e),
+                            Ok(()) => match batch.ended {
+                                Some(Ended::EndList) => Reload::Ended(RecordingEnd::EndList),
+                                Some(Ended::Duration) => Reload::Ended(RecordingEnd::Duration),
+                                None if batch.lines.is_empty() => Reload::Unchanged,
+                                None => Reload::Changed { next: batch.next },
+                            },
+                        }
+                    }
                 }
             }
         };
@@ -102,10 +111,68 @@ impl<'a> Runner<'a> {
         None
     }
 
+    /// A failed attempt of a live rendition's segment that the origin says is gone (404, 410), listed
+    /// before an outage or an interruption of the recording: the segment expired while no recorder could
+    /// fetch it, and is a hole of the recording rather than a failure of it (unless the recording was
+    /// told to fail for that). Any other outcome is returned as it is.
+    pub(super) fn expired(&self, job: JobId, outcome: Outcome, cause: Option<&Error>) -> Outcome {
+        let Outcome::Failure(Failure::Fatal { .. } | Failure::NeedsRefresh { .. }) = &outcome else {
+            return outcome;
+        };
+        let Some(status @ (404 | 410)) = cause.and_then(Error::status) else { return outcome };
+        if self.fail_on_expiry || (job.0 as usize) >= self.listed_before_outage {
+            return outcome;
+        }
+        let live = {
+            let bound = read(&self.ctx.bound);
+            bound
+                .jobs
+                .get(job)
+                .is_some_and(|j| !j.key && self.live.get(j.rendition).is_some_and(Option::is_some))
+        };
+        if live { Outcome::Failure(Failure::Expired { status }) } else { outcome }
+    }
+
+    /// A segment of a live rendition given up as expired: recorded as a hole of its own, and told.
+    pub(super) async fn record_expired(&mut self, failure: &JobFailure) -> Result<(), Error> {
+        if failure.reason != GiveUpReason::Expired {
+            return Ok(());
+        }
+        let (rendition, id, start, duration) = {
+            let bound = read(&self.ctx.bound);
+            let Some(job) = bound.jobs.get(failure.job) else { return Ok(()) };
+            (job.rendition, job.ids[0].clone(), job.start, job.duration)
+        };
+        let Some(w) = self.wanted.get(rendition) else { return Ok(()) };
+        let msn = id.media_sequence;
+        let hole = Hole::new(
+            w.id.clone(),
+            (msn, msn),
+            1,
+            TimeRange::of_segment(start.as_secs_f64(), duration.as_secs_f64()),
+            EXPIRED,
+        );
+        let event = TaskEvent::HoleRecorded {
+            rendition: w.id.to_string(),
+            media_sequences: hole.media_sequences,
+            cause: hole.cause.clone(),
+        };
+        let bundle = self.ctx.bundle.clone();
+        blocking(&self.task.bundle_path, move || bundle.record_hole(hole)).await?;
+        self.holes += 1;
+        self.emit(event);
+        self.emit_recording();
+        Ok(())
+    }
+
     /// Tells listeners where the recording stands.
-    pub(super) fn emit_recording(&self) {
+    pub(super) fn emit_recording(&mut self) {
         let now = Instant::now();
         let Some(status) = self.engine.recording_status(now) else { return };
+        if matches!(status.origin, OriginState::Unreachable { .. } | OriginState::NotChanging { .. }) {
+            // What is listed now may expire before the origin answers again.
+            self.listed_before_outage = read(&self.ctx.bound).jobs.next_id() as usize;
+        }
         let origin = match (status.ended, status.origin) {
             (Some(why), _) => RecordingOrigin::Ended(why.to_string()),
             (None, OriginState::Unreachable { since }) => RecordingOrigin::Unreachable(now - since),
@@ -118,9 +185,34 @@ impl<'a> Runner<'a> {
         self.emit(TaskEvent::Recording(progress));
     }
 
-    /// Appends a batch of new segments (and the hole before it, if any) to the bundle, then their jobs to
-    /// the engine.
-    async fn record_batch(&mut self, rendition: usize, batch: &Batch, url: &str) -> Result<(), Error> {
+    /// Records what the live playlists of an interrupted recording listed when it was taken up: the
+    /// segments after the last ones recorded, after the hole of what left them while no recorder ran.
+    pub(super) async fn record_resumed(&mut self) -> Result<(), Error> {
+        let mut ended = None;
+        for (rendition, batch, url) in std::mem::take(&mut self.resumed) {
+            self.record_batch(rendition, &batch, &url, Some(NOT_RUNNING)).await?;
+            ended = ended.or(batch.ended);
+        }
+        if self.live.iter().flatten().all(LiveTrack::is_ended) {
+            // Nothing is reloaded any more: the recording ends when what is listed is fetched.
+            self.recording_end.get_or_insert(match ended {
+                Some(Ended::EndList) => RecordingEnd::EndList,
+                _ => RecordingEnd::Duration,
+            });
+        }
+        self.emit_recording();
+        Ok(())
+    }
+
+    /// Appends a batch of new segments (and the hole before it, if any, missing for `cause` when it is
+    /// known) to the bundle, then their jobs to the engine.
+    async fn record_batch(
+        &mut self,
+        rendition: usize,
+        batch: &Batch,
+        url: &str,
+        cause: Option<&'static str>,
+    ) -> Result<(), Error> {
         let w = &self.wanted[rendition];
         let (segments, jobs) = build_batch(w, rendition, batch, url, self.key_policy)?;
         let id = w.id.clone();
@@ -129,15 +221,16 @@ impl<'a> Runner<'a> {
             let count = last - first + 1;
             // The segments that left were never listed: their length is taken to be the target duration.
             let span = count as f64 * self.live[rendition].as_ref().map_or(0.0, |t| t.target.as_secs_f64());
-            let cause = match self.engine.recording_status(Instant::now()).map(|s| s.origin) {
-                Some(OriginState::Unreachable { .. }) => {
-                    "they left the live playlist while the origin could not be reached"
-                }
-                Some(OriginState::NotChanging { .. }) => {
-                    "they left the live playlist while its reloads brought nothing new"
-                }
-                _ => "they left the live playlist between two reloads",
-            };
+            let cause =
+                cause.unwrap_or(match self.engine.recording_status(Instant::now()).map(|s| s.origin) {
+                    Some(OriginState::Unreachable { .. }) => {
+                        "they left the live playlist while the origin could not be reached"
+                    }
+                    Some(OriginState::NotChanging { .. }) => {
+                        "they left the live playlist while its reloads brought nothing new"
+                    }
+                    _ => "they left the live playlist between two reloads",
+                });
             Hole::new(id.clone(), (first, last), count, TimeRange::of_segment(batch.start, span), cause)
         });
         let path = self.task.bundle_path.clone();

@@ -24,7 +24,7 @@ use crate::engine::{
     RecordingEnd,
 };
 use crate::events::{CompletedRendition, Progress, SegmentRef, TaskEvent, VariantSummary};
-use crate::planning::{Job, JobTable, LiveTrack, Wanted, engine_plan, key_jobs};
+use crate::planning::{Batch, Job, JobTable, LiveTrack, Wanted, engine_plan, key_jobs};
 use crate::runtime::session_config::SessionConfig;
 use crate::runtime::shared::{SessionInner, lock};
 use crate::runtime::task::{CancelMode, Control, Ending, TaskShared, TaskState};
@@ -70,6 +70,14 @@ pub(super) struct Runner<'a> {
     pub(super) holes: usize,
     /// How far the download may grow before the store's policy is checked again.
     pub(super) admitted: Admitted,
+    /// For an interrupted recording taken up: what its live playlists listed when it was, recorded when
+    /// the engine starts.
+    pub(super) resumed: Vec<(usize, Batch, String)>,
+    /// The jobs numbered below this were listed before an outage of the origin, or before the recording
+    /// was interrupted: one of them the origin says is gone expired while it could not be fetched.
+    pub(super) listed_before_outage: usize,
+    /// Whether a segment that expired during an outage fails the recording under the strict policy.
+    pub(super) fail_on_expiry: bool,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -163,16 +171,30 @@ impl<'a> Runner<'a> {
         loader: Arc<KeyLoader>,
         permit: Option<SemaphorePermit<'a>>,
     ) -> Result<Self, Error> {
-        let Prepared { bundle, wanted, mut jobs, integrity, key_policy, master, live, recording, admitted } =
-            prepared;
+        let Prepared {
+            bundle,
+            wanted,
+            mut jobs,
+            integrity,
+            key_policy,
+            master,
+            live,
+            recording,
+            admitted,
+            resumed,
+        } = prepared;
         let finished = |id: &SegmentId| bundle.is_finished(id);
         // Keys get jobs of their own, fetched ahead of the segments still to fetch that need them.
         let keys = key_jobs(&jobs, |i| !jobs[i].ids.iter().all(finished));
         jobs.extend(keys);
+        // An interrupted recording taken up: what it had listed before may have expired meanwhile.
+        let listed_before_outage = if resumed.is_some() { jobs.len() } else { 0 };
         let specs: Vec<Option<LiveSpec>> = live
             .iter()
             .map(|t| {
-                t.as_ref().map(|t| {
+                // A rendition whose recording is over already (an interrupted recording taken up after
+                // its playlist ended or its span was recorded) is not reloaded.
+                t.as_ref().filter(|t| !t.is_ended()).map(|t| {
                     let spec = LiveSpec::new(t.target);
                     if t.blocking { spec.blocking(t.next()) } else { spec }
                 })
@@ -236,6 +258,9 @@ impl<'a> Runner<'a> {
             recording_end: None,
             holes: 0,
             admitted,
+            listed_before_outage,
+            fail_on_expiry: recording.fail_on_expiry,
+            resumed: resumed.unwrap_or_default(),
         };
         runner.index_key_jobs();
         Ok(runner)
@@ -262,6 +287,9 @@ impl<'a> Runner<'a> {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ending {
         self.begin();
+        if let Err(e) = self.record_resumed().await {
+            return self.fail_with(e).await;
+        }
         // Requests that came while the refresh hook ran, handled once it answered.
         let mut deferred = VecDeque::new();
         loop {
@@ -385,6 +413,7 @@ impl<'a> Runner<'a> {
         if self.inflight.get(&job).is_some_and(|(a, _)| *a == attempt) {
             self.inflight.remove(&job);
         }
+        let outcome = self.expired(job, outcome, cause.as_deref());
         if let Some(cause) = cause {
             self.causes.insert(job, cause);
         }
@@ -551,6 +580,8 @@ impl<'a> Runner<'a> {
     async fn gap_recorded(&mut self, failure: JobFailure) {
         let job = failure.job;
         self.record_gap(&failure).await;
+        // A hole that cannot be recorded leaves the gap recorded: the segment is still said to be missing.
+        let _ = self.record_expired(&failure).await;
         self.growth.grew();
         self.causes.remove(&failure.job);
         self.emit_action(&Action::GapRecorded(failure));
