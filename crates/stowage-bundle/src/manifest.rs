@@ -876,6 +876,10 @@ pub struct Recording {
     /// recording ends, in seconds; `None`: for ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_outage: Option<f64>,
+    /// Whether a segment that expired during an outage (or while no recorder ran) fails the recording
+    /// under the strict integrity policy, instead of being a hole.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_on_expiry: bool,
     /// Why the recording ended (`None` while it goes on): for people, such as "the playlist ended
     /// (EXT-X-ENDLIST)".
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -916,6 +920,13 @@ impl Recording {
     #[must_use]
     pub fn max_outage(mut self, seconds: f64) -> Self {
         self.max_outage = Some(seconds);
+        self
+    }
+
+    /// Sets whether a segment that expired during an outage fails a strictly checked recording.
+    #[must_use]
+    pub fn fail_on_expiry(mut self, fail: bool) -> Self {
+        self.fail_on_expiry = fail;
         self
     }
 }

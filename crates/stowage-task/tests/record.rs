@@ -208,3 +208,78 @@ async fn a_stream_whose_key_rotates_is_stored_decrypted() {
     .unwrap();
     assert!(!local.contains("#EXT-X-KEY"), "stored decrypted, the local playlist names no key: {local}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_listed_before_an_outage_and_gone_after_it_are_holes_that_say_they_expired() {
+    use stowage_origin::{Fault, FaultRule};
+    // Segments are black-holed from stream time 4 s, playlists too from 10 s, until 40 s: what was listed
+    // between 4 s and 10 s is pending when the origin goes silent, and (kept no longer than the window)
+    // gone when it answers again.
+    let segments = FaultRule::new(Fault::BlackHole).glob("*-*.ts");
+    let script = Script::new().fault(s(4), s(36), segments).black_hole(s(10), s(30)).end_list(s(60));
+    let live = live_origin(LiveConfig::default().window(6).retention(Duration::ZERO).script(script));
+    let store = tempfile::tempdir().unwrap();
+    // The default strict integrity: a segment that expired during an outage does not fail the recording.
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
+    let manifest = bundle.manifest();
+    let recording = manifest.recording.clone().expect("a recording");
+    assert_eq!(recording.ended.as_deref(), Some("the playlist ended (EXT-X-ENDLIST)"));
+    let last = live.timeline().final_count().expect("the stream ended") - 1;
+    for r in &manifest.renditions {
+        let name = origin_name(&live, &r.plan.url);
+        let holes: Vec<&stowage_bundle::Hole> =
+            recording.holes.iter().filter(|h| h.rendition == r.plan.id).collect();
+        let expired: Vec<(u64, u64)> =
+            holes.iter().filter(|h| h.cause.starts_with("expired")).map(|h| h.media_sequences).collect();
+        assert!(!expired.is_empty(), "{name}: segments listed before the outage expired: {holes:#?}");
+        // Each expired segment is a gap of the plan, listed in the recording between what was stored.
+        for (msn, _) in &expired {
+            let id = stowage_bundle::SegmentId::media(r.plan.id.clone(), 0, *msn);
+            let gap = manifest
+                .gaps
+                .iter()
+                .find(|g| g.segment.media_sequence == *msn && g.segment.rendition == id.rendition);
+            assert!(gap.is_some(), "{name}: {msn} is a gap: {:?}", manifest.gaps);
+        }
+        // The rest of the holes: exactly what the playlists never listed.
+        let unlisted: Vec<(u64, u64)> = live
+            .unlisted(&name)
+            .iter()
+            .flat_map(|u| u.media_sequences.iter().map(|m| (*m.start(), *m.end())))
+            .collect();
+        let left: Vec<(u64, u64)> =
+            holes.iter().filter(|h| !h.cause.starts_with("expired")).map(|h| h.media_sequences).collect();
+        assert_eq!(left, unlisted, "{name}");
+        // Every other segment, from the first to the last, is stored, byte for byte what the origin made.
+        let mut stored = Vec::new();
+        for entry in r.plan.segments.iter().filter(|e| e.kind == SegmentKind::Media) {
+            let id = entry.id(&r.plan.id);
+            if manifest.gaps.iter().any(|g| g.segment == id) {
+                continue;
+            }
+            let oracle = live.segment(&name, entry.media_sequence).expect("the origin made the segment");
+            assert!(std::fs::read(bundle.segment_path(&id).expect("stored")).unwrap() == oracle.clear);
+            stored.push(entry.media_sequence);
+        }
+        let missing = |n: &u64| expired.iter().chain(&left).any(|(a, b)| (a..=b).contains(&n));
+        assert_eq!(stored, (stored[0]..=last).filter(|n| !missing(n)).collect::<Vec<_>>(), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_told_to_fail_on_expiry_fails_for_a_segment_gone_after_an_outage() {
+    use stowage_origin::{Fault, FaultRule};
+    // The outage of the test above: segments listed before it are gone after it.
+    let segments = FaultRule::new(Fault::BlackHole).glob("*-*.ts");
+    let script = Script::new().fault(s(4), s(36), segments).black_hole(s(10), s(30)).end_list(s(60));
+    let live = live_origin(LiveConfig::default().window(6).retention(Duration::ZERO).script(script));
+    let store = tempfile::tempdir().unwrap();
+    let session = common::session(store.path());
+    let recording = RecordingConfiguration::new().fail_on_expiry(true);
+    let config = DownloadConfiguration::new(ContentConfiguration::new()).recording(recording);
+    let task = session.download_task(&live.url(), config).unwrap();
+    task.resume();
+    let failed = tokio::time::timeout(s(120), task.wait()).await.expect("the recording ends within 120 s");
+    let error = failed.expect_err("strict integrity fails for the expired segment").to_string();
+    assert!(error.contains("404"), "{error}");
+}

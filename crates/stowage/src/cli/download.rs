@@ -96,6 +96,11 @@ pub(crate) struct DownloadArgs {
     /// not changing) before the recording ends (default: keep trying for ever).
     #[arg(long, value_name = "SPAN")]
     max_outage: Option<String>,
+    /// A live stream: fail the recording (unless --tolerant) when a segment it listed expired at the
+    /// origin during an outage, instead of recording it as a hole that says it expired (the default: no
+    /// recorder could have had it, and `stowage info` lists it).
+    #[arg(long)]
+    fail_on_expiry: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -163,7 +168,7 @@ fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Re
     if let Some(text) = &args.max_outage {
         recording = recording.max_outage(parse_span(text).context("--max-outage")?);
     }
-    Ok(config.recording(recording))
+    Ok(config.recording(recording.fail_on_expiry(args.fail_on_expiry)))
 }
 
 pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result<SessionConfig> {

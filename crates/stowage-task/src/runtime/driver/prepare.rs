@@ -245,7 +245,7 @@ fn recording_of(config: &RecordingConfiguration) -> Recording {
     if let Some(d) = config.max_outage {
         recording = recording.max_outage(d.as_secs_f64());
     }
-    recording
+    recording.fail_on_expiry(config.fail_on_expiry)
 }
 
 /// The bundle of the task's asset in the store, if there is one already.

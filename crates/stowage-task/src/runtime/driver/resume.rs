@@ -50,7 +50,7 @@ fn limits(manifest: &Manifest) -> RecordingConfiguration {
     if let Some(d) = recording.max_outage.and_then(|d| Duration::try_from_secs_f64(d).ok()) {
         config = config.max_outage(d);
     }
-    config
+    config.fail_on_expiry(recording.fail_on_expiry)
 }
 
 /// Takes up the interrupted recording of `bundle`, whose renditions are `wanted` (in its manifest's
