@@ -144,6 +144,11 @@ pub enum LiveStart {
     Edge,
     /// At the oldest segment the playlist still lists.
     Oldest,
+    /// At the segment whose program date time (`EXT-X-PROGRAM-DATE-TIME`, counted on by the durations of
+    /// the segments after the one that carries it) covers this moment: from its start to the start of the
+    /// next segment. A playlist that lists no such segment, or gives no program date times, fails the task
+    /// with [`Error::LiveStartNotListed`](crate::Error::LiveStartNotListed).
+    ProgramDateTime(SystemTime),
 }
 
 impl Default for DownloadConfiguration {

@@ -185,12 +185,47 @@ pub enum Error {
         /// The panic's message, when it carried one.
         message: String,
     },
+    /// A recording asked to start at a program date time
+    /// ([`LiveStart::ProgramDateTime`](crate::config::LiveStart::ProgramDateTime)) whose live playlist
+    /// lists no segment covering it, or gives no program date times at all.
+    #[error("{}", describe_live_start(uri, *at, *listed))]
+    LiveStartNotListed {
+        /// The live media playlist.
+        uri: String,
+        /// The moment asked for.
+        at: std::time::SystemTime,
+        /// The program date times the playlist covers: the start of its first segment and the end of its
+        /// last; `None` when it gives none.
+        listed: Option<(std::time::SystemTime, std::time::SystemTime)>,
+    },
     /// The task was cancelled.
     #[error("the download was cancelled")]
     Cancelled,
     /// The session that ran the task was dropped before the task ended; `restore` finds it again.
     #[error("the download session was closed before the task ended")]
     SessionClosed,
+}
+
+/// The message of [`Error::LiveStartNotListed`].
+fn describe_live_start(
+    uri: &str,
+    at: std::time::SystemTime,
+    listed: Option<(std::time::SystemTime, std::time::SystemTime)>,
+) -> String {
+    let time = |t| stowage_playlist::DateTime::from_system_time(t).to_string();
+    match listed {
+        None => format!(
+            "the recording was asked to start at {}, but {uri} gives no program dates \
+             (EXT-X-PROGRAM-DATE-TIME)",
+            time(at)
+        ),
+        Some((first, end)) => format!(
+            "the recording was asked to start at {}, but {uri} lists {} to {} only",
+            time(at),
+            time(first),
+            time(end)
+        ),
+    }
 }
 
 /// A rendition whose media playlist changed since its bundle was made.
@@ -280,7 +315,8 @@ impl Error {
             Self::Fetch { uri, .. }
             | Self::Playlist { uri, .. }
             | Self::UnexpectedBody { uri, .. }
-            | Self::Decrypt { uri, .. } => Some(uri),
+            | Self::Decrypt { uri, .. }
+            | Self::LiveStartNotListed { uri, .. } => Some(uri),
             Self::ClientConfig { source } => source.uri(),
             Self::UnsupportedEncryption { uri, .. } => uri.as_deref(),
             Self::RefreshHookPanicked { refused_uri, .. } => Some(refused_uri),

@@ -278,3 +278,40 @@ fn a_recording_killed_twice_and_resumed_holds_every_segment_once_and_holes_for_t
         );
     }
 }
+
+#[test]
+fn live_start_at_a_program_date_time_starts_at_the_segment_that_covers_it_or_says_what_is_listed() {
+    let source = LiveSource::from_dir(stowage_testkit::assets().join("clear"), "master.m3u8").unwrap();
+    let live = LiveOrigin::start(source, LiveConfig::default().window(6).speed(2.0)).unwrap();
+    let timeline = live.timeline();
+    // A second into the segment at position 2 of the first window (listed for the first 8 s of stream).
+    let asked = timeline.program_date_time(2) + Duration::from_secs(1);
+    let date = stowage_playlist::DateTime::from_system_time(asked).to_string();
+    let store = tempfile::tempdir().unwrap();
+    let args = ["download", &live.url(), "--name", "live", "--live-start", &date, "--duration", "6s"];
+    stdout_ok(&stowage(store.path(), &args));
+    let info: Value =
+        serde_json::from_str(&stdout_ok(&stowage(store.path(), &["info", "--json", "live"]))).unwrap();
+    let bundle = stowage_testkit::open_when_released(Path::new(info["path"].as_str().unwrap()));
+    let manifest = bundle.manifest();
+    // Kept in the manifest, to the second.
+    let kept = manifest.recording.as_ref().and_then(|r| r.start_at).expect("the start is kept");
+    let off = kept.duration_since(asked).or_else(|e| Ok::<_, ()>(e.duration())).unwrap();
+    assert!(off < Duration::from_secs(1), "{kept:?} for {asked:?}");
+    for r in &manifest.renditions {
+        let first = r.plan.segments.iter().find(|e| e.kind == stowage_bundle::SegmentKind::Media).unwrap();
+        assert_eq!(first.media_sequence, timeline.media_sequence(2), "{}", r.plan.id);
+    }
+    // A day earlier: long gone from the window, and the error says what the window holds.
+    let before =
+        stowage_playlist::DateTime::from_system_time(asked - Duration::from_secs(86_400)).to_string();
+    let args = ["download", &live.url(), "--name", "early", "--live-start", &before, "--duration", "6s"];
+    let out = stowage(store.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("asked to start at {before}")) && stderr.contains("only"), "{stderr}");
+    // Not a date at all.
+    let out = stowage(store.path(), &["download", &live.url(), "--name", "x", "--live-start", "noon"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--live-start noon"), "{stderr}");
+}

@@ -7,7 +7,7 @@
 //! which [`build_rendition`](super::build_rendition) reads into plan entries and jobs exactly as it reads a
 //! whole playlist, so that a recording's segments are planned, keyed and numbered as a download's are.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use stowage_bundle::{PlannedSegment, RecordedSegment, RenditionId, SegmentKind};
 
@@ -32,6 +32,17 @@ struct Listed {
     has_map: bool,
     /// Whether its own lines carry `EXT-X-DISCONTINUITY`.
     discontinuity: bool,
+    /// Its program date time: its own `EXT-X-PROGRAM-DATE-TIME`, else the one of the segment before it
+    /// plus that segment's duration (`None` before the first the playlist gives).
+    program_date_time: Option<SystemTime>,
+}
+
+impl Listed {
+    /// Where the segment ends on the program's clock, when it has a program date time.
+    fn program_end(&self) -> Option<SystemTime> {
+        let length = Duration::try_from_secs_f64(self.duration.max(0.0)).unwrap_or(Duration::ZERO);
+        self.program_date_time.and_then(|t| t.checked_add(length))
+    }
 }
 
 /// A live media playlist cut into its header and its segments.
@@ -100,6 +111,7 @@ impl LivePlaylist {
         let mut map = String::new();
         let mut has_map = false;
         let mut discontinuity = false;
+        let mut program_date_time: Option<SystemTime> = None;
         let mut in_header = true;
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim_end_matches('\r');
@@ -148,6 +160,13 @@ impl LivePlaylist {
                 if line == "#EXT-X-DISCONTINUITY" {
                     discontinuity = true;
                 }
+                if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+                    let at = stowage_playlist::DateTime::parse(v.trim())
+                        .ok()
+                        .and_then(|d| d.to_system_time())
+                        .ok_or_else(|| invalid(i + 1, format!("program date time {v:?}")))?;
+                    program_date_time = Some(at);
+                }
                 if let Some(d) = attribute_number(line, "#EXTINF:") {
                     duration = Some(d);
                 }
@@ -162,6 +181,9 @@ impl LivePlaylist {
             };
             pending.push_str(line);
             pending.push('\n');
+            // Without a date of its own, a segment starts where the one before it ended.
+            let program_date_time =
+                program_date_time.take().or_else(|| segments.last().and_then(Listed::program_end));
             segments.push(Listed {
                 media_sequence: media_sequence + segments.len() as u64,
                 uri: line.to_owned(),
@@ -171,6 +193,7 @@ impl LivePlaylist {
                 map: map.clone(),
                 has_map: std::mem::take(&mut has_map),
                 discontinuity: std::mem::take(&mut discontinuity),
+                program_date_time,
             });
         }
         let target = target.ok_or_else(|| invalid(0, "no #EXT-X-TARGETDURATION".to_owned()))?;
@@ -279,6 +302,24 @@ impl LiveTrack {
                     held += playlist.segments[first].duration;
                 }
                 first
+            }
+            LiveStart::ProgramDateTime(at) => {
+                let covers = |s: &Listed| {
+                    s.program_date_time.is_some_and(|t| t <= at)
+                        && s.program_end().is_some_and(|end| at < end)
+                };
+                match playlist.segments.iter().position(covers) {
+                    Some(first) => first,
+                    None => {
+                        let first = playlist.segments.iter().find_map(|s| s.program_date_time);
+                        let end = playlist.segments.iter().rev().find_map(Listed::program_end);
+                        return Err(Error::LiveStartNotListed {
+                            uri: uri.to_owned(),
+                            at,
+                            listed: first.zip(end),
+                        });
+                    }
+                }
             }
         };
         let initial_sequence = playlist.segments.get(first).map_or(0, |s| s.media_sequence);
@@ -693,6 +734,35 @@ mod tests {
             "{}",
             batch.text
         );
+    }
+
+    #[test]
+    fn a_program_date_time_starts_at_the_segment_that_covers_it() {
+        // The first segment carries the date; the others follow from the durations.
+        let text = playlist(10, 6, false).replacen(
+            "#EXTINF:4.0,\nseg10.ts",
+            "#EXT-X-PROGRAM-DATE-TIME:2026-03-01T12:00:00.000Z\n#EXTINF:4.0,\nseg10.ts",
+            1,
+        );
+        let noon = SystemTime::UNIX_EPOCH + Duration::from_secs(1_772_366_400);
+        let at = |seconds: u64| LiveStart::ProgramDateTime(noon + Duration::from_secs(seconds));
+        let (_, batch) = LiveTrack::start(&text, "http://o/a.m3u8", at(9), None).unwrap();
+        assert_eq!(sequences(&batch), ["seg12.ts", "seg13.ts", "seg14.ts", "seg15.ts"]);
+        let (_, batch) = LiveTrack::start(&text, "http://o/a.m3u8", at(8), None).unwrap();
+        assert_eq!(sequences(&batch)[0], "seg12.ts", "a segment covers its start");
+        // Before the window, and at the end of its last segment: not listed.
+        for asked in [LiveStart::ProgramDateTime(noon - Duration::from_secs(1)), at(24)] {
+            let Err(Error::LiveStartNotListed { listed, .. }) =
+                LiveTrack::start(&text, "http://o/a.m3u8", asked, None)
+            else {
+                panic!("{asked:?} is not listed")
+            };
+            assert_eq!(listed, Some((noon, noon + Duration::from_secs(24))));
+        }
+        // A playlist without dates.
+        let error = LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", at(9), None).unwrap_err();
+        assert!(matches!(error, Error::LiveStartNotListed { listed: None, .. }), "{error}");
+        assert!(error.to_string().contains("gives no program dates"), "{error}");
     }
 
     #[test]

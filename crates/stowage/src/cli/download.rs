@@ -81,9 +81,11 @@ pub(crate) struct DownloadArgs {
     /// Record segments that cannot be had as gaps and finish an incomplete asset, instead of failing.
     #[arg(long)]
     tolerant: bool,
-    /// A live stream: where the recording starts, at the live edge (three target durations back, as a
-    /// player starts) or at the oldest segment still listed.
-    #[arg(long, value_name = "WHERE", value_parser = ["edge", "oldest"], default_value = "edge")]
+    /// A live stream: where the recording starts: `edge`, the live edge (three target durations back, as
+    /// a player starts); `oldest`, the oldest segment still listed; or an RFC 3339 date and time
+    /// (2027-01-31T18:00:00Z), the segment whose program date time (EXT-X-PROGRAM-DATE-TIME) covers it,
+    /// which the playlist must still list.
+    #[arg(long, value_name = "WHERE", default_value = "edge")]
     live_start: String,
     /// A live stream: the longest span of media to record (like 90m or 2h).
     #[arg(long, value_name = "SPAN")]
@@ -154,11 +156,7 @@ fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Re
     if let Some(title) = &args.title {
         config = config.title(title.clone());
     }
-    let mut recording = RecordingConfiguration::new().start(if args.live_start == "oldest" {
-        LiveStart::Oldest
-    } else {
-        LiveStart::Edge
-    });
+    let mut recording = RecordingConfiguration::new().start(parse_live_start(&args.live_start)?);
     if let Some(text) = &args.duration {
         recording = recording.duration(parse_span(text).context("--duration")?);
     }
@@ -169,6 +167,22 @@ fn configuration(args: &DownloadArgs, existing: Option<&Manifest>) -> anyhow::Re
         recording = recording.max_outage(parse_span(text).context("--max-outage")?);
     }
     Ok(config.recording(recording.fail_on_expiry(args.fail_on_expiry)))
+}
+
+/// Where `--live-start` says a recording starts: `edge`, `oldest`, or an RFC 3339 date and time.
+fn parse_live_start(text: &str) -> anyhow::Result<LiveStart> {
+    match text {
+        "edge" => Ok(LiveStart::Edge),
+        "oldest" => Ok(LiveStart::Oldest),
+        date => {
+            let parsed = stowage_playlist::DateTime::parse(date).with_context(|| {
+                format!("--live-start {date}: neither edge, oldest nor an RFC 3339 date and time like 2027-01-31T18:00:00Z")
+            })?;
+            let at =
+                parsed.to_system_time().with_context(|| format!("--live-start {date}: not representable"))?;
+            Ok(LiveStart::ProgramDateTime(at))
+        }
+    }
 }
 
 pub(crate) fn session_config(store: &StoreArgs, run: &RunArgs) -> anyhow::Result<SessionConfig> {

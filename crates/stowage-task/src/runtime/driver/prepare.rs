@@ -17,7 +17,7 @@ use super::playlists::{Master, build_all, fetch_text, parse_master, tell_tolerat
 use super::refresh::refresh_playlist_url;
 use super::resume::{interrupted, resume_recording};
 use crate::Error;
-use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, RecordingConfiguration};
+use crate::config::{DownloadConfiguration, IntegrityPolicy, KeyPolicy, LiveStart, RecordingConfiguration};
 use crate::error::ChangedRendition;
 use crate::events::TaskEvent;
 use crate::planning::{
@@ -236,6 +236,9 @@ fn expected_bytes(manifest: &Manifest) -> u64 {
 /// What the bundle of a recording keeps of its limits.
 fn recording_of(config: &RecordingConfiguration) -> Recording {
     let mut recording = Recording::new();
+    if let LiveStart::ProgramDateTime(at) = config.start {
+        recording = recording.start_at(at);
+    }
     if let Some(d) = config.duration {
         recording = recording.duration_limit(d.as_secs_f64());
     }
