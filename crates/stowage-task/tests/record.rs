@@ -283,3 +283,34 @@ async fn a_recording_told_to_fail_on_expiry_fails_for_a_segment_gone_after_an_ou
     let error = failed.expect_err("strict integrity fails for the expired segment").to_string();
     assert!(error.contains("404"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_and_video_of_one_recording_start_and_end_at_the_same_segment() {
+    use stowage_origin::{Fault, FaultRule};
+    let live = live_origin(LiveConfig::default().window(6).script(Script::new().end_list(s(60))));
+    // The audio playlist's first answer comes 2.5 s (5 s of stream) after the video's: its live edge is
+    // two or three segments later.
+    let late = FaultRule::new(Fault::Latency(Duration::from_millis(2500)));
+    live.origin().faults().add(late.path("/live/audio-en/index.m3u8").first(1));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new().duration(s(12))).await;
+    let recorded = check_recording(&live, &bundle);
+    assert_eq!(recorded.len(), 2, "audio and video: {recorded:?}");
+    for numbers in &recorded {
+        assert_eq!(numbers, &recorded[0], "each rendition covers the same span: {recorded:?}");
+        assert_eq!(numbers.len(), 6, "12 s of 2 s segments: {recorded:?}");
+    }
+    // The same program date times too, as the local playlists say.
+    let dates: Vec<String> = bundle
+        .manifest()
+        .renditions
+        .iter()
+        .map(|r| {
+            let local =
+                std::fs::read_to_string(bundle.dir().join(r.plan.id.as_str()).join("index.m3u8")).unwrap();
+            let first = local.lines().find(|l| l.starts_with("#EXT-X-PROGRAM-DATE-TIME:"));
+            first.expect("the recording keeps the program date times").to_owned()
+        })
+        .collect();
+    assert_eq!(dates[0], dates[1]);
+}

@@ -283,45 +283,29 @@ pub(crate) struct LiveTrack {
 impl LiveTrack {
     /// Starts recording from the first playlist read (`text`, from `uri`): returns the track and the first
     /// batch. `limit` is the longest span of media to record, in seconds.
+    #[cfg(test)]
     pub(crate) fn start(
         text: &str,
         uri: &str,
         start: LiveStart,
         limit: Option<f64>,
     ) -> Result<(Self, Batch), Error> {
+        Self::start_aligned(text, uri, start, limit, None)
+    }
+
+    /// Starts recording as [`start`](Self::start) does, at `anchor` when the playlist lists it (the start
+    /// common to every rendition of the recording, see [`common_start`]).
+    pub(crate) fn start_aligned(
+        text: &str,
+        uri: &str,
+        start: LiveStart,
+        limit: Option<f64>,
+        anchor: Option<Anchor>,
+    ) -> Result<(Self, Batch), Error> {
         let playlist = LivePlaylist::read(text, uri)?;
-        let first = match start {
-            LiveStart::Oldest => 0,
-            LiveStart::Edge => {
-                // The last segments that hold three target durations, as a player starts.
-                let edge = playlist.target.as_secs_f64() * 3.0;
-                let mut held = 0.0;
-                let mut first = playlist.segments.len();
-                while first > 0 && held < edge {
-                    first -= 1;
-                    held += playlist.segments[first].duration;
-                }
-                first
-            }
-            LiveStart::ProgramDateTime(at) => {
-                let covers = |s: &Listed| {
-                    s.program_date_time.is_some_and(|t| t <= at)
-                        && s.program_end().is_some_and(|end| at < end)
-                };
-                match playlist.segments.iter().position(covers) {
-                    Some(first) => first,
-                    None => {
-                        let first = playlist.segments.iter().find_map(|s| s.program_date_time);
-                        let end = playlist.segments.iter().rev().find_map(Listed::program_end);
-                        return Err(Error::LiveStartNotListed {
-                            uri: uri.to_owned(),
-                            at,
-                            listed: first.zip(end),
-                        });
-                    }
-                }
-            }
-        };
+        let own = first_index(&playlist, start, uri)?;
+        // A rendition that does not list the common start yet (or any more) keeps its own.
+        let first = anchor.and_then(|a| a.index_in(&playlist)).unwrap_or(own);
         let initial_sequence = playlist.segments.get(first).map_or(0, |s| s.media_sequence);
         let mut track = Self {
             target: playlist.target,
@@ -503,6 +487,90 @@ impl LiveTrack {
         }
         Batch { text, context_map, lines, start, hole, next: self.last.wrapping_add(1), ended }
     }
+}
+
+/// Where a recording starts in `playlist` (fetched from `uri`) as `start` says: the index of its first
+/// segment to record.
+fn first_index(playlist: &LivePlaylist, start: LiveStart, uri: &str) -> Result<usize, Error> {
+    let first = match start {
+        LiveStart::Oldest => 0,
+        LiveStart::Edge => {
+            // The last segments that hold three target durations, as a player starts.
+            let edge = playlist.target.as_secs_f64() * 3.0;
+            let mut held = 0.0;
+            let mut first = playlist.segments.len();
+            while first > 0 && held < edge {
+                first -= 1;
+                held += playlist.segments[first].duration;
+            }
+            first
+        }
+        LiveStart::ProgramDateTime(at) => {
+            let covers = |s: &Listed| {
+                s.program_date_time.is_some_and(|t| t <= at) && s.program_end().is_some_and(|end| at < end)
+            };
+            match playlist.segments.iter().position(covers) {
+                Some(first) => first,
+                None => {
+                    let first = playlist.segments.iter().find_map(|s| s.program_date_time);
+                    let end = playlist.segments.iter().rev().find_map(Listed::program_end);
+                    return Err(Error::LiveStartNotListed {
+                        uri: uri.to_owned(),
+                        at,
+                        listed: first.zip(end),
+                    });
+                }
+            }
+        }
+    };
+    Ok(first)
+}
+
+/// The start every rendition of one recording shares, so that they cover the same span: a program date
+/// time when every rendition's start has one, else a media sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    ProgramDateTime(SystemTime),
+    MediaSequence(u64),
+}
+
+impl Anchor {
+    /// The index of the segment of `playlist` where a rendition starts for this anchor: the one whose
+    /// program date time covers it (or the first after it), or the first numbered from it on.
+    fn index_in(self, playlist: &LivePlaylist) -> Option<usize> {
+        match self {
+            Self::ProgramDateTime(at) => playlist
+                .segments
+                .iter()
+                .position(|s| s.program_end().is_some_and(|end| at < end) && s.program_date_time.is_some()),
+            Self::MediaSequence(n) => playlist.segments.iter().position(|s| s.media_sequence >= n),
+        }
+    }
+}
+
+/// The start common to the renditions of one recording (`playlists`: each one's first playlist text and
+/// URL), each read with `start`: the latest of their own starts, which every rendition's playlist lists
+/// when their windows overlap. `None` for fewer than two renditions.
+pub(crate) fn common_start(playlists: &[(&str, &str)], start: LiveStart) -> Result<Option<Anchor>, Error> {
+    if playlists.len() < 2 {
+        return Ok(None);
+    }
+    let mut dates = Vec::with_capacity(playlists.len());
+    let mut numbers = Vec::with_capacity(playlists.len());
+    for (text, uri) in playlists {
+        let playlist = LivePlaylist::read(text, uri)?;
+        let Some(segment) = playlist.segments.get(first_index(&playlist, start, uri)?) else {
+            return Ok(None);
+        };
+        dates.push(segment.program_date_time);
+        numbers.push(segment.media_sequence);
+    }
+    // Program date times are the renditions' common clock; numbers are common only by convention, as
+    // RFC 8216bis asks of renditions of one presentation.
+    if let Some(dates) = dates.into_iter().collect::<Option<Vec<SystemTime>>>() {
+        return Ok(dates.into_iter().max().map(Anchor::ProgramDateTime));
+    }
+    Ok(numbers.into_iter().max().map(Anchor::MediaSequence))
 }
 
 /// The plan entries of `batch`, one [`RecordedSegment`] per segment with its recorded lines, and their jobs
@@ -763,6 +831,29 @@ mod tests {
         let error = LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", at(9), None).unwrap_err();
         assert!(matches!(error, Error::LiveStartNotListed { listed: None, .. }), "{error}");
         assert!(error.to_string().contains("gives no program dates"), "{error}");
+    }
+
+    #[test]
+    fn renditions_start_at_the_latest_of_their_starts_by_date_else_by_number() {
+        let (video, audio) = (playlist(10, 6, false), playlist(12, 6, false));
+        let anchor = common_start(&[(&video, "v"), (&audio, "a")], LiveStart::Edge).unwrap();
+        assert_eq!(anchor, Some(Anchor::MediaSequence(15)));
+        let (_, batch) = LiveTrack::start_aligned(&video, "v", LiveStart::Edge, None, anchor).unwrap();
+        assert_eq!(sequences(&batch), ["seg15.ts"]);
+        // With dates, the dates decide, whatever the numbers say.
+        let dated = |text: &str, first: u64, date: &str| {
+            text.replacen(
+                &format!("#EXTINF:4.0,\nseg{first}.ts"),
+                &format!("#EXT-X-PROGRAM-DATE-TIME:{date}\n#EXTINF:4.0,\nseg{first}.ts"),
+                1,
+            )
+        };
+        let video = dated(&video, 10, "2026-03-01T12:00:00Z");
+        let audio = dated(&playlist(110, 6, false), 110, "2026-03-01T12:00:06Z");
+        let anchor = common_start(&[(&video, "v"), (&audio, "a")], LiveStart::Oldest).unwrap();
+        let (_, batch) = LiveTrack::start_aligned(&video, "v", LiveStart::Oldest, None, anchor).unwrap();
+        assert_eq!(sequences(&batch)[0], "seg11.ts", "the segment that covers 12:00:06");
+        assert_eq!(common_start(&[(&video, "v")], LiveStart::Edge).unwrap(), None);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use crate::Error;
 use crate::TaskEvent;
 use crate::config::{KeyPolicy, RecordingConfiguration};
 use crate::planning::{
-    Built, LiveTrack, Tolerated, Wanted, build_rendition, check_segment_count, is_live, judge, parser_options,
+    Built, LiveTrack, Tolerated, Wanted, build_rendition, check_segment_count, common_start, is_live, judge,
+    parser_options,
 };
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
@@ -78,6 +79,8 @@ pub(super) fn tell_tolerated(session: &SessionInner, task: &TaskShared, uri: &st
 
 /// Fetches and reads every wanted media playlist, concurrently. A live or EVENT playlist is read as the
 /// start of a recording configured by `recording`: its plan holds the segments the recording starts with.
+/// The live renditions of one task start at the same segment (by program date time, else by number), the
+/// latest of the starts each would choose alone, so that audio and video cover the same span.
 pub(super) async fn build_all(
     session: &Arc<SessionInner>,
     task: &Arc<TaskShared>,
@@ -87,10 +90,15 @@ pub(super) async fn build_all(
     key_policy: KeyPolicy,
     recording: &RecordingConfiguration,
 ) -> Result<Vec<Built>, Error> {
+    /// A media playlist fetched: read at once when it is a whole one, kept as text when it is live (its
+    /// start depends on the other live renditions').
+    enum Fetched {
+        Whole(Box<Built>),
+        Live { text: String, final_url: String },
+    }
     let mut set = tokio::task::JoinSet::new();
     for (i, w) in wanted.iter().enumerate() {
         let (session, task, auth, w) = (Arc::clone(session), Arc::clone(task), Arc::clone(auth), w.clone());
-        let (start, limit) = (recording.start, recording.duration.map(|d| d.as_secs_f64()));
         set.spawn(async move {
             let (text, final_url) = fetch_text(&session, &task, &auth, &w.url).await?;
             if detect(text.as_bytes()) == Some(PlaylistKind::Master) {
@@ -102,21 +110,42 @@ pub(super) async fn build_all(
             }
             check_segment_count(&text, &final_url, session.config.max_playlist_segments)?;
             if is_live(&text) {
-                let (track, batch) = LiveTrack::start(&text, &final_url, start, limit)?;
-                let mut built = build_rendition(&w, first + i, &batch.text, &final_url, key_policy)?;
-                tell_tolerated(&session, &task, &final_url, &built.tolerated);
-                built.live = Some(track);
-                return Ok((i, built));
+                return Ok((i, Fetched::Live { text, final_url }));
             }
+            // Whole playlists are read on their tasks, side by side.
             let built = build_rendition(&w, first + i, &text, &final_url, key_policy)?;
             tell_tolerated(&session, &task, &final_url, &built.tolerated);
-            Ok((i, built))
+            Ok((i, Fetched::Whole(Box::new(built))))
         });
     }
-    let mut built: Vec<Option<Built>> = (0..wanted.len()).map(|_| None).collect();
+    let mut fetched: Vec<Option<Fetched>> = (0..wanted.len()).map(|_| None).collect();
     while let Some(r) = set.join_next().await {
-        let (i, b) = r.map_err(|e| join_error("the load of a media playlist", e))??;
-        built[i] = Some(b);
+        let (i, f) = r.map_err(|e| join_error("the load of a media playlist", e))??;
+        fetched[i] = Some(f);
     }
-    Ok(built.into_iter().flatten().collect())
+    let live: Vec<(&str, &str)> = fetched
+        .iter()
+        .filter_map(|f| match f {
+            Some(Fetched::Live { text, final_url }) => Some((text.as_str(), final_url.as_str())),
+            _ => None,
+        })
+        .collect();
+    let anchor = common_start(&live, recording.start)?;
+    let limit = recording.duration.map(|d| d.as_secs_f64());
+    let mut built = Vec::with_capacity(wanted.len());
+    for (i, (w, f)) in wanted.iter().zip(fetched).enumerate() {
+        match f {
+            Some(Fetched::Whole(b)) => built.push(*b),
+            Some(Fetched::Live { text, final_url }) => {
+                let (track, batch) =
+                    LiveTrack::start_aligned(&text, &final_url, recording.start, limit, anchor)?;
+                let mut b = build_rendition(w, first + i, &batch.text, &final_url, key_policy)?;
+                tell_tolerated(session, task, &final_url, &b.tolerated);
+                b.live = Some(track);
+                built.push(b);
+            }
+            None => {}
+        }
+    }
+    Ok(built)
 }
