@@ -163,12 +163,19 @@ pub struct RecordingProgress {
     pub origin: RecordingOrigin,
     /// How long an outage may last before the recording ends; `None`: it keeps trying for ever.
     pub max_outage: Option<Duration>,
+    /// How far the recording is behind the live edge: the media between the end of the newest segment
+    /// its playlists listed and the end of the newest segment it stored, in the rendition furthest
+    /// behind. It grows while the origin does not answer the segments' requests, and is the media a stop
+    /// now would still have to fetch.
+    pub live_edge_delay: Duration,
+    /// Of the holes, those of segments that were listed and expired before they could be fetched.
+    pub expired: usize,
 }
 
 impl RecordingProgress {
-    /// `recorded` seconds, `holes` holes, the origin as `origin`, no outage limit.
+    /// `recorded` seconds, `holes` holes, the origin as `origin`, no outage limit, at the live edge.
     pub fn new(recorded: f64, holes: usize, origin: RecordingOrigin) -> Self {
-        Self { recorded, holes, origin, max_outage: None }
+        Self { recorded, holes, origin, max_outage: None, live_edge_delay: Duration::ZERO, expired: 0 }
     }
 }
 

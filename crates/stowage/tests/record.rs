@@ -315,3 +315,28 @@ fn live_start_at_a_program_date_time_starts_at_the_segment_that_covers_it_or_say
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("--live-start noon"), "{stderr}");
 }
+
+#[test]
+fn the_recording_events_tell_how_far_behind_the_live_edge_it_is() {
+    use stowage_origin::{Fault, FaultRule};
+    let source = LiveSource::from_dir(stowage_testkit::assets().join("clear"), "master.m3u8").unwrap();
+    // Segments go unanswered from stream time 6 s to 20 s while the playlists are answered: the recording
+    // falls behind the live edge, then catches up.
+    let segments = FaultRule::new(Fault::BlackHole).glob("*-*.ts");
+    let script = Script::new().fault(Duration::from_secs(6), Duration::from_secs(14), segments);
+    let live = LiveOrigin::start(source, LiveConfig::default().window(6).speed(2.0).script(script)).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let out =
+        stowage(store.path(), &["download", &live.url(), "--name", "live", "--duration", "40s", "--json"]);
+    let delays: Vec<f64> = stdout_ok(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "recording" && e["origin"] == "live")
+        .map(|e| e["live_edge_delay"].as_f64().expect("every recording event says it"))
+        .collect();
+    let worst = delays.iter().copied().fold(0.0, f64::max);
+    // 14 s of stream unanswered: at least five 2 s segments listed and not stored at some point.
+    assert!(worst >= 10.0, "{delays:?}");
+    let after = delays.iter().position(|d| *d == worst).unwrap();
+    assert!(delays[after..].iter().any(|d| *d <= 4.0), "it catches up: {delays:?}");
+}

@@ -913,6 +913,8 @@ pub(crate) fn event_json(event: &TaskEvent) -> Value {
                 "origin_for": seconds,
                 "ended": ended,
                 "max_outage": r.max_outage.map(|d| d.as_secs_f64()),
+                "live_edge_delay": r.live_edge_delay.as_secs_f64(),
+                "expired": r.expired,
             })
         }
         TaskEvent::HoleRecorded { rendition, media_sequences, cause } => json!({
@@ -940,11 +942,15 @@ fn tolerated_line(uri: &str, warnings: &[stowage_playlist::Warning], more: usize
 /// The progress line of a recording: what is recorded, the holes, and the origin's state, saying that
 /// an outage does not end the recording unless a limit was set.
 fn recording_line(r: &RecordingProgress) -> String {
-    let holes = match r.holes {
+    let mut holes = match r.holes {
         0 => "no holes".to_owned(),
         1 => "1 hole".to_owned(),
         n => format!("{n} holes"),
     };
+    if r.expired > 0 {
+        holes.push_str(&format!(" ({} expired)", r.expired));
+    }
+    let behind = format!("{} behind the live edge", human_duration(r.live_edge_delay.as_secs_f64()));
     let keeps = match r.max_outage {
         None => "keeps trying".to_owned(),
         Some(limit) => format!("gives up after {}", human_duration(limit.as_secs_f64())),
@@ -960,7 +966,7 @@ fn recording_line(r: &RecordingProgress) -> String {
         // Live, and any state a later version tells.
         _ => "live".to_owned(),
     };
-    format!("recording: {} recorded, {holes}, {origin}", human_duration(r.recorded))
+    format!("recording: {} recorded, {behind}, {holes}, {origin}", human_duration(r.recorded))
 }
 
 /// A segment an event names, as a JSON object: its rendition, identity and URI.
@@ -974,4 +980,24 @@ fn segment_json(segment: &SegmentRef) -> Value {
         "byte_range": id.byte_range.map(|r| json!({"offset": r.offset, "length": r.length})),
         "uri": segment.uri,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use stowage_task::events::{RecordingOrigin, RecordingProgress};
+
+    use super::recording_line;
+
+    #[test]
+    fn the_recording_line_says_how_far_behind_the_live_edge_and_how_many_holes_expired() {
+        let mut progress = RecordingProgress::new(75.0, 3, RecordingOrigin::Live);
+        progress.live_edge_delay = Duration::from_secs(6);
+        progress.expired = 1;
+        assert_eq!(
+            recording_line(&progress),
+            "recording: 1:15 recorded, 6.0 s behind the live edge, 3 holes (1 expired), live"
+        );
+    }
 }

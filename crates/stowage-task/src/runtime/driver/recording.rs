@@ -160,9 +160,40 @@ impl<'a> Runner<'a> {
         let bundle = self.ctx.bundle.clone();
         blocking(&self.task.bundle_path, move || bundle.record_hole(hole)).await?;
         self.holes += 1;
+        self.expired += 1;
         self.emit(event);
         self.emit_recording();
         Ok(())
+    }
+
+    /// How far the recording is behind the live edge, in the live rendition furthest behind: the newest
+    /// segment listed ends at the rendition's recorded span, the newest stored where `stored_end` says.
+    fn live_edge_delay(&self) -> Duration {
+        let behind = self
+            .live
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                t.as_ref().map(|t| t.recorded - self.stored_end.get(i).copied().unwrap_or(0.0))
+            })
+            .fold(0.0, f64::max);
+        Duration::try_from_secs_f64(behind.max(0.0)).unwrap_or(Duration::ZERO)
+    }
+
+    /// A segment of `job` was stored: where the newest stored segment of its rendition ends moves on.
+    pub(super) fn stored(&mut self, job: JobId) {
+        let end = {
+            let bound = read(&self.ctx.bound);
+            let Some(j) = bound.jobs.get(job).filter(|j| !j.init && !j.key) else { return };
+            (j.rendition, (j.start + j.duration).as_secs_f64())
+        };
+        let (rendition, end) = end;
+        if self.stored_end.len() <= rendition {
+            self.stored_end.resize(rendition + 1, 0.0);
+        }
+        if end > self.stored_end[rendition] {
+            self.stored_end[rendition] = end;
+        }
     }
 
     /// Tells listeners where the recording stands.
@@ -182,6 +213,8 @@ impl<'a> Runner<'a> {
         let recorded = self.live.iter().flatten().map(|t| t.recorded).fold(0.0, f64::max);
         let mut progress = RecordingProgress::new(recorded, self.holes, origin);
         progress.max_outage = status.max_outage;
+        progress.live_edge_delay = self.live_edge_delay();
+        progress.expired = self.expired;
         self.emit(TaskEvent::Recording(progress));
     }
 

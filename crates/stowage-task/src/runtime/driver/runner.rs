@@ -78,6 +78,10 @@ pub(super) struct Runner<'a> {
     pub(super) listed_before_outage: usize,
     /// Whether a segment that expired during an outage fails the recording under the strict policy.
     pub(super) fail_on_expiry: bool,
+    /// Of the holes, those of segments that expired.
+    pub(super) expired: usize,
+    /// Per rendition, where on its timeline the newest segment stored ends, in seconds.
+    pub(super) stored_end: Vec<f64>,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -189,6 +193,18 @@ impl<'a> Runner<'a> {
         jobs.extend(keys);
         // An interrupted recording taken up: what it had listed before may have expired meanwhile.
         let listed_before_outage = if resumed.is_some() { jobs.len() } else { 0 };
+        // What a resumed recording stored already counts as stored for its live edge delay.
+        let manifest = bundle.manifest();
+        let stored_end: Vec<f64> = wanted
+            .iter()
+            .map(|w| {
+                manifest
+                    .rendition(&w.id)
+                    .and_then(|r| r.state.loaded_time_ranges.last().map(|t| t.end.as_secs_f64()))
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        drop(manifest);
         let specs: Vec<Option<LiveSpec>> = live
             .iter()
             .map(|t| {
@@ -260,6 +276,8 @@ impl<'a> Runner<'a> {
             admitted,
             listed_before_outage,
             fail_on_expiry: recording.fail_on_expiry,
+            expired: 0,
+            stored_end,
             resumed: resumed.unwrap_or_default(),
         };
         runner.index_key_jobs();
@@ -426,6 +444,7 @@ impl<'a> Runner<'a> {
             None => self.engine.handle_attempt_completed(Instant::now(), job, attempt, outcome),
         }
         if success {
+            self.stored(job);
             self.growth.grew();
             self.causes.remove(&job);
             let progress = self.engine.progress();
