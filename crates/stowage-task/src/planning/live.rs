@@ -243,8 +243,13 @@ pub(crate) struct Batch {
     /// Where the batch starts on the recording's timeline, in seconds.
     pub(crate) start: f64,
     /// Segments that left the playlist before they could be listed to the recording: first and last
-    /// media sequence numbers.
+    /// media sequence numbers. They lead the batch as `EXT-X-GAP` segments.
     pub(crate) hole: Option<(u64, u64)>,
+    /// The hole's length on the recording's timeline, in seconds: from the program dates around it when
+    /// the stream gives them, else a target duration per segment.
+    pub(crate) hole_span: f64,
+    /// The program dates of the hole's start and end, when the stream gives them.
+    pub(crate) hole_dates: Option<(SystemTime, SystemTime)>,
     /// The media sequence number after the batch's last segment (what a blocking reload asks for next).
     pub(crate) next: u64,
     /// The recording of this rendition is over: its playlist ended, or the duration asked for is reached.
@@ -273,8 +278,10 @@ pub(crate) struct LiveTrack {
     key: String,
     map: String,
     header: String,
-    /// Seconds of media recorded (the end of the recording's timeline).
+    /// Seconds of media recorded (the end of the recording's timeline, holes included).
     pub(crate) recorded: f64,
+    /// Where the last segment recorded ends on the program's clock, when the stream gives program dates.
+    last_program_end: Option<SystemTime>,
     /// The longest span of media to record, in seconds.
     limit: Option<f64>,
     pub(crate) ended: bool,
@@ -312,6 +319,7 @@ impl LiveTrack {
             blocking: playlist.blocking,
             last: initial_sequence.wrapping_sub(1),
             last_uri: String::new(),
+            last_program_end: None,
             discontinuity_sequence: 0,
             key: String::new(),
             map: String::new(),
@@ -370,6 +378,7 @@ impl LiveTrack {
             blocking: now.blocking,
             last: entry.media_sequence,
             last_uri: listed.uri.clone(),
+            last_program_end: listed.program_end(),
             discontinuity_sequence: entry.discontinuity_sequence,
             key,
             map: listed.map.clone(),
@@ -423,6 +432,38 @@ impl LiveTrack {
     fn take(&mut self, playlist: &LivePlaylist, first: usize, hole: Option<(u64, u64)>) -> Batch {
         let start = self.recorded;
         let mut taken = &playlist.segments[first.min(playlist.segments.len())..];
+        // The hole is written first, as one `EXT-X-GAP` segment per missing segment, so that the timeline
+        // and the numbering go on through it: its length is known from the program dates around it (the
+        // end of the last segment recorded, the start of the next), else taken to be a target duration per
+        // segment. It counts towards the duration asked for, which is a span of the stream.
+        let mut placeholders = Vec::new();
+        let (mut hole_span, mut hole_dates) = (0.0, None);
+        if let (Some((first_missing, last_missing)), Some(next)) = (hole, taken.first()) {
+            let count = last_missing - first_missing + 1;
+            let dates = self.last_program_end.zip(next.program_date_time).filter(|(from, to)| from < to);
+            let each = match dates {
+                Some((from, to)) => to.duration_since(from).unwrap_or_default().as_secs_f64() / count as f64,
+                None => self.target.as_secs_f64(),
+            };
+            let extension =
+                next.uri.split(['?', '#']).next().and_then(|p| p.rsplit_once('.')).map(|(_, e)| e);
+            for (i, msn) in (first_missing..=last_missing).enumerate() {
+                let mut own = String::new();
+                if let (0, Some((from, _))) = (i, dates) {
+                    own.push_str(&format!("#EXT-X-PROGRAM-DATE-TIME:{}\n", date_text(from)));
+                }
+                own.push_str(&format!("#EXT-X-GAP\n#EXTINF:{each:.5},\n"));
+                // Never listed, so never named: a name of the recording's own, which nothing fetches.
+                match extension {
+                    Some(e) => own.push_str(&format!("hole-{msn}.{e}\n")),
+                    None => own.push_str(&format!("hole-{msn}\n")),
+                }
+                placeholders.push(own);
+            }
+            hole_span = each * count as f64;
+            hole_dates = dates;
+            self.recorded += hole_span;
+        }
         let mut ended = playlist.ended.then_some(Ended::EndList);
         if let Some(limit) = self.limit {
             // Segments are taken while the recording is shorter than the limit: it ends with the segment
@@ -441,12 +482,23 @@ impl LiveTrack {
         let before_key = self.key.clone();
         let before_map = self.map.clone();
         let before_sequence = self.discontinuity_sequence;
-        let mut lines = Vec::with_capacity(taken.len());
+        let after_hole = !placeholders.is_empty();
+        let mut lines = placeholders;
+        lines.reserve(taken.len());
         for (i, s) in taken.iter().enumerate() {
             let mut own = String::new();
-            if i == 0 && hole.is_some() && !s.discontinuity {
-                // What is missing is not listed: players are told the timeline breaks here.
-                own.push_str("#EXT-X-DISCONTINUITY\n");
+            if i == 0 && after_hole {
+                if !s.discontinuity {
+                    // The media's timestamps need not follow on from before the hole (its length may be
+                    // estimated): players are told the timeline breaks here.
+                    own.push_str("#EXT-X-DISCONTINUITY\n");
+                }
+                if let Some(at) =
+                    s.program_date_time.filter(|_| !s.lines.contains("#EXT-X-PROGRAM-DATE-TIME:"))
+                {
+                    // Where the media starts again on the program's clock.
+                    own.push_str(&format!("#EXT-X-PROGRAM-DATE-TIME:{}\n", date_text(at)));
+                }
             }
             if s.key != self.key && !s.lines.contains("#EXT-X-KEY:") {
                 own.push_str(if s.key.is_empty() { "#EXT-X-KEY:METHOD=NONE\n" } else { &s.key });
@@ -462,10 +514,14 @@ impl LiveTrack {
             self.map.clone_from(&s.map);
             self.last = s.media_sequence;
             self.last_uri.clone_from(&s.uri);
+            self.last_program_end = s.program_end();
             self.recorded += s.duration;
             lines.push(own);
         }
-        let first_sequence = taken.first().map_or(self.last.wrapping_add(1), |s| s.media_sequence);
+        let first_sequence = match (hole, after_hole) {
+            (Some((first_missing, _)), true) => first_missing,
+            _ => taken.first().map_or(self.last.wrapping_add(1), |s| s.media_sequence),
+        };
         // The batch's own playlist starts at the recorded numbering, with what is in force before it.
         let mut text = self.header.clone();
         text.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{first_sequence}\n"));
@@ -485,7 +541,17 @@ impl LiveTrack {
         if ended.is_some() {
             self.ended = true;
         }
-        Batch { text, context_map, lines, start, hole, next: self.last.wrapping_add(1), ended }
+        Batch {
+            text,
+            context_map,
+            lines,
+            start,
+            hole: hole.filter(|_| after_hole),
+            hole_span,
+            hole_dates,
+            next: self.last.wrapping_add(1),
+            ended,
+        }
     }
 }
 
@@ -571,6 +637,11 @@ pub(crate) fn common_start(playlists: &[(&str, &str)], start: LiveStart) -> Resu
         return Ok(dates.into_iter().max().map(Anchor::ProgramDateTime));
     }
     Ok(numbers.into_iter().max().map(Anchor::MediaSequence))
+}
+
+/// A program date as a playlist writes it (RFC 3339, UTC, milliseconds).
+fn date_text(at: SystemTime) -> String {
+    stowage_playlist::DateTime::from_system_time(at).to_string()
 }
 
 /// The plan entries of `batch`, one [`RecordedSegment`] per segment with its recorded lines, and their jobs
@@ -754,13 +825,69 @@ mod tests {
             panic!("new segments expected")
         };
         assert_eq!(batch.hole, Some((16, 29)));
-        assert!(batch.lines[0].starts_with("#EXT-X-DISCONTINUITY\n"), "{:?}", batch.lines);
-        assert!(batch.text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n"));
+        // The hole leads the batch as one EXT-X-GAP segment per missing segment, a target duration each
+        // (the playlist gives no program dates), numbered as the source numbered them.
+        assert_eq!(batch.lines.len(), 14 + 6, "{:?}", batch.lines);
+        assert_eq!(batch.lines[0], "#EXT-X-GAP\n#EXTINF:4.00000,\nhole-16.ts\n");
+        assert_eq!((batch.hole_span, batch.hole_dates, batch.start), (56.0, None, 12.0));
+        assert!(batch.lines[14].starts_with("#EXT-X-DISCONTINUITY\n"), "{:?}", batch.lines);
+        assert!(
+            batch.text.contains("#EXT-X-MEDIA-SEQUENCE:16\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n"),
+            "{}",
+            batch.text
+        );
+        assert_eq!(track.recorded, 12.0 + 56.0 + 24.0);
         let Update::New(next) = track.reload(&playlist(31, 6, true), "http://o/a.m3u8").unwrap() else {
             panic!("new segments expected")
         };
         assert!(next.text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{}", next.text);
         assert_eq!((sequences(&next), next.ended), (vec!["seg36.ts".to_owned()], Some(Ended::EndList)));
+    }
+
+    #[test]
+    fn a_hole_between_program_dates_has_their_span_and_the_media_after_it_its_date() {
+        let dated = |first: u64| {
+            let mut text = format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+            for msn in first..first + 4 {
+                // Segments of 3 s, dated from noon at segment 0; only the first listed carries its date.
+                if msn == first {
+                    text.push_str(&format!(
+                        "#EXT-X-PROGRAM-DATE-TIME:2026-03-01T12:{:02}:{:02}.000Z\n",
+                        msn * 3 / 60,
+                        msn * 3 % 60
+                    ));
+                }
+                text.push_str(&format!("#EXTINF:3.0,\nseg{msn}.ts\n"));
+            }
+            text
+        };
+        let (mut track, _) = LiveTrack::start(&dated(0), "http://o/a.m3u8", LiveStart::Oldest, None).unwrap();
+        let Update::New(batch) = track.reload(&dated(11), "http://o/a.m3u8").unwrap() else { panic!() };
+        assert_eq!(batch.hole, Some((4, 10)));
+        let noon = SystemTime::UNIX_EPOCH + Duration::from_secs(1_772_366_400);
+        assert_eq!(batch.hole_dates, Some((noon + Duration::from_secs(12), noon + Duration::from_secs(33))));
+        assert_eq!((batch.start, batch.hole_span), (12.0, 21.0));
+        assert!(
+            batch.lines[0].starts_with("#EXT-X-PROGRAM-DATE-TIME:2026-03-01T12:00:12"),
+            "{:?}",
+            batch.lines[0]
+        );
+        assert!(batch.lines[0].contains("#EXT-X-GAP\n#EXTINF:3.00000,\n"), "{:?}", batch.lines[0]);
+        // The media after the hole carries its own date (here the playlist's first), and a later one gets
+        // none it did not have.
+        assert!(
+            batch.lines[7].starts_with("#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-03-01T12:00:33"),
+            "{:?}",
+            batch.lines[7]
+        );
+        let Update::New(next) = track.reload(&dated(12), "http://o/a.m3u8").unwrap() else { panic!() };
+        assert_eq!(next.lines, ["#EXTINF:3.0,\nseg15.ts\n"]);
+        // After a hole where the next segment's date is not given, the date is the one counted on.
+        let undated = |first: u64| {
+            dated(first).lines().filter(|l| !l.starts_with("#EXT-X-PROGRAM")).collect::<Vec<_>>().join("\n")
+        };
+        let Update::New(after) = track.reload(&undated(30), "http://o/a.m3u8").unwrap() else { panic!() };
+        assert_eq!((after.hole, after.hole_dates, after.hole_span), (Some((16, 29)), None, 14.0 * 4.0));
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub(super) async fn prepare(
         let admitted = admit(session, task, bundle, &path).await?;
         let resumed =
             resume_recording(session, task, auth, bundle, manifest, &wanted, policies.key_policy).await?;
+        // Segments marked EXT-X-GAP whose gaps a crash kept from being recorded are recorded now.
+        record_source_gaps(&path, bundle, &resumed.jobs).await?;
         return Ok(Prepared {
             bundle: bundle.clone(),
             wanted,

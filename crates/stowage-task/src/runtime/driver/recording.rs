@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stowage_bundle::{Hole, TimeRange};
+use stowage_bundle::{Hole, SegmentId, TimeRange};
 
-use super::bundle_io::{blocking, record_source_gaps};
+use super::bundle_io::{blocking, record_gaps, record_source_gaps};
 use super::pipeline::{read, write};
 use super::playlists::fetch_text;
 use super::resume::NOT_RUNNING;
@@ -20,7 +20,7 @@ use crate::engine::{
     Failure, GiveUpReason, JobFailure, JobId, JobSpec, OriginState, Outcome, RecordingEnd, Reload,
 };
 use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
-use crate::planning::{Batch, Ended, LiveTrack, Update, build_batch, job_spec};
+use crate::planning::{Batch, Ended, Job, LiveTrack, Update, build_batch, job_spec};
 
 /// What a reload of a rendition's playlist gave: its text and final URL, or why it failed.
 pub(super) type Reloaded = (usize, Result<(String, String), Error>);
@@ -252,8 +252,6 @@ impl<'a> Runner<'a> {
         let bundle = self.ctx.bundle.clone();
         let hole = batch.hole.map(|(first, last)| {
             let count = last - first + 1;
-            // The segments that left were never listed: their length is taken to be the target duration.
-            let span = count as f64 * self.live[rendition].as_ref().map_or(0.0, |t| t.target.as_secs_f64());
             let cause =
                 cause.unwrap_or(match self.engine.recording_status(Instant::now()).map(|s| s.origin) {
                     Some(OriginState::Unreachable { .. }) => {
@@ -264,10 +262,21 @@ impl<'a> Runner<'a> {
                     }
                     _ => "they left the live playlist between two reloads",
                 });
-            Hole::new(id.clone(), (first, last), count, TimeRange::of_segment(batch.start, span), cause)
+            let hole = Hole::new(
+                id.clone(),
+                (first, last),
+                count,
+                TimeRange::of_segment(batch.start, batch.hole_span),
+                cause,
+            );
+            match batch.hole_dates {
+                Some((from, to)) => hole.program_date_times(from, to),
+                None => hole,
+            }
         });
         let path = self.task.bundle_path.clone();
         let recorded = segments;
+        let hole_of = hole.as_ref().map(|h| (h.media_sequences, h.cause.clone()));
         let told = hole.as_ref().map(|h| TaskEvent::HoleRecorded {
             rendition: h.rendition.to_string(),
             media_sequences: h.media_sequences,
@@ -280,11 +289,24 @@ impl<'a> Runner<'a> {
             bundle.record_segments(&id, recorded)
         })
         .await?;
+        // The hole's `EXT-X-GAP` segments are gaps for the hole's cause; other segments the source marks
+        // `EXT-X-GAP` are gaps for that.
+        let in_hole = |job: &Job| {
+            job.source_gap
+                && hole_of.as_ref().is_some_and(|((first, last), _)| {
+                    job.ids.iter().all(|i| (*first..=*last).contains(&i.media_sequence))
+                })
+        };
+        let (missing, declared): (Vec<Job>, Vec<Job>) = jobs.iter().cloned().partition(|j| in_hole(j));
+        if let Some((_, cause)) = &hole_of {
+            let ids: Vec<SegmentId> = missing.iter().flat_map(|j| j.ids.iter().cloned()).collect();
+            record_gaps(&path, &self.ctx.bundle, ids, cause.clone()).await?;
+        }
         if let Some(event) = told {
             self.holes += 1;
             self.emit(event);
         }
-        record_source_gaps(&path, &self.ctx.bundle, &jobs).await?;
+        record_source_gaps(&path, &self.ctx.bundle, &declared).await?;
         let first = read(&self.ctx.bound).jobs.next_id();
         let specs: Vec<JobSpec<'_>> = jobs
             .iter()
@@ -293,7 +315,19 @@ impl<'a> Runner<'a> {
             .map(|(i, job)| job_spec(JobId(first + i as u64), job))
             .collect();
         self.engine.add_jobs(Instant::now(), specs)?;
-        write(&self.ctx.bound).jobs.extend(jobs);
+        // The hole's EXT-X-GAP segments are over as soon as they are recorded: their jobs are let go at
+        // once, so that they keep no memory for the rest of the recording.
+        let over: Vec<JobId> = jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, job)| in_hole(job))
+            .map(|(i, _)| JobId(first + i as u64))
+            .collect();
+        let mut bound = write(&self.ctx.bound);
+        bound.jobs.extend(jobs);
+        for job in over {
+            bound.jobs.forget(job);
+        }
         Ok(())
     }
 }

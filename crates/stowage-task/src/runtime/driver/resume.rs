@@ -66,6 +66,8 @@ pub(super) async fn resume_recording(
 ) -> Result<Resumed, Error> {
     let recording = limits(manifest);
     let limit = recording.duration.map(|d| d.as_secs_f64());
+    let gaps: std::collections::HashSet<&stowage_bundle::SegmentId> =
+        manifest.gaps.iter().map(|g| &g.segment).collect();
     let mut resumed = Resumed { live: Vec::new(), jobs: Vec::new(), batches: Vec::new(), recording };
     for (index, w) in wanted.iter().enumerate() {
         let Some(r) = manifest.rendition(&w.id) else {
@@ -78,7 +80,8 @@ pub(super) async fn resume_recording(
             let (b, id) = (bundle.clone(), w.id.clone());
             blocking(&task.bundle_path, move || b.source_playlist(&id)).await?
         };
-        let finished = |id: &stowage_bundle::SegmentId| bundle.is_finished(id);
+        // Entries recorded as gaps (holes, segments that expired) are settled too: never fetched again.
+        let finished = |id: &stowage_bundle::SegmentId| bundle.is_finished(id) || gaps.contains(id);
         resumed.jobs.extend(pending_jobs(w, index, &recorded, &url, &r.plan.segments, key_policy, finished)?);
         let (text, final_url) = fetch_text(session, task, auth, &w.url).await?;
         let (track, update) = LiveTrack::resume(&recorded, &r.plan.segments, &text, &final_url, limit)?;

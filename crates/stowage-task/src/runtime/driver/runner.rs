@@ -520,8 +520,10 @@ impl<'a> Runner<'a> {
                 continue;
             }
             self.completed[r.rendition] = true;
+            // A recording's holes are gaps of their own, whose jobs are let go as soon as recorded.
             let source_gaps =
-                read(&self.ctx.bound).jobs.iter().any(|(_, j)| j.rendition == r.rendition && j.source_gap);
+                read(&self.ctx.bound).jobs.iter().any(|(_, j)| j.rendition == r.rendition && j.source_gap)
+                    || self.ctx.bundle.holes().iter().any(|h| h.rendition == w.id);
             self.emit(TaskEvent::RenditionCompleted(CompletedRendition {
                 rendition: r.rendition,
                 id: w.id.to_string(),
