@@ -250,6 +250,11 @@ pub(crate) struct Batch {
     pub(crate) hole_span: f64,
     /// The program dates of the hole's start and end, when the stream gives them.
     pub(crate) hole_dates: Option<(SystemTime, SystemTime)>,
+    /// The number, among the recorded playlist's `EXT-X-KEY` tags with a URI, of the first such tag in
+    /// `text` (which may repeat the key in force before the batch for context).
+    pub(crate) key_base: u32,
+    /// The number of the first such tag the batch brings: the keys from it on are new.
+    pub(crate) new_keys_from: u32,
     /// The media sequence number after the batch's last segment (what a blocking reload asks for next).
     pub(crate) next: u64,
     /// The recording of this rendition is over: its playlist ended, or the duration asked for is reached.
@@ -282,6 +287,8 @@ pub(crate) struct LiveTrack {
     pub(crate) recorded: f64,
     /// Where the last segment recorded ends on the program's clock, when the stream gives program dates.
     last_program_end: Option<SystemTime>,
+    /// The `EXT-X-KEY` tags with a URI the recorded playlist holds: the bundle numbers kept keys by them.
+    key_tags: u32,
     /// The longest span of media to record, in seconds.
     limit: Option<f64>,
     pub(crate) ended: bool,
@@ -320,6 +327,7 @@ impl LiveTrack {
             last: initial_sequence.wrapping_sub(1),
             last_uri: String::new(),
             last_program_end: None,
+            key_tags: 0,
             discontinuity_sequence: 0,
             key: String::new(),
             map: String::new(),
@@ -379,6 +387,7 @@ impl LiveTrack {
             last: entry.media_sequence,
             last_uri: listed.uri.clone(),
             last_program_end: listed.program_end(),
+            key_tags: uri_keys(recorded),
             discontinuity_sequence: entry.discontinuity_sequence,
             key,
             map: listed.map.clone(),
@@ -482,6 +491,7 @@ impl LiveTrack {
         let before_key = self.key.clone();
         let before_map = self.map.clone();
         let before_sequence = self.discontinuity_sequence;
+        let new_keys_from = self.key_tags;
         let after_hole = !placeholders.is_empty();
         let mut lines = placeholders;
         lines.reserve(taken.len());
@@ -526,9 +536,13 @@ impl LiveTrack {
         let mut text = self.header.clone();
         text.push_str(&format!("#EXT-X-MEDIA-SEQUENCE:{first_sequence}\n"));
         text.push_str(&format!("#EXT-X-DISCONTINUITY-SEQUENCE:{before_sequence}\n"));
+        self.key_tags += lines.iter().map(|l| uri_keys(l)).sum::<u32>();
         let first_lines = lines.first().map_or("", String::as_str);
         let mut context_map = false;
+        let mut key_base = new_keys_from;
         if !before_key.is_empty() && !first_lines.contains("#EXT-X-KEY:") {
+            // The key in force is the recorded playlist's last key tags, repeated.
+            key_base -= uri_keys(&before_key).min(key_base);
             text.push_str(&before_key);
         }
         if !before_map.is_empty() && !first_lines.contains("#EXT-X-MAP:") {
@@ -549,6 +563,8 @@ impl LiveTrack {
             hole: hole.filter(|_| after_hole),
             hole_span,
             hole_dates,
+            key_base,
+            new_keys_from,
             next: self.last.wrapping_add(1),
             ended,
         }
@@ -639,6 +655,12 @@ pub(crate) fn common_start(playlists: &[(&str, &str)], start: LiveStart) -> Resu
     Ok(numbers.into_iter().max().map(Anchor::MediaSequence))
 }
 
+/// How many `EXT-X-KEY` tags with a URI `text` holds.
+fn uri_keys(text: &str) -> u32 {
+    let count = text.lines().filter(|l| l.starts_with("#EXT-X-KEY:") && l.contains("URI=")).count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
 /// A program date as a playlist writes it (RFC 3339, UTC, milliseconds).
 fn date_text(at: SystemTime) -> String {
     stowage_playlist::DateTime::from_system_time(at).to_string()
@@ -653,8 +675,16 @@ pub(crate) fn build_batch(
     batch: &Batch,
     url: &str,
     key_policy: KeyPolicy,
-) -> Result<(Vec<RecordedSegment>, Vec<Job>), Error> {
+) -> Result<BuiltBatch, Error> {
     let built = build_rendition(wanted, rendition, &batch.text, url, key_policy)?;
+    // Keys to keep are numbered as the recorded playlist numbers them; those it held before are kept
+    // already.
+    let keys = built
+        .keys
+        .iter()
+        .map(|(index, uri)| (index + batch.key_base, uri.clone()))
+        .filter(|(index, _)| *index >= batch.new_keys_from)
+        .collect();
     let mut entries = built.plan.segments;
     let mut jobs = built.jobs;
     if batch.context_map {
@@ -692,7 +722,15 @@ pub(crate) fn build_batch(
             source: None,
         });
     }
-    Ok((segments, jobs))
+    Ok(BuiltBatch { segments, jobs, keys })
+}
+
+/// What a batch adds to a recording: its plan entries with their lines, its jobs, and, when ciphertext is
+/// kept, the keys it brings (numbered as the bundle numbers them, with their URIs).
+pub(crate) struct BuiltBatch {
+    pub(crate) segments: Vec<RecordedSegment>,
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) keys: Vec<(u32, String)>,
 }
 
 /// The jobs of the segments of an interrupted recording that are planned and not finished (a crash

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use stowage_bundle::Bundle;
+use stowage_bundle::{Bundle, RenditionId};
 use stowage_fetch::keys::KeyLoader;
 
 use super::bundle_io::blocking;
@@ -45,6 +45,28 @@ pub(super) async fn store_kept_keys(
     }
     while let Some(stored) = set.join_next().await {
         stored.map_err(|e| join_error("the load of a key to keep", e))??;
+    }
+    Ok(())
+}
+
+/// Loads the keys `keys` (each with the number the bundle gives it) of rendition `id` and writes them
+/// into `bundle`, one after the other: a recording's batch brings a key or two at a time.
+pub(super) async fn store_rendition_keys(
+    session: &Arc<SessionInner>,
+    task: &Arc<TaskShared>,
+    loader: &Arc<KeyLoader>,
+    bundle: &Bundle,
+    id: &RenditionId,
+    keys: &[(u32, String)],
+    path: &Path,
+) -> Result<(), Error> {
+    for (index, uri) in keys {
+        let key = {
+            let _listening = session.listen(uri, Hearer::Task(Arc::clone(task)));
+            load_kept_key(session, loader, uri).await?
+        };
+        let (bundle, id, index) = (bundle.clone(), id.clone(), *index);
+        blocking(path, move || bundle.write_key(&id, index, &key)).await?;
     }
     Ok(())
 }

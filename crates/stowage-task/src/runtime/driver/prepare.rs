@@ -105,9 +105,6 @@ pub(super) async fn prepare(
     if let (Source::Restore, Some(bundle), Some(manifest)) = (source, &existing, &manifest)
         && interrupted(manifest)
     {
-        if policies.key_policy == KeyPolicy::KeepEncrypted {
-            return Err(Error::InvalidConfig { reason: "a recording stores its segments decrypted" });
-        }
         task.emit(session, TaskEvent::WillDownloadTo { path: bundle.dir().to_path_buf() });
         let admitted = admit(session, task, bundle, &path).await?;
         let resumed =
@@ -134,15 +131,11 @@ pub(super) async fn prepare(
     let mut built =
         build_all(session, task, auth, &wanted, 0, policies.key_policy, &recording_config).await?;
     let recording = built.iter().any(|b| b.live.is_some());
-    if recording {
-        if policies.key_policy == KeyPolicy::KeepEncrypted {
-            return Err(Error::InvalidConfig { reason: "a recording stores its segments decrypted" });
-        }
-        if manifest.as_ref().is_some_and(|m| !m.renditions.is_empty()) {
-            return Err(Error::InvalidConfig {
-                reason: "a live stream is recorded into a new bundle: this asset's bundle has renditions already",
-            });
-        }
+    // An interrupted recording is resumed above; a live stream is not recorded into a download's bundle.
+    if recording && manifest.as_ref().is_some_and(|m| !m.renditions.is_empty()) {
+        return Err(Error::InvalidConfig {
+            reason: "a live stream is recorded into a new bundle: this asset's bundle has renditions already",
+        });
     }
     let live: Vec<Option<LiveTrack>> = built.iter_mut().map(|b| b.live.take()).collect();
     let bundle = match (existing, &manifest) {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use stowage_bundle::{Hole, SegmentId, TimeRange};
 
 use super::bundle_io::{blocking, record_gaps, record_source_gaps};
+use super::kept_keys::store_rendition_keys;
 use super::pipeline::{read, write};
 use super::playlists::fetch_text;
 use super::resume::NOT_RUNNING;
@@ -16,11 +17,12 @@ const EXPIRED: &str = "expired: it was listed, then gone from the origin (HTTP 4
                        outage or the interruption of the recording ended";
 use super::runner::Runner;
 use crate::Error;
+use crate::config::KeyPolicy;
 use crate::engine::{
     Failure, GiveUpReason, JobFailure, JobId, JobSpec, OriginState, Outcome, RecordingEnd, Reload,
 };
 use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
-use crate::planning::{Batch, Ended, Job, LiveTrack, Update, build_batch, job_spec};
+use crate::planning::{Batch, BuiltBatch, Ended, Job, LiveTrack, Update, build_batch, job_spec};
 
 /// What a reload of a rendition's playlist gave: its text and final URL, or why it failed.
 pub(super) type Reloaded = (usize, Result<(String, String), Error>);
@@ -247,8 +249,24 @@ impl<'a> Runner<'a> {
         cause: Option<&'static str>,
     ) -> Result<(), Error> {
         let w = &self.wanted[rendition];
-        let (segments, jobs) = build_batch(w, rendition, batch, url, self.key_policy)?;
+        let BuiltBatch { segments, jobs, keys } = build_batch(w, rendition, batch, url, self.key_policy)?;
         let id = w.id.clone();
+        if self.key_policy == KeyPolicy::KeepEncrypted && !keys.is_empty() {
+            // The keys a batch brings are stored before its segments are planned, so that every segment
+            // planned has its key (a crash in between leaves a key no segment names yet, which is harmless).
+            let (session, task, loader) =
+                (Arc::clone(&self.ctx.session), Arc::clone(self.task), Arc::clone(&self.ctx.loader));
+            store_rendition_keys(
+                &session,
+                &task,
+                &loader,
+                &self.ctx.bundle,
+                &id,
+                &keys,
+                &self.task.bundle_path,
+            )
+            .await?;
+        }
         let bundle = self.ctx.bundle.clone();
         let hole = batch.hole.map(|(first, last)| {
             let count = last - first + 1;
