@@ -1022,6 +1022,52 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_recording_goes_on_from_its_last_segment_and_refetches_only_what_it_did_not_store() {
+        let url = "http://o/a.m3u8";
+        let (mut track, first) =
+            LiveTrack::start(&playlist(10, 6, false), url, LiveStart::Oldest, None).unwrap();
+        let Update::New(second) = track.reload(&playlist(12, 6, false), url).unwrap() else { panic!() };
+        // What the bundle holds: the recorded playlist (the first batch's, then the lines appended) and
+        // the plan's entries (without URIs, as journaled).
+        let mut recorded = first.text;
+        recorded.push_str(&second.lines.concat());
+        let entries: Vec<PlannedSegment> =
+            (10..18).map(|msn| PlannedSegment::media(0, msn, 4.0, "")).collect();
+        // Killed; when it is taken up, the playlist has moved on past what it listed last.
+        let (resumed, update) =
+            LiveTrack::resume(&recorded, &entries, &playlist(20, 6, false), url, None).unwrap();
+        // It took the playlist read now: 32 s recorded before, the hole of 18 and 19, then 20 to 25.
+        assert_eq!((resumed.next(), resumed.recorded), (26, 32.0 + 8.0 + 24.0));
+        let Update::New(batch) = update else { panic!("new segments expected") };
+        assert_eq!(batch.hole, Some((18, 19)));
+        assert_eq!(
+            sequences(&batch)[2..],
+            ["seg20.ts", "seg21.ts", "seg22.ts", "seg23.ts", "seg24.ts", "seg25.ts"]
+        );
+        assert!(batch.text.contains("#EXT-X-MEDIA-SEQUENCE:18\n"), "{}", batch.text);
+        // Segments 16 and 17 were listed and not stored: only they are fetched again, where they were.
+        let wanted = crate::planning::wanted_for_media_playlist(url);
+        let jobs = pending_jobs(&wanted, 0, &recorded, url, &entries, KeyPolicy::Decrypt, |id| {
+            id.media_sequence < 16
+        })
+        .unwrap();
+        let got: Vec<(u64, String, f64)> =
+            jobs.iter().map(|j| (j.ids[0].media_sequence, j.uri.clone(), j.start.as_secs_f64())).collect();
+        assert_eq!(
+            got,
+            [(16, "http://o/seg16.ts".to_owned(), 24.0), (17, "http://o/seg17.ts".to_owned(), 28.0)]
+        );
+        // A plan that does not match its recorded playlist is an error, not a guess.
+        let error =
+            LiveTrack::resume(&recorded, &entries[1..], &playlist(20, 6, false), url, None).unwrap_err();
+        assert!(error.to_string().contains("lists 8 segments where the bundle planned 7"), "{error}");
+        // A span already recorded is over at once.
+        let (done, update) =
+            LiveTrack::resume(&recorded, &entries, &playlist(20, 6, false), url, Some(30.0)).unwrap();
+        assert!(done.is_ended() && update == Update::Unchanged);
+    }
+
+    #[test]
     fn a_duration_limit_ends_with_the_segment_that_reaches_it() {
         let (track, batch) =
             LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Oldest, Some(10.0))
