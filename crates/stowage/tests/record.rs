@@ -112,6 +112,7 @@ fn download_records_a_live_stream_through_an_outage_and_info_shows_the_holes() {
     let text = stdout_ok(&stowage(store.path(), &["info", "live"]));
     assert!(text.contains("recording of a live stream, ended: the duration asked for is recorded"), "{text}");
     assert!(text.contains("left the live playlist while the origin could not be reached"), "{text}");
+    assert!(text.contains("of the recording (program dates 20"), "{text}");
     // Export says the asset has gaps, and with --allow-gaps writes it with the hole as a jump.
     let out_file = store.path().join("live.ts");
     let refused = stowage(store.path(), &["export", "live", out_file.to_str().unwrap()]);

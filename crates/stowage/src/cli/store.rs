@@ -295,6 +295,8 @@ fn manifest_json(dir: &Path, manifest: &Manifest, cache: &AssetCache, on_disk: O
             "duration_limit": r.duration_limit,
             "until": r.until.map(format_utc),
             "max_outage": r.max_outage,
+            "start_at": r.start_at.map(format_utc),
+            "fail_on_expiry": r.fail_on_expiry,
             "holes": r.holes.iter().map(|h| json!({
                 "rendition": h.rendition.as_str(),
                 "media_sequences": [h.media_sequences.0, h.media_sequences.1],
@@ -401,8 +403,12 @@ pub(crate) fn info(store: &StoreArgs, args: &InfoArgs) -> anyhow::Result<()> {
         out.push_str(&format!("holes ({})\n", recording.holes.len()));
         for h in &recording.holes {
             let (first, last) = h.media_sequences;
+            let dates = h
+                .program_date_times
+                .map(|(from, to)| format!(" (program dates {} to {})", format_utc(from), format_utc(to)))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "  {}: media sequence {first} to {last} ({} segments), {} to {} of the recording: {}\n",
+                "  {}: media sequence {first} to {last} ({} segments), {} to {} of the recording{dates}: {}\n",
                 h.rendition,
                 h.segments,
                 human_duration(h.time.start.as_secs_f64()),
