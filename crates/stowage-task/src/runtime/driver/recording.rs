@@ -11,10 +11,6 @@ use super::kept_keys::store_rendition_keys;
 use super::pipeline::{read, write};
 use super::playlists::fetch_text;
 use super::resume::NOT_RUNNING;
-
-/// Why a segment listed before an outage (or an interruption) is missing when the origin said it is gone.
-const EXPIRED: &str = "expired: it was listed, then gone from the origin (HTTP 404 or 410) before the \
-                       outage or the interruption of the recording ended";
 use super::runner::Runner;
 use crate::Error;
 use crate::config::KeyPolicy;
@@ -23,6 +19,10 @@ use crate::engine::{
 };
 use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
 use crate::planning::{Batch, BuiltBatch, Ended, Job, LiveTrack, Update, build_batch, job_spec};
+
+/// Why a segment listed before an outage (or an interruption) is missing when the origin said it is gone.
+const EXPIRED: &str = "expired: it was listed, then gone from the origin (HTTP 404 or 410) before the \
+                       outage or the interruption of the recording ended";
 
 /// What a reload of a rendition's playlist gave: its text and final URL, or why it failed.
 pub(super) type Reloaded = (usize, Result<(String, String), Error>);

@@ -193,18 +193,23 @@ impl<'a> Runner<'a> {
         jobs.extend(keys);
         // An interrupted recording taken up: what it had listed before may have expired meanwhile.
         let listed_before_outage = if resumed.is_some() { jobs.len() } else { 0 };
-        // What a resumed recording stored already counts as stored for its live edge delay.
-        let manifest = bundle.manifest();
-        let stored_end: Vec<f64> = wanted
-            .iter()
-            .map(|w| {
-                manifest
-                    .rendition(&w.id)
-                    .and_then(|r| r.state.loaded_time_ranges.last().map(|t| t.end.as_secs_f64()))
-                    .unwrap_or(0.0)
-            })
-            .collect();
-        drop(manifest);
+        // What a resumed recording stored already counts as stored for its live edge delay (a download
+        // has no live edge, and its manifest is not copied for it).
+        let stored_end: Vec<f64> = match resumed {
+            Some(_) => {
+                let manifest = bundle.manifest();
+                wanted
+                    .iter()
+                    .map(|w| {
+                        manifest
+                            .rendition(&w.id)
+                            .and_then(|r| r.state.loaded_time_ranges.last().map(|t| t.end.as_secs_f64()))
+                            .unwrap_or(0.0)
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         let specs: Vec<Option<LiveSpec>> = live
             .iter()
             .map(|t| {
