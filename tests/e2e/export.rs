@@ -690,7 +690,13 @@ fn recorded_frames(bundle: &Path, rendition: &str, kind: &str) -> u64 {
     let plan = &manifest.renditions.iter().find(|r| r.plan.id.as_str() == rendition).unwrap().plan;
     let mut known: Vec<(Vec<u8>, u64)> = Vec::new();
     let mut total = 0;
+    // The segments of the recording's holes are listed as gaps (`EXT-X-GAP`); every other one is stored.
+    let holes = holes(bundle, rendition);
+    let in_hole = |n: u64| holes.iter().any(|&((first, last), _)| (first..=last).contains(&n));
     for entry in plan.segments.iter().filter(|e| e.kind == stowage_bundle::SegmentKind::Media) {
+        if in_hole(entry.media_sequence) {
+            continue;
+        }
         let path = opened.segment_path(&entry.id(&plan.id)).expect("every listed segment is stored");
         let bytes = std::fs::read(&path).unwrap();
         let n = match known.iter().find(|(b, _)| *b == bytes) {
@@ -792,8 +798,14 @@ fn a_live_recording_with_holes_exports_only_when_allowed_and_each_hole_keeps_its
         let found = jumps(&video);
         assert_eq!(found.len(), 1, "{name}: one jump, at the hole: {found:?}");
         let (before, after) = found[0];
+        // The hole's segments are listed as gaps at the end of the part before the next discontinuity; with
+        // audio, that part lasts as long as its longer rendition, so the pictures after the hole may come
+        // later by what the audio ran past the pictures before it, under an audio frame (as at every
+        // discontinuity); without audio, exactly the hole and a frame.
+        let past = after - before - (length + FRAME);
+        let slack = if media.len() == 2 { AUDIO_FRAME } else { 0.0 };
         assert!(
-            (after - before - (length + FRAME)).abs() < 1e-3,
+            (-1e-3..slack + 1e-3).contains(&past),
             "{name}: the frames around the hole are {before} and {after}, not {length} s and a frame apart"
         );
         let gap =
@@ -809,7 +821,25 @@ fn a_live_recording_with_holes_exports_only_when_allowed_and_each_hole_keeps_its
             let a = packets(&out, "a:0").iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
             assert!((v - a).abs() <= AUDIO_FRAME + 1e-4, "{name}: video starts at {v}, audio at {a}");
         }
-        let expected = declared(&bundle.path, &media[0].rendition) + length;
+        // The recorded length: the segments listed, but not the gap entries a hole may have in the plan.
+        let listed_in_hole: f64 = {
+            let manifest: Value =
+                serde_json::from_slice(&std::fs::read(bundle.path.join("manifest.json")).unwrap()).unwrap();
+            let holes = holes(&bundle.path, &media[0].rendition);
+            let r = manifest["renditions"].as_array().unwrap().iter().find(|r| r["id"] == media[0].rendition);
+            r.unwrap()["segments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["kind"] != "init")
+                .filter(|s| {
+                    let n = s["media_sequence"].as_u64().unwrap();
+                    holes.iter().any(|&((first, last), _)| (first..=last).contains(&n))
+                })
+                .map(|s| s["duration"].as_f64().unwrap_or(0.0))
+                .sum()
+        };
+        let expected = declared(&bundle.path, &media[0].rendition) - listed_in_hole + length;
         let got = duration(&out);
         assert!(
             (got - report.duration).abs() <= FRAME,

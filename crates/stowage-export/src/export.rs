@@ -95,17 +95,19 @@ pub(crate) fn run(
         .ok_or_else(|| Error::UnknownContainer { path: options.output.clone() })?;
     let mut notes = Vec::new();
     let (media, subtitles) = select(&source, container, options, &mut notes)?;
-    let missing = missing(&source, media.iter().chain(&subtitles));
-    if let Some(&(r, e)) = missing.first()
-        && !options.allow_gaps
-    {
-        return Err(Error::Incomplete { missing: missing.len(), first: source.id(r, e) });
-    }
+    // A recording's holes are named first: a hole says which media sequences the recording missed and why,
+    // where the missing entries it may have in the plan (written as `EXT-X-GAP`) say only the first.
     let holes: Vec<&Hole> = media.iter().chain(&subtitles).flat_map(|s| holes_of(&source, s.index)).collect();
     if let Some(first) = holes.first()
         && !options.allow_gaps
     {
         return Err(Error::Holes { holes: holes.len(), first: Box::new((*first).clone()) });
+    }
+    let missing = missing(&source, media.iter().chain(&subtitles));
+    if let Some(&(r, e)) = missing.first()
+        && !options.allow_gaps
+    {
+        return Err(Error::Incomplete { missing: missing.len(), first: source.id(r, e) });
     }
     for s in &media {
         let format = source.rendition(s.index).plan.format;
@@ -781,7 +783,7 @@ pub(crate) fn subtitle_cues(
 }
 
 fn gap_report(source: &Source, timeline: &Timeline, missing: &[(usize, usize)]) -> Vec<GapReport> {
-    let mut out = Vec::new();
+    let mut out: Vec<GapReport> = Vec::new();
     for &(r, e) in missing {
         let plan = &source.rendition(r).plan;
         let entry = &plan.segments[e];
@@ -794,11 +796,18 @@ fn gap_report(source: &Source, timeline: &Timeline, missing: &[(usize, usize)]) 
             .filter(|s| s.kind == SegmentKind::Media && s.discontinuity_sequence == d)
             .map(|s| s.duration)
             .sum();
-        out.push(GapReport {
-            rendition: plan.id.to_string(),
-            start: timeline.part(d).map_or(0.0, |p| p.start) + before,
-            duration: entry.duration,
-        });
+        let start = timeline.part(d).map_or(0.0, |p| p.start) + before;
+        // Missing segments one after another (a recording's hole listed as gaps, a run of failed segments)
+        // are one gap.
+        match out.last_mut() {
+            Some(last)
+                if last.rendition == plan.id.as_str()
+                    && (last.start + last.duration - start).abs() < 1e-3 =>
+            {
+                last.duration += entry.duration;
+            }
+            _ => out.push(GapReport { rendition: plan.id.to_string(), start, duration: entry.duration }),
+        }
     }
     out
 }
@@ -814,11 +823,19 @@ fn seconds(hole: &Hole) -> f64 {
     hole.time.duration().as_secs_f64()
 }
 
-/// Each hole of rendition `r` with the plan entry that follows it: the first media entry numbered after
-/// the hole's last missing segment (`None` for a hole at the end of the recording).
+/// Each hole of rendition `r` that the plan does not list, with the plan entry that follows it: the first
+/// media entry numbered after the hole's last missing segment (`None` for a hole at the end of the
+/// recording). A hole whose missing segments the plan lists (as gap entries, with their durations) takes
+/// its place on the timeline through them, as any gap does, so it is not counted again here.
 fn hole_entries(source: &Source, r: usize) -> Vec<(&Hole, Option<usize>)> {
     let segments = &source.rendition(r).plan.segments;
     holes_of(source, r)
+        .filter(|hole| {
+            let (first, last) = hole.media_sequences;
+            !segments
+                .iter()
+                .any(|e| e.kind == SegmentKind::Media && (first..=last).contains(&e.media_sequence))
+        })
         .map(|hole| {
             let after = segments
                 .iter()
