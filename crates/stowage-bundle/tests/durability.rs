@@ -4,16 +4,14 @@
 
 mod common;
 
-use std::io::{self, Read};
+use std::io::{self};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use stowage_bundle::{
-    Bundle, BundleOptions, DirEntry, Durability, LocalFs, SegmentProblem, Storage, StorageFile, StorageLock,
-};
+use stowage_bundle::{Bundle, BundleOptions, Durability, LocalFs, SegmentProblem, Storage, StorageFile};
 
 /// What the recording storage saw of the journal: records written and records known durable.
 #[derive(Debug, Default)]
@@ -87,9 +85,11 @@ impl Handle {
 }
 
 impl Storage for Handle {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.0.inner.create_dir_all(path)
-    }
+    stowage_testkit::storage_pass_through!(
+        (0.inner)
+        create_dir_all, open_read, len, exists, rename, truncate, remove_file, remove_dir_all, list_dir,
+        try_lock, available_space,
+    );
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         if path.file_name().is_some_and(|n| n == "manifest.json.part") {
             self.0.track.lock().unwrap().manifest_writes += 1;
@@ -99,39 +99,9 @@ impl Storage for Handle {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         Ok(self.wrap(path, self.0.inner.open_append(path)?))
     }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
-        self.0.inner.open_read(path)
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        self.0.inner.len(path)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.0.inner.exists(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.0.inner.rename(from, to)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.0.inner.truncate(path, len)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.0.inner.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.0.inner.remove_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.0.inner.list_dir(path)
-    }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.0.track.lock().unwrap().dir_syncs += 1;
         self.0.inner.sync_dir(path)
-    }
-    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
-        self.0.inner.try_lock(path)
-    }
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
-        self.0.inner.available_space(path)
     }
 }
 

@@ -3,15 +3,13 @@
 
 mod common;
 
-use std::io::{self, Read};
+use std::io::{self};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use stowage_bundle::{
-    Bundle, BundleOptions, DirEntry, Durability, Error, LocalFs, Storage, StorageFile, StorageLock,
-};
+use stowage_bundle::{Bundle, BundleOptions, Durability, Error, LocalFs, Storage, StorageFile};
 
 /// The local filesystem with a byte budget for writes (then `StorageFull`), and an optional path fragment
 /// whose creation is refused with `PermissionDenied`.
@@ -55,9 +53,11 @@ impl StorageFile for FaultyFile {
 }
 
 impl Storage for Faulty {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(path)
-    }
+    stowage_testkit::storage_pass_through!(
+        (inner)
+        create_dir_all, open_read, len, exists, rename, truncate, remove_file, remove_dir_all, list_dir,
+        sync_dir, try_lock, available_space,
+    );
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         if let Some(deny) = &*self.deny.lock().unwrap()
             && path.to_string_lossy().contains(deny.as_str())
@@ -68,39 +68,6 @@ impl Storage for Faulty {
     }
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         Ok(Box::new(FaultyFile { inner: self.inner.open_append(path)?, budget: Arc::clone(&self.budget) }))
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
-        self.inner.open_read(path)
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        self.inner.len(path)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.inner.truncate(path, len)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.inner.list_dir(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.inner.sync_dir(path)
-    }
-    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
-        self.inner.try_lock(path)
-    }
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
-        self.inner.available_space(path)
     }
 }
 

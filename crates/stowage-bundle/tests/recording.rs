@@ -11,9 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use stowage_bundle::{
-    AssetCache, AssetInfo, Bundle, BundleOptions, BundlePlan, DirEntry, Error, Hole, MediaFormat,
-    PlannedSegment, RecordedSegment, Recording, RenditionKind, RenditionPlan, Storage, StorageFile,
-    StorageLock, StorageReadAt, TimeRange,
+    AssetCache, AssetInfo, Bundle, BundleOptions, BundlePlan, Error, Hole, MediaFormat, PlannedSegment,
+    RecordedSegment, Recording, RenditionKind, RenditionPlan, Storage, StorageReadAt, TimeRange,
 };
 use stowage_playlist::MediaPlaylist;
 
@@ -263,15 +262,11 @@ impl StorageReadAt for CountedReadAt {
 }
 
 impl Storage for CountingReads {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(path)
-    }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        self.inner.create(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        self.inner.open_append(path)
-    }
+    stowage_testkit::storage_pass_through!(
+        (inner)
+        create_dir_all, create, open_append, len, exists, rename, truncate, remove_file, remove_dir_all,
+        list_dir, sync_dir, try_lock, available_space,
+    );
     fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
         let inner = self.inner.open_read(path)?;
         if !self.counts(path) {
@@ -285,36 +280,6 @@ impl Storage for CountingReads {
             return Ok(inner);
         }
         Ok(Box::new(CountedReadAt { inner, count: Arc::clone(&self.source_bytes) }))
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        self.inner.len(path)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.inner.truncate(path, len)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.inner.list_dir(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.inner.sync_dir(path)
-    }
-    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
-        self.inner.try_lock(path)
-    }
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
-        self.inner.available_space(path)
     }
 }
 

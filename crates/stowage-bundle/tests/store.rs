@@ -2,16 +2,16 @@
 
 mod common;
 
-use std::io::{self, Read};
+use std::io::{self};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
 use stowage_bundle::{
-    Admission, AssetCache, AssetInfo, BundlePlan, ContentRequest, DirEntry, DownloadRequest, Error, LocalFs,
-    ManifestChanges, Priority, PurgeOptions, PurgeReason, RenditionKind, Storage, StorageFile, StorageLock,
-    StorageManager, StoragePolicy, StorePolicy,
+    Admission, AssetCache, AssetInfo, BundlePlan, ContentRequest, DownloadRequest, Error, LocalFs,
+    ManifestChanges, Priority, PurgeOptions, PurgeReason, RenditionKind, Storage, StorageManager,
+    StoragePolicy, StorePolicy,
 };
 
 /// Creates a finished bundle of `count` segments of 10,000 bytes with `policy`, accessed at `accessed`
@@ -182,33 +182,11 @@ struct CutShort {
 }
 
 impl Storage for CutShort {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(path)
-    }
-    fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        self.inner.create(path)
-    }
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
-        self.inner.open_append(path)
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
-        self.inner.open_read(path)
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        self.inner.len(path)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.inner.truncate(path, len)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_file(path)
-    }
+    stowage_testkit::storage_pass_through!(
+        (inner)
+        create_dir_all, create, open_append, open_read, len, exists, rename, truncate, remove_file, list_dir,
+        sync_dir, try_lock, available_space,
+    );
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut left = self.files;
         let mut stack = vec![path.to_path_buf()];
@@ -226,18 +204,6 @@ impl Storage for CutShort {
             }
         }
         Err(io::Error::other("killed in the middle of a removal"))
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.inner.list_dir(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.inner.sync_dir(path)
-    }
-    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
-        self.inner.try_lock(path)
-    }
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
-        self.inner.available_space(path)
     }
 }
 

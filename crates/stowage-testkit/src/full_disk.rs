@@ -1,10 +1,10 @@
 //! A disk that fills up on purpose: the local filesystem behind the bundle's storage seam, with writes to
 //! chosen files failing as a full disk does.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
-use stowage_bundle::{DirEntry, LocalFs, Storage, StorageFile, StorageLock};
+use stowage_bundle::{LocalFs, Storage, StorageFile};
 
 /// The local filesystem, except that writing to a file whose path contains one of the given fragments
 /// fails with `StorageFull` (ENOSPC), after the bytes that "fit" (none) were written.
@@ -40,9 +40,11 @@ impl StorageFile for Full {
 }
 
 impl Storage for FullDisk {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(path)
-    }
+    crate::storage_pass_through!(
+        (inner)
+        create_dir_all, open_read, len, exists, rename, truncate, remove_file, remove_dir_all, list_dir,
+        sync_dir, try_lock, available_space,
+    );
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         let file = self.inner.create(path)?;
         Ok(if self.is_full(path) { Box::new(Full) } else { file })
@@ -50,38 +52,5 @@ impl Storage for FullDisk {
     fn open_append(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         let file = self.inner.open_append(path)?;
         Ok(if self.is_full(path) { Box::new(Full) } else { file })
-    }
-    fn open_read(&self, path: &Path) -> io::Result<Box<dyn Read + Send>> {
-        self.inner.open_read(path)
-    }
-    fn len(&self, path: &Path) -> io::Result<u64> {
-        self.inner.len(path)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        self.inner.exists(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
-        self.inner.truncate(path, len)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        self.inner.list_dir(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.inner.sync_dir(path)
-    }
-    fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn StorageLock>>> {
-        self.inner.try_lock(path)
-    }
-    fn available_space(&self, path: &Path) -> io::Result<Option<u64>> {
-        self.inner.available_space(path)
     }
 }

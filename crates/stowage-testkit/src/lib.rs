@@ -38,6 +38,7 @@ fn repository() -> PathBuf {
 
 #[cfg(feature = "download")]
 mod full_disk;
+mod pass_through;
 #[cfg(feature = "download")]
 pub use full_disk::FullDisk;
 
