@@ -206,6 +206,8 @@ async function poll(always) {
     const response = await fetch('/api/assets', { cache: 'no-store' });
     if (!response.ok) return;
     const store = await response.json();
+    // The sizes grow while assets download: the summary line follows them.
+    document.querySelector('header .summary').textContent = store.summary;
     const cards = new Map([...document.querySelectorAll('.asset')].map((c) => [c.dataset.id, c]));
     for (const asset of store.assets) {
       const card = cards.get(asset.id);

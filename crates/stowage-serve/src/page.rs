@@ -171,11 +171,11 @@ pub(crate) fn render(assets: &Assets, show_store: bool, read_only: bool) -> Resu
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>stowage: {count} asset{s}</title>\n<link rel=\"stylesheet\" href=\"/static/page.css\">\n\
          <script src=\"/static/page.js\" defer></script>\n</head>\n<body>\n<header>\n<h1>stowage</h1>\n\
-         <p class=\"summary\">{count} asset{s}, {total} on disk</p>\n\
+         <p class=\"summary\">{summary}</p>\n\
          <p id=\"notice\" role=\"status\" hidden></p>\n</header>\n<main id=\"assets\">\n",
         count = listed.len(),
         s = if listed.len() == 1 { "" } else { "s" },
-        total = human_bytes(total),
+        summary = summary(listed.len(), total),
     );
     if listed.is_empty() {
         out.push_str("<p class=\"empty\">The store is empty. Download an asset with <code>stowage download URL</code>.</p>\n");
@@ -305,9 +305,15 @@ fn card(out: &mut String, item: &Listed) {
     );
 }
 
-/// The store as JSON: one object per asset with what the page shows.
+/// The line under the page's title: how many assets, and their size on disk.
+fn summary(count: usize, size_on_disk: u64) -> String {
+    format!("{count} asset{}, {} on disk", if count == 1 { "" } else { "s" }, human_bytes(size_on_disk))
+}
+
+/// The store as JSON: one object per asset with what the page shows, and the page's summary line.
 pub(crate) fn json(assets: &Assets) -> Result<String, BundleError> {
     let (listed, unreadable) = assets.list()?;
+    let total: u64 = listed.iter().map(|l| l.status.size_on_disk).sum();
     let items: Vec<Value> = listed
         .iter()
         .map(|item| {
@@ -345,7 +351,7 @@ pub(crate) fn json(assets: &Assets) -> Result<String, BundleError> {
         .collect();
     let unreadable: Vec<Value> =
         unreadable.iter().map(|(id, e)| json!({"id": id, "error": e.to_string()})).collect();
-    Ok(json!({"assets": items, "unreadable": unreadable}).to_string())
+    Ok(json!({"summary": summary(items.len(), total), "assets": items, "unreadable": unreadable}).to_string())
 }
 
 #[cfg(test)]

@@ -148,6 +148,11 @@ fn downloads_are_managed_from_the_page_with_the_token() {
         "the page showed the asset before it was complete: {report}"
     );
     assert_eq!(report["stateAtEnd"], "complete", "{report}");
+    assert_eq!(
+        report["summaryAtEnd"].as_str(),
+        Some(format!("1 asset, {} on disk", report["sizeAtEnd"].as_str().unwrap()).as_str()),
+        "the summary line follows the download: {report}"
+    );
     assert_eq!(report["removeAsks"], "Remove for good", "removing asks for a second click");
     assert_eq!(report["cardsLeft"], 0);
     assert_eq!(report["footer"].as_str().map(|f| f.starts_with("Served from")), Some(true), "{report}");

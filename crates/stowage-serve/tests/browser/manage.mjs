@@ -65,6 +65,9 @@ try {
   await page.waitForFunction(
     (id) => document.getElementById('asset-' + id)?.dataset.state === 'complete', config.id, { timeout: 60000 });
   report.stateAtEnd = await card.getAttribute('data-state');
+  // The summary line follows the sizes as the download grows (the page was drawn before it began).
+  report.summaryAtEnd = await page.locator('header .summary').textContent();
+  report.sizeAtEnd = await card.locator('.size').textContent();
   report.screenshot = config.artifacts + '/page-manage.png';
   await page.screenshot({ path: report.screenshot });
 
