@@ -2,27 +2,15 @@
 //! origin (the committed fixtures played as a sliding window at twice real time): it ends at the duration
 //! asked for, through an outage, and `stowage info` shows the holes.
 
+mod common;
+
+use common::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 use stowage_origin::live::{LiveConfig, LiveOrigin, LiveSource, Script};
-
-fn stowage(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stowage"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("start stowage")
-}
-
-fn stdout_ok(output: &Output) -> String {
-    assert!(output.status.success(), "stowage failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
 
 #[test]
 fn download_records_a_live_stream_through_an_outage_and_info_shows_the_holes() {

@@ -1,25 +1,18 @@
 //! `stowage serve` run as a user runs it: it serves the store on loopback, and refuses another address
 //! unless told to.
 
+mod common;
+
+use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use stowage_bundle::{
     AssetInfo, BundlePlan, MediaFormat, PlannedSegment, RenditionId, RenditionKind, RenditionPlan,
     StorageManager,
 };
-
-/// Kills the server when the test ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn serve_prints_its_url_and_serves_the_store() {
@@ -45,20 +38,8 @@ fn serve_prints_its_url_and_serves_the_store() {
     bundle.mark_finished().unwrap();
     drop(bundle);
 
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_stowage"))
-            .arg("--store")
-            .arg(store.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    // The reader is kept until the end, so that the server's standard output stays open.
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
+    let server = serve(store.path(), &["--listen", "127.0.0.1:0"]);
+    let line = &server.banner[0];
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(line.starts_with("serving ") && url.starts_with("http://127.0.0.1:"), "{line}");
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
@@ -164,23 +145,8 @@ fn the_download_api_starts_follows_suspends_resumes_and_removes_downloads_for_it
         stowage_origin::FaultRule::new(stowage_origin::Fault::Latency(Duration::from_secs(1))).glob("*.ts"),
     );
     let store = tempfile::tempdir().unwrap();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_stowage"))
-            .arg("--store")
-            .arg(store.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut banner = Vec::new();
-    while banner.last().is_none_or(|l: &String| l != "press Ctrl-C to stop") {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "{banner:?}");
-        banner.push(line.trim_end().to_owned());
-    }
+    let server = serve(store.path(), &["--listen", "127.0.0.1:0"]);
+    let banner = &server.banner;
     let url = banner[0].rsplit(' ').next().unwrap().to_owned();
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
     let token =
@@ -242,23 +208,8 @@ fn the_download_api_starts_follows_suspends_resumes_and_removes_downloads_for_it
 #[test]
 fn serve_read_only_has_no_download_api() {
     let store = tempfile::tempdir().unwrap();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_stowage"))
-            .arg("--store")
-            .arg(store.path())
-            .args(["serve", "--listen", "127.0.0.1:0", "--read-only"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut banner = Vec::new();
-    while banner.last().is_none_or(|l: &String| l != "press Ctrl-C to stop") {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "{banner:?}");
-        banner.push(line.trim_end().to_owned());
-    }
+    let server = serve(store.path(), &["--listen", "127.0.0.1:0", "--read-only"]);
+    let banner = &server.banner;
     assert!(!banner.iter().any(|l| l.contains("token")), "{banner:?}");
     let addr =
         banner[0].rsplit(' ').next().unwrap().trim_start_matches("http://").trim_end_matches('/').to_owned();

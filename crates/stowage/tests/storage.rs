@@ -2,27 +2,14 @@
 //! policy; `download` is refused over the quota, or makes room from the least recently used with
 //! `--purge-to-admit`; `download` and `serve` remove expired assets when they start and say so.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use stowage_origin::{Files, Origin, OriginConfig};
-
-fn stowage(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stowage"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("start stowage")
-}
-
-fn stdout_ok(output: &Output) -> String {
-    assert!(output.status.success(), "stowage failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
 
 fn json(output: &Output) -> Value {
     serde_json::from_str(&stdout_ok(output)).unwrap()
@@ -153,16 +140,6 @@ fn download_over_the_quota_is_refused_and_purge_to_admit_makes_room_from_the_lea
     assert_eq!(ids(store.path()), vec!["first", "third"]);
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn download_and_serve_remove_expired_assets_when_they_start_and_say_so() {
     let origin = origin();
@@ -184,23 +161,8 @@ fn download_and_serve_remove_expired_assets_when_they_start_and_say_so() {
     assert_eq!(info["policy"]["expires"], Value::Null, "downloaded before the default was set");
 
     stdout_ok(&stowage(store.path(), &["policy", "older", "--expires", "2020-01-01"]));
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_stowage"))
-            .arg("--store")
-            .arg(store.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
-    let mut lines = Vec::new();
-    while lines.last().is_none_or(|l| l != "press Ctrl-C to stop") {
-        let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the banner ends: {lines:?}");
-        lines.push(line.trim_end().to_owned());
-    }
+    let server = serve(store.path(), &["--listen", "127.0.0.1:0"]);
+    let lines = &server.banner;
     assert!(lines[0].starts_with("serving "), "the address comes first: {lines:?}");
     let removed: Vec<&String> = lines.iter().filter(|l| l.starts_with("removed ")).collect();
     assert_eq!(removed.len(), 1, "{lines:?}");

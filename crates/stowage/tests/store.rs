@@ -1,8 +1,10 @@
 //! The store commands (`list`, `info`, `verify`, `policy`, `purge`, `remove`) run as a user runs them, on
 //! bundles written through stowage-bundle from the committed HLS fixtures.
 
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use stowage_bundle::{
@@ -67,20 +69,6 @@ fn store_asset_with(
         bundle.mark_finished().unwrap();
     }
     bundle.dir().to_owned()
-}
-
-fn stowage(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stowage"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("start stowage")
-}
-
-fn stdout_ok(output: &Output) -> String {
-    assert!(output.status.success(), "stowage failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout.clone()).unwrap()
 }
 
 #[test]
