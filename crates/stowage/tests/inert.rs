@@ -3,9 +3,11 @@
 //! escaped by `inspect`, `download`, `info` and `list`, in text and in JSON, and a URI of a hundred
 //! kilobytes is elided in messages.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::*;
 use serde_json::Value;
 use stowage_origin::{Files, Origin, OriginConfig};
 
@@ -14,16 +16,6 @@ const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202e}";
 
 fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls/clear")
-}
-
-fn stowage(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stowage"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("start stowage")
 }
 
 /// Fails if the bytes hold anything a terminal would act on (other than line feeds).
