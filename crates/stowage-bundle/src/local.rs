@@ -371,16 +371,7 @@ pub(crate) fn append_growing(
     if rewritten.is_err() || mismatch || map_index != inits.len() {
         return Ok(None);
     }
-    playlist.retain_tags(|t| {
-        !matches!(
-            t,
-            MediaTag::ServerControl(_)
-                | MediaTag::PartInf(_)
-                | MediaTag::Skip(_)
-                | MediaTag::EndList
-                | MediaTag::Define(_)
-        )
-    });
+    playlist.retain_tags(|t| !left_out_of_local(t));
     // Which new media entries are playable: stored, with their initialization section stored.
     let is_stored = |s: &PlannedSegment| state(&s.id(&plan.id)) == EntryState::Stored;
     let mut init_ok = tail.init.is_none_or(|ii| is_stored(&plan.segments[ii]));
@@ -651,18 +642,7 @@ pub(crate) fn rewrite_media(
             playlist.header_mut().push(MediaTag::MediaSequence(first));
         }
     }
-    // Live-only tags, the end marker, which is ours to place, and variable definitions, substituted in
-    // what is written.
-    playlist.retain_tags(|t| {
-        !matches!(
-            t,
-            MediaTag::ServerControl(_)
-                | MediaTag::PartInf(_)
-                | MediaTag::Skip(_)
-                | MediaTag::EndList
-                | MediaTag::Define(_)
-        )
-    });
+    playlist.retain_tags(|t| !left_out_of_local(t));
 
     let not_map = |t: &&MediaTag<'_>| !matches!(t, MediaTag::Map(_));
     let mut local = MediaPlaylist::new();
@@ -802,6 +782,19 @@ pub(crate) fn generate_master(manifest: &Manifest) -> String {
 /// A quoted-string attribute value may not hold `"`, CR or LF: such characters are dropped.
 fn quote_safe(value: &str) -> String {
     value.chars().filter(|c| !matches!(c, '"' | '\r' | '\n')).collect()
+}
+
+/// The source's tags a local playlist leaves out: the live-only ones, the end marker, which is the bundle's
+/// to place, and variable definitions, which are substituted in what is written.
+fn left_out_of_local(tag: &MediaTag<'_>) -> bool {
+    matches!(
+        tag,
+        MediaTag::ServerControl(_)
+            | MediaTag::PartInf(_)
+            | MediaTag::Skip(_)
+            | MediaTag::EndList
+            | MediaTag::Define(_)
+    )
 }
 
 #[cfg(test)]
