@@ -11,7 +11,7 @@ use crate::id::{RenditionId, SegmentId, SegmentKind};
 use crate::journal::{self, JournalContents, JournalRecord};
 use crate::manifest::{self, Gap, Manifest, RenditionPlan, RenditionState};
 use crate::ranges::{TimeRange, TimeRanges};
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageFile};
 
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 pub(crate) const JOURNAL_FILE: &str = "journal.log";
@@ -315,7 +315,19 @@ pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<Segme
     for r in &mut manifest.renditions {
         r.state = rendition_state(&r.plan, finished);
     }
-    manifest.size = finished.values().map(|f| f.length).sum();
+    let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+    let settled = manifest
+        .renditions
+        .iter()
+        .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
+    let size = finished.values().map(|f| f.length).sum();
+    set_state_flags(manifest, size, settled);
+}
+
+/// Sets the manifest's size, `complete` and `finished` from its renditions' states (up to date), the bytes
+/// stored, and whether every planned entry is `settled` (stored or recorded as a gap).
+pub(crate) fn set_state_flags(manifest: &mut Manifest, size: u64, settled: bool) {
+    manifest.size = size;
     // A bundle with nothing planned yet (a download asked for, its playlists not read) is not done.
     let planned = !manifest.renditions.is_empty();
     // A recording goes on until it ends: every segment it listed so far being stored does not finish it
@@ -324,20 +336,24 @@ pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<Segme
     let planned = planned && !open;
     let all_done = manifest.renditions.iter().all(|r| r.state.complete);
     manifest.complete = planned && all_done && manifest.gaps.is_empty();
-    let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
-    manifest.finished = planned
-        && manifest
-            .renditions
-            .iter()
-            .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
+    manifest.finished = planned && settled;
 }
 
 /// Writes a file atomically: temporary file, sync, rename, sync of the directory.
 pub(crate) fn write_atomic(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(storage, path, &mut |file| file.write_all(bytes))
+}
+
+/// Writes a file atomically as [`write_atomic`] does, its bytes written by `write` into the temporary file.
+pub(crate) fn write_atomic_with(
+    storage: &dyn Storage,
+    path: &Path,
+    write: &mut dyn FnMut(&mut dyn StorageFile) -> std::io::Result<()>,
+) -> Result<()> {
     let temp = temp_path(path);
     let result = (|| {
         let mut file = storage.create(&temp).at(&temp)?;
-        file.write_all(bytes).at(&temp)?;
+        write(&mut *file).at(&temp)?;
         file.sync().at(&temp)?;
         drop(file);
         storage.rename(&temp, path).at(path)?;

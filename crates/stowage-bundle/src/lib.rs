@@ -108,6 +108,7 @@ mod artwork;
 mod batch;
 mod bundle;
 mod cache;
+mod entries;
 mod error;
 mod growing;
 mod id;

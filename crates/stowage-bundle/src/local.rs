@@ -33,9 +33,10 @@ use stowage_playlist::{
     Start, UriRole,
 };
 
+use crate::entries::Entries;
 use crate::error::{Error, IoContext, Result};
 use crate::id::{SegmentId, SegmentKind};
-use crate::ledger::{self, Finished, INDEX_FILE, KEYS_DIR, MASTER_FILE, SOURCE_DIR, segment_path};
+use crate::ledger::{self, INDEX_FILE, KEYS_DIR, MASTER_FILE, SOURCE_DIR, segment_path};
 use crate::manifest::{KeyPolicy, Manifest, ManifestRendition, PlannedSegment, RenditionKind, RenditionPlan};
 use crate::storage::{Storage, StorageFile, StorageReadAt};
 
@@ -73,14 +74,14 @@ pub(crate) fn write_all(
     storage: &dyn Storage,
     dir: &Path,
     manifest: &Manifest,
-    finished: &HashMap<SegmentId, Finished>,
+    stored: &dyn Fn(&SegmentId) -> bool,
     listing: Listing,
 ) -> Result<Vec<Option<GrowingTail>>> {
     let listing = if manifest.finished { Listing::Final } else { listing };
     let write = |path: &Path, bytes: &[u8]| ledger::write_atomic(storage, path, bytes);
     let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
     let state = |id: &SegmentId| {
-        if finished.contains_key(id) {
+        if stored(id) {
             EntryState::Stored
         } else if gaps.contains(id) {
             EntryState::Gap
@@ -272,10 +273,12 @@ fn growing_tail(
 /// Returns where the playlist stands then, or `None` when it has to be written whole instead (fewer
 /// entries listed than before, or files that do not read as `tail` expects; [`write_media`] then says
 /// what is wrong, if anything).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn append_growing(
     storage: &dyn Storage,
     dir: &Path,
     r: &ManifestRendition,
+    entries: &Entries,
     imports: &[(String, String)],
     tail: &GrowingTail,
     listed: usize,
@@ -291,8 +294,8 @@ pub(crate) fn append_growing(
     // The plan entries newly listed, and whether any media entry follows them.
     let wanted = listed - tail.listed;
     let (mut planned, mut media_seen, mut all) = (tail.planned, 0, true);
-    for (si, s) in plan.segments.iter().enumerate().skip(tail.planned) {
-        if s.kind == SegmentKind::Media {
+    for si in tail.planned..entries.len() {
+        if entries.kind(si) == SegmentKind::Media {
             if media_seen == wanted {
                 all = false;
                 break;
@@ -304,7 +307,7 @@ pub(crate) fn append_growing(
     if media_seen < wanted {
         return Ok(None);
     }
-    let new_entries = &plan.segments[tail.planned..planned];
+    let new_entries: Vec<PlannedSegment> = (tail.planned..planned).map(|si| entries.get(si)).collect();
 
     let source_name = Path::new(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
     let source = dir.join(&source_name);
@@ -374,7 +377,7 @@ pub(crate) fn append_growing(
     playlist.retain_tags(|t| !left_out_of_local(t));
     // Which new media entries are playable: stored, with their initialization section stored.
     let is_stored = |s: &PlannedSegment| state(&s.id(&plan.id)) == EntryState::Stored;
-    let mut init_ok = tail.init.is_none_or(|ii| is_stored(&plan.segments[ii]));
+    let mut init_ok = tail.init.is_none_or(|ii| is_stored(&entries.get(ii)));
     let mut init = tail.init;
     let mut playable = Vec::with_capacity(wanted);
     for (offset, s) in new_entries.iter().enumerate() {

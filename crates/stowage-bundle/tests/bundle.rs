@@ -24,7 +24,8 @@ fn create_write_finish_and_reopen() {
     for id in bundle.pending_segments() {
         write_segment(&bundle, &id, &segment_bytes(&id, 1, 10_000)).unwrap();
     }
-    let manifest = bundle.mark_finished().unwrap();
+    bundle.mark_finished().unwrap();
+    let manifest = bundle.manifest();
     assert!(manifest.finished && manifest.complete);
     assert_eq!(manifest.size, 40_000);
     let video = rid("video");
@@ -186,7 +187,13 @@ fn verify_finds_and_repairs_corruption() {
     assert_eq!(bundle.pending_segments(), vec![ids[1].clone()]);
     write_segment(&bundle, &ids[1], &segment_bytes(&ids[1], 3, 5000)).unwrap();
     assert!(bundle.verify(false).unwrap().is_ok());
-    assert!(bundle.mark_finished().unwrap().complete);
+    assert!(
+        {
+            bundle.mark_finished().unwrap();
+            bundle.manifest()
+        }
+        .complete
+    );
 }
 
 #[test]
@@ -206,7 +213,8 @@ fn gaps_are_recorded_named_and_cleared_when_the_segment_arrives() {
     let bundle = Bundle::open(&dir).unwrap();
     assert_eq!(bundle.gaps()[0].reason, "HTTP 404 from origin");
     assert!(bundle.pending_segments().is_empty());
-    let manifest = bundle.mark_finished().unwrap();
+    bundle.mark_finished().unwrap();
+    let manifest = bundle.manifest();
     assert!(manifest.finished && !manifest.complete);
     assert_eq!(manifest.gaps[0].segment, ids[1]);
     let text = fs::read_to_string(dir.join("manifest.json")).unwrap();
@@ -217,7 +225,13 @@ fn gaps_are_recorded_named_and_cleared_when_the_segment_arrives() {
     write_segment(&bundle, &ids[1], b"b").unwrap();
     assert!(bundle.gaps().is_empty());
     assert!(AssetCache::open(&dir).unwrap().manifest().gaps.is_empty(), "the segment record clears the gap");
-    assert!(bundle.mark_finished().unwrap().complete);
+    assert!(
+        {
+            bundle.mark_finished().unwrap();
+            bundle.manifest()
+        }
+        .complete
+    );
 }
 
 #[test]
@@ -289,7 +303,13 @@ fn renditions_can_be_added_to_a_finished_bundle() {
     for id in bundle.pending_segments() {
         write_segment(&bundle, &id, b"video").unwrap();
     }
-    assert!(bundle.mark_finished().unwrap().finished);
+    assert!(
+        {
+            bundle.mark_finished().unwrap();
+            bundle.manifest()
+        }
+        .finished
+    );
     let french = ts_rendition("audio-fr", RenditionKind::Audio, 2, 0, 6.0).language("fr");
     bundle.add_renditions(vec![french.clone()]).unwrap();
     assert!(matches!(bundle.add_renditions(vec![french]), Err(Error::InvalidPlan { .. })));
@@ -304,7 +324,13 @@ fn renditions_can_be_added_to_a_finished_bundle() {
     for id in pending {
         write_segment(&bundle, &id, b"audio").unwrap();
     }
-    assert!(bundle.mark_finished().unwrap().complete);
+    assert!(
+        {
+            bundle.mark_finished().unwrap();
+            bundle.manifest()
+        }
+        .complete
+    );
     let cache = AssetCache::open(&dir).unwrap();
     assert_eq!(cache.available_media_selections()[0].language.as_deref(), Some("fr"));
     bundle.delete().unwrap();
@@ -327,7 +353,13 @@ fn concurrent_writers_share_the_bundle() {
             });
         }
     });
-    assert!(bundle.mark_finished().unwrap().complete);
+    assert!(
+        {
+            bundle.mark_finished().unwrap();
+            bundle.manifest()
+        }
+        .complete
+    );
     drop(bundle);
     let bundle = Bundle::open(&dir).unwrap();
     assert_eq!(bundle.open_report().finished_segments, 24);
@@ -424,7 +456,13 @@ fn a_rendition_started_again_keeps_nothing_of_its_old_plan_even_after_reopening(
     for id in bundle.pending_segments() {
         write_segment(&bundle, &id, &segment_bytes(&id, 2, 1500)).unwrap();
     }
-    assert!(bundle.mark_finished().unwrap().complete);
+    assert!(
+        {
+            bundle.mark_finished().unwrap();
+            bundle.manifest()
+        }
+        .complete
+    );
     assert!(bundle.verify(false).unwrap().is_ok());
     let index = fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
     assert_eq!(index.matches("#EXTINF:4.000,").count(), 5, "{index}");

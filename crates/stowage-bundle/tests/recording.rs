@@ -120,7 +120,8 @@ fn a_recording_grows_by_appends_and_survives_a_crash_between_them() {
     // Entries are journaled without their URIs: the recorded playlist holds them.
     assert!(bundle.manifest().renditions[0].plan.segments[3..].iter().all(|s| s.uri.is_empty()));
     store_all(&bundle);
-    let manifest = bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    let manifest = bundle.manifest();
     assert!(manifest.finished && !manifest.complete);
     let recording = manifest.recording.as_ref().unwrap();
     assert_eq!(recording.ended.as_deref(), Some("the playlist ended (EXT-X-ENDLIST)"));
@@ -200,7 +201,8 @@ fn a_bundle_made_before_its_playlists_were_read_becomes_a_recording_and_grows() 
     bundle.add_renditions(vec![first]).unwrap();
     bundle.record_segments(&rid("video"), vec![segment(102)]).unwrap();
     store_all(&bundle);
-    let manifest = bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    bundle.end_recording("the playlist ended (EXT-X-ENDLIST)").unwrap();
+    let manifest = bundle.manifest();
     assert_eq!(manifest.recording.unwrap().max_outage, Some(30.0));
     let local = std::fs::read_to_string(dir.path().join("live/video/index.m3u8")).unwrap();
     let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
@@ -420,6 +422,7 @@ fn a_recording_killed_with_every_listed_segment_stored_is_unfinished_for_the_sto
     let bundle = store.open_bundle("live").unwrap();
     assert!(!bundle.manifest().finished);
     // Once it ends, it is finished.
-    let manifest = bundle.end_recording("the recording was stopped").unwrap();
+    bundle.end_recording("the recording was stopped").unwrap();
+    let manifest = bundle.manifest();
     assert!(manifest.finished && manifest.complete);
 }

@@ -359,7 +359,8 @@ fn a_download_asked_for_and_not_yet_planned_is_recorded_and_planned_later() {
     for seg in bundle.pending_segments() {
         write_segment(&bundle, &seg, &segment_bytes(&seg, 5, 1_000)).unwrap();
     }
-    let manifest = bundle.mark_finished().unwrap();
+    bundle.mark_finished().unwrap();
+    let manifest = bundle.manifest();
     assert!(manifest.finished && manifest.complete && manifest.has_master_playlist);
     let local = std::fs::read_to_string(dir.join("master.m3u8")).unwrap();
     assert!(local.contains("video/index.m3u8"), "{local}");

@@ -126,13 +126,7 @@ impl Bundle {
             // The manifest just written is up to date: only the playlists are missing (the manifest of a
             // long plan is megabytes, not worth writing twice).
             let state = lock_state(&bundle.inner.state);
-            crate::local::write_all(
-                &*bundle.inner.storage,
-                &bundle.inner.dir,
-                &state.manifest,
-                &state.finished,
-                crate::local::Listing::AtRest,
-            )?;
+            bundle.write_whole_playlists(&state, crate::local::Listing::AtRest)?;
         }
         Ok(bundle)
     }
@@ -184,7 +178,10 @@ impl Bundle {
             // account for now was lost with its record.
             let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
             let damaged: HashSet<&SegmentId> = report.damaged_segments.iter().map(|(id, _)| id).collect();
-            report.unaccounted_segments = super::plan_ids(&manifest)
+            report.unaccounted_segments = manifest
+                .renditions
+                .iter()
+                .flat_map(|r| r.plan.segment_ids())
                 .filter(|id| !finished.contains_key(id) && !gaps.contains(id) && !damaged.contains(id))
                 .collect();
         }
@@ -209,30 +206,17 @@ impl Bundle {
         (journal, journal_len): (Box<dyn StorageFile>, u64),
         report: OpenReport,
     ) -> Self {
-        let index = ledger::index_plan(&manifest);
         let mut damaged: HashMap<SegmentId, SegmentProblem> =
             report.damaged_segments.iter().cloned().collect();
         for id in &report.unaccounted_segments {
-            if let Some(&(ri, _)) = index.get(id) {
-                let path = ledger::segment_path(&dir, &manifest.renditions[ri].plan, id);
+            if let Some(r) = manifest.rendition(&id.rendition) {
+                let path = ledger::segment_path(&dir, &r.plan, id);
                 damaged.insert(id.clone(), SegmentProblem::Unaccounted { path });
             }
         }
-        let state = State {
-            manifest,
-            index,
-            finished,
-            busy: HashSet::new(),
-            damaged,
-            journal: Some(journal),
-            journal_len,
-            journal_epoch: 0,
-            summaries: Vec::new(),
-            growing_listed: Vec::new(),
-            growing_tails: Vec::new(),
-        };
-        let mut state = state;
-        state.rebuild_summaries();
+        // The finished set and the plan as read are let go here: the state keeps them compactly.
+        let state = State::new(manifest, &finished, damaged, journal, journal_len);
+        drop(finished);
         let batch = match options.durability {
             Durability::Full => None,
             Durability::Batched { max_unsynced } => {

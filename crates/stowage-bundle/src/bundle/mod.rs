@@ -100,30 +100,37 @@ impl Bundle {
 
     /// A copy of the manifest as it is now (with up-to-date state fields).
     pub fn manifest(&self) -> Manifest {
-        let state = lock_state(&self.inner.state);
-        let mut manifest = state.manifest.clone();
-        ledger::refresh_manifest(&mut manifest, &state.finished);
-        manifest
+        lock_state(&self.inner.state).full_manifest()
     }
 
     /// Whether the segment is finished (durable and journaled).
     pub fn is_finished(&self, id: &SegmentId) -> bool {
-        lock_state(&self.inner.state).finished.contains_key(id)
+        lock_state(&self.inner.state).is_finished(id)
     }
 
     /// The finished segments, in plan order.
     pub fn finished_segments(&self) -> Vec<SegmentId> {
         let state = lock_state(&self.inner.state);
-        plan_ids(&state.manifest).filter(|id| state.finished.contains_key(id)).collect()
+        let mut ids = Vec::new();
+        for (ri, ledger) in state.ledgers.iter().enumerate() {
+            let rendition = &state.manifest.renditions[ri].plan.id;
+            let stored = (0..ledger.entries.len()).filter(|&si| ledger.stored.contains(si));
+            ids.extend(stored.map(|si| ledger.entries.id(rendition, si)));
+        }
+        ids
     }
 
     /// The segments still to fetch, in plan order: neither finished nor recorded as a gap.
     pub fn pending_segments(&self) -> Vec<SegmentId> {
         let state = lock_state(&self.inner.state);
         let gaps: HashSet<&SegmentId> = state.manifest.gaps.iter().map(|g| &g.segment).collect();
-        plan_ids(&state.manifest)
-            .filter(|id| !state.finished.contains_key(id) && !gaps.contains(id))
-            .collect()
+        let mut ids = Vec::new();
+        for (ri, ledger) in state.ledgers.iter().enumerate() {
+            let rendition = &state.manifest.renditions[ri].plan.id;
+            let unstored = (0..ledger.entries.len()).filter(|&si| !ledger.stored.contains(si));
+            ids.extend(unstored.map(|si| ledger.entries.id(rendition, si)).filter(|id| !gaps.contains(id)));
+        }
+        ids
     }
 
     /// The gaps recorded so far.
@@ -134,7 +141,7 @@ impl Bundle {
     /// Where a planned segment is (or will be) stored.
     pub fn segment_path(&self, id: &SegmentId) -> Result<PathBuf> {
         let state = lock_state(&self.inner.state);
-        let &(ri, _) = state.index.get(id).ok_or_else(|| Error::UnknownSegment { segment: id.clone() })?;
+        let (ri, _) = state.locate(id).ok_or_else(|| Error::UnknownSegment { segment: id.clone() })?;
         Ok(ledger::segment_path(&self.inner.dir, &state.manifest.renditions[ri].plan, id))
     }
 
@@ -148,7 +155,7 @@ impl Bundle {
             .iter()
             .position(|r| &r.plan.id == rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(state.summaries[ri].ranges.as_slice().to_vec())
+        Ok(state.ledgers[ri].ranges.as_slice().to_vec())
     }
 
     /// Progress, overall and per rendition (in manifest order), from what is stored: the bytes expected
@@ -177,18 +184,14 @@ impl Bundle {
 
 /// What rendition `ri` (manifest order) has stored.
 fn rendition_progress(state: &State, ri: usize) -> RenditionProgress {
-    let (r, summary) = (&state.manifest.renditions[ri], &state.summaries[ri]);
+    let (r, ledger) = (&state.manifest.renditions[ri], &state.ledgers[ri]);
     let mut p = RenditionProgress::new(ri);
-    p.bytes_done = summary.bytes;
-    p.bytes_expected = summary.bytes;
-    p.segments_done = summary.finished;
-    p.segments_total = r.plan.segments.len();
+    p.bytes_done = ledger.stored.bytes();
+    p.bytes_expected = ledger.stored.bytes();
+    p.segments_done = ledger.stored.count();
+    p.segments_total = ledger.entries.len();
     p.bytes_expected_exact = p.segments_done == p.segments_total;
     p.segments_missing = state.manifest.gaps.iter().filter(|g| g.segment.rendition == r.plan.id).count();
-    p.loaded_duration = summary.ranges.total();
+    p.loaded_duration = ledger.ranges.total();
     p
-}
-
-fn plan_ids(manifest: &Manifest) -> impl Iterator<Item = SegmentId> + '_ {
-    manifest.renditions.iter().flat_map(|r| r.plan.segment_ids())
 }

@@ -1,6 +1,7 @@
 //! What the bundle says about itself: the manifest and the local playlists, written at state boundaries
 //! (after what they describe is durable), and renditions added to a bundle.
 
+use super::state::Ledger;
 use super::{Bundle, State, lock_state};
 use crate::error::{Error, IoContext, Result};
 use crate::id::SegmentId;
@@ -8,7 +9,7 @@ use crate::journal::JournalRecord;
 use crate::ledger::{self, KEYS_DIR, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
 use crate::local::{EntryState, Listing};
 use crate::manifest::{
-    BundlePlan, Manifest, ManifestChanges, ManifestRendition, RenditionPlan, RenditionState, StoragePolicy,
+    BundlePlan, ManifestChanges, ManifestRendition, RenditionPlan, RenditionState, StoragePolicy,
 };
 
 impl Bundle {
@@ -21,7 +22,7 @@ impl Bundle {
     pub fn add_renditions(&self, renditions: Vec<RenditionPlan>) -> Result<()> {
         let mut state = lock_state(&self.inner.state);
         let mut check = BundlePlan::new(state.manifest.asset.clone());
-        check.renditions = state.manifest.renditions.iter().map(|r| r.plan.clone()).collect();
+        check.renditions = (0..state.ledgers.len()).map(|ri| state.full_plan(ri)).collect();
         check.renditions.extend(renditions.iter().cloned());
         check.validate()?;
         let storage = &*self.inner.storage;
@@ -36,17 +37,16 @@ impl Bundle {
             // A recorded rendition's source playlist grows: the manifest says how much of it the plan covers.
             let source_len = recording.then_some(r.playlist.len() as u64);
             r.playlist = String::new();
+            state.ledgers.push(Ledger::new(std::mem::take(&mut r.segments)));
             state.manifest.renditions.push(ManifestRendition {
                 plan: r,
                 state: RenditionState::default(),
                 source_len,
             });
         }
-        state.index = ledger::index_plan(&state.manifest);
-        state.rebuild_summaries();
         self.save_manifest(&mut state)?;
         state.growing_tails.clear();
-        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)?;
+        self.write_whole_playlists(&state, Listing::AtRest)?;
         Ok(())
     }
 
@@ -75,11 +75,11 @@ impl Bundle {
             .position(|r| r.plan.id == plan.id)
             .ok_or_else(|| Error::UnknownRendition { rendition: plan.id.to_string() })?;
         let mut check = BundlePlan::new(state.manifest.asset.clone());
-        check.renditions = state.manifest.renditions.iter().map(|r| r.plan.clone()).collect();
+        check.renditions = (0..state.ledgers.len()).map(|ri| state.full_plan(ri)).collect();
         check.renditions[ri] = plan.clone();
         check.validate()?;
 
-        let old = state.manifest.renditions[ri].plan.clone();
+        let old = state.full_plan(ri);
         let gaps: Vec<SegmentId> = state
             .manifest
             .gaps
@@ -88,7 +88,7 @@ impl Bundle {
             .map(|g| g.segment.clone())
             .collect();
         let recorded: Vec<SegmentId> =
-            old.segment_ids().filter(|id| state.finished.contains_key(id) || gaps.contains(id)).collect();
+            old.segment_ids().filter(|id| state.is_finished(id) || gaps.contains(id)).collect();
         for (i, id) in recorded.iter().enumerate() {
             // One sync for them all, with the last.
             let last = i + 1 == recorded.len();
@@ -116,13 +116,12 @@ impl Bundle {
         let source_len = state.manifest.recording.is_some().then_some(plan.playlist.len() as u64);
         let mut plan = plan;
         plan.playlist = String::new();
+        state.ledgers[ri] = Ledger::new(std::mem::take(&mut plan.segments));
         state.manifest.renditions[ri] =
             ManifestRendition { plan, state: RenditionState::default(), source_len };
-        state.index = ledger::index_plan(&state.manifest);
-        state.rebuild_summaries();
         self.save_manifest(&mut state)?;
         state.growing_tails.clear();
-        crate::local::write_all(storage, &self.inner.dir, &state.manifest, &state.finished, Listing::AtRest)?;
+        self.write_whole_playlists(&state, Listing::AtRest)?;
         Ok(())
     }
 
@@ -171,25 +170,42 @@ impl Bundle {
     pub(super) fn save_manifest(&self, state: &mut State) -> Result<()> {
         // A state boundary: what the manifest is about to say must be durable first.
         self.inner.flush()?;
-        let State { manifest, finished, .. } = state;
-        ledger::refresh_manifest(manifest, finished);
-        ledger::write_atomic(&*self.inner.storage, &self.inner.dir.join(MANIFEST_FILE), &manifest.to_json())
+        state.refresh();
+        write_manifest(&*self.inner.storage, &self.inner.dir.join(MANIFEST_FILE), state)
+    }
+
+    /// Writes every local playlist whole, from the plan entries and what is stored; returns where growing
+    /// recorded playlists stand (see [`crate::local::write_all`]).
+    pub(super) fn write_whole_playlists(
+        &self,
+        state: &State,
+        listing: Listing,
+    ) -> Result<Vec<Option<crate::local::GrowingTail>>> {
+        // As the manifest was last written: whether the bundle is finished is what it said then.
+        let manifest = state.with_entries();
+        let stored = |id: &SegmentId| state.is_finished(id);
+        crate::local::write_all(&*self.inner.storage, &self.inner.dir, &manifest, &stored, listing)
     }
 
     /// Writes the local playlists (`master.m3u8` and each rendition's `index.m3u8`) for what is stored
     /// now, and the manifest. Can be called at any time during a download so that players see progress.
+    ///
+    /// A finished recording's playlists are what its growing playlists become once every entry is settled:
+    /// those written so far are appended to, not written whole, so that ending a long recording does not
+    /// hold its whole playlist in memory.
     pub fn write_playlists(&self) -> Result<()> {
         let mut state = lock_state(&self.inner.state);
         self.save_manifest(&mut state)?;
+        if state.manifest.recording.is_some() && state.manifest.finished {
+            let listed = growing_listing(&mut state);
+            if self.append_growing_playlists(&mut state, &listed, true)? {
+                state.growing_listed = listed;
+                return Ok(());
+            }
+        }
         // What a growing playlist would go on from is replaced.
         state.growing_tails.clear();
-        crate::local::write_all(
-            &*self.inner.storage,
-            &self.inner.dir,
-            &state.manifest,
-            &state.finished,
-            Listing::AtRest,
-        )?;
+        self.write_whole_playlists(&state, Listing::AtRest)?;
         Ok(())
     }
 
@@ -210,32 +226,12 @@ impl Bundle {
         // What is listed must be durable first, journal included.
         self.inner.flush()?;
         let mut state = lock_state(&self.inner.state);
-        let listed: Vec<usize> = {
-            let State { manifest, finished, .. } = &*state;
-            let gaps: std::collections::HashSet<&SegmentId> =
-                manifest.gaps.iter().map(|g| &g.segment).collect();
-            let entry = |id: &SegmentId| {
-                if finished.contains_key(id) {
-                    EntryState::Stored
-                } else if gaps.contains(id) {
-                    EntryState::Gap
-                } else {
-                    EntryState::Pending
-                }
-            };
-            manifest.renditions.iter().map(|r| crate::local::growing_prefix(&r.plan, &entry)).collect()
-        };
+        let listed = growing_listing(&mut state);
         if listed == state.growing_listed && !state.manifest.finished {
             return Ok(false);
         }
-        if !self.append_growing_playlists(&mut state, &listed)? {
-            state.growing_tails = crate::local::write_all(
-                &*self.inner.storage,
-                &self.inner.dir,
-                &state.manifest,
-                &state.finished,
-                Listing::Growing,
-            )?;
+        if !self.append_growing_playlists(&mut state, &listed, false)? {
+            state.growing_tails = self.write_whole_playlists(&state, Listing::Growing)?;
         }
         state.growing_listed = listed;
         Ok(true)
@@ -244,60 +240,133 @@ impl Bundle {
     /// Writes the growing local playlists of a recording by appending to each what it lists since its
     /// last write (see [`crate::local::append_growing`]), and whole those that cannot be appended to.
     /// Returns `false`, having written nothing, when every playlist is to be written whole: the first
-    /// write, or any write but a growing recording's.
-    fn append_growing_playlists(&self, state: &mut State, listed: &[usize]) -> Result<bool> {
-        let State { manifest, finished, growing_tails, growing_listed, .. } = state;
-        if manifest.recording.is_none()
-            || manifest.finished
-            || growing_tails.len() != manifest.renditions.len()
-            || growing_listed.len() != manifest.renditions.len()
-            || growing_tails.iter().all(Option::is_none)
+    /// write, or any write but a recording's (growing, or `finished` and so settled).
+    fn append_growing_playlists(&self, state: &mut State, listed: &[usize], finished: bool) -> Result<bool> {
+        if state.manifest.recording.is_none()
+            || state.manifest.finished != finished
+            || state.growing_tails.len() != state.manifest.renditions.len()
+            || state.growing_listed.len() != state.manifest.renditions.len()
+            || state.growing_tails.iter().all(Option::is_none)
         {
             return Ok(false);
         }
         let storage = &*self.inner.storage;
         let dir = &self.inner.dir;
-        let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
-        let entry = |id: &SegmentId| {
-            if finished.contains_key(id) {
-                EntryState::Stored
-            } else if gaps.contains(id) {
-                EntryState::Gap
-            } else {
-                EntryState::Pending
-            }
-        };
-        let imports = crate::local::read_imports(storage, dir, manifest)?;
-        for (ri, (r, tail)) in manifest.renditions.iter().zip(growing_tails.iter_mut()).enumerate() {
-            // A playlist that lists what it listed at the last write is as that write left it.
-            let listed = listed[ri];
-            if growing_listed[ri] == listed {
-                continue;
-            }
-            let appended = match tail.as_ref() {
-                Some(t) => crate::local::append_growing(storage, dir, r, &imports, t, listed, &entry)?,
-                None => None,
-            };
-            *tail = match appended {
-                Some(appended) => Some(appended),
-                None => {
-                    crate::local::write_media(storage, dir, manifest, r, &imports, Listing::Growing, &entry)?
+        let mut tails = std::mem::take(&mut state.growing_tails);
+        let result = (|| {
+            let state = &*state;
+            let gaps: std::collections::HashSet<&SegmentId> =
+                state.manifest.gaps.iter().map(|g| &g.segment).collect();
+            let entry = |id: &SegmentId| {
+                if state.is_finished(id) {
+                    EntryState::Stored
+                } else if gaps.contains(id) {
+                    EntryState::Gap
+                } else {
+                    EntryState::Pending
                 }
             };
-        }
-        Ok(true)
+            let imports = crate::local::read_imports(storage, dir, &state.manifest)?;
+            for (ri, (r, tail)) in state.manifest.renditions.iter().zip(tails.iter_mut()).enumerate() {
+                // A playlist that lists what it listed at the last write is as that write left it.
+                let listed = listed[ri];
+                if state.growing_listed[ri] == listed && !finished {
+                    continue;
+                }
+                let entries = &state.ledgers[ri].entries;
+                let appended = match tail.as_ref() {
+                    Some(t) => {
+                        crate::local::append_growing(storage, dir, r, entries, &imports, t, listed, &entry)?
+                    }
+                    None => None,
+                };
+                *tail = match appended {
+                    Some(appended) => Some(appended),
+                    None => {
+                        let whole = ManifestRendition { plan: state.full_plan(ri), ..r.clone() };
+                        let listing = if finished { Listing::Final } else { Listing::Growing };
+                        crate::local::write_media(
+                            storage,
+                            dir,
+                            &state.manifest,
+                            &whole,
+                            &imports,
+                            listing,
+                            &entry,
+                        )?
+                    }
+                };
+            }
+            Ok(())
+        })();
+        state.growing_tails = tails;
+        result.map(|()| true)
     }
 
     /// Ends the download: checks that every planned segment is finished or recorded as a gap, then writes
     /// the final local playlists (with `EXT-X-ENDLIST`) and the manifest.
     ///
     /// Fails with [`Error::Incomplete`] when segments are still pending.
-    pub fn mark_finished(&self) -> Result<Manifest> {
+    pub fn mark_finished(&self) -> Result<()> {
         let missing = self.pending_segments().len();
         if missing > 0 {
             return Err(Error::Incomplete { path: self.inner.dir.clone(), missing });
         }
-        self.write_playlists()?;
-        Ok(self.manifest())
+        self.write_playlists()
     }
+}
+
+/// How many media entries each rendition's growing playlist lists now.
+fn growing_listing(state: &mut State) -> Vec<usize> {
+    let State { manifest, ledgers, .. } = state;
+    let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+    ledgers.iter_mut().zip(&manifest.renditions).map(|(l, r)| l.growing_prefix(&r.plan.id, &gaps)).collect()
+}
+
+/// Writes the manifest of an open bundle atomically, its plan entries streamed from the state rather than
+/// gathered into one document first: the manifest of a long recording is megabytes.
+fn write_manifest(
+    storage: &dyn crate::storage::Storage,
+    path: &std::path::Path,
+    state: &State,
+) -> Result<()> {
+    // The manifest without entries has one empty `segments` array per rendition, in order; a name cannot
+    // hold the key as written here, since the quotes in a JSON string are escaped.
+    let head = state.manifest.to_json();
+    let marker: &[u8] = b"\"segments\": []";
+    let mut parts = Vec::with_capacity(state.ledgers.len() + 1);
+    let mut rest = &head[..];
+    while let Some(at) = rest.windows(marker.len()).position(|w| w == marker) {
+        parts.push(&rest[..at]);
+        rest = &rest[at + marker.len()..];
+    }
+    parts.push(rest);
+    if parts.len() != state.ledgers.len() + 1 {
+        return ledger::write_atomic(storage, path, &state.full_manifest().to_json());
+    }
+    ledger::write_atomic_with(storage, path, &mut |file| {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        for (ri, part) in parts.iter().enumerate() {
+            buf.extend_from_slice(part);
+            let Some(ledger) = state.ledgers.get(ri) else { break };
+            let indent = part.iter().rev().take_while(|&&b| b == b' ').count();
+            buf.extend_from_slice(b"\"segments\": [");
+            for si in 0..ledger.entries.len() {
+                buf.extend_from_slice(if si == 0 { b"\n" } else { b",\n" });
+                buf.resize(buf.len() + indent + 2, b' ');
+                // Serializing a plan entry cannot fail: plain fields, durations checked finite.
+                serde_json::to_writer(&mut buf, &ledger.entries.get(si)).map_err(std::io::Error::other)?;
+                if buf.len() >= 60 * 1024 {
+                    file.write_all(&buf)?;
+                    buf.clear();
+                }
+            }
+            if ledger.entries.len() > 0 {
+                buf.push(b'\n');
+                buf.resize(buf.len() + indent, b' ');
+            }
+            buf.push(b']');
+        }
+        file.write_all(&buf)
+    })
 }

@@ -77,7 +77,7 @@ impl Bundle {
         for segment in &segments {
             for entry in &segment.entries {
                 let id = entry.id(rendition);
-                if state.index.contains_key(&id) || !seen.insert(id.clone()) {
+                if state.locate(&id).is_some() || !seen.insert(id.clone()) {
                     return Err(Error::InvalidPlan { reason: format!("segment {id} appears twice") });
                 }
                 if !entry.duration.is_finite() || entry.duration < 0.0 {
@@ -205,7 +205,7 @@ impl Bundle {
     /// Ends a recording: says why in the manifest, then finishes the bundle as
     /// [`mark_finished`](Self::mark_finished) does (every planned entry must be stored or recorded as a
     /// gap). The local playlists become VOD playlists with `EXT-X-ENDLIST`.
-    pub fn end_recording(&self, reason: impl Into<String>) -> Result<Manifest> {
+    pub fn end_recording(&self, reason: impl Into<String>) -> Result<()> {
         {
             let mut state = lock_state(&self.inner.state);
             let Some(recording) = state.manifest.recording.as_mut() else {
@@ -219,11 +219,13 @@ impl Bundle {
     /// The identity of every planned entry of `rendition`, in plan order.
     pub fn planned_segments(&self, rendition: &RenditionId) -> Result<Vec<SegmentId>> {
         let state = lock_state(&self.inner.state);
-        let r = state
+        let ri = state
             .manifest
-            .rendition(rendition)
+            .renditions
+            .iter()
+            .position(|r| &r.plan.id == rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(r.plan.segment_ids().collect())
+        Ok(state.ids(ri).collect())
     }
 }
 

@@ -1,19 +1,22 @@
-//! The in-memory ledger of an open bundle: what is finished and busy, the journal's position, and per
-//! rendition the running totals and time ranges that progress queries read without walking the plan.
+//! The in-memory ledger of an open bundle: per rendition its plan entries and what is stored of them (see
+//! [`crate::entries`]), the running totals and time ranges that progress queries read without walking the
+//! plan; what is busy, and the journal's position.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::id::{SegmentId, SegmentKind};
+use crate::entries::{Entries, Stored};
+use crate::id::{RenditionId, SegmentId, SegmentKind};
 use crate::ledger::{self, Finished, SegmentProblem};
-use crate::manifest::{Manifest, PlannedSegment};
+use crate::manifest::{Manifest, PlannedSegment, RenditionPlan, RenditionState};
 use crate::ranges::{TimeRange, TimeRanges};
 use crate::storage::StorageFile;
 
 /// What an open bundle knows, behind the handle's lock.
 pub(super) struct State {
+    /// The manifest without plan entries: each rendition's are in `ledgers`, in the same order.
     pub(super) manifest: Manifest,
-    pub(super) index: HashMap<SegmentId, (usize, usize)>,
-    pub(super) finished: HashMap<SegmentId, Finished>,
+    /// Per rendition (manifest order): its entries, what is stored of them, its playable time ranges.
+    pub(super) ledgers: Vec<Ledger>,
     pub(super) busy: HashSet<SegmentId>,
     /// Entries found damaged or lost when the bundle was opened, not stored again since: what `verify`
     /// reports (and repairs) besides what it finds itself.
@@ -25,9 +28,6 @@ pub(super) struct State {
     /// Incremented whenever the journal is cut back after a failed append, so that a sync that started
     /// before does not vouch for bytes written after.
     pub(super) journal_epoch: u64,
-    /// Per rendition (manifest order): what progress and time-range queries need, kept up to date on each
-    /// change so that a query costs nothing like a walk over a 100,000-segment plan.
-    pub(super) summaries: Vec<Summary>,
     /// Per rendition (manifest order), how many media entries the growing playlists last written list;
     /// empty until they are first written.
     pub(super) growing_listed: Vec<usize>,
@@ -36,123 +36,221 @@ pub(super) struct State {
     pub(super) growing_tails: Vec<Option<crate::local::GrowingTail>>,
 }
 
-/// A rendition's running totals and playable time ranges.
+/// One rendition's entries and what is stored of them.
 #[derive(Default)]
-pub(super) struct Summary {
-    pub(super) finished: usize,
-    pub(super) bytes: u64,
+pub(super) struct Ledger {
+    pub(super) entries: Entries,
+    pub(super) stored: Stored,
+    /// The playable time ranges: stored media entries whose initialization section is stored.
     pub(super) ranges: TimeRanges,
-    /// Start time of each entry (media entries; initialization entries get the next segment's start).
-    pub(super) starts: Vec<f64>,
-    /// For each entry, the index of the initialization entry in force, if any.
-    pub(super) init_of: Vec<Option<usize>>,
+    /// Where the prefix of settled entries (stored or gaps) that growing playlists list stood at the last
+    /// look: (media entries, entries, whether the initialization section in force after them is settled).
+    /// Entries only ever settle while a bundle is open, except when one is withdrawn, which resets it.
+    pub(super) settled: (usize, usize, bool),
+}
+
+impl Ledger {
+    pub(super) fn new(entries: Vec<PlannedSegment>) -> Self {
+        let entries = Entries::from_vec(entries);
+        let mut stored = Stored::default();
+        stored.resize(entries.len());
+        Self { entries, stored, ranges: TimeRanges::new(), settled: (0, 0, true) }
+    }
+
+    /// How many media entries of the rendition a growing playlist lists: the longest prefix whose entries,
+    /// and the initialization sections they need, are settled (stored or recorded as gaps). Goes on from
+    /// where the last call stopped, so that a long recording is not walked whole at each growth.
+    pub(super) fn growing_prefix(&mut self, rendition: &RenditionId, gaps: &HashSet<&SegmentId>) -> usize {
+        let ledger = self;
+        let (mut listed, mut at, mut init_settled) = ledger.settled;
+        // The cursor moves past a media entry listed, never past an initialization section alone: one not
+        // settled yet is looked at again next time.
+        let mut cursor = ledger.settled;
+        while at < ledger.entries.len() {
+            let settled = ledger.stored.contains(at) || gaps.contains(&ledger.entries.id(rendition, at));
+            match ledger.entries.kind(at) {
+                SegmentKind::Init => init_settled = settled,
+                SegmentKind::Media if init_settled && settled => {
+                    listed += 1;
+                    cursor = (listed, at + 1, init_settled);
+                }
+                SegmentKind::Media => break,
+            }
+            at += 1;
+        }
+        ledger.settled = cursor;
+        listed
+    }
+
+    /// The playable time ranges, from the entries.
+    fn loaded_time_ranges(&self) -> TimeRanges {
+        let mut ranges = TimeRanges::new();
+        let mut init_ok = true;
+        for si in 0..self.entries.len() {
+            match self.entries.kind(si) {
+                SegmentKind::Init => init_ok = self.stored.contains(si),
+                SegmentKind::Media => {
+                    if init_ok && self.stored.contains(si) {
+                        ranges
+                            .insert(TimeRange::of_segment(self.entries.start(si), self.entries.duration(si)));
+                    }
+                }
+            }
+        }
+        ranges
+    }
 }
 
 impl State {
-    /// Recomputes the summary of rendition `ri` from the finished set.
-    fn rebuild_summary(&mut self, ri: usize) {
-        let plan = &self.manifest.renditions[ri].plan;
-        let mut summary = Summary {
-            ranges: ledger::loaded_time_ranges(plan, &self.finished),
-            starts: Vec::with_capacity(plan.segments.len()),
-            init_of: Vec::with_capacity(plan.segments.len()),
-            ..Summary::default()
+    /// The state of a bundle whose manifest (with its plan entries) and finished set were read or made.
+    pub(super) fn new(
+        mut manifest: Manifest,
+        finished: &HashMap<SegmentId, Finished>,
+        damaged: HashMap<SegmentId, SegmentProblem>,
+        journal: Box<dyn StorageFile>,
+        journal_len: u64,
+    ) -> Self {
+        let mut ledgers = Vec::with_capacity(manifest.renditions.len());
+        for r in &mut manifest.renditions {
+            ledgers.push(Ledger::new(std::mem::take(&mut r.plan.segments)));
+        }
+        let mut state = Self {
+            manifest,
+            ledgers,
+            busy: HashSet::new(),
+            damaged,
+            journal: Some(journal),
+            journal_len,
+            journal_epoch: 0,
+            growing_listed: Vec::new(),
+            growing_tails: Vec::new(),
         };
-        let (mut t, mut init) = (0.0, None);
-        for (si, entry) in plan.segments.iter().enumerate() {
-            if entry.kind == SegmentKind::Init {
-                init = Some(si);
-            }
-            summary.starts.push(t);
-            summary.init_of.push(if entry.kind == SegmentKind::Init { None } else { init });
-            if entry.kind == SegmentKind::Media {
-                t += entry.duration;
-            }
-            if let Some(f) = self.finished.get(&entry.id(&plan.id)) {
-                summary.finished += 1;
-                summary.bytes += f.length;
+        for (id, f) in finished {
+            if let Some((ri, si)) = state.locate(id) {
+                state.ledgers[ri].stored.insert(si, *f);
             }
         }
-        if ri < self.summaries.len() {
-            self.summaries[ri] = summary;
-        } else {
-            self.summaries.push(summary);
+        for ledger in &mut state.ledgers {
+            ledger.ranges = ledger.loaded_time_ranges();
         }
+        state
     }
 
-    pub(super) fn rebuild_summaries(&mut self) {
-        self.summaries.clear();
-        for ri in 0..self.manifest.renditions.len() {
-            self.rebuild_summary(ri);
-        }
+    /// Where a planned entry is: (rendition index, entry index).
+    pub(super) fn locate(&self, id: &SegmentId) -> Option<(usize, usize)> {
+        let ri = self.manifest.renditions.iter().position(|r| r.plan.id == id.rendition)?;
+        Some((ri, self.ledgers[ri].entries.position(id)?))
     }
 
-    /// Appends entries to the end of rendition `ri`'s plan (a recording that grows), indexing them and
-    /// extending its summary without walking the plan.
+    /// The stored length and checksum of an entry, when it is stored.
+    pub(super) fn finished(&self, id: &SegmentId) -> Option<Finished> {
+        let (ri, si) = self.locate(id)?;
+        self.ledgers[ri].stored.get(si)
+    }
+
+    pub(super) fn is_finished(&self, id: &SegmentId) -> bool {
+        self.finished(id).is_some()
+    }
+
+    /// The identities of rendition `ri`'s entries, in plan order.
+    pub(super) fn ids(&self, ri: usize) -> impl Iterator<Item = SegmentId> + '_ {
+        let (id, entries) = (&self.manifest.renditions[ri].plan.id, &self.ledgers[ri].entries);
+        (0..entries.len()).map(move |si| entries.id(id, si))
+    }
+
+    /// The identities of every entry, in plan order.
+    pub(super) fn all_ids(&self) -> impl Iterator<Item = SegmentId> + '_ {
+        (0..self.ledgers.len()).flat_map(|ri| self.ids(ri))
+    }
+
+    /// Rendition `ri`'s plan with its entries.
+    pub(super) fn full_plan(&self, ri: usize) -> RenditionPlan {
+        let mut plan = self.manifest.renditions[ri].plan.clone();
+        plan.segments = self.ledgers[ri].entries.iter().collect();
+        plan
+    }
+
+    /// The manifest with its plan entries and up-to-date state fields.
+    pub(super) fn full_manifest(&self) -> Manifest {
+        let mut manifest = self.with_entries();
+        refresh(&self.ledgers, &mut manifest);
+        manifest
+    }
+
+    /// The manifest with its plan entries, its state fields as last written.
+    pub(super) fn with_entries(&self) -> Manifest {
+        let mut manifest = self.manifest.clone();
+        for (ri, r) in manifest.renditions.iter_mut().enumerate() {
+            r.plan.segments = self.ledgers[ri].entries.iter().collect();
+        }
+        manifest
+    }
+
+    /// Brings the manifest's state fields up to date, from the running totals.
+    pub(super) fn refresh(&mut self) {
+        refresh(&self.ledgers, &mut self.manifest);
+    }
+
+    /// Appends entries to the end of rendition `ri`'s plan (a recording that grows).
     pub(super) fn append_entries(&mut self, ri: usize, entries: Vec<PlannedSegment>) {
-        let plan = &mut self.manifest.renditions[ri].plan;
-        let summary = &mut self.summaries[ri];
-        let (mut t, mut init) = match plan.segments.len().checked_sub(1) {
-            Some(last) => {
-                let entry = &plan.segments[last];
-                let end = summary.starts[last]
-                    + if entry.kind == SegmentKind::Media { entry.duration } else { 0.0 };
-                let init = if entry.kind == SegmentKind::Init { Some(last) } else { summary.init_of[last] };
-                (end, init)
-            }
-            None => (0.0, None),
-        };
+        let ledger = &mut self.ledgers[ri];
         for entry in entries {
-            let si = plan.segments.len();
-            if entry.kind == SegmentKind::Init {
-                init = Some(si);
-            }
-            summary.starts.push(t);
-            summary.init_of.push(if entry.kind == SegmentKind::Init { None } else { init });
-            if entry.kind == SegmentKind::Media {
-                t += entry.duration;
-            }
-            self.index.insert(entry.id(&plan.id), (ri, si));
-            plan.segments.push(entry);
+            ledger.entries.push(entry);
         }
+        ledger.stored.resize(ledger.entries.len());
     }
 
-    /// Records a finished entry and updates its rendition's summary.
+    /// Records a finished entry and updates its rendition's totals.
     pub(super) fn add_finished(&mut self, id: SegmentId, finished: Finished) {
-        let Some(&(ri, si)) = self.index.get(&id) else { return };
-        let entry = &self.manifest.renditions[ri].plan.segments[si];
-        let is_init = entry.kind == SegmentKind::Init;
-        let duration = entry.duration;
-        let rendition = self.manifest.renditions[ri].plan.id.clone();
+        let Some((ri, si)) = self.locate(&id) else { return };
         self.damaged.remove(&id);
-        if let Some(old) = self.finished.insert(id, finished) {
-            // Replaced: count it once.
-            self.summaries[ri].finished -= 1;
-            self.summaries[ri].bytes -= old.length;
-        }
-        let summary = &mut self.summaries[ri];
-        summary.finished += 1;
-        summary.bytes += finished.length;
-        let init_ok = summary.init_of[si].is_none_or(|ii| {
-            let init = &self.manifest.renditions[ri].plan.segments[ii];
-            self.finished.contains_key(&init.id(&rendition))
-        });
-        if is_init {
+        let ledger = &mut self.ledgers[ri];
+        ledger.stored.insert(si, finished);
+        match ledger.entries.kind(si) {
             // Segments waiting for this initialization section may have become playable.
-            self.summaries[ri].ranges =
-                ledger::loaded_time_ranges(&self.manifest.renditions[ri].plan, &self.finished);
-        } else if init_ok && duration > 0.0 {
-            let start = self.summaries[ri].starts[si];
-            self.summaries[ri].ranges.insert(TimeRange::of_segment(start, duration));
+            SegmentKind::Init => ledger.ranges = ledger.loaded_time_ranges(),
+            SegmentKind::Media => {
+                let init_ok = ledger.entries.init_of(si).is_none_or(|ii| ledger.stored.contains(ii));
+                let duration = ledger.entries.duration(si);
+                if init_ok && duration > 0.0 {
+                    ledger.ranges.insert(TimeRange::of_segment(ledger.entries.start(si), duration));
+                }
+            }
         }
     }
 
-    /// Forgets a finished entry and updates its rendition's summary.
+    /// Forgets a finished entry and updates its rendition's totals.
     pub(super) fn remove_finished(&mut self, id: &SegmentId) {
-        if self.finished.remove(id).is_some()
-            && let Some(&(ri, _)) = self.index.get(id)
-        {
-            self.rebuild_summary(ri);
+        let Some((ri, si)) = self.locate(id) else { return };
+        let ledger = &mut self.ledgers[ri];
+        if ledger.stored.remove(si).is_some() {
+            ledger.ranges = ledger.loaded_time_ranges();
+            ledger.settled = (0, 0, true);
         }
     }
+}
+
+/// Brings `manifest`'s state fields up to date from the running totals of its renditions' `ledgers`.
+fn refresh(ledgers: &[Ledger], manifest: &mut Manifest) {
+    let mut gaps = vec![0; ledgers.len()];
+    for g in &manifest.gaps {
+        if let Some(ri) = manifest.renditions.iter().position(|r| r.plan.id == g.segment.rendition) {
+            gaps[ri] += 1;
+        }
+    }
+    let mut settled = true;
+    for (ri, r) in manifest.renditions.iter_mut().enumerate() {
+        let ledger = &ledgers[ri];
+        let (done, total) = (ledger.stored.count(), ledger.entries.len());
+        r.state = RenditionState {
+            complete: done == total,
+            segments_finished: done,
+            segments_total: total,
+            loaded_time_ranges: ledger.ranges.as_slice().to_vec(),
+        };
+        // A gap is never a stored entry: storing one clears its gap.
+        settled &= done + gaps[ri] >= total;
+    }
+    let size = ledgers.iter().map(|l| l.stored.bytes()).sum();
+    ledger::set_state_flags(manifest, size, settled);
 }

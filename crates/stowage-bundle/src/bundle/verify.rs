@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Bundle, lock_state, plan_ids};
+use super::{Bundle, lock_state};
 use crate::error::{Error, IoContext, Result};
 use crate::id::SegmentId;
 use crate::journal::JournalRecord;
@@ -56,23 +56,26 @@ impl Bundle {
             let mut targets: Vec<(SegmentId, PathBuf, Finished)> = Vec::new();
             let mut unrecorded: Vec<(SegmentId, PathBuf)> = Vec::new();
             let gaps: HashSet<&SegmentId> = state.manifest.gaps.iter().map(|g| &g.segment).collect();
-            for id in plan_ids(&state.manifest) {
-                let (ri, _) = state.index[&id];
-                let path = ledger::segment_path(&self.inner.dir, &state.manifest.renditions[ri].plan, &id);
-                match state.finished.get(&id) {
-                    Some(f) => targets.push((id, path, *f)),
-                    // An entry being written has its file renamed into place a moment before its record.
-                    // An entry the journal lost may still have its file: then it is unrecorded.
-                    None if !gaps.contains(&id)
-                        && !state.busy.contains(&id)
-                        && state
-                            .damaged
-                            .get(&id)
-                            .is_none_or(|p| matches!(p, SegmentProblem::Unaccounted { .. })) =>
-                    {
-                        unrecorded.push((id, path));
+            for (ri, l) in state.ledgers.iter().enumerate() {
+                let plan = &state.manifest.renditions[ri].plan;
+                for si in 0..l.entries.len() {
+                    let id = l.entries.id(&plan.id, si);
+                    let path = ledger::segment_path(&self.inner.dir, plan, &id);
+                    match l.stored.get(si) {
+                        Some(f) => targets.push((id, path, f)),
+                        // An entry being written has its file renamed into place a moment before its record.
+                        // An entry the journal lost may still have its file: then it is unrecorded.
+                        None if !gaps.contains(&id)
+                            && !state.busy.contains(&id)
+                            && state
+                                .damaged
+                                .get(&id)
+                                .is_none_or(|p| matches!(p, SegmentProblem::Unaccounted { .. })) =>
+                        {
+                            unrecorded.push((id, path));
+                        }
+                        None => {}
                     }
-                    None => {}
                 }
             }
             let known: HashMap<SegmentId, SegmentProblem> = state.damaged.clone();
@@ -124,9 +127,8 @@ impl Bundle {
         {
             // In plan order, so that a report reads like the playlist.
             let state = lock_state(&self.inner.state);
-            report.problems = plan_ids(&state.manifest)
-                .filter_map(|id| known.remove(&id).map(|problem| (id, problem)))
-                .collect();
+            report.problems =
+                state.all_ids().filter_map(|id| known.remove(&id).map(|problem| (id, problem))).collect();
         }
         if repair && !report.is_ok() {
             self.repair(&report.problems)?;

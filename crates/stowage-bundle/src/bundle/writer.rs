@@ -35,16 +35,18 @@ impl Bundle {
     pub fn segment_writer(&self, id: &SegmentId) -> Result<SegmentWriter> {
         let (path, expected) = {
             let mut state = lock_state(&self.inner.state);
-            let &(ri, si) =
-                state.index.get(id).ok_or_else(|| Error::UnknownSegment { segment: id.clone() })?;
-            if state.finished.contains_key(id) {
+            let (ri, si) = state.locate(id).ok_or_else(|| Error::UnknownSegment { segment: id.clone() })?;
+            if state.ledgers[ri].stored.contains(si) {
                 return Err(Error::AlreadyFinished { segment: id.clone() });
             }
             if !state.busy.insert(id.clone()) {
                 return Err(Error::SegmentBusy { segment: id.clone() });
             }
             let plan = &state.manifest.renditions[ri].plan;
-            (ledger::segment_path(&self.inner.dir, plan, id), plan.segments[si].expected_length)
+            (
+                ledger::segment_path(&self.inner.dir, plan, id),
+                state.ledgers[ri].entries.get(si).expected_length,
+            )
         };
         let mut writer = SegmentWriter {
             bundle: self.clone(),
@@ -84,10 +86,10 @@ impl Bundle {
     /// and the asset is marked incomplete. Finishing the segment later removes the gap.
     pub fn record_gap(&self, id: &SegmentId, reason: impl Into<String>) -> Result<()> {
         let mut state = lock_state(&self.inner.state);
-        if !state.index.contains_key(id) {
+        let Some((ri, si)) = state.locate(id) else {
             return Err(Error::UnknownSegment { segment: id.clone() });
-        }
-        if state.finished.contains_key(id) {
+        };
+        if state.ledgers[ri].stored.contains(si) {
             return Err(Error::AlreadyFinished { segment: id.clone() });
         }
         let reason = reason.into();
@@ -256,8 +258,9 @@ impl SegmentWriter {
             self.bundle.inner.sync_journal_to(end, epoch)?;
         } else if let Some(batch) = &batch {
             let seq = batch.appended(Some(folder));
-            let rendition_complete = state.index.get(&self.id).is_some_and(|&(ri, _)| {
-                state.summaries[ri].finished == state.manifest.renditions[ri].plan.segments.len()
+            let rendition_complete = state.locate(&self.id).is_some_and(|(ri, _)| {
+                let ledger = &state.ledgers[ri];
+                ledger.stored.count() == ledger.entries.len()
             });
             drop(state);
             // The segment is recorded whatever happens here; a failed sync is reported to this caller and

@@ -68,13 +68,16 @@ impl<'a> Runner<'a> {
         let ended = self.is_recording().then(|| {
             self.recording_end.map_or_else(|| "every live playlist ended".to_owned(), |why| why.to_string())
         });
-        let finished = move || match ended {
-            Some(why) => bundle.end_recording(why),
-            None => bundle.mark_finished(),
+        let finished = move || {
+            match ended {
+                Some(why) => bundle.end_recording(why)?,
+                None => bundle.mark_finished()?,
+            }
+            Ok(bundle.gaps().is_empty())
         };
         let complete = match blocking(&path, finished).await {
             // Gaps the source declared are the bundle's too.
-            Ok(manifest) => complete && manifest.gaps.is_empty(),
+            Ok(no_gaps) => complete && no_gaps,
             Err(e) => return Ending::Failed(Arc::new(e)),
         };
         self.emit_progress();
