@@ -93,10 +93,8 @@ impl Entries {
         self.durations.push(duration);
         self.end += duration;
         let uri = std::mem::take(&mut entry.uri);
-        if !uri.is_empty() && self.uris.is_empty() {
+        if !uri.is_empty() || !self.uris.is_empty() {
             self.uris.resize(si, String::new());
-        }
-        if !self.uris.is_empty() {
             self.uris.push(uri);
         }
         let regular = media && entry.byte_range.is_none() && entry.expected_length.is_none();
@@ -330,10 +328,11 @@ mod tests {
 
     #[test]
     fn entries_give_back_every_entry_its_identity_its_position_and_its_start() {
-        for with_uris in [false, true] {
+        // Without URIs, with URIs from the first entry on, and from the fourth.
+        for uris_from in [None, Some(0), Some(3)] {
             let mut plan = mixed();
-            if with_uris {
-                for (i, e) in plan.iter_mut().enumerate().skip(3) {
+            if let Some(from) = uris_from {
+                for (i, e) in plan.iter_mut().enumerate().skip(from) {
                     e.uri = format!("https://example.com/{i}.ts");
                 }
             }
