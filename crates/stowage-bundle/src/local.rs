@@ -29,8 +29,8 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use stowage_playlist::{
-    AttributeList, MasterPlaylist, MasterTag, MediaPlaylist, MediaTag, ParserOptions, PlaylistType, Rewrite,
-    Start, UriRole,
+    AttributeList, AttributeValue, KeyMethod, MasterPlaylist, MasterTag, MediaPlaylist, MediaTag,
+    ParserOptions, PlaylistType, Rewrite, Start, UriRole,
 };
 
 use crate::entries::Entries;
@@ -574,11 +574,14 @@ pub(crate) fn rewrite_media(
     let mut problem: Option<String> = None;
     let (mut map_index, mut key_index) = (0usize, 0u32);
     let mut msn_base: Option<(u64, u64)> = None;
+    // Per segment: its number in the playlist as written, and in the source (the plan's).
+    let mut numbers: Vec<(u64, u64)> = Vec::with_capacity(medias.len());
     playlist
         .rewrite_uris(|u| match u.role {
             UriRole::Segment => {
                 let i = u.index.unwrap_or(0);
                 let entry = medias[i];
+                numbers.push((u.media_sequence.unwrap_or(0), entry.media_sequence));
                 // Entries are matched by position. As a guard against a plan made from another version
                 // of the playlist, media sequence numbers must advance alike. They are compared relative
                 // to the first segment: bundles planned by earlier versions numbered the segments of a
@@ -678,8 +681,14 @@ pub(crate) fn rewrite_media(
             local.header_mut().push(MediaTag::Start(Start::from_attributes(attributes)));
         }
     }
+    let mut ivs = ImplicitIvs::default();
     for (i, segment) in playlist.segments().iter().enumerate().take(listed) {
         let mut tags: Vec<MediaTag<'_>> = playlist.segment_tags(i).iter().cloned().collect();
+        if key_policy == KeyPolicy::KeepEncrypted
+            && let Some(&(written, source)) = numbers.get(i)
+        {
+            ivs.add_tags(&mut tags, written, source);
+        }
         if !playable[i] && !tags.iter().any(|t| matches!(t, MediaTag::Gap)) {
             tags.push(MediaTag::Gap);
         }
@@ -692,6 +701,48 @@ pub(crate) fn rewrite_media(
         local.trailer_mut().push(MediaTag::EndList);
     }
     Ok(local.to_string())
+}
+
+/// Kept ciphertext whose key leaves the IV to the segment's media sequence number: a recording numbers its
+/// segments by position where the source's numbering jumped (a stream that started again, a stale copy
+/// skipped), so a player would take another number for the IV than the source encrypted with. Such a
+/// segment gets the key again with its IV written out, and the segment after the last of them the key as
+/// the source wrote it.
+#[derive(Default)]
+struct ImplicitIvs<'a> {
+    /// The key in force, when it is one whose IV is the segment's number.
+    key: Option<MediaTag<'a>>,
+    /// Whether the last segment was given an IV of its own.
+    explicit: bool,
+}
+
+impl<'a> ImplicitIvs<'a> {
+    /// Follows the keys in `tags` (a segment's tags) and adds what the segment needs, for a segment
+    /// numbered `written` in the playlist and `source` by the source.
+    fn add_tags(&mut self, tags: &mut Vec<MediaTag<'a>>, written: u64, source: u64) {
+        for tag in tags.iter() {
+            if let MediaTag::Key(key) = tag
+                && key.keyformat() == "identity"
+            {
+                let implicit =
+                    matches!(key.method(), KeyMethod::Aes128 | KeyMethod::SampleAes) && key.iv().is_none();
+                self.key = implicit.then(|| tag.clone());
+                self.explicit = false;
+            }
+        }
+        let Some(key) = &self.key else { return };
+        if written != source {
+            let mut key = key.clone();
+            if let MediaTag::Key(k) = &mut key {
+                k.attributes_mut().set("IV", AttributeValue::Unquoted(format!("0x{source:032X}").into()));
+            }
+            tags.push(key);
+            self.explicit = true;
+        } else if self.explicit {
+            tags.push(key.clone());
+            self.explicit = false;
+        }
+    }
 }
 
 /// Rewrites the source master playlist: variants and renditions that are stored point at their local

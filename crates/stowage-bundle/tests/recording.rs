@@ -14,7 +14,7 @@ use stowage_bundle::{
     AssetCache, AssetInfo, Bundle, BundleOptions, BundlePlan, Error, Hole, MediaFormat, PlannedSegment,
     RecordedSegment, Recording, RenditionKind, RenditionPlan, Storage, StorageReadAt, TimeRange,
 };
-use stowage_playlist::MediaPlaylist;
+use stowage_playlist::{MediaPlaylist, MediaTag};
 
 const HEADER: &str = "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n\
                       #EXT-X-DISCONTINUITY-SEQUENCE:3\n#EXT-X-PLAYLIST-TYPE:VOD\n";
@@ -425,4 +425,81 @@ fn a_recording_killed_with_every_listed_segment_stored_is_unfinished_for_the_sto
     bundle.end_recording("the recording was stopped").unwrap();
     let manifest = bundle.manifest();
     assert!(manifest.finished && manifest.complete);
+}
+
+/// A recording that keeps the ciphertext of a stream whose key leaves the IV to the media sequence number:
+/// the source's numbering jumps (100–102, then 110–111, then 3–4 after it started again) while the local
+/// playlist numbers segments by position (100–106). Each segment must still be decrypted with its source
+/// number: the local playlist writes the IV out for those whose position says otherwise, and gives the
+/// key back as the source wrote it once the numbers agree again (after a new key, here).
+#[test]
+fn kept_ciphertext_after_a_numbering_jump_is_given_the_iv_of_its_source_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live");
+    let key = "#EXT-X-KEY:METHOD=AES-128,URI=\"https://live.example/k1\"\n";
+    let entry = |msn: u64| {
+        let lines = format!("#EXTINF:2.00000,\nhttps://live.example/v-{msn}.ts\n");
+        RecordedSegment::new(vec![PlannedSegment::media(0, msn, 2.0, "")], lines)
+    };
+    let mut text =
+        format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n{key}");
+    let mut entries = Vec::new();
+    for msn in 100..103 {
+        let s = entry(msn);
+        text.push_str(&s.lines);
+        entries.extend(s.entries);
+    }
+    let rendition = RenditionPlan::new(
+        rid("video"),
+        RenditionKind::Video,
+        MediaFormat::Ts,
+        "https://live.example/v.m3u8",
+        text,
+        entries,
+    )
+    .primary(true);
+    let plan = BundlePlan::new(AssetInfo::new("live"))
+        .rendition(rendition)
+        .key_policy(stowage_bundle::KeyPolicy::KeepEncrypted)
+        .recording(Recording::new());
+    let bundle = Bundle::create(&path, plan).unwrap();
+    bundle.write_key(&rid("video"), 0, &[7; 16]).unwrap();
+    bundle.record_segments(&rid("video"), vec![entry(110), entry(111)]).unwrap();
+    // The stream started again with a new key (a new discontinuity sequence numbers these).
+    let restart = |msn: u64, key: &str| {
+        let lines = format!("#EXT-X-DISCONTINUITY\n{key}#EXTINF:2.00000,\nhttps://live.example/w-{msn}.ts\n");
+        RecordedSegment::new(vec![PlannedSegment::media(1, msn, 2.0, "")], lines)
+    };
+    let key2 = "#EXT-X-KEY:METHOD=AES-128,URI=\"https://live.example/k2\"\n";
+    bundle.write_key(&rid("video"), 1, &[8; 16]).unwrap();
+    bundle.record_segments(&rid("video"), vec![restart(3, key2), entry_in(1, 4), entry_in(1, 107)]).unwrap();
+    store_all(&bundle);
+    bundle.end_recording("the recording was stopped").unwrap();
+
+    let local = std::fs::read_to_string(path.join("video/index.m3u8")).unwrap();
+    let parsed = MediaPlaylist::parse(local.as_str()).unwrap();
+    // The IV each segment is decrypted with: the key in force's, else the segment's number in the playlist.
+    let mut key = None;
+    let mut ivs: Vec<u128> = Vec::new();
+    for i in 0..parsed.segments().len() {
+        for tag in parsed.segment_tags(i).iter() {
+            if let MediaTag::Key(k) = tag {
+                key = Some(k.iv());
+            }
+        }
+        let iv = key.expect("every segment is encrypted");
+        ivs.push(iv.map_or(100 + i as u128, u128::from_be_bytes));
+    }
+    assert_eq!(ivs, [100, 101, 102, 110, 111, 3, 4, 107], "{local}");
+    // Where the numbers agree the key is as the source wrote it: the first three, and the last (numbered 107 in both).
+    let lines: Vec<&str> = local.lines().collect();
+    let last_key = lines.iter().rposition(|l| l.starts_with("#EXT-X-KEY")).unwrap();
+    assert!(!lines[last_key].contains("IV="), "{local}");
+    assert_eq!(local.matches("IV=").count(), 4, "{local}");
+}
+
+/// A media entry of discontinuity sequence `dsn`, listed without tags of its own.
+fn entry_in(dsn: u64, msn: u64) -> RecordedSegment {
+    let lines = format!("#EXTINF:2.00000,\nhttps://live.example/w-{msn}.ts\n");
+    RecordedSegment::new(vec![PlannedSegment::media(dsn, msn, 2.0, "")], lines)
 }
