@@ -8,7 +8,8 @@
 //! what a recording writes per segment can be told apart from what it writes once.
 //!
 //! `cargo bench -p stowage-benches --bench live_memory` (a filter `1000` or `100000` runs one size). Prints
-//! Markdown tables.
+//! Markdown tables. `STOWAGE_LIVE_MEMORY_WRAPPER` runs the recording child under a profiler
+//! (`STOWAGE_LIVE_MEMORY_WRAPPER="heaptrack -o FILE"`).
 
 mod support;
 
@@ -161,7 +162,17 @@ fn parent(count: usize, scratch: &Path) -> Run {
     let store = tempfile::tempdir_in(scratch).unwrap();
     let exe = std::env::current_exe().unwrap();
     let started = std::time::Instant::now();
-    let out = std::process::Command::new(exe)
+    // `STOWAGE_LIVE_MEMORY_WRAPPER` runs the child under a profiler: `heaptrack -o FILE`, say.
+    let wrapper = std::env::var("STOWAGE_LIVE_MEMORY_WRAPPER").unwrap_or_default();
+    let mut command = match wrapper.split_whitespace().collect::<Vec<_>>().split_first() {
+        Some((program, args)) => {
+            let mut c = std::process::Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
+    };
+    let out = command
         .env("STOWAGE_LIVE_MEMORY_CHILD", count.to_string())
         .arg(live.url())
         .arg(store.path())
