@@ -39,10 +39,15 @@ fn placeholder(msn: u64) -> RecordedSegment {
 }
 
 fn recording_plan(first: u64, count: u64) -> BundlePlan {
-    let mut text = HEADER.to_owned();
+    plan_of(HEADER, (first..first + count).map(segment))
+        .recording(Recording::new().duration_limit(3600.0).max_outage(60.0))
+}
+
+/// The plan of a video rendition whose source playlist is `header` and `segments`' lines.
+fn plan_of(header: &str, segments: impl IntoIterator<Item = RecordedSegment>) -> BundlePlan {
+    let mut text = header.to_owned();
     let mut entries = Vec::new();
-    for msn in first..first + count {
-        let s = segment(msn);
+    for s in segments {
         text.push_str(&s.lines);
         entries.extend(s.entries);
     }
@@ -55,9 +60,7 @@ fn recording_plan(first: u64, count: u64) -> BundlePlan {
         entries,
     )
     .primary(true);
-    BundlePlan::new(AssetInfo::new("live"))
-        .rendition(rendition)
-        .recording(Recording::new().duration_limit(3600.0).max_outage(60.0))
+    BundlePlan::new(AssetInfo::new("live")).rendition(rendition)
 }
 
 fn store_all(bundle: &Bundle) {
@@ -441,25 +444,9 @@ fn kept_ciphertext_after_a_numbering_jump_is_given_the_iv_of_its_source_number()
         let lines = format!("#EXTINF:2.00000,\nhttps://live.example/v-{msn}.ts\n");
         RecordedSegment::new(vec![PlannedSegment::media(0, msn, 2.0, "")], lines)
     };
-    let mut text =
+    let header =
         format!("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n{key}");
-    let mut entries = Vec::new();
-    for msn in 100..103 {
-        let s = entry(msn);
-        text.push_str(&s.lines);
-        entries.extend(s.entries);
-    }
-    let rendition = RenditionPlan::new(
-        rid("video"),
-        RenditionKind::Video,
-        MediaFormat::Ts,
-        "https://live.example/v.m3u8",
-        text,
-        entries,
-    )
-    .primary(true);
-    let plan = BundlePlan::new(AssetInfo::new("live"))
-        .rendition(rendition)
+    let plan = plan_of(&header, (100..103).map(entry))
         .key_policy(stowage_bundle::KeyPolicy::KeepEncrypted)
         .recording(Recording::new());
     let bundle = Bundle::create(&path, plan).unwrap();
