@@ -55,13 +55,7 @@ impl AssetCache {
     /// that each journaled segment is there with its recorded length.
     pub fn open_with(storage: Arc<dyn Storage>, dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let mut manifest = ledger::read_manifest(&*storage, &dir)?;
-        let contents = ledger::read_journal(&*storage, &dir)?;
-        ledger::apply_recording(&mut manifest, &contents.records)?;
-        let index = ledger::index_plan(&manifest);
-        let (finished, _, _) =
-            ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
-        ledger::refresh_manifest(&mut manifest, &finished);
+        let (manifest, finished) = ledger::load_whole(&*storage, &dir)?;
         Ok(Self { dir, manifest, finished, storage })
     }
 

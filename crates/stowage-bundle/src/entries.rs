@@ -13,9 +13,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::collections::HashSet;
+
 use crate::id::{ByteRange, RenditionId, SegmentId, SegmentKind};
 use crate::ledger::Finished;
 use crate::manifest::PlannedSegment;
+use crate::ranges::{TimeRange, TimeRanges};
 
 /// Entries between two start-time checkpoints: an entry's start is summed from the checkpoint before it.
 const CHECKPOINT: usize = 64;
@@ -293,6 +296,71 @@ impl Stored {
     #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         self.lengths.heap_bytes() + self.crcs.heap_bytes()
+    }
+}
+
+/// One rendition's entries and what is stored of them.
+#[derive(Default)]
+pub(crate) struct Ledger {
+    pub(crate) entries: Entries,
+    pub(crate) stored: Stored,
+    /// The playable time ranges: stored media entries whose initialization section is stored.
+    pub(crate) ranges: TimeRanges,
+    /// Where the prefix of settled entries (stored or gaps) that growing playlists list stood at the last
+    /// look: (media entries, entries, whether the initialization section in force after them is settled).
+    /// Entries only ever settle while a bundle is open, except when one is withdrawn, which resets it.
+    pub(crate) settled: (usize, usize, bool),
+}
+
+impl Ledger {
+    pub(crate) fn new(entries: Vec<PlannedSegment>) -> Self {
+        let entries = Entries::from_vec(entries);
+        let mut stored = Stored::default();
+        stored.resize(entries.len());
+        Self { entries, stored, ranges: TimeRanges::new(), settled: (0, 0, true) }
+    }
+
+    /// How many media entries of the rendition a growing playlist lists: the longest prefix whose entries,
+    /// and the initialization sections they need, are settled (stored or recorded as gaps). Goes on from
+    /// where the last call stopped, so that a long recording is not walked whole at each growth.
+    pub(crate) fn growing_prefix(&mut self, rendition: &RenditionId, gaps: &HashSet<&SegmentId>) -> usize {
+        let ledger = self;
+        let (mut listed, mut at, mut init_settled) = ledger.settled;
+        // The cursor moves past a media entry listed, never past an initialization section alone: one not
+        // settled yet is looked at again next time.
+        let mut cursor = ledger.settled;
+        while at < ledger.entries.len() {
+            let settled = ledger.stored.contains(at) || gaps.contains(&ledger.entries.id(rendition, at));
+            match ledger.entries.kind(at) {
+                SegmentKind::Init => init_settled = settled,
+                SegmentKind::Media if init_settled && settled => {
+                    listed += 1;
+                    cursor = (listed, at + 1, init_settled);
+                }
+                SegmentKind::Media => break,
+            }
+            at += 1;
+        }
+        ledger.settled = cursor;
+        listed
+    }
+
+    /// The playable time ranges, from the entries.
+    pub(crate) fn loaded_time_ranges(&self) -> TimeRanges {
+        let mut ranges = TimeRanges::new();
+        let mut init_ok = true;
+        for si in 0..self.entries.len() {
+            match self.entries.kind(si) {
+                SegmentKind::Init => init_ok = self.stored.contains(si),
+                SegmentKind::Media => {
+                    if init_ok && self.stored.contains(si) {
+                        ranges
+                            .insert(TimeRange::of_segment(self.entries.start(si), self.entries.duration(si)));
+                    }
+                }
+            }
+        }
+        ranges
     }
 }
 

@@ -14,6 +14,7 @@
 //! record never points at missing or partial data. A crash can leave the last line torn (no line feed, or a
 //! checksum that does not match): such a tail is ignored on reading and cut off before the next append.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -119,40 +120,107 @@ pub struct JournalContents {
 /// Never panics on any input. An empty journal, or one holding only part of its header (a crash during
 /// creation), reads as empty.
 pub fn parse_journal(path: &Path, bytes: &[u8]) -> Result<JournalContents> {
+    let mut records = Vec::new();
+    let scan = scan_journal(path, &mut &bytes[..], &mut |record| {
+        records.push(record);
+        Ok(())
+    })?;
+    Ok(JournalContents {
+        records,
+        valid_len: scan.valid_len,
+        torn_tail: scan.torn_tail,
+        corrupt_lines: scan.corrupt_lines,
+    })
+}
+
+/// What a journal holds besides its records, as [`scan_journal`] finds it (see [`JournalContents`]).
+#[derive(Debug, Default)]
+pub(crate) struct JournalScan {
+    pub(crate) valid_len: u64,
+    pub(crate) torn_tail: bool,
+    pub(crate) corrupt_lines: Vec<usize>,
+}
+
+/// Reads a journal from `reader` a buffer at a time, handing each valid record to `on_record` in order, and
+/// stops at the first error it returns: what [`parse_journal`] reads, without holding the whole journal or
+/// its records (tens of megabytes for a long recording). A line too long to be a record is skipped without
+/// being held.
+pub(crate) fn scan_journal(
+    path: &Path,
+    reader: &mut dyn Read,
+    on_record: &mut dyn FnMut(JournalRecord) -> Result<()>,
+) -> Result<JournalScan> {
+    let io = |e| Error::from_io(path, e);
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let header = JOURNAL_HEADER.as_bytes();
-    if bytes.len() < header.len() && header.starts_with(bytes) {
-        return Ok(JournalContents { torn_tail: !bytes.is_empty(), ..JournalContents::default() });
+    let mut start = Vec::with_capacity(header.len());
+    (&mut reader).take(header.len() as u64).read_to_end(&mut start).map_err(io)?;
+    if start.len() < header.len() && header.starts_with(&start) {
+        return Ok(JournalScan { torn_tail: !start.is_empty(), ..JournalScan::default() });
     }
-    let Some(mut rest) = bytes.strip_prefix(header) else {
+    if start != header {
         return Err(Error::InvalidJournal {
             path: path.to_path_buf(),
             reason: format!("does not start with {:?}", JOURNAL_HEADER.trim_end()),
         });
-    };
-    let mut contents = JournalContents { valid_len: header.len() as u64, ..JournalContents::default() };
+    }
+    let mut scan = JournalScan { valid_len: header.len() as u64, ..JournalScan::default() };
     let mut line_number = 1;
-    while !rest.is_empty() {
-        line_number += 1;
-        let Some(end) = memchr_newline(rest) else {
-            // No line feed: the last append was cut short.
-            contents.torn_tail = true;
-            break;
-        };
-        let line = &rest[..end];
-        rest = &rest[end + 1..];
-        match parse_line(line) {
-            Some(record) => contents.records.push(record),
-            None if rest.is_empty() => {
-                // A complete but damaged last line is also a torn append (the line feed reached the disk,
-                // some of the bytes before it did not).
-                contents.torn_tail = true;
+    // A complete line whose record is damaged, waiting to know whether it is the last: a damaged last line
+    // is a torn append (the line feed reached the disk, some of the bytes before it did not).
+    let mut damaged: Option<(usize, u64)> = None;
+    let mut line = Vec::new();
+    loop {
+        // One line: its bytes while it can be a record, and its length.
+        line.clear();
+        let (mut len, mut ended) = (0u64, false);
+        loop {
+            let buf = reader.fill_buf().map_err(io)?;
+            if buf.is_empty() {
                 break;
             }
-            None => contents.corrupt_lines.push(line_number),
+            let (take, found) = match memchr_newline(buf) {
+                Some(end) => (end + 1, true),
+                None => (buf.len(), false),
+            };
+            let text = &buf[..if found { take - 1 } else { take }];
+            if line.len() + text.len() <= MAX_RECORD_LEN {
+                line.extend_from_slice(text);
+            } else {
+                // Too long for a record: not held, and too long for `parse_line` to take.
+                line.clear();
+                line.resize(MAX_RECORD_LEN + 1, b' ');
+            }
+            len += take as u64;
+            reader.consume(take);
+            if found {
+                ended = true;
+                break;
+            }
         }
-        contents.valid_len += end as u64 + 1;
+        if len == 0 {
+            break;
+        }
+        if let Some((number, length)) = damaged.take() {
+            scan.corrupt_lines.push(number);
+            scan.valid_len += length;
+        }
+        line_number += 1;
+        if !ended {
+            // No line feed: the last append was cut short.
+            scan.torn_tail = true;
+            return Ok(scan);
+        }
+        match parse_line(&line) {
+            Some(record) => {
+                on_record(record)?;
+                scan.valid_len += len;
+            }
+            None => damaged = Some((line_number, len)),
+        }
     }
-    Ok(contents)
+    scan.torn_tail |= damaged.is_some();
+    Ok(scan)
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
@@ -222,6 +290,58 @@ mod tests {
         assert_eq!(contents.records, vec![records[0].clone(), records[2].clone()]);
         assert_eq!(contents.corrupt_lines, vec![3]);
         assert_eq!(contents.valid_len, bytes.len() as u64);
+    }
+
+    /// A reader that hands out a few bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 = self.1 % 7 + 1;
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Scanning a journal through a reader, a few bytes at a time, finds what reading it whole finds, for
+    /// cuts of a journal with a damaged line, a line too long to be a record and a blank line.
+    #[test]
+    fn a_journal_scanned_a_few_bytes_at_a_time_reads_as_it_does_whole() {
+        let records: Vec<_> = (0..4).map(record).collect();
+        let mut bytes = journal(&records[..2]);
+        let damaged = bytes.len() + 15;
+        bytes.extend(records[2].to_line());
+        bytes[damaged] ^= 0x01;
+        bytes.extend(vec![b'x'; MAX_RECORD_LEN + 10]);
+        bytes.extend(b"\n\n");
+        bytes.extend(records[3].to_line());
+        // Every cut near a line's end, and every seventh elsewhere.
+        let near_end = |cut: usize| bytes[cut.saturating_sub(3)..(cut + 3).min(bytes.len())].contains(&b'\n');
+        for cut in (0..=bytes.len()).filter(|&cut| cut % 7 == 0 || near_end(cut)) {
+            let whole = parse_journal(Path::new("j"), &bytes[..cut]);
+            let mut scanned = Vec::new();
+            let scan = scan_journal(Path::new("j"), &mut Trickle(&bytes[..cut], cut), &mut |r| {
+                scanned.push(r);
+                Ok(())
+            });
+            match (whole, scan) {
+                (Ok(whole), Ok(scan)) => {
+                    assert_eq!(whole.records, scanned, "cut at {cut}");
+                    assert_eq!(
+                        (whole.valid_len, whole.torn_tail, whole.corrupt_lines),
+                        (scan.valid_len, scan.torn_tail, scan.corrupt_lines),
+                        "cut at {cut}"
+                    );
+                }
+                (Err(_), Err(_)) => {}
+                (whole, scan) => panic!("cut at {cut}: {whole:?} against {scan:?}"),
+            }
+        }
+        let all = parse_journal(Path::new("j"), &bytes).unwrap();
+        assert_eq!(all.records, [records[0].clone(), records[1].clone(), records[3].clone()]);
+        assert_eq!(all.corrupt_lines, [4, 5, 6]);
     }
 
     #[test]

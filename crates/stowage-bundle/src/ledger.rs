@@ -6,9 +6,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::entries::Ledger;
 use crate::error::{Error, IoContext, Result};
 use crate::id::{RenditionId, SegmentId, SegmentKind};
-use crate::journal::{self, JournalContents, JournalRecord};
+use crate::journal::{self, JournalRecord, JournalScan};
 use crate::manifest::{self, Gap, Manifest, RenditionPlan, RenditionState};
 use crate::ranges::{TimeRange, TimeRanges};
 use crate::storage::{Storage, StorageFile};
@@ -135,141 +136,225 @@ pub(crate) fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Maps every planned identity to (rendition index, entry index).
-pub(crate) fn index_plan(manifest: &Manifest) -> HashMap<SegmentId, (usize, usize)> {
-    let mut index = HashMap::new();
-    for (ri, r) in manifest.renditions.iter().enumerate() {
-        for (si, s) in r.plan.segments.iter().enumerate() {
-            index.insert(s.id(&r.plan.id), (ri, si));
-        }
-    }
-    index
-}
-
 pub(crate) fn read_manifest(storage: &dyn Storage, dir: &Path) -> Result<Manifest> {
     let path = dir.join(MANIFEST_FILE);
     let bytes = storage.read_limited(&path, manifest::MAX_MANIFEST_LEN).at(&path)?;
     Manifest::parse(&path, &bytes)
 }
 
-pub(crate) fn read_journal(storage: &dyn Storage, dir: &Path) -> Result<JournalContents> {
-    let path = dir.join(JOURNAL_FILE);
-    match storage.read_limited(&path, MAX_JOURNAL_LEN) {
-        Ok(bytes) => journal::parse_journal(&path, &bytes),
-        // A journal that was never written (a crash between creating the folder and the journal) is empty.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(JournalContents::default()),
-        Err(e) => Err(Error::from_io(&path, e)),
-    }
-}
-
-/// The finished set, the problems found (those segments are not finished), and how many records named
-/// segments outside the plan. The manifest's gaps are updated with the journal's gap records.
-pub(crate) type Loaded = (HashMap<SegmentId, Finished>, Vec<(SegmentId, SegmentProblem)>, usize);
-
-/// Applies the journal's records to the plan and checks each finished file's length on disk.
-///
-/// Returns the finished set, the problems found (those segments are not finished), and how many records
-/// named segments outside the plan (ignored).
-pub(crate) fn load_finished(
+/// Reads the bundle's journal through, handing each valid record to `on_record`: a journal that was never
+/// written (a crash between creating the folder and the journal) is empty.
+pub(crate) fn scan_journal(
     storage: &dyn Storage,
     dir: &Path,
-    manifest: &mut Manifest,
-    index: &HashMap<SegmentId, (usize, usize)>,
-    records: &[JournalRecord],
-) -> Result<Loaded> {
-    let mut finished = HashMap::new();
-    let mut unknown = 0;
-    // Gaps as the journal says, in order: a gap record adds (or re-words) one, a segment record clears it.
-    let mut gaps: Vec<Gap> = std::mem::take(&mut manifest.gaps);
-    for record in records {
-        let Some(segment) = record.segment() else { continue };
-        if !index.contains_key(segment) {
-            unknown += 1;
-            continue;
-        }
-        match record {
-            JournalRecord::Segment { id, length, crc32 } => {
-                finished.insert(id.clone(), Finished { length: *length, crc32: *crc32 });
-                gaps.retain(|g| &g.segment != id);
-            }
-            // A drop withdraws the entry's earlier record, whether it stored the entry or recorded a gap.
-            JournalRecord::Drop { id } => {
-                finished.remove(id);
-                gaps.retain(|g| &g.segment != id);
-            }
-            JournalRecord::Gap { id, reason } => match gaps.iter_mut().find(|g| &g.segment == id) {
-                Some(gap) => gap.reason.clone_from(reason),
-                None => gaps.push(Gap { segment: id.clone(), reason: reason.clone() }),
-            },
-            // Applied to the plan before, by `apply_recording`.
-            _ => {}
-        }
+    on_record: &mut dyn FnMut(JournalRecord) -> Result<()>,
+) -> Result<JournalScan> {
+    let path = dir.join(JOURNAL_FILE);
+    let reader = match storage.open_read(&path) {
+        Ok(reader) => reader,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(JournalScan::default()),
+        Err(e) => return Err(Error::from_io(&path, e)),
+    };
+    let len = storage.len(&path).at(&path)?;
+    if len > MAX_JOURNAL_LEN {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_JOURNAL_LEN} bytes"),
+        );
+        return Err(Error::from_io(&path, e));
     }
-    gaps.retain(|g| !finished.contains_key(&g.segment));
-    manifest.gaps = gaps;
-    let mut problems = Vec::new();
-    let mut ids: Vec<SegmentId> = finished.keys().cloned().collect();
-    ids.sort();
-    for id in ids {
-        let (ri, _) = index[&id];
-        let path = segment_path(dir, &manifest.renditions[ri].plan, &id);
-        let expected = finished[&id].length;
-        let problem = match storage.len(&path) {
-            Ok(actual) if actual == expected => None,
-            Ok(actual) => Some(SegmentProblem::WrongLength { path, expected, actual }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(SegmentProblem::Missing { path }),
-            Err(e) => return Err(Error::from_io(&path, e)),
-        };
-        if let Some(problem) = problem {
-            finished.remove(&id);
-            problems.push((id, problem));
-        }
-    }
-    Ok((finished, problems, unknown))
+    journal::scan_journal(&path, &mut std::io::Read::take(reader, MAX_JOURNAL_LEN), on_record)
 }
 
-/// Applies a recording's journaled `plan` and `hole` records to its manifest: entries the manifest's plan
-/// does not hold yet are appended to their rendition's plan, holes it does not hold yet are added, and each
-/// recorded rendition's `source_len` becomes the length of its recorded source playlist that the plan now
-/// covers. Records already folded into the manifest (written after them) change nothing, so applying a
-/// journal twice is harmless. Must run before the plan is indexed.
-pub(crate) fn apply_recording(manifest: &mut Manifest, records: &[JournalRecord]) -> Result<()> {
-    let mut known: HashMap<RenditionId, std::collections::HashSet<SegmentId>> = HashMap::new();
-    for record in records {
+/// What a bundle holds, read from its manifest and journal a record at a time: the plan entries and what
+/// is stored of them compactly (see [`crate::entries`]), however long the journal.
+pub(crate) struct Load {
+    /// The manifest without its plan entries (each rendition's are in `ledgers`, in the same order); its
+    /// gaps and holes are the journal's once [`finish`](Self::finish) is done.
+    pub(crate) manifest: Manifest,
+    pub(crate) ledgers: Vec<Ledger>,
+    /// The gaps in the order the manifest and the journal give them (`None` once withdrawn), and where
+    /// each is.
+    gaps: Vec<Option<Gap>>,
+    gap_index: HashMap<SegmentId, usize>,
+    /// Segment records that named entries outside the plan (ignored).
+    pub(crate) unknown: usize,
+}
+
+impl Load {
+    pub(crate) fn new(mut manifest: Manifest) -> Self {
+        let ledgers = manifest
+            .renditions
+            .iter_mut()
+            .map(|r| Ledger::new(std::mem::take(&mut r.plan.segments)))
+            .collect();
+        let gaps: Vec<Option<Gap>> = std::mem::take(&mut manifest.gaps).into_iter().map(Some).collect();
+        let gap_index =
+            gaps.iter().enumerate().filter_map(|(i, g)| Some((g.as_ref()?.segment.clone(), i))).collect();
+        Self { manifest, ledgers, gaps, gap_index, unknown: 0 }
+    }
+
+    /// Where a planned entry is: (rendition index, entry index).
+    pub(crate) fn locate(&self, id: &SegmentId) -> Option<(usize, usize)> {
+        let ri = self.manifest.renditions.iter().position(|r| r.plan.id == id.rendition)?;
+        Some((ri, self.ledgers[ri].entries.position(id)?))
+    }
+
+    /// Applies a recording's `plan` and `hole` records (other records are for
+    /// [`apply_segment`](Self::apply_segment), in a second reading): entries the plan does not hold yet are
+    /// appended to their rendition's plan, holes it does not hold yet are added, and each recorded
+    /// rendition's `source_len` becomes the length of its recorded source playlist that the plan now
+    /// covers. Records already folded into the manifest (written after them) change nothing.
+    pub(crate) fn apply_recording(&mut self, record: JournalRecord) -> Result<()> {
         match record {
             JournalRecord::Plan { rendition, entries, source_len } => {
-                let Some(r) = manifest.renditions.iter_mut().find(|r| &r.plan.id == rendition) else {
-                    continue;
+                let Some(ri) = self.manifest.renditions.iter().position(|r| r.plan.id == rendition) else {
+                    return Ok(());
                 };
-                let ids = known
-                    .entry(rendition.clone())
-                    .or_insert_with(|| r.plan.segment_ids().collect::<std::collections::HashSet<_>>());
                 for entry in entries {
                     if !entry.duration.is_finite() || entry.duration < 0.0 {
                         return Err(Error::InvalidPlan {
                             reason: format!(
                                 "journaled entry {} has duration {}",
-                                entry.id(rendition),
+                                entry.id(&rendition),
                                 entry.duration
                             ),
                         });
                     }
-                    if ids.insert(entry.id(rendition)) {
-                        r.plan.segments.push(entry.clone());
+                    let ledger = &mut self.ledgers[ri];
+                    if ledger.entries.position(&entry.id(&rendition)).is_none() {
+                        ledger.entries.push(entry);
                     }
                 }
-                r.source_len = Some(r.source_len.unwrap_or(0).max(*source_len));
+                let ledger = &mut self.ledgers[ri];
+                ledger.stored.resize(ledger.entries.len());
+                let r = &mut self.manifest.renditions[ri];
+                r.source_len = Some(r.source_len.unwrap_or(0).max(source_len));
             }
             JournalRecord::Hole { hole } => {
-                let recording = manifest.recording.get_or_insert_with(Default::default);
-                if !recording.holes.contains(hole) {
-                    recording.holes.push(hole.clone());
+                let recording = self.manifest.recording.get_or_insert_with(Default::default);
+                if !recording.holes.contains(&hole) {
+                    recording.holes.push(hole);
                 }
             }
             _ => {}
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Applies a `segment`, `drop` or `gap` record: a segment record stores the entry and clears its gap, a
+    /// drop withdraws the entry's earlier record (stored or gap), a gap record adds (or re-words) a gap.
+    pub(crate) fn apply_segment(&mut self, record: JournalRecord) {
+        let Some(id) = record.segment() else { return };
+        let Some((ri, si)) = self.locate(id) else {
+            self.unknown += 1;
+            return;
+        };
+        match record {
+            JournalRecord::Segment { id, length, crc32 } => {
+                self.ledgers[ri].stored.insert(si, Finished { length, crc32 });
+                self.remove_gap(&id);
+            }
+            JournalRecord::Drop { id } => {
+                self.ledgers[ri].stored.remove(si);
+                self.remove_gap(&id);
+            }
+            JournalRecord::Gap { id, reason } => match self.gap_index.get(&id) {
+                Some(&i) => {
+                    if let Some(gap) = self.gaps[i].as_mut() {
+                        gap.reason = reason;
+                    }
+                }
+                None => {
+                    self.gap_index.insert(id.clone(), self.gaps.len());
+                    self.gaps.push(Some(Gap { segment: id, reason }));
+                }
+            },
+            _ => {}
+        }
+    }
+
+    fn remove_gap(&mut self, id: &SegmentId) {
+        if let Some(i) = self.gap_index.remove(id) {
+            self.gaps[i] = None;
+        }
+    }
+
+    /// Ends the load: the gaps of entries not stored go into the manifest, and each stored entry's file is
+    /// checked for its recorded length. Returns the problems found, in identity order (those entries are
+    /// not stored).
+    pub(crate) fn finish(
+        &mut self,
+        storage: &dyn Storage,
+        dir: &Path,
+    ) -> Result<Vec<(SegmentId, SegmentProblem)>> {
+        let gaps = std::mem::take(&mut self.gaps).into_iter().flatten();
+        let gaps: Vec<Gap> = gaps
+            .filter(|g| self.locate(&g.segment).is_none_or(|(ri, si)| !self.ledgers[ri].stored.contains(si)))
+            .collect();
+        self.gap_index.clear();
+        self.manifest.gaps = gaps;
+        let mut problems = Vec::new();
+        for (r, ledger) in self.manifest.renditions.iter().zip(&mut self.ledgers) {
+            for si in 0..ledger.entries.len() {
+                let Some(f) = ledger.stored.get(si) else { continue };
+                let id = ledger.entries.id(&r.plan.id, si);
+                let path = segment_path(dir, &r.plan, &id);
+                let problem = match storage.len(&path) {
+                    Ok(actual) if actual == f.length => None,
+                    Ok(actual) => Some(SegmentProblem::WrongLength { path, expected: f.length, actual }),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Some(SegmentProblem::Missing { path })
+                    }
+                    Err(e) => return Err(Error::from_io(&path, e)),
+                };
+                if let Some(problem) = problem {
+                    ledger.stored.remove(si);
+                    problems.push((id, problem));
+                }
+            }
+        }
+        problems.sort_by(|a, b| a.0.cmp(&b.0));
+        for ledger in &mut self.ledgers {
+            ledger.ranges = ledger.loaded_time_ranges();
+        }
+        Ok(problems)
+    }
+
+    /// The manifest with its plan entries, and the finished set: what a reader that looks at a bundle
+    /// whole (the [`AssetCache`](crate::AssetCache)) keeps.
+    pub(crate) fn into_whole(self) -> (Manifest, HashMap<SegmentId, Finished>) {
+        let Self { mut manifest, ledgers, .. } = self;
+        let mut finished = HashMap::new();
+        for (r, ledger) in manifest.renditions.iter_mut().zip(&ledgers) {
+            for si in 0..ledger.entries.len() {
+                if let Some(f) = ledger.stored.get(si) {
+                    finished.insert(ledger.entries.id(&r.plan.id, si), f);
+                }
+            }
+            r.plan.segments = ledger.entries.iter().collect();
+        }
+        (manifest, finished)
+    }
+}
+
+/// Reads a bundle's manifest and journal (both passes: a recording's plan first, then what is stored) as
+/// a reader that does not write it sees them: the manifest with its plan entries and state fields, and
+/// the finished set checked against the files.
+pub(crate) fn load_whole(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<(Manifest, HashMap<SegmentId, Finished>)> {
+    let mut load = Load::new(read_manifest(storage, dir)?);
+    scan_journal(storage, dir, &mut |record| load.apply_recording(record))?;
+    scan_journal(storage, dir, &mut |record| {
+        load.apply_segment(record);
+        Ok(())
+    })?;
+    load.finish(storage, dir)?;
+    let (mut manifest, finished) = load.into_whole();
+    refresh_manifest(&mut manifest, &finished);
+    Ok((manifest, finished))
 }
 
 /// The playable time ranges of a rendition: finished media segments whose initialization section (if any)

@@ -443,12 +443,7 @@ impl BundleReader {
             let size = self.size_on_disk(&dir, self.manifest.size, &stored)?;
             return Ok(summary(&self.manifest, false, size));
         }
-        let mut manifest = self.manifest.clone();
-        let contents = ledger::read_journal(&*self.storage, &dir)?;
-        let index = ledger::index_plan(&manifest);
-        let (finished, _, _) =
-            ledger::load_finished(&*self.storage, &dir, &mut manifest, &index, &contents.records)?;
-        ledger::refresh_manifest(&mut manifest, &finished);
+        let (manifest, finished) = ledger::load_whole(&*self.storage, &dir)?;
         let lock = dir.join(LOCK_FILE);
         // The probe takes the lock for an instant, as `StorageManager::list` does.
         let in_use = self.storage.try_lock(&lock).at(&lock)?.is_none();

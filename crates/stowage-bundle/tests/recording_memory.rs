@@ -39,13 +39,8 @@ fn record(bundle: &Bundle, from: u64, to: u64) {
     }
 }
 
-/// A live recording of 12,000 segments through the bundle: past the first 2,000, what the bundle holds
-/// grows by at most 64 bytes per finished segment (the bound; its plan entries and finished set
-/// took about 340 before), and ending it (the final manifest with every entry, the final playlists) takes
-/// no memory that grows with the recording.
-#[test]
-fn a_long_recording_holds_a_few_bytes_per_finished_segment_and_ends_without_holding_it_whole() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A recording bundle of one video rendition that grows from nothing.
+fn recording_bundle(dir: &std::path::Path) -> Bundle {
     let rendition = RenditionPlan::new(
         rid("video"),
         RenditionKind::Video,
@@ -57,31 +52,73 @@ fn a_long_recording_holds_a_few_bytes_per_finished_segment_and_ends_without_hold
     .primary(true);
     let plan = BundlePlan::new(AssetInfo::new("live")).rendition(rendition).recording(Recording::new());
     let options = BundleOptions::default().durability(Durability::batched(10_000));
-    let bundle =
-        Bundle::create_with(Arc::new(LocalFs::new()), tmp.path().join("live"), plan, options).unwrap();
+    Bundle::create_with(Arc::new(LocalFs::new()), dir, plan, options).unwrap()
+}
 
-    let _profiler = dhat::Profiler::builder().testing().trim_backtraces(Some(1)).build();
-    let live = || dhat::HeapStats::get().curr_bytes;
+/// A profile of the allocations made from now on.
+fn profile() -> dhat::Profiler {
+    dhat::Profiler::builder().testing().trim_backtraces(Some(1)).build()
+}
+
+/// The bytes allocated since the profile started and not freed yet.
+fn live() -> usize {
+    dhat::HeapStats::get().curr_bytes
+}
+
+/// The most bytes allocated since the profile started and not freed at once.
+fn peak() -> usize {
+    dhat::HeapStats::get().max_bytes
+}
+
+/// A live recording of 12,000 segments through the bundle: past the first 2,000, what the bundle holds
+/// grows by at most 64 bytes per finished segment (the bound; its plan entries and finished set
+/// took about 340 before), ending it (the final manifest with every entry, the final playlists) takes no
+/// memory that grows with the recording, and neither does opening a recording that was not ended (a
+/// recorder killed), whose plan and stored segments are all in a journal of megabytes.
+#[test]
+fn a_long_recording_holds_a_few_bytes_per_finished_segment_and_ends_and_opens_without_holding_it_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("live");
+    let profiler = profile();
+    let bundle = recording_bundle(&dir);
     let (early, late) = (2_000, 12_000);
     record(&bundle, 0, early);
     let live_early = live();
     record(&bundle, early, late);
-    let live_late = live();
-    let per_segment = live_late.saturating_sub(live_early) / (late - early) as usize;
+    let per_segment = live().saturating_sub(live_early) / (late - early) as usize;
     eprintln!("held per recorded segment: {per_segment} bytes");
     assert!(per_segment <= 64, "{per_segment} bytes held per recorded segment");
     assert_eq!(bundle.progress().segments_done, late as usize);
 
-    let before_end = live();
+    // A recorder killed: the bundle opened again holds what it held, and reads its journal (3.8 MB) a
+    // buffer at a time.
+    drop(bundle);
+    drop(profiler);
+    let journal = std::fs::metadata(dir.join("journal.log")).unwrap().len();
+    assert!(journal > 3_000_000, "{journal}");
+    let profiler = profile();
+    let bundle = Bundle::open(&dir).unwrap();
+    let taken = peak();
+    eprintln!("opening it took {taken} bytes at its peak, holds {}", live());
+    assert!(taken < 1024 * 1024, "opening the recording took {taken} bytes at its peak");
+    drop(profiler);
+    assert_eq!(bundle.progress().segments_done, late as usize);
+    assert_eq!(bundle.pending_segments(), []);
+    drop(bundle);
+
+    // Another recording, ended without being opened again: its growing playlists are appended to.
+    let dir = tmp.path().join("ended");
+    let bundle = recording_bundle(&dir);
+    record(&bundle, 0, late);
+    let profiler = profile();
     bundle.end_recording("the recording was stopped").unwrap();
-    // The peak so far bounds the end's: what the end took at most above what was live before it.
-    let taken = dhat::HeapStats::get().max_bytes - before_end;
-    // The manifest alone is about 1.2 MB here, the local playlist about 0.5 MB.
+    let taken = peak();
+    drop(profiler);
     eprintln!("ending the recording took {taken} bytes at its peak");
+    // The manifest alone is about 1.2 MB here, the local playlist about 0.5 MB.
     assert!(taken < 256 * 1024, "ending the recording took {taken} bytes at its peak");
 
     // What was written is whole: every entry in the manifest, the playlist VOD with every segment.
-    let dir = tmp.path().join("live");
     drop(bundle);
     let manifest = stowage_bundle::Manifest::parse(
         &dir.join("manifest.json"),

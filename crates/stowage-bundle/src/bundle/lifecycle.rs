@@ -5,14 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use super::playlists::write_manifest;
 use super::{Bundle, BundleOptions, DirRenames, Durability, Inner, JournalSync, State, lock_state};
 use crate::batch::Batch;
+use crate::entries::Ledger;
 use crate::error::{Error, IoContext, Result};
 use crate::id::SegmentId;
 use crate::journal::JOURNAL_HEADER;
 use crate::ledger::{
-    self, Finished, JOURNAL_FILE, KEYS_DIR, LOCK_FILE, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR,
-    SegmentProblem, TEMP_SUFFIX,
+    self, JOURNAL_FILE, KEYS_DIR, LOCK_FILE, Load, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR, SegmentProblem,
+    TEMP_SUFFIX,
 };
 use crate::manifest::{BundlePlan, FORMAT_NAME, FORMAT_VERSION, Manifest, ManifestRendition, RenditionState};
 use crate::storage::{LocalFs, Storage, StorageFile, StorageLock};
@@ -113,15 +115,19 @@ impl Bundle {
             artwork,
             recording: plan.recording,
         };
-        let finished = HashMap::new();
-        ledger::refresh_manifest(&mut manifest, &finished);
+        let ledgers: Vec<Ledger> = manifest
+            .renditions
+            .iter_mut()
+            .map(|r| Ledger::new(std::mem::take(&mut r.plan.segments)))
+            .collect();
+        super::state::refresh(&ledgers, &mut manifest);
         // The manifest is written last: its presence is what makes the folder a bundle.
-        ledger::write_atomic(&*storage, &manifest_path, &manifest.to_json())?;
+        write_manifest(&*storage, &manifest_path, &manifest, &ledgers)?;
         let journal_path = dir.join(JOURNAL_FILE);
         let journal = storage.open_append(&journal_path).at(&journal_path)?;
         let journal = (journal, JOURNAL_HEADER.len() as u64);
         let bundle =
-            Self::assemble(storage, dir, options, lock, manifest, finished, journal, OpenReport::default());
+            Self::assemble(storage, dir, options, lock, manifest, ledgers, journal, OpenReport::default());
         {
             // The manifest just written is up to date: only the playlists are missing (the manifest of a
             // long plan is megabytes, not worth writing twice).
@@ -148,51 +154,57 @@ impl Bundle {
     ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let lock = take_lock(&*storage, &dir)?;
-        let mut manifest = ledger::read_manifest(&*storage, &dir)?;
+        let manifest = ledger::read_manifest(&*storage, &dir)?;
         let mut report = OpenReport::default();
         remove_temp_files(&*storage, &dir, &manifest, &mut report.removed_temp_files)?;
 
         let journal_path = dir.join(JOURNAL_FILE);
         report.journal_missing = !storage.exists(&journal_path).at(&journal_path)?;
-        let contents = ledger::read_journal(&*storage, &dir)?;
-        report.torn_journal_tail = contents.torn_tail;
-        report.corrupt_journal_lines = contents.corrupt_lines.clone();
-        let mut journal_len = contents.valid_len;
+        // The journal is read through twice, a buffer at a time, never held whole: first what a recording
+        // added to its plan (so that every entry is known), then what is stored.
+        let mut load = Load::new(manifest);
+        let scan = ledger::scan_journal(&*storage, &dir, &mut |record| load.apply_recording(record))?;
+        report.torn_journal_tail = scan.torn_tail;
+        report.corrupt_journal_lines = scan.corrupt_lines;
+        let mut journal_len = scan.valid_len;
         if journal_len == 0 {
             // The header never reached the disk: write it again.
             ledger::write_atomic(&*storage, &journal_path, JOURNAL_HEADER.as_bytes())?;
             journal_len = JOURNAL_HEADER.len() as u64;
-        } else if contents.torn_tail {
+        } else if scan.torn_tail {
             storage.truncate(&journal_path, journal_len).at(&journal_path)?;
         }
-        ledger::apply_recording(&mut manifest, &contents.records)?;
-        cut_recorded_sources(&*storage, &dir, &manifest)?;
-        let index = ledger::index_plan(&manifest);
-        let (finished, problems, unknown) =
-            ledger::load_finished(&*storage, &dir, &mut manifest, &index, &contents.records)?;
-        report.damaged_segments = problems;
-        report.unknown_records = unknown;
-        report.finished_segments = finished.len();
+        cut_recorded_sources(&*storage, &dir, &load.manifest)?;
+        ledger::scan_journal(&*storage, &dir, &mut |record| {
+            load.apply_segment(record);
+            Ok(())
+        })?;
+        report.damaged_segments = load.finish(&*storage, &dir)?;
+        report.unknown_records = load.unknown;
+        let Load { mut manifest, ledgers, .. } = load;
+        report.finished_segments = ledgers.iter().map(|l| l.stored.count()).sum();
         if manifest.finished {
             // The manifest as last written said every entry was stored or a gap; what the journal does not
             // account for now was lost with its record.
             let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
             let damaged: HashSet<&SegmentId> = report.damaged_segments.iter().map(|(id, _)| id).collect();
-            report.unaccounted_segments = manifest
-                .renditions
-                .iter()
-                .flat_map(|r| r.plan.segment_ids())
-                .filter(|id| !finished.contains_key(id) && !gaps.contains(id) && !damaged.contains(id))
-                .collect();
+            for (r, ledger) in manifest.renditions.iter().zip(&ledgers) {
+                for si in (0..ledger.entries.len()).filter(|&si| !ledger.stored.contains(si)) {
+                    let id = ledger.entries.id(&r.plan.id, si);
+                    if !gaps.contains(&id) && !damaged.contains(&id) {
+                        report.unaccounted_segments.push(id);
+                    }
+                }
+            }
         }
 
         manifest.accessed = SystemTime::now();
-        ledger::refresh_manifest(&mut manifest, &finished);
+        super::state::refresh(&ledgers, &mut manifest);
         // Only the access time and the summary change here, and the manifest on disk stays valid if this
         // write fails (it is atomic), so a full disk must not stop a resume: the error is not fatal.
-        let _ = ledger::write_atomic(&*storage, &dir.join(MANIFEST_FILE), &manifest.to_json());
+        let _ = write_manifest(&*storage, &dir.join(MANIFEST_FILE), &manifest, &ledgers);
         let journal = storage.open_append(&journal_path).at(&journal_path)?;
-        Ok(Self::assemble(storage, dir, options, lock, manifest, finished, (journal, journal_len), report))
+        Ok(Self::assemble(storage, dir, options, lock, manifest, ledgers, (journal, journal_len), report))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -202,7 +214,7 @@ impl Bundle {
         options: BundleOptions,
         lock: Box<dyn StorageLock>,
         manifest: Manifest,
-        finished: HashMap<SegmentId, Finished>,
+        ledgers: Vec<Ledger>,
         (journal, journal_len): (Box<dyn StorageFile>, u64),
         report: OpenReport,
     ) -> Self {
@@ -214,9 +226,7 @@ impl Bundle {
                 damaged.insert(id.clone(), SegmentProblem::Unaccounted { path });
             }
         }
-        // The finished set and the plan as read are let go here: the state keeps them compactly.
-        let state = State::new(manifest, &finished, damaged, journal, journal_len);
-        drop(finished);
+        let state = State::new(manifest, ledgers, damaged, journal, journal_len);
         let batch = match options.durability {
             Durability::Full => None,
             Durability::Batched { max_unsynced } => {

@@ -1,8 +1,8 @@
 //! What the bundle says about itself: the manifest and the local playlists, written at state boundaries
 //! (after what they describe is durable), and renditions added to a bundle.
 
-use super::state::Ledger;
 use super::{Bundle, State, lock_state};
+use crate::entries::Ledger;
 use crate::error::{Error, IoContext, Result};
 use crate::id::SegmentId;
 use crate::journal::JournalRecord;
@@ -171,7 +171,12 @@ impl Bundle {
         // A state boundary: what the manifest is about to say must be durable first.
         self.inner.flush()?;
         state.refresh();
-        write_manifest(&*self.inner.storage, &self.inner.dir.join(MANIFEST_FILE), state)
+        write_manifest(
+            &*self.inner.storage,
+            &self.inner.dir.join(MANIFEST_FILE),
+            &state.manifest,
+            &state.ledgers,
+        )
     }
 
     /// Writes every local playlist whole, from the plan entries and what is stored; returns where growing
@@ -323,32 +328,38 @@ fn growing_listing(state: &mut State) -> Vec<usize> {
     ledgers.iter_mut().zip(&manifest.renditions).map(|(l, r)| l.growing_prefix(&r.plan.id, &gaps)).collect()
 }
 
-/// Writes the manifest of an open bundle atomically, its plan entries streamed from the state rather than
-/// gathered into one document first: the manifest of a long recording is megabytes.
-fn write_manifest(
+/// Writes the manifest of an open bundle atomically, `manifest` (without plan entries) with each
+/// rendition's entries streamed from its ledger rather than gathered into one document first: the manifest
+/// of a long recording is megabytes.
+pub(super) fn write_manifest(
     storage: &dyn crate::storage::Storage,
     path: &std::path::Path,
-    state: &State,
+    manifest: &crate::manifest::Manifest,
+    ledgers: &[Ledger],
 ) -> Result<()> {
     // The manifest without entries has one empty `segments` array per rendition, in order; a name cannot
     // hold the key as written here, since the quotes in a JSON string are escaped.
-    let head = state.manifest.to_json();
+    let head = manifest.to_json();
     let marker: &[u8] = b"\"segments\": []";
-    let mut parts = Vec::with_capacity(state.ledgers.len() + 1);
+    let mut parts = Vec::with_capacity(ledgers.len() + 1);
     let mut rest = &head[..];
     while let Some(at) = rest.windows(marker.len()).position(|w| w == marker) {
         parts.push(&rest[..at]);
         rest = &rest[at + marker.len()..];
     }
     parts.push(rest);
-    if parts.len() != state.ledgers.len() + 1 {
-        return ledger::write_atomic(storage, path, &state.full_manifest().to_json());
+    if parts.len() != ledgers.len() + 1 {
+        let mut whole = manifest.clone();
+        for (r, ledger) in whole.renditions.iter_mut().zip(ledgers) {
+            r.plan.segments = ledger.entries.iter().collect();
+        }
+        return ledger::write_atomic(storage, path, &whole.to_json());
     }
     ledger::write_atomic_with(storage, path, &mut |file| {
         let mut buf = Vec::with_capacity(64 * 1024);
         for (ri, part) in parts.iter().enumerate() {
             buf.extend_from_slice(part);
-            let Some(ledger) = state.ledgers.get(ri) else { break };
+            let Some(ledger) = ledgers.get(ri) else { break };
             let indent = part.iter().rev().take_while(|&&b| b == b' ').count();
             buf.extend_from_slice(b"\"segments\": [");
             for si in 0..ledger.entries.len() {

@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::entries::{Entries, Stored};
-use crate::id::{RenditionId, SegmentId, SegmentKind};
+use crate::entries::Ledger;
+use crate::id::{SegmentId, SegmentKind};
 use crate::ledger::{self, Finished, SegmentProblem};
 use crate::manifest::{Manifest, PlannedSegment, RenditionPlan, RenditionState};
-use crate::ranges::{TimeRange, TimeRanges};
+use crate::ranges::TimeRange;
 use crate::storage::StorageFile;
 
 /// What an open bundle knows, behind the handle's lock.
@@ -36,85 +36,16 @@ pub(super) struct State {
     pub(super) growing_tails: Vec<Option<crate::local::GrowingTail>>,
 }
 
-/// One rendition's entries and what is stored of them.
-#[derive(Default)]
-pub(super) struct Ledger {
-    pub(super) entries: Entries,
-    pub(super) stored: Stored,
-    /// The playable time ranges: stored media entries whose initialization section is stored.
-    pub(super) ranges: TimeRanges,
-    /// Where the prefix of settled entries (stored or gaps) that growing playlists list stood at the last
-    /// look: (media entries, entries, whether the initialization section in force after them is settled).
-    /// Entries only ever settle while a bundle is open, except when one is withdrawn, which resets it.
-    pub(super) settled: (usize, usize, bool),
-}
-
-impl Ledger {
-    pub(super) fn new(entries: Vec<PlannedSegment>) -> Self {
-        let entries = Entries::from_vec(entries);
-        let mut stored = Stored::default();
-        stored.resize(entries.len());
-        Self { entries, stored, ranges: TimeRanges::new(), settled: (0, 0, true) }
-    }
-
-    /// How many media entries of the rendition a growing playlist lists: the longest prefix whose entries,
-    /// and the initialization sections they need, are settled (stored or recorded as gaps). Goes on from
-    /// where the last call stopped, so that a long recording is not walked whole at each growth.
-    pub(super) fn growing_prefix(&mut self, rendition: &RenditionId, gaps: &HashSet<&SegmentId>) -> usize {
-        let ledger = self;
-        let (mut listed, mut at, mut init_settled) = ledger.settled;
-        // The cursor moves past a media entry listed, never past an initialization section alone: one not
-        // settled yet is looked at again next time.
-        let mut cursor = ledger.settled;
-        while at < ledger.entries.len() {
-            let settled = ledger.stored.contains(at) || gaps.contains(&ledger.entries.id(rendition, at));
-            match ledger.entries.kind(at) {
-                SegmentKind::Init => init_settled = settled,
-                SegmentKind::Media if init_settled && settled => {
-                    listed += 1;
-                    cursor = (listed, at + 1, init_settled);
-                }
-                SegmentKind::Media => break,
-            }
-            at += 1;
-        }
-        ledger.settled = cursor;
-        listed
-    }
-
-    /// The playable time ranges, from the entries.
-    fn loaded_time_ranges(&self) -> TimeRanges {
-        let mut ranges = TimeRanges::new();
-        let mut init_ok = true;
-        for si in 0..self.entries.len() {
-            match self.entries.kind(si) {
-                SegmentKind::Init => init_ok = self.stored.contains(si),
-                SegmentKind::Media => {
-                    if init_ok && self.stored.contains(si) {
-                        ranges
-                            .insert(TimeRange::of_segment(self.entries.start(si), self.entries.duration(si)));
-                    }
-                }
-            }
-        }
-        ranges
-    }
-}
-
 impl State {
-    /// The state of a bundle whose manifest (with its plan entries) and finished set were read or made.
+    /// The state of a bundle whose manifest (without its plan entries) and ledgers were read or made.
     pub(super) fn new(
-        mut manifest: Manifest,
-        finished: &HashMap<SegmentId, Finished>,
+        manifest: Manifest,
+        ledgers: Vec<Ledger>,
         damaged: HashMap<SegmentId, SegmentProblem>,
         journal: Box<dyn StorageFile>,
         journal_len: u64,
     ) -> Self {
-        let mut ledgers = Vec::with_capacity(manifest.renditions.len());
-        for r in &mut manifest.renditions {
-            ledgers.push(Ledger::new(std::mem::take(&mut r.plan.segments)));
-        }
-        let mut state = Self {
+        Self {
             manifest,
             ledgers,
             busy: HashSet::new(),
@@ -124,16 +55,7 @@ impl State {
             journal_epoch: 0,
             growing_listed: Vec::new(),
             growing_tails: Vec::new(),
-        };
-        for (id, f) in finished {
-            if let Some((ri, si)) = state.locate(id) {
-                state.ledgers[ri].stored.insert(si, *f);
-            }
         }
-        for ledger in &mut state.ledgers {
-            ledger.ranges = ledger.loaded_time_ranges();
-        }
-        state
     }
 
     /// Where a planned entry is: (rendition index, entry index).
@@ -231,7 +153,7 @@ impl State {
 }
 
 /// Brings `manifest`'s state fields up to date from the running totals of its renditions' `ledgers`.
-fn refresh(ledgers: &[Ledger], manifest: &mut Manifest) {
+pub(super) fn refresh(ledgers: &[Ledger], manifest: &mut Manifest) {
     let mut gaps = vec![0; ledgers.len()];
     for g in &manifest.gaps {
         if let Some(ri) = manifest.renditions.iter().position(|r| r.plan.id == g.segment.rendition) {
