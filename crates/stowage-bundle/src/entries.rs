@@ -5,8 +5,9 @@
 //! A planned or recorded playlist is mostly runs of media segments numbered one after another in one
 //! discontinuity sequence, without byte ranges: a run is kept as its first numbers and its length, and each
 //! of its entries costs its duration alone. Entries that do not fit a run (initialization sections, byte
-//! ranges, expected lengths) are kept whole, each findable by its identity. URIs, which only plans of
-//! downloads carry (a recording journals its entries without them), are kept once one is not empty.
+//! ranges, expected lengths) are kept whole, each findable by its identity. URIs are kept for the entries
+//! that have one: the plans of downloads, and the first entries of a recording (it journals the later ones
+//! without them).
 //!
 //! What is stored of an entry ([`Stored`]) is its length and checksum by position: 12 bytes an entry. The
 //! per-entry values are kept in fixed chunks, so that growing never copies them nor leaves room unused.
@@ -63,8 +64,9 @@ pub(crate) struct Entries {
     checkpoints: Vec<f64>,
     /// The end of the last entry on the time line.
     end: f64,
-    /// Per entry, its URI; empty while every entry's is.
-    uris: Vec<String>,
+    /// The URIs of the entries that have one, by position (ascending). A recording's first entries have
+    /// theirs (read with its first playlist), the ones it journals do not: they cost nothing here.
+    uris: Vec<(usize, String)>,
     /// Positions of the initialization entries, ascending.
     inits: Vec<usize>,
     /// The runs by (discontinuity sequence, first media sequence): the piece index.
@@ -97,9 +99,8 @@ impl Entries {
         self.durations.push(duration);
         self.end += duration;
         let uri = std::mem::take(&mut entry.uri);
-        if !uri.is_empty() || !self.uris.is_empty() {
-            self.uris.resize(si, String::new());
-            self.uris.push(uri);
+        if !uri.is_empty() {
+            self.uris.push((si, uri));
         }
         let regular = media && entry.byte_range.is_none() && entry.expected_length.is_none();
         if regular
@@ -146,8 +147,8 @@ impl Entries {
             ),
             Piece::One { entry, .. } => (**entry).clone(),
         };
-        if let Some(uri) = self.uris.get(si) {
-            entry.uri.clone_from(uri);
+        if let Ok(at) = self.uris.binary_search_by_key(&si, |(at, _)| *at) {
+            entry.uri.clone_from(&self.uris[at].1);
         }
         entry
     }
@@ -223,8 +224,8 @@ impl Entries {
             + singles * size_of::<PlannedSegment>()
             + self.durations.heap_bytes()
             + self.checkpoints.capacity() * size_of::<f64>()
-            + self.uris.capacity() * size_of::<String>()
-            + self.uris.iter().map(String::capacity).sum::<usize>()
+            + self.uris.capacity() * size_of::<(usize, String)>()
+            + self.uris.iter().map(|(_, uri)| uri.capacity()).sum::<usize>()
             + self.inits.capacity() * size_of::<usize>()
             // A B-tree node holds up to 11 entries; count a node per entry to stay on the safe side.
             + self.runs.len() * (size_of::<(u64, u64)>() + size_of::<usize>()) * 2
@@ -512,8 +513,10 @@ mod tests {
         let mut entries = Entries::default();
         let mut stored = Stored::default();
         for ms in 0..n {
-            // Every thousandth segment after a discontinuity, as a recording with outages has them.
-            entries.push(PlannedSegment::media(ms / 1000, ms, 6.006, ""));
+            // Every thousandth segment after a discontinuity, as a recording with outages has them; the
+            // first ones with the URIs of the playlist the recording started from.
+            let uri = if ms < 3 { format!("https://live.example/{ms}.ts") } else { String::new() };
+            entries.push(PlannedSegment::media(ms / 1000, ms, 6.006, uri));
             stored.insert(ms as usize, Finished { length: 1_000_000, crc32: 7 });
         }
         let per_entry = (entries.heap_bytes() + stored.heap_bytes()) / n as usize;
