@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
 use serde_json::Value;
@@ -14,8 +14,9 @@ use stowage_origin::{Files, Origin, OriginConfig};
 /// A window title, a screen clear, an 8-bit CSI and a right-to-left override.
 const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{202e}";
 
+/// The clear fixture tree.
 fn assets() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/assets/hls/clear")
+    stowage_testkit::assets().join("clear")
 }
 
 /// Fails if the bytes hold anything a terminal would act on (other than line feeds).
