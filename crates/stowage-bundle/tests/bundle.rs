@@ -507,3 +507,36 @@ fn a_reader_gets_stored_bytes_playlists_and_kept_keys_and_nothing_else() {
     let e = reader.read_to_end(&mut Vec::new()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
 }
+
+/// A manifest that names gaps the plan does not have, or one gap twice, does not make a bundle with an
+/// entry still pending look finished: what is settled is counted entry by entry.
+#[test]
+fn gaps_the_plan_does_not_have_or_named_twice_do_not_settle_a_pending_entry() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("asset");
+    let bundle = Bundle::create(&dir, simple_plan("asset", 4)).unwrap();
+    let ids = bundle.pending_segments();
+    for id in &ids[..2] {
+        write_segment(&bundle, id, &segment_bytes(id, 1, 100)).unwrap();
+    }
+    bundle.record_gap(&ids[2], "the origin answered 404").unwrap();
+    bundle.save().unwrap();
+    drop(bundle);
+    // The manifest names the gap twice and a gap of a segment no plan has.
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let gaps = manifest["gaps"].as_array_mut().unwrap();
+    let mut stranger = gaps[0].clone();
+    stranger["segment"]["media_sequence"] = serde_json::json!(99);
+    gaps.push(gaps[0].clone());
+    gaps.push(stranger);
+    fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    let bundle = Bundle::open(&dir).unwrap();
+    assert_eq!(bundle.pending_segments(), [ids[3].clone()]);
+    bundle.save().unwrap();
+    assert!(!bundle.manifest().finished, "an entry is pending");
+    let on_disk: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(on_disk["finished"], false);
+    assert!(matches!(bundle.mark_finished(), Err(Error::Incomplete { missing: 1, .. })));
+}

@@ -154,11 +154,22 @@ impl State {
 
 /// Brings `manifest`'s state fields up to date from the running totals of its renditions' `ledgers`.
 pub(super) fn refresh(ledgers: &[Ledger], manifest: &mut Manifest) {
-    let mut gaps = vec![0; ledgers.len()];
+    // Entries recorded as gaps and not stored, each counted once (a manifest could name one twice, or
+    // name one the plan does not have).
+    let mut gapped: HashSet<(usize, usize)> = HashSet::new();
     for g in &manifest.gaps {
-        if let Some(ri) = manifest.renditions.iter().position(|r| r.plan.id == g.segment.rendition) {
-            gaps[ri] += 1;
+        let Some(ri) = manifest.renditions.iter().position(|r| r.plan.id == g.segment.rendition) else {
+            continue;
+        };
+        if let Some(si) = ledgers[ri].entries.position(&g.segment)
+            && !ledgers[ri].stored.contains(si)
+        {
+            gapped.insert((ri, si));
         }
+    }
+    let mut gaps = vec![0; ledgers.len()];
+    for (ri, _) in gapped {
+        gaps[ri] += 1;
     }
     let mut settled = true;
     for (ri, r) in manifest.renditions.iter_mut().enumerate() {
@@ -170,8 +181,7 @@ pub(super) fn refresh(ledgers: &[Ledger], manifest: &mut Manifest) {
             segments_total: total,
             loaded_time_ranges: ledger.ranges.as_slice().to_vec(),
         };
-        // A gap is never a stored entry: storing one clears its gap.
-        settled &= done + gaps[ri] >= total;
+        settled &= done + gaps[ri] == total;
     }
     let size = ledgers.iter().map(|l| l.stored.bytes()).sum();
     ledger::set_state_flags(manifest, size, settled);
