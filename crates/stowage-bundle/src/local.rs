@@ -197,6 +197,13 @@ pub(crate) struct GrowingTail {
     header_tags: usize,
 }
 
+impl GrowingTail {
+    /// Media entries listed.
+    pub(crate) fn listed(&self) -> usize {
+        self.listed
+    }
+}
+
 /// The byte offset just past the `count`th URI line of a media playlist (a line that is neither a tag,
 /// a comment nor blank: each media segment ends with one), or `None` when it has fewer.
 fn uri_line_end(text: &str, count: usize) -> Option<usize> {
@@ -239,12 +246,26 @@ fn growing_tail(
     let local_len = uri_line_end(local, listed)?;
     // The header is read from the source's first segment alone.
     let first = uri_line_end(source, 1)?;
-    let parsed = MediaPlaylist::parse_with(&source[..first], options).ok()?;
+    let kinds = plan.segments.iter().map(|s| s.kind);
+    make_tail(&source[..first], options, kinds, listed, source_pos as u64, local_len as u64)
+}
+
+/// A growing tail from where it stands: `first_segment` is the source playlist up to the end of its first
+/// segment (its header is read from it), `kinds` the plan's entries in order.
+fn make_tail(
+    first_segment: &str,
+    options: &ParserOptions,
+    kinds: impl Iterator<Item = SegmentKind>,
+    listed: usize,
+    source_pos: u64,
+    local_len: u64,
+) -> Option<GrowingTail> {
+    let parsed = MediaPlaylist::parse_with(first_segment, options).ok()?;
     let mut header = MediaPlaylist::new();
     *header.header_mut() = parsed.playlist.header().to_vec();
     let (mut planned, mut init, mut seen) = (0, None, 0);
-    for (si, s) in plan.segments.iter().enumerate() {
-        match s.kind {
+    for (si, kind) in kinds.enumerate() {
+        match kind {
             SegmentKind::Init => init = Some(si),
             SegmentKind::Media => seen += 1,
         }
@@ -253,15 +274,114 @@ fn growing_tail(
             break;
         }
     }
-    Some(GrowingTail {
+    (seen == listed).then(|| GrowingTail {
         listed,
         planned,
         init,
-        source_pos: source_pos as u64,
-        local_len: local_len as u64,
+        source_pos,
+        local_len,
         header_tags: header.header().len(),
         header: header.to_string(),
     })
+}
+
+/// The URI lines of a playlist read through a buffer at a time: how many there are, where the first and
+/// the `nth` end, where the last ends, and for each whether an `EXT-X-GAP` tag stands before it (since the
+/// URI line before), handed to `each` with its index (which stops the scan by returning `false`).
+struct UriScan {
+    count: usize,
+    first_end: Option<u64>,
+    nth_end: Option<u64>,
+    last_end: Option<u64>,
+    stopped: bool,
+}
+
+fn scan_uri_lines(
+    reader: &mut dyn std::io::Read,
+    nth: usize,
+    each: &mut dyn FnMut(usize, bool) -> bool,
+) -> std::io::Result<UriScan> {
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    let mut scan = UriScan { count: 0, first_end: None, nth_end: None, last_end: None, stopped: false };
+    let (mut at, mut gap, mut line) = (0u64, false, Vec::new());
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(scan);
+        }
+        at += n as u64;
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        if text.starts_with(b"#") {
+            gap |= text == b"#EXT-X-GAP";
+            continue;
+        }
+        scan.count += 1;
+        if scan.count == 1 {
+            scan.first_end = Some(at);
+        }
+        if scan.count == nth {
+            scan.nth_end = Some(at);
+        }
+        scan.last_end = Some(at);
+        if !each(scan.count - 1, gap) {
+            scan.stopped = true;
+            return Ok(scan);
+        }
+        gap = false;
+    }
+}
+
+/// Where the growing local playlist of recorded rendition `r`, as a writer before left it on disk, stands
+/// for [`append_growing`] to go on from, read through a buffer at a time: so that the first write of a
+/// recording taken up again does not read, parse and build its whole playlist. `None` (write it whole)
+/// unless every segment it lists is as it would list it now: settled, and marked `EXT-X-GAP` exactly when
+/// `playable` says it is not (called with each media entry's index in turn: `None` when the entry or the
+/// initialization section it needs is not settled).
+pub(crate) fn tail_on_disk(
+    storage: &dyn Storage,
+    dir: &Path,
+    r: &ManifestRendition,
+    entries: &Entries,
+    imports: &[(String, String)],
+    playable: &mut dyn FnMut(usize) -> Option<bool>,
+) -> Result<Option<GrowingTail>> {
+    let plan = &r.plan;
+    let local = dir.join(plan.id.as_str()).join(INDEX_FILE);
+    let mut reader = match storage.open_read(&local) {
+        Ok(reader) => reader,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::from_io(&local, e)),
+    };
+    let mut each = |k: usize, gap: bool| playable(k).is_some_and(|p| p != gap);
+    let on_disk = scan_uri_lines(&mut reader, 0, &mut each).at(&local)?;
+    let (listed, Some(local_len)) = (on_disk.count, on_disk.last_end) else { return Ok(None) };
+    if on_disk.stopped {
+        return Ok(None);
+    }
+    let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
+    let covered = r.source_len.unwrap_or(u64::MAX);
+    let mut reader = storage.open_read(&source).at(&source)?;
+    let in_source = scan_uri_lines(&mut std::io::Read::take(&mut reader, covered), listed, &mut |_, _| true)
+        .at(&source)?;
+    let medias = (0..entries.len()).filter(|&si| entries.kind(si) == SegmentKind::Media).count();
+    let (Some(first), Some(source_pos)) = (in_source.first_end, in_source.nth_end) else { return Ok(None) };
+    // A first segment of more than a megabyte of tags is not worth reading for this.
+    if in_source.count != medias || first > 1024 * 1024 {
+        return Ok(None);
+    }
+    let mut head = Vec::new();
+    storage
+        .open_read(&source)
+        .and_then(|r| std::io::Read::read_to_end(&mut std::io::Read::take(r, first), &mut head))
+        .at(&source)?;
+    let Ok(head) = String::from_utf8(head) else { return Ok(None) };
+    let options = parser_options(Some(&plan.url), imports);
+    let kinds = (0..entries.len()).map(|si| entries.kind(si));
+    Ok(make_tail(&head, &options, kinds, listed, source_pos, local_len))
 }
 
 /// Appends to the growing local playlist of recorded rendition `r` the media entries listed since `tail`

@@ -333,9 +333,10 @@ fn a_growing_recording_appends_to_its_local_playlist_without_reading_its_source_
             msn += 1;
         }
         // The playlist appended to is the one a whole write makes, which the first write after opening
-        // the bundle again is.
+        // the bundle again is when the playlist is not there to be taken up.
         let appended = std::fs::read_to_string(&index).unwrap();
         drop(bundle);
+        std::fs::remove_file(&index).unwrap();
         bundle = Bundle::open_with(storage.clone(), &path, options()).unwrap();
         assert!(bundle.write_growing_playlists().unwrap());
         assert_eq!(std::fs::read_to_string(&index).unwrap(), appended);
@@ -400,6 +401,8 @@ fn a_growing_fmp4_recording_appends_segments_and_their_initialization_sections()
     }
     let appended = std::fs::read_to_string(&index).unwrap();
     drop(bundle);
+    // Written whole, as the first write after opening the bundle again writes a playlist not there.
+    std::fs::remove_file(&index).unwrap();
     bundle = Bundle::open_with(storage, &path, BundleOptions::default()).unwrap();
     assert!(bundle.write_growing_playlists().unwrap());
     assert_eq!(std::fs::read_to_string(&index).unwrap(), appended);
@@ -489,4 +492,40 @@ fn kept_ciphertext_after_a_numbering_jump_is_given_the_iv_of_its_source_number()
 fn entry_in(dsn: u64, msn: u64) -> RecordedSegment {
     let lines = format!("#EXTINF:2.00000,\nhttps://live.example/w-{msn}.ts\n");
     RecordedSegment::new(vec![PlannedSegment::media(dsn, msn, 2.0, "")], lines)
+}
+
+/// A recording opened again takes its growing playlist up from where it stands on disk only when it lists
+/// what it would list now: here the playlist on disk was written at rest, listing a segment still pending
+/// as a gap ahead of stored ones; once that segment is stored, the next growing write lists it playable.
+#[test]
+fn a_recording_opened_again_lists_a_segment_stored_since_its_playlist_was_written_as_playable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live");
+    let bundle = Bundle::create(&path, recording_plan(100, 6)).unwrap();
+    let ids = bundle.pending_segments();
+    for id in [&ids[0], &ids[1], &ids[3], &ids[4]] {
+        write_segment(&bundle, id, format!("bytes of {id}").as_bytes()).unwrap();
+    }
+    bundle.record_gap(&ids[5], "the segment expired").unwrap();
+    bundle.write_playlists().unwrap();
+    let gaps = |text: &str| -> Vec<bool> {
+        let parsed = MediaPlaylist::parse(text).unwrap();
+        (0..parsed.segments().len())
+            .map(|i| parsed.segment_tags(i).iter().any(|t| matches!(t, MediaTag::Gap)))
+            .collect()
+    };
+    let at_rest = std::fs::read_to_string(path.join("video/index.m3u8")).unwrap();
+    assert_eq!(gaps(&at_rest), [false, false, true, false, false], "{at_rest}");
+    drop(bundle);
+
+    let bundle = Bundle::open(&path).unwrap();
+    write_segment(&bundle, &ids[2], b"late").unwrap();
+    assert!(bundle.write_growing_playlists().unwrap());
+    let grown = std::fs::read_to_string(path.join("video/index.m3u8")).unwrap();
+    assert_eq!(gaps(&grown), [false, false, false, false, false, true], "{grown}");
+    // And a growing write with nothing new after opening again writes nothing.
+    drop(bundle);
+    let bundle = Bundle::open(&path).unwrap();
+    assert!(!bundle.write_growing_playlists().unwrap());
+    assert_eq!(std::fs::read_to_string(path.join("video/index.m3u8")).unwrap(), grown);
 }

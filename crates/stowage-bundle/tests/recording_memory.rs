@@ -74,7 +74,7 @@ fn peak() -> usize {
 /// grows by at most 64 bytes per finished segment (the bound; its plan entries and finished set
 /// took about 340 before), ending it (the final manifest with every entry, the final playlists) takes no
 /// memory that grows with the recording, and neither does opening a recording that was not ended (a
-/// recorder killed), whose plan and stored segments are all in a journal of megabytes.
+/// recorder killed), whose plan and stored segments are all in a journal of megabytes, nor going on with it.
 #[test]
 fn a_long_recording_holds_a_few_bytes_per_finished_segment_and_ends_and_opens_without_holding_it_whole() {
     let tmp = tempfile::tempdir().unwrap();
@@ -104,7 +104,21 @@ fn a_long_recording_holds_a_few_bytes_per_finished_segment_and_ends_and_opens_wi
     drop(profiler);
     assert_eq!(bundle.progress().segments_done, late as usize);
     assert_eq!(bundle.pending_segments(), []);
+    // The recording goes on and ends: its playlist, taken up from where it stands on disk, is appended
+    // to, not built whole.
+    let profiler = profile();
+    record(&bundle, late, late + 100);
+    bundle.end_recording("the recording was stopped").unwrap();
+    let taken = peak();
+    eprintln!("going on and ending took {taken} bytes at its peak");
+    assert!(taken < 512 * 1024, "going on and ending took {taken} bytes at its peak");
+    drop(profiler);
     drop(bundle);
+    let local = std::fs::read_to_string(dir.join("video/index.m3u8")).unwrap();
+    let reopened = Bundle::open(&dir).unwrap();
+    reopened.write_playlists().unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("video/index.m3u8")).unwrap(), local);
+    drop(reopened);
 
     // Another recording, ended without being opened again: its growing playlists are appended to.
     let dir = tmp.path().join("ended");

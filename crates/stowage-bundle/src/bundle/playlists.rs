@@ -4,7 +4,7 @@
 use super::{Bundle, State, lock_state};
 use crate::entries::Ledger;
 use crate::error::{Error, IoContext, Result};
-use crate::id::SegmentId;
+use crate::id::{SegmentId, SegmentKind};
 use crate::journal::JournalRecord;
 use crate::ledger::{self, KEYS_DIR, MANIFEST_FILE, MASTER_FILE, SOURCE_DIR};
 use crate::local::{EntryState, Listing};
@@ -231,6 +231,9 @@ impl Bundle {
         // What is listed must be durable first, journal included.
         self.inner.flush()?;
         let mut state = lock_state(&self.inner.state);
+        if state.manifest.recording.is_some() && state.growing_tails.is_empty() {
+            self.growing_tails_on_disk(&mut state)?;
+        }
         let listed = growing_listing(&mut state);
         if listed == state.growing_listed && !state.manifest.finished {
             return Ok(false);
@@ -247,6 +250,9 @@ impl Bundle {
     /// Returns `false`, having written nothing, when every playlist is to be written whole: the first
     /// write, or any write but a recording's (growing, or `finished` and so settled).
     fn append_growing_playlists(&self, state: &mut State, listed: &[usize], finished: bool) -> Result<bool> {
+        if state.manifest.recording.is_some() && state.growing_tails.is_empty() {
+            self.growing_tails_on_disk(state)?;
+        }
         if state.manifest.recording.is_none()
             || state.manifest.finished != finished
             || state.growing_tails.len() != state.manifest.renditions.len()
@@ -306,6 +312,60 @@ impl Bundle {
         })();
         state.growing_tails = tails;
         result.map(|()| true)
+    }
+
+    /// Takes up the growing playlists a writer before left on disk (a recording opened again), so that
+    /// its first write appends to them rather than building them whole (see
+    /// [`crate::local::tail_on_disk`]); those that cannot be taken up are written whole. Nothing is taken
+    /// up when opening found damage (its entries would be listed otherwise now) or the recording keeps its
+    /// encryption (written whole always).
+    fn growing_tails_on_disk(&self, state: &mut State) -> Result<()> {
+        let report = &self.inner.report;
+        if !report.damaged_segments.is_empty()
+            || !report.unaccounted_segments.is_empty()
+            || state.manifest.key_policy != crate::manifest::KeyPolicy::Decrypt
+        {
+            return Ok(());
+        }
+        let storage = &*self.inner.storage;
+        let imports = crate::local::read_imports(storage, &self.inner.dir, &state.manifest)?;
+        let gaps: std::collections::HashSet<&SegmentId> =
+            state.manifest.gaps.iter().map(|g| &g.segment).collect();
+        let mut tails = Vec::with_capacity(state.ledgers.len());
+        for (r, ledger) in state.manifest.renditions.iter().zip(&state.ledgers) {
+            let settled =
+                |si: usize| ledger.stored.contains(si) || gaps.contains(&ledger.entries.id(&r.plan.id, si));
+            // Walks the entries along with the media entries asked for, which come in order.
+            let (mut si, mut next, mut init) = (0, 0, Some(true));
+            let mut playable = |k: usize| {
+                while si < ledger.entries.len() {
+                    let at = si;
+                    si += 1;
+                    match ledger.entries.kind(at) {
+                        SegmentKind::Init => init = settled(at).then(|| ledger.stored.contains(at)),
+                        SegmentKind::Media => {
+                            next += 1;
+                            if next - 1 == k {
+                                let stored = ledger.stored.contains(at);
+                                return init.filter(|_| settled(at)).map(|init| init && stored);
+                            }
+                        }
+                    }
+                }
+                None
+            };
+            tails.push(crate::local::tail_on_disk(
+                storage,
+                &self.inner.dir,
+                r,
+                &ledger.entries,
+                &imports,
+                &mut playable,
+            )?);
+        }
+        state.growing_listed = tails.iter().map(|t| t.as_ref().map_or(usize::MAX, |t| t.listed())).collect();
+        state.growing_tails = tails;
+        Ok(())
     }
 
     /// Ends the download: checks that every planned segment is finished or recorded as a gap, then writes
