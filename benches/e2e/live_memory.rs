@@ -7,7 +7,8 @@
 //! `manifest.json` and the local `index.m3u8` for rewrites (each atomic rewrite is a new file), so that
 //! what a recording writes per segment can be told apart from what it writes once.
 //!
-//! `cargo bench -p stowage-benches --bench live_memory` (a filter `1000` or `100000` runs one size). Prints
+//! `cargo bench -p stowage-benches --bench live_memory` (a filter `1000`, `10000` or `100000` runs one size; 10,000 segments fill the live window of 3,000, so
+//! what grows from there on is what grows with the recording's length). Prints
 //! Markdown tables. `STOWAGE_LIVE_MEMORY_WRAPPER` runs the recording child under a profiler
 //! (`STOWAGE_LIVE_MEMORY_WRAPPER="heaptrack -o FILE"`).
 
@@ -214,7 +215,7 @@ fn main() {
     let scratch = support::target_dir().join("stowage-bench-scratch");
     std::fs::create_dir_all(&scratch).unwrap();
     let mut runs = Vec::new();
-    for count in [1_000usize, 100_000] {
+    for count in [1_000usize, 10_000, 100_000] {
         if filter.is_empty() || filter.iter().any(|f| f == &count.to_string()) {
             runs.push(parent(count, &scratch));
         }
@@ -243,9 +244,12 @@ fn main() {
             r.value("journal_len", 0) as f64 / 1e6,
         );
     }
-    if let [small, large] = &runs[..] {
+    for pair in runs.windows(2) {
+        let [small, large] = pair else { continue };
         println!(
-            "\nPeak RSS per recorded segment between the two: {:.0} bytes",
+            "\nPeak RSS per recorded segment from {} to {} segments: {:.0} bytes",
+            small.count,
+            large.count,
             (large.peak as f64 - small.peak as f64)
                 / (large.value("segments", 0) as f64 - small.value("segments", 0) as f64)
         );
