@@ -3,7 +3,7 @@
 //!
 //! [`Bundle`]: crate::Bundle
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::entries::Ledger;
@@ -338,6 +338,21 @@ impl Load {
     }
 }
 
+/// Reads a bundle's journal (both passes: a recording's plan first, then what is stored) over its
+/// `manifest` into compact ledgers, the manifest's state fields brought up to date from them, the stored
+/// entries checked against their files.
+pub(crate) fn load(storage: &dyn Storage, dir: &Path, manifest: Manifest) -> Result<Load> {
+    let mut load = Load::new(manifest);
+    scan_journal(storage, dir, &mut |record| load.apply_recording(record))?;
+    scan_journal(storage, dir, &mut |record| {
+        load.apply_segment(record);
+        Ok(())
+    })?;
+    load.finish(storage, dir)?;
+    refresh_from_ledgers(&load.ledgers, &mut load.manifest);
+    Ok(load)
+}
+
 /// Reads a bundle's manifest and journal (both passes: a recording's plan first, then what is stored) as
 /// a reader that does not write it sees them: the manifest with its plan entries and state fields, and
 /// the finished set checked against the files.
@@ -345,14 +360,7 @@ pub(crate) fn load_whole(
     storage: &dyn Storage,
     dir: &Path,
 ) -> Result<(Manifest, HashMap<SegmentId, Finished>)> {
-    let mut load = Load::new(read_manifest(storage, dir)?);
-    scan_journal(storage, dir, &mut |record| load.apply_recording(record))?;
-    scan_journal(storage, dir, &mut |record| {
-        load.apply_segment(record);
-        Ok(())
-    })?;
-    load.finish(storage, dir)?;
-    let (mut manifest, finished) = load.into_whole();
+    let (mut manifest, finished) = load(storage, dir, read_manifest(storage, dir)?)?.into_whole();
     refresh_manifest(&mut manifest, &finished);
     Ok((manifest, finished))
 }
@@ -400,12 +408,47 @@ pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<Segme
     for r in &mut manifest.renditions {
         r.state = rendition_state(&r.plan, finished);
     }
-    let gaps: std::collections::HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
+    let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
     let settled = manifest
         .renditions
         .iter()
         .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
     let size = finished.values().map(|f| f.length).sum();
+    set_state_flags(manifest, size, settled);
+}
+
+/// Brings `manifest`'s state fields up to date from the running totals of its renditions' `ledgers`.
+pub(crate) fn refresh_from_ledgers(ledgers: &[Ledger], manifest: &mut Manifest) {
+    // Entries recorded as gaps and not stored, each counted once (a manifest could name one twice, or
+    // name one the plan does not have).
+    let mut gapped: HashSet<(usize, usize)> = HashSet::new();
+    for g in &manifest.gaps {
+        let Some(ri) = manifest.renditions.iter().position(|r| r.plan.id == g.segment.rendition) else {
+            continue;
+        };
+        if let Some(si) = ledgers[ri].entries.position(&g.segment)
+            && !ledgers[ri].stored.contains(si)
+        {
+            gapped.insert((ri, si));
+        }
+    }
+    let mut gaps = vec![0; ledgers.len()];
+    for (ri, _) in gapped {
+        gaps[ri] += 1;
+    }
+    let mut settled = true;
+    for (ri, r) in manifest.renditions.iter_mut().enumerate() {
+        let ledger = &ledgers[ri];
+        let (done, total) = (ledger.stored.count(), ledger.entries.len());
+        r.state = RenditionState {
+            complete: done == total,
+            segments_finished: done,
+            segments_total: total,
+            loaded_time_ranges: ledger.ranges.as_slice().to_vec(),
+        };
+        settled &= done + gaps[ri] == total;
+    }
+    let size = ledgers.iter().map(|l| l.stored.bytes()).sum();
     set_state_flags(manifest, size, settled);
 }
 

@@ -443,12 +443,15 @@ impl BundleReader {
             let size = self.size_on_disk(&dir, self.manifest.size, &stored)?;
             return Ok(summary(&self.manifest, false, size));
         }
-        let (manifest, finished) = ledger::load_whole(&*self.storage, &dir)?;
+        // Kept compact: a long recording's status is asked for over and over while it runs.
+        let load = ledger::load(&*self.storage, &dir, self.manifest.clone())?;
         let lock = dir.join(LOCK_FILE);
         // The probe takes the lock for an instant, as `StorageManager::list` does.
         let in_use = self.storage.try_lock(&lock).at(&lock)?.is_none();
-        let size = self.size_on_disk(&dir, manifest.size, &|id| finished.contains_key(id))?;
-        Ok(summary(&manifest, in_use, size))
+        let stored =
+            |id: &SegmentId| load.locate(id).is_some_and(|(ri, si)| load.ledgers[ri].stored.contains(si));
+        let size = self.size_on_disk(&dir, load.manifest.size, &stored)?;
+        Ok(summary(&load.manifest, in_use, size))
     }
 
     /// The length of a file just listed; 0 for one gone since, or a link that leads nowhere.

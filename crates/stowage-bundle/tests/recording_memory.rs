@@ -96,6 +96,18 @@ fn a_long_recording_holds_a_few_bytes_per_finished_segment_and_ends_and_opens_wi
     drop(profiler);
     let journal = std::fs::metadata(dir.join("journal.log")).unwrap().len();
     assert!(journal > 3_000_000, "{journal}");
+    // What a server asks of it over and over while it runs: its status, read compactly too.
+    let reader = stowage_bundle::BundleReader::open(&dir).unwrap();
+    let profiler = profile();
+    let status = reader.status().unwrap();
+    let taken = peak();
+    drop(profiler);
+    eprintln!("its status took {taken} bytes at its peak");
+    assert!(taken < 2 * 1024 * 1024, "its status took {taken} bytes at its peak");
+    assert_eq!(status.segments_finished, late as usize);
+    assert_eq!(status.segments_total, late as usize);
+    assert!(!status.finished);
+
     let profiler = profile();
     let bundle = Bundle::open(&dir).unwrap();
     let taken = peak();

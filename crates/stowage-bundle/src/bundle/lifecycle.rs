@@ -120,7 +120,7 @@ impl Bundle {
             .iter_mut()
             .map(|r| Ledger::new(std::mem::take(&mut r.plan.segments)))
             .collect();
-        super::state::refresh(&ledgers, &mut manifest);
+        ledger::refresh_from_ledgers(&ledgers, &mut manifest);
         // The manifest is written last: its presence is what makes the folder a bundle.
         write_manifest(&*storage, &manifest_path, &manifest, &ledgers)?;
         let journal_path = dir.join(JOURNAL_FILE);
@@ -199,7 +199,7 @@ impl Bundle {
         }
 
         manifest.accessed = SystemTime::now();
-        super::state::refresh(&ledgers, &mut manifest);
+        ledger::refresh_from_ledgers(&ledgers, &mut manifest);
         // Only the access time and the summary change here, and the manifest on disk stays valid if this
         // write fails (it is atomic), so a full disk must not stop a resume: the error is not fatal.
         let _ = write_manifest(&*storage, &dir.join(MANIFEST_FILE), &manifest, &ledgers);

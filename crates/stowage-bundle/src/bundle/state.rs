@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use crate::entries::Ledger;
 use crate::id::{SegmentId, SegmentKind};
 use crate::ledger::{self, Finished, SegmentProblem};
-use crate::manifest::{Manifest, PlannedSegment, RenditionPlan, RenditionState};
+use crate::manifest::{Manifest, PlannedSegment, RenditionPlan};
 use crate::ranges::TimeRange;
 use crate::storage::StorageFile;
 
@@ -95,7 +95,7 @@ impl State {
     /// The manifest with its plan entries and up-to-date state fields.
     pub(super) fn full_manifest(&self) -> Manifest {
         let mut manifest = self.with_entries();
-        refresh(&self.ledgers, &mut manifest);
+        ledger::refresh_from_ledgers(&self.ledgers, &mut manifest);
         manifest
     }
 
@@ -110,7 +110,7 @@ impl State {
 
     /// Brings the manifest's state fields up to date, from the running totals.
     pub(super) fn refresh(&mut self) {
-        refresh(&self.ledgers, &mut self.manifest);
+        ledger::refresh_from_ledgers(&self.ledgers, &mut self.manifest);
     }
 
     /// Appends entries to the end of rendition `ri`'s plan (a recording that grows).
@@ -150,39 +150,4 @@ impl State {
             ledger.settled = (0, 0, true);
         }
     }
-}
-
-/// Brings `manifest`'s state fields up to date from the running totals of its renditions' `ledgers`.
-pub(super) fn refresh(ledgers: &[Ledger], manifest: &mut Manifest) {
-    // Entries recorded as gaps and not stored, each counted once (a manifest could name one twice, or
-    // name one the plan does not have).
-    let mut gapped: HashSet<(usize, usize)> = HashSet::new();
-    for g in &manifest.gaps {
-        let Some(ri) = manifest.renditions.iter().position(|r| r.plan.id == g.segment.rendition) else {
-            continue;
-        };
-        if let Some(si) = ledgers[ri].entries.position(&g.segment)
-            && !ledgers[ri].stored.contains(si)
-        {
-            gapped.insert((ri, si));
-        }
-    }
-    let mut gaps = vec![0; ledgers.len()];
-    for (ri, _) in gapped {
-        gaps[ri] += 1;
-    }
-    let mut settled = true;
-    for (ri, r) in manifest.renditions.iter_mut().enumerate() {
-        let ledger = &ledgers[ri];
-        let (done, total) = (ledger.stored.count(), ledger.entries.len());
-        r.state = RenditionState {
-            complete: done == total,
-            segments_finished: done,
-            segments_total: total,
-            loaded_time_ranges: ledger.ranges.as_slice().to_vec(),
-        };
-        settled &= done + gaps[ri] == total;
-    }
-    let size = ledgers.iter().map(|l| l.stored.bytes()).sum();
-    ledger::set_state_flags(manifest, size, settled);
 }
