@@ -239,6 +239,20 @@ async fn segments_listed_before_an_outage_and_gone_after_it_are_holes_that_say_t
         let expired: Vec<(u64, u64)> =
             holes.iter().filter(|h| h.cause.starts_with("expired")).map(|h| h.media_sequences).collect();
         assert!(!expired.is_empty(), "{name}: segments listed before the outage expired: {holes:#?}");
+        // Each says where it was on the program's clock: the segment's date, as the playlist gave it (to
+        // the millisecond), and its end.
+        for hole in holes.iter().filter(|h| h.cause.starts_with("expired")) {
+            let oracle = live.segment(&name, hole.media_sequences.0).expect("the origin made the segment");
+            let (from, to) = hole.program_date_times.unwrap_or_else(|| panic!("{name}: no dates: {hole:#?}"));
+            let off = |a: std::time::SystemTime, b: std::time::SystemTime| {
+                a.duration_since(b).or_else(|_| b.duration_since(a)).unwrap()
+            };
+            assert!(off(from, oracle.program_date_time) < Duration::from_millis(2), "{name}: {hole:#?}");
+            assert!(
+                off(to, oracle.program_date_time + oracle.duration) < Duration::from_millis(2),
+                "{hole:#?}"
+            );
+        }
         // Each expired segment is a gap of the plan, listed in the recording between what was stored.
         for (msn, _) in &expired {
             let id = stowage_bundle::SegmentId::media(r.plan.id.clone(), 0, *msn);

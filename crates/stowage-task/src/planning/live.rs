@@ -240,6 +240,9 @@ pub(crate) struct Batch {
     pub(crate) context_map: bool,
     /// Each segment's lines in the recorded playlist, in order.
     pub(crate) lines: Vec<String>,
+    /// Each segment's program date time, in the same order (`None` for the hole's, and where the stream
+    /// gives none).
+    pub(crate) dates: Vec<Option<SystemTime>>,
     /// Where the batch starts on the recording's timeline, in seconds.
     pub(crate) start: f64,
     /// Segments that left the playlist before they could be listed to the recording: first and last
@@ -658,6 +661,8 @@ impl LiveTrack {
         let before_sequence = self.discontinuity_sequence;
         let new_keys_from = self.key_tags;
         let after_hole = !placeholders.is_empty();
+        let mut dates = vec![None; placeholders.len()];
+        dates.extend(taken.iter().map(|s| s.program_date_time));
         let mut lines = placeholders;
         lines.reserve(taken.len());
         for (i, s) in taken.iter().enumerate() {
@@ -724,6 +729,7 @@ impl LiveTrack {
             text,
             context_map,
             lines,
+            dates,
             start,
             hole: hole.filter(|_| after_hole),
             hole_span,
@@ -873,8 +879,13 @@ pub(crate) fn build_batch(
         }
     }
     let offset = Duration::try_from_secs_f64(batch.start.max(0.0)).unwrap_or(Duration::ZERO);
+    // The media jobs are the batch's segments, in order.
+    let mut dates = batch.dates.iter();
     for job in &mut jobs {
         job.start += offset;
+        if !job.init {
+            job.program_date_time = dates.next().copied().flatten();
+        }
     }
     let mut segments = Vec::with_capacity(batch.lines.len());
     let mut lines = batch.lines.iter();
@@ -976,6 +987,7 @@ pub(crate) fn pending_jobs(
             } else {
                 job.ids = vec![entry.id(id)];
                 job.start = Duration::try_from_secs_f64(entry_start.max(0.0)).unwrap_or(Duration::ZERO);
+                job.program_date_time = segment.program_date_time;
             }
             jobs.push(job);
         }

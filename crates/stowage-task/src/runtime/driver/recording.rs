@@ -171,10 +171,10 @@ impl<'a> Runner<'a> {
         if failure.reason != GiveUpReason::Expired {
             return Ok(());
         }
-        let (rendition, id, start, duration) = {
+        let (rendition, id, start, duration, date) = {
             let bound = read(&self.ctx.bound);
             let Some(job) = bound.jobs.get(failure.job) else { return Ok(()) };
-            (job.rendition, job.ids[0].clone(), job.start, job.duration)
+            (job.rendition, job.ids[0].clone(), job.start, job.duration, job.program_date_time)
         };
         let Some(w) = self.wanted.get(rendition) else { return Ok(()) };
         let msn = id.media_sequence;
@@ -185,6 +185,11 @@ impl<'a> Runner<'a> {
             TimeRange::of_segment(start.as_secs_f64(), duration.as_secs_f64()),
             EXPIRED,
         );
+        // Its program dates are those the live playlist gave it.
+        let hole = match date.and_then(|from| Some((from, from.checked_add(duration)?))) {
+            Some((from, to)) => hole.program_date_times(from, to),
+            None => hole,
+        };
         let event = TaskEvent::HoleRecorded {
             rendition: w.id.to_string(),
             media_sequences: hole.media_sequences,
