@@ -239,6 +239,20 @@ async fn segments_listed_before_an_outage_and_gone_after_it_are_holes_that_say_t
         let expired: Vec<(u64, u64)> =
             holes.iter().filter(|h| h.cause.starts_with("expired")).map(|h| h.media_sequences).collect();
         assert!(!expired.is_empty(), "{name}: segments listed before the outage expired: {holes:#?}");
+        // Each says where it was on the program's clock: the segment's date, as the playlist gave it (to
+        // the millisecond), and its end.
+        for hole in holes.iter().filter(|h| h.cause.starts_with("expired")) {
+            let oracle = live.segment(&name, hole.media_sequences.0).expect("the origin made the segment");
+            let (from, to) = hole.program_date_times.unwrap_or_else(|| panic!("{name}: no dates: {hole:#?}"));
+            let off = |a: std::time::SystemTime, b: std::time::SystemTime| {
+                a.duration_since(b).or_else(|_| b.duration_since(a)).unwrap()
+            };
+            assert!(off(from, oracle.program_date_time) < Duration::from_millis(2), "{name}: {hole:#?}");
+            assert!(
+                off(to, oracle.program_date_time + oracle.duration) < Duration::from_millis(2),
+                "{hole:#?}"
+            );
+        }
         // Each expired segment is a gap of the plan, listed in the recording between what was stored.
         for (msn, _) in &expired {
             let id = stowage_bundle::SegmentId::media(r.plan.id.clone(), 0, *msn);
@@ -401,4 +415,60 @@ async fn a_stream_whose_key_rotates_can_be_kept_encrypted_with_every_key() {
         }
     }
     assert!(checked > 10, "{checked} segments checked");
+}
+
+/// A live origin whose audio playlist answers every request a second (one segment of stream time at twice
+/// real time) later than asked: its reloads, made when the video's are, list one segment more than the
+/// video's did, so a recording that ends between two reloads finds its renditions listed to different
+/// ends.
+fn origin_with_audio_a_reload_apart(script: Script) -> LiveOrigin {
+    use stowage_origin::{Fault, FaultRule};
+    let live = live_origin(LiveConfig::default().window(6).script(script));
+    let late = FaultRule::new(Fault::Latency(Duration::from_secs(1)));
+    live.origin().faults().add(late.path("/live/audio-en/index.m3u8"));
+    live
+}
+
+/// The media sequence number of each rendition's last planned media segment (stored or a gap), with the
+/// rendition's origin name.
+fn planned_ends(live: &LiveOrigin, bundle: &Bundle) -> Vec<(String, u64)> {
+    bundle
+        .manifest()
+        .renditions
+        .iter()
+        .map(|r| {
+            let last = r.plan.segments.iter().rev().find(|e| e.kind == SegmentKind::Media);
+            (origin_name(live, &r.plan.url), last.expect("a segment was recorded").media_sequence)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_and_video_of_a_recording_stopped_at_a_time_end_at_the_same_segment() {
+    let live = origin_with_audio_a_reload_apart(Script::new().end_list(s(600)));
+    let store = tempfile::tempdir().unwrap();
+    let until = std::time::SystemTime::now() + s(9);
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new().until(until)).await;
+    let recording = bundle.manifest().recording.expect("a recording");
+    assert_eq!(recording.ended.as_deref(), Some("the time to stop came"));
+    assert!(recording.holes.is_empty(), "{:?}", recording.holes);
+    let recorded = check_recording(&live, &bundle);
+    assert_eq!(recorded.len(), 2, "audio and video: {recorded:?}");
+    assert!(recorded[0].len() > 4, "{recorded:?}");
+    // The origin's renditions share one timeline: the same numbers are the same program dates.
+    assert_eq!(recorded[0], recorded[1], "each rendition covers the same span");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_and_video_of_a_recording_ended_by_its_outage_limit_end_at_the_same_segment() {
+    // Unreachable from stream time 12 s on, for good; the recording gives up 3 s after the last news.
+    let live = origin_with_audio_a_reload_apart(Script::new().black_hole(s(12), s(600)));
+    let store = tempfile::tempdir().unwrap();
+    let bundle = record(store.path(), &live.url(), RecordingConfiguration::new().max_outage(s(3))).await;
+    let recording = bundle.manifest().recording.expect("a recording");
+    assert_eq!(recording.ended.as_deref(), Some("nothing new came for 3 s (the outage limit)"));
+    check_recording(&live, &bundle);
+    let ends = planned_ends(&live, &bundle);
+    assert_eq!(ends.len(), 2, "audio and video: {ends:?}");
+    assert_eq!(ends[0].1, ends[1].1, "each rendition's plan ends at the same segment: {ends:?}");
 }

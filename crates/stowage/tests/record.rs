@@ -286,6 +286,26 @@ fn a_recording_killed_twice_and_resumed_holds_every_segment_once_and_holes_for_t
         let mut expired_holes = of_rendition("expired");
         expired_holes.sort_unstable();
         assert_eq!(expired_holes, expired, "{name}");
+        // Each such hole says where its segment was on the program's clock, and info shows it.
+        for hole in holes.iter().filter(|h| {
+            h["rendition"] == r.plan.id.as_str() && h["cause"].as_str().is_some_and(|c| c.contains("expired"))
+        }) {
+            let msn = hole["media_sequences"][0].as_u64().unwrap();
+            let oracle = live.segment(&name, msn).expect("the origin made the segment");
+            // Info writes whole seconds.
+            let date = |i: usize| {
+                let text = hole["program_date_times"][i].as_str()?.replacen(' ', "T", 1);
+                stowage_playlist::DateTime::parse(&text).ok()?.to_system_time()
+            };
+            let near = |a: std::time::SystemTime, b: std::time::SystemTime| {
+                a.duration_since(b).or_else(|_| b.duration_since(a)).is_ok_and(|d| d < Duration::from_secs(1))
+            };
+            let (from, to) = (oracle.program_date_time, oracle.program_date_time + oracle.duration);
+            assert!(
+                date(0).is_some_and(|d| near(d, from)) && date(1).is_some_and(|d| near(d, to)),
+                "{name}: {hole:#}"
+            );
+        }
         // The other holes are exactly what no run was shown: listed only while no process ran, then gone.
         let unlisted: Vec<(u64, u64)> = live
             .unlisted(&name)

@@ -1,7 +1,7 @@
 //! The driver's jobs: what to fetch for each entry of the plan, and how the engine sees each of them.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use stowage_bundle::{ByteRange, SegmentId};
 
@@ -43,6 +43,11 @@ pub(crate) struct Job {
     pub(crate) source_gap: bool,
     /// What the stored bytes are expected to be, from what the playlist says of the entry.
     pub(crate) content: Content,
+    /// A recorded media segment's program date time, from the live playlist that listed it, when the
+    /// stream gives program dates: a segment that expires before it is fetched is a hole with its dates.
+    /// Kept only while the job is (a recording lets go of its jobs once they are over); `None` for a
+    /// download's jobs.
+    pub(crate) program_date_time: Option<SystemTime>,
 }
 
 impl Job {
@@ -108,6 +113,7 @@ pub(crate) fn key_jobs(jobs: &[Job], needed: impl Fn(usize) -> bool) -> Vec<Job>
                     source_gap: false,
                     // A key is loaded, not stored: nothing is checked of it here.
                     content: Content::Ciphertext,
+                    program_date_time: None,
                 });
             }
         }
@@ -261,6 +267,7 @@ mod tests {
             key: false,
             source_gap: false,
             content: Content::Ciphertext,
+            program_date_time: None,
         }
     }
 

@@ -240,6 +240,9 @@ pub(crate) struct Batch {
     pub(crate) context_map: bool,
     /// Each segment's lines in the recorded playlist, in order.
     pub(crate) lines: Vec<String>,
+    /// Each segment's program date time, in the same order (`None` for the hole's, and where the stream
+    /// gives none).
+    pub(crate) dates: Vec<Option<SystemTime>>,
     /// Where the batch starts on the recording's timeline, in seconds.
     pub(crate) start: f64,
     /// Segments that left the playlist before they could be listed to the recording: first and last
@@ -291,7 +294,75 @@ pub(crate) struct LiveTrack {
     key_tags: u32,
     /// The longest span of media to record, in seconds.
     limit: Option<f64>,
-    pub(crate) ended: bool,
+    /// Why the recording of this rendition is over, once it is.
+    ended: Option<Ended>,
+    /// Segments listed and not recorded yet: those past the end the recording's other renditions have
+    /// listed (see [`release`](Self::release)). At most one playlist's worth, whatever the recording's
+    /// length.
+    held: Option<Held>,
+}
+
+/// What a rendition's playlist listed after the segments recorded, not recorded yet.
+#[derive(Debug, Clone)]
+struct Held {
+    /// The segments, in order.
+    segments: Vec<Listed>,
+    /// The segments that left the playlist between the last one recorded and the first held.
+    hole: Option<(u64, u64)>,
+    /// Whether the playlist ended after the last one.
+    ended: bool,
+    /// The URL the playlist that listed them was fetched from (after redirects), which their URIs are
+    /// relative to.
+    uri: String,
+}
+
+/// Where a rendition's listed segments end: the media sequence number of the last one, and where it ends
+/// on the program's clock when the stream gives program dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListedEnd {
+    media_sequence: u64,
+    program_end: Option<SystemTime>,
+}
+
+/// The end that every rendition of a recording has listed (see [`common_end`]): the renditions record
+/// no segment past it until it moves on, so that a recording that ends between two reloads (at its end
+/// time, its outage limit or a stop) leaves renditions that cover the same span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommonEnd {
+    /// On the program's clock: a segment is recorded when most of it lies before this date.
+    ProgramDateTime(SystemTime),
+    /// By number: a segment is recorded when it is numbered this or below.
+    MediaSequence(u64),
+}
+
+impl CommonEnd {
+    /// Whether `segment` lies within the end.
+    fn covers(self, segment: &Listed) -> bool {
+        match self {
+            // The nearest segment boundary decides, so that renditions whose segments are cut a little
+            // differently (or whose dates are summed from durations) end at the same one.
+            Self::ProgramDateTime(end) => segment.program_date_time.is_none_or(|start| {
+                let half = Duration::try_from_secs_f64(segment.duration.max(0.0) / 2.0).unwrap_or_default();
+                start.checked_add(half).is_some_and(|middle| middle < end)
+            }),
+            Self::MediaSequence(n) => segment.media_sequence <= n,
+        }
+    }
+}
+
+/// The end common to the renditions of a recording: the earliest of the ends the renditions that bound
+/// it have listed (see [`LiveTrack::bounds_others`]), by program date time when each of them gives one,
+/// else by media sequence number (as [`common_start`] chooses). `None` when no rendition bounds it.
+pub(crate) fn common_end<'t>(tracks: impl IntoIterator<Item = &'t LiveTrack>) -> Option<CommonEnd> {
+    let ends: Vec<ListedEnd> =
+        tracks.into_iter().filter(|t| t.bounds_others()).map(LiveTrack::listed_end).collect();
+    if ends.is_empty() {
+        return None;
+    }
+    if let Some(dates) = ends.iter().map(|e| e.program_end).collect::<Option<Vec<SystemTime>>>() {
+        return dates.into_iter().min().map(CommonEnd::ProgramDateTime);
+    }
+    ends.iter().map(|e| e.media_sequence).min().map(CommonEnd::MediaSequence)
 }
 
 impl LiveTrack {
@@ -304,18 +375,21 @@ impl LiveTrack {
         start: LiveStart,
         limit: Option<f64>,
     ) -> Result<(Self, Batch), Error> {
-        Self::start_aligned(text, uri, start, limit, None)
+        let mut track = Self::start_aligned(text, uri, start, limit, None)?;
+        let (batch, _) = track.release(None).expect("a first playlist is held whole");
+        Ok((track, batch))
     }
 
     /// Starts recording as [`start`](Self::start) does, at `anchor` when the playlist lists it (the start
-    /// common to every rendition of the recording, see [`common_start`]).
+    /// common to every rendition of the recording, see [`common_start`]): the segments from there on are
+    /// held, for [`release`](Self::release) to give the first batch.
     pub(crate) fn start_aligned(
         text: &str,
         uri: &str,
         start: LiveStart,
         limit: Option<f64>,
         anchor: Option<Anchor>,
-    ) -> Result<(Self, Batch), Error> {
+    ) -> Result<Self, Error> {
         let playlist = LivePlaylist::read(text, uri)?;
         let own = first_index(&playlist, start, uri)?;
         // A rendition that does not list the common start yet (or any more) keeps its own.
@@ -334,10 +408,17 @@ impl LiveTrack {
             header: playlist.header.clone(),
             recorded: 0.0,
             limit,
-            ended: false,
+            ended: None,
+            held: None,
         };
-        let batch = track.take(&playlist, first, None);
-        Ok((track, batch))
+        let first = first.min(playlist.segments.len());
+        track.held = Some(Held {
+            segments: playlist.segments[first..].to_vec(),
+            hole: None,
+            ended: playlist.ended,
+            uri: uri.to_owned(),
+        });
+        Ok(track)
     }
 
     /// Takes up a recording interrupted (a crash, a kill) from what its bundle holds: `recorded` is the
@@ -394,9 +475,10 @@ impl LiveTrack {
             header: past.header,
             recorded: recorded_span,
             limit,
-            ended: limit.is_some_and(|l| recorded_span >= l),
+            ended: limit.is_some_and(|l| recorded_span >= l).then_some(Ended::Duration),
+            held: None,
         };
-        if track.ended {
+        if track.is_ended() {
             return Ok((track, Update::Unchanged));
         }
         let update = track.reload(text, uri)?;
@@ -405,42 +487,128 @@ impl LiveTrack {
 
     /// Whether the recording of this rendition is over (its playlist ended, or its span is recorded).
     pub(crate) fn is_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// Why the recording of this rendition is over, once it is.
+    pub(crate) fn ended_by(&self) -> Option<Ended> {
         self.ended
     }
 
-    /// The media sequence number after the last one recorded: what a blocking reload asks for.
+    /// The media sequence number after the last one listed: what a blocking reload asks for.
     pub(crate) fn next(&self) -> u64 {
-        self.last.wrapping_add(1)
+        self.listed_end().media_sequence.wrapping_add(1)
     }
 
-    /// What a reload brought (`text`, fetched from `uri`).
+    /// Where the segments listed so far end: the last one held, else the last one recorded.
+    pub(crate) fn listed_end(&self) -> ListedEnd {
+        match self.held.as_ref().and_then(|h| h.segments.last()) {
+            Some(s) => ListedEnd { media_sequence: s.media_sequence, program_end: s.program_end() },
+            None => ListedEnd { media_sequence: self.last, program_end: self.last_program_end },
+        }
+    }
+
+    /// Whether what this rendition listed bounds what the others record: not once its recording is over
+    /// or its playlist ended (its end is the stream's).
+    pub(crate) fn bounds_others(&self) -> bool {
+        self.ended.is_none() && !self.held.as_ref().is_some_and(|h| h.ended)
+    }
+
+    /// What a reload brought (`text`, fetched from `uri`), recorded at once whatever the other renditions
+    /// listed: [`see`](Self::see), then [`release`](Self::release) without a common end.
     pub(crate) fn reload(&mut self, text: &str, uri: &str) -> Result<Update, Error> {
-        let playlist = LivePlaylist::read(text, uri)?;
-        // The last segment recorded, found by its URI, is where the new ones start, whatever their numbers
-        // (a media sequence that jumped renumbers what follows). Not found, the numbers say what is new.
-        let after_last = playlist.segments.iter().position(|s| s.uri == self.last_uri).map(|i| i + 1);
-        let first = after_last
-            .or_else(|| playlist.segments.iter().position(|s| s.media_sequence > self.last))
-            .filter(|first| *first < playlist.segments.len());
-        let Some(first) = first else {
-            if playlist.ended && !self.ended {
-                return Ok(Update::New(self.take(&playlist, playlist.segments.len(), None)));
-            }
+        if !self.see(text, uri)? {
             return Ok(Update::Unchanged);
-        };
-        // Neither the last segment recorded nor the one after it is listed: what came between left the
-        // playlist unseen. A copy older than one seen (a stale CDN copy, numbers that went back) lists
-        // nothing after the last segment recorded and brings nothing: it is never taken for a restart.
-        let next = playlist.segments[first].media_sequence;
-        let hole =
-            (after_last.is_none() && next > self.last.wrapping_add(1)).then(|| (self.last + 1, next - 1));
-        Ok(Update::New(self.take(&playlist, first, hole)))
+        }
+        Ok(self.release(None).map_or(Update::Unchanged, |(batch, _)| Update::New(batch)))
     }
 
-    /// The batch of `playlist`'s segments from index `first` on, after a hole if there is one.
-    fn take(&mut self, playlist: &LivePlaylist, first: usize, hole: Option<(u64, u64)>) -> Batch {
+    /// Reads what a reload brought (`text`, fetched from `uri`): returns whether it listed anything new
+    /// (segments past the last one listed, or the end of the playlist). What is listed after the last
+    /// segment recorded is held until [`release`](Self::release)d.
+    pub(crate) fn see(&mut self, text: &str, uri: &str) -> Result<bool, Error> {
+        if self.is_ended() {
+            return Ok(false);
+        }
+        let playlist = LivePlaylist::read(text, uri)?;
+        let held_ended = self.held.as_ref().is_some_and(|h| h.ended);
+        let (seen_uri, seen) = match self.held.as_ref().and_then(|h| h.segments.last()) {
+            Some(s) => (s.uri.as_str(), s.media_sequence),
+            None => (self.last_uri.as_str(), self.last),
+        };
+        // A copy older than one seen (a stale CDN copy, numbers that went back) lists nothing after the
+        // last segment listed and brings nothing: it is never taken for a restart, nor does it replace
+        // what is held.
+        let news = after(&playlist, seen_uri, seen).0.is_some() || (playlist.ended && !held_ended);
+        if !news {
+            return Ok(false);
+        }
+        let (first, after_last) = after(&playlist, &self.last_uri, self.last);
+        let first = first.unwrap_or(playlist.segments.len());
+        // Neither the last segment recorded nor the one after it is listed: what came between left the
+        // playlist unseen (segments held then, never recorded, included).
+        let hole = playlist.segments.get(first).and_then(|s| {
+            let next = s.media_sequence;
+            (!after_last && next > self.last.wrapping_add(1)).then(|| (self.last.wrapping_add(1), next - 1))
+        });
+        self.held = Some(Held {
+            segments: playlist.segments[first..].to_vec(),
+            hole,
+            ended: playlist.ended,
+            uri: uri.to_owned(),
+        });
+        Ok(true)
+    }
+
+    /// Records what is held up to `end` (all of it without one, or once the playlist ended): returns the
+    /// batch, with the URL its playlist was fetched from, or `None` when nothing is to be recorded.
+    pub(crate) fn release(&mut self, end: Option<CommonEnd>) -> Option<(Batch, String)> {
+        let held = self.held.take()?;
+        // An end behind what this rendition recorded already says the renditions' numbers or dates do not
+        // line up (or the rendition that set it is far behind): waiting for it could last until the
+        // segments held left the origin, so it is not waited for.
+        let comparable = |end: &CommonEnd| match *end {
+            CommonEnd::MediaSequence(n) => self.last_uri.is_empty() || n >= self.last,
+            CommonEnd::ProgramDateTime(at) => self
+                .last_program_end
+                .is_none_or(|recorded| at.checked_add(self.target).is_none_or(|t| t >= recorded)),
+        };
+        let count = match end.filter(|e| !held.ended && comparable(e)) {
+            Some(end) => held.segments.iter().take_while(|s| end.covers(s)).count(),
+            None => held.segments.len(),
+        };
+        let whole = count == held.segments.len();
+        if count == 0 && !(whole && held.ended) {
+            self.held = Some(held);
+            return None;
+        }
+        let batch = self.take(&held.segments[..count], held.ended && whole, held.hole);
+        if !whole && !self.is_ended() {
+            self.held = Some(Held {
+                segments: held.segments[count..].to_vec(),
+                hole: None,
+                ended: held.ended,
+                uri: held.uri.clone(),
+            });
+        }
+        Some((batch, held.uri))
+    }
+
+    /// The first batch of a recording just started: what is held up to `end`. A rendition whose first
+    /// segment lies mostly past it (another lists little past the common start) starts with all it lists,
+    /// and one that lists nothing yet with an empty batch: every rendition starts with a batch.
+    pub(crate) fn first_batch(&mut self, end: Option<CommonEnd>) -> Batch {
+        match self.release(end).or_else(|| self.release(None)) {
+            Some((batch, _)) => batch,
+            None => self.take(&[], false, None),
+        }
+    }
+
+    /// The batch of `segments` (listed in a playlist that ended after them when `ended`), after a hole if
+    /// there is one.
+    fn take(&mut self, segments: &[Listed], ended: bool, hole: Option<(u64, u64)>) -> Batch {
         let start = self.recorded;
-        let mut taken = &playlist.segments[first.min(playlist.segments.len())..];
+        let mut taken = segments;
         // The hole is written first, as one `EXT-X-GAP` segment per missing segment, so that the timeline
         // and the numbering go on through it: its length is known from the program dates around it (the
         // end of the last segment recorded, the start of the next), else taken to be a target duration per
@@ -473,7 +641,7 @@ impl LiveTrack {
             hole_dates = dates;
             self.recorded += hole_span;
         }
-        let mut ended = playlist.ended.then_some(Ended::EndList);
+        let mut ended = ended.then_some(Ended::EndList);
         if let Some(limit) = self.limit {
             // Segments are taken while the recording is shorter than the limit: it ends with the segment
             // that reaches it.
@@ -493,6 +661,8 @@ impl LiveTrack {
         let before_sequence = self.discontinuity_sequence;
         let new_keys_from = self.key_tags;
         let after_hole = !placeholders.is_empty();
+        let mut dates = vec![None; placeholders.len()];
+        dates.extend(taken.iter().map(|s| s.program_date_time));
         let mut lines = placeholders;
         lines.reserve(taken.len());
         for (i, s) in taken.iter().enumerate() {
@@ -553,12 +723,13 @@ impl LiveTrack {
             text.push_str(l);
         }
         if ended.is_some() {
-            self.ended = true;
+            self.ended = ended;
         }
         Batch {
             text,
             context_map,
             lines,
+            dates,
             start,
             hole: hole.filter(|_| after_hole),
             hole_span,
@@ -569,6 +740,17 @@ impl LiveTrack {
             ended,
         }
     }
+}
+
+/// The index in `playlist` of the first segment after the one named `uri`, numbered `sequence`: found by
+/// its URI, whatever the numbers (a media sequence that jumped renumbers what follows); not found, the
+/// numbers say. Also returns whether the segment was found by its URI.
+fn after(playlist: &LivePlaylist, uri: &str, sequence: u64) -> (Option<usize>, bool) {
+    let by_uri = playlist.segments.iter().position(|s| s.uri == uri).map(|i| i + 1);
+    let first = by_uri
+        .or_else(|| playlist.segments.iter().position(|s| s.media_sequence > sequence))
+        .filter(|first| *first < playlist.segments.len());
+    (first, by_uri.is_some())
 }
 
 /// Where a recording starts in `playlist` (fetched from `uri`) as `start` says: the index of its first
@@ -697,8 +879,13 @@ pub(crate) fn build_batch(
         }
     }
     let offset = Duration::try_from_secs_f64(batch.start.max(0.0)).unwrap_or(Duration::ZERO);
+    // The media jobs are the batch's segments, in order.
+    let mut dates = batch.dates.iter();
     for job in &mut jobs {
         job.start += offset;
+        if !job.init {
+            job.program_date_time = dates.next().copied().flatten();
+        }
     }
     let mut segments = Vec::with_capacity(batch.lines.len());
     let mut lines = batch.lines.iter();
@@ -800,6 +987,7 @@ pub(crate) fn pending_jobs(
             } else {
                 job.ids = vec![entry.id(id)];
                 job.start = Duration::try_from_secs_f64(entry_start.max(0.0)).unwrap_or(Duration::ZERO);
+                job.program_date_time = segment.program_date_time;
             }
             jobs.push(job);
         }
@@ -1003,7 +1191,8 @@ mod tests {
         let (video, audio) = (playlist(10, 6, false), playlist(12, 6, false));
         let anchor = common_start(&[(&video, "v"), (&audio, "a")], LiveStart::Edge).unwrap();
         assert_eq!(anchor, Some(Anchor::MediaSequence(15)));
-        let (_, batch) = LiveTrack::start_aligned(&video, "v", LiveStart::Edge, None, anchor).unwrap();
+        let mut track = LiveTrack::start_aligned(&video, "v", LiveStart::Edge, None, anchor).unwrap();
+        let (batch, _) = track.release(None).unwrap();
         assert_eq!(sequences(&batch), ["seg15.ts"]);
         // With dates, the dates decide, whatever the numbers say.
         let dated = |text: &str, first: u64, date: &str| {
@@ -1016,9 +1205,74 @@ mod tests {
         let video = dated(&video, 10, "2026-03-01T12:00:00Z");
         let audio = dated(&playlist(110, 6, false), 110, "2026-03-01T12:00:06Z");
         let anchor = common_start(&[(&video, "v"), (&audio, "a")], LiveStart::Oldest).unwrap();
-        let (_, batch) = LiveTrack::start_aligned(&video, "v", LiveStart::Oldest, None, anchor).unwrap();
+        let mut track = LiveTrack::start_aligned(&video, "v", LiveStart::Oldest, None, anchor).unwrap();
+        let (batch, _) = track.release(None).unwrap();
         assert_eq!(sequences(&batch)[0], "seg11.ts", "the segment that covers 12:00:06");
         assert_eq!(common_start(&[(&video, "v")], LiveStart::Edge).unwrap(), None);
+    }
+
+    #[test]
+    fn renditions_record_up_to_the_end_every_one_listed_by_date_else_by_number() {
+        let url = "http://o/a.m3u8";
+        // The video's playlist lists one segment more than the audio's.
+        let mut video =
+            LiveTrack::start_aligned(&playlist(10, 6, false), url, LiveStart::Oldest, None, None).unwrap();
+        let mut audio =
+            LiveTrack::start_aligned(&playlist(10, 5, false), url, LiveStart::Oldest, None, None).unwrap();
+        let end = common_end([&video, &audio]);
+        assert_eq!(end, Some(CommonEnd::MediaSequence(14)));
+        let (first, _) = video.release(end).unwrap();
+        assert_eq!(sequences(&first).last().map(String::as_str), Some("seg14.ts"));
+        assert_eq!(sequences(&audio.first_batch(end)).len(), 5);
+        // What lies past it is held: a blocking reload asks for what follows it, and nothing is released
+        // until the audio lists it.
+        assert_eq!((video.next(), video.release(end)), (16, None));
+        assert!(!audio.see(&playlist(10, 5, false), url).unwrap(), "nothing new");
+        assert!(audio.see(&playlist(11, 6, false), url).unwrap());
+        let end = common_end([&video, &audio]);
+        assert_eq!(end, Some(CommonEnd::MediaSequence(15)));
+        assert_eq!(sequences(&video.release(end).unwrap().0), ["seg15.ts"]);
+        assert_eq!(sequences(&audio.release(end).unwrap().0), ["seg15.ts"]);
+        // A stale copy replaces nothing held; a playlist that ended bounds nothing and is recorded whole.
+        assert!(video.see(&playlist(12, 6, false), url).unwrap());
+        assert!(!video.see(&playlist(11, 6, false), url).unwrap());
+        assert!(video.see(&playlist(12, 7, true), url).unwrap());
+        assert_eq!(common_end([&video, &audio]), Some(CommonEnd::MediaSequence(16)));
+        let (last, _) = video.release(common_end([&video, &audio])).unwrap();
+        assert_eq!((sequences(&last).len(), last.ended), (3, Some(Ended::EndList)));
+
+        // With program dates, the dates decide: video segments of 4 s and audio segments of 3 s, from noon.
+        let dated = |segment: f64, count: u64| {
+            let mut text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n\
+                            #EXT-X-PROGRAM-DATE-TIME:2026-03-01T12:00:00.000Z\n"
+                .to_owned();
+            for msn in 0..count {
+                text.push_str(&format!("#EXTINF:{segment},\nseg{msn}.ts\n"));
+            }
+            text
+        };
+        let noon = SystemTime::UNIX_EPOCH + Duration::from_secs(1_772_366_400);
+        let mut video = LiveTrack::start_aligned(&dated(4.0, 5), url, LiveStart::Oldest, None, None).unwrap();
+        let mut audio = LiveTrack::start_aligned(&dated(3.0, 5), url, LiveStart::Oldest, None, None).unwrap();
+        let end = common_end([&video, &audio]);
+        assert_eq!(end, Some(CommonEnd::ProgramDateTime(noon + Duration::from_secs(15))));
+        // The video's fourth segment (12 s to 16 s) lies mostly before 15 s; its fifth does not.
+        assert_eq!(sequences(&video.release(end).unwrap().0).len(), 4);
+        assert_eq!(sequences(&audio.release(end).unwrap().0).len(), 5);
+        // Renditions numbered apart (and without dates) do not wait for each other.
+        let mut apart =
+            LiveTrack::start_aligned(&playlist(1000, 6, false), url, LiveStart::Oldest, None, None).unwrap();
+        let mut near =
+            LiveTrack::start_aligned(&playlist(10, 6, false), url, LiveStart::Oldest, None, None).unwrap();
+        assert_eq!(common_end([&apart, &near]), Some(CommonEnd::MediaSequence(15)));
+        assert_eq!((apart.first_batch(None).lines.len(), near.first_batch(None).lines.len()), (6, 6));
+        assert!(apart.see(&playlist(1001, 6, false), url).unwrap());
+        assert!(apart.release(common_end([&apart, &near])).is_some());
+        // Without a date in every rendition, the numbers decide.
+        let mut undated =
+            LiveTrack::start_aligned(&playlist(0, 3, false), url, LiveStart::Oldest, None, None).unwrap();
+        assert_eq!(common_end([&video, &undated]), Some(CommonEnd::MediaSequence(2)));
+        assert!(undated.release(None).is_some());
     }
 
     #[test]
@@ -1072,6 +1326,6 @@ mod tests {
         let (track, batch) =
             LiveTrack::start(&playlist(10, 6, false), "http://o/a.m3u8", LiveStart::Oldest, Some(10.0))
                 .unwrap();
-        assert_eq!((batch.lines.len(), batch.ended, track.ended), (3, Some(Ended::Duration), true));
+        assert_eq!((batch.lines.len(), batch.ended, track.is_ended()), (3, Some(Ended::Duration), true));
     }
 }

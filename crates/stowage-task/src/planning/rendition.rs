@@ -185,6 +185,7 @@ pub(crate) fn build_rendition(
                     key: false,
                     source_gap: false,
                     content: if ciphertext { Content::Ciphertext } else { Content::of_init(&map.uri) },
+                    program_date_time: None,
                 });
                 segments.push(entry);
             }
@@ -223,6 +224,9 @@ pub(crate) fn build_rendition(
             } else {
                 Content::of_segment(&seg.uri, seg.map.as_ref().map(|m| m.uri.as_ref()), wanted.kind)
             },
+            // A recording's jobs get theirs from the live playlist, which knows the dates the segments
+            // before a batch set.
+            program_date_time: None,
         });
         segments.push(entry);
     }

@@ -14,8 +14,8 @@ use crate::Error;
 use crate::TaskEvent;
 use crate::config::{KeyPolicy, RecordingConfiguration};
 use crate::planning::{
-    Built, LiveTrack, Tolerated, Wanted, build_rendition, check_segment_count, common_start, is_live, judge,
-    parser_options,
+    Built, LiveTrack, Tolerated, Wanted, build_rendition, check_segment_count, common_end, common_start,
+    is_live, judge, parser_options,
 };
 use crate::runtime::shared::{Hearer, SessionInner, lock};
 use crate::runtime::task::TaskShared;
@@ -132,19 +132,30 @@ pub(super) async fn build_all(
         .collect();
     let anchor = common_start(&live, recording.start)?;
     let limit = recording.duration.map(|d| d.as_secs_f64());
-    let mut built = Vec::with_capacity(wanted.len());
-    for (i, (w, f)) in wanted.iter().zip(fetched).enumerate() {
-        match f {
-            Some(Fetched::Whole(b)) => built.push(*b),
+    let mut tracks: Vec<Option<LiveTrack>> = Vec::with_capacity(wanted.len());
+    for f in &fetched {
+        tracks.push(match f {
             Some(Fetched::Live { text, final_url }) => {
-                let (track, batch) =
-                    LiveTrack::start_aligned(&text, &final_url, recording.start, limit, anchor)?;
+                Some(LiveTrack::start_aligned(text, final_url, recording.start, limit, anchor)?)
+            }
+            _ => None,
+        });
+    }
+    // They end where every one of them lists, as they start: what one lists past that waits for the
+    // others' next reloads.
+    let end = common_end(tracks.iter().flatten());
+    let mut built = Vec::with_capacity(wanted.len());
+    for (i, ((w, f), track)) in wanted.iter().zip(fetched).zip(tracks).enumerate() {
+        match (f, track) {
+            (Some(Fetched::Whole(b)), _) => built.push(*b),
+            (Some(Fetched::Live { final_url, .. }), Some(mut track)) => {
+                let batch = track.first_batch(end);
                 let mut b = build_rendition(w, first + i, &batch.text, &final_url, key_policy)?;
                 tell_tolerated(session, task, &final_url, &b.tolerated);
                 b.live = Some(track);
                 built.push(b);
             }
-            None => {}
+            _ => {}
         }
     }
     Ok(built)

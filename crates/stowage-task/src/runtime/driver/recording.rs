@@ -18,7 +18,7 @@ use crate::engine::{
     Failure, GiveUpReason, JobFailure, JobId, JobSpec, OriginState, Outcome, RecordingEnd, Reload,
 };
 use crate::events::{RecordingOrigin, RecordingProgress, TaskEvent};
-use crate::planning::{Batch, BuiltBatch, Ended, Job, LiveTrack, Update, build_batch, job_spec};
+use crate::planning::{Batch, BuiltBatch, Ended, Job, LiveTrack, build_batch, common_end, job_spec};
 
 /// Why a segment listed before an outage (or an interruption) is missing when the origin said it is gone.
 const EXPIRED: &str = "expired: it was listed, then gone from the origin (HTTP 404 or 410) before the \
@@ -87,30 +87,61 @@ impl<'a> Runner<'a> {
             return None;
         }
         let now = Instant::now();
+        let track = self.live.get_mut(rendition).and_then(Option::as_mut)?;
         let reload = match fetched {
             Err(e) => Reload::Failed(Failure::retryable(e.to_string())),
-            Ok((text, final_url)) => {
-                let track = self.live.get_mut(rendition).and_then(Option::as_mut)?;
-                match track.reload(&text, &final_url) {
-                    Err(e) => Reload::Failed(Failure::retryable(e.to_string())),
-                    Ok(Update::Unchanged) => Reload::Unchanged,
-                    Ok(Update::New(batch)) => {
-                        match self.record_batch(rendition, &batch, &final_url, None).await {
-                            Err(e) => return Some(e),
-                            Ok(()) => match batch.ended {
-                                Some(Ended::EndList) => Reload::Ended(RecordingEnd::EndList),
-                                Some(Ended::Duration) => Reload::Ended(RecordingEnd::Duration),
-                                None if batch.lines.is_empty() => Reload::Unchanged,
-                                None => Reload::Changed { next: batch.next },
-                            },
-                        }
+            Ok((text, final_url)) => match track.see(&text, &final_url) {
+                Err(e) => Reload::Failed(Failure::retryable(e.to_string())),
+                Ok(false) => Reload::Unchanged,
+                Ok(true) => {
+                    if let Some(news) = self.news.get_mut(rendition) {
+                        *news = now;
                     }
+                    Reload::Changed { next: track.next() }
                 }
-            }
+            },
+        };
+        if let Err(e) = self.release_listed(now).await {
+            return Some(e);
+        }
+        // The rendition's recording may be over: its playlist ended, or the span asked for is recorded
+        // (by what this reload brought, or by what another's let it record).
+        let reload = match self.live.get(rendition).and_then(Option::as_ref).and_then(LiveTrack::ended_by) {
+            Some(Ended::EndList) => Reload::Ended(RecordingEnd::EndList),
+            Some(Ended::Duration) => Reload::Ended(RecordingEnd::Duration),
+            None => reload,
         };
         self.engine.handle_reload(now, rendition, reload);
         self.emit_recording();
         None
+    }
+
+    /// Records, for every live rendition, what it listed up to the end every rendition listed (see
+    /// [`common_end`]): audio and video of one recording cover the same span, whenever it ends. What a
+    /// rendition listed past that end waits for the others' reloads, and is never recorded if the
+    /// recording ends first (at its end time, its outage limit, a stop), so nothing past it is planned,
+    /// fetched, or left to be recorded as missing.
+    ///
+    /// A rendition whose reloads have brought nothing new for two of its target durations while another's
+    /// did (its playlist failing or stuck on its own) bounds nothing any more: the others' segments would
+    /// otherwise wait until they left the origin's window. When every rendition's reloads bring nothing
+    /// (an outage of the whole origin), each still bounds the others, so the recording ends aligned if the
+    /// outage outlasts its limit.
+    async fn release_listed(&mut self, now: Instant) -> Result<(), Error> {
+        let newest = self.news.iter().copied().max().unwrap_or(now);
+        let end = {
+            let keeping_up = self.live.iter().zip(&self.news).filter_map(|(track, news)| {
+                track.as_ref().filter(|t| newest.saturating_duration_since(*news) < t.target * 2)
+            });
+            common_end(keeping_up)
+        };
+        for rendition in 0..self.live.len() {
+            let released = self.live[rendition].as_mut().and_then(|t| t.release(end));
+            if let Some((batch, url)) = released {
+                self.record_batch(rendition, &batch, &url, None).await?;
+            }
+        }
+        Ok(())
     }
 
     /// A failed attempt of a live rendition's segment that the origin says is gone (404, 410), listed
@@ -140,10 +171,10 @@ impl<'a> Runner<'a> {
         if failure.reason != GiveUpReason::Expired {
             return Ok(());
         }
-        let (rendition, id, start, duration) = {
+        let (rendition, id, start, duration, date) = {
             let bound = read(&self.ctx.bound);
             let Some(job) = bound.jobs.get(failure.job) else { return Ok(()) };
-            (job.rendition, job.ids[0].clone(), job.start, job.duration)
+            (job.rendition, job.ids[0].clone(), job.start, job.duration, job.program_date_time)
         };
         let Some(w) = self.wanted.get(rendition) else { return Ok(()) };
         let msn = id.media_sequence;
@@ -154,6 +185,11 @@ impl<'a> Runner<'a> {
             TimeRange::of_segment(start.as_secs_f64(), duration.as_secs_f64()),
             EXPIRED,
         );
+        // Its program dates are those the live playlist gave it.
+        let hole = match date.and_then(|from| Some((from, from.checked_add(duration)?))) {
+            Some((from, to)) => hole.program_date_times(from, to),
+            None => hole,
+        };
         let event = TaskEvent::HoleRecorded {
             rendition: w.id.to_string(),
             media_sequences: hole.media_sequences,

@@ -82,6 +82,9 @@ pub(super) struct Runner<'a> {
     pub(super) expired: usize,
     /// Per rendition, where on its timeline the newest segment stored ends, in seconds.
     pub(super) stored_end: Vec<f64>,
+    /// Per rendition of a recording, when a reload of it last listed something new (or the recording
+    /// started): which renditions keep up with the others.
+    pub(super) news: Vec<Instant>,
 }
 
 /// What carrying out the engine's pending actions came to.
@@ -284,7 +287,9 @@ impl<'a> Runner<'a> {
             expired: 0,
             stored_end,
             resumed: resumed.unwrap_or_default(),
+            news: Vec::new(),
         };
+        runner.news = vec![Instant::now(); runner.live.len()];
         runner.index_key_jobs();
         Ok(runner)
     }
