@@ -219,7 +219,8 @@ pub(crate) fn is_live(text: &str) -> bool {
     })
 }
 
-/// What a reload of a live rendition brought.
+/// What a reload of a live rendition brought, recorded at once (as the tests of a single track read it).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Update {
     /// Nothing new: the same segments, or a copy that lists nothing after the last one recorded (a stale
@@ -424,8 +425,9 @@ impl LiveTrack {
     /// Takes up a recording interrupted (a crash, a kill) from what its bundle holds: `recorded` is the
     /// rendition's recorded playlist and `entries` its plan, in order. The live playlist read now
     /// (`text`, from `uri`) is then read as a reload: every segment still listed after the last one
-    /// recorded is taken, so that nothing the origin still offers is skipped, and the segments that left
-    /// the playlist while no recorder ran are the batch's hole. `limit` is the longest span of media to
+    /// recorded is held, to be [`release`](Self::release)d up to the end every rendition listed, so that
+    /// nothing the origin still offers is skipped, and the segments that left the playlist while no
+    /// recorder ran are the first batch's hole. `limit` is the longest span of media to
     /// record, in seconds, counting what was recorded before.
     pub(crate) fn resume(
         recorded: &str,
@@ -433,7 +435,7 @@ impl LiveTrack {
         text: &str,
         uri: &str,
         limit: Option<f64>,
-    ) -> Result<(Self, Update), Error> {
+    ) -> Result<Self, Error> {
         let past = LivePlaylist::read(recorded, uri)?;
         let now = LivePlaylist::read(text, uri)?;
         let media: Vec<&PlannedSegment> = entries.iter().filter(|e| e.kind == SegmentKind::Media).collect();
@@ -478,11 +480,10 @@ impl LiveTrack {
             ended: limit.is_some_and(|l| recorded_span >= l).then_some(Ended::Duration),
             held: None,
         };
-        if track.is_ended() {
-            return Ok((track, Update::Unchanged));
+        if !track.is_ended() {
+            track.see(text, uri)?;
         }
-        let update = track.reload(text, uri)?;
-        Ok((track, update))
+        Ok(track)
     }
 
     /// Whether the recording of this rendition is over (its playlist ended, or its span is recorded).
@@ -516,6 +517,7 @@ impl LiveTrack {
 
     /// What a reload brought (`text`, fetched from `uri`), recorded at once whatever the other renditions
     /// listed: [`see`](Self::see), then [`release`](Self::release) without a common end.
+    #[cfg(test)]
     pub(crate) fn reload(&mut self, text: &str, uri: &str) -> Result<Update, Error> {
         if !self.see(text, uri)? {
             return Ok(Update::Unchanged);
@@ -1288,11 +1290,10 @@ mod tests {
         let entries: Vec<PlannedSegment> =
             (10..18).map(|msn| PlannedSegment::media(0, msn, 4.0, "")).collect();
         // Killed; when it is taken up, the playlist has moved on past what it listed last.
-        let (resumed, update) =
-            LiveTrack::resume(&recorded, &entries, &playlist(20, 6, false), url, None).unwrap();
+        let mut resumed = LiveTrack::resume(&recorded, &entries, &playlist(20, 6, false), url, None).unwrap();
+        let (batch, _) = resumed.release(None).expect("new segments");
         // It took the playlist read now: 32 s recorded before, the hole of 18 and 19, then 20 to 25.
         assert_eq!((resumed.next(), resumed.recorded), (26, 32.0 + 8.0 + 24.0));
-        let Update::New(batch) = update else { panic!("new segments expected") };
         assert_eq!(batch.hole, Some((18, 19)));
         assert_eq!(
             sequences(&batch)[2..],
@@ -1316,9 +1317,37 @@ mod tests {
             LiveTrack::resume(&recorded, &entries[1..], &playlist(20, 6, false), url, None).unwrap_err();
         assert!(error.to_string().contains("lists 8 segments where the bundle planned 7"), "{error}");
         // A span already recorded is over at once.
-        let (done, update) =
+        let mut done =
             LiveTrack::resume(&recorded, &entries, &playlist(20, 6, false), url, Some(30.0)).unwrap();
-        assert!(done.is_ended() && update == Update::Unchanged);
+        assert!(done.is_ended() && done.release(None).is_none());
+    }
+
+    /// Two renditions of a recording killed and taken up: what each lists now is recorded up to the end
+    /// every one listed, as at each reload, so that they go on covering the same span; what one lists past
+    /// it is held for the next reload.
+    #[test]
+    fn renditions_taken_up_after_a_kill_record_up_to_the_end_every_one_listed() {
+        let url = "http://o/a.m3u8";
+        let (_, first) = LiveTrack::start(&playlist(10, 6, false), url, LiveStart::Oldest, None).unwrap();
+        let entries: Vec<PlannedSegment> =
+            (10..16).map(|msn| PlannedSegment::media(0, msn, 4.0, "")).collect();
+        // The video's playlist read now lists two segments more than the audio's.
+        let mut video = LiveTrack::resume(&first.text, &entries, &playlist(18, 6, false), url, None).unwrap();
+        let mut audio = LiveTrack::resume(&first.text, &entries, &playlist(18, 4, false), url, None).unwrap();
+        let end = common_end([&video, &audio]);
+        let (v, _) = video.release(end).expect("video records");
+        let (a, _) = audio.release(end).expect("audio records");
+        assert_eq!((v.hole, a.hole), (Some((16, 17)), Some((16, 17))));
+        assert_eq!(sequences(&v), sequences(&a));
+        assert_eq!(sequences(&v).last().map(String::as_str), Some("seg21.ts"));
+        // Video's 22 and 23 wait for the audio's next reload.
+        assert_eq!(video.next(), 24);
+        assert!(audio.see(&playlist(18, 6, false), url).unwrap());
+        let end = common_end([&video, &audio]);
+        let (v, _) = video.release(end).expect("the rest of video");
+        let (a, _) = audio.release(end).expect("the rest of audio");
+        assert_eq!(sequences(&v), ["seg22.ts", "seg23.ts"]);
+        assert_eq!(sequences(&a), ["seg22.ts", "seg23.ts"]);
     }
 
     #[test]

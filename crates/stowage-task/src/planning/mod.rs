@@ -24,7 +24,7 @@ pub(crate) use changes::playlist_changes;
 pub(crate) use content::{Content, Sniffer};
 pub(crate) use jobs::{Crypto, Job, JobTable, engine_plan, job_spec, key_jobs, merge_inits};
 pub(crate) use live::{
-    Batch, BuiltBatch, Ended, LiveTrack, Update, build_batch, common_end, common_start, is_live, pending_jobs,
+    Batch, BuiltBatch, Ended, LiveTrack, build_batch, common_end, common_start, is_live, pending_jobs,
 };
 pub(crate) use policies::{bundle_plan, configuration_of, new_bundle_policies, renewal, task_policies};
 pub(crate) use rendition::{Built, build_rendition, check_segment_count, parser_options};

@@ -15,7 +15,7 @@ use super::bundle_io::blocking;
 use super::playlists::fetch_text;
 use crate::Error;
 use crate::config::{KeyPolicy, RecordingConfiguration};
-use crate::planning::{Batch, Job, LiveTrack, Update, Wanted, pending_jobs};
+use crate::planning::{Batch, Job, LiveTrack, Wanted, common_end, pending_jobs};
 use crate::runtime::shared::SessionInner;
 use crate::runtime::task::TaskShared;
 
@@ -84,11 +84,15 @@ pub(super) async fn resume_recording(
         let finished = |id: &stowage_bundle::SegmentId| bundle.is_finished(id) || gaps.contains(id);
         resumed.jobs.extend(pending_jobs(w, index, &recorded, &url, &r.plan.segments, key_policy, finished)?);
         let (text, final_url) = fetch_text(session, task, auth, &w.url).await?;
-        let (track, update) = LiveTrack::resume(&recorded, &r.plan.segments, &text, &final_url, limit)?;
-        if let Update::New(batch) = update {
-            resumed.batches.push((index, batch, final_url));
+        resumed.live.push(Some(LiveTrack::resume(&recorded, &r.plan.segments, &text, &final_url, limit)?));
+    }
+    // What each rendition lists now is recorded up to the end every one listed, as at each reload: audio
+    // and video taken up together cover the same span.
+    let end = common_end(resumed.live.iter().flatten());
+    for (index, track) in resumed.live.iter_mut().enumerate() {
+        if let Some((batch, url)) = track.as_mut().and_then(|t| t.release(end)) {
+            resumed.batches.push((index, batch, url));
         }
-        resumed.live.push(Some(track));
     }
     Ok(resumed)
 }
