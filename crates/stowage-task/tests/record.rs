@@ -216,15 +216,19 @@ async fn a_stream_whose_key_rotates_is_stored_decrypted() {
     assert!(!local.contains("#EXT-X-KEY"), "stored decrypted, the local playlist names no key: {local}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments_listed_before_an_outage_and_gone_after_it_are_holes_that_say_they_expired() {
+/// A live origin whose segments are black-holed from stream time 4 s, its playlists too from 10 s, until 40
+/// s: what was listed between 4 s and 10 s is pending when the origin goes silent, and (kept no longer
+/// than the window) gone when it answers again.
+fn expiring_origin() -> LiveOrigin {
     use stowage_origin::{Fault, FaultRule};
-    // Segments are black-holed from stream time 4 s, playlists too from 10 s, until 40 s: what was listed
-    // between 4 s and 10 s is pending when the origin goes silent, and (kept no longer than the window)
-    // gone when it answers again.
     let segments = FaultRule::new(Fault::BlackHole).glob("*-*.ts");
     let script = Script::new().fault(s(4), s(36), segments).black_hole(s(10), s(30)).end_list(s(60));
-    let live = live_origin(LiveConfig::default().window(6).retention(Duration::ZERO).script(script));
+    live_origin(LiveConfig::default().window(6).retention(Duration::ZERO).script(script))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_listed_before_an_outage_and_gone_after_it_are_holes_that_say_they_expired() {
+    let live = expiring_origin();
     let store = tempfile::tempdir().unwrap();
     // The default strict integrity: a segment that expired during an outage does not fail the recording.
     let bundle = record(store.path(), &live.url(), RecordingConfiguration::new()).await;
@@ -289,11 +293,8 @@ async fn segments_listed_before_an_outage_and_gone_after_it_are_holes_that_say_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_told_to_fail_on_expiry_fails_for_a_segment_gone_after_an_outage() {
-    use stowage_origin::{Fault, FaultRule};
     // The outage of the test above: segments listed before it are gone after it.
-    let segments = FaultRule::new(Fault::BlackHole).glob("*-*.ts");
-    let script = Script::new().fault(s(4), s(36), segments).black_hole(s(10), s(30)).end_list(s(60));
-    let live = live_origin(LiveConfig::default().window(6).retention(Duration::ZERO).script(script));
+    let live = expiring_origin();
     let store = tempfile::tempdir().unwrap();
     let session = common::session(store.path());
     let recording = RecordingConfiguration::new().fail_on_expiry(true);
