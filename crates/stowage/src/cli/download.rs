@@ -246,7 +246,7 @@ fn tell_removed_at_start(session: &DownloadSession, json: bool) -> anyhow::Resul
         }
         Ok(())
     } else {
-        output::print(&super::store::removed_at_start_lines(report))
+        output::print(&super::store::removed_lines(report))
     }
 }
 

@@ -159,12 +159,12 @@ pub(crate) fn run(store: &StoreArgs, args: &ServeArgs) -> anyhow::Result<()> {
         let mut removed = String::new();
         if !args.read_only {
             let downloads = SessionDownloads::new(SessionConfig::new(&dir))?;
-            removed = super::store::removed_at_start_lines(downloads.session.removed_at_start());
+            removed = super::store::removed_lines(downloads.session.removed_at_start());
             config = config.downloads(Arc::new(downloads));
         }
         let server = Server::bind_with(args.listen, manager, config).await?;
         match server.removed_at_start() {
-            Ok(report) => removed.push_str(&super::store::removed_at_start_lines(report)),
+            Ok(report) => removed.push_str(&super::store::removed_lines(report)),
             Err(e) => removed.push_str(&format!("expired assets could not be removed: {e}\n")),
         }
         // One write, so that a reader that takes the first line and closes the pipe cannot make the

@@ -497,17 +497,7 @@ pub(crate) fn purge(store: &StoreArgs, args: &PurgeArgs) -> anyhow::Result<()> {
     };
     options = options.include_important(args.include_important);
     let report = manager.purge(options).with_context(|| format!("purging {}", manager.dir().display()))?;
-    let mut out = String::new();
-    for (path, size) in &report.leftovers {
-        out.push_str(&format!(
-            "removed {} ({}): what was left of a bundle whose creation did not finish\n",
-            path.display(),
-            human_bytes(*size)
-        ));
-    }
-    for r in &report.removed {
-        out.push_str(&removed_line(r));
-    }
+    let mut out = removed_lines(&report);
     for p in &report.skipped_in_use {
         out.push_str(&format!("kept {}: being written\n", p.display()));
     }
@@ -541,9 +531,9 @@ pub(crate) fn removed_line(r: &Removed) -> String {
     format!("removed {} ({}): {why}\n", r.asset.id, human_bytes(r.size))
 }
 
-/// What a session or server removed when it started, for people: a line per asset, none when nothing was
-/// removed.
-pub(crate) fn removed_at_start_lines(report: &PurgeReport) -> String {
+/// What a purge removed (a session's or server's when it started, or `stowage purge`'s), for people: a line
+/// per asset, none when nothing was removed.
+pub(crate) fn removed_lines(report: &PurgeReport) -> String {
     let mut out = String::new();
     for (path, size) in &report.leftovers {
         out.push_str(&format!(
