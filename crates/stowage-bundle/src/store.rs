@@ -665,20 +665,7 @@ impl StorageManager {
 
     /// How far a download of `needed` bytes is from fitting `policy` now.
     fn shortfall(&self, policy: &StorePolicy, needed: u64) -> Result<Shortfall> {
-        let listing = self.list()?;
-        let now = SystemTime::now();
-        let used: u64 =
-            listing.bundles.iter().map(|b| b.size).chain(listing.damaged.iter().map(|d| d.size)).sum();
-        let purgeable = listing
-            .bundles
-            .iter()
-            .filter(|b| {
-                !b.in_use
-                    && !b.is_playing(now)
-                    && (b.policy.is_expired(now) || b.policy.priority == Priority::Default)
-            })
-            .map(|b| b.size)
-            .sum();
+        let (used, purgeable) = self.used_and_purgeable()?;
         let available = match policy.free_space_floor {
             Some(_) => self.available_space()?,
             None => None,
@@ -690,6 +677,25 @@ impl StorageManager {
             _ => 0,
         };
         Ok(Shortfall { used, available, purgeable, quota, space })
+    }
+
+    /// The bytes the store holds (damaged bundles included), and those a purge could free now: expired
+    /// and default-priority bundles neither being written nor played.
+    fn used_and_purgeable(&self) -> Result<(u64, u64)> {
+        let listing = self.list()?;
+        let now = SystemTime::now();
+        let used = listing.bundles.iter().map(|b| b.size).chain(listing.damaged.iter().map(|d| d.size)).sum();
+        let purgeable = listing
+            .bundles
+            .iter()
+            .filter(|b| {
+                !b.in_use
+                    && !b.is_playing(now)
+                    && (b.policy.is_expired(now) || b.policy.priority == Priority::Default)
+            })
+            .map(|b| b.size)
+            .sum();
+        Ok((used, purgeable))
     }
 
     fn available_space(&self) -> Result<Option<u64>> {
@@ -710,20 +716,7 @@ impl StorageManager {
     /// Whether a download of `estimated` bytes fits under `quota` (and in the space available on the
     /// volume), counting what purge could free (expired and default-priority bundles not in use).
     pub fn check_admission(&self, estimated: u64, quota: Option<u64>) -> Result<Admission> {
-        let listing = self.list()?;
-        let now = SystemTime::now();
-        let used: u64 =
-            listing.bundles.iter().map(|b| b.size).chain(listing.damaged.iter().map(|d| d.size)).sum();
-        let reclaimable: u64 = listing
-            .bundles
-            .iter()
-            .filter(|b| {
-                !b.in_use
-                    && !b.is_playing(now)
-                    && (b.policy.is_expired(now) || b.policy.priority == Priority::Default)
-            })
-            .map(|b| b.size)
-            .sum();
+        let (used, reclaimable) = self.used_and_purgeable()?;
         let available = self.available_space()?;
         // Shortfall against each limit: bytes that must be freed for the download to fit.
         let quota_short = quota.map(|q| (used + estimated).saturating_sub(q));
