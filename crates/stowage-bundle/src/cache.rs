@@ -122,7 +122,8 @@ impl AssetCache {
             .manifest
             .rendition(rendition)
             .ok_or_else(|| Error::UnknownRendition { rendition: rendition.to_string() })?;
-        Ok(ledger::loaded_time_ranges(&r.plan, &self.finished).into_vec())
+        // Brought up to date from what is stored when the cache was opened.
+        Ok(r.state.loaded_time_ranges.clone())
     }
 
     /// Whether a segment is stored.

@@ -11,7 +11,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::id::{RenditionId, SegmentId, SegmentKind};
 use crate::journal::{self, JournalRecord, JournalScan};
 use crate::manifest::{self, Gap, Manifest, RenditionPlan, RenditionState};
-use crate::ranges::{TimeRange, TimeRanges};
 use crate::storage::{Storage, StorageFile};
 
 pub(crate) const MANIFEST_FILE: &str = "manifest.json";
@@ -360,61 +359,7 @@ pub(crate) fn load_whole(
     storage: &dyn Storage,
     dir: &Path,
 ) -> Result<(Manifest, HashMap<SegmentId, Finished>)> {
-    let (mut manifest, finished) = load(storage, dir, read_manifest(storage, dir)?)?.into_whole();
-    refresh_manifest(&mut manifest, &finished);
-    Ok((manifest, finished))
-}
-
-/// The playable time ranges of a rendition: finished media segments whose initialization section (if any)
-/// is finished too, merged where they touch.
-pub(crate) fn loaded_time_ranges(
-    plan: &RenditionPlan,
-    finished: &HashMap<SegmentId, Finished>,
-) -> TimeRanges {
-    let mut ranges = TimeRanges::new();
-    let mut t = 0.0;
-    let mut init_ok = true;
-    for s in &plan.segments {
-        let id = s.id(&plan.id);
-        match s.kind {
-            SegmentKind::Init => init_ok = finished.contains_key(&id),
-            SegmentKind::Media => {
-                if init_ok && finished.contains_key(&id) {
-                    ranges.insert(TimeRange::of_segment(t, s.duration));
-                }
-                t += s.duration;
-            }
-        }
-    }
-    ranges
-}
-
-/// A rendition's state for the manifest.
-pub(crate) fn rendition_state(
-    plan: &RenditionPlan,
-    finished: &HashMap<SegmentId, Finished>,
-) -> RenditionState {
-    let done = plan.segment_ids().filter(|id| finished.contains_key(id)).count();
-    RenditionState {
-        complete: done == plan.segments.len(),
-        segments_finished: done,
-        segments_total: plan.segments.len(),
-        loaded_time_ranges: loaded_time_ranges(plan, finished).into_vec(),
-    }
-}
-
-/// Refreshes the manifest's summary fields from the finished set.
-pub(crate) fn refresh_manifest(manifest: &mut Manifest, finished: &HashMap<SegmentId, Finished>) {
-    for r in &mut manifest.renditions {
-        r.state = rendition_state(&r.plan, finished);
-    }
-    let gaps: HashSet<&SegmentId> = manifest.gaps.iter().map(|g| &g.segment).collect();
-    let settled = manifest
-        .renditions
-        .iter()
-        .all(|r| r.plan.segment_ids().all(|id| finished.contains_key(&id) || gaps.contains(&id)));
-    let size = finished.values().map(|f| f.length).sum();
-    set_state_flags(manifest, size, settled);
+    Ok(load(storage, dir, read_manifest(storage, dir)?)?.into_whole())
 }
 
 /// Brings `manifest`'s state fields up to date from the running totals of its renditions' `ledgers`.
@@ -448,14 +393,7 @@ pub(crate) fn refresh_from_ledgers(ledgers: &[Ledger], manifest: &mut Manifest) 
         };
         settled &= done + gaps[ri] == total;
     }
-    let size = ledgers.iter().map(|l| l.stored.bytes()).sum();
-    set_state_flags(manifest, size, settled);
-}
-
-/// Sets the manifest's size, `complete` and `finished` from its renditions' states (up to date), the bytes
-/// stored, and whether every planned entry is `settled` (stored or recorded as a gap).
-pub(crate) fn set_state_flags(manifest: &mut Manifest, size: u64, settled: bool) {
-    manifest.size = size;
+    manifest.size = ledgers.iter().map(|l| l.stored.bytes()).sum();
     // A bundle with nothing planned yet (a download asked for, its playlists not read) is not done.
     let planned = !manifest.renditions.is_empty();
     // A recording goes on until it ends: every segment it listed so far being stored does not finish it
