@@ -351,6 +351,11 @@ pub(crate) fn tail_on_disk(
 ) -> Result<Option<GrowingTail>> {
     let plan = &r.plan;
     let local = dir.join(plan.id.as_str()).join(INDEX_FILE);
+    // A playlist longer than one is read whole is not taken up: the whole write says what is wrong.
+    match storage.len(&local) {
+        Ok(len) if len > MAX_PLAYLIST_LEN => return Ok(None),
+        _ => {}
+    }
     let mut reader = match storage.open_read(&local) {
         Ok(reader) => reader,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -363,7 +368,7 @@ pub(crate) fn tail_on_disk(
         return Ok(None);
     }
     let source = dir.join(SOURCE_DIR).join(format!("{}.m3u8", plan.id));
-    let covered = r.source_len.unwrap_or(u64::MAX);
+    let covered = r.source_len.unwrap_or(u64::MAX).min(MAX_PLAYLIST_LEN);
     let mut reader = storage.open_read(&source).at(&source)?;
     let in_source = scan_uri_lines(&mut std::io::Read::take(&mut reader, covered), listed, &mut |_, _| true)
         .at(&source)?;
